@@ -1,0 +1,3 @@
+module twostage
+
+go 1.26

