@@ -1,0 +1,316 @@
+package twostage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Embedder turns text into vectors for the first stage. Implementations are
+// in package embed. Every method is safe for concurrent use.
+type Embedder interface {
+	// EmbedDocuments returns one vector per text, in order.
+	EmbedDocuments(ctx context.Context, texts []string) ([][]float32, error)
+	// EmbedQuery returns the vector of a search query (some models embed
+	// queries and passages differently).
+	EmbedQuery(ctx context.Context, text string) ([]float32, error)
+	// Dim is the length of every vector returned.
+	Dim() int
+}
+
+// Score is a reranker's judgement of one document.
+type Score struct {
+	// Score is calibrated to [0,1], higher is more relevant.
+	Score float64 `json:"score"`
+	// Raw is the model's uncalibrated output (a logit for cross-encoders).
+	Raw float64 `json:"raw"`
+}
+
+// Reranker scores documents against a query. Implementations are in package
+// rerank (the shared ONNX engine, remote APIs, the model-free lexical one).
+// Rerank returns one Score per document, aligned with docs; zero documents
+// give an empty result. It is safe for concurrent use.
+type Reranker interface {
+	Rerank(ctx context.Context, query string, docs []string) ([]Score, error)
+}
+
+// Policy says what Pipeline.Search does when the reranker fails or times out.
+type Policy int
+
+const (
+	// FailOnRerankError returns the reranker's error.
+	FailOnRerankError Policy = iota
+	// DegradeOnRerankError returns the first-stage order, with the result
+	// marked Degraded and the cause attached.
+	DegradeOnRerankError
+)
+
+// PipelineOptions configure a Pipeline. The zero value is usable.
+type PipelineOptions struct {
+	// OnRerankError is the default policy for reranker failures.
+	OnRerankError Policy
+	// RerankTimeout bounds the rerank stage of each search; 0 means no bound
+	// beyond the caller's context.
+	RerankTimeout time.Duration
+	// IndexBatch is the number of documents Index embeds and upserts at once
+	// (default 256).
+	IndexBatch int
+}
+
+// Pipeline is retrieve-then-rerank over one Store. It is safe for
+// concurrent use; it holds no resources of its own (close the Store,
+// Embedder and Reranker yourself).
+type Pipeline struct {
+	store    *Store
+	embedder Embedder
+	reranker Reranker
+	opts     PipelineOptions
+}
+
+// NewPipeline returns a Pipeline. The embedder may be nil when queries come
+// with vectors (SearchOptions.Vector); the reranker may be nil for
+// first-stage-only search. Nil options mean the documented defaults.
+func NewPipeline(store *Store, embedder Embedder, reranker Reranker, opts *PipelineOptions) (*Pipeline, error) {
+	if store == nil {
+		return nil, fmt.Errorf("twostage: new pipeline: nil store: %w", ErrInvalidInput)
+	}
+	p := &Pipeline{store: store, embedder: embedder, reranker: reranker}
+	if opts != nil {
+		p.opts = *opts
+	}
+	if p.opts.IndexBatch <= 0 {
+		p.opts.IndexBatch = 256
+	}
+	if embedder != nil && embedder.Dim() != store.Info().Dim {
+		return nil, fmt.Errorf("twostage: new pipeline: embedder gives %d dimensions, store holds %d: %w",
+			embedder.Dim(), store.Info().Dim, ErrDimension)
+	}
+	return p, nil
+}
+
+// Store returns the pipeline's store.
+func (p *Pipeline) Store() *Store { return p.store }
+
+// SearchOptions configure one Pipeline.Search.
+type SearchOptions struct {
+	// TopN is the number of hits returned (default 10).
+	TopN int
+	// CandidateK is the number of first-stage candidates reranked (default
+	// max(TopN, 50)). It must be at least TopN.
+	CandidateK int
+	// MinScore drops reranked hits whose RerankScore is below it. It is
+	// applied after reranking, never to first-stage scores, so it has no
+	// effect on a degraded or unreranked result.
+	MinScore float64
+	// Filter restricts the first stage.
+	Filter *Filter
+	// Vector, when set, is used as the query vector instead of embedding the
+	// query text.
+	Vector []float32
+	// Policy overrides the pipeline's OnRerankError for this call.
+	Policy *Policy
+	// NoRerank skips the rerank stage.
+	NoRerank bool
+	// Hybrid, when set, uses the store's native hybrid search for the first
+	// stage with this alpha (1 = pure vector); the store must support it.
+	Hybrid *float64
+}
+
+// Result is the outcome of Pipeline.Search.
+type Result struct {
+	Hits    []Hit   `json:"hits"`
+	Timings Timings `json:"timings"`
+	// Candidates is the number of first-stage hits.
+	Candidates int `json:"candidates"`
+	// Reranked reports whether the rerank stage ran and succeeded.
+	Reranked bool `json:"reranked"`
+	// Degraded reports that the reranker failed and the hits are in
+	// first-stage order; Cause says why.
+	Degraded bool  `json:"degraded"`
+	Cause    error `json:"-"`
+}
+
+// Search embeds query, retrieves CandidateK hits, reranks them, drops those
+// under MinScore and returns the best TopN with per-stage timings.
+func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions) (*Result, error) {
+	start := time.Now()
+	if err := p.checkSearch(query, &opts); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+
+	vec := opts.Vector
+	if vec == nil {
+		t := time.Now()
+		var err error
+		vec, err = p.embedder.EmbedQuery(ctx, query)
+		res.Timings.Embed = time.Since(t)
+		if err != nil {
+			return nil, fmt.Errorf("twostage: search: embed query: %w", err)
+		}
+	}
+
+	t := time.Now()
+	var hits []Hit
+	var err error
+	if opts.Hybrid != nil {
+		hits, err = p.store.HybridSearch(ctx, HybridQuery{Text: query, Vector: vec, K: opts.CandidateK, Filter: opts.Filter, Alpha: *opts.Hybrid})
+	} else {
+		hits, err = p.store.Search(ctx, Query{Vector: vec, K: opts.CandidateK, Filter: opts.Filter})
+	}
+	res.Timings.Retrieve = time.Since(t)
+	if err != nil {
+		return nil, fmt.Errorf("twostage: search: retrieve: %w", err)
+	}
+	res.Candidates = len(hits)
+
+	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 {
+		t = time.Now()
+		scores, err := p.rerank(ctx, query, hits)
+		res.Timings.Rerank = time.Since(t)
+		switch {
+		case err == nil:
+			hits = applyScores(hits, scores, opts.MinScore)
+			res.Reranked = true
+		case ctx.Err() != nil:
+			// The caller gave up: that is not the reranker's failure.
+			return nil, fmt.Errorf("twostage: search: rerank: %w", err)
+		case p.policy(opts) == DegradeOnRerankError:
+			res.Degraded, res.Cause = true, err
+		default:
+			return nil, fmt.Errorf("twostage: search: rerank: %w", err)
+		}
+	}
+	if len(hits) > opts.TopN {
+		hits = hits[:opts.TopN]
+	}
+	res.Hits = hits
+	res.Timings.Total = time.Since(start)
+	return res, nil
+}
+
+func (p *Pipeline) policy(opts SearchOptions) Policy {
+	if opts.Policy != nil {
+		return *opts.Policy
+	}
+	return p.opts.OnRerankError
+}
+
+func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
+	if strings.TrimSpace(query) == "" && opts.Vector == nil {
+		return fmt.Errorf("twostage: search: empty query: %w", ErrInvalidInput)
+	}
+	if err := CheckText("query", query); err != nil {
+		return err
+	}
+	if opts.TopN == 0 {
+		opts.TopN = 10
+	}
+	if opts.CandidateK == 0 {
+		opts.CandidateK = max(opts.TopN, 50)
+	}
+	switch {
+	case opts.TopN < 0:
+		return fmt.Errorf("twostage: search: top n %d is negative: %w", opts.TopN, ErrInvalidInput)
+	case opts.CandidateK < 0:
+		return fmt.Errorf("twostage: search: candidate k %d is negative: %w", opts.CandidateK, ErrInvalidInput)
+	case opts.TopN > opts.CandidateK:
+		return fmt.Errorf("twostage: search: top n %d exceeds candidate k %d: %w", opts.TopN, opts.CandidateK, ErrInvalidInput)
+	case opts.Vector == nil && p.embedder == nil:
+		return fmt.Errorf("twostage: search: no embedder and no query vector: %w", ErrInvalidInput)
+	case opts.Hybrid != nil && !p.store.SupportsHybrid():
+		return fmt.Errorf("twostage: search: store has no hybrid search: %w", ErrUnsupported)
+	}
+	return nil
+}
+
+func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit) ([]Score, error) {
+	if p.opts.RerankTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.opts.RerankTimeout)
+		defer cancel()
+	}
+	docs := make([]string, len(hits))
+	for i, h := range hits {
+		docs[i] = h.Text
+	}
+	scores, err := p.reranker.Rerank(ctx, query, docs)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("reranker timed out after %v: %w: %w", p.opts.RerankTimeout, ErrUnavailable, err)
+		}
+		return nil, err
+	}
+	if len(scores) != len(docs) {
+		return nil, fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), ErrUnavailable)
+	}
+	return scores, nil
+}
+
+// applyScores sets the rerank scores, drops hits under minScore and sorts by
+// the new score (ties keep first-stage order).
+func applyScores(hits []Hit, scores []Score, minScore float64) []Hit {
+	out := hits[:0]
+	for i, h := range hits {
+		h.RerankScore, h.RerankRaw, h.Reranked = scores[i].Score, scores[i].Raw, true
+		h.Score = h.RerankScore
+		if h.RerankScore >= minScore {
+			out = append(out, h)
+		}
+	}
+	sortByScore(out)
+	return out
+}
+
+// Index embeds the documents that have no vector and upserts all of them, in
+// batches. docs are not modified. progress, when not nil, is called after each batch with the
+// number of documents done.
+func (p *Pipeline) Index(ctx context.Context, docs []Document, progress func(done int)) error {
+	for start := 0; start < len(docs); start += p.opts.IndexBatch {
+		batch := slices.Clone(docs[start:min(start+p.opts.IndexBatch, len(docs))])
+		if err := p.embedMissing(ctx, batch); err != nil {
+			return fmt.Errorf("twostage: index: documents %d-%d: %w", start, start+len(batch)-1, err)
+		}
+		if err := p.store.Upsert(ctx, batch); err != nil {
+			return fmt.Errorf("twostage: index: documents %d-%d: %w", start, start+len(batch)-1, err)
+		}
+		if progress != nil {
+			progress(start + len(batch))
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) embedMissing(ctx context.Context, batch []Document) error {
+	var idx []int
+	var texts []string
+	for i, d := range batch {
+		if len(d.Vector) == 0 {
+			if err := CheckText("text of "+d.ID, d.Text); err != nil {
+				return err
+			}
+			idx = append(idx, i)
+			texts = append(texts, d.Text)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	if p.embedder == nil {
+		return fmt.Errorf("document %q has no vector and the pipeline has no embedder: %w", batch[idx[0]].ID, ErrInvalidInput)
+	}
+	vecs, err := p.embedder.EmbedDocuments(ctx, texts)
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	if len(vecs) != len(texts) {
+		return fmt.Errorf("embedder returned %d vectors for %d texts: %w", len(vecs), len(texts), ErrUnavailable)
+	}
+	for j, i := range idx {
+		batch[i].Vector = vecs[j]
+	}
+	return nil
+}
