@@ -1,0 +1,207 @@
+//go:build faiss
+
+// bridge.cpp: faisslocal's extern "C" bridge to the FAISS C++ library
+// (Debian libfaiss-dev 1.7.3). Exceptions are caught here and turned into
+// error strings.
+
+#include "bridge.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include <omp.h>
+
+#include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/clone_index.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/index_io.h>
+
+namespace {
+
+char* dup_error(const char* msg) {
+    size_t n = std::strlen(msg);
+    char* out = static_cast<char*>(std::malloc(n + 1));
+    if (out != nullptr) {
+        std::memcpy(out, msg, n + 1);
+    }
+    return out;
+}
+
+template <class F>
+char* guard(F f) {
+    try {
+        f();
+        return nullptr;
+    } catch (const std::bad_alloc&) {
+        return dup_error("out of memory");
+    } catch (const std::exception& e) {
+        return dup_error(e.what());
+    } catch (...) {
+        return dup_error("unknown C++ exception");
+    }
+}
+
+faiss::MetricType metric_of(int m) {
+    return m == FL_METRIC_L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+faiss::Index* ix(fl_index p) { return static_cast<faiss::Index*>(p); }
+
+void set_threads(int threads) {
+    if (threads > 0) {
+        omp_set_num_threads(threads);
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+char* fl_new_flat(int d, int metric, fl_index* out) {
+    return guard([&] {
+        if (metric == FL_METRIC_L2) {
+            *out = new faiss::IndexFlatL2(d);
+        } else {
+            *out = new faiss::IndexFlatIP(d);
+        }
+    });
+}
+
+char* fl_new_hnsw(int d, int metric, int m, int ef_construction, fl_index* out) {
+    return guard([&] {
+        auto* h = new faiss::IndexHNSWFlat(d, m, metric_of(metric));
+        h->hnsw.efConstruction = ef_construction;
+        *out = h;
+    });
+}
+
+char* fl_new_ivf_flat(int d, int metric, int nlist, fl_index* out) {
+    return guard([&] {
+        faiss::IndexFlat* q = metric == FL_METRIC_L2
+                ? static_cast<faiss::IndexFlat*>(new faiss::IndexFlatL2(d))
+                : static_cast<faiss::IndexFlat*>(new faiss::IndexFlatIP(d));
+        auto* ivf = new faiss::IndexIVFFlat(q, d, nlist, metric_of(metric));
+        ivf->own_fields = true;
+        // faisslocal decides when there are enough vectors (TrainSize).
+        ivf->cp.min_points_per_centroid = 1;
+        *out = ivf;
+    });
+}
+
+char* fl_new_ivf_pq(int d, int metric, int nlist, int m, int nbits, fl_index* out) {
+    return guard([&] {
+        faiss::IndexFlat* q = metric == FL_METRIC_L2
+                ? static_cast<faiss::IndexFlat*>(new faiss::IndexFlatL2(d))
+                : static_cast<faiss::IndexFlat*>(new faiss::IndexFlatIP(d));
+        auto* ivf = new faiss::IndexIVFPQ(q, d, nlist, m, nbits, metric_of(metric));
+        ivf->own_fields = true;
+        ivf->cp.min_points_per_centroid = 1;
+        ivf->pq.cp.min_points_per_centroid = 1;
+        *out = ivf;
+    });
+}
+
+char* fl_clone_empty(fl_index idx, fl_index* out) {
+    return guard([&] {
+        faiss::Index* c = faiss::clone_index(ix(idx));
+        try {
+            c->reset();
+        } catch (...) {
+            delete c;
+            throw;
+        }
+        *out = c;
+    });
+}
+
+void fl_free(fl_index idx) { delete ix(idx); }
+
+int fl_kind(fl_index idx) {
+    faiss::Index* i = ix(idx);
+    if (dynamic_cast<faiss::IndexHNSW*>(i) != nullptr) return FL_KIND_HNSW;
+    if (dynamic_cast<faiss::IndexIVF*>(i) != nullptr) return FL_KIND_IVF;
+    if (dynamic_cast<faiss::IndexFlat*>(i) != nullptr) return FL_KIND_FLAT;
+    return -1;
+}
+
+int fl_dim(fl_index idx) { return ix(idx)->d; }
+
+int fl_metric(fl_index idx) {
+    return ix(idx)->metric_type == faiss::METRIC_L2 ? FL_METRIC_L2 : FL_METRIC_IP;
+}
+
+int64_t fl_ntotal(fl_index idx) { return ix(idx)->ntotal; }
+
+int fl_is_trained(fl_index idx) { return ix(idx)->is_trained ? 1 : 0; }
+
+char* fl_train(fl_index idx, int64_t n, const float* x, int threads) {
+    return guard([&] {
+        set_threads(threads);
+        ix(idx)->train(n, x);
+    });
+}
+
+char* fl_add(fl_index idx, int64_t n, const float* x, const int64_t* ids, int threads) {
+    return guard([&] {
+        set_threads(threads);
+        faiss::Index* i = ix(idx);
+        if (ids != nullptr) {
+            i->add_with_ids(n, x, reinterpret_cast<const faiss::Index::idx_t*>(ids));
+        } else {
+            i->add(n, x);
+        }
+    });
+}
+
+char* fl_search(fl_index idx, int64_t n, const float* x, int64_t k,
+                const uint8_t* bitmap, int64_t nbits, int ef_search,
+                int nprobe, int threads, float* distances, int64_t* labels) {
+    return guard([&] {
+        set_threads(threads);
+        faiss::Index* i = ix(idx);
+        auto* out = reinterpret_cast<faiss::Index::idx_t*>(labels);
+        faiss::IDSelectorBitmap sel(bitmap != nullptr ? size_t(nbits) : 0, bitmap);
+        faiss::IDSelector* selp = bitmap != nullptr ? &sel : nullptr;
+        if (auto* h = dynamic_cast<faiss::IndexHNSW*>(i)) {
+            faiss::SearchParametersHNSW p;
+            p.efSearch = ef_search > 0 ? ef_search : h->hnsw.efSearch;
+            p.sel = selp;
+            h->search(n, x, k, distances, out, &p);
+            return;
+        }
+        if (auto* v = dynamic_cast<faiss::IndexIVF*>(i)) {
+            faiss::SearchParametersIVF p;
+            p.nprobe = nprobe > 0 ? size_t(nprobe) : v->nprobe;
+            p.sel = selp;
+            v->search(n, x, k, distances, out, &p);
+            return;
+        }
+        if (selp != nullptr) {
+            faiss::SearchParameters p;
+            p.sel = selp;
+            i->search(n, x, k, distances, out, &p);
+            return;
+        }
+        i->search(n, x, k, distances, out);
+    });
+}
+
+char* fl_write(fl_index idx, const char* path) {
+    return guard([&] { faiss::write_index(ix(idx), path); });
+}
+
+char* fl_read(const char* path, fl_index* out) {
+    return guard([&] { *out = faiss::read_index(path); });
+}
+
+int fl_max_threads(void) { return omp_get_max_threads(); }
+
+}  // extern "C"

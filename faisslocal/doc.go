@@ -1,0 +1,71 @@
+// Package faisslocal is twostage's embedded vector store: a FAISS index
+// (through a small cgo bridge to the C++ library) with the documents, their
+// metadata and vectors kept beside it in a bbolt database. It needs no server
+// and is the local-development default.
+//
+// # Building
+//
+// The FAISS binding needs the C++ library (Debian: libfaiss-dev, with
+// libopenblas-dev and liblapack-dev) and the build tag faiss:
+//
+//	go build -tags faiss ./...
+//
+// Without the tag the package still compiles, and Open returns an error
+// saying how to enable it.
+//
+// # Layout and durability
+//
+// A store is a directory:
+//
+//	MANIFEST            dimension, metric and index parameters (JSON)
+//	LOCK                flock'd while a process has the store open
+//	docs.db             bbolt: documents, vectors, and the write-ahead log
+//	SNAPSHOT            the index snapshot's slot table, sequence and checksums
+//	index-N.faiss       the FAISS index written by the last snapshot
+//
+// The bbolt database is the source of truth. Upsert and Delete commit one
+// bbolt transaction (fsync'd) holding the documents and a log entry per
+// change before they touch the in-memory index, so a write is durable once it
+// returns. Save (and Close) write a snapshot of the index and trim the log;
+// Open loads the snapshot and replays the log entries written after it, so a
+// process killed at any point reopens holding every acknowledged write. Files
+// are checksummed: a truncated or corrupted file is an error wrapping
+// ErrCorrupt, never a panic. Options.RebuildIndex rebuilds the index from the
+// documents when the snapshot is lost or damaged.
+//
+// # Index kinds
+//
+// Flat (exact, the default), HNSW, IVFFlat and IVFPQ. FAISS positions
+// ("slots") identify vectors; string ids map to slots in memory. Overwrites
+// and deletes mark the old slot dead; searches skip dead slots with a FAISS
+// IDSelectorBitmap, and Compact (run by Save and Close when more than
+// Options.CompactRatio of the slots are dead) rebuilds the index from the
+// live vectors.
+//
+// The IVF kinds need training. Until the store holds TrainSize vectors they
+// live in an exact flat index, so small collections are searched exactly;
+// the Upsert that reaches TrainSize trains the index on every vector held
+// and moves them into it. Train forces training earlier and fails with an
+// error wrapping ErrTooFewVectors when there are fewer vectors than
+// centroids (or PQ codewords).
+//
+// # Search
+//
+// Cosine stores normalized vectors in an inner-product index. A filtered
+// search over-fetches from the index and evaluates the filter on the stored
+// metadata, growing the fetch until k matches are found; when the index
+// cannot supply them (a selective filter, or an approximate index returning
+// too few) it falls back to an exact scan of the matching documents, so a
+// filtered search returns k hits whenever k documents match. IVFPQ re-scores
+// its candidates exactly from the stored vectors (IVFPQ.RefineFactor).
+//
+// # Threads
+//
+// A single-query search runs FAISS on one OpenMP thread: concurrent searches
+// run in parallel on their own goroutines, and on small machines a team of
+// OpenMP threads for one query costs more than it gains (FAISS's HNSW
+// allocates a visited table per thread per call). Batch searches, training
+// and index builds use Options.Threads threads (default: the number of
+// CPUs). Set OMP_WAIT_POLICY=PASSIVE in the environment when the process
+// also does other CPU work, so idle OpenMP workers do not spin.
+package faisslocal

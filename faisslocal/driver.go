@@ -1,0 +1,826 @@
+//go:build faiss
+
+package faisslocal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"twostage"
+)
+
+var (
+	bucketDocs = []byte("docs") // id -> document record (codec.go)
+	bucketVecs = []byte("vecs") // id -> vector
+	bucketLog  = []byte("log")  // seq -> op, id: the write-ahead log since the last snapshot
+	bucketMeta = []byte("meta") // "seq" -> last sequence number (uint64 BE)
+	keySeq     = []byte("seq")
+)
+
+// maxIDBytes is bbolt's key size limit.
+const maxIDBytes = bolt.MaxKeySize
+
+// addChunk is the number of vectors added to FAISS per call while rebuilding.
+const addChunk = 16384
+
+// Driver is the faisslocal backend of a twostage.Store. Most callers use
+// Open; OpenDriver (or Store.As) gives the extra methods: Save, Compact,
+// Train, Stats and SearchBatch.
+//
+// Searches run in parallel; writes, Save, Compact and Train are serialised
+// and exclude searches while they change the index.
+type Driver struct {
+	dir          string
+	man          manifest
+	info         twostage.Info
+	l2           bool
+	threads      int
+	compactRatio float64
+
+	lock *dirLock
+	db   *bolt.DB
+
+	mu      sync.RWMutex
+	closed  bool
+	broken  error // the in-memory index no longer matches docs.db; reopen to replay
+	index   *faissIndex
+	trained bool              // IVF kinds: the index is the trained IVF, not the flat buffer
+	slots   []string          // FAISS id -> document id; "" when dead
+	live    []byte            // bitmap of live slots, for FAISS's IDSelectorBitmap
+	slotOf  map[string]int64  // document id -> its live slot
+	dead    int               // dead slots
+	seq     uint64            // last sequence number committed
+	snapSeq uint64            // sequence number the saved snapshot holds
+	gen     uint64            // generation of the saved index file
+	dirty   bool              // the index differs from the saved snapshot
+}
+
+var (
+	_ twostage.Driver = (*Driver)(nil)
+)
+
+// Open creates the store in dir (which it creates if needed) or reopens it,
+// and returns it as a twostage.Store. For a new store opts.Dim is required;
+// reopening reads the parameters from the store (see Options).
+func Open(dir string, opts *Options) (*twostage.Store, error) {
+	d, err := OpenDriver(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return twostage.NewStore(d), nil
+}
+
+// OpenDriver is Open returning the backend itself.
+func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
+	if dir == "" {
+		return nil, fmt.Errorf("faisslocal: empty directory: %w", twostage.ErrInvalidInput)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("faisslocal: create %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio()}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("faisslocal: open %s: %v: %w", dir, r, ErrCorrupt)
+		}
+		if err != nil {
+			err = errors.Join(err, d.release())
+			d = nil
+		}
+	}()
+	man, created, err := resolveManifest(dir, opts)
+	if err != nil {
+		return d, err
+	}
+	dbPath := filepath.Join(dir, dbName)
+	if created {
+		if _, err := os.Stat(dbPath); err == nil {
+			return d, fmt.Errorf("faisslocal: %s exists but %s is missing: %w", dbPath, manifestName, ErrCorrupt)
+		}
+		if err := writeManifest(dir, man); err != nil {
+			return d, err
+		}
+	}
+	d.man = man
+	d.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
+	d.l2 = man.Metric == twostage.L2
+	d.db, err = bolt.Open(dbPath, 0o644, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return d, fmt.Errorf("faisslocal: open %s: %v: %w", dbPath, err, ErrCorrupt)
+	}
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketDocs, bucketVecs, bucketLog, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return d, fmt.Errorf("faisslocal: open %s: %w", dbPath, err)
+	}
+	rebuild := opts != nil && opts.RebuildIndex
+	if err := d.load(rebuild); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// release frees what Open acquired.
+func (d *Driver) release() error {
+	var errs []error
+	if d.index != nil {
+		d.index.free()
+		d.index = nil
+	}
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
+		d.db = nil
+	}
+	errs = append(errs, d.lock.release())
+	return errors.Join(errs...)
+}
+
+func (d *Driver) isIVF() bool { return d.man.Index.Kind == "ivfflat" || d.man.Index.Kind == "ivfpq" }
+
+// exact reports whether the current index answers searches exactly.
+func (d *Driver) exact() bool {
+	return d.man.Index.Kind == "flat" || (d.isIVF() && !d.trained)
+}
+
+func (d *Driver) refine() int {
+	if d.man.Index.Kind == "ivfpq" && d.trained {
+		return d.man.Index.RefineFactor
+	}
+	return 0
+}
+
+// load builds the in-memory index: the snapshot plus a replay of the log
+// after it, or a rebuild from the documents.
+func (d *Driver) load(rebuild bool) error {
+	var snap *snapshot
+	if !rebuild {
+		var err error
+		if snap, err = readSnapshot(d.dir); err != nil {
+			return fmt.Errorf("%w (open with Options.RebuildIndex to rebuild the index from the documents)", err)
+		}
+	}
+	err := d.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySeq); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("faisslocal: sequence record: %w", ErrCorrupt)
+			}
+			d.seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if snap == nil {
+		d.index, err = newIndex(d.man.Dim, d.l2, d.man.Index, false)
+		if err != nil {
+			return err
+		}
+		d.slotOf = map[string]int64{}
+		if err := d.rebuild(context.Background(), false); err != nil {
+			return err
+		}
+		return d.maybeTrain(context.Background())
+	}
+	if err := d.loadSnapshot(snap); err != nil {
+		return fmt.Errorf("%w (open with Options.RebuildIndex to rebuild the index from the documents)", err)
+	}
+	if err := d.replay(); err != nil {
+		return err
+	}
+	if err := d.maybeTrain(context.Background()); err != nil {
+		return err
+	}
+	return d.trimLog()
+}
+
+func (d *Driver) loadSnapshot(snap *snapshot) error {
+	if snap.seq > d.seq {
+		return fmt.Errorf("faisslocal: snapshot holds sequence %d but the database ends at %d (files from different stores?): %w", snap.seq, d.seq, ErrCorrupt)
+	}
+	path, err := snap.checkIndexFile(d.dir)
+	if err != nil {
+		return err
+	}
+	ix, err := readIndex(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, ErrCorrupt)
+	}
+	wantKind := kindFlat
+	switch {
+	case d.man.Index.Kind == "hnsw":
+		wantKind = kindHNSW
+	case d.isIVF() && snap.trained:
+		wantKind = kindIVF
+	}
+	if ix.kind() != wantKind || ix.dim() != d.man.Dim || ix.l2() != d.l2 || ix.ntotal() != int64(len(snap.slots)) {
+		ix.free()
+		return fmt.Errorf("faisslocal: index file %s does not match the manifest and snapshot: %w", path, ErrCorrupt)
+	}
+	d.index = ix
+	d.trained = snap.trained
+	d.snapSeq, d.gen = snap.seq, snap.gen
+	d.slots = snap.slots
+	d.live = make([]byte, (len(d.slots)+7)/8)
+	d.slotOf = make(map[string]int64, len(d.slots))
+	for i, id := range d.slots {
+		if id == "" {
+			d.dead++
+			continue
+		}
+		if _, dup := d.slotOf[id]; dup {
+			return fmt.Errorf("faisslocal: snapshot maps id %q to two slots: %w", id, ErrCorrupt)
+		}
+		d.slotOf[id] = int64(i)
+		d.live[i/8] |= 1 << (i % 8)
+	}
+	return nil
+}
+
+// replay applies the log entries written after the snapshot.
+func (d *Driver) replay() error {
+	var ids []string
+	var vecs []float32
+	n := 0
+	err := d.db.View(func(tx *bolt.Tx) error {
+		docs, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, v := c.Seek(seqKey(d.snapSeq + 1)); k != nil; k, v = c.Next() {
+			seq, op, id, err := decodeLog(k, v)
+			if err != nil {
+				return err
+			}
+			if seq > d.seq {
+				return fmt.Errorf("faisslocal: log entry %d beyond the last sequence %d: %w", seq, d.seq, ErrCorrupt)
+			}
+			n++
+			if old, ok := d.slotOf[id]; ok {
+				d.kill(old)
+			}
+			if op != opUpsert {
+				continue
+			}
+			rec := docs.Get([]byte(id))
+			if rec == nil {
+				continue // deleted later
+			}
+			cur, err := decodeSeq(rec)
+			if err != nil {
+				return fmt.Errorf("faisslocal: document %q: %w", id, ErrCorrupt)
+			}
+			if cur != seq {
+				continue // overwritten later; a later entry adds it
+			}
+			if vecs, err = decodeVector(vecs, vb.Get([]byte(id)), d.man.Dim); err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		slog.Debug("faisslocal: replayed write-ahead log", "dir", d.dir, "entries", n, "added", len(ids))
+		d.dirty = true
+	}
+	for i := 0; i < len(ids); i += addChunk {
+		j := min(i+addChunk, len(ids))
+		if err := d.appendVectors(ids[i:j], vecs[i*d.man.Dim:j*d.man.Dim], d.threads); err != nil {
+			return err
+		}
+	}
+	var count int
+	err = d.db.View(func(tx *bolt.Tx) error {
+		count = tx.Bucket(bucketDocs).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if count != len(d.slotOf) {
+		return fmt.Errorf("faisslocal: index holds %d documents after replay, the database %d (open with Options.RebuildIndex to rebuild it): %w",
+			len(d.slotOf), count, ErrCorrupt)
+	}
+	return nil
+}
+
+// trimLog deletes the log entries the saved snapshot holds; without a
+// snapshot (d.gen == 0) it keeps them all.
+func (d *Driver) trimLog() error {
+	if d.gen == 0 {
+		return nil
+	}
+	return d.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= d.snapSeq; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// kill marks slot dead.
+func (d *Driver) kill(slot int64) {
+	id := d.slots[slot]
+	if id == "" {
+		return
+	}
+	d.slots[slot] = ""
+	d.live[slot/8] &^= 1 << (slot % 8)
+	d.dead++
+	delete(d.slotOf, id)
+}
+
+// appendVectors adds the vectors of ids (raw, as stored) to the index in new
+// slots. For flat and HNSW the FAISS id is the position, so the index must
+// hold exactly len(d.slots) vectors.
+func (d *Driver) appendVectors(ids []string, vecs []float32, threads int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	dim := d.man.Dim
+	if d.info.Metric == twostage.Cosine {
+		vecs = normalized(vecs, dim)
+	}
+	first := int64(len(d.slots))
+	var fids []int64
+	if d.isIVF() && d.trained {
+		fids = make([]int64, len(ids))
+		for i := range fids {
+			fids[i] = first + int64(i)
+		}
+	} else if d.index.ntotal() != first {
+		return d.fail(fmt.Errorf("faisslocal: index holds %d vectors, slot table %d", d.index.ntotal(), first))
+	}
+	if err := d.index.add(vecs, fids, dim, threads); err != nil {
+		return d.fail(err)
+	}
+	for i, id := range ids {
+		slot := first + int64(i)
+		d.slots = append(d.slots, id)
+		if len(d.live) <= int(slot/8) {
+			d.live = append(d.live, 0)
+		}
+		d.live[slot/8] |= 1 << (slot % 8)
+		d.slotOf[id] = slot
+	}
+	d.dirty = true
+	return nil
+}
+
+// fail records that the in-memory index lost sync with the database.
+func (d *Driver) fail(err error) error {
+	d.broken = fmt.Errorf("faisslocal: in-memory index out of sync after %v; reopen the store to replay the log: %w", err, twostage.ErrUnavailable)
+	return d.broken
+}
+
+// normalized returns unit-length copies of the dim-sized vectors in vecs.
+func normalized(vecs []float32, dim int) []float32 {
+	out := make([]float32, len(vecs))
+	for i := 0; i < len(vecs); i += dim {
+		v := vecs[i : i+dim]
+		var s float64
+		for _, x := range v {
+			s += float64(x) * float64(x)
+		}
+		inv := 1.0
+		if s > 0 {
+			inv = 1 / math.Sqrt(s)
+		}
+		for j, x := range v {
+			out[i+j] = float32(float64(x) * inv)
+		}
+	}
+	return out
+}
+
+// maybeTrain trains an IVF index once it holds TrainSize vectors.
+func (d *Driver) maybeTrain(ctx context.Context) error {
+	if !d.isIVF() || d.trained || len(d.slotOf) < d.man.Index.TrainSize {
+		return nil
+	}
+	slog.Info("faisslocal: training IVF index", "dir", d.dir, "vectors", len(d.slotOf), "nlist", d.man.Index.NList)
+	return d.rebuild(ctx, true)
+}
+
+// rebuild replaces the index with one built from the stored vectors, in
+// slot order by id, without dead slots. train trains an IVF index first (it
+// must be possible: at least minTrain vectors). On error the current index
+// stays.
+func (d *Driver) rebuild(ctx context.Context, train bool) (err error) {
+	dim := d.man.Dim
+	ivf := d.isIVF() && (d.trained || train)
+	var nx *faissIndex
+	defer func() {
+		if err != nil && nx != nil {
+			nx.free()
+		}
+	}()
+	switch {
+	case ivf && d.trained:
+		nx, err = d.index.cloneEmpty()
+	default:
+		nx, err = newIndex(dim, d.l2, d.man.Index, ivf)
+	}
+	if err != nil {
+		return err
+	}
+	return d.db.View(func(tx *bolt.Tx) error {
+		vb := tx.Bucket(bucketVecs)
+		n := vb.Stats().KeyN
+		if ivf && !d.trained {
+			if n < d.man.Index.minTrain() {
+				return fmt.Errorf("faisslocal: %s index needs at least %d vectors, the store holds %d: %w",
+					d.man.Index.Kind, d.man.Index.minTrain(), n, ErrTooFewVectors)
+			}
+			// FAISS's k-means samples at most 256 points per centroid.
+			limit := 256 * d.man.Index.minTrain()
+			stride := max(1, n/limit)
+			sample := make([]float32, 0, min(n, limit+stride)*dim)
+			i := 0
+			c := vb.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if i%stride == 0 {
+					if sample, err = decodeVector(sample, v, dim); err != nil {
+						return fmt.Errorf("document %q: %w", k, err)
+					}
+				}
+				i++
+			}
+			if d.info.Metric == twostage.Cosine {
+				sample = normalized(sample, dim)
+			}
+			start := time.Now()
+			if err := nx.train(sample, dim, d.threads); err != nil {
+				return err
+			}
+			slog.Debug("faisslocal: trained", "dir", d.dir, "sample", len(sample)/dim, "took", time.Since(start))
+		}
+		slots := make([]string, 0, n)
+		live := make([]byte, (n+7)/8)
+		slotOf := make(map[string]int64, n)
+		buf := make([]float32, 0, addChunk*dim)
+		var fids []int64
+		flush := func() error {
+			if len(buf) == 0 {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("faisslocal: rebuild: %w", err)
+			}
+			v := buf
+			if d.info.Metric == twostage.Cosine {
+				v = normalized(buf, dim)
+			}
+			var ids []int64
+			if ivf {
+				ids = fids
+			}
+			if err := nx.add(v, ids, dim, d.threads); err != nil {
+				return err
+			}
+			buf, fids = buf[:0], fids[:0]
+			return nil
+		}
+		c := vb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if buf, err = decodeVector(buf, v, dim); err != nil {
+				return fmt.Errorf("document %q: %w", k, err)
+			}
+			slot := int64(len(slots))
+			id := string(k)
+			slots = append(slots, id)
+			slotOf[id] = slot
+			live[slot/8] |= 1 << (slot % 8)
+			fids = append(fids, slot)
+			if len(buf) == cap(buf) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if nd := tx.Bucket(bucketDocs).Stats().KeyN; nd != len(slots) {
+			return fmt.Errorf("faisslocal: database holds %d documents but %d vectors: %w", nd, len(slots), ErrCorrupt)
+		}
+		if d.index != nil {
+			d.index.free()
+		}
+		d.index, d.trained = nx, ivf
+		nx = nil
+		d.slots, d.live, d.slotOf, d.dead = slots, live, slotOf, 0
+		d.dirty = true
+		return nil
+	})
+}
+
+func (d *Driver) check() error {
+	if d.closed {
+		return fmt.Errorf("faisslocal: %w", twostage.ErrClosed)
+	}
+	return d.broken
+}
+
+// recoverCorrupt turns a panic inside bbolt (a damaged database page) into
+// an error wrapping ErrCorrupt.
+func recoverCorrupt(op string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("faisslocal: %s: %v: %w", op, r, ErrCorrupt)
+	}
+}
+
+// Info implements twostage.Driver.
+func (d *Driver) Info() twostage.Info { return d.info }
+
+// Upsert implements twostage.Driver: one fsync'd bbolt transaction holds the
+// documents and their log entries; then the index is updated.
+func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err error) {
+	defer recoverCorrupt("upsert", &err)
+	for _, doc := range docs {
+		if len(doc.ID) > maxIDBytes {
+			return fmt.Errorf("faisslocal: id of %d bytes exceeds %d: %w", len(doc.ID), maxIDBytes, twostage.ErrInvalidInput)
+		}
+		if len(doc.Vector) != d.man.Dim {
+			return fmt.Errorf("faisslocal: document %q: vector has %d dimensions, want %d: %w", doc.ID, len(doc.Vector), d.man.Dim, twostage.ErrDimension)
+		}
+	}
+	recs := make([][]byte, len(docs))
+	for i, doc := range docs {
+		if recs[i], err = encodeDoc(nil, 0, doc.Text, doc.Metadata); err != nil {
+			return fmt.Errorf("document %q: %w", doc.ID, err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.check(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("faisslocal: upsert: %w", err)
+	}
+	seq := d.seq
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		db, vb, lb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs), tx.Bucket(bucketLog)
+		for i, doc := range docs {
+			seq++
+			rec, _ := encodeDoc(make([]byte, 0, len(recs[i])+8), seq, doc.Text, doc.Metadata)
+			id := []byte(doc.ID)
+			if err := db.Put(id, rec); err != nil {
+				return err
+			}
+			if err := vb.Put(id, encodeVector(make([]byte, 0, 4*len(doc.Vector)), doc.Vector)); err != nil {
+				return err
+			}
+			if err := lb.Put(seqKey(seq), encodeLog(opUpsert, doc.ID)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySeq, seqKey(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("faisslocal: upsert: write %s: %w", dbName, err)
+	}
+	d.seq = seq
+	ids := make([]string, len(docs))
+	vecs := make([]float32, 0, len(docs)*d.man.Dim)
+	for i, doc := range docs {
+		if old, ok := d.slotOf[doc.ID]; ok {
+			d.kill(old)
+		}
+		ids[i] = doc.ID
+		vecs = append(vecs, doc.Vector...)
+	}
+	if err := d.appendVectors(ids, vecs, d.threads); err != nil {
+		return err
+	}
+	if err := d.maybeTrain(ctx); err != nil {
+		// The documents are stored and searched exactly; training is retried
+		// on the next write and on open.
+		slog.Warn("faisslocal: training failed; searches stay exact", "dir", d.dir, "err", err)
+	}
+	return nil
+}
+
+// Delete implements twostage.Driver.
+func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
+	defer recoverCorrupt("delete", &err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.check(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("faisslocal: delete: %w", err)
+	}
+	seq := d.seq
+	var gone []string
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		db, vb, lb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs), tx.Bucket(bucketLog)
+		for _, id := range ids {
+			k := []byte(id)
+			if len(k) > maxIDBytes || db.Get(k) == nil {
+				continue
+			}
+			seq++
+			if err := errors.Join(db.Delete(k), vb.Delete(k), lb.Put(seqKey(seq), encodeLog(opDelete, id))); err != nil {
+				return err
+			}
+			gone = append(gone, id)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(keySeq, seqKey(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("faisslocal: delete: write %s: %w", dbName, err)
+	}
+	d.seq = seq
+	for _, id := range gone {
+		if slot, ok := d.slotOf[id]; ok {
+			d.kill(slot)
+			d.dirty = true
+		}
+	}
+	return nil
+}
+
+// Get implements twostage.Driver.
+func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document, err error) {
+	defer recoverCorrupt("get", &err)
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	err = d.db.View(func(tx *bolt.Tx) error {
+		db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
+		for _, id := range ids {
+			if len(id) > maxIDBytes {
+				continue
+			}
+			rec := db.Get([]byte(id))
+			if rec == nil {
+				continue
+			}
+			_, text, md, err := decodeDoc(rec, true)
+			if err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			vec, err := decodeVector(make([]float32, 0, d.man.Dim), vb.Get([]byte(id)), d.man.Dim)
+			if err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			out = append(out, twostage.Document{ID: id, Text: text, Vector: vec, Metadata: md})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Count implements twostage.Driver.
+func (d *Driver) Count(ctx context.Context) (int, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if err := d.check(); err != nil {
+		return 0, err
+	}
+	return len(d.slotOf), nil
+}
+
+// Save writes a snapshot of the index (compacting it first when more than
+// Options.CompactRatio of its slots are dead) and trims the write-ahead log,
+// so the next Open replays nothing. Close saves too.
+func (d *Driver) Save(ctx context.Context) (err error) {
+	defer recoverCorrupt("save", &err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.check(); err != nil {
+		return err
+	}
+	return d.save(ctx)
+}
+
+func (d *Driver) save(ctx context.Context) error {
+	if d.compactRatio >= 0 && d.dead > 0 && float64(d.dead) > d.compactRatio*float64(len(d.slots)) {
+		if err := d.rebuild(ctx, false); err != nil {
+			return err
+		}
+	}
+	if !d.dirty && d.gen != 0 {
+		return nil
+	}
+	gen := d.gen + 1
+	path := filepath.Join(d.dir, indexFileName(gen))
+	if err := d.index.write(path); err != nil {
+		return err
+	}
+	if err := syncFile(path); err != nil {
+		return fmt.Errorf("faisslocal: save: %w", err)
+	}
+	size, sum, err := fileCRC(path)
+	if err != nil {
+		return fmt.Errorf("faisslocal: save: %w", err)
+	}
+	snap := snapshot{seq: d.seq, gen: gen, indexSize: size, indexCRC: sum, trained: d.trained, slots: d.slots}
+	if err := writeFileAtomic(d.dir, snapshotName, snap.encode()); err != nil {
+		return err
+	}
+	d.gen, d.snapSeq, d.dirty = gen, d.seq, false
+	removeStaleIndexFiles(d.dir, gen)
+	return d.trimLog()
+}
+
+// Compact rebuilds the index from the live vectors, dropping the slots of
+// deleted and overwritten documents. Save persists the result. It holds the
+// write lock (searches wait) for the rebuild: for HNSW that is a full graph
+// build.
+func (d *Driver) Compact(ctx context.Context) (err error) {
+	defer recoverCorrupt("compact", &err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.check(); err != nil {
+		return err
+	}
+	return d.rebuild(ctx, false)
+}
+
+// Train trains an IVF index now on the vectors held (otherwise it trains
+// when it holds TrainSize vectors). It returns an error wrapping
+// ErrTooFewVectors when there are fewer vectors than centroids (or PQ
+// codewords), and nil for the other kinds or when already trained.
+func (d *Driver) Train(ctx context.Context) (err error) {
+	defer recoverCorrupt("train", &err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.check(); err != nil {
+		return err
+	}
+	if !d.isIVF() || d.trained {
+		return nil
+	}
+	return d.rebuild(ctx, true)
+}
+
+// Stats describes the index.
+type Stats struct {
+	Kind      string // flat, hnsw, ivfflat or ivfpq
+	Documents int    // live documents
+	Slots     int    // vectors in the FAISS index, dead ones included
+	Dead      int    // slots of deleted or overwritten documents
+	Trained   bool   // IVF kinds: trained (else the vectors are in an exact flat buffer)
+	Seq       uint64 // last write's sequence number
+	LogSeq    uint64 // sequence number of the saved snapshot; the log holds the writes after it
+}
+
+// Stats returns the index's statistics.
+func (d *Driver) Stats() Stats {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return Stats{Kind: d.man.Index.Kind, Documents: len(d.slotOf), Slots: len(d.slots), Dead: d.dead,
+		Trained: d.trained || !d.isIVF(), Seq: d.seq, LogSeq: d.snapSeq}
+}
+
+// Close implements twostage.Driver: it saves (see Save), then releases the
+// index, the database and the directory lock. Later calls return ErrClosed.
+func (d *Driver) Close() (err error) {
+	defer recoverCorrupt("close", &err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("faisslocal: close: %w", twostage.ErrClosed)
+	}
+	d.closed = true
+	var errs []error
+	if d.broken == nil {
+		errs = append(errs, d.save(context.Background()))
+	}
+	errs = append(errs, d.release())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,346 @@
+//go:build faiss
+
+package faisslocal
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"twostage"
+)
+
+// cand is a search candidate: a slot and its score (higher is better).
+type cand struct {
+	slot  int64
+	score float64
+}
+
+// maxOverFetch bounds how many candidates a filtered search asks the index
+// for before it scans the matching documents exactly.
+const maxOverFetch = 4096
+
+// Search implements twostage.Driver.
+func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.Hit, err error) {
+	defer recoverCorrupt("search", &err)
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	if len(q.Vector) != d.man.Dim {
+		return nil, fmt.Errorf("faisslocal: query has %d dimensions, want %d: %w", len(q.Vector), d.man.Dim, twostage.ErrDimension)
+	}
+	if q.K <= 0 {
+		return nil, fmt.Errorf("faisslocal: k %d must be positive: %w", q.K, twostage.ErrInvalidInput)
+	}
+	return d.searchOne(ctx, q, d.queryVector(q.Vector), nil)
+}
+
+// SearchBatch runs several searches at once: the unfiltered ones in one
+// FAISS call on Options.Threads threads, the filtered ones one by one. It
+// validates the queries itself (it is not part of twostage.Store) and returns
+// hits best first.
+func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]twostage.Hit, err error) {
+	defer recoverCorrupt("search", &err)
+	for i, q := range qs {
+		if err := twostage.CheckVector(q.Vector, d.man.Dim); err != nil {
+			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)
+		}
+		if q.K <= 0 {
+			return nil, fmt.Errorf("faisslocal: query %d: k %d must be positive: %w", i, q.K, twostage.ErrInvalidInput)
+		}
+		if qs[i].Filter, err = q.Filter.Normalize(); err != nil {
+			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)
+		}
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	out = make([][]twostage.Hit, len(qs))
+	// Group the unfiltered queries with the same k into one FAISS call.
+	groups := map[int][]int{}
+	for i, q := range qs {
+		if q.Filter == nil {
+			groups[q.K] = append(groups[q.K], i)
+		}
+	}
+	dim := d.man.Dim
+	for k, idx := range groups {
+		fetch := min(k*max(1, d.refine()), len(d.slots))
+		if fetch == 0 {
+			continue
+		}
+		vecs := make([]float32, 0, len(idx)*dim)
+		for _, i := range idx {
+			vecs = append(vecs, d.queryVector(qs[i].Vector)...)
+		}
+		cands, err := d.searchIndex(vecs, fetch, d.threads)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			if out[i], err = d.searchOne(ctx, qs[i], vecs[j*dim:(j+1)*dim], cands[j]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i, q := range qs {
+		if q.Filter != nil {
+			if out[i], err = d.searchOne(ctx, q, d.queryVector(q.Vector), nil); err != nil {
+				return nil, err
+			}
+		}
+		sortHits(out[i])
+	}
+	return out, nil
+}
+
+func sortHits(hits []twostage.Hit) {
+	slices.SortStableFunc(hits, func(a, b twostage.Hit) int {
+		if c := cmp.Compare(b.RetrievalScore, a.RetrievalScore); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// queryVector is q as the index compares it: unit length for cosine.
+func (d *Driver) queryVector(q []float32) []float32 {
+	if d.info.Metric == twostage.Cosine {
+		return normalized(q, d.man.Dim)
+	}
+	return q
+}
+
+// searchIndex asks FAISS for fetch candidates per query among live slots.
+func (d *Driver) searchIndex(qv []float32, fetch, threads int) ([][]cand, error) {
+	dim := d.man.Dim
+	n := len(qv) / dim
+	dist := make([]float32, n*fetch)
+	labels := make([]int64, n*fetch)
+	p := searchParams{efSearch: d.man.Index.EfSearch, nprobe: d.man.Index.NProbe, threads: threads}
+	if d.dead > 0 {
+		p.bitmap, p.nbits = d.live, int64(len(d.live))
+	}
+	if err := d.index.search(qv, dim, fetch, p, dist, labels); err != nil {
+		return nil, err
+	}
+	out := make([][]cand, n)
+	for i := range out {
+		cs := make([]cand, 0, fetch)
+		for j := i * fetch; j < (i+1)*fetch; j++ {
+			l := labels[j]
+			if l < 0 || l >= int64(len(d.slots)) || d.slots[l] == "" {
+				continue
+			}
+			s := float64(dist[j])
+			if d.l2 {
+				s = -s
+			}
+			cs = append(cs, cand{slot: l, score: s})
+		}
+		out[i] = cs
+	}
+	return out, nil
+}
+
+// searchOne answers one query; first, when not nil, holds candidates an
+// unfiltered batch search already fetched.
+func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, first []cand) ([]twostage.Hit, error) {
+	live := len(d.slotOf)
+	if live == 0 {
+		return nil, nil
+	}
+	k := q.K
+	refine := d.refine()
+	fetch := k * max(1, refine)
+	if q.Filter != nil {
+		fetch *= 4
+	}
+	var hits []twostage.Hit
+	err := d.db.View(func(tx *bolt.Tx) error {
+		for {
+			fetch = min(fetch, len(d.slots))
+			cands := first
+			if cands == nil {
+				var err error
+				cs, err := d.searchIndex(qv, fetch, 1)
+				if err != nil {
+					return err
+				}
+				cands = cs[0]
+			}
+			first = nil
+			got, err := d.hydrate(tx, q, cands, refine > 0)
+			if err != nil {
+				return err
+			}
+			// An exact index asked for every slot has returned every live
+			// document, so the matches are complete.
+			complete := d.exact() && fetch >= len(d.slots)
+			if len(got) >= min(k, live) || complete {
+				hits = got
+				return nil
+			}
+			if q.Filter == nil && !d.exact() && len(cands) < min(fetch, live) && fetch >= live {
+				// An approximate index could not reach enough vectors.
+				break
+			}
+			if fetch >= len(d.slots) || fetch >= maxOverFetch*max(1, refine) {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("faisslocal: search: %w", err)
+			}
+			fetch *= 4
+		}
+		var err error
+		hits, err = d.scan(ctx, tx, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(hits) > k {
+		sortHits(hits)
+		hits = hits[:k]
+	}
+	return hits, nil
+}
+
+// hydrate turns candidates into hits, reading their documents and applying
+// the filter. With exactScores the score is recomputed from the stored
+// vector (IVFPQ refinement).
+func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScores bool) ([]twostage.Hit, error) {
+	db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
+	hits := make([]twostage.Hit, 0, len(cands))
+	for _, c := range cands {
+		id := d.slots[c.slot]
+		key := []byte(id)
+		rec := db.Get(key)
+		if rec == nil {
+			return nil, fmt.Errorf("faisslocal: search: live slot %d names document %q, which is not stored: %w", c.slot, id, ErrCorrupt)
+		}
+		_, text, md, err := decodeDoc(rec, true)
+		if err != nil {
+			return nil, fmt.Errorf("document %q: %w", id, err)
+		}
+		if !q.Filter.Match(md) {
+			continue
+		}
+		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score}
+		if q.WithVectors || exactScores {
+			v, err := decodeVector(make([]float32, 0, d.man.Dim), vb.Get(key), d.man.Dim)
+			if err != nil {
+				return nil, fmt.Errorf("document %q: %w", id, err)
+			}
+			if exactScores {
+				h.RetrievalScore = d.info.Metric.Similarity(q.Vector, v)
+			}
+			if q.WithVectors {
+				h.Vector = v
+			}
+		}
+		h.Score = h.RetrievalScore
+		hits = append(hits, h)
+	}
+	return hits, nil
+}
+
+// scan is the exact fallback: it evaluates the filter on every document and
+// scores the matches against their stored vectors.
+func (d *Driver) scan(ctx context.Context, tx *bolt.Tx, q twostage.Query) ([]twostage.Hit, error) {
+	db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
+	top := make([]cand, 0, q.K+1) // min-heap by score: top[0] is the worst kept
+	ids := make(map[int64]string)
+	var next int64
+	vec := make([]float32, 0, d.man.Dim)
+	c := db.Cursor()
+	i := 0
+	for k, rec := c.First(); k != nil; k, rec = c.Next() {
+		if i++; i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("faisslocal: search: %w", err)
+			}
+		}
+		if q.Filter != nil {
+			_, _, md, err := decodeDoc(rec, false)
+			if err != nil {
+				return nil, fmt.Errorf("document %q: %w", k, err)
+			}
+			if !q.Filter.Match(md) {
+				continue
+			}
+		}
+		var err error
+		if vec, err = decodeVector(vec[:0], vb.Get(k), d.man.Dim); err != nil {
+			return nil, fmt.Errorf("document %q: %w", k, err)
+		}
+		s := d.info.Metric.Similarity(q.Vector, vec)
+		if len(top) == q.K && s <= top[0].score {
+			continue
+		}
+		ids[next] = string(k)
+		top = heapPush(top, cand{slot: next, score: s}, q.K, ids)
+		next++
+	}
+	hits := make([]twostage.Hit, 0, len(top))
+	for _, c := range top {
+		id := ids[c.slot]
+		_, text, md, err := decodeDoc(db.Get([]byte(id)), true)
+		if err != nil {
+			return nil, fmt.Errorf("document %q: %w", id, err)
+		}
+		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score, Score: c.score}
+		if q.WithVectors {
+			if h.Vector, err = decodeVector(nil, vb.Get([]byte(id)), d.man.Dim); err != nil {
+				return nil, err
+			}
+		}
+		hits = append(hits, h)
+	}
+	sortHits(hits)
+	return hits, nil
+}
+
+// heapPush adds c to the min-heap h, keeping at most k elements (dropping
+// the worst, whose id it forgets).
+func heapPush(h []cand, c cand, k int, ids map[int64]string) []cand {
+	h = append(h, c)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].score <= h[i].score {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+	if len(h) <= k {
+		return h
+	}
+	delete(ids, h[0].slot)
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && h[l].score < h[m].score {
+			m = l
+		}
+		if r < len(h) && h[r].score < h[m].score {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	return h
+}

@@ -1,0 +1,11 @@
+//go:build !faiss
+
+package faisslocal
+
+import "twostage"
+
+// Open returns ErrNotBuilt: this build has no FAISS support. Build with
+// -tags faiss (see the package documentation).
+func Open(dir string, opts *Options) (*twostage.Store, error) {
+	return nil, ErrNotBuilt
+}
