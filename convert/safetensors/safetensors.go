@@ -317,3 +317,43 @@ func (c *Checkpoint) Close() error {
 	c.files = nil
 	return errors.Join(errs...)
 }
+
+// ReadRows reads the given rows of a 2-D F32, F16 or BF16 tensor, widened to
+// float32, without reading the rest of it.
+func (c *Checkpoint) ReadRows(name string, rows []int) ([][]float32, *Info, error) {
+	t, ok := c.tensors[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("safetensors: %q: %w", name, ErrMissing)
+	}
+	if t.Dtype != F32 && t.Dtype != F16 && t.Dtype != BF16 {
+		return nil, nil, fmt.Errorf("safetensors: tensor %s is %s, want F32, F16 or BF16: %w", name, t.Dtype, ErrDtype)
+	}
+	if len(t.Shape) != 2 {
+		return nil, nil, fmt.Errorf("safetensors: ReadRows on %s of shape %v: %w", name, t.Shape, twostage.ErrDimension)
+	}
+	size := int64(dtypeSizes[t.Dtype])
+	cols := t.Shape[1]
+	out := make([][]float32, len(rows))
+	b := make([]byte, cols*size)
+	for i, r := range rows {
+		if r < 0 || int64(r) >= t.Shape[0] {
+			return nil, nil, fmt.Errorf("safetensors: row %d of %s (%d rows): %w", r, name, t.Shape[0], twostage.ErrInvalidInput)
+		}
+		if _, err := t.file.ReadAt(b, t.begin+int64(r)*cols*size); err != nil {
+			return nil, nil, fmt.Errorf("safetensors: read %s: %w", name, err)
+		}
+		row := make([]float32, cols)
+		for j := range row {
+			switch t.Dtype {
+			case F32:
+				row[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+			case F16:
+				row[j] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*j:]))
+			case BF16:
+				row[j] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*j:]))
+			}
+		}
+		out[i] = row
+	}
+	return out, t, nil
+}

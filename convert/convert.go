@@ -1,0 +1,382 @@
+// Package convert turns Hugging Face checkpoints (config.json plus
+// model.safetensors or sharded *.safetensors; bf16, fp16 or fp32) into
+// twostage model directories (see package modeldir): an ONNX graph that
+// meets the project's cross-encoder / embedding contract, the tokenizer, and
+// twostage.json.
+//
+// Supported architectures:
+//
+//   - Qwen3ForCausalLM as a reranker: family zerank (zerank-2, zerank-1,
+//     zerank-1-small; raw score = the "Yes" logit, token 9454) or
+//     qwen3-reranker (Qwen3-Reranker; raw score = logit("yes") - logit("no"),
+//     tokens 9693 and 2152). The graph computes only those LM-head rows, at
+//     the last real token of each right-padded row.
+//   - BertForSequenceClassification with one label: family bert-cross-encoder
+//     (the classifier logit).
+//   - BertModel: family bert-embedding (last_hidden_state).
+//
+// Weights are streamed: one checkpoint tensor is in memory at a time, and
+// converted weights go straight to disk. With Dtype fp16 the weights are
+// stored as float16 and widened to float32 inside the graph, so the graph
+// computes in float32 and its outputs are float32 for every dtype.
+package convert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"twostage"
+	"twostage/convert/hf"
+	"twostage/convert/onnxgraph"
+	"twostage/convert/safetensors"
+	"twostage/modeldir"
+)
+
+// Sentinel errors, matched with errors.Is (each also wraps a twostage
+// sentinel).
+var (
+	// ErrArchitecture: the checkpoint's architecture or configuration is not
+	// supported (wraps twostage.ErrUnsupported).
+	ErrArchitecture = hf.ErrArchitecture
+	// ErrConfig: config.json is malformed or inconsistent (wraps
+	// twostage.ErrInvalidInput).
+	ErrConfig = hf.ErrConfig
+	// ErrMissingTensor: a tensor the architecture needs is absent (wraps
+	// twostage.ErrNotFound).
+	ErrMissingTensor = safetensors.ErrMissing
+	// ErrShape: a tensor's shape disagrees with config.json (wraps
+	// twostage.ErrDimension).
+	ErrShape = fmt.Errorf("convert: tensor shape mismatch: %w", twostage.ErrDimension)
+	// ErrDtype: a tensor has a dtype that cannot be converted, or the
+	// requested output dtype is unknown (wraps twostage.ErrUnsupported).
+	ErrDtype = safetensors.ErrDtype
+	// ErrMalformed: a safetensors file is corrupt (wraps
+	// twostage.ErrInvalidInput).
+	ErrMalformed = safetensors.ErrMalformed
+)
+
+// Options tunes Convert. Nil means: family guessed from config.json, fp32
+// weights, max length from config.json, no progress reports.
+type Options struct {
+	// Family is one of modeldir's Family constants, or "" to guess it from
+	// config.json (Qwen3ForCausalLM -> zerank, BertForSequenceClassification
+	// -> bert-cross-encoder, BertModel -> bert-embedding).
+	Family string
+	// Dtype is modeldir.DtypeFP32 (default) or modeldir.DtypeFP16.
+	Dtype string
+	// MaxLength overrides the maximum input length recorded in twostage.json.
+	// The default is max_position_embeddings, capped at 8192 for decoders.
+	MaxLength int
+	// ExternalDataThreshold is the weight size in bytes above which weights
+	// go to model.onnx.data instead of model.onnx; 0 means 1.8 GB (under
+	// protobuf's 2 GB limit).
+	ExternalDataThreshold int64
+	// Progress, when set, is called after each tensor with the checkpoint
+	// bytes processed so far and the total.
+	Progress func(done, total int64)
+	// Source is recorded as twostage.json's source_model (default: the
+	// checkpoint directory).
+	Source string
+}
+
+// DefaultExternalDataThreshold is the default Options.ExternalDataThreshold.
+const DefaultExternalDataThreshold = 1800 << 20
+
+// decoderMaxLength caps the default max length of decoder families.
+const decoderMaxLength = 8192
+
+// GuessFamily returns the family for an unlabeled checkpoint.
+func GuessFamily(c *hf.Config) (string, error) {
+	switch c.Kind() {
+	case hf.KindQwen3:
+		return modeldir.FamilyZerank, nil
+	case hf.KindBert:
+		if c.Architecture() == "BertModel" {
+			return modeldir.FamilyBertEmbedding, nil
+		}
+		if c.Architecture() == "BertForSequenceClassification" {
+			return modeldir.FamilyBertCrossEncoder, nil
+		}
+	}
+	return "", fmt.Errorf("convert: cannot guess the family of architecture %q; pass one of %v: %w", c.Architecture(), modeldir.Families, ErrArchitecture)
+}
+
+// Convert converts the checkpoint in from into a model directory at to (which
+// must not exist or be empty), and returns the written twostage.json config.
+// Work happens in a sibling temporary directory renamed into place at the
+// end, so a failed or cancelled conversion leaves nothing at to.
+func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Config, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Dtype == "" {
+		o.Dtype = modeldir.DtypeFP32
+	}
+	if o.Dtype != modeldir.DtypeFP32 && o.Dtype != modeldir.DtypeFP16 {
+		return nil, fmt.Errorf("convert: output dtype %q (want fp32 or fp16): %w", o.Dtype, ErrDtype)
+	}
+	if o.ExternalDataThreshold <= 0 {
+		o.ExternalDataThreshold = DefaultExternalDataThreshold
+	}
+	if o.MaxLength < 0 {
+		return nil, fmt.Errorf("convert: negative max length: %w", twostage.ErrInvalidInput)
+	}
+	cfg, err := hf.Read(from)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	family := o.Family
+	if family == "" {
+		if family, err = GuessFamily(cfg); err != nil {
+			return nil, err
+		}
+	}
+	mc, err := modeldir.Defaults(family)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	wantKind := hf.KindBert
+	if modeldir.IsDecoder(family) {
+		wantKind = hf.KindQwen3
+	}
+	if cfg.Kind() != wantKind {
+		return nil, fmt.Errorf("convert: family %s needs a %s checkpoint, %s is %s (%s): %w", family, wantKind, from, cfg.ModelType, cfg.Architecture(), ErrArchitecture)
+	}
+	if family == modeldir.FamilyBertCrossEncoder && cfg.Architecture() == "BertModel" {
+		return nil, fmt.Errorf("convert: family %s needs BertForSequenceClassification, %s is BertModel (no classifier): %w", family, from, ErrArchitecture)
+	}
+	tokSrc := filepath.Join(from, modeldir.TokenizerFile)
+	if _, err := os.Stat(tokSrc); err != nil {
+		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, twostage.ErrNotFound)
+	}
+	if ents, err := os.ReadDir(to); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("convert: output directory %s is not empty: %w", to, twostage.ErrInvalidInput)
+	}
+	ck, err := safetensors.Open(from)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	defer ck.Close()
+
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(to)), "."+filepath.Base(to)+".partial-")
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	g, err := onnxgraph.New(family, filepath.Join(tmp, modeldir.DataFile+".partial"))
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	defer g.Close()
+	l := &loader{ctx: ctx, ck: ck, g: g, total: ck.TotalBytes(), progress: o.Progress, dtype: onnxgraph.Float}
+	if o.Dtype == modeldir.DtypeFP16 {
+		l.dtype = onnxgraph.Float16
+	}
+	mc.Dtype = o.Dtype
+	mc.HiddenSize = cfg.HiddenSize
+	mc.SourceModel = o.Source
+	if mc.SourceModel == "" {
+		mc.SourceModel = from
+	}
+	if modeldir.IsDecoder(family) {
+		mc.PadTokenID = cfg.Pad(151643) // <|endoftext|>
+		mc.MaxLength = min(cfg.MaxPositionEmbeddings, decoderMaxLength)
+		if mc.MaxLength <= 0 {
+			mc.MaxLength = decoderMaxLength
+		}
+		err = buildQwen3(l, cfg, mc.ScoreTokens)
+	} else {
+		mc.PadTokenID = cfg.Pad(0)
+		mc.MaxLength = cfg.MaxPositionEmbeddings
+		err = buildBert(l, cfg, family == modeldir.FamilyBertCrossEncoder)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxLength > 0 {
+		mc.MaxLength = o.MaxLength
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	external := g.WeightBytes() > o.ExternalDataThreshold
+	if err := g.Save(modeldir.ModelPath(tmp), modeldir.DataPath(tmp), external); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	if err := copyFile(tokSrc, modeldir.TokenizerPath(tmp)); err != nil {
+		return nil, err
+	}
+	if err := modeldir.Save(tmp, &mc); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	if err := os.Remove(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("convert: replace %s: %w", to, err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	ok = true
+	return &mc, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("convert: copy %s: %w", src, err)
+	}
+	return nil
+}
+
+// loader moves checkpoint tensors into the graph one at a time.
+type loader struct {
+	ctx      context.Context
+	ck       *safetensors.Checkpoint
+	g        *onnxgraph.Graph
+	dtype    onnxgraph.DataType // storage type of weights
+	done     int64
+	total    int64
+	progress func(done, total int64)
+}
+
+// read returns the named tensor as float32, checking its shape.
+func (l *loader) read(name string, shape ...int64) ([]float32, error) {
+	if err := l.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	info, ok := l.ck.Info(name)
+	if !ok {
+		return nil, fmt.Errorf("convert: checkpoint has no tensor %q: %w", name, ErrMissingTensor)
+	}
+	if !slices.Equal(info.Shape, shape) {
+		return nil, fmt.Errorf("convert: tensor %s has shape %v, config.json implies %v: %w", name, info.Shape, shape, ErrShape)
+	}
+	v, _, err := l.ck.ReadFloat32(name)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	l.advance(info.Bytes())
+	return v, nil
+}
+
+func (l *loader) advance(n int64) {
+	l.done += n
+	if l.progress != nil {
+		l.progress(l.done, l.total)
+	}
+}
+
+// store adds v as a weight in the storage dtype and returns its name (not
+// widened: see widen).
+func (l *loader) store(name string, v []float32, dims ...int64) (string, error) {
+	if err := checkFinite(name, v); err != nil {
+		return "", err
+	}
+	n, err := l.g.Weight(name, l.dtype, dims, onnxgraph.EncodeFloats(l.dtype, v))
+	if err != nil {
+		return "", fmt.Errorf("convert: %w", err)
+	}
+	return n, nil
+}
+
+// widen casts a stored-dtype value to float32 (no-op for fp32 storage).
+func (l *loader) widen(v string) string {
+	if l.dtype == onnxgraph.Float {
+		return v
+	}
+	return l.g.Op("Cast", []string{v}, onnxgraph.Int("to", int64(onnxgraph.Float)))
+}
+
+// param stores v and returns a float32 value for it.
+func (l *loader) param(name string, v []float32, dims ...int64) (string, error) {
+	n, err := l.store(name, v, dims...)
+	if err != nil {
+		return "", err
+	}
+	return l.widen(n), nil
+}
+
+// vector reads a 1-D tensor of length n and returns its float32 value.
+func (l *loader) vector(name string, n int) (string, error) {
+	v, err := l.read(name, int64(n))
+	if err != nil {
+		return "", err
+	}
+	return l.param(name, v, int64(n))
+}
+
+// linear reads a torch Linear weight [out, in] and returns the float32 value
+// of its transpose [in, out], ready for MatMul.
+func (l *loader) linear(name string, out, in int) (string, error) {
+	w, err := l.read(name, int64(out), int64(in))
+	if err != nil {
+		return "", err
+	}
+	t := make([]float32, len(w))
+	for o := 0; o < out; o++ {
+		row := w[o*in : (o+1)*in]
+		for i, x := range row {
+			t[i*out+o] = x
+		}
+	}
+	return l.param(name, t, int64(in), int64(out))
+}
+
+func checkFinite(name string, v []float32) error {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, twostage.ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// Graph helpers shared by the architectures.
+
+func (l *loader) i64(vals ...int64) string { return l.g.ConstInt64(vals, int64(len(vals))) }
+
+func (l *loader) scalarI64(v int64) string { return l.g.ConstInt64([]int64{v}) }
+
+func (l *loader) f32(v float32) string { return l.g.ConstFloat(onnxgraph.Float, []float32{v}) }
+
+func (l *loader) op(op string, in ...string) string { return l.g.Op(op, in) }
+
+// matmulAdd is x @ w (+ b when b != "").
+func (l *loader) matmulAdd(x, w, b string) string {
+	y := l.op("MatMul", x, w)
+	if b != "" {
+		y = l.op("Add", y, b)
+	}
+	return y
+}
+
+// seqPositions returns int64 [S] = 0..S-1 for the sequence length of ids.
+func (l *loader) seqPositions(ids string) string {
+	shape := l.op("Shape", ids)
+	s := l.g.Op("Gather", []string{shape, l.scalarI64(1)}, onnxgraph.Int("axis", 0))
+	return l.op("Range", l.scalarI64(0), s, l.scalarI64(1))
+}

@@ -1,0 +1,498 @@
+// Package onnxgraph builds ONNX models (ModelProto) by hand, with
+// protowire: nodes, graph inputs and outputs, and weight initializers that
+// stream to disk as they are added, so a multi-gigabyte model never sits in
+// memory.
+//
+// Weights go to a spill file next to the output as they arrive. Save then
+// either keeps that file as the model's external data (model.onnx.data,
+// needed above protobuf's 2 GB message limit) or copies the weights inline
+// into model.onnx, streaming.
+package onnxgraph
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"twostage"
+	"twostage/convert/internal/half"
+)
+
+// DataType is an ONNX TensorProto element type.
+type DataType int32
+
+// Element types used by the builder.
+const (
+	Float   DataType = 1
+	Int64   DataType = 7
+	Bool    DataType = 9
+	Float16 DataType = 10
+	Double  DataType = 11
+)
+
+// Size is the element size in bytes.
+func (d DataType) Size() int {
+	switch d {
+	case Float:
+		return 4
+	case Int64, Double:
+		return 8
+	case Bool:
+		return 1
+	case Float16:
+		return 2
+	}
+	return 0
+}
+
+// Opset is the default ONNX opset version the builder targets.
+const Opset = 17
+
+// irVersion is the ONNX IR version matching Opset 17.
+const irVersion = 8
+
+// Attr is a node attribute.
+type Attr struct {
+	name string
+	typ  int32
+	i    int64
+	f    float32
+	ints []int64
+	str  string
+}
+
+// Int is an integer attribute.
+func Int(name string, v int64) Attr { return Attr{name: name, typ: 2, i: v} }
+
+// Float32 is a float attribute.
+func Float32(name string, v float32) Attr { return Attr{name: name, typ: 1, f: v} }
+
+// Ints is an integer-list attribute.
+func Ints(name string, v ...int64) Attr { return Attr{name: name, typ: 7, ints: v} }
+
+// String is a string attribute.
+func String(name string, v string) Attr { return Attr{name: name, typ: 3, str: v} }
+
+type node struct {
+	op      string
+	name    string
+	inputs  []string
+	outputs []string
+	attrs   []Attr
+}
+
+type valueInfo struct {
+	name string
+	typ  DataType
+	dims []any // int64 or string (symbolic)
+}
+
+type initializer struct {
+	name string
+	typ  DataType
+	dims []int64
+	data []byte // inline small tensor, or nil when spilled
+	off  int64  // offset in the spill file
+	size int64
+}
+
+// Graph is a model under construction. It is not safe for concurrent use.
+type Graph struct {
+	name    string
+	nodes   []node
+	inputs  []valueInfo
+	outputs []valueInfo
+	inits   []initializer
+	names   map[string]bool
+	seq     int
+
+	spillPath string
+	spill     *os.File
+	spillW    *bufio.Writer
+	spillOff  int64
+	closed    bool
+}
+
+// spillAlign aligns each spilled weight so ONNX Runtime can map external
+// data directly.
+const spillAlign = 4096
+
+// smallTensor is the largest initializer kept in memory rather than spilled.
+const smallTensor = 1024
+
+// New starts a graph whose weights spill to spillPath (created, truncated).
+// Save renames or removes it; Close removes it if Save was not reached.
+func New(name, spillPath string) (*Graph, error) {
+	f, err := os.Create(spillPath)
+	if err != nil {
+		return nil, fmt.Errorf("onnxgraph: %w", err)
+	}
+	return &Graph{name: name, names: map[string]bool{}, spillPath: spillPath, spill: f, spillW: bufio.NewWriterSize(f, 4<<20)}, nil
+}
+
+// fresh returns a new unique value name with the given prefix.
+func (g *Graph) fresh(prefix string) string {
+	for {
+		g.seq++
+		n := prefix + "_" + strconv.Itoa(g.seq)
+		if !g.names[n] {
+			g.names[n] = true
+			return n
+		}
+	}
+}
+
+// Input declares a graph input. dims entries are int64 (fixed) or string
+// (symbolic, e.g. "batch").
+func (g *Graph) Input(name string, typ DataType, dims ...any) string {
+	g.names[name] = true
+	g.inputs = append(g.inputs, valueInfo{name, typ, dims})
+	return name
+}
+
+// Output declares value as a graph output under name (an Identity node is
+// added when the names differ).
+func (g *Graph) Output(value, name string, typ DataType, dims ...any) {
+	if value != name {
+		g.nodes = append(g.nodes, node{op: "Identity", name: name + "_identity", inputs: []string{value}, outputs: []string{name}})
+		g.names[name] = true
+	}
+	g.outputs = append(g.outputs, valueInfo{name, typ, dims})
+}
+
+// Op adds a node with one output and returns the output's name.
+func (g *Graph) Op(op string, inputs []string, attrs ...Attr) string {
+	return g.OpN(op, inputs, 1, attrs...)[0]
+}
+
+// OpN adds a node with n outputs and returns their names.
+func (g *Graph) OpN(op string, inputs []string, n int, attrs ...Attr) []string {
+	outs := make([]string, n)
+	for i := range outs {
+		outs[i] = g.fresh(op)
+	}
+	g.nodes = append(g.nodes, node{op: op, name: outs[0] + "_node", inputs: inputs, outputs: outs, attrs: attrs})
+	return outs
+}
+
+// Weight adds an initializer holding data (little-endian, typ elements,
+// len(data) = product(dims) * typ.Size()) and returns its name. Large
+// tensors are written to the spill file now; data may be reused by the
+// caller after Weight returns.
+func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (string, error) {
+	if g.closed {
+		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", twostage.ErrClosed)
+	}
+	n := int64(typ.Size())
+	for _, d := range dims {
+		n *= d
+	}
+	if n != int64(len(data)) || typ.Size() == 0 {
+		return "", fmt.Errorf("onnxgraph: weight %s: %d bytes for dims %v of type %d: %w", name, len(data), dims, typ, twostage.ErrDimension)
+	}
+	if g.names[name] {
+		name = g.fresh(name)
+	}
+	g.names[name] = true
+	in := initializer{name: name, typ: typ, dims: append([]int64(nil), dims...), size: n}
+	if n <= smallTensor {
+		in.data = append([]byte(nil), data...)
+	} else {
+		if pad := (spillAlign - g.spillOff%spillAlign) % spillAlign; pad > 0 {
+			if _, err := g.spillW.Write(make([]byte, pad)); err != nil {
+				return "", fmt.Errorf("onnxgraph: spill: %w", err)
+			}
+			g.spillOff += pad
+		}
+		in.off = g.spillOff
+		if _, err := g.spillW.Write(data); err != nil {
+			return "", fmt.Errorf("onnxgraph: spill: %w", err)
+		}
+		g.spillOff += n
+	}
+	g.inits = append(g.inits, in)
+	return name, nil
+}
+
+// WeightBytes is the total size of the weights added so far.
+func (g *Graph) WeightBytes() int64 {
+	var n int64
+	for _, in := range g.inits {
+		n += in.size
+	}
+	return n
+}
+
+// ConstInt64 adds a small int64 constant (a scalar when dims is empty).
+func (g *Graph) ConstInt64(vals []int64, dims ...int64) string {
+	b := make([]byte, 8*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
+	}
+	if dims == nil && len(vals) != 1 {
+		dims = []int64{int64(len(vals))}
+	}
+	name, err := g.Weight(g.fresh("const"), Int64, dims, b)
+	if err != nil {
+		panic(err) // sizes are computed here: unreachable
+	}
+	return name
+}
+
+// ConstFloat adds a small float constant of type typ (Float or Float16),
+// a scalar when dims is empty.
+func (g *Graph) ConstFloat(typ DataType, vals []float32, dims ...int64) string {
+	b := EncodeFloats(typ, vals)
+	if dims == nil && len(vals) != 1 {
+		dims = []int64{int64(len(vals))}
+	}
+	name, err := g.Weight(g.fresh("const"), typ, dims, b)
+	if err != nil {
+		panic(err)
+	}
+	return name
+}
+
+// EncodeFloats encodes vals as little-endian typ (Float or Float16).
+func EncodeFloats(typ DataType, vals []float32) []byte {
+	switch typ {
+	case Float16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], half.F32ToF16(v))
+		}
+		return b
+	default:
+		b := make([]byte, 4*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return b
+	}
+}
+
+// Close removes the spill file if Save has not consumed it. Idempotent in
+// effect; later calls return twostage.ErrClosed.
+func (g *Graph) Close() error {
+	if g.closed {
+		return fmt.Errorf("onnxgraph: graph already closed: %w", twostage.ErrClosed)
+	}
+	g.closed = true
+	var err error
+	if g.spill != nil {
+		err = g.spill.Close()
+		g.spill = nil
+		if rerr := os.Remove(g.spillPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// Save writes the model to modelPath. With external true the spill file is
+// renamed to dataPath (which must be in modelPath's directory) and the model
+// refers to it; otherwise the weights are copied inline and the spill file
+// removed. The graph is closed afterwards.
+func (g *Graph) Save(modelPath, dataPath string, external bool) error {
+	if g.closed {
+		return fmt.Errorf("onnxgraph: save on closed graph: %w", twostage.ErrClosed)
+	}
+	defer g.Close()
+	if err := g.spillW.Flush(); err != nil {
+		return fmt.Errorf("onnxgraph: spill: %w", err)
+	}
+	if !external && g.spillOff > math.MaxInt32 {
+		return fmt.Errorf("onnxgraph: %d bytes of weights exceed the 2 GB protobuf limit; save with external data: %w", g.spillOff, twostage.ErrInvalidInput)
+	}
+	location := ""
+	if external {
+		if filepath.Dir(dataPath) != filepath.Dir(modelPath) {
+			return fmt.Errorf("onnxgraph: external data %s must sit next to %s: %w", dataPath, modelPath, twostage.ErrInvalidInput)
+		}
+		location = filepath.Base(dataPath)
+	}
+	// Everything but the inline weight bytes is encoded in memory.
+	var graph []byte
+	for _, n := range g.nodes {
+		graph = appendMsg(graph, 1, encodeNode(n))
+	}
+	graph = appendStr(graph, 2, g.name)
+	type pending struct {
+		meta []byte // initializer message without raw_data when spilled inline
+		in   *initializer
+	}
+	var inlineInits []pending
+	var graphTail []byte
+	for i := range g.inits {
+		in := &g.inits[i]
+		meta := encodeInitMeta(in)
+		switch {
+		case in.data != nil:
+			meta = protowire.AppendTag(meta, 9, protowire.BytesType)
+			meta = protowire.AppendBytes(meta, in.data)
+			graph = appendMsg(graph, 5, meta)
+		case external:
+			meta = appendExternal(meta, location, in.off, in.size)
+			graph = appendMsg(graph, 5, meta)
+		default:
+			inlineInits = append(inlineInits, pending{meta, in})
+		}
+	}
+	for _, v := range g.inputs {
+		graphTail = appendMsg(graphTail, 11, encodeValueInfo(v))
+	}
+	for _, v := range g.outputs {
+		graphTail = appendMsg(graphTail, 12, encodeValueInfo(v))
+	}
+	// Size of the graph message: in-memory parts + the streamed initializers.
+	graphSize := int64(len(graph) + len(graphTail))
+	for _, p := range inlineInits {
+		graphSize += initSize(p.meta, p.in.size)
+	}
+	var head []byte
+	head = appendVarint(head, 1, irVersion)
+	head = appendStr(head, 2, "twostage")
+	head = appendStr(head, 3, "1")
+	head = appendMsg(head, 8, appendVarint(nil, 2, Opset))
+	head = protowire.AppendTag(head, 7, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(graphSize))
+
+	f, err := os.Create(modelPath)
+	if err != nil {
+		return fmt.Errorf("onnxgraph: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 4<<20)
+	werr := func() error {
+		w.Write(head)
+		w.Write(graph)
+		for _, p := range inlineInits {
+			var b []byte
+			b = protowire.AppendTag(b, 5, protowire.BytesType)
+			inner := int64(len(p.meta)) + int64(protowire.SizeTag(9)) + int64(protowire.SizeVarint(uint64(p.in.size))) + p.in.size
+			b = protowire.AppendVarint(b, uint64(inner))
+			b = append(b, p.meta...)
+			b = protowire.AppendTag(b, 9, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(p.in.size))
+			w.Write(b)
+			if _, err := io.Copy(w, io.NewSectionReader(g.spill, p.in.off, p.in.size)); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(graphTail); err != nil {
+			return err
+		}
+		return w.Flush()
+	}()
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("onnxgraph: write %s: %w", modelPath, werr)
+	}
+	if external {
+		if err := g.spill.Close(); err != nil {
+			return fmt.Errorf("onnxgraph: %w", err)
+		}
+		g.spill = nil
+		if err := os.Rename(g.spillPath, dataPath); err != nil {
+			return fmt.Errorf("onnxgraph: %w", err)
+		}
+	}
+	return nil
+}
+
+func initSize(meta []byte, size int64) int64 {
+	inner := int64(len(meta)) + int64(protowire.SizeTag(9)) + int64(protowire.SizeVarint(uint64(size))) + size
+	return int64(protowire.SizeTag(5)) + int64(protowire.SizeVarint(uint64(inner))) + inner
+}
+
+func appendVarint(b []byte, num protowire.Number, v int64) []byte {
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+func appendStr(b []byte, num protowire.Number, s string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func appendMsg(b []byte, num protowire.Number, m []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, m)
+}
+
+func encodeNode(n node) []byte {
+	var b []byte
+	for _, in := range n.inputs {
+		b = appendStr(b, 1, in)
+	}
+	for _, out := range n.outputs {
+		b = appendStr(b, 2, out)
+	}
+	b = appendStr(b, 3, n.name)
+	b = appendStr(b, 4, n.op)
+	for _, a := range n.attrs {
+		var ab []byte
+		ab = appendStr(ab, 1, a.name)
+		switch a.typ {
+		case 1:
+			ab = protowire.AppendTag(ab, 2, protowire.Fixed32Type)
+			ab = protowire.AppendFixed32(ab, math.Float32bits(a.f))
+		case 2:
+			ab = appendVarint(ab, 3, a.i)
+		case 3:
+			ab = appendStr(ab, 4, a.str)
+		case 7:
+			for _, v := range a.ints {
+				ab = appendVarint(ab, 8, v)
+			}
+		}
+		ab = appendVarint(ab, 20, int64(a.typ))
+		b = appendMsg(b, 5, ab)
+	}
+	return b
+}
+
+func encodeInitMeta(in *initializer) []byte {
+	var b []byte
+	for _, d := range in.dims {
+		b = appendVarint(b, 1, d)
+	}
+	b = appendVarint(b, 2, int64(in.typ))
+	b = appendStr(b, 8, in.name)
+	return b
+}
+
+func appendExternal(b []byte, location string, off, size int64) []byte {
+	kv := func(k, v string) []byte { return appendStr(appendStr(nil, 1, k), 2, v) }
+	b = appendMsg(b, 13, kv("location", location))
+	b = appendMsg(b, 13, kv("offset", strconv.FormatInt(off, 10)))
+	b = appendMsg(b, 13, kv("length", strconv.FormatInt(size, 10)))
+	return appendVarint(b, 14, 1) // data_location = EXTERNAL
+}
+
+func encodeValueInfo(v valueInfo) []byte {
+	var shape []byte
+	for _, d := range v.dims {
+		var dim []byte
+		switch d := d.(type) {
+		case string:
+			dim = appendStr(nil, 2, d)
+		case int:
+			dim = appendVarint(nil, 1, int64(d))
+		case int64:
+			dim = appendVarint(nil, 1, d)
+		}
+		shape = appendMsg(shape, 1, dim)
+	}
+	tensor := appendMsg(appendVarint(nil, 1, int64(v.typ)), 2, shape)
+	return appendMsg(appendStr(nil, 1, v.name), 2, appendMsg(nil, 1, tensor))
+}

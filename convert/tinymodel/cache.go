@@ -1,0 +1,163 @@
+package tinymodel
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"twostage/convert"
+	"twostage/internal/testassets"
+	"twostage/modeldir"
+)
+
+func sourceRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+type entry struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+var cache struct {
+	mu      sync.Mutex
+	root    string
+	rootErr error
+	entries map[string]*entry
+}
+
+const cachePrefix = "twostage-tinymodel-"
+
+// cacheRoot is this process's cache directory. Directories left by earlier
+// processes that are no longer running are removed on first use.
+func cacheRoot() (string, error) {
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cache.root != "" || cache.rootErr != nil {
+		return cache.root, cache.rootErr
+	}
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), cachePrefix+"*"))
+	for _, d := range old {
+		rest := strings.TrimPrefix(filepath.Base(d), cachePrefix)
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
+	cache.root, cache.rootErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", cachePrefix, os.Getpid()))
+	cache.entries = map[string]*entry{}
+	return cache.root, cache.rootErr
+}
+
+func cached(key string, build func(dir string) error) (string, error) {
+	root, err := cacheRoot()
+	if err != nil {
+		return "", fmt.Errorf("tinymodel: cache: %w", err)
+	}
+	cache.mu.Lock()
+	e := cache.entries[key]
+	if e == nil {
+		e = &entry{}
+		cache.entries[key] = e
+	}
+	cache.mu.Unlock()
+	e.once.Do(func() {
+		dir := filepath.Join(root, fmt.Sprintf("m%d", nextID()))
+		if err := build(dir); err != nil {
+			os.RemoveAll(dir)
+			e.err = err
+			return
+		}
+		e.dir = dir
+	})
+	return e.dir, e.err
+}
+
+var idSeq struct {
+	sync.Mutex
+	n int
+}
+
+func nextID() int {
+	idSeq.Lock()
+	defer idSeq.Unlock()
+	idSeq.n++
+	return idSeq.n
+}
+
+func specKey(s Spec) string { return fmt.Sprintf("%+v", s) }
+
+// requireTokenizer fails or skips tb (per testassets) when s's tokenizer is
+// not fetched.
+func requireTokenizer(tb testing.TB, s Spec) {
+	tb.Helper()
+	if s.Tokenizer != "" {
+		return
+	}
+	if s.Family == modeldir.FamilyZerank || s.Family == modeldir.FamilyQwen3Reranker {
+		testassets.Qwen3Tokenizer(tb)
+	} else {
+		testassets.BertTokenizer(tb)
+	}
+}
+
+// Checkpoint returns the directory of a tiny Hugging Face checkpoint for s,
+// written once per process and shared: callers must not modify it.
+func Checkpoint(tb testing.TB, s Spec) string {
+	tb.Helper()
+	requireTokenizer(tb, s)
+	s, err := Defaults(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir, err := cached("ckpt "+specKey(s), func(dir string) error { return Write(dir, s) })
+	if err != nil {
+		tb.Fatalf("tinymodel: %v", err)
+	}
+	return dir
+}
+
+// Model returns the model directory (modeldir layout: model.onnx,
+// tokenizer.json, twostage.json) of the tiny default-spec model of family,
+// converted with fp32 weights, once per process: callers must not modify it.
+// Seed 1 is used; see ModelSpec for other specs.
+func Model(tb testing.TB, family string) string {
+	tb.Helper()
+	return ModelSpec(tb, Spec{Family: family, Seed: 1}, nil)
+}
+
+// ModelSpec is Model for any spec and conversion options (nil: fp32,
+// family from s). The Progress option is ignored.
+func ModelSpec(tb testing.TB, s Spec, opts *convert.Options) string {
+	tb.Helper()
+	ckpt := Checkpoint(tb, s)
+	o := convert.Options{Family: s.Family}
+	if opts != nil {
+		o = *opts
+		if o.Family == "" {
+			o.Family = s.Family
+		}
+	}
+	o.Progress = nil
+	key := fmt.Sprintf("model %s %+v", ckpt, o)
+	dir, err := cached(key, func(dir string) error {
+		_, err := convert.Convert(context.Background(), ckpt, dir, &o)
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("tinymodel: convert: %v", err)
+	}
+	return dir
+}
