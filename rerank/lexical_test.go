@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/internal/textfeat"
 )
 
 func TestLexicalKnownAnswer(t *testing.T) {
-	// Worked by hand: n=3, df(a)=2, idf=ln(1.6), avgdl=4/3, k1=1.2, b=0.75.
+	// Worked by hand: n=3, df(a)=2, idf=ln(1.6), avgdl=4/3, k1=0.9, b=0.4;
+	// one query word, so no proximity bonus.
 	got, err := NewLexical().Rerank(context.Background(), "A", []string{"a b", "a", "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []float64{0.39019169220400696, 0.523548346501579, 0}
+	want := []float64{0.4293302382533161, 0.4933739754513246, 0}
 	for i, w := range want {
 		if math.Abs(got[i].Raw-w) > 1e-12 {
 			t.Errorf("doc %d: raw %v, want %v", i, got[i].Raw, w)
@@ -58,5 +60,37 @@ func TestLexicalBadInput(t *testing.T) {
 	cancel()
 	if _, err := l.Rerank(ctx, "q", []string{"a"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: got %v, want context.Canceled", err)
+	}
+}
+
+func textfeatWords(s string) []string { return textfeat.Words(nil, s) }
+
+func TestCoverGap(t *testing.T) {
+	tests := []struct {
+		doc, query string
+		want       int
+	}{
+		{"machine learning is fun", "what is machine learning", 0},
+		{"deep learning is a subset of machine learning", "what is machine learning", 3},
+		{"learning alone", "machine learning", -1},
+		{"a b x x x a y b", "a b", 0},
+		{"a x x b", "a b", 2},
+	}
+	for _, tc := range tests {
+		if got := coverGap(textfeatWords(tc.doc), unique(textfeatWords(tc.query))); got != tc.want {
+			t.Errorf("coverGap(%q, %q) = %d, want %d", tc.doc, tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestLexicalPrefersCloseQueryWords(t *testing.T) {
+	// Same words, same length: the one with the query words together wins.
+	got, err := NewLexical().Rerank(context.Background(), "machine learning", []string{
+		"machine tools and learning curves", "learning machine tools and curves", "curves and tools machine learning"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(got[2].Raw > got[0].Raw && got[0].Raw < got[2].Raw && math.Abs(got[1].Raw-got[2].Raw) < 1e-12) {
+		t.Errorf("raw scores %v: want adjacent pairs (docs 1, 2) equal and above the spread one (doc 0)", got)
 	}
 }

@@ -5,9 +5,15 @@ package memstore
 
 import (
 	"context"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"twostage"
@@ -142,4 +148,119 @@ func clone(doc twostage.Document, withVector bool) twostage.Document {
 		out.Vector = slices.Clone(doc.Vector)
 	}
 	return out
+}
+
+// WriteTo writes every document, vectors included, sorted by id, in a
+// binary snapshot (encoding/gob) that keeps every metadata type exactly;
+// ReadFrom restores it.
+func (d *Driver) WriteTo(w io.Writer) (int64, error) {
+	d.mu.RLock()
+	docs := make([]twostage.Document, 0, len(d.docs))
+	for _, doc := range d.docs {
+		docs = append(docs, doc)
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(docs, func(a, b twostage.Document) int { return strings.Compare(a.ID, b.ID) })
+	cw := &countWriter{w: w}
+	enc := gob.NewEncoder(cw)
+	if err := enc.Encode(snapshotHeader{Magic: snapshotMagic, Info: d.info, N: len(docs)}); err != nil {
+		return cw.n, fmt.Errorf("memstore: write snapshot: %w", err)
+	}
+	for _, doc := range docs {
+		if err := enc.Encode(doc); err != nil {
+			return cw.n, fmt.Errorf("memstore: write snapshot: %w", err)
+		}
+	}
+	return cw.n, nil
+}
+
+const snapshotMagic = "twostage-memstore-1"
+
+type snapshotHeader struct {
+	Magic string
+	Info  twostage.Info
+	N     int
+}
+
+func init() { gob.Register([]string(nil)) }
+
+// ReadFrom adds the documents of a snapshot written by WriteTo. A snapshot
+// of another dimension or metric wraps twostage.ErrDimension or
+// twostage.ErrInvalidInput; a truncated or corrupt one ErrInvalidInput, and
+// then nothing is added.
+func (d *Driver) ReadFrom(r io.Reader) (int64, error) {
+	cr := &countReader{r: r}
+	dec := gob.NewDecoder(cr)
+	var h snapshotHeader
+	if err := dec.Decode(&h); err != nil || h.Magic != snapshotMagic {
+		return cr.n, fmt.Errorf("memstore: not a memstore snapshot (%v): %w", err, twostage.ErrInvalidInput)
+	}
+	if h.Info.Dim != d.info.Dim {
+		return cr.n, fmt.Errorf("memstore: snapshot holds %d-dimensional vectors, store wants %d: %w", h.Info.Dim, d.info.Dim, twostage.ErrDimension)
+	}
+	if h.Info.Metric != d.info.Metric {
+		return cr.n, fmt.Errorf("memstore: snapshot uses metric %s, store wants %s: %w", h.Info.Metric, d.info.Metric, twostage.ErrInvalidInput)
+	}
+	docs := make([]twostage.Document, 0, min(h.N, 1<<20))
+	for i := range h.N {
+		var doc twostage.Document
+		if err := dec.Decode(&doc); err != nil {
+			return cr.n, fmt.Errorf("memstore: snapshot record %d of %d: %v: %w", i+1, h.N, err, twostage.ErrInvalidInput)
+		}
+		if err := twostage.CheckVector(doc.Vector, d.info.Dim); err != nil || doc.ID == "" {
+			return cr.n, fmt.Errorf("memstore: snapshot record %d is invalid: %w", i+1, errors.Join(err, twostage.ErrInvalidInput))
+		}
+		docs = append(docs, doc)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, doc := range docs {
+		d.docs[doc.ID] = doc
+	}
+	return cr.n, nil
+}
+
+// FromJSONMetadata converts metadata decoded from JSON with UseNumber to the
+// portable types: integral numbers become int64, others float64, lists of
+// strings []string.
+func FromJSONMetadata(md map[string]any) (map[string]any, error) {
+	for k, v := range md {
+		switch x := v.(type) {
+		case json.Number:
+			if n, err := x.Int64(); err == nil {
+				md[k] = n
+			} else if f, err := x.Float64(); err == nil {
+				md[k] = f
+			} else {
+				return nil, fmt.Errorf("metadata %q: number %s: %w", k, x, twostage.ErrInvalidInput)
+			}
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+				md[k] = int64(x)
+			}
+		}
+	}
+	return twostage.NormalizeMetadata(md)
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"twostage"
+	"twostage/internal/progress"
+)
+
+func init() {
+	register("index", "index documents from JSON lines or CSV into a store", cmdIndex)
+}
+
+func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("index", stderr)
+	sf := addStageFlags(fs, false)
+	file := fs.String("file", "-", "input file, - for stdin")
+	format := fs.String("format", "", "jsonl or csv (default: from the file extension, else jsonl)")
+	batch := fs.Int("batch", 256, "documents embedded and written at once")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	in := stdin
+	if *file != "-" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	if *format == "" {
+		*format = "jsonl"
+		if strings.EqualFold(filepath.Ext(*file), ".csv") {
+			*format = "csv"
+		}
+	}
+	docs, err := readDocs(in, *format)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", *file, err)
+	}
+	st, err := sf.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	n, err := indexDocs(ctx, st, docs, *batch, stderr)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "indexed %d documents (%s); the store holds %d\n", len(docs), sf.describe(), n)
+	return nil
+}
+
+// indexDocs embeds and upserts docs with a progress bar and returns the
+// store's count afterwards.
+func indexDocs(ctx context.Context, st *stages, docs []twostage.Document, batch int, stderr io.Writer) (int, error) {
+	p, err := twostage.NewPipeline(st.store, st.embedder, nil, &twostage.PipelineOptions{IndexBatch: batch})
+	if err != nil {
+		return 0, err
+	}
+	bar := progress.New(stderr, "indexing", int64(len(docs)), "docs")
+	err = p.Index(ctx, docs, func(done int) { bar.Set(int64(done)) })
+	bar.Finish()
+	if err != nil {
+		return 0, err
+	}
+	return st.store.Count(ctx)
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"twostage"
+)
+
+func init() {
+	register("search", "search a store and rerank the candidates", cmdSearch)
+}
+
+// searchFlags are the per-query options shared by search and demo.
+type searchFlags struct {
+	topN, candidateK int
+	minScore         float64
+	filter           string
+	policy           string
+	timeout          time.Duration
+	json             bool
+	noRerank         bool
+}
+
+func addSearchFlags(fs interface {
+	IntVar(*int, string, int, string)
+	Float64Var(*float64, string, float64, string)
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	BoolVar(*bool, string, bool, string)
+}) *searchFlags {
+	s := &searchFlags{}
+	fs.IntVar(&s.topN, "top-n", 5, "hits returned")
+	fs.IntVar(&s.candidateK, "candidate-k", 50, "first-stage candidates reranked")
+	fs.Float64Var(&s.minScore, "min-score", 0, "drop reranked hits scoring below this (0..1)")
+	fs.StringVar(&s.filter, "filter", "", `metadata filter as JSON, e.g. {"op":"eq","field":"lang","value":"en"}`)
+	fs.StringVar(&s.policy, "on-rerank-error", "fail", "fail, or degrade to first-stage order")
+	fs.DurationVar(&s.timeout, "rerank-timeout", 0, "bound on the rerank stage (0: none)")
+	fs.BoolVar(&s.json, "json", false, "print JSON for programs instead of a table")
+	fs.BoolVar(&s.noRerank, "no-rerank", false, "first stage only")
+	return s
+}
+
+func (s *searchFlags) options() (twostage.SearchOptions, *twostage.PipelineOptions, error) {
+	opts := twostage.SearchOptions{TopN: s.topN, CandidateK: s.candidateK, MinScore: s.minScore, NoRerank: s.noRerank}
+	if s.filter != "" {
+		var f twostage.Filter
+		if err := json.Unmarshal([]byte(s.filter), &f); err != nil {
+			return opts, nil, usageErr("--filter: %v", err)
+		}
+		opts.Filter = &f
+	}
+	po := &twostage.PipelineOptions{RerankTimeout: s.timeout}
+	switch s.policy {
+	case "fail":
+	case "degrade":
+		po.OnRerankError = twostage.DegradeOnRerankError
+	default:
+		return opts, nil, usageErr("--on-rerank-error %q: want fail or degrade", s.policy)
+	}
+	return opts, po, nil
+}
+
+func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	fs := newFlags("search", stderr)
+	sf := addStageFlags(fs, true)
+	qf := addSearchFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	query := strings.Join(fs.Args(), " ")
+	if strings.TrimSpace(query) == "" {
+		return usageErr("give a query: twostage search [flags] QUERY")
+	}
+	opts, po, err := qf.options()
+	if err != nil {
+		return err
+	}
+	st, err := sf.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if n, err := st.store.Count(ctx); err == nil && n == 0 {
+		fmt.Fprintf(stderr, "twostage: the store %s is empty; run twostage index first\n", sf.store)
+	}
+	p, err := twostage.NewPipeline(st.store, st.embedder, st.reranker, po)
+	if err != nil {
+		return err
+	}
+	res, err := p.Search(ctx, query, opts)
+	if err != nil {
+		return err
+	}
+	if qf.json {
+		return writeJSONResult(stdout, query, res)
+	}
+	writeTable(stdout, res)
+	return nil
+}
+
+// jsonResult is the --json output of search.
+type jsonResult struct {
+	Query      string             `json:"query"`
+	Hits       []twostage.Hit     `json:"hits"`
+	Candidates int                `json:"candidates"`
+	Reranked   bool               `json:"reranked"`
+	Degraded   bool               `json:"degraded"`
+	Cause      string             `json:"cause,omitempty"`
+	TimingsMS  map[string]float64 `json:"timings_ms"`
+}
+
+func writeJSONResult(w io.Writer, query string, res *twostage.Result) error {
+	out := jsonResult{Query: query, Hits: res.Hits, Candidates: res.Candidates, Reranked: res.Reranked, Degraded: res.Degraded,
+		TimingsMS: map[string]float64{
+			"embed": ms(res.Timings.Embed), "retrieve": ms(res.Timings.Retrieve),
+			"rerank": ms(res.Timings.Rerank), "total": ms(res.Timings.Total),
+		}}
+	if out.Hits == nil {
+		out.Hits = []twostage.Hit{}
+	}
+	if res.Cause != nil {
+		out.Cause = res.Cause.Error()
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func writeTable(w io.Writer, res *twostage.Result) {
+	if res.Degraded {
+		fmt.Fprintf(w, "degraded: reranker failed (%v); first-stage order\n", res.Cause)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSCORE\tRETRIEVAL\tRERANK\tID\tTEXT")
+	for i, h := range res.Hits {
+		rr := "-"
+		if h.Reranked {
+			rr = fmt.Sprintf("%.4f", h.RerankScore)
+		}
+		fmt.Fprintf(tw, "%d\t%.4f\t%.4f\t%s\t%s\t%s\n", i+1, h.Score, h.RetrievalScore, rr, h.ID, snippet(h.Text, 72))
+	}
+	tw.Flush()
+	t := res.Timings
+	fmt.Fprintf(w, "%d hits of %d candidates; embed %s, retrieve %s, rerank %s, total %s\n", len(res.Hits), res.Candidates,
+		t.Embed.Round(time.Microsecond), t.Retrieve.Round(time.Microsecond), t.Rerank.Round(time.Microsecond), t.Total.Round(time.Microsecond))
+}
+
+// snippet returns s on one line, cut to at most n runes.
+func snippet(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
