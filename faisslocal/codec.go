@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 
@@ -12,11 +13,31 @@ import (
 
 // Record encodings in docs.db. A document record is
 //
-//	seq uvarint | text (uvarint length + bytes) | metadata
+//	seq uvarint | text (uvarint length + bytes) | metadata | CRC-32C
 //
 // and metadata is a uvarint count of entries, each a length-prefixed key, a
-// type byte and the value. Vectors are stored apart (little-endian float32)
-// so a filter can read metadata without them.
+// type byte and the value. Vectors are stored apart (little-endian float32,
+// then a CRC-32C) so a filter can read metadata without them. The checksums
+// turn a damaged value, which bbolt does not detect, into ErrCorrupt.
+
+// appendCRC appends the CRC-32C of b[from:].
+func appendCRC(b []byte, from int) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[from:], castagnoli))
+}
+
+// checkCRC returns b without its trailing CRC-32C, or errBadCRC.
+func checkCRC(b []byte) ([]byte, error) {
+	if len(b) < 4 {
+		return nil, errShort
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, errBadCRC
+	}
+	return body, nil
+}
+
+var errBadCRC = errors.New("checksum mismatch")
 
 const (
 	tagString  = 1
@@ -35,6 +56,7 @@ func appendString(b []byte, s string) []byte {
 
 // encodeDoc encodes a document record.
 func encodeDoc(b []byte, seq uint64, text string, md map[string]any) ([]byte, error) {
+	from := len(b)
 	b = binary.AppendUvarint(b, seq)
 	b = appendString(b, text)
 	b = binary.AppendUvarint(b, uint64(len(md)))
@@ -75,7 +97,7 @@ func encodeDoc(b []byte, seq uint64, text string, md map[string]any) ([]byte, er
 			return nil, fmt.Errorf("faisslocal: metadata %q has unsupported type %T: %w", k, v, twostage.ErrInvalidInput)
 		}
 	}
-	return b, nil
+	return appendCRC(b, from), nil
 }
 
 type reader struct {
@@ -134,15 +156,26 @@ func (r *reader) byte() byte {
 
 // decodeSeq returns a document record's sequence number.
 func decodeSeq(b []byte) (uint64, error) {
-	r := reader{b: b}
+	body, err := checkCRC(b)
+	if err != nil {
+		return 0, fmt.Errorf("faisslocal: document record: %v: %w", err, ErrCorrupt)
+	}
+	r := reader{b: body}
 	seq := r.uvarint()
-	return seq, r.err
+	if r.err != nil {
+		return 0, fmt.Errorf("faisslocal: document record: %v: %w", r.err, ErrCorrupt)
+	}
+	return seq, nil
 }
 
 // decodeDoc decodes a document record. With wantText false the text is
 // skipped.
 func decodeDoc(b []byte, wantText bool) (seq uint64, text string, md map[string]any, err error) {
-	r := reader{b: b}
+	body, err := checkCRC(b)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("faisslocal: document record: %v: %w", err, ErrCorrupt)
+	}
+	r := reader{b: body}
 	seq = r.uvarint()
 	if wantText {
 		text = r.string()
@@ -186,24 +219,31 @@ func decodeDoc(b []byte, wantText bool) (seq uint64, text string, md map[string]
 			}
 		}
 	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errors.New("trailing bytes")
+	}
 	if r.err != nil {
 		return 0, "", nil, fmt.Errorf("faisslocal: document record: %v: %w", r.err, ErrCorrupt)
 	}
 	return seq, text, md, nil
 }
 
-// encodeVector appends v as little-endian float32.
+// encodeVector appends v as little-endian float32 and a CRC-32C.
 func encodeVector(b []byte, v []float32) []byte {
+	from := len(b)
 	for _, x := range v {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
-	return b
+	return appendCRC(b, from)
 }
 
 // decodeVector decodes a vector of dim elements into dst (appending).
 func decodeVector(dst []float32, b []byte, dim int) ([]float32, error) {
-	if len(b) != 4*dim {
-		return dst, fmt.Errorf("faisslocal: vector record has %d bytes, want %d: %w", len(b), 4*dim, ErrCorrupt)
+	if len(b) != 4*dim+4 {
+		return dst, fmt.Errorf("faisslocal: vector record has %d bytes, want %d: %w", len(b), 4*dim+4, ErrCorrupt)
+	}
+	if _, err := checkCRC(b); err != nil {
+		return dst, fmt.Errorf("faisslocal: vector record: %v: %w", err, ErrCorrupt)
 	}
 	for i := 0; i < dim; i++ {
 		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -54,15 +55,15 @@ type Driver struct {
 	closed  bool
 	broken  error // the in-memory index no longer matches docs.db; reopen to replay
 	index   *faissIndex
-	trained bool              // IVF kinds: the index is the trained IVF, not the flat buffer
-	slots   []string          // FAISS id -> document id; "" when dead
-	live    []byte            // bitmap of live slots, for FAISS's IDSelectorBitmap
-	slotOf  map[string]int64  // document id -> its live slot
-	dead    int               // dead slots
-	seq     uint64            // last sequence number committed
-	snapSeq uint64            // sequence number the saved snapshot holds
-	gen     uint64            // generation of the saved index file
-	dirty   bool              // the index differs from the saved snapshot
+	trained bool             // IVF kinds: the index is the trained IVF, not the flat buffer
+	slots   []string         // FAISS id -> document id; "" when dead
+	live    []byte           // bitmap of live slots, for FAISS's IDSelectorBitmap
+	slotOf  map[string]int64 // document id -> its live slot
+	dead    int              // dead slots
+	seq     uint64           // last sequence number committed
+	snapSeq uint64           // sequence number the saved snapshot holds
+	gen     uint64           // generation of the saved index file
+	dirty   bool             // the index differs from the saved snapshot
 }
 
 var (
@@ -93,6 +94,7 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 		return nil, err
 	}
 	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio()}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("faisslocal: open %s: %v: %w", dir, r, ErrCorrupt)
@@ -549,6 +551,10 @@ func (d *Driver) check() error {
 
 // recoverCorrupt turns a panic inside bbolt (a damaged database page) into
 // an error wrapping ErrCorrupt.
+//
+// Methods that read the database also call debug.SetPanicOnFault, so a
+// fault on bbolt's memory map (a file truncated under it) panics instead of
+// crashing the process, and is recovered here.
 func recoverCorrupt(op string, err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("faisslocal: %s: %v: %w", op, r, ErrCorrupt)
@@ -562,6 +568,7 @@ func (d *Driver) Info() twostage.Info { return d.info }
 // documents and their log entries; then the index is updated.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err error) {
 	defer recoverCorrupt("upsert", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for _, doc := range docs {
 		if len(doc.ID) > maxIDBytes {
 			return fmt.Errorf("faisslocal: id of %d bytes exceeds %d: %w", len(doc.ID), maxIDBytes, twostage.ErrInvalidInput)
@@ -594,7 +601,7 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err erro
 			if err := db.Put(id, rec); err != nil {
 				return err
 			}
-			if err := vb.Put(id, encodeVector(make([]byte, 0, 4*len(doc.Vector)), doc.Vector)); err != nil {
+			if err := vb.Put(id, encodeVector(make([]byte, 0, 4*len(doc.Vector)+4), doc.Vector)); err != nil {
 				return err
 			}
 			if err := lb.Put(seqKey(seq), encodeLog(opUpsert, doc.ID)); err != nil {
@@ -630,6 +637,7 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err erro
 // Delete implements twostage.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 	defer recoverCorrupt("delete", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(); err != nil {
@@ -674,6 +682,7 @@ func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 // Get implements twostage.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document, err error) {
 	defer recoverCorrupt("get", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.check(); err != nil {
@@ -719,6 +728,7 @@ func (d *Driver) Count(ctx context.Context) (int, error) {
 // so the next Open replays nothing. Close saves too.
 func (d *Driver) Save(ctx context.Context) (err error) {
 	defer recoverCorrupt("save", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(); err != nil {
@@ -763,6 +773,7 @@ func (d *Driver) save(ctx context.Context) error {
 // build.
 func (d *Driver) Compact(ctx context.Context) (err error) {
 	defer recoverCorrupt("compact", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(); err != nil {
@@ -777,6 +788,7 @@ func (d *Driver) Compact(ctx context.Context) (err error) {
 // codewords), and nil for the other kinds or when already trained.
 func (d *Driver) Train(ctx context.Context) (err error) {
 	defer recoverCorrupt("train", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(); err != nil {
@@ -811,6 +823,7 @@ func (d *Driver) Stats() Stats {
 // index, the database and the directory lock. Later calls return ErrClosed.
 func (d *Driver) Close() (err error) {
 	defer recoverCorrupt("close", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

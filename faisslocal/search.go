@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,6 +27,7 @@ const maxOverFetch = 4096
 // Search implements twostage.Driver.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.Hit, err error) {
 	defer recoverCorrupt("search", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.check(); err != nil {
@@ -46,6 +48,7 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.
 // hits best first.
 func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]twostage.Hit, err error) {
 	defer recoverCorrupt("search", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for i, q := range qs {
 		if err := twostage.CheckVector(q.Vector, d.man.Dim); err != nil {
 			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)

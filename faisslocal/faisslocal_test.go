@@ -1,0 +1,440 @@
+//go:build faiss
+
+package faisslocal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+
+	"twostage"
+	"twostage/faisslocal"
+)
+
+var ctx = context.Background()
+
+func randVec(r *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// clustered returns n documents in 20 clusters, with metadata "group"
+// (id index mod 100) and "lang".
+func clustered(seed uint64, n, dim int) []twostage.Document {
+	r := rand.New(rand.NewPCG(seed, 7))
+	centers := make([][]float32, 20)
+	for i := range centers {
+		centers[i] = randVec(r, dim)
+	}
+	docs := make([]twostage.Document, n)
+	for i := range docs {
+		c := centers[r.IntN(len(centers))]
+		v := randVec(r, dim)
+		for j := range v {
+			v[j] = c[j] + 0.3*v[j]
+		}
+		docs[i] = twostage.Document{ID: fmt.Sprintf("d%05d", i), Text: fmt.Sprint("text ", i), Vector: v,
+			Metadata: map[string]any{"group": int64(i % 100), "lang": []string{"en", "de"}[i%2]}}
+	}
+	return docs
+}
+
+func openDriver(t *testing.T, dir string, opts *faisslocal.Options) *faisslocal.Driver {
+	t.Helper()
+	d, err := faisslocal.OpenDriver(dir, opts)
+	if err != nil {
+		t.Fatalf("OpenDriver(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func upsert(t *testing.T, d *faisslocal.Driver, docs []twostage.Document) {
+	t.Helper()
+	for i := 0; i < len(docs); i += 500 {
+		if err := d.Upsert(ctx, docs[i:min(i+500, len(docs))]); err != nil {
+			t.Fatalf("Upsert: %v", err)
+		}
+	}
+}
+
+func hitIDs(hits []twostage.Hit) []string {
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.ID
+	}
+	return out
+}
+
+// exact is the brute-force answer over docs.
+func exact(docs []twostage.Document, m twostage.Metric, q []float32, k int, f *twostage.Filter) []string {
+	type sc struct {
+		id string
+		s  float64
+	}
+	var all []sc
+	for _, d := range docs {
+		if f.Match(d.Metadata) {
+			all = append(all, sc{d.ID, m.Similarity(q, d.Vector)})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].s > all[j].s || all[i].s == all[j].s && all[i].id < all[j].id })
+	var out []string
+	for i := 0; i < k && i < len(all); i++ {
+		out = append(out, all[i].id)
+	}
+	return out
+}
+
+func search(t *testing.T, d *faisslocal.Driver, q twostage.Query) []string {
+	t.Helper()
+	hits, err := d.Search(ctx, q)
+	if err != nil {
+		t.Fatalf("Search: %v", err)
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return hits[i].RetrievalScore > hits[j].RetrievalScore })
+	return hitIDs(hits)
+}
+
+var kinds = []struct {
+	name string
+	spec faisslocal.IndexSpec
+}{
+	{"flat", faisslocal.Flat{}},
+	{"hnsw", faisslocal.HNSW{M: 16, EfSearch: 64}},
+	{"ivfflat", faisslocal.IVFFlat{NList: 16, NProbe: 16, TrainSize: 500}},
+	{"ivfpq", faisslocal.IVFPQ{NList: 16, NProbe: 16, M: 8, NBits: 6, TrainSize: 500}},
+}
+
+// TestReopen checks that every kind reopens, without options, to the same
+// documents and the same search answers, after Close and after compaction.
+func TestReopen(t *testing.T) {
+	const dim = 16
+	docs := clustered(1, 1500, dim)
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := openDriver(t, dir, &faisslocal.Options{Dim: dim, Metric: twostage.L2, Index: kind.spec, CompactRatio: -1})
+			upsert(t, d, docs)
+			// Overwrite 100 and delete 100: dead slots to compact later.
+			over := slices.Clone(docs[:100])
+			r := rand.New(rand.NewPCG(2, 2))
+			for i := range over {
+				over[i].Vector = randVec(r, dim)
+				over[i].Text = "new"
+			}
+			upsert(t, d, over)
+			if err := d.Delete(ctx, hitIDs(toHits(docs[100:200]))); err != nil {
+				t.Fatal(err)
+			}
+			want := append(slices.Clone(over), docs[200:]...)
+			st := d.Stats()
+			if st.Documents != 1400 || st.Dead != 200 || !st.Trained {
+				t.Fatalf("Stats = %+v, want 1400 documents, 200 dead, trained", st)
+			}
+			queries := make([][]float32, 10)
+			before := make([][]string, 10)
+			for i := range queries {
+				queries[i] = randVec(r, dim)
+				before[i] = search(t, d, twostage.Query{Vector: queries[i], K: 10})
+			}
+			if err := d.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			d2 := openDriver(t, dir, nil)
+			if got := d2.Info(); got.Dim != dim || got.Metric != twostage.L2 {
+				t.Fatalf("reopened Info = %+v", got)
+			}
+			if st := d2.Stats(); st.Documents != 1400 || st.Dead != 200 || st.Seq != st.LogSeq {
+				t.Fatalf("reopened Stats = %+v, want 1400 documents, 200 dead, empty log", st)
+			}
+			for i, q := range queries {
+				if got := search(t, d2, twostage.Query{Vector: q, K: 10}); !slices.Equal(got, before[i]) {
+					t.Errorf("query %d after reopen: %v, before %v", i, got, before[i])
+				}
+			}
+			got, err := d2.Get(ctx, []string{"d00000", "d00150", "d01499"})
+			if err != nil || len(got) != 2 || got[0].Text != "new" || !slices.Equal(got[0].Vector, over[0].Vector) {
+				t.Fatalf("Get after reopen = %+v, %v", got, err)
+			}
+			// Compaction drops the dead slots and keeps the answers.
+			if err := d2.Compact(ctx); err != nil {
+				t.Fatalf("Compact: %v", err)
+			}
+			if st := d2.Stats(); st.Dead != 0 || st.Slots != 1400 {
+				t.Fatalf("after Compact Stats = %+v, want 0 dead of 1400 slots", st)
+			}
+			for i, q := range queries {
+				got := search(t, d2, twostage.Query{Vector: q, K: 10})
+				if kind.name == "flat" || kind.name == "ivfflat" {
+					if !slices.Equal(got, before[i]) {
+						t.Errorf("query %d after compaction: %v, before %v", i, got, before[i])
+					}
+				} else if r := recall(got, exact(want, twostage.L2, q, 10, nil)); r < 0.8 {
+					t.Errorf("query %d after compaction: recall %.2f", i, r)
+				}
+			}
+			if err := d2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d3 := openDriver(t, dir, nil)
+			if st := d3.Stats(); st.Dead != 0 || st.Documents != 1400 {
+				t.Fatalf("reopened after compaction: %+v", st)
+			}
+			if n := len(glob(t, dir, "index-*.faiss")); n != 1 {
+				t.Errorf("%d index files left, want 1", n)
+			}
+		})
+	}
+}
+
+func toHits(docs []twostage.Document) []twostage.Hit {
+	out := make([]twostage.Hit, len(docs))
+	for i, d := range docs {
+		out[i].Document = d
+	}
+	return out
+}
+
+func glob(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func recall(got, want []string) float64 {
+	if len(want) == 0 {
+		return 1
+	}
+	n := 0
+	for _, g := range got {
+		if slices.Contains(want, g) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(want))
+}
+
+// TestSaveCompactsOnRatio checks that Save compacts once dead slots pass
+// CompactRatio, and not before.
+func TestSaveCompactsOnRatio(t *testing.T) {
+	const dim = 8
+	docs := clustered(3, 100, dim)
+	d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: faisslocal.HNSW{}, CompactRatio: 0.3})
+	upsert(t, d, docs)
+	steps := []struct {
+		deleteN  int
+		wantDead int
+		slots    int
+	}{
+		{20, 20, 100}, // 20 of 100 dead: below 0.3
+		{20, 0, 60},   // 40 of 100: compacted
+	}
+	next := 0
+	for i, s := range steps {
+		if err := d.Delete(ctx, hitIDs(toHits(docs[next:next+s.deleteN]))); err != nil {
+			t.Fatal(err)
+		}
+		next += s.deleteN
+		if err := d.Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := d.Stats(); st.Dead != s.wantDead || st.Slots != s.slots {
+			t.Errorf("step %d: Stats = %+v, want %d dead of %d slots", i, st, s.wantDead, s.slots)
+		}
+	}
+	// Deleted documents never come back from search.
+	got := search(t, d, twostage.Query{Vector: docs[0].Vector, K: 100})
+	if len(got) != 60 || slices.Contains(got, docs[0].ID) {
+		t.Errorf("search after deletes: %d hits (want 60), contains deleted %q: %v", len(got), docs[0].ID, slices.Contains(got, docs[0].ID))
+	}
+}
+
+// TestFilteredSearchReturnsK checks that a selective filter still gets k
+// exact hits from every kind (over-fetch, then the exact scan).
+func TestFilteredSearchReturnsK(t *testing.T) {
+	const dim = 16
+	docs := clustered(4, 3000, dim)
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: kind.spec})
+			upsert(t, d, docs)
+			r := rand.New(rand.NewPCG(5, 5))
+			filters := []struct {
+				name string
+				f    *twostage.Filter
+				k    int
+			}{
+				{"1% match", twostage.Eq("group", int64(42)), 10},   // 30 docs
+				{"exactly k", twostage.Eq("group", int64(7)), 30},  // 30 docs
+				{"fewer than k", twostage.Eq("group", int64(7)), 50}, // 30 docs
+				{"half", twostage.Eq("lang", "de"), 10},
+				{"none", twostage.Eq("group", int64(1000)), 10},
+			}
+			for _, tc := range filters {
+				q := randVec(r, dim)
+				nf, err := tc.f.Normalize()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := search(t, d, twostage.Query{Vector: q, K: tc.k, Filter: nf})
+				want := exact(docs, twostage.Cosine, q, tc.k, nf)
+				if len(got) != len(want) {
+					t.Errorf("%s: %d hits, want %d", tc.name, len(got), len(want))
+				}
+				if rc := recall(got, want); rc < 0.9 {
+					t.Errorf("%s: recall %.2f: got %v, want %v", tc.name, rc, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestIVFTraining checks the deferred training: exact until TrainSize, then
+// trained; Train before that fails clearly with too few vectors.
+func TestIVFTraining(t *testing.T) {
+	const dim = 8
+	docs := clustered(6, 400, dim)
+	d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: faisslocal.IVFPQ{NList: 8, M: 4, NBits: 5, TrainSize: 300}})
+	upsert(t, d, docs[:20])
+	err := d.Train(ctx)
+	if !errors.Is(err, faisslocal.ErrTooFewVectors) || !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Fatalf("Train with 20 vectors: %v, want ErrTooFewVectors", err)
+	}
+	if d.Stats().Trained {
+		t.Fatal("trained with 20 vectors")
+	}
+	// Untrained: exact answers from the flat buffer.
+	q := docs[3].Vector
+	if got, want := search(t, d, twostage.Query{Vector: q, K: 5}), exact(docs[:20], twostage.Cosine, q, 5, nil); !slices.Equal(got, want) {
+		t.Errorf("untrained search %v, want %v", got, want)
+	}
+	upsert(t, d, docs[20:299])
+	if d.Stats().Trained {
+		t.Fatal("trained below TrainSize")
+	}
+	upsert(t, d, docs[299:])
+	if st := d.Stats(); !st.Trained || st.Documents != 400 || st.Slots != 400 {
+		t.Fatalf("after reaching TrainSize: %+v", st)
+	}
+	if got := search(t, d, twostage.Query{Vector: q, K: 1}); len(got) != 1 || got[0] != docs[3].ID {
+		t.Errorf("trained search for a stored vector: %v, want [%s]", got, docs[3].ID)
+	}
+	// Train explicitly, below TrainSize but above the minimum.
+	d2 := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: faisslocal.IVFFlat{NList: 8, TrainSize: 1000}})
+	upsert(t, d2, docs[:50])
+	if err := d2.Train(ctx); err != nil {
+		t.Fatalf("Train with 50 vectors, 8 lists: %v", err)
+	}
+	if !d2.Stats().Trained {
+		t.Fatal("not trained after Train")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	dir := t.TempDir()
+	d, err := faisslocal.OpenDriver(dir, &faisslocal.Options{Dim: 8, Metric: twostage.Dot, Index: faisslocal.HNSW{M: 8, EfSearch: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		opts *faisslocal.Options
+		err  error // nil: opens
+	}{
+		{"no options", nil, nil},
+		{"same", &faisslocal.Options{Dim: 8, Metric: twostage.Dot, Index: faisslocal.HNSW{M: 8}}, nil},
+		{"new efSearch", &faisslocal.Options{Index: faisslocal.HNSW{EfSearch: 100}}, nil},
+		{"other dim", &faisslocal.Options{Dim: 16}, twostage.ErrInvalidInput},
+		{"other metric", &faisslocal.Options{Metric: twostage.L2}, twostage.ErrInvalidInput},
+		{"other kind", &faisslocal.Options{Index: faisslocal.Flat{}}, twostage.ErrInvalidInput},
+		{"other M", &faisslocal.Options{Index: faisslocal.HNSW{M: 16}}, twostage.ErrInvalidInput},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := faisslocal.OpenDriver(dir, tc.opts)
+			if tc.err == nil {
+				if err != nil {
+					t.Fatalf("OpenDriver: %v", err)
+				}
+				if err := d.Close(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("OpenDriver = %v, want %v", err, tc.err)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		opts *faisslocal.Options
+	}{
+		{"no dim", &faisslocal.Options{}},
+		{"bad metric", &faisslocal.Options{Dim: 8, Metric: "hamming"}},
+		{"pq m not dividing", &faisslocal.Options{Dim: 10, Index: faisslocal.IVFPQ{M: 3}}},
+		{"train size too small", &faisslocal.Options{Dim: 8, Index: faisslocal.IVFFlat{NList: 100, TrainSize: 50}}},
+		{"negative hnsw", &faisslocal.Options{Dim: 8, Index: faisslocal.HNSW{M: -1}}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := faisslocal.OpenDriver(dir, tc.opts); !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Fatalf("OpenDriver = %v, want ErrInvalidInput", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
+				t.Error("a failed create left a MANIFEST")
+			}
+		})
+	}
+}
+
+// TestSearchBatch checks that batched searches answer as single ones do.
+func TestSearchBatch(t *testing.T) {
+	const dim = 16
+	docs := clustered(8, 1000, dim)
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: kind.spec})
+			upsert(t, d, docs)
+			r := rand.New(rand.NewPCG(9, 9))
+			var qs []twostage.Query
+			for i := range 40 {
+				q := twostage.Query{Vector: randVec(r, dim), K: 5 + i%3}
+				if i%4 == 0 {
+					q.Filter = twostage.Eq("group", int64(i))
+				}
+				qs = append(qs, q)
+			}
+			batch, err := d.SearchBatch(ctx, qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, q := range qs {
+				q.Filter, _ = q.Filter.Normalize()
+				if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
+					t.Errorf("query %d: batch %v, single %v", i, got, want)
+				}
+			}
+			if _, err := d.SearchBatch(ctx, []twostage.Query{{Vector: make([]float32, 3), K: 1}}); !errors.Is(err, twostage.ErrDimension) {
+				t.Errorf("bad dimension: %v, want ErrDimension", err)
+			}
+		})
+	}
+}
