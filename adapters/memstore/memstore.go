@@ -4,6 +4,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/gob"
 	"encoding/json"
@@ -83,41 +84,40 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 	return out, nil
 }
 
-// Search implements twostage.Driver: exact scores over every document.
+// Search implements twostage.Driver: exact scores over every document,
+// then the best K copied out.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	hits := make([]twostage.Hit, 0, min(q.K, len(d.docs)))
+	type scored struct {
+		doc   *twostage.Document
+		score float64
+	}
+	all := make([]scored, 0, len(d.docs))
 	n := 0
-	for _, doc := range d.docs {
+	for id := range d.docs {
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("memstore: search: %w", err)
 			}
 		}
+		doc := d.docs[id]
 		if !q.Filter.Match(doc.Metadata) {
 			continue
 		}
-		hits = append(hits, twostage.Hit{
-			Document:       clone(doc, q.WithVectors),
-			RetrievalScore: d.info.Metric.Similarity(q.Vector, doc.Vector),
-		})
+		all = append(all, scored{&doc, d.info.Metric.Similarity(q.Vector, doc.Vector)})
 	}
-	// Keep the best K; Store sorts the final list and breaks ties by ID.
-	slices.SortFunc(hits, func(a, b twostage.Hit) int {
-		if a.RetrievalScore != b.RetrievalScore {
-			if a.RetrievalScore > b.RetrievalScore {
-				return -1
-			}
-			return 1
+	// Best first, ties by id; Store sorts the final list the same way.
+	slices.SortFunc(all, func(a, b scored) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
 		}
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
+		return strings.Compare(a.doc.ID, b.doc.ID)
 	})
-	if len(hits) > q.K {
-		hits = hits[:q.K]
+	all = all[:min(q.K, len(all))]
+	hits := make([]twostage.Hit, len(all))
+	for i, s := range all {
+		hits[i] = twostage.Hit{Document: clone(*s.doc, q.WithVectors), RetrievalScore: s.score}
 	}
 	return hits, ctx.Err()
 }
