@@ -1,0 +1,337 @@
+// Package refmodel is an independent reference forward pass, in plain Go
+// float64, for the architectures package convert turns into ONNX: the Qwen3
+// decoder scored at its last token, and BERT with its classification head or
+// its last hidden state. It is written from the architectures' definitions
+// (Hugging Face transformers' Qwen3 and BERT modelling code), one unpadded
+// sequence at a time, with no ONNX and nothing shared with the graph
+// builder, so that tests can check converted graphs against it.
+//
+// It loads every weight as float64 and is meant for tiny checkpoints.
+package refmodel
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"twostage"
+	"twostage/convert/hf"
+	"twostage/convert/safetensors"
+	"twostage/modeldir"
+)
+
+// Model is a checkpoint loaded for reference inference.
+type Model struct {
+	family string
+	cfg    *hf.Config
+	w      map[string][]float64
+	shape  map[string][]int64
+}
+
+// Load reads the checkpoint in dir for family (a modeldir family).
+func Load(dir, family string) (*Model, error) {
+	cfg, err := hf.Read(dir)
+	if err != nil {
+		return nil, fmt.Errorf("refmodel: %w", err)
+	}
+	ck, err := safetensors.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("refmodel: %w", err)
+	}
+	defer ck.Close()
+	m := &Model{family: family, cfg: cfg, w: map[string][]float64{}, shape: map[string][]int64{}}
+	for _, name := range ck.Names() {
+		v, info, err := ck.ReadFloat32(name)
+		if err != nil {
+			return nil, fmt.Errorf("refmodel: %w", err)
+		}
+		f := make([]float64, len(v))
+		for i, x := range v {
+			f[i] = float64(x)
+		}
+		// Drop the "model." / "bert." prefixes so both layouts look alike.
+		key := strings.TrimPrefix(strings.TrimPrefix(name, "model."), "bert.")
+		m.w[key], m.shape[key] = f, info.Shape
+	}
+	return m, nil
+}
+
+func (m *Model) get(name string) []float64 {
+	v, ok := m.w[name]
+	if !ok {
+		panic(fmt.Sprintf("refmodel: missing tensor %s", name))
+	}
+	return v
+}
+
+// linear is y = W x (+ b), W stored [out, in] row-major as in torch.
+func linear(w []float64, b []float64, x []float64) []float64 {
+	in := len(x)
+	out := len(w) / in
+	y := make([]float64, out)
+	for o := 0; o < out; o++ {
+		row := w[o*in : (o+1)*in]
+		s := 0.0
+		for i, xi := range x {
+			s += row[i] * xi
+		}
+		if b != nil {
+			s += b[o]
+		}
+		y[o] = s
+	}
+	return y
+}
+
+func rmsNorm(x, w []float64, eps float64) []float64 {
+	ss := 0.0
+	for _, v := range x {
+		ss += v * v
+	}
+	r := 1 / math.Sqrt(ss/float64(len(x))+eps)
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = v * r * w[i]
+	}
+	return y
+}
+
+func layerNorm(x, w, b []float64, eps float64) []float64 {
+	mean := 0.0
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	vr := 0.0
+	for _, v := range x {
+		vr += (v - mean) * (v - mean)
+	}
+	vr /= float64(len(x))
+	r := 1 / math.Sqrt(vr+eps)
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = (v-mean)*r*w[i] + b[i]
+	}
+	return y
+}
+
+func softmax(x []float64) {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, v)
+	}
+	s := 0.0
+	for i, v := range x {
+		x[i] = math.Exp(v - mx)
+		s += x[i]
+	}
+	for i := range x {
+		x[i] /= s
+	}
+}
+
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func (m *Model) checkIDs(ids []int64) error {
+	if len(ids) == 0 {
+		return fmt.Errorf("refmodel: empty sequence: %w", twostage.ErrInvalidInput)
+	}
+	for _, id := range ids {
+		if id < 0 || id >= int64(m.cfg.VocabSize) {
+			return fmt.Errorf("refmodel: token id %d outside vocab %d: %w", id, m.cfg.VocabSize, twostage.ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// Score returns the raw cross-encoder score of one unpadded sequence:
+// the "Yes" logit (zerank), logit(yes) - logit(no) (qwen3-reranker), or the
+// classifier logit (bert-cross-encoder). typeIDs is used by BERT only (nil
+// means all zeros).
+func (m *Model) Score(ids, typeIDs []int64) (float64, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return 0, err
+	}
+	switch m.family {
+	case modeldir.FamilyZerank, modeldir.FamilyQwen3Reranker:
+		h := m.qwen3(ids)
+		logit := func(tok int) float64 {
+			head, ok := m.w["lm_head.weight"]
+			if !ok {
+				head = m.get("embed_tokens.weight") // tied
+			}
+			H := m.cfg.HiddenSize
+			return dot(head[tok*H:(tok+1)*H], h)
+		}
+		if m.family == modeldir.FamilyZerank {
+			return logit(9454), nil
+		}
+		return logit(9693) - logit(2152), nil
+	case modeldir.FamilyBertCrossEncoder:
+		hs := m.bert(ids, typeIDs)
+		pooled := linear(m.get("pooler.dense.weight"), m.get("pooler.dense.bias"), hs[0])
+		for i, v := range pooled {
+			pooled[i] = math.Tanh(v)
+		}
+		return linear(m.get("classifier.weight"), m.get("classifier.bias"), pooled)[0], nil
+	}
+	return 0, fmt.Errorf("refmodel: family %s has no score: %w", m.family, twostage.ErrUnsupported)
+}
+
+// HiddenStates returns BERT's last_hidden_state for one unpadded sequence,
+// [len(ids)][hidden].
+func (m *Model) HiddenStates(ids, typeIDs []int64) ([][]float64, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	if m.cfg.Kind() != hf.KindBert {
+		return nil, fmt.Errorf("refmodel: hidden states of %s: %w", m.family, twostage.ErrUnsupported)
+	}
+	return m.bert(ids, typeIDs), nil
+}
+
+// qwen3 runs the decoder and returns the final-normed hidden state of the
+// last token.
+func (m *Model) qwen3(ids []int64) []float64 {
+	c := m.cfg
+	H, nH, nKV, D := c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	S := len(ids)
+	emb := m.get("embed_tokens.weight")
+	x := make([][]float64, S)
+	for s, id := range ids {
+		x[s] = append([]float64(nil), emb[int(id)*H:(int(id)+1)*H]...)
+	}
+	// rope rotates head vector v at position pos (rotate-half convention).
+	rope := func(v []float64, pos int) {
+		half := D / 2
+		for i := 0; i < half; i++ {
+			theta := float64(pos) * math.Pow(c.RopeTheta, -2*float64(i)/float64(D))
+			cs, sn := math.Cos(theta), math.Sin(theta)
+			a, b := v[i], v[i+half]
+			v[i] = a*cs - b*sn
+			v[i+half] = b*cs + a*sn
+		}
+	}
+	bias := func(name string) []float64 { return m.w[name] } // nil when attention_bias is false
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("layers.%d.", l)
+		q := make([][][]float64, S) // [s][head][D]
+		k := make([][][]float64, S)
+		v := make([][][]float64, S)
+		for s := 0; s < S; s++ {
+			h := rmsNorm(x[s], m.get(p+"input_layernorm.weight"), c.RMSNormEps)
+			qs := linear(m.get(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias"), h)
+			ks := linear(m.get(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias"), h)
+			vs := linear(m.get(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias"), h)
+			for n := 0; n < nH; n++ {
+				hv := rmsNorm(qs[n*D:(n+1)*D], m.get(p+"self_attn.q_norm.weight"), c.RMSNormEps)
+				rope(hv, s)
+				q[s] = append(q[s], hv)
+			}
+			for n := 0; n < nKV; n++ {
+				hv := rmsNorm(ks[n*D:(n+1)*D], m.get(p+"self_attn.k_norm.weight"), c.RMSNormEps)
+				rope(hv, s)
+				k[s] = append(k[s], hv)
+				v[s] = append(v[s], vs[n*D:(n+1)*D])
+			}
+		}
+		rep := nH / nKV
+		for s := 0; s < S; s++ {
+			attn := make([]float64, nH*D)
+			for n := 0; n < nH; n++ {
+				kv := n / rep
+				sc := make([]float64, s+1) // causal: keys 0..s
+				for t := 0; t <= s; t++ {
+					sc[t] = dot(q[s][n], k[t][kv]) / math.Sqrt(float64(D))
+				}
+				softmax(sc)
+				for t := 0; t <= s; t++ {
+					for d := 0; d < D; d++ {
+						attn[n*D+d] += sc[t] * v[t][kv][d]
+					}
+				}
+			}
+			o := linear(m.get(p+"self_attn.o_proj.weight"), nil, attn)
+			for i := range o {
+				x[s][i] += o[i]
+			}
+			h := rmsNorm(x[s], m.get(p+"post_attention_layernorm.weight"), c.RMSNormEps)
+			gate := linear(m.get(p+"mlp.gate_proj.weight"), nil, h)
+			up := linear(m.get(p+"mlp.up_proj.weight"), nil, h)
+			for i, g := range gate {
+				gate[i] = g / (1 + math.Exp(-g)) * up[i] // SiLU(gate) * up
+			}
+			d := linear(m.get(p+"mlp.down_proj.weight"), nil, gate)
+			for i := range d {
+				x[s][i] += d[i]
+			}
+		}
+	}
+	return rmsNorm(x[S-1], m.get("norm.weight"), c.RMSNormEps)
+}
+
+func (m *Model) bert(ids, typeIDs []int64) [][]float64 {
+	c := m.cfg
+	H, nH := c.HiddenSize, c.NumAttentionHeads
+	D := H / nH
+	S := len(ids)
+	word, pos, typ := m.get("embeddings.word_embeddings.weight"), m.get("embeddings.position_embeddings.weight"), m.get("embeddings.token_type_embeddings.weight")
+	x := make([][]float64, S)
+	for s, id := range ids {
+		t := 0
+		if typeIDs != nil {
+			t = int(typeIDs[s])
+		}
+		e := make([]float64, H)
+		for i := range e {
+			e[i] = word[int(id)*H+i] + pos[s*H+i] + typ[t*H+i]
+		}
+		x[s] = layerNorm(e, m.get("embeddings.LayerNorm.weight"), m.get("embeddings.LayerNorm.bias"), c.LayerNormEps)
+	}
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("encoder.layer.%d.", l)
+		lin := func(name string, v []float64) []float64 { return linear(m.get(p+name+".weight"), m.get(p+name+".bias"), v) }
+		q, k, v := make([][]float64, S), make([][]float64, S), make([][]float64, S)
+		for s := 0; s < S; s++ {
+			q[s], k[s], v[s] = lin("attention.self.query", x[s]), lin("attention.self.key", x[s]), lin("attention.self.value", x[s])
+		}
+		next := make([][]float64, S)
+		for s := 0; s < S; s++ {
+			ctx := make([]float64, H)
+			for n := 0; n < nH; n++ {
+				sc := make([]float64, S) // bidirectional
+				for t := 0; t < S; t++ {
+					sc[t] = dot(q[s][n*D:(n+1)*D], k[t][n*D:(n+1)*D]) / math.Sqrt(float64(D))
+				}
+				softmax(sc)
+				for t := 0; t < S; t++ {
+					for d := 0; d < D; d++ {
+						ctx[n*D+d] += sc[t] * v[t][n*D+d]
+					}
+				}
+			}
+			a := lin("attention.output.dense", ctx)
+			for i := range a {
+				a[i] += x[s][i]
+			}
+			a = layerNorm(a, m.get(p+"attention.output.LayerNorm.weight"), m.get(p+"attention.output.LayerNorm.bias"), c.LayerNormEps)
+			in := lin("intermediate.dense", a)
+			for i, z := range in {
+				in[i] = 0.5 * z * (1 + math.Erf(z/math.Sqrt2)) // exact GELU
+			}
+			o := lin("output.dense", in)
+			for i := range o {
+				o[i] += a[i]
+			}
+			next[s] = layerNorm(o, m.get(p+"output.LayerNorm.weight"), m.get(p+"output.LayerNorm.bias"), c.LayerNormEps)
+		}
+		x = next
+	}
+	return x
+}
