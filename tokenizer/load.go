@@ -1,0 +1,593 @@
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+
+	"twostage"
+)
+
+// pipeline is the loaded, immutable tokenizer.
+type pipeline struct {
+	addedRaw  *addedMatcher // added tokens matched on raw text (normalized: false)
+	addedNorm *addedMatcher // added tokens matched on normalized text
+	added     map[string]*addedToken
+	addedByID map[int]*addedToken
+	norm      normalizer
+	pre       preTokenizer
+	model     model
+	vocab     map[string]int
+	idToTok   []string
+	post      postProcessor
+	dec       decoder
+	vocabSize int
+}
+
+type jsonFile struct {
+	AddedTokens   []*addedToken   `json:"added_tokens"`
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	Model         json.RawMessage `json:"model"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Decoder       json.RawMessage `json:"decoder"`
+}
+
+func unsupported(kind, what string) error {
+	return fmt.Errorf("tokenizer: unsupported %s %s: %w", kind, what, twostage.ErrUnsupported)
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("tokenizer: "+format+": %w", append(args, twostage.ErrInvalidInput)...)
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// componentType reads the "type" field of a component.
+func componentType(raw json.RawMessage, kind string) (string, error) {
+	var h struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return "", invalid("%s: %v", kind, err)
+	}
+	if h.Type == "" {
+		return "", invalid("%s without a type", kind)
+	}
+	return h.Type, nil
+}
+
+func load(data []byte) (*pipeline, error) {
+	var f jsonFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, invalid("parse tokenizer.json: %v", err)
+	}
+	if isNull(f.Model) {
+		return nil, invalid("tokenizer.json has no model")
+	}
+	p := &pipeline{}
+	var err error
+	if p.norm, err = loadNormalizer(f.Normalizer); err != nil {
+		return nil, err
+	}
+	byteLevel := false
+	if p.pre, byteLevel, err = loadPreTokenizer(f.PreTokenizer); err != nil {
+		return nil, err
+	}
+	if err := p.loadModel(f.Model, byteLevel); err != nil {
+		return nil, err
+	}
+	if err := p.loadAdded(f.AddedTokens); err != nil {
+		return nil, err
+	}
+	if p.post, err = p.loadPost(f.PostProcessor); err != nil {
+		return nil, err
+	}
+	if p.dec, err = loadDecoder(f.Decoder); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func loadNormalizer(raw json.RawMessage) (normalizer, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	typ, err := componentType(raw, "normalizer")
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "NFC":
+		return unicodeNorm{norm.NFC}, nil
+	case "NFD":
+		return unicodeNorm{norm.NFD}, nil
+	case "NFKC":
+		return unicodeNorm{norm.NFKC}, nil
+	case "NFKD":
+		return unicodeNorm{norm.NFKD}, nil
+	case "Lowercase":
+		return lowercaseNorm{}, nil
+	case "StripAccents":
+		return stripAccentsNorm{}, nil
+	case "BertNormalizer":
+		var c struct {
+			CleanText    *bool `json:"clean_text"`
+			ChineseChars *bool `json:"handle_chinese_chars"`
+			StripAccents *bool `json:"strip_accents"`
+			Lowercase    *bool `json:"lowercase"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("BertNormalizer: %v", err)
+		}
+		def := func(b *bool, d bool) bool {
+			if b == nil {
+				return d
+			}
+			return *b
+		}
+		n := &bertNorm{
+			cleanText:    def(c.CleanText, true),
+			chineseChars: def(c.ChineseChars, true),
+			lowercase:    def(c.Lowercase, true),
+		}
+		n.stripAccents = def(c.StripAccents, n.lowercase)
+		n.full = n.cleanText && n.chineseChars && n.stripAccents && n.lowercase
+		return n, nil
+	case "Sequence":
+		var c struct {
+			Normalizers []json.RawMessage `json:"normalizers"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("normalizer Sequence: %v", err)
+		}
+		s := &seqNorm{}
+		for _, r := range c.Normalizers {
+			n, err := loadNormalizer(r)
+			if err != nil {
+				return nil, err
+			}
+			if n != nil {
+				s.steps = append(s.steps, n)
+			}
+		}
+		return s, nil
+	}
+	return nil, unsupported("normalizer", typ)
+}
+
+// loadPreTokenizer returns the pre-tokenizer and whether it ends with
+// ByteLevel (the model then works on bytes).
+func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
+	if isNull(raw) {
+		return nil, false, nil
+	}
+	typ, err := componentType(raw, "pre_tokenizer")
+	if err != nil {
+		return nil, false, err
+	}
+	switch typ {
+	case "BertPreTokenizer":
+		return bertPre{}, false, nil
+	case "WhitespaceSplit":
+		return whitespaceSplitPre{}, false, nil
+	case "ByteLevel":
+		var c struct {
+			AddPrefixSpace bool  `json:"add_prefix_space"`
+			UseRegex       *bool `json:"use_regex"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, false, invalid("ByteLevel pre-tokenizer: %v", err)
+		}
+		return &byteLevelPre{addPrefixSpace: c.AddPrefixSpace, useRegex: c.UseRegex == nil || *c.UseRegex}, true, nil
+	case "Split":
+		var c struct {
+			Pattern struct {
+				Regex  *string `json:"Regex"`
+				String *string `json:"String"`
+			} `json:"pattern"`
+			Behavior string `json:"behavior"`
+			Invert   bool   `json:"invert"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, false, invalid("Split pre-tokenizer: %v", err)
+		}
+		sp := &splitPre{invert: c.Invert}
+		switch {
+		case c.Pattern.String != nil:
+			sp.match = literalMatcher(*c.Pattern.String)
+		case c.Pattern.Regex != nil:
+			m, ok := knownPatterns[*c.Pattern.Regex]
+			if !ok {
+				return nil, false, unsupported("pre_tokenizer", fmt.Sprintf("Split regex %q (only the GPT-2, Qwen2/3 and Llama 3 patterns are implemented)", *c.Pattern.Regex))
+			}
+			sp.match = m
+		default:
+			return nil, false, invalid("Split pre-tokenizer without a pattern")
+		}
+		switch c.Behavior {
+		case "Isolated":
+			sp.behavior = behIsolated
+		case "Removed":
+			sp.behavior = behRemoved
+		case "MergedWithPrevious":
+			sp.behavior = behMergedWithPrevious
+		case "MergedWithNext":
+			sp.behavior = behMergedWithNext
+		case "Contiguous":
+			sp.behavior = behContiguous
+		default:
+			return nil, false, unsupported("pre_tokenizer", "Split behavior "+c.Behavior)
+		}
+		return sp, false, nil
+	case "Sequence":
+		var c struct {
+			PreTokenizers []json.RawMessage `json:"pretokenizers"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, false, invalid("pre_tokenizer Sequence: %v", err)
+		}
+		s := &seqPre{}
+		byteLevel := false
+		for _, r := range c.PreTokenizers {
+			if byteLevel {
+				return nil, false, unsupported("pre_tokenizer", "Sequence with a step after ByteLevel")
+			}
+			pt, bl, err := loadPreTokenizer(r)
+			if err != nil {
+				return nil, false, err
+			}
+			if pt != nil {
+				s.steps = append(s.steps, pt)
+			}
+			byteLevel = bl
+		}
+		return s, byteLevel, nil
+	}
+	return nil, false, unsupported("pre_tokenizer", typ)
+}
+
+func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
+	typ, err := componentType(raw, "model")
+	if err != nil {
+		return err
+	}
+	switch typ {
+	case "BPE":
+		var c struct {
+			Vocab        map[string]int    `json:"vocab"`
+			Merges       []json.RawMessage `json:"merges"`
+			Dropout      *float64          `json:"dropout"`
+			UnkToken     *string           `json:"unk_token"`
+			Prefix       *string           `json:"continuing_subword_prefix"`
+			Suffix       *string           `json:"end_of_word_suffix"`
+			FuseUnk      bool              `json:"fuse_unk"`
+			ByteFallback bool              `json:"byte_fallback"`
+			IgnoreMerges bool              `json:"ignore_merges"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return invalid("BPE model: %v", err)
+		}
+		if c.Dropout != nil && *c.Dropout != 0 {
+			return unsupported("model", "BPE with dropout")
+		}
+		if c.ByteFallback {
+			return unsupported("model", "BPE with byte_fallback")
+		}
+		m := &bpe{vocab: c.Vocab, byteLevel: byteLevel, unkID: -1, fuseUnk: c.FuseUnk, ignoreMerges: c.IgnoreMerges, cache: newIDCache()}
+		if c.Prefix != nil {
+			m.prefix = *c.Prefix
+		}
+		if c.Suffix != nil {
+			m.suffix = *c.Suffix
+		}
+		if c.UnkToken != nil {
+			id, ok := c.Vocab[*c.UnkToken]
+			if !ok {
+				return invalid("BPE unk_token %q not in the vocabulary", *c.UnkToken)
+			}
+			m.unkID = id
+		}
+		for b := range 256 {
+			id, ok := c.Vocab[string(byteChars[b])]
+			if !ok {
+				id = -1 // unknown: addSymbol maps it to unk or drops it
+			}
+			m.byteIDs[b] = id
+		}
+		m.merges = make(map[uint64]mergeTarget, len(c.Merges))
+		for rank, raw := range c.Merges {
+			var a, b string
+			var pair [2]string
+			var s string
+			if err := json.Unmarshal(raw, &s); err == nil {
+				var ok bool
+				if a, b, ok = strings.Cut(s, " "); !ok || strings.Contains(b, " ") {
+					return invalid("BPE merge %d %q is not two tokens", rank, s)
+				}
+			} else if err := json.Unmarshal(raw, &pair); err == nil {
+				a, b = pair[0], pair[1]
+			} else {
+				return invalid("BPE merge %d: %v", rank, err)
+			}
+			ia, oka := c.Vocab[a]
+			ib, okb := c.Vocab[b]
+			if !oka || !okb {
+				return invalid("BPE merge %d (%q, %q) uses a token missing from the vocabulary", rank, a, b)
+			}
+			prefLen := 0
+			if m.prefix != "" && strings.HasPrefix(b, m.prefix) {
+				prefLen = len(m.prefix)
+			}
+			id, ok := c.Vocab[a+b[prefLen:]]
+			if !ok {
+				return invalid("BPE merge %d (%q, %q): merged token missing from the vocabulary", rank, a, b)
+			}
+			k := pairKey(ia, ib)
+			if _, dup := m.merges[k]; !dup {
+				m.merges[k] = mergeTarget{rank: int32(rank), id: int32(id)}
+			}
+		}
+		p.vocab = c.Vocab
+		p.model = m
+	case "WordPiece":
+		var c struct {
+			Vocab    map[string]int `json:"vocab"`
+			UnkToken string         `json:"unk_token"`
+			Prefix   *string        `json:"continuing_subword_prefix"`
+			MaxChars *int           `json:"max_input_chars_per_word"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return invalid("WordPiece model: %v", err)
+		}
+		unk, ok := c.Vocab[c.UnkToken]
+		if !ok {
+			return invalid("WordPiece unk_token %q not in the vocabulary", c.UnkToken)
+		}
+		prefix, maxChars := "##", 100
+		if c.Prefix != nil {
+			prefix = *c.Prefix
+		}
+		if c.MaxChars != nil {
+			maxChars = *c.MaxChars
+		}
+		p.vocab = c.Vocab
+		p.model = newWordPiece(c.Vocab, prefix, unk, maxChars)
+	default:
+		return unsupported("model", typ)
+	}
+	return nil
+}
+
+func (p *pipeline) loadAdded(tokens []*addedToken) error {
+	p.added = make(map[string]*addedToken, len(tokens))
+	p.addedByID = make(map[int]*addedToken, len(tokens))
+	maxID := -1
+	for _, id := range p.vocab {
+		maxID = max(maxID, id)
+	}
+	for _, t := range tokens {
+		if t.Content == "" || t.ID < 0 {
+			return invalid("added token %q with id %d", t.Content, t.ID)
+		}
+		p.added[t.Content] = t
+		p.addedByID[t.ID] = t
+		maxID = max(maxID, t.ID)
+	}
+	p.idToTok = make([]string, maxID+1)
+	seen := make([]bool, maxID+1)
+	for tok, id := range p.vocab {
+		if id < 0 {
+			return invalid("negative id %d for token %q", id, tok)
+		}
+		p.idToTok[id] = tok
+		seen[id] = true
+	}
+	for _, t := range tokens {
+		p.idToTok[t.ID] = t.Content
+		seen[t.ID] = true
+	}
+	names := make(map[string]struct{}, len(p.vocab)+len(tokens))
+	for tok := range p.vocab {
+		names[tok] = struct{}{}
+	}
+	for _, t := range tokens {
+		names[t.Content] = struct{}{}
+	}
+	p.vocabSize = len(names)
+	var raw, normed []*addedToken
+	for _, t := range tokens {
+		if t.Normalized {
+			normed = append(normed, t)
+		} else {
+			raw = append(raw, t)
+		}
+	}
+	p.addedRaw = newAddedMatcher(raw, func(t *addedToken) string { return t.Content })
+	p.addedNorm = newAddedMatcher(normed, func(t *addedToken) string {
+		if p.norm == nil {
+			return t.Content
+		}
+		return p.norm.normalize(t.Content)
+	})
+	return nil
+}
+
+// specialByName resolves a token name of a post-processor to its id.
+func (p *pipeline) tokenID(tok string) (int, bool) {
+	if t, ok := p.added[tok]; ok {
+		return t.ID, true
+	}
+	id, ok := p.vocab[tok]
+	return id, ok
+}
+
+func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
+	if isNull(raw) {
+		return defaultPost{}, nil
+	}
+	typ, err := componentType(raw, "post_processor")
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "ByteLevel":
+		return defaultPost{}, nil
+	case "TemplateProcessing":
+		var c struct {
+			Single        []json.RawMessage `json:"single"`
+			Pair          []json.RawMessage `json:"pair"`
+			SpecialTokens map[string]struct {
+				ID     string   `json:"id"`
+				IDs    []int    `json:"ids"`
+				Tokens []string `json:"tokens"`
+			} `json:"special_tokens"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("TemplateProcessing: %v", err)
+		}
+		specials := make(map[string]*specialToken)
+		for name, st := range c.SpecialTokens {
+			if len(st.IDs) != len(st.Tokens) {
+				return nil, invalid("TemplateProcessing special token %q: %d ids, %d tokens", name, len(st.IDs), len(st.Tokens))
+			}
+			specials[name] = &specialToken{ids: st.IDs, tokens: st.Tokens}
+		}
+		parse := func(list []json.RawMessage) ([]templatePiece, error) {
+			var out []templatePiece
+			for _, r := range list {
+				var e struct {
+					Sequence *struct {
+						ID     string `json:"id"`
+						TypeID int    `json:"type_id"`
+					} `json:"Sequence"`
+					SpecialToken *struct {
+						ID     string `json:"id"`
+						TypeID int    `json:"type_id"`
+					} `json:"SpecialToken"`
+				}
+				if err := json.Unmarshal(r, &e); err != nil {
+					return nil, invalid("TemplateProcessing template: %v", err)
+				}
+				switch {
+				case e.Sequence != nil:
+					seq := 0
+					switch e.Sequence.ID {
+					case "A":
+					case "B":
+						seq = 1
+					default:
+						return nil, invalid("TemplateProcessing sequence %q", e.Sequence.ID)
+					}
+					out = append(out, templatePiece{seq: seq, typeID: e.Sequence.TypeID})
+				case e.SpecialToken != nil:
+					st, ok := specials[e.SpecialToken.ID]
+					if !ok {
+						return nil, invalid("TemplateProcessing special token %q not declared", e.SpecialToken.ID)
+					}
+					out = append(out, templatePiece{seq: -1, special: st, typeID: e.SpecialToken.TypeID})
+				default:
+					return nil, invalid("TemplateProcessing template piece %s", r)
+				}
+			}
+			return out, nil
+		}
+		t := &templatePost{}
+		if t.single, err = parse(c.Single); err != nil {
+			return nil, err
+		}
+		if t.pair, err = parse(c.Pair); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case "BertProcessing":
+		var c struct {
+			Sep [2]json.RawMessage `json:"sep"`
+			Cls [2]json.RawMessage `json:"cls"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("BertProcessing: %v", err)
+		}
+		tok := func(pair [2]json.RawMessage) (*specialToken, error) {
+			var s string
+			var id int
+			if json.Unmarshal(pair[0], &s) != nil || json.Unmarshal(pair[1], &id) != nil {
+				return nil, invalid("BertProcessing token %s", pair[0])
+			}
+			return &specialToken{ids: []int{id}, tokens: []string{s}}, nil
+		}
+		sep, err := tok(c.Sep)
+		if err != nil {
+			return nil, err
+		}
+		cls, err := tok(c.Cls)
+		if err != nil {
+			return nil, err
+		}
+		return &bertPost{t: templatePost{
+			single: []templatePiece{{seq: -1, special: cls}, {seq: 0}, {seq: -1, special: sep}},
+			pair: []templatePiece{{seq: -1, special: cls}, {seq: 0}, {seq: -1, special: sep},
+				{seq: 1, typeID: 1}, {seq: -1, special: sep, typeID: 1}},
+		}}, nil
+	case "Sequence":
+		var c struct {
+			Processors []json.RawMessage `json:"processors"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("post_processor Sequence: %v", err)
+		}
+		var chosen postProcessor = defaultPost{}
+		for _, r := range c.Processors {
+			pp, err := p.loadPost(r)
+			if err != nil {
+				return nil, err
+			}
+			if _, isDefault := pp.(defaultPost); isDefault {
+				continue
+			}
+			if _, isDefault := chosen.(defaultPost); !isDefault {
+				return nil, unsupported("post_processor", "Sequence with more than one token-adding processor")
+			}
+			chosen = pp
+		}
+		return chosen, nil
+	}
+	return nil, unsupported("post_processor", typ)
+}
+
+func loadDecoder(raw json.RawMessage) (decoder, error) {
+	if isNull(raw) {
+		return spaceJoinDec{}, nil
+	}
+	typ, err := componentType(raw, "decoder")
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "ByteLevel":
+		return byteLevelDec{}, nil
+	case "WordPiece":
+		var c struct {
+			Prefix  *string `json:"prefix"`
+			Cleanup *bool   `json:"cleanup"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, invalid("WordPiece decoder: %v", err)
+		}
+		d := wordPieceDec{prefix: "##", cleanup: true}
+		if c.Prefix != nil {
+			d.prefix = *c.Prefix
+		}
+		if c.Cleanup != nil {
+			d.cleanup = *c.Cleanup
+		}
+		return d, nil
+	}
+	return nil, unsupported("decoder", typ)
+}
