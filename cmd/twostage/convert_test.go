@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"twostage/convert/tinymodel"
+	"twostage/modeldir"
+)
+
+func TestCmdConvert(t *testing.T) {
+	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyQwen3Reranker, Seed: 1})
+	out := filepath.Join(t.TempDir(), "m")
+	var stdout, stderr bytes.Buffer
+	err := cmdConvert(context.Background(), []string{"--from", ckpt, "--to", out, "--dtype", "fp16", "--family", "qwen3-reranker"}, nil, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := modeldir.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Family != modeldir.FamilyQwen3Reranker || cfg.Dtype != modeldir.DtypeFP16 {
+		t.Errorf("config %+v", cfg)
+	}
+	if !strings.Contains(stderr.String(), "100%") || !strings.Contains(stdout.String(), "qwen3-reranker") {
+		t.Errorf("stdout %q stderr %q: want a finished progress bar and a summary", stdout.String(), stderr.String())
+	}
+
+	usage := [][]string{
+		{"--to", out},
+		{"--from", ckpt},
+		{"--from", ckpt, "--to", out, "--dtype", "int8"},
+		{"--from", ckpt, "--to", out, "--family", "gpt"},
+		{"--from", ckpt, "--to", out, "extra"},
+		{"--bogus"},
+	}
+	for _, args := range usage {
+		err := cmdConvert(context.Background(), args, nil, &stdout, &stderr)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("cmdConvert(%q) = %v, want a usage error", args, err)
+		}
+	}
+	// A runtime failure is not a usage error.
+	err = cmdConvert(context.Background(), []string{"--from", t.TempDir(), "--to", filepath.Join(t.TempDir(), "x"), "--quiet"}, nil, &stdout, &stderr)
+	if err == nil || errors.Is(err, errUsage) {
+		t.Errorf("converting an empty directory: %v, want a runtime error", err)
+	}
+}
