@@ -39,13 +39,7 @@ func buildBert(l *loader, c *hf.Config, classifier bool) error {
 		}
 		return g.Op("LayerNormalization", []string{x, w, b}, og.Int("axis", -1), og.Float32("epsilon", float32(c.LayerNormEps))), nil
 	}
-	table := func(name string, rows int) (string, error) {
-		v, err := l.read(name, int64(rows), int64(H))
-		if err != nil {
-			return "", err
-		}
-		return l.store(name, v, int64(rows), int64(H))
-	}
+	table := func(name string, rows int) (string, error) { return l.table(name, rows, H) }
 	dense := func(pfx string, out, in int) (w, b string, err error) {
 		if w, err = l.linear(pfx+".weight", out, in); err != nil {
 			return

@@ -290,6 +290,37 @@ func (l *loader) advance(n int64) {
 	}
 }
 
+// table streams a 2-D tensor [rows, cols] (an embedding table) into the
+// graph in the storage dtype, chunk by chunk, and returns its name (not
+// widened).
+func (l *loader) table(name string, rows, cols int) (string, error) {
+	if err := l.ctx.Err(); err != nil {
+		return "", fmt.Errorf("convert: %w", err)
+	}
+	info, ok := l.ck.Info(name)
+	if !ok {
+		return "", fmt.Errorf("convert: checkpoint has no tensor %q: %w", name, ErrMissingTensor)
+	}
+	shape := []int64{int64(rows), int64(cols)}
+	if !slices.Equal(info.Shape, shape) {
+		return "", fmt.Errorf("convert: tensor %s has shape %v, config.json implies %v: %w", name, info.Shape, shape, ErrShape)
+	}
+	out, err := l.g.WeightFrom(name, l.dtype, shape, func(w io.Writer) error {
+		return l.ck.ReadFloat32Chunks(name, 1<<20, func(v []float32) error {
+			if err := checkFinite(name, v); err != nil {
+				return err
+			}
+			_, err := w.Write(onnxgraph.EncodeFloats(l.dtype, v))
+			return err
+		})
+	})
+	if err != nil {
+		return "", fmt.Errorf("convert: %w", err)
+	}
+	l.advance(info.Bytes())
+	return out, nil
+}
+
 // store adds v as a weight in the storage dtype and returns its name (not
 // widened: see widen).
 func (l *loader) store(name string, v []float32, dims ...int64) (string, error) {

@@ -27,28 +27,27 @@ func buildQwen3(l *loader, c *hf.Config, scoreTokens []int) error {
 	ids := g.Input("input_ids", og.Int64, "batch", "sequence")
 	mask := g.Input("attention_mask", og.Int64, "batch", "sequence")
 
-	emb, err := l.read(p+"embed_tokens.weight", int64(V), int64(H))
+	embW, err := l.table(p+"embed_tokens.weight", V, H)
 	if err != nil {
 		return err
 	}
 	// The score head: only the needed LM-head rows.
-	var rows [][]float32
+	head := "lm_head.weight"
 	switch {
-	case l.ck.Has("lm_head.weight"):
-		info, _ := l.ck.Info("lm_head.weight")
+	case l.ck.Has(head):
+		info, _ := l.ck.Info(head)
 		if len(info.Shape) != 2 || info.Shape[0] != int64(V) || info.Shape[1] != int64(H) {
 			return fmt.Errorf("convert: tensor lm_head.weight has shape %v, config.json implies [%d %d]: %w", info.Shape, V, H, ErrShape)
 		}
-		if rows, _, err = l.ck.ReadRows("lm_head.weight", scoreTokens); err != nil {
-			return fmt.Errorf("convert: %w", err)
-		}
 		l.advance(info.Bytes())
 	case c.Tied():
-		for _, t := range scoreTokens {
-			rows = append(rows, append([]float32(nil), emb[t*H:(t+1)*H]...))
-		}
+		head = p + "embed_tokens.weight"
 	default:
 		return fmt.Errorf("convert: checkpoint has no tensor \"lm_head.weight\" and tie_word_embeddings is false: %w", ErrMissingTensor)
+	}
+	rows, _, err := l.ck.ReadRows(head, scoreTokens)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
 	}
 	score := make([]float32, H)
 	for i := range score {
@@ -58,11 +57,6 @@ func buildQwen3(l *loader, c *hf.Config, scoreTokens []int) error {
 		}
 		score[i] = float32(s)
 	}
-	embW, err := l.store("embed_tokens", emb, int64(V), int64(H))
-	if err != nil {
-		return err
-	}
-	emb = nil
 	scoreW, err := l.param("score_head", score, int64(H), 1)
 	if err != nil {
 		return err

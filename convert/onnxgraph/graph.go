@@ -222,6 +222,64 @@ func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (st
 	return name, nil
 }
 
+// WeightFrom adds an initializer whose bytes write produces, streamed to the
+// spill file without being held in memory. write must produce exactly
+// product(dims) * typ.Size() bytes.
+func (g *Graph) WeightFrom(name string, typ DataType, dims []int64, write func(w io.Writer) error) (string, error) {
+	if g.closed {
+		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", twostage.ErrClosed)
+	}
+	n := int64(typ.Size())
+	for _, d := range dims {
+		n *= d
+	}
+	if n <= smallTensor {
+		var buf bytesWriter
+		if err := write(&buf); err != nil {
+			return "", err
+		}
+		return g.Weight(name, typ, dims, buf)
+	}
+	if g.names[name] {
+		name = g.fresh(name)
+	}
+	g.names[name] = true
+	if pad := (spillAlign - g.spillOff%spillAlign) % spillAlign; pad > 0 {
+		if _, err := g.spillW.Write(make([]byte, pad)); err != nil {
+			return "", fmt.Errorf("onnxgraph: spill: %w", err)
+		}
+		g.spillOff += pad
+	}
+	cw := &countWriter{w: g.spillW}
+	if err := write(cw); err != nil {
+		return "", err
+	}
+	if cw.n != n {
+		return "", fmt.Errorf("onnxgraph: weight %s: wrote %d bytes for dims %v of type %d (want %d): %w", name, cw.n, dims, typ, n, twostage.ErrDimension)
+	}
+	g.inits = append(g.inits, initializer{name: name, typ: typ, dims: append([]int64(nil), dims...), off: g.spillOff, size: n})
+	g.spillOff += n
+	return name, nil
+}
+
+type bytesWriter []byte
+
+func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err != nil {
+		err = fmt.Errorf("onnxgraph: spill: %w", err)
+	}
+	return n, err
+}
+
 // WeightBytes is the total size of the weights added so far.
 func (g *Graph) WeightBytes() int64 {
 	var n int64

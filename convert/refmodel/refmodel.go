@@ -296,7 +296,9 @@ func (m *Model) bert(ids, typeIDs []int64) [][]float64 {
 	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("encoder.layer.%d.", l)
-		lin := func(name string, v []float64) []float64 { return linear(m.get(p+name+".weight"), m.get(p+name+".bias"), v) }
+		lin := func(name string, v []float64) []float64 {
+			return linear(m.get(p+name+".weight"), m.get(p+name+".bias"), v)
+		}
 		q, k, v := make([][]float64, S), make([][]float64, S), make([][]float64, S)
 		for s := 0; s < S; s++ {
 			q[s], k[s], v[s] = lin("attention.self.query", x[s]), lin("attention.self.key", x[s]), lin("attention.self.value", x[s])

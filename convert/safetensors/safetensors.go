@@ -264,6 +264,53 @@ func (c *Checkpoint) ReadRaw(name string) ([]byte, *Info, error) {
 	return b, t, nil
 }
 
+// ReadFloat32Chunks streams the named F32, F16 or BF16 tensor as float32,
+// calling fn with consecutive pieces of at most chunk elements (the slice is
+// reused between calls), so the tensor is never whole in memory.
+func (c *Checkpoint) ReadFloat32Chunks(name string, chunk int, fn func([]float32) error) error {
+	t, ok := c.tensors[name]
+	if !ok {
+		return fmt.Errorf("safetensors: %q: %w", name, ErrMissing)
+	}
+	if t.Dtype != F32 && t.Dtype != F16 && t.Dtype != BF16 {
+		return fmt.Errorf("safetensors: tensor %s is %s, want F32, F16 or BF16: %w", name, t.Dtype, ErrDtype)
+	}
+	size := int64(dtypeSizes[t.Dtype])
+	chunk = max(chunk, 1)
+	buf := make([]byte, min(int64(chunk)*size, t.size))
+	out := make([]float32, len(buf)/int(size))
+	for off := int64(0); off < t.size; {
+		n := min(int64(len(buf)), t.size-off)
+		if _, err := t.file.ReadAt(buf[:n], t.begin+off); err != nil {
+			return fmt.Errorf("safetensors: read %s from %s: %w", name, t.path, err)
+		}
+		dst := out[:n/size]
+		decode(t.Dtype, buf[:n], dst)
+		if err := fn(dst); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+func decode(dtype string, b []byte, dst []float32) {
+	switch dtype {
+	case F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case BF16:
+		for i := range dst {
+			dst[i] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	}
+}
+
 // ReadFloat32 reads the named F32, F16 or BF16 tensor widened to float32.
 // Other dtypes give ErrDtype.
 func (c *Checkpoint) ReadFloat32(name string) ([]float32, *Info, error) {
@@ -285,21 +332,7 @@ func (c *Checkpoint) ReadFloat32(name string) ([]float32, *Info, error) {
 		if _, err := t.file.ReadAt(b, t.begin+off); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: read %s from %s: %w", name, t.path, err)
 		}
-		dst := out[off/size : (off+n)/size]
-		switch t.Dtype {
-		case F32:
-			for i := range dst {
-				dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			}
-		case F16:
-			for i := range dst {
-				dst[i] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-			}
-		case BF16:
-			for i := range dst {
-				dst[i] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-			}
-		}
+		decode(t.Dtype, b, out[off/size:(off+n)/size])
 		off += n
 	}
 	return out, t, nil
@@ -343,16 +376,7 @@ func (c *Checkpoint) ReadRows(name string, rows []int) ([][]float32, *Info, erro
 			return nil, nil, fmt.Errorf("safetensors: read %s: %w", name, err)
 		}
 		row := make([]float32, cols)
-		for j := range row {
-			switch t.Dtype {
-			case F32:
-				row[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-			case F16:
-				row[j] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*j:]))
-			case BF16:
-				row[j] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*j:]))
-			}
-		}
+		decode(t.Dtype, b, row)
 		out[i] = row
 	}
 	return out, t, nil
