@@ -37,7 +37,7 @@ step_npm() {
   [ -f "$DEPS/npm/package.json" ] || echo '{"name":"twostage-deps","private":true}' >"$DEPS/npm/package.json"
   (cd "$DEPS/npm" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error "${npm_pkgs[@]}" >/dev/null)
   mkdir -p "$DEPS/lib"
-  ln -sf "$DEPS/npm/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$DEPS/lib/libonnxruntime.so"
+  ln -sf ../npm/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 "$DEPS/lib/libonnxruntime.so"
   touch "$stamp"
 }
 
@@ -59,7 +59,8 @@ step_weaviate() {
   [ -x "$DEPS/bin/weaviate-server" ] && [ -f "$DEPS/bin/.weaviate-$WEAVIATE_VERSION" ] && return 0
   log "building weaviate-server $WEAVIATE_VERSION (a few minutes, once)"
   mkdir -p "$DEPS/bin"
-  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION")
+  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" 2>&1 | grep -v "^go: downloading" >&2 || true)
+  [ -x "$DEPS/bin/weaviate-server" ] || { log "weaviate-server build failed"; exit 1; }
   touch "$DEPS/bin/.weaviate-$WEAVIATE_VERSION"
 }
 
