@@ -110,9 +110,6 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	}
 	dbPath := filepath.Join(dir, dbName)
 	if created {
-		if _, err := os.Stat(dbPath); err == nil {
-			return d, fmt.Errorf("faisslocal: %s exists but %s is missing: %w", dbPath, manifestName, ErrCorrupt)
-		}
 		if err := writeManifest(dir, man); err != nil {
 			return d, err
 		}

@@ -234,6 +234,9 @@ func resolveManifest(dir string, opts *Options) (m manifest, created bool, err e
 	data, err := os.ReadFile(filepath.Join(dir, manifestName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(dir, dbName)); err == nil {
+			return m, false, fmt.Errorf("faisslocal: %s holds %s but no %s: %w", dir, dbName, manifestName, ErrCorrupt)
+		}
 		if opts.Dim <= 0 {
 			return m, false, fmt.Errorf("faisslocal: new store in %s needs Options.Dim > 0, got %d: %w", dir, opts.Dim, twostage.ErrInvalidInput)
 		}
