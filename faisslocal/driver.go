@@ -70,6 +70,9 @@ var (
 	_ twostage.Driver = (*Driver)(nil)
 )
 
+// Enabled reports whether this build has FAISS support (the faiss build tag).
+const Enabled = true
+
 // Open creates the store in dir (which it creates if needed) or reopens it,
 // and returns it as a twostage.Store. For a new store opts.Dim is required;
 // reopening reads the parameters from the store (see Options).

@@ -9,3 +9,6 @@ import "twostage"
 func Open(dir string, opts *Options) (*twostage.Store, error) {
 	return nil, ErrNotBuilt
 }
+
+// Enabled reports whether this build has FAISS support (the faiss build tag).
+const Enabled = false
