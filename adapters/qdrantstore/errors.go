@@ -1,0 +1,75 @@
+package qdrantstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"twostage"
+)
+
+const alreadyExists = codes.AlreadyExists
+
+// codeOf returns the gRPC status code inside err (the qdrant client wraps
+// status errors in *qdrant.QdrantError).
+func codeOf(err error) codes.Code {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus().Code()
+	}
+	return codes.Unknown
+}
+
+// do runs call with bounded retries on Unavailable and maps the final error
+// to the twostage sentinels, keeping the native error reachable.
+func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
+	r := d.opts.Retry
+	backoff := r.Initial
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = call(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
+		}
+		if codeOf(err) != codes.Unavailable || attempt >= r.Attempts {
+			break
+		}
+		// Full jitter: sleep a uniform time in [backoff/2, backoff].
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, r.Max)
+	}
+	return classify(op, d.collection, err, r.Attempts)
+}
+
+func classify(op, collection string, err error, attempts int) error {
+	switch codeOf(err) {
+	case codes.Unavailable:
+		return fmt.Errorf("qdrantstore: %s: server unavailable after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("qdrantstore: %s: server timed out: %w: %w", op, twostage.ErrUnavailable, err)
+	case codes.ResourceExhausted:
+		return fmt.Errorf("qdrantstore: %s: %w: %w", op, twostage.ErrOverloaded, err)
+	case codes.InvalidArgument:
+		return fmt.Errorf("qdrantstore: %s: %w: %w", op, twostage.ErrInvalidInput, err)
+	case codes.NotFound:
+		return fmt.Errorf("qdrantstore: %s: collection %q: %w: %w", op, collection, twostage.ErrNotFound, err)
+	case codes.Unimplemented:
+		return fmt.Errorf("qdrantstore: %s: %w: %w", op, twostage.ErrUnsupported, err)
+	}
+	return fmt.Errorf("qdrantstore: %s: %w", op, err)
+}
