@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"twostage"
+	"twostage/rerank/fallback"
+	"twostage/rerank/remote"
+)
+
+// Remote reranker schemes. Keys come from the environment only (see package
+// remote); a spec never holds one. A model other than the API's default goes
+// in the URL fragment: cohere:https://api.cohere.com#model=rerank-v3.5.
+func init() {
+	helps := map[remote.Kind]string{
+		remote.ZeroEntropy: "ZeroEntropy API (zerank-2); zeroentropy or zeroentropy:URL, key in ZEROENTROPY_API_KEY",
+		remote.Cohere:      "Cohere v2 rerank API; cohere or cohere:URL, key in COHERE_API_KEY",
+		remote.Jina:        "Jina rerank API; jina or jina:URL, key in JINA_API_KEY",
+		remote.VLLM:        "vLLM /v1/rerank; vllm:URL, optional key in VLLM_API_KEY",
+		remote.TEI:         "Text Embeddings Inference /rerank; tei:URL, optional key in TEI_API_KEY",
+		remote.Twostage:    "another twostage server; twostage:URL, optional key in TWOSTAGE_API_KEY",
+	}
+	for _, k := range remote.Kinds() {
+		registerReranker(string(k), helps[k], func(ctx context.Context, spec string) (twostage.Reranker, error) {
+			return openRemote(k, spec)
+		})
+	}
+	registerReranker("chain", "fallback chain tried in order, e.g. chain:zerank:DIR|zeroentropy (first success wins)", openChain)
+}
+
+func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
+	u, frag, _ := strings.Cut(specArg(spec), "#")
+	opts := &remote.Options{}
+	if frag != "" {
+		model, ok := strings.CutPrefix(frag, "model=")
+		if !ok || model == "" {
+			return nil, usageErr("reranker %q: the URL fragment must be #model=NAME", spec)
+		}
+		opts.Model = model
+	}
+	if u != "" && !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	r, err := remote.New(k, u, opts)
+	if err != nil {
+		if errors.Is(err, twostage.ErrInvalidInput) {
+			return nil, usageErr("reranker %q: %v", spec, err)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// openChain opens "chain:A|B|C": each part is any reranker spec.
+func openChain(ctx context.Context, spec string) (twostage.Reranker, error) {
+	parts := strings.Split(strings.TrimPrefix(spec, "chain:"), "|")
+	var stages []fallback.Stage
+	closeOpened := func() {
+		for _, s := range stages {
+			closeAll(s.Reranker)
+		}
+	}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" || p == "none" || schemeOf(p) == "chain" {
+			closeOpened()
+			return nil, usageErr("reranker %q: stage %q: want a reranker spec (not empty, none or another chain)", spec, p)
+		}
+		r, err := openReranker(ctx, p)
+		if err != nil {
+			closeOpened()
+			return nil, fmt.Errorf("chain stage %q: %w", p, err)
+		}
+		stages = append(stages, fallback.Stage{Name: p, Reranker: r})
+	}
+	c, err := fallback.New(stages...)
+	if err != nil {
+		closeOpened()
+		return nil, err
+	}
+	return c, nil
+}

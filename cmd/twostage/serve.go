@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"twostage/server"
+)
+
+func init() {
+	register("serve", "serve search and rerank over HTTP, sharing one reranker engine", cmdServe)
+}
+
+func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	config := fs.String("config", "", "YAML config file (see server/README.md); ${VAR} and TWOSTAGE_* variables override it")
+	listen := fs.String("listen", "", "address to listen on, overriding the config's listen")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usageErr("give a config file: twostage serve --config FILE")
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	cfg, err := server.LoadConfig(*config)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := server.Open(ctx, cfg, server.Openers{Store: openStore, Embedder: openEmbedder, Reranker: openReranker}, &server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
+	}
+	fmt.Fprintf(stderr, "twostage serve: listening on http://%s\n", ln.Addr())
+	err = srv.Serve(ctx, ln)
+	return errors.Join(err, srv.Close())
+}

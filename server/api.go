@@ -1,0 +1,597 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"twostage"
+	"twostage/rerank/fallback"
+)
+
+// apiError is an error with its HTTP status and machine-readable code.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a machine-readable code and a human-readable message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify maps an error to its HTTP status and code.
+func classify(err error) *apiError {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{http.StatusGatewayTimeout, "timeout", err.Error()}
+	case errors.Is(err, context.Canceled):
+		return &apiError{499, "canceled", err.Error()}
+	case errors.Is(err, twostage.ErrOverloaded):
+		return &apiError{http.StatusTooManyRequests, "overloaded", err.Error()}
+	case errors.Is(err, twostage.ErrClosed):
+		return &apiError{http.StatusServiceUnavailable, "shutting_down", err.Error()}
+	case errors.Is(err, twostage.ErrUnavailable):
+		return &apiError{http.StatusServiceUnavailable, "unavailable", err.Error()}
+	case errors.Is(err, twostage.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", err.Error()}
+	case errors.Is(err, twostage.ErrDimension):
+		return &apiError{http.StatusBadRequest, "dimension_mismatch", err.Error()}
+	case errors.Is(err, twostage.ErrInvalidInput):
+		return &apiError{http.StatusBadRequest, "invalid_input", err.Error()}
+	case errors.Is(err, twostage.ErrUnsupported):
+		return &apiError{http.StatusBadRequest, "unsupported", err.Error()}
+	default:
+		return &apiError{http.StatusInternalServerError, "internal", err.Error()}
+	}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, route string, err error) {
+	ae := classify(err)
+	s.metrics.errors.WithLabelValues(ae.Code).Inc()
+	if ae.Status >= 500 {
+		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "err", err)
+	}
+	writeJSON(w, ae.Status, ErrorBody{ErrorDetail{Code: ae.Code, Message: strings.ToValidUTF8(ae.Message, "?")}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"encode response"}}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// readBody reads the whole (size-limited) body.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, badRequest("bad_request", "read body: %v", err)
+	}
+	return data, nil
+}
+
+// decodeStrict unmarshals one JSON value from data into v, rejecting
+// trailing data; unknown fields are ignored so clients of other APIs work.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return badRequest("malformed_json", "empty body; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest("invalid_input", "field %q: %s is not a valid %s", te.Field, te.Value, te.Type)
+		}
+		return badRequest("malformed_json", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed_json", "malformed JSON: data after the object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("malformed_json", "malformed JSON: data after the object")
+	}
+	return nil
+}
+
+// RerankDocument is a document of a rerank request: a JSON string or an
+// object with "text" (Cohere v1, Jina).
+type RerankDocument struct {
+	Text string `json:"text"`
+}
+
+// UnmarshalJSON accepts "text" or {"text": "..."}.
+func (d *RerankDocument) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &d.Text)
+	}
+	if len(b) > 0 && b[0] == '{' {
+		var obj struct {
+			Text *string `json:"text"`
+		}
+		if err := json.Unmarshal(b, &obj); err != nil {
+			return err
+		}
+		if obj.Text == nil {
+			return errors.New(`document object has no "text" string`)
+		}
+		d.Text = *obj.Text
+		return nil
+	}
+	return fmt.Errorf("document must be a string or {\"text\": ...}, not %.20s", b)
+}
+
+// RerankRequest is the body of /v1/rerank and /v2/rerank: Cohere v2 and
+// Jina requests are accepted unchanged (other fields are ignored).
+type RerankRequest struct {
+	Model           string           `json:"model"`
+	Query           *string          `json:"query"`
+	Documents       []RerankDocument `json:"documents"`
+	TopN            *int             `json:"top_n"`
+	ReturnDocuments bool             `json:"return_documents"`
+}
+
+// decodeRerank parses and validates a rerank body.
+func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
+	var req RerankRequest
+	if err := decodeStrict(data, &req); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, ae
+		}
+		return nil, badRequest("invalid_input", "%v", err)
+	}
+	switch {
+	case req.Query == nil:
+		return nil, badRequest("invalid_input", `missing "query"`)
+	case strings.TrimSpace(*req.Query) == "":
+		return nil, badRequest("invalid_input", `"query" is empty`)
+	case !utf8.ValidString(*req.Query):
+		return nil, badRequest("invalid_input", `"query" is not valid UTF-8`)
+	case req.Documents == nil:
+		return nil, badRequest("invalid_input", `missing "documents"`)
+	case len(req.Documents) > maxDocs:
+		return nil, badRequest("too_many_documents", "%d documents; at most %d per request", len(req.Documents), maxDocs)
+	case req.TopN != nil && *req.TopN < 0:
+		return nil, badRequest("invalid_input", `"top_n" %d is negative`, *req.TopN)
+	}
+	for i, d := range req.Documents {
+		if !utf8.ValidString(d.Text) {
+			return nil, badRequest("invalid_input", "document %d is not valid UTF-8", i)
+		}
+	}
+	return &req, nil
+}
+
+// RerankResult is one entry of a rerank response.
+type RerankResult struct {
+	Index          int             `json:"index"`
+	RelevanceScore float64         `json:"relevance_score"`
+	RawScore       float64         `json:"raw_score"`
+	Document       *RerankDocument `json:"document,omitempty"`
+}
+
+// RerankResponse is the union of the Cohere v2 and Jina responses, with
+// raw_score added: results sorted by relevance_score, highest first.
+type RerankResponse struct {
+	ID      string         `json:"id"`
+	Model   string         `json:"model"`
+	Results []RerankResult `json:"results"`
+	Meta    rerankMeta     `json:"meta"`
+	// Reranker names the fallback stage that answered, when there is one.
+	Reranker string `json:"reranker,omitempty"`
+}
+
+type rerankMeta struct {
+	APIVersion struct {
+		Version string `json:"version"`
+	} `json:"api_version"`
+	BilledUnits struct {
+		SearchUnits int `json:"search_units"`
+	} `json:"billed_units"`
+}
+
+func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRerank(data, s.cfg.MaxDocuments)
+	if err != nil {
+		return err
+	}
+	name := s.rerankName
+	if _, ok := s.rerankers[req.Model]; ok && req.Model != "" {
+		name = req.Model
+	}
+	rr := s.rerankers[name]
+	if rr == nil {
+		return &apiError{http.StatusNotFound, "not_found", "no reranker is configured for the rerank endpoints"}
+	}
+	docs := make([]string, len(req.Documents))
+	for i, d := range req.Documents {
+		docs[i] = d.Text
+	}
+	s.metrics.rerankDocs.Observe(float64(len(docs)))
+	ctx, rep := fallback.Track(r.Context())
+	t := time.Now()
+	scores, err := rr.Rerank(ctx, *req.Query, docs)
+	s.metrics.stage.WithLabelValues("rerank").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return err
+	}
+	if len(scores) != len(docs) {
+		return fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), twostage.ErrUnavailable)
+	}
+	res := make([]RerankResult, len(docs))
+	for i, sc := range scores {
+		res[i] = RerankResult{Index: i, RelevanceScore: sc.Score, RawScore: sc.Raw}
+		if req.ReturnDocuments {
+			res[i].Document = &req.Documents[i]
+		}
+	}
+	slices.SortStableFunc(res, func(a, b RerankResult) int {
+		switch {
+		case a.RelevanceScore > b.RelevanceScore:
+			return -1
+		case a.RelevanceScore < b.RelevanceScore:
+			return 1
+		}
+		return 0
+	})
+	if req.TopN != nil && *req.TopN > 0 && *req.TopN < len(res) {
+		res = res[:*req.TopN]
+	}
+	out := RerankResponse{ID: newID(), Model: name, Results: res, Reranker: rep.Served()}
+	out.Meta.APIVersion.Version = "2"
+	out.Meta.BilledUnits.SearchUnits = 1
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SearchRequest is the body of /v1/search.
+type SearchRequest struct {
+	Query      string           `json:"query"`
+	Collection string           `json:"collection"`
+	TopN       *int             `json:"top_n"`
+	CandidateK *int             `json:"candidate_k"`
+	Filter     *twostage.Filter `json:"filter"`
+	MinScore   *float64         `json:"min_score"`
+	Vector     []float32        `json:"vector"`
+	NoRerank   bool             `json:"no_rerank"`
+	OnError    string           `json:"on_rerank_error"`
+}
+
+func decodeSearch(data []byte) (*SearchRequest, error) {
+	var req SearchRequest
+	if err := decodeStrict(data, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.TrimSpace(req.Query) == "" && req.Vector == nil:
+		return nil, badRequest("invalid_input", `missing "query"`)
+	case !utf8.ValidString(req.Query) || !utf8.ValidString(req.Collection):
+		return nil, badRequest("invalid_input", "query or collection is not valid UTF-8")
+	case req.TopN != nil && (*req.TopN < 1 || *req.TopN > 10000):
+		return nil, badRequest("invalid_input", `"top_n" %d: want 1 to 10000`, *req.TopN)
+	case req.CandidateK != nil && (*req.CandidateK < 1 || *req.CandidateK > 10000):
+		return nil, badRequest("invalid_input", `"candidate_k" %d: want 1 to 10000`, *req.CandidateK)
+	case req.MinScore != nil && (math.IsNaN(*req.MinScore) || *req.MinScore < 0 || *req.MinScore > 1):
+		return nil, badRequest("invalid_input", `"min_score" must be in [0,1]`)
+	case req.OnError != "" && req.OnError != "fail" && req.OnError != "degrade":
+		return nil, badRequest("invalid_input", `"on_rerank_error" %q: want fail or degrade`, req.OnError)
+	}
+	if req.Filter != nil {
+		f, err := req.Filter.Normalize()
+		if err != nil {
+			return nil, badRequest("invalid_input", "filter: %v", err)
+		}
+		req.Filter = f
+	}
+	return &req, nil
+}
+
+// SearchResponse is the answer of /v1/search.
+type SearchResponse struct {
+	Collection string         `json:"collection"`
+	Hits       []twostage.Hit `json:"hits"`
+	Candidates int            `json:"candidates"`
+	Reranked   bool           `json:"reranked"`
+	Degraded   bool           `json:"degraded"`
+	Cause      string         `json:"cause,omitempty"`
+	// Reranker names the fallback stage that answered, when there is one.
+	Reranker string        `json:"reranker,omitempty"`
+	Timings  SearchTimings `json:"timings"`
+}
+
+// SearchTimings are the stage durations in milliseconds.
+type SearchTimings struct {
+	EmbedMS    float64 `json:"embed_ms"`
+	RetrieveMS float64 `json:"retrieve_ms"`
+	RerankMS   float64 `json:"rerank_ms"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Server) collection(name string) (*collection, error) {
+	if name == "" {
+		if len(s.collections) == 1 {
+			for _, c := range s.collections {
+				return c, nil
+			}
+		}
+		return nil, badRequest("invalid_input", `missing "collection"; one of: %s`, strings.Join(names(s.collections), ", "))
+	}
+	c, ok := s.collections[name]
+	if !ok {
+		return nil, &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no collection %q", name)}
+	}
+	return c, nil
+}
+
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeSearch(data)
+	if err != nil {
+		return err
+	}
+	c, err := s.collection(req.Collection)
+	if err != nil {
+		return err
+	}
+	opts := twostage.SearchOptions{TopN: c.cfg.TopN, CandidateK: c.cfg.CandidateK, Filter: req.Filter, Vector: req.Vector, NoRerank: req.NoRerank}
+	if req.TopN != nil {
+		opts.TopN = *req.TopN
+		if req.CandidateK == nil {
+			opts.CandidateK = max(opts.CandidateK, opts.TopN)
+		}
+	}
+	if req.CandidateK != nil {
+		opts.CandidateK = *req.CandidateK
+	}
+	if req.MinScore != nil {
+		opts.MinScore = *req.MinScore
+	}
+	switch req.OnError {
+	case "fail":
+		p := twostage.FailOnRerankError
+		opts.Policy = &p
+	case "degrade":
+		p := twostage.DegradeOnRerankError
+		opts.Policy = &p
+	}
+	ctx, rep := fallback.Track(r.Context())
+	res, err := c.pipeline.Search(ctx, req.Query, opts)
+	if err != nil {
+		return err
+	}
+	s.metrics.observeSearch(c.name, res)
+	out := SearchResponse{
+		Collection: c.name, Hits: res.Hits, Candidates: res.Candidates, Reranked: res.Reranked,
+		Degraded: res.Degraded, Reranker: rep.Served(),
+		Timings: SearchTimings{ms(res.Timings.Embed), ms(res.Timings.Retrieve), ms(res.Timings.Rerank), ms(res.Timings.Total)},
+	}
+	if out.Hits == nil {
+		out.Hits = []twostage.Hit{}
+	}
+	if res.Cause != nil {
+		out.Cause = res.Cause.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// UpsertRequest is the body of POST /v1/collections/{name}/documents.
+type UpsertRequest struct {
+	Documents []twostage.Document `json:"documents"`
+}
+
+func decodeUpsert(data []byte, maxDocs int) (*UpsertRequest, error) {
+	var req UpsertRequest
+	if err := decodeStrict(data, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case req.Documents == nil:
+		return nil, badRequest("invalid_input", `missing "documents"`)
+	case len(req.Documents) > maxDocs:
+		return nil, badRequest("too_many_documents", "%d documents; at most %d per request", len(req.Documents), maxDocs)
+	}
+	for i := range req.Documents {
+		d := &req.Documents[i]
+		if d.ID == "" {
+			return nil, badRequest("invalid_input", "document %d has no id", i)
+		}
+		md, err := jsonMetadata(d.Metadata)
+		if err != nil {
+			return nil, badRequest("invalid_input", "document %q: %v", d.ID, err)
+		}
+		d.Metadata = md
+	}
+	return &req, nil
+}
+
+// jsonMetadata converts json.Number values to int64 or float64 and checks
+// the portable types.
+func jsonMetadata(md map[string]any) (map[string]any, error) {
+	for k, v := range md {
+		if n, ok := v.(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				md[k] = i
+			} else if f, err := n.Float64(); err == nil {
+				md[k] = f
+			} else {
+				return nil, fmt.Errorf("metadata %q: number %s out of range", k, n)
+			}
+		}
+	}
+	return twostage.NormalizeMetadata(md)
+}
+
+// DeleteRequest is the body of DELETE /v1/collections/{name}/documents
+// (ids may also come as ?id=a&id=b).
+type DeleteRequest struct {
+	IDs []string `json:"ids"`
+}
+
+func decodeDelete(data []byte, query []string, maxDocs int) (*DeleteRequest, error) {
+	req := &DeleteRequest{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := decodeStrict(data, req); err != nil {
+			return nil, err
+		}
+	}
+	req.IDs = append(req.IDs, query...)
+	switch {
+	case len(req.IDs) == 0:
+		return nil, badRequest("invalid_input", `no ids: send {"ids": [...]} or ?id=...`)
+	case len(req.IDs) > maxDocs:
+		return nil, badRequest("too_many_documents", "%d ids; at most %d per request", len(req.IDs), maxDocs)
+	}
+	for i, id := range req.IDs {
+		if id == "" || !utf8.ValidString(id) {
+			return nil, badRequest("invalid_input", "id %d is empty or not valid UTF-8", i)
+		}
+	}
+	return req, nil
+}
+
+func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost && r.Method != http.MethodDelete {
+		w.Header().Set("Allow", "POST, DELETE")
+		return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", r.Method + " is not allowed; use POST or DELETE"}
+	}
+	c, err := s.collection(r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodDelete {
+		req, err := decodeDelete(data, r.URL.Query()["id"], s.cfg.MaxDocuments)
+		if err != nil {
+			return err
+		}
+		if err := c.store.Delete(r.Context(), req.IDs); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"collection": c.name, "deleted": len(req.IDs)})
+		return nil
+	}
+	req, err := decodeUpsert(data, s.cfg.MaxDocuments)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := c.pipeline.Index(r.Context(), req.Documents, nil); err != nil {
+		return err
+	}
+	s.metrics.stage.WithLabelValues("index").Observe(time.Since(t).Seconds())
+	writeJSON(w, http.StatusOK, map[string]any{"collection": c.name, "upserted": len(req.Documents)})
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// ReadyChecker is an optional reranker or embedder capability: Ready reports
+// whether it can serve (a model loaded, a device present). /readyz calls it.
+type ReadyChecker interface {
+	Ready(ctx context.Context) error
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
+	checks := map[string]string{}
+	ok := true
+	fail := func(name string, err error) {
+		ok = false
+		checks[name] = err.Error()
+	}
+	if s.draining.Load() {
+		fail("server", errors.New("shutting down"))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	for _, name := range names(s.collections) {
+		if _, err := s.collections[name].store.Count(ctx); err != nil {
+			fail("store:"+name, err)
+		} else {
+			checks["store:"+name] = "ok"
+		}
+	}
+	for _, name := range names(s.rerankers) {
+		if rc, isRC := s.rerankers[name].(ReadyChecker); isRC {
+			if err := rc.Ready(ctx); err != nil {
+				fail("reranker:"+name, err)
+				continue
+			}
+		}
+		checks["reranker:"+name] = "ok"
+	}
+	status, word := http.StatusOK, "ready"
+	if !ok {
+		status, word = http.StatusServiceUnavailable, "not ready"
+	}
+	writeJSON(w, status, map[string]any{"status": word, "checks": checks})
+	return nil
+}

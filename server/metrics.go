@@ -1,0 +1,240 @@
+package server
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"twostage"
+)
+
+// EngineStats are a batching engine's cumulative counters and its current
+// queue depth, as /metrics reports them.
+type EngineStats struct {
+	Batches      int64         // batches run
+	Pairs        int64         // query-document pairs scored
+	RealTokens   int64         // tokens of the pairs themselves
+	PaddedTokens int64         // tokens computed, padding included
+	QueueDepth   int64         // pairs (or calls) waiting now
+	QueueWait    time.Duration // total time pairs waited in the queue
+	RunTime      time.Duration // total time spent running batches
+}
+
+// StatsReporter is the optional reranker capability that feeds the engine
+// metrics: batch sizes, padding efficiency, queue depth. A reranker whose
+// Stats method returns another struct type is read too, by field name
+// (Batches, Pairs, RealTokens, PaddedTokens, QueueDepth, QueueWait, RunTime;
+// integer, float or time.Duration fields), so an engine need not import this
+// package. A reranker that wraps others (a fallback chain) is looked through
+// when it has a Rerankers() []twostage.Reranker method.
+type StatsReporter interface {
+	Stats() EngineStats
+}
+
+// engineStats reads r's statistics if it has any.
+func engineStats(r any) (EngineStats, bool) {
+	if sr, ok := r.(StatsReporter); ok {
+		return sr.Stats(), true
+	}
+	m := reflect.ValueOf(r).MethodByName("Stats")
+	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
+		return EngineStats{}, false
+	}
+	v := m.Call(nil)[0]
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return EngineStats{}, false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return EngineStats{}, false
+	}
+	var st EngineStats
+	found := false
+	num := func(name string, dst *int64) {
+		f := v.FieldByName(name)
+		if !f.IsValid() {
+			return
+		}
+		switch f.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			*dst = f.Int()
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			*dst = int64(f.Uint())
+		case reflect.Float32, reflect.Float64:
+			*dst = int64(f.Float())
+		default:
+			return
+		}
+		found = true
+	}
+	num("Batches", &st.Batches)
+	num("Pairs", &st.Pairs)
+	num("RealTokens", &st.RealTokens)
+	num("PaddedTokens", &st.PaddedTokens)
+	num("QueueDepth", &st.QueueDepth)
+	var qw, rt int64
+	num("QueueWait", &qw)
+	num("RunTime", &rt)
+	st.QueueWait, st.RunTime = time.Duration(qw), time.Duration(rt)
+	return st, found
+}
+
+// findStats looks for statistics on r and, through Rerankers(), inside it.
+func findStats(r twostage.Reranker, depth int) (EngineStats, bool) {
+	if st, ok := engineStats(r); ok {
+		return st, true
+	}
+	if w, ok := r.(interface{ Rerankers() []twostage.Reranker }); ok && depth < 4 {
+		for _, in := range w.Rerankers() {
+			if st, ok := findStats(in, depth+1); ok {
+				return st, true
+			}
+		}
+	}
+	return EngineStats{}, false
+}
+
+// engineSources returns each configured reranker that reports statistics,
+// once per instance, by name.
+func (s *Server) engineSources() map[string]EngineStats {
+	out := map[string]EngineStats{}
+	seen := map[any]bool{}
+	for _, name := range names(s.allRerankers) {
+		r := s.allRerankers[name]
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		if st, ok := findStats(r, 0); ok {
+			out[name] = st
+		}
+	}
+	return out
+}
+
+type metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	stage      *prometheus.HistogramVec
+	rerankDocs prometheus.Histogram
+	errors     *prometheus.CounterVec
+	inFlight   prometheus.Gauge
+	degraded   *prometheus.CounterVec
+	handler    http.Handler
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func newMetrics(reg *prometheus.Registry, sources func() map[string]EngineStats) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twostage_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "twostage_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}, []string{"route"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "twostage_stage_duration_seconds", Help: "Latency of each stage: embed, retrieve, rerank, index.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 20),
+		}, []string{"stage"}),
+		rerankDocs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "twostage_rerank_request_documents", Help: "Documents per rerank request (before engine batching).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twostage_errors_total", Help: "Error responses by kind (the JSON error code).",
+		}, []string{"kind"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "twostage_http_in_flight_requests", Help: "Requests being served now.",
+		}),
+		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twostage_search_degraded_total", Help: "Searches answered in first-stage order because the reranker failed.",
+		}, []string{"collection"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.stage, m.rerankDocs, m.errors, m.inFlight, m.degraded, &engineCollector{sources}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m, nil
+}
+
+func (m *metrics) observeRequest(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *metrics) observeSearch(coll string, res *twostage.Result) {
+	if res.Timings.Embed > 0 {
+		m.stage.WithLabelValues("embed").Observe(res.Timings.Embed.Seconds())
+	}
+	m.stage.WithLabelValues("retrieve").Observe(res.Timings.Retrieve.Seconds())
+	if res.Reranked || res.Degraded {
+		m.stage.WithLabelValues("rerank").Observe(res.Timings.Rerank.Seconds())
+		m.rerankDocs.Observe(float64(res.Candidates))
+	}
+	if res.Degraded {
+		m.degraded.WithLabelValues(coll).Inc()
+	}
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler.ServeHTTP(w, r)
+	return nil
+}
+
+var (
+	descBatches = prometheus.NewDesc("twostage_engine_batches_total", "Batches the reranker engine ran.", []string{"reranker"}, nil)
+	descPairs   = prometheus.NewDesc("twostage_engine_pairs_total", "Query-document pairs the engine scored.", []string{"reranker"}, nil)
+	descReal    = prometheus.NewDesc("twostage_engine_real_tokens_total", "Real (unpadded) tokens the engine ran.", []string{"reranker"}, nil)
+	descPadded  = prometheus.NewDesc("twostage_engine_padded_tokens_total", "Tokens the engine computed, padding included.", []string{"reranker"}, nil)
+	descMeanB   = prometheus.NewDesc("twostage_engine_mean_batch_size", "Pairs per batch since start.", []string{"reranker"}, nil)
+	descPadEff  = prometheus.NewDesc("twostage_engine_padding_efficiency", "Real tokens over computed tokens since start (1 = no padding).", []string{"reranker"}, nil)
+	descQueue   = prometheus.NewDesc("twostage_engine_queue_depth", "Work waiting in the engine's queue now.", []string{"reranker"}, nil)
+	descWait    = prometheus.NewDesc("twostage_engine_queue_wait_seconds_total", "Total time work waited in the engine's queue.", []string{"reranker"}, nil)
+	descRun     = prometheus.NewDesc("twostage_engine_run_seconds_total", "Total time the engine spent running batches.", []string{"reranker"}, nil)
+)
+
+// engineCollector reads the engines' statistics at scrape time.
+type engineCollector struct {
+	sources func() map[string]EngineStats
+}
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBatches, descPairs, descReal, descPadded, descMeanB, descPadEff, descQueue, descWait, descRun} {
+		ch <- d
+	}
+}
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.sources() {
+		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(st.Batches), name)
+		ch <- prometheus.MustNewConstMetric(descPairs, prometheus.CounterValue, float64(st.Pairs), name)
+		ch <- prometheus.MustNewConstMetric(descReal, prometheus.CounterValue, float64(st.RealTokens), name)
+		ch <- prometheus.MustNewConstMetric(descPadded, prometheus.CounterValue, float64(st.PaddedTokens), name)
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.QueueDepth), name)
+		ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, st.QueueWait.Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(descRun, prometheus.CounterValue, st.RunTime.Seconds(), name)
+		if st.Batches > 0 {
+			ch <- prometheus.MustNewConstMetric(descMeanB, prometheus.GaugeValue, float64(st.Pairs)/float64(st.Batches), name)
+		}
+		if st.PaddedTokens > 0 {
+			ch <- prometheus.MustNewConstMetric(descPadEff, prometheus.GaugeValue, float64(st.RealTokens)/float64(st.PaddedTokens), name)
+		}
+	}
+}
