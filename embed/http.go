@@ -1,0 +1,449 @@
+package embed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"twostage"
+)
+
+// HTTPOptions configures the HTTP embedders (NewOpenAI, NewTEI). Nil means
+// every default.
+type HTTPOptions struct {
+	// APIKey is sent as "Authorization: Bearer KEY" when set. The CLI reads
+	// it from the environment (TWOSTAGE_EMBED_API_KEY, then OPENAI_API_KEY),
+	// never from a flag.
+	APIKey string
+	// Dim is the dimension the server is expected to return. 0 means: learn
+	// it by embedding one short probe text when the embedder is created.
+	// Either way, a response of any other length later fails with an error
+	// wrapping twostage.ErrDimension.
+	Dim int
+	// BatchSize caps the texts sent in one request. 0 means the server's
+	// limit: 2048 for the OpenAI API (its documented maximum), and TEI's
+	// max_client_batch_size from GET /info (32 when /info cannot be read).
+	// When the server still answers 413 (payload too large), the batch is
+	// halved and retried, and later requests use the smaller size.
+	BatchSize int
+	// Concurrency is the number of requests in flight at once for one
+	// EmbedDocuments call (default 4).
+	Concurrency int
+	// Timeout bounds each HTTP request (default 60s). A request that times
+	// out is retried like a 5xx.
+	Timeout time.Duration
+	// MaxRetries is the number of retries after a 429, a 5xx, a timeout or a
+	// connection error (default 4; negative means none).
+	MaxRetries int
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// retries (defaults 250ms and 10s); a Retry-After header from the server
+	// takes precedence, capped at MaxRetryAfter.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter caps how long a Retry-After header may make a retry wait
+	// (default 60s).
+	MaxRetryAfter time.Duration
+	// QueryPrefix and PassagePrefix are prepended to queries and documents
+	// (for example "query: " and "passage: " for e5 models).
+	QueryPrefix, PassagePrefix string
+	// Client is the HTTP client (default: a client of its own). Its Timeout,
+	// if any, applies in addition to Timeout.
+	Client *http.Client
+	// Logger receives retry notices (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *HTTPOptions) withDefaults() (HTTPOptions, error) {
+	var c HTTPOptions
+	if o != nil {
+		c = *o
+	}
+	if c.Dim < 0 || c.BatchSize < 0 || c.Concurrency < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 || c.MaxRetryAfter < 0 {
+		return c, fmt.Errorf("embed: negative http option: %w", twostage.ErrInvalidInput)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 4
+	}
+	if c.MaxRetries < 0 {
+		c.MaxRetries = 0
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = 250 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = 60 * time.Second
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// api is what differs between the HTTP embedding APIs: the request body for
+// a batch and how to read the response.
+type api interface {
+	name() string
+	endpoint() string
+	body(texts []string) ([]byte, error)
+	// parse returns one vector per text, in order.
+	parse(body []byte, n int) ([][]float32, error)
+	// errorMessage extracts the server's error text from an error body.
+	errorMessage(body []byte) string
+}
+
+// remote is the API-independent half of the HTTP embedders: batching,
+// retries, timeouts, dimension checks.
+type remote struct {
+	api  api
+	opts HTTPOptions
+
+	mu        sync.Mutex
+	batchSize int // current batch size; shrinks on 413
+	dim       int
+	closed    bool
+}
+
+func (r *remote) errf(format string, args ...any) error {
+	return fmt.Errorf("embed: "+r.api.name()+": "+format, args...)
+}
+
+// probe learns the dimension by embedding one text.
+func (r *remote) probe(ctx context.Context) error {
+	vs, err := r.send(ctx, []string{"dimension probe"})
+	if err != nil {
+		return err
+	}
+	if len(vs[0]) == 0 {
+		return r.errf("server returned an empty embedding: %w", twostage.ErrUnavailable)
+	}
+	r.dim = len(vs[0])
+	return nil
+}
+
+// Dim implements twostage.Embedder.
+func (r *remote) Dim() int { return r.dim }
+
+// EmbedQuery implements twostage.Embedder.
+func (r *remote) EmbedQuery(ctx context.Context, text string) ([]float32, error) {
+	if err := twostage.CheckText("query", text); err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	vs, err := r.embed(ctx, []string{r.opts.QueryPrefix + text})
+	if err != nil {
+		return nil, err
+	}
+	return vs[0], nil
+}
+
+// EmbedDocuments implements twostage.Embedder.
+func (r *remote) EmbedDocuments(ctx context.Context, texts []string) ([][]float32, error) {
+	in := make([]string, len(texts))
+	for i, t := range texts {
+		if err := twostage.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
+			return nil, fmt.Errorf("embed: %w", err)
+		}
+		in[i] = r.opts.PassagePrefix + t
+	}
+	return r.embed(ctx, in)
+}
+
+// Close marks the embedder closed (later calls give twostage.ErrClosed) and
+// closes idle connections of its own client.
+func (r *remote) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return r.errf("already closed: %w", twostage.ErrClosed)
+	}
+	r.closed = true
+	r.opts.Client.CloseIdleConnections()
+	return nil
+}
+
+// embed splits texts into batches and sends up to Concurrency at once.
+func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, r.errf("embedder is closed: %w", twostage.ErrClosed)
+	}
+	out := make([][]float32, len(texts))
+	if len(texts) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		sem      = make(chan struct{}, r.opts.Concurrency)
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	for start := 0; start < len(texts); {
+		size := r.currentBatch()
+		end := min(start+size, len(texts))
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(start, end int) { // exits when its batch is done or failed
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.sendSplit(ctx, texts[start:end], out[start:end]); err != nil {
+				fail(err)
+			}
+		}(start, end)
+		start = end
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, r.errf("%w", err)
+	}
+	return out, nil
+}
+
+func (r *remote) currentBatch() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.batchSize
+}
+
+// errTooLarge marks a 413 answer.
+var errTooLarge = errors.New("request too large")
+
+// sendSplit sends one batch, halving it when the server says it is too large.
+func (r *remote) sendSplit(ctx context.Context, texts []string, out [][]float32) error {
+	vs, err := r.send(ctx, texts)
+	if errors.Is(err, errTooLarge) && len(texts) > 1 {
+		half := len(texts) / 2
+		r.mu.Lock()
+		if half < r.batchSize {
+			r.batchSize = half
+			r.opts.Logger.Warn("embed: server refused the batch as too large; using smaller batches", "api", r.api.name(), "batch", half)
+		}
+		r.mu.Unlock()
+		if err := r.sendSplit(ctx, texts[:half], out[:half]); err != nil {
+			return err
+		}
+		return r.sendSplit(ctx, texts[half:], out[half:])
+	}
+	if err != nil {
+		return err
+	}
+	for i, v := range vs {
+		if r.dim != 0 && len(v) != r.dim {
+			return r.errf("server returned %d dimensions, expected %d (did the model behind the endpoint change?): %w", len(v), r.dim, twostage.ErrDimension)
+		}
+		if err := twostage.CheckVector(v, len(v)); err != nil {
+			return r.errf("malformed response: %v: %w", err, twostage.ErrUnavailable)
+		}
+		out[i] = v
+	}
+	return nil
+}
+
+// send posts one batch with retries.
+func (r *remote) send(ctx context.Context, texts []string) ([][]float32, error) {
+	body, err := r.api.body(texts)
+	if err != nil {
+		return nil, r.errf("encode request: %v: %w", err, twostage.ErrInvalidInput)
+	}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		vs, retryAfter, err := r.post(ctx, body, len(texts))
+		if err == nil {
+			return vs, nil
+		}
+		var re *retryable
+		if !errors.As(err, &re) {
+			return nil, err
+		}
+		lastErr = re.err
+		if ctx.Err() != nil {
+			return nil, r.errf("%w", ctx.Err())
+		}
+		if attempt >= r.opts.MaxRetries {
+			return nil, r.errf("%v (gave up after %d attempts): %w", lastErr, attempt+1, twostage.ErrUnavailable)
+		}
+		wait := r.backoff(attempt, retryAfter)
+		r.opts.Logger.Debug("embed: retrying", "api", r.api.name(), "attempt", attempt+1, "wait", wait, "err", lastErr)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, r.errf("%w (while retrying after: %v)", ctx.Err(), lastErr)
+		}
+	}
+}
+
+// backoff is the wait before retry attempt+1: the server's Retry-After when
+// given (capped), else exponential with jitter between MinBackoff and
+// MaxBackoff.
+func (r *remote) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, r.opts.MaxRetryAfter)
+	}
+	d := r.opts.MinBackoff << min(attempt, 30)
+	if d <= 0 || d > r.opts.MaxBackoff {
+		d = r.opts.MaxBackoff
+	}
+	// Jitter in [d/2, d].
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// retryable wraps a failure worth retrying.
+type retryable struct{ err error }
+
+func (e *retryable) Error() string { return e.err.Error() }
+func (e *retryable) Unwrap() error { return e.err }
+
+// maxResponse bounds the response body read (a 2048 x 3072 float batch in
+// JSON is about 130 MB).
+const maxResponse = 512 << 20
+
+// post makes one request. A retryable failure comes back as *retryable,
+// with the server's Retry-After when it sent one.
+func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, time.Duration, error) {
+	rctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, r.api.endpoint(), bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, r.errf("%v: %w", err, twostage.ErrInvalidInput)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if r.opts.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+r.opts.APIKey)
+	}
+	resp, err := r.opts.Client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil { // the caller's context, not our per-call timeout
+			return nil, 0, r.errf("%w", ctx.Err())
+		}
+		if rctx.Err() != nil || isTimeout(err) {
+			return nil, 0, &retryable{fmt.Errorf("request timed out after %v", r.opts.Timeout)}
+		}
+		return nil, 0, &retryable{fmt.Errorf("request failed: %v", err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, r.errf("%w", ctx.Err())
+		}
+		if rctx.Err() != nil || isTimeout(err) {
+			return nil, 0, &retryable{fmt.Errorf("reading the response timed out after %v", r.opts.Timeout)}
+		}
+		return nil, 0, &retryable{fmt.Errorf("reading the response: %v", err)}
+	}
+	if len(data) > maxResponse {
+		return nil, 0, r.errf("response larger than %d bytes: %w", maxResponse, twostage.ErrUnavailable)
+	}
+	if resp.StatusCode == http.StatusOK {
+		vs, err := r.api.parse(data, n)
+		if err != nil {
+			return nil, 0, r.errf("malformed response (%s): %v: %w", snippet(data), err, twostage.ErrUnavailable)
+		}
+		return vs, 0, nil
+	}
+	msg := r.api.errorMessage(data)
+	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if msg != "" {
+		status += ": " + msg
+	}
+	switch c := resp.StatusCode; {
+	case c == http.StatusTooManyRequests || c >= 500:
+		return nil, retryAfter(resp.Header.Get("Retry-After")), &retryable{errors.New(status)}
+	case c == http.StatusRequestEntityTooLarge:
+		return nil, 0, r.errf("%s: %w", status, errTooLarge)
+	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+		return nil, 0, r.errf("%s (check the API key: TWOSTAGE_EMBED_API_KEY or OPENAI_API_KEY): %w", status, twostage.ErrUnavailable)
+	case c == http.StatusNotFound:
+		return nil, 0, r.errf("%s (wrong URL %s or model name?): %w", status, r.api.endpoint(), twostage.ErrNotFound)
+	case c >= 400 && c < 500:
+		return nil, 0, r.errf("%s: %w", status, twostage.ErrInvalidInput)
+	default:
+		return nil, 0, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
+func retryAfter(h string) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(h, 64); err == nil {
+		if s <= 0 || math.IsNaN(s) || s > 1e6 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// snippet is the start of a body, for error messages.
+func snippet(b []byte) string {
+	const n = 80
+	s := strings.ToValidUTF8(string(b), "?")
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// joinURL appends suffix to base unless base already ends with it.
+func joinURL(base, suffix string) string {
+	base = strings.TrimRight(base, "/")
+	if strings.HasSuffix(base, suffix) {
+		return base
+	}
+	return base + suffix
+}
