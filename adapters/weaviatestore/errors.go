@@ -1,0 +1,89 @@
+package weaviatestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
+
+	"twostage"
+)
+
+// unreachable reports whether err means the server could not be reached or
+// is not serving: a transport error, or 502, 503 or 504.
+func unreachable(err error) bool {
+	var we *fault.WeaviateClientError
+	if !errors.As(err, &we) {
+		return false
+	}
+	switch we.StatusCode {
+	case 502, 503, 504:
+		return true
+	}
+	if we.DerivedFromError == nil {
+		return false
+	}
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(we.DerivedFromError, &oe) || (errors.As(we.DerivedFromError, &ne) && !ne.Timeout()) ||
+		errors.Is(we.DerivedFromError, errConnReset)
+}
+
+var errConnReset = errors.New("connection reset")
+
+// do runs call with bounded retries while the server is unreachable and
+// maps the final error to the twostage sentinels, keeping the native error
+// reachable.
+func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
+	r := d.opts.Retry
+	backoff := r.Initial
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = call(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
+		}
+		if !unreachable(err) || attempt >= r.Attempts {
+			break
+		}
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, r.Max)
+	}
+	return classify(op, d.class, err, r.Attempts)
+}
+
+func classify(op, class string, err error, attempts int) error {
+	if unreachable(err) {
+		return fmt.Errorf("weaviatestore: %s: server unavailable after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
+	}
+	var we *fault.WeaviateClientError
+	if errors.As(err, &we) {
+		switch we.StatusCode {
+		case 422, 400:
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, twostage.ErrInvalidInput, err)
+		case 404:
+			return fmt.Errorf("weaviatestore: %s: class %q: %w: %w", op, class, twostage.ErrNotFound, err)
+		case 429:
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, twostage.ErrOverloaded, err)
+		case -1:
+			if we.DerivedFromError != nil && errors.Is(we.DerivedFromError, context.DeadlineExceeded) {
+				return fmt.Errorf("weaviatestore: %s: server timed out: %w: %w", op, twostage.ErrUnavailable, err)
+			}
+		}
+	}
+	return fmt.Errorf("weaviatestore: %s: %w", op, err)
+}

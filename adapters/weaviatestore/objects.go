@@ -1,0 +1,566 @@
+package weaviatestore
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/google/uuid"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/filters"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
+	"github.com/weaviate/weaviate/entities/models"
+
+	"twostage"
+)
+
+// ObjectID returns the Weaviate object id of a document id: a canonical
+// lower-case UUID maps to itself, anything else to
+// UUIDv5(NameSpaceURL, "twostage:"+id).
+func ObjectID(id string) string {
+	if u, err := uuid.Parse(id); err == nil && u.String() == id {
+		return id
+	}
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("twostage:"+id)).String()
+}
+
+const encodedPrefix = "tsk_"
+
+func (d *Driver) reservedProp(p string) bool {
+	switch p {
+	case d.opts.TextKey, d.opts.IDKey, keysProp, intsProp, "id", "_id", "_additional":
+		return true
+	}
+	return false
+}
+
+// propName maps a metadata key to its property name: the key itself when
+// Weaviate accepts it unchanged, else "tsk_" + hex(key).
+func (d *Driver) propName(key string) (string, error) {
+	if d.metaKeys != nil {
+		return key, nil // attached: the keys are the class's own properties
+	}
+	if propRE.MatchString(key) && key[0] != '_' && key == lowerFirst(key) &&
+		!d.reservedProp(key) && !strings.HasPrefix(key, encodedPrefix) {
+		return key, nil
+	}
+	p := encodedPrefix + hex.EncodeToString([]byte(key))
+	if len(p) > 230 {
+		return "", fmt.Errorf("weaviatestore: metadata key %q is too long to encode as a property name: %w", key, twostage.ErrInvalidInput)
+	}
+	return p, nil
+}
+
+// keyOf is the inverse of propName.
+func keyOf(prop string) string {
+	if rest, ok := strings.CutPrefix(prop, encodedPrefix); ok {
+		if b, err := hex.DecodeString(rest); err == nil && utf8.Valid(b) {
+			return string(b)
+		}
+	}
+	return prop
+}
+
+// isMetaProp reports whether a schema property holds metadata.
+func (d *Driver) isMetaProp(p string) bool {
+	if d.reservedProp(p) {
+		return false
+	}
+	return d.metaKeys == nil || d.metaKeys[p]
+}
+
+func dataType(v any) string {
+	switch v.(type) {
+	case string:
+		return "text"
+	case []string:
+		return "text[]"
+	case bool:
+		return "boolean"
+	default:
+		return "number"
+	}
+}
+
+// ensureProps adds the properties docs need that the class lacks.
+func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) error {
+	props, _, err := d.schema(ctx, false)
+	if err != nil {
+		return err
+	}
+	need := map[string]string{}
+	for _, doc := range docs {
+		for k, v := range doc.Metadata {
+			if d.metaKeys != nil && !d.metaKeys[k] {
+				return fmt.Errorf("weaviatestore: document %q: metadata key %q is not in Options.MetadataKeys: %w", doc.ID, k, twostage.ErrInvalidInput)
+			}
+			p, err := d.propName(k)
+			if err != nil {
+				return err
+			}
+			if _, ok := props[p]; !ok {
+				if _, ok := need[p]; !ok {
+					need[p] = dataType(v)
+				}
+			}
+		}
+	}
+	for _, p := range []string{d.opts.TextKey, d.opts.IDKey, keysProp, intsProp} {
+		if _, ok := props[p]; !ok {
+			need[p] = "text" // attached classes lack the bookkeeping properties
+			if p == keysProp || p == intsProp {
+				need[p] = "text[]"
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	d.schemaMu.Lock() // one schema change at a time
+	defer d.schemaMu.Unlock()
+	if props, _, err = d.schema(ctx, true); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(need))
+	for p := range need {
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	f, t := false, true
+	for _, p := range names {
+		if _, ok := props[p]; ok {
+			continue
+		}
+		prop := &models.Property{Name: p, DataType: []string{need[p]}, IndexFilterable: &t, IndexSearchable: &f}
+		if strings.HasPrefix(need[p], "text") {
+			prop.Tokenization = "field"
+		}
+		if p == d.opts.TextKey {
+			prop.Tokenization, prop.IndexFilterable, prop.IndexSearchable = "word", &f, &t
+		}
+		err := d.do(ctx, "add property", func(ctx context.Context) error {
+			return d.client.Schema().PropertyCreator().WithClassName(d.class).WithProperty(prop).Do(ctx)
+		})
+		if err != nil && !strings.Contains(err.Error(), "already exists") {
+			return err
+		}
+	}
+	_, _, err = d.schema(ctx, true)
+	return err
+}
+
+// object converts a validated document.
+func (d *Driver) object(doc twostage.Document) (*models.Object, error) {
+	props := map[string]any{d.opts.TextKey: doc.Text, d.opts.IDKey: doc.ID}
+	keys := make([]string, 0, len(doc.Metadata))
+	ints := []string{}
+	for k, v := range doc.Metadata {
+		p, err := d.propName(k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+		if _, ok := v.(int64); ok {
+			ints = append(ints, k)
+		}
+		if ss, ok := v.([]string); ok && ss == nil {
+			v = []string{} // JSON [] rather than null
+		}
+		props[p] = v
+	}
+	slices.Sort(keys)
+	slices.Sort(ints)
+	props[keysProp] = keys
+	props[intsProp] = ints
+	return &models.Object{
+		Class:      d.class,
+		ID:         strfmt.UUID(ObjectID(doc.ID)),
+		Properties: props,
+		Vector:     models.C11yVector(doc.Vector),
+	}, nil
+}
+
+// Upsert implements twostage.Driver: batch imports of Options.BatchSize
+// objects. Objects the server rejects are named in a *BatchError; the rest
+// of the batch is written.
+func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
+	if err := d.ensureProps(ctx, docs); err != nil {
+		return err
+	}
+	objs := make([]*models.Object, len(docs))
+	byUUID := make(map[strfmt.UUID]string, len(docs))
+	for i, doc := range docs {
+		o, err := d.object(doc)
+		if err != nil {
+			return err
+		}
+		objs[i] = o
+		byUUID[o.ID] = doc.ID
+	}
+	be := &BatchError{Op: "upsert", Total: len(docs), Causes: map[string]string{}}
+	for start := 0; start < len(objs); start += d.opts.BatchSize {
+		end := min(start+d.opts.BatchSize, len(objs))
+		var resp []models.ObjectsGetResponse
+		err := d.do(ctx, "batch import", func(ctx context.Context) error {
+			var err error
+			resp, err = d.client.Batch().ObjectsBatcher().WithObjects(objs[start:end]...).Do(ctx)
+			return err
+		})
+		if err != nil {
+			for _, doc := range docs[start:] {
+				be.Failed = append(be.Failed, doc.ID)
+			}
+			be.Err = err
+			return be
+		}
+		for _, r := range resp {
+			if r.Result == nil || r.Result.Errors == nil || len(r.Result.Errors.Error) == 0 {
+				continue
+			}
+			id := byUUID[r.ID]
+			if id == "" {
+				id = string(r.ID)
+			}
+			var msgs []string
+			for _, e := range r.Result.Errors.Error {
+				msgs = append(msgs, e.Message)
+			}
+			be.Failed = append(be.Failed, id)
+			be.Causes[id] = strings.Join(msgs, "; ")
+		}
+	}
+	if len(be.Failed) > 0 {
+		be.Err = ErrRejected
+		return be
+	}
+	return nil
+}
+
+// maxIDsPerQuery keeps id lists under Weaviate's QUERY_MAXIMUM_RESULTS.
+const maxIDsPerQuery = 1000
+
+func idFilter(uuids []string) *filters.WhereBuilder {
+	return filters.Where().WithPath([]string{"id"}).WithOperator(filters.ContainsAny).WithValueText(uuids...)
+}
+
+// Delete implements twostage.Driver.
+func (d *Driver) Delete(ctx context.Context, ids []string) error {
+	for start := 0; start < len(ids); start += maxIDsPerQuery {
+		end := min(start+maxIDsPerQuery, len(ids))
+		uuids := make([]string, 0, end-start)
+		for _, id := range ids[start:end] {
+			uuids = append(uuids, ObjectID(id))
+		}
+		err := d.do(ctx, "batch delete", func(ctx context.Context) error {
+			_, err := d.client.Batch().ObjectsBatchDeleter().WithClassName(d.class).
+				WithWhere(idFilter(uuids)).WithOutput("minimal").Do(ctx)
+			return err
+		})
+		if err != nil {
+			return &BatchError{Op: "delete", Failed: slices.Clone(ids[start:]), Total: len(ids), Err: err}
+		}
+	}
+	return nil
+}
+
+// fields lists the properties to read plus _additional.
+func (d *Driver) fields(props map[string]*models.Property, additional ...string) []graphql.Field {
+	var out []graphql.Field
+	names := make([]string, 0, len(props))
+	for p := range props {
+		if d.isMetaProp(p) || p == d.opts.TextKey || p == d.opts.IDKey || p == keysProp || p == intsProp {
+			names = append(names, p)
+		}
+	}
+	slices.Sort(names)
+	for _, p := range names {
+		out = append(out, graphql.Field{Name: p})
+	}
+	add := graphql.Field{Name: "_additional"}
+	for _, a := range append([]string{"id"}, additional...) {
+		add.Fields = append(add.Fields, graphql.Field{Name: a})
+	}
+	return append(out, add)
+}
+
+// Get implements twostage.Driver.
+func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, error) {
+	props, _, err := d.schema(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []twostage.Document
+	for start := 0; start < len(ids); start += maxIDsPerQuery {
+		end := min(start+maxIDsPerQuery, len(ids))
+		uuids := make([]string, 0, end-start)
+		for _, id := range ids[start:end] {
+			uuids = append(uuids, ObjectID(id))
+		}
+		var resp *models.GraphQLResponse
+		err := d.do(ctx, "get", func(ctx context.Context) error {
+			var err error
+			resp, err = d.client.GraphQL().Get().WithClassName(d.class).
+				WithFields(d.fields(props, "vector")...).
+				WithWhere(idFilter(uuids)).WithLimit(len(uuids)).Do(ctx)
+			return gqlErr(resp, err)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range d.objects(resp, "Get") {
+			out = append(out, d.document(o, props, true))
+		}
+	}
+	return out, nil
+}
+
+// Search implements twostage.Driver: nearVector with a where filter.
+func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
+	props, where, none, err := d.prepare(ctx, q.Filter)
+	if err != nil || none {
+		return nil, err
+	}
+	add := []string{"distance"}
+	if q.WithVectors {
+		add = append(add, "vector")
+	}
+	get := d.client.GraphQL().Get().WithClassName(d.class).WithFields(d.fields(props, add...)...).
+		WithNearVector(d.client.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)).WithLimit(q.K)
+	if where != nil {
+		get = get.WithWhere(where)
+	}
+	var resp *models.GraphQLResponse
+	err = d.do(ctx, "search", func(ctx context.Context) error {
+		var err error
+		resp, err = get.Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	objs := d.objects(resp, "Get")
+	hits := make([]twostage.Hit, 0, len(objs))
+	for _, o := range objs {
+		add, _ := o["_additional"].(map[string]any)
+		dist, ok := num(add["distance"])
+		if !ok {
+			return nil, fmt.Errorf("weaviatestore: search: hit without a distance")
+		}
+		hits = append(hits, twostage.Hit{Document: d.document(o, props, q.WithVectors), RetrievalScore: d.score(dist)})
+	}
+	return hits, nil
+}
+
+func (d *Driver) score(dist float64) float64 {
+	if d.info.Metric == twostage.Cosine {
+		return 1 - dist
+	}
+	return -dist // dot: -dot product; l2-squared: the squared distance
+}
+
+// HybridSearch implements twostage.HybridSearcher with Weaviate's hybrid
+// query: BM25 over the text property fused with vector search. Alpha 1 is
+// pure vector search, 0 pure BM25. RetrievalScore is Weaviate's fused score.
+func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]twostage.Hit, error) {
+	props, where, none, err := d.prepare(ctx, q.Filter)
+	if err != nil || none {
+		return nil, err
+	}
+	h := (&graphql.HybridArgumentBuilder{}).WithQuery(q.Text).WithVector(q.Vector).
+		WithAlpha(float32(q.Alpha)).WithProperties([]string{d.opts.TextKey})
+	get := d.client.GraphQL().Get().WithClassName(d.class).WithFields(d.fields(props, "score")...).
+		WithHybrid(h).WithLimit(q.K)
+	if where != nil {
+		get = get.WithWhere(where)
+	}
+	var resp *models.GraphQLResponse
+	err = d.do(ctx, "hybrid search", func(ctx context.Context) error {
+		var err error
+		resp, err = get.Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	objs := d.objects(resp, "Get")
+	hits := make([]twostage.Hit, 0, len(objs))
+	for _, o := range objs {
+		add, _ := o["_additional"].(map[string]any)
+		s, _ := num(add["score"])
+		hits = append(hits, twostage.Hit{Document: d.document(o, props, false), RetrievalScore: s})
+	}
+	return hits, nil
+}
+
+// Count implements twostage.Driver.
+func (d *Driver) Count(ctx context.Context) (int, error) {
+	var resp *models.GraphQLResponse
+	err := d.do(ctx, "count", func(ctx context.Context) error {
+		var err error
+		resp, err = d.client.GraphQL().Aggregate().WithClassName(d.class).
+			WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}}).Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	objs := d.objects(resp, "Aggregate")
+	if len(objs) == 0 {
+		return 0, fmt.Errorf("weaviatestore: count: empty aggregate for class %q", d.class)
+	}
+	meta, _ := objs[0]["meta"].(map[string]any)
+	n, ok := num(meta["count"])
+	if !ok {
+		return 0, fmt.Errorf("weaviatestore: count: no count in the aggregate for class %q", d.class)
+	}
+	return int(n), nil
+}
+
+// gqlErr turns GraphQL errors (which come with status 200) into an error.
+func gqlErr(resp *models.GraphQLResponse, err error) error {
+	if err != nil || resp == nil || len(resp.Errors) == 0 {
+		return err
+	}
+	msgs := make([]string, len(resp.Errors))
+	for i, e := range resp.Errors {
+		msgs[i] = e.Message
+	}
+	return &GraphQLError{Messages: msgs}
+}
+
+// GraphQLError is an error reported in a GraphQL response body.
+type GraphQLError struct {
+	Messages []string
+}
+
+func (e *GraphQLError) Error() string { return "graphql: " + strings.Join(e.Messages, "; ") }
+
+func (d *Driver) objects(resp *models.GraphQLResponse, kind string) []map[string]any {
+	if resp == nil {
+		return nil
+	}
+	top, _ := resp.Data[kind].(map[string]any)
+	list, _ := top[d.class].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, o := range list {
+		if m, ok := o.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func num(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case string: // _additional.score is a string
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// document converts a GraphQL object back.
+func (d *Driver) document(o map[string]any, props map[string]*models.Property, withVector bool) twostage.Document {
+	add, _ := o["_additional"].(map[string]any)
+	doc := twostage.Document{}
+	doc.ID, _ = add["id"].(string)
+	if s, ok := o[d.opts.IDKey].(string); ok && s != "" {
+		doc.ID = s
+	}
+	doc.Text, _ = o[d.opts.TextKey].(string)
+	list, hasList := o[keysProp].([]any)
+	keys := map[string]bool{}
+	for _, k := range list {
+		if s, ok := k.(string); ok {
+			keys[s] = true
+		}
+	}
+	ints := map[string]bool{}
+	if l, ok := o[intsProp].([]any); ok {
+		for _, k := range l {
+			if s, ok := k.(string); ok {
+				ints[s] = true
+			}
+		}
+	}
+	hasList = hasList && len(list) > 0
+	for p, prop := range props {
+		if !d.isMetaProp(p) {
+			continue
+		}
+		key := p
+		if d.metaKeys == nil {
+			key = keyOf(p)
+		}
+		if hasList && !keys[key] {
+			continue
+		}
+		dt := ""
+		if len(prop.DataType) > 0 {
+			dt = prop.DataType[0]
+		}
+		var mv any
+		switch x := o[p].(type) {
+		case nil:
+			if !hasList {
+				continue
+			}
+			switch dt { // present but empty: Weaviate may answer null
+			case "text":
+				mv = ""
+			case "text[]":
+				mv = []string(nil)
+			default:
+				continue
+			}
+		case string:
+			mv = x
+		case bool:
+			mv = x
+		case float64:
+			if (ints[key] || dt == "int") && x == math.Trunc(x) && math.Abs(x) <= 1<<63 {
+				mv = int64(x)
+			} else {
+				mv = x
+			}
+		case []any:
+			var ss []string
+			ok := true
+			for _, e := range x {
+				s, isStr := e.(string)
+				if !isStr {
+					ok = false
+					break
+				}
+				ss = append(ss, s)
+			}
+			if !ok {
+				continue
+			}
+			mv = ss
+		default:
+			continue
+		}
+		if doc.Metadata == nil {
+			doc.Metadata = map[string]any{}
+		}
+		doc.Metadata[key] = mv
+	}
+	if withVector {
+		if v, ok := add["vector"].([]any); ok {
+			doc.Vector = make([]float32, len(v))
+			for i, x := range v {
+				f, _ := x.(float64)
+				doc.Vector[i] = float32(f)
+			}
+		}
+	}
+	return doc
+}

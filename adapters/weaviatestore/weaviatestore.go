@@ -1,0 +1,486 @@
+// Package weaviatestore is a twostage Store over Weaviate, through Weaviate's
+// Go client (github.com/weaviate/weaviate-go-client/v4).
+//
+// It creates a class with no vectorizer or attaches to one the user already
+// has (the class name, the text property, which properties are metadata).
+// Upsert is a batch import that reports per-object errors; Search is a
+// nearVector query with a where filter; Get, Delete and Count use GraphQL
+// Get, batch delete and Aggregate. Weaviate's native hybrid search (BM25 on
+// the text property fused with vector search, weighted by alpha) is offered
+// through twostage.HybridSearcher, so a Pipeline can use it.
+//
+// Ids: Weaviate object ids are UUIDs. A document id that is a canonical
+// lower-case UUID is used as it is; any other id maps to the UUIDv5 of
+// "twostage:"+id in the URL namespace (see ObjectID), the same derivation
+// qdrantstore uses. The original id is kept in a property (Options.IDKey) and
+// read back from it; objects written by other tools read back with their
+// UUID.
+//
+// Schema: Weaviate needs a typed property per metadata key, so Upsert adds
+// missing properties before writing: strings become text (field
+// tokenization, so equality is exact), []string text[], bool boolean, and
+// int64 and float64 number. Metadata keys that are not valid property names
+// (Weaviate lowercases a leading capital and allows only [_0-9A-Za-z]) or
+// that collide with the adapter's own properties are stored under an
+// encoded name ("tsk_" + hex of the key) and decoded on read. A key keeps
+// one type per class: a value of another type fails that object, and the
+// batch error names it. Two bookkeeping properties keep what Weaviate would
+// lose: the list of metadata keys present (Exists is exact, also for empty
+// strings and lists) and the keys whose values are int64 (numbers come back
+// as float64).
+//
+// Scores: Weaviate reports distances; RetrievalScore is 1-distance for
+// cosine (the cosine similarity), -distance for dot (the dot product) and
+// for l2-squared (the negative squared Euclidean distance).
+//
+// Faults: calls that cannot reach the server (connection refused or reset,
+// 502, 503, 504) are retried with exponential backoff and jitter up to
+// Options.Retry.Attempts times, then fail with an error wrapping
+// twostage.ErrUnavailable; the client's *fault.WeaviateClientError stays
+// reachable with errors.As. Every call honours its context's deadline.
+package weaviatestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weaviate/weaviate-go-client/v4/weaviate"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
+	"github.com/weaviate/weaviate/entities/models"
+
+	"twostage"
+)
+
+// Default option values.
+const (
+	DefaultTextKey   = "text"
+	DefaultIDKey     = "twostage_id"
+	DefaultBatchSize = 256
+)
+
+// Bookkeeping properties (see the package comment). They are not metadata.
+const (
+	keysProp = "twostage_keys"
+	intsProp = "twostage_ints"
+)
+
+// Options configure Open. A nil *Options means the defaults.
+type Options struct {
+	// Dim is the vector dimension. Weaviate's schema does not record it:
+	// it is required for a new class, and for an existing one it is read from
+	// the class description (written when this package created it) or from a
+	// stored object.
+	Dim int
+	// Metric of a class Open creates (default Cosine); for an existing class
+	// it is read from the class, and a different non-empty value is an error.
+	Metric twostage.Metric
+	// IndexType of a class Open creates: "hnsw" (default) or "flat" (exact).
+	IndexType string
+	// NoCreate makes Open fail with twostage.ErrNotFound instead of creating
+	// a missing class.
+	NoCreate bool
+	// TextKey is the property holding the document text (default "text").
+	TextKey string
+	// IDKey is the property holding the original id (default "twostage_id").
+	IDKey string
+	// MetadataKeys, when set, restricts metadata to these properties: other
+	// properties of an existing class are ignored, and writing another key
+	// is twostage.ErrInvalidInput. Nil means every property other than
+	// TextKey, IDKey and the bookkeeping ones.
+	MetadataKeys []string
+	// BatchSize is the number of objects per batch request (default 256).
+	BatchSize int
+	// Retry bounds the retries of calls that find the server unavailable.
+	Retry Retry
+}
+
+// Retry is a bounded exponential backoff with full jitter.
+type Retry struct {
+	// Attempts is the total number of tries (default 4); 1 disables retries.
+	Attempts int
+	// Initial is the first backoff (default 100ms); each later one doubles,
+	// up to Max (default 2s).
+	Initial, Max time.Duration
+}
+
+func (r Retry) withDefaults() Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = 4
+	}
+	if r.Initial <= 0 {
+		r.Initial = 100 * time.Millisecond
+	}
+	if r.Max <= 0 {
+		r.Max = 2 * time.Second
+	}
+	return r
+}
+
+var (
+	classRE = regexp.MustCompile(`^[A-Z][_0-9A-Za-z]*$`)
+	propRE  = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,229}$`)
+)
+
+func (o *Options) withDefaults() (Options, error) {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.TextKey == "" {
+		out.TextKey = DefaultTextKey
+	}
+	if out.IDKey == "" {
+		out.IDKey = DefaultIDKey
+	}
+	if out.BatchSize <= 0 {
+		out.BatchSize = DefaultBatchSize
+	}
+	if out.IndexType == "" {
+		out.IndexType = "hnsw"
+	}
+	bad := func(format string, args ...any) (Options, error) {
+		return out, fmt.Errorf("weaviatestore: "+format+": %w", append(args, twostage.ErrInvalidInput)...)
+	}
+	switch {
+	case out.Dim < 0:
+		return bad("dimension %d", out.Dim)
+	case out.Metric != "" && !out.Metric.Valid():
+		return bad("unknown metric %q", out.Metric)
+	case out.IndexType != "hnsw" && out.IndexType != "flat":
+		return bad("index type %q (want hnsw or flat)", out.IndexType)
+	case out.TextKey == out.IDKey:
+		return bad("TextKey and IDKey are both %q", out.TextKey)
+	}
+	for _, k := range []string{out.TextKey, out.IDKey} {
+		if !propRE.MatchString(k) || k != lowerFirst(k) {
+			return bad("%q is not a Weaviate property name", k)
+		}
+	}
+	out.Retry = out.Retry.withDefaults()
+	return out, nil
+}
+
+func lowerFirst(s string) string {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	return string(s[0]+'a'-'A') + s[1:]
+}
+
+// Open returns a Store over class, creating it when it does not exist (see
+// Options). Weaviate capitalizes class names; so does Open. The caller keeps
+// ownership of client.
+func Open(ctx context.Context, client *weaviate.Client, class string, opts *Options) (*twostage.Store, error) {
+	d, err := NewDriver(ctx, client, class, opts)
+	if err != nil {
+		return nil, err
+	}
+	return twostage.NewStore(d), nil
+}
+
+// Dial connects to the Weaviate REST endpoint at addr ("host:port", or a
+// URL such as "https://host") and opens class.
+func Dial(ctx context.Context, addr, class string, opts *Options) (*twostage.Store, error) {
+	scheme, host := "http", addr
+	if u, err := url.Parse(addr); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		scheme, host = u.Scheme, u.Host
+	}
+	if host == "" {
+		return nil, fmt.Errorf("weaviatestore: address %q: %w", addr, twostage.ErrInvalidInput)
+	}
+	client, err := weaviate.NewClient(weaviate.Config{Host: host, Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("weaviatestore: dial %s: %w: %w", addr, twostage.ErrUnavailable, err)
+	}
+	return Open(ctx, client, class, opts)
+}
+
+// Driver is the Weaviate backend behind a twostage.Store. Most callers want
+// Open; NewDriver is for wrapping and for the conformance suite.
+type Driver struct {
+	client   *weaviate.Client
+	class    string
+	opts     Options
+	info     twostage.Info
+	metaKeys map[string]bool
+
+	schemaMu  sync.Mutex // serializes schema changes
+	mu        sync.Mutex // guards the schema cache
+	props     map[string]*models.Property
+	nullIndex bool
+	fetched   time.Time
+}
+
+// schemaTTL bounds how stale the cached schema may be when reading: metadata
+// properties added by other writers are seen after at most this long.
+const schemaTTL = 10 * time.Second
+
+// NewDriver attaches to (or creates) class and returns the backend.
+func NewDriver(ctx context.Context, client *weaviate.Client, class string, opts *Options) (*Driver, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return nil, fmt.Errorf("weaviatestore: nil client: %w", twostage.ErrInvalidInput)
+	}
+	if class != "" {
+		class = strings.ToUpper(class[:1]) + class[1:]
+	}
+	if !classRE.MatchString(class) {
+		return nil, fmt.Errorf("weaviatestore: %q is not a Weaviate class name: %w", class, twostage.ErrInvalidInput)
+	}
+	d := &Driver{client: client, class: class, opts: o}
+	if o.MetadataKeys != nil {
+		d.metaKeys = map[string]bool{}
+		for _, k := range o.MetadataKeys {
+			d.metaKeys[k] = true
+		}
+	}
+	if err := d.attach(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Driver) attach(ctx context.Context) error {
+	var exists bool
+	err := d.do(ctx, "class exists", func(ctx context.Context) error {
+		var err error
+		exists, err = d.client.Schema().ClassExistenceChecker().WithClassName(d.class).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if d.opts.NoCreate {
+			return fmt.Errorf("weaviatestore: class %q does not exist: %w", d.class, twostage.ErrNotFound)
+		}
+		if err := d.create(ctx); err != nil {
+			return err
+		}
+	}
+	c, err := d.fetchClass(ctx)
+	if err != nil {
+		return err
+	}
+	if len(c.VectorConfig) > 0 && c.VectorIndexConfig == nil {
+		return fmt.Errorf("weaviatestore: class %q has only named vectors: %w", d.class, twostage.ErrUnsupported)
+	}
+	dist := "cosine"
+	if m, ok := c.VectorIndexConfig.(map[string]any); ok {
+		if s, ok := m["distance"].(string); ok {
+			dist = s
+		}
+	}
+	switch dist {
+	case "cosine":
+		d.info.Metric = twostage.Cosine
+	case "dot":
+		d.info.Metric = twostage.Dot
+	case "l2-squared":
+		d.info.Metric = twostage.L2
+	default:
+		return fmt.Errorf("weaviatestore: class %q uses distance %q: %w", d.class, dist, twostage.ErrUnsupported)
+	}
+	if d.opts.Metric != "" && d.opts.Metric != d.info.Metric {
+		return fmt.Errorf("weaviatestore: class %q uses %s, options say %s: %w", d.class, d.info.Metric, d.opts.Metric, twostage.ErrInvalidInput)
+	}
+	dim := d.opts.Dim
+	if n, ok := descDim(c.Description); ok {
+		if dim != 0 && dim != n {
+			return fmt.Errorf("weaviatestore: class %q holds %d-dimensional vectors, options say %d: %w", d.class, n, dim, twostage.ErrDimension)
+		}
+		dim = n
+	} else if n, err := d.sampleDim(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		if dim != 0 && dim != n {
+			return fmt.Errorf("weaviatestore: class %q holds %d-dimensional vectors, options say %d: %w", d.class, n, dim, twostage.ErrDimension)
+		}
+		dim = n
+	}
+	if dim == 0 {
+		return fmt.Errorf("weaviatestore: class %q is empty and records no dimension; set Options.Dim: %w", d.class, twostage.ErrInvalidInput)
+	}
+	d.info.Dim = dim
+	return nil
+}
+
+var descDimRE = regexp.MustCompile(`\(twostage dim (\d+)\)`)
+
+func descDim(desc string) (int, bool) {
+	m := descDimRE.FindStringSubmatch(desc)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil && n > 0
+}
+
+func (d *Driver) create(ctx context.Context) error {
+	if d.opts.Dim == 0 {
+		return fmt.Errorf("weaviatestore: class %q does not exist and Options.Dim is not set: %w", d.class, twostage.ErrInvalidInput)
+	}
+	m := d.opts.Metric
+	if m == "" {
+		m = twostage.Cosine
+	}
+	dist := map[twostage.Metric]string{twostage.Cosine: "cosine", twostage.Dot: "dot", twostage.L2: "l2-squared"}[m]
+	f, t := false, true
+	class := &models.Class{
+		Class:             d.class,
+		Description:       fmt.Sprintf("twostage documents (twostage dim %d)", d.opts.Dim),
+		Vectorizer:        "none",
+		VectorIndexType:   d.opts.IndexType,
+		VectorIndexConfig: map[string]any{"distance": dist},
+		InvertedIndexConfig: &models.InvertedIndexConfig{
+			IndexNullState: true, IndexPropertyLength: true,
+		},
+		Properties: []*models.Property{
+			{Name: d.opts.TextKey, DataType: []string{"text"}, Tokenization: "word", IndexFilterable: &f, IndexSearchable: &t},
+			{Name: d.opts.IDKey, DataType: []string{"text"}, Tokenization: "field", IndexFilterable: &t, IndexSearchable: &f},
+			{Name: keysProp, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &t, IndexSearchable: &f},
+			{Name: intsProp, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
+		},
+	}
+	err := d.do(ctx, "create class", func(ctx context.Context) error {
+		return d.client.Schema().ClassCreator().WithClass(class).Do(ctx)
+	})
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil // created concurrently
+	}
+	return err
+}
+
+// fetchClass reads the class and refreshes the schema cache.
+func (d *Driver) fetchClass(ctx context.Context) (*models.Class, error) {
+	var c *models.Class
+	err := d.do(ctx, "get class", func(ctx context.Context) error {
+		var err error
+		c, err = d.client.Schema().ClassGetter().WithClassName(d.class).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	props := make(map[string]*models.Property, len(c.Properties))
+	for _, p := range c.Properties {
+		props[p.Name] = p
+	}
+	d.mu.Lock()
+	d.props = props
+	d.nullIndex = c.InvertedIndexConfig != nil && c.InvertedIndexConfig.IndexNullState
+	d.fetched = time.Now()
+	d.mu.Unlock()
+	return c, nil
+}
+
+// schema returns the cached properties, refreshed when older than schemaTTL
+// or when force is set.
+func (d *Driver) schema(ctx context.Context, force bool) (map[string]*models.Property, bool, error) {
+	d.mu.Lock()
+	stale := force || time.Since(d.fetched) > schemaTTL
+	props, null := d.props, d.nullIndex
+	d.mu.Unlock()
+	if !stale {
+		return props, null, nil
+	}
+	if _, err := d.fetchClass(ctx); err != nil {
+		return nil, false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.props, d.nullIndex, nil
+}
+
+// sampleDim reads the dimension of one stored vector (0 when the class is
+// empty).
+func (d *Driver) sampleDim(ctx context.Context) (int, error) {
+	var resp *models.GraphQLResponse
+	err := d.do(ctx, "sample vector", func(ctx context.Context) error {
+		var err error
+		resp, err = d.client.GraphQL().Get().WithClassName(d.class).WithLimit(1).
+			WithFields(graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "vector"}}}).Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	objs := d.objects(resp, "Get")
+	if len(objs) == 0 {
+		return 0, nil
+	}
+	add, _ := objs[0]["_additional"].(map[string]any)
+	v, _ := add["vector"].([]any)
+	return len(v), nil
+}
+
+// Info implements twostage.Driver.
+func (d *Driver) Info() twostage.Info { return d.info }
+
+// Class returns the (capitalized) class name.
+func (d *Driver) Class() string { return d.class }
+
+// As exposes the native client: target may be a **weaviate.Client.
+func (d *Driver) As(target any) bool {
+	if p, ok := target.(**weaviate.Client); ok {
+		*p = d.client
+		return true
+	}
+	return false
+}
+
+// Close implements twostage.Driver. The client holds no resources that need
+// closing; Close does nothing else.
+func (d *Driver) Close() error { return nil }
+
+// BatchError reports documents of an Upsert or Delete that were not
+// applied. Failed lists their ids and Causes the server's message for each
+// (when it gave one); the other documents were written.
+type BatchError struct {
+	Op     string
+	Failed []string
+	Causes map[string]string
+	Total  int
+	Err    error
+}
+
+func (e *BatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "weaviatestore: %s: %d of %d documents failed (", e.Op, len(e.Failed), e.Total)
+	for i, id := range e.Failed {
+		if i == 8 {
+			fmt.Fprintf(&b, ", and %d more", len(e.Failed)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(id))
+		if c := e.Causes[id]; c != "" {
+			fmt.Fprintf(&b, ": %s", c)
+		}
+	}
+	b.WriteString(")")
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// ErrRejected is the cause of a BatchError whose objects the server
+// rejected one by one (for example a metadata value whose type differs from
+// the property's).
+var ErrRejected = errors.New("objects rejected by the server")

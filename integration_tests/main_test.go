@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weaviate/weaviate-go-client/v4/weaviate"
+
+	"twostage/integration_tests/weaviateserver"
+	"twostage/internal/testassets"
+)
+
+// shared is the one Weaviate server of this test package (started by
+// TestMain; nil when the binary is missing or failed to start).
+var (
+	shared    *weaviateserver.Server
+	sharedErr error
+)
+
+func TestMain(m *testing.M) {
+	if bin, ok := weaviateserver.Binary(testassets.Deps()); ok {
+		start := time.Now()
+		shared, sharedErr = weaviateserver.Start(bin, nil)
+		if sharedErr == nil {
+			slog.Info("integration: weaviate-server ready", "addr", shared.Addr(), "startup", time.Since(start).Round(time.Millisecond))
+		}
+	} else {
+		sharedErr = fmt.Errorf("%s missing (run scripts/deps.sh weaviate)", bin)
+	}
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
+	}
+	os.Exit(code)
+}
+
+// needWeaviate returns the shared server and a client for it, or skips t
+// (fails it under TWOSTAGE_REQUIRE_DEPS=1) when there is none.
+func needWeaviate(t testing.TB) (*weaviateserver.Server, *weaviate.Client) {
+	t.Helper()
+	if shared == nil {
+		testassets.Missing(t, "weaviate-server: "+sharedErr.Error())
+	}
+	return shared, client(t, shared.Addr())
+}
+
+func client(t testing.TB, addr string) *weaviate.Client {
+	t.Helper()
+	c, err := weaviate.NewClient(weaviate.Config{Host: addr, Scheme: "http", Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("weaviate client: %v", err)
+	}
+	return c
+}
+
+var classSeq atomic.Int64
+
+// freshClass returns a class name not used before in this run.
+func freshClass(prefix string) string {
+	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano()%1e6, classSeq.Add(1))
+}
+
+var ctx = context.Background()
