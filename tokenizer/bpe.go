@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"hash/maphash"
 	"sync"
 	"unicode/utf8"
@@ -72,22 +71,64 @@ type mergeCand struct {
 	pos, rank, id int
 }
 
+// mergeHeap is a min-heap on (rank, pos), as Hugging Face's Merge ordering.
 type mergeHeap []mergeCand
 
-func (h mergeHeap) Len() int { return len(h) }
-func (h mergeHeap) Less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank < h[j].rank
+func (a mergeCand) less(b mergeCand) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
 	}
-	return h[i].pos < h[j].pos
+	return a.pos < b.pos
 }
-func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeCand)) }
-func (h *mergeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *mergeHeap) init() {
+	for i := len(*h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *mergeHeap) push(c mergeCand) {
+	*h = append(*h, c)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s[i].less(s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() mergeCand {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	*h = s[:n]
+	h.down(0)
+	return top
+}
+
+func (h *mergeHeap) down(i int) {
+	s := *h
+	n := len(s)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && s[r].less(s[l]) {
+			m = r
+		}
+		if !s[m].less(s[i]) {
+			return
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
 }
 
 type bpeWork struct {
@@ -183,9 +224,9 @@ func (m *bpe) tokenizeUncached(piece string, ids []int) []int {
 			h = append(h, mergeCand{i, int(t.rank), int(t.id)})
 		}
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		top := heap.Pop(&h).(mergeCand)
+	h.init()
+	for len(h) > 0 {
+		top := h.pop()
 		cur := &syms[top.pos]
 		if !cur.alive || cur.next < 0 {
 			continue
@@ -203,12 +244,12 @@ func (m *bpe) tokenizeUncached(piece string, ids []int) []int {
 		}
 		if cur.prev >= 0 {
 			if t, ok := m.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
-				heap.Push(&h, mergeCand{cur.prev, int(t.rank), int(t.id)})
+				h.push(mergeCand{cur.prev, int(t.rank), int(t.id)})
 			}
 		}
 		if cur.next >= 0 {
 			if t, ok := m.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
-				heap.Push(&h, mergeCand{top.pos, int(t.rank), int(t.id)})
+				h.push(mergeCand{top.pos, int(t.rank), int(t.id)})
 			}
 		}
 	}

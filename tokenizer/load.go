@@ -261,15 +261,15 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 	switch typ {
 	case "BPE":
 		var c struct {
-			Vocab        map[string]int    `json:"vocab"`
-			Merges       []json.RawMessage `json:"merges"`
-			Dropout      *float64          `json:"dropout"`
-			UnkToken     *string           `json:"unk_token"`
-			Prefix       *string           `json:"continuing_subword_prefix"`
-			Suffix       *string           `json:"end_of_word_suffix"`
-			FuseUnk      bool              `json:"fuse_unk"`
-			ByteFallback bool              `json:"byte_fallback"`
-			IgnoreMerges bool              `json:"ignore_merges"`
+			Vocab        map[string]int  `json:"vocab"`
+			Merges       json.RawMessage `json:"merges"`
+			Dropout      *float64        `json:"dropout"`
+			UnkToken     *string         `json:"unk_token"`
+			Prefix       *string         `json:"continuing_subword_prefix"`
+			Suffix       *string         `json:"end_of_word_suffix"`
+			FuseUnk      bool            `json:"fuse_unk"`
+			ByteFallback bool            `json:"byte_fallback"`
+			IgnoreMerges bool            `json:"ignore_merges"`
 		}
 		if err := json.Unmarshal(raw, &c); err != nil {
 			return invalid("BPE model: %v", err)
@@ -301,21 +301,13 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 			}
 			m.byteIDs[b] = id
 		}
-		m.merges = make(map[uint64]mergeTarget, len(c.Merges))
-		for rank, raw := range c.Merges {
-			var a, b string
-			var pair [2]string
-			var s string
-			if err := json.Unmarshal(raw, &s); err == nil {
-				var ok bool
-				if a, b, ok = strings.Cut(s, " "); !ok || strings.Contains(b, " ") {
-					return invalid("BPE merge %d %q is not two tokens", rank, s)
-				}
-			} else if err := json.Unmarshal(raw, &pair); err == nil {
-				a, b = pair[0], pair[1]
-			} else {
-				return invalid("BPE merge %d: %v", rank, err)
-			}
+		merges, err := parseMerges(c.Merges)
+		if err != nil {
+			return err
+		}
+		m.merges = make(map[uint64]mergeTarget, len(merges))
+		for rank, mg := range merges {
+			a, b := mg[0], mg[1]
 			ia, oka := c.Vocab[a]
 			ib, okb := c.Vocab[b]
 			if !oka || !okb {
@@ -590,4 +582,125 @@ func loadDecoder(raw json.RawMessage) (decoder, error) {
 		return d, nil
 	}
 	return nil, unsupported("decoder", typ)
+}
+
+// parseMerges reads the BPE merges, in either format: ["a b", ...] or
+// [["a", "b"], ...]. It is a small hand-written scanner because decoding
+// 150,000 merges through encoding/json dominates the load time.
+func parseMerges(raw json.RawMessage) ([][2]string, error) {
+	sc := &jsonScanner{data: raw}
+	var out [][2]string
+	sc.ws()
+	if sc.peek() == 'n' {
+		return nil, nil
+	}
+	if !sc.consume('[') {
+		return nil, invalid("BPE merges: not an array")
+	}
+	for {
+		sc.ws()
+		if sc.consume(']') {
+			return out, nil
+		}
+		if len(out) > 0 {
+			if !sc.consume(',') {
+				return nil, invalid("BPE merges: malformed at byte %d", sc.i)
+			}
+			sc.ws()
+		}
+		switch sc.peek() {
+		case '"':
+			str, err := sc.str()
+			if err != nil {
+				return nil, err
+			}
+			a, b, ok := strings.Cut(str, " ")
+			if !ok || strings.Contains(b, " ") {
+				return nil, invalid("BPE merge %d %q is not two tokens", len(out), str)
+			}
+			out = append(out, [2]string{a, b})
+		case '[':
+			sc.i++
+			var pair [2]string
+			for k := 0; k < 2; k++ {
+				sc.ws()
+				if k == 1 && !sc.consume(',') {
+					return nil, invalid("BPE merge %d: not a pair", len(out))
+				}
+				sc.ws()
+				str, err := sc.str()
+				if err != nil {
+					return nil, err
+				}
+				pair[k] = str
+			}
+			sc.ws()
+			if !sc.consume(']') {
+				return nil, invalid("BPE merge %d: not a pair", len(out))
+			}
+			out = append(out, pair)
+		default:
+			return nil, invalid("BPE merges: unexpected byte at %d", sc.i)
+		}
+	}
+}
+
+type jsonScanner struct {
+	data []byte
+	i    int
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) peek() byte {
+	if s.i < len(s.data) {
+		return s.data[s.i]
+	}
+	return 0
+}
+
+func (s *jsonScanner) consume(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a JSON string; escapes are decoded by encoding/json.
+func (s *jsonScanner) str() (string, error) {
+	if !s.consume('"') {
+		return "", invalid("BPE merges: expected a string at byte %d", s.i)
+	}
+	start := s.i
+	escaped := false
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case '\\':
+			escaped = true
+			s.i += 2
+			continue
+		case '"':
+			s.i++
+			if !escaped {
+				return string(s.data[start : s.i-1]), nil
+			}
+			var out string
+			if err := json.Unmarshal(s.data[start-1:s.i], &out); err != nil {
+				return "", invalid("BPE merges: %v", err)
+			}
+			return out, nil
+		}
+		s.i++
+	}
+	return "", invalid("BPE merges: unterminated string")
 }

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -99,7 +100,12 @@ func (n *bertNorm) appendPlain(b []byte, r rune) []byte {
 	}
 	var buf [utf8.UTFMax]byte
 	w := utf8.EncodeRune(buf[:], r)
-	d := norm.NFD.PropertiesString(string(buf[:w])).Decomposition()
+	var d []byte
+	if r >= 0xAC00 && r <= 0xD7A3 {
+		d = norm.NFD.Bytes(buf[:w]) // Hangul syllables decompose algorithmically
+	} else {
+		d = norm.NFD.PropertiesString(string(buf[:w])).Decomposition()
+	}
 	if d == nil {
 		if unicode.Is(unicode.Mn, r) {
 			return b
@@ -173,7 +179,28 @@ func isBertControl(r rune) bool {
 	if r == '\t' || r == '\n' || r == '\r' {
 		return false
 	}
+	if r < 0x10000 {
+		bmpControlOnce.Do(initBMPControl)
+		return bmpControl[r>>6]&(1<<(r&63)) != 0
+	}
+	return slowBertControl(r)
+}
+
+func slowBertControl(r rune) bool {
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) || !isAssigned(r)
+}
+
+var (
+	bmpControlOnce sync.Once
+	bmpControl     [0x10000 / 64]uint64 // isBertControl for the BMP, built on first use
+)
+
+func initBMPControl() {
+	for r := rune(0); r < 0x10000; r++ {
+		if r != '\t' && r != '\n' && r != '\r' && slowBertControl(r) {
+			bmpControl[r>>6] |= 1 << (r & 63)
+		}
+	}
 }
 
 // isAssigned reports whether r has a general category other than Cn.
