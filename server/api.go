@@ -121,12 +121,19 @@ func decodeStrict(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("malformed_json", "empty body; send a JSON object")
 	}
+	if !utf8.Valid(data) {
+		return badRequest("invalid_input", "body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		var de *documentError
+		switch {
+		case errors.As(err, &te):
 			return badRequest("invalid_input", "field %q: %s is not a valid %s", te.Field, te.Value, te.Type)
+		case errors.As(err, &de):
+			return badRequest("invalid_input", "%s", de.msg)
 		}
 		return badRequest("malformed_json", "malformed JSON: %v", err)
 	}
@@ -145,6 +152,11 @@ type RerankDocument struct {
 	Text string `json:"text"`
 }
 
+// documentError is a rerank document of the wrong shape.
+type documentError struct{ msg string }
+
+func (e *documentError) Error() string { return e.msg }
+
 // UnmarshalJSON accepts "text" or {"text": "..."}.
 func (d *RerankDocument) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -156,15 +168,15 @@ func (d *RerankDocument) UnmarshalJSON(b []byte) error {
 			Text *string `json:"text"`
 		}
 		if err := json.Unmarshal(b, &obj); err != nil {
-			return err
+			return &documentError{fmt.Sprintf("document object: %v", err)}
 		}
 		if obj.Text == nil {
-			return errors.New(`document object has no "text" string`)
+			return &documentError{`document object has no "text" string`}
 		}
 		d.Text = *obj.Text
 		return nil
 	}
-	return fmt.Errorf("document must be a string or {\"text\": ...}, not %.20s", b)
+	return &documentError{fmt.Sprintf("document must be a string or {\"text\": ...}, not %.20s", strings.ToValidUTF8(string(b), "?"))}
 }
 
 // RerankRequest is the body of /v1/rerank and /v2/rerank: Cohere v2 and

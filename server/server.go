@@ -82,14 +82,14 @@ type collection struct {
 // Open builds a Server from cfg, opening every stage with op. A reranker or
 // embedder named by several collections (or by the same spec) is opened
 // once and shared. If Open fails it closes what it opened.
-func Open(ctx context.Context, cfg *Config, op Openers, opts *Options) (s *Server, err error) {
+func Open(ctx context.Context, cfg *Config, op Openers, opts *Options) (_ *Server, err error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("server: nil config: %w", twostage.ErrInvalidInput)
 	}
 	if op.Store == nil || op.Embedder == nil || op.Reranker == nil {
 		return nil, fmt.Errorf("server: openers missing: %w", twostage.ErrInvalidInput)
 	}
-	s = &Server{cfg: *cfg, collections: map[string]*collection{}, rerankers: map[string]twostage.Reranker{}, allRerankers: map[string]twostage.Reranker{}}
+	s := &Server{cfg: *cfg, collections: map[string]*collection{}, rerankers: map[string]twostage.Reranker{}, allRerankers: map[string]twostage.Reranker{}}
 	if opts != nil {
 		s.log, s.reg = opts.Logger, opts.Registry
 	}
@@ -102,7 +102,6 @@ func Open(ctx context.Context, cfg *Config, op Openers, opts *Options) (s *Serve
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.closeOwned())
-			s = nil
 		}
 	}()
 
@@ -217,6 +216,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // Registry returns the registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Store returns the store of the named collection.
+func (s *Server) Store(collection string) (*twostage.Store, bool) {
+	c, ok := s.collections[collection]
+	if !ok {
+		return nil, false
+	}
+	return c.store, true
+}
 
 // Reranker returns the reranker configured under name (or opened from that
 // spec), if any.
