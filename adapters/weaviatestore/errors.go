@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
@@ -14,26 +16,47 @@ import (
 )
 
 // unreachable reports whether err means the server could not be reached or
-// is not serving: a transport error, or 502, 503 or 504.
+// is not serving: a transport error, or 502, 503 or 504. The client nests
+// its errors in DerivedFromError, which it does not unwrap.
 func unreachable(err error) bool {
 	var we *fault.WeaviateClientError
 	if !errors.As(err, &we) {
 		return false
 	}
-	switch we.StatusCode {
-	case 502, 503, 504:
-		return true
+	for depth := 0; we != nil && depth < 8; depth++ {
+		switch we.StatusCode {
+		case 502, 503, 504:
+			return true
+		}
+		derived := we.DerivedFromError
+		if derived == nil {
+			return false
+		}
+		var ne net.Error
+		if errors.As(derived, &ne) && !ne.Timeout() {
+			return true // connection refused or reset
+		}
+		if errors.Is(derived, io.EOF) || errors.Is(derived, io.ErrUnexpectedEOF) || errors.Is(derived, syscall.ECONNRESET) {
+			return true // the server went away mid-request
+		}
+		we = nil
+		errors.As(derived, &we)
 	}
-	if we.DerivedFromError == nil {
-		return false
-	}
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(we.DerivedFromError, &oe) || (errors.As(we.DerivedFromError, &ne) && !ne.Timeout()) ||
-		errors.Is(we.DerivedFromError, errConnReset)
+	return false
 }
 
-var errConnReset = errors.New("connection reset")
+// rootDerived returns the innermost DerivedFromError of a client error.
+func rootDerived(we *fault.WeaviateClientError) error {
+	var err error
+	for depth := 0; we != nil && depth < 8; depth++ {
+		err = we.DerivedFromError
+		we = nil
+		if err != nil {
+			errors.As(err, &we)
+		}
+	}
+	return err
+}
 
 // do runs call with bounded retries while the server is unreachable and
 // maps the final error to the twostage sentinels, keeping the native error
@@ -80,7 +103,7 @@ func classify(op, class string, err error, attempts int) error {
 		case 429:
 			return fmt.Errorf("weaviatestore: %s: %w: %w", op, twostage.ErrOverloaded, err)
 		case -1:
-			if we.DerivedFromError != nil && errors.Is(we.DerivedFromError, context.DeadlineExceeded) {
+			if root := rootDerived(we); root != nil && errors.Is(root, context.DeadlineExceeded) {
 				return fmt.Errorf("weaviatestore: %s: server timed out: %w: %w", op, twostage.ErrUnavailable, err)
 			}
 		}
