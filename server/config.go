@@ -304,6 +304,9 @@ func (c *Config) fill() error {
 		}
 		if cc.TopN == 0 {
 			cc.TopN = 10
+			if cc.CandidateK > 0 {
+				cc.TopN = min(10, cc.CandidateK)
+			}
 		}
 		if cc.CandidateK == 0 {
 			cc.CandidateK = max(cc.TopN, 50)

@@ -29,7 +29,7 @@ var quiet = &server.Options{Logger: slog.New(slog.DiscardHandler)}
 // testEnv is a server over the model-free stages (memstore, hashing
 // embedder, BM25 reranker) and the fakes a test adds.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	http   *httptest.Server
 	url    string
@@ -48,7 +48,7 @@ collections:
 `
 
 // start opens a server from YAML; extra maps reranker specs to fakes.
-func start(t *testing.T, yamlText string, env map[string]string, extra map[string]twostage.Reranker) *testEnv {
+func start(t testing.TB, yamlText string, env map[string]string, extra map[string]twostage.Reranker) *testEnv {
 	t.Helper()
 	cfg, err := server.ParseConfig([]byte(yamlText), func(k string) string { return env[k] })
 	if err != nil {
@@ -124,7 +124,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -132,7 +132,7 @@ func (r response) decode(t *testing.T, v any) {
 }
 
 // errorBody checks that the response is a JSON error and returns it.
-func (r response) errorBody(t *testing.T) server.ErrorDetail {
+func (r response) errorBody(t testing.TB) server.ErrorDetail {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q, want application/json", ct)

@@ -420,7 +420,9 @@ func TestTimeoutsAndInFlightLimit(t *testing.T) {
 
 	// One request in flight: the next gets 429 overloaded.
 	done := make(chan response)
-	go func() { done <- doWith(t, http.DefaultClient, "POST", e.url+"/v1/rerank", `{"query":"q","documents":["a q"]}`, "") }()
+	go func() {
+		done <- doWith(t, http.DefaultClient, "POST", e.url+"/v1/rerank", `{"query":"q","documents":["a q"]}`, "")
+	}()
 	<-gate.entered
 	r = e.do("POST", "/v2/rerank", `{"query":"q","documents":["a"]}`, "")
 	if r.status != 429 || r.errorBody(t).Code != "overloaded" {

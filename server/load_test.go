@@ -1,0 +1,187 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"twostage"
+	"twostage/rerank"
+)
+
+// TestLoad is the bounded load test: 32 concurrent clients for
+// TWOSTAGE_LOAD_DURATION (default 3s, 1s with -short; set 30s for the full
+// run) against /v1/rerank on loopback, with a batching engine stand-in
+// behind the server. No request may fail, and the engine's batching must be
+// visible in /metrics: more pairs per batch than one call brings. p50 and
+// p99 latency are logged (never asserted: timings go in logs, not tests).
+func TestLoad(t *testing.T) {
+	dur := 3 * time.Second
+	if testing.Short() {
+		dur = time.Second
+	}
+	if v := os.Getenv("TWOSTAGE_LOAD_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("TWOSTAGE_LOAD_DURATION: %v", err)
+		}
+		dur = d
+	}
+	const clients, docsPerCall = 32, 4
+	eng := newBatchingEngine(64, 2*time.Millisecond)
+	e := start(t, "rerankers: {default: engine}\nmax_in_flight: 64\n", nil, map[string]twostage.Reranker{"engine": eng})
+
+	body := mustJSON(map[string]any{"query": "red planet", "documents": []string{
+		"Mars is the red planet", "Venus is hot", "Jupiter has a red spot", "Saturn has rings"}[:docsPerCall]})
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  atomic.Int64
+		firstErr  atomic.Value
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(dur)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				resp, err := client.Post(e.url+"/v1/rerank", "application/json", strings.NewReader(body))
+				if err == nil {
+					var n int64
+					buf := make([]byte, 4096)
+					for {
+						k, rerr := resp.Body.Read(buf)
+						n += int64(k)
+						if rerr != nil {
+							break
+						}
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("client %d: status %d", c, resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d requests failed; first: %v", n, firstErr.Load())
+	}
+	if len(latencies) == 0 {
+		t.Fatal("no requests completed")
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+
+	m := string(e.do("GET", "/metrics", "", "").body)
+	mean, err := metricValue(m, `twostage_engine_mean_batch_size{reranker="default"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mean <= docsPerCall {
+		t.Errorf("mean batch size %.2f: no more than one call's %d pairs, so calls were not batched together", mean, docsPerCall)
+	}
+	ok, _ := metricValue(m, `twostage_http_requests_total{code="200",route="rerank_v1"}`)
+	if int(ok) != len(latencies) {
+		t.Errorf("/metrics counts %v successful requests, clients saw %d", ok, len(latencies))
+	}
+	t.Logf("%d clients x %v: %d requests (%.0f/s), p50 %v, p99 %v, engine mean batch %.1f pairs (%.1f calls)",
+		clients, dur, len(latencies), float64(len(latencies))/dur.Seconds(), pct(0.50), pct(0.99), mean, mean/docsPerCall)
+}
+
+// BenchmarkRerankServerVsDirect measures /v1/rerank through the server on
+// loopback against calling the same reranker in-process, 50 documents of
+// about 80 words a call, 8 concurrent callers each way, and logs the
+// throughput ratio (server over direct) measured side by side. With the
+// model-free BM25 reranker the ratio is the server's overhead at its worst;
+// a GPU model's cost per call makes it approach 1.
+func BenchmarkRerankServerVsDirect(b *testing.B) {
+	words := strings.Fields("the red planet mars has iron oxide dust and thin air while venus is hot and jupiter storms rage across a giant spot")
+	docs := make([]string, 50)
+	for i := range docs {
+		var sb strings.Builder
+		for w := range 80 {
+			sb.WriteString(words[(i*7+w*3)%len(words)])
+			sb.WriteByte(' ')
+		}
+		docs[i] = sb.String()
+	}
+	query := "why is mars red"
+	lex := rerank.NewLexical()
+	body := mustJSON(map[string]any{"query": query, "documents": docs})
+
+	e := start(b, "rerankers: {default: lexical}\n", nil, nil)
+
+	perCall := map[string]float64{}
+	b.Run("direct", func(b *testing.B) {
+		b.SetParallelism(8 / max(1, runtimeProcs()))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := lex.Rerank(context.Background(), query, docs); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+		perCall["direct"] = float64(time.Since(start)) / float64(b.N)
+		b.ReportMetric(float64(b.N*len(docs))/time.Since(start).Seconds(), "pairs/s")
+	})
+	b.Run("server", func(b *testing.B) {
+		b.SetParallelism(8 / max(1, runtimeProcs()))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+			defer client.CloseIdleConnections()
+			buf := make([]byte, 32<<10)
+			for pb.Next() {
+				resp, err := client.Post(e.url+"/v1/rerank", "application/json", strings.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for {
+					if _, err := resp.Body.Read(buf); err != nil {
+						break
+					}
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+		perCall["server"] = float64(time.Since(start)) / float64(b.N)
+		b.ReportMetric(float64(b.N*len(docs))/time.Since(start).Seconds(), "pairs/s")
+		if perCall["direct"] > 0 {
+			ratio := perCall["direct"] / perCall["server"]
+			b.ReportMetric(ratio, "x-direct")
+			b.Logf("throughput through the server / in-process: %.3f (%.0f us vs %.0f us per call of %d documents, 8 callers each)",
+				ratio, perCall["server"]/1e3, perCall["direct"]/1e3, len(docs))
+		}
+	})
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
