@@ -344,6 +344,28 @@ func TestWeaviateHybrid(t *testing.T) {
 	}
 }
 
+// sameRanking checks two reranked results rank by rank: equal rerank
+// scores, and equal ids except where a score ties with a neighbour (ties
+// keep first-stage order, which may differ between stores).
+func sameRanking(t *testing.T, got, want []twostage.Hit) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d hits %v, want %d %v", len(got), hitIDs(got), len(want), hitIDs(want))
+	}
+	tied := func(i int) bool {
+		return (i > 0 && want[i-1].RerankScore == want[i].RerankScore) ||
+			(i+1 < len(want) && want[i+1].RerankScore == want[i].RerankScore)
+	}
+	for i := range got {
+		if d := got[i].RerankScore - want[i].RerankScore; d > 1e-9 || d < -1e-9 {
+			t.Errorf("rank %d: rerank score %v (%s), want %v (%s)", i, got[i].RerankScore, got[i].ID, want[i].RerankScore, want[i].ID)
+		}
+		if got[i].ID != want[i].ID && !tied(i) {
+			t.Errorf("rank %d: got %s, want %s (got %v, want %v)", i, got[i].ID, want[i].ID, hitIDs(got), hitIDs(want))
+		}
+	}
+}
+
 func hitIDs(hits []twostage.Hit) []string {
 	out := make([]string, len(hits))
 	for i, h := range hits {
@@ -390,23 +412,18 @@ func TestWeaviatePipeline(t *testing.T) {
 		if err := p.Index(ctx, docs, nil); err != nil {
 			t.Fatalf("index: %v", err)
 		}
-		res, err := p.Search(ctx, "reranking with a cross encoder", twostage.SearchOptions{TopN: 5, CandidateK: 20, Filter: twostage.Not(twostage.Eq("topic", 3))})
+		res, err := p.Search(ctx, "reranking with a cross encoder", twostage.SearchOptions{TopN: 5, CandidateK: 60, Filter: twostage.Not(twostage.Eq("topic", 3))})
 		if err != nil {
 			t.Fatalf("search: %v", err)
 		}
 		results[i] = res
 	}
 	w, m := results[0], results[1]
-	if !w.Reranked || len(w.Hits) != 5 || w.Candidates != 20 {
-		t.Fatalf("weaviate pipeline: reranked %v, %d hits, %d candidates; want reranked, 5, 20", w.Reranked, len(w.Hits), w.Candidates)
+	if !w.Reranked || len(w.Hits) != 5 || w.Candidates != 48 {
+		t.Fatalf("weaviate pipeline: reranked %v, %d hits, %d candidates; want reranked, 5, 48", w.Reranked, len(w.Hits), w.Candidates)
 	}
-	if !slices.Equal(hitIDs(w.Hits), hitIDs(m.Hits)) {
-		t.Errorf("weaviate pipeline %v, memstore pipeline %v", hitIDs(w.Hits), hitIDs(m.Hits))
-	}
+	sameRanking(t, w.Hits, m.Hits)
 	for i := range w.Hits {
-		if d := w.Hits[i].RerankScore - m.Hits[i].RerankScore; d > 1e-9 || d < -1e-9 {
-			t.Errorf("hit %d rerank score %v vs %v", i, w.Hits[i].RerankScore, m.Hits[i].RerankScore)
-		}
 		if w.Hits[i].Metadata["topic"] == int64(3) {
 			t.Errorf("hit %s has the excluded topic", w.Hits[i].ID)
 		}
