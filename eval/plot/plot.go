@@ -134,19 +134,25 @@ func Metrics(w io.Writer, r *eval.Report, opts *Options) error {
 	p.Title.Text = fmt.Sprintf("Retrieval quality: first stage vs reranked (%d queries)", r.Dataset.Queries)
 	p.Y.Label.Text = "mean over queries"
 	top := 0.0
-	err := groupedBars(p, names, r.Runs, func(run eval.Run, i int) float64 { return run.Metrics[names[i]] }, "%.3f", &top, opts.widthPt(1))
+	leg := newLegend()
+	err := groupedBars(p, &leg, names, r.Runs, func(run eval.Run, i int) float64 { return run.Metrics[names[i]] }, "%.3f", &top, opts.widthPt(1)*0.85)
 	if err != nil {
 		return err
 	}
-	p.Y.Min, p.Y.Max = 0, math.Max(top*1.35, 0.05) // headroom for the legend
-	return render(w, opts, func(c draw.Canvas) { p.Draw(c) })
+	// Metrics lie in [0, 1]: room above the tallest bar for its label.
+	p.Y.Min, p.Y.Max = 0, math.Min(math.Max(top*1.12, 0.05), 1.05)
+	return render(w, opts, func(c draw.Canvas) {
+		pc := withLegend(c, &leg)
+		p.Draw(pc)
+	})
 }
 
 // groupedBars adds one bar chart per run over the nominal groups, with
 // value labels when format is not empty, and records the tallest bar.
 // area is the width of the plot's canvas: each group of bars fills about
 // 70% of its share of the data area.
-func groupedBars(p *gplot.Plot, groups []string, runs []eval.Run, value func(eval.Run, int) float64, format string, top *float64, area vg.Length) error {
+// Each run is added to leg when leg is not nil.
+func groupedBars(p *gplot.Plot, leg *gplot.Legend, groups []string, runs []eval.Run, value func(eval.Run, int) float64, format string, top *float64, area vg.Length) error {
 	p.Add(plotter.NewGrid())
 	n := len(runs)
 	width := area * 0.8 / vg.Length(len(groups)) * 0.7 / vg.Length(n)
@@ -164,7 +170,9 @@ func groupedBars(p *gplot.Plot, groups []string, runs []eval.Run, value func(eva
 		bc.LineStyle.Width = 0
 		bc.Offset = vg.Length(float64(ri)-float64(n-1)/2) * width
 		p.Add(bc)
-		p.Legend.Add(run.Name, bc)
+		if leg != nil {
+			leg.Add(run.Name, bc)
+		}
 		if format != "" {
 			var xys plotter.XYs
 			var labels []string
@@ -185,8 +193,6 @@ func groupedBars(p *gplot.Plot, groups []string, runs []eval.Run, value func(eva
 		}
 	}
 	p.NominalX(groups...)
-	p.Legend.Top = true
-	p.Legend.Left = false
 	return nil
 }
 
@@ -226,27 +232,29 @@ func Latency(w io.Writer, r *eval.Report, opts *Options) error {
 	}
 	row := make([]*gplot.Plot, len(pcts))
 	top := 0.0
+	leg := newLegend()
 	for i, pc := range pcts {
 		p := gplot.New()
 		p.Title.Text = pc.name + " latency per query"
 		if i == 0 {
 			p.Y.Label.Text = "milliseconds"
 		}
-		err := groupedBars(p, stages, r.Runs, func(run eval.Run, gi int) float64 { return pc.get(run.LatencyMS[stages[gi]]) }, "", &top, opts.widthPt(len(pcts)))
+		var l *gplot.Legend
+		if i == 0 {
+			l = &leg
+		}
+		err := groupedBars(p, l, stages, r.Runs, func(run eval.Run, gi int) float64 { return pc.get(run.LatencyMS[stages[gi]]) }, "", &top, opts.widthPt(len(pcts))*0.85)
 		if err != nil {
 			return err
-		}
-		if i > 0 {
-			p.Legend = gplot.NewLegend()
 		}
 		row[i] = p
 	}
 	for _, p := range row { // one scale for the three panels
-		p.Y.Min, p.Y.Max = 0, math.Max(top*1.35, 0.001) // headroom for the legend
+		p.Y.Min, p.Y.Max = 0, math.Max(top*1.05, 0.001)
 	}
 	return render(w, opts, func(c draw.Canvas) {
 		tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Millimeter * 3, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-		canvases := gplot.Align([][]*gplot.Plot{row}, tiles, c)
+		canvases := gplot.Align([][]*gplot.Plot{row}, tiles, withLegend(c, &leg))
 		for i, p := range row {
 			p.Draw(canvases[0][i])
 		}
@@ -310,6 +318,21 @@ func Tradeoff(w io.Writer, r *eval.Report, m eval.Metric, opts *Options) error {
 	p.X.Min, p.X.Max = math.Max(0, xmin-0.1*dx), xmax+0.35*dx
 	p.Y.Min, p.Y.Max = math.Max(0, ymin-0.15*dy), ymax+0.15*dy
 	return render(w, opts, func(c draw.Canvas) { p.Draw(c) })
+}
+
+func newLegend() gplot.Legend {
+	l := gplot.NewLegend()
+	l.Top, l.Left = true, false
+	return l
+}
+
+// withLegend draws leg in a strip at the right of c and returns the rest of
+// c, so the legend never covers the data.
+func withLegend(c draw.Canvas, leg *gplot.Legend) draw.Canvas {
+	r := leg.Rectangle(c)
+	w := r.Max.X - r.Min.X + vg.Points(12)
+	leg.Draw(draw.Crop(c, c.Max.X-c.Min.X-w, -vg.Points(4), 0, -vg.Points(24)))
+	return draw.Crop(c, 0, -w, 0, 0)
 }
 
 // render draws onto a canvas of the options' size and writes it as PNG.
