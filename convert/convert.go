@@ -23,6 +23,7 @@ package convert
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 
 	"twostage"
 	"twostage/convert/hf"
+	"twostage/convert/internal/half"
 	"twostage/convert/onnxgraph"
 	"twostage/convert/safetensors"
 	"twostage/modeldir"
@@ -176,15 +178,33 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 		}
 	}()
 
+	dtype := onnxgraph.Float
+	if o.Dtype == modeldir.DtypeFP16 {
+		dtype = onnxgraph.Float16
+	}
+	build := func(l *loader) error {
+		if modeldir.IsDecoder(family) {
+			return buildQwen3(l, cfg, mc.ScoreTokens)
+		}
+		return buildBert(l, cfg, family == modeldir.FamilyBertCrossEncoder)
+	}
+	// A dry run first checks every tensor's presence, shape and dtype, so a
+	// bad checkpoint fails in milliseconds, not after gigabytes of work.
+	dry, err := onnxgraph.New(family, filepath.Join(tmp, "dry-run.partial"))
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	err = build(&loader{dry: true, ctx: ctx, ck: ck, g: dry, dtype: dtype})
+	dry.Close()
+	if err != nil {
+		return nil, err
+	}
 	g, err := onnxgraph.New(family, filepath.Join(tmp, modeldir.DataFile+".partial"))
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	defer g.Close()
-	l := &loader{ctx: ctx, ck: ck, g: g, total: ck.TotalBytes(), progress: o.Progress, dtype: onnxgraph.Float}
-	if o.Dtype == modeldir.DtypeFP16 {
-		l.dtype = onnxgraph.Float16
-	}
+	l := &loader{ctx: ctx, ck: ck, g: g, total: ck.TotalBytes(), progress: o.Progress, dtype: dtype}
 	mc.Dtype = o.Dtype
 	mc.HiddenSize = cfg.HiddenSize
 	mc.SourceModel = o.Source
@@ -197,13 +217,11 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 		if mc.MaxLength <= 0 {
 			mc.MaxLength = decoderMaxLength
 		}
-		err = buildQwen3(l, cfg, mc.ScoreTokens)
 	} else {
 		mc.PadTokenID = cfg.Pad(0)
 		mc.MaxLength = cfg.MaxPositionEmbeddings
-		err = buildBert(l, cfg, family == modeldir.FamilyBertCrossEncoder)
 	}
-	if err != nil {
+	if err := build(l); err != nil {
 		return nil, err
 	}
 	if o.MaxLength > 0 {
@@ -254,6 +272,7 @@ func copyFile(src, dst string) error {
 
 // loader moves checkpoint tensors into the graph one at a time.
 type loader struct {
+	dry      bool // check names, shapes and dtypes only: no data is read or written
 	ctx      context.Context
 	ck       *safetensors.Checkpoint
 	g        *onnxgraph.Graph
@@ -265,6 +284,21 @@ type loader struct {
 
 // read returns the named tensor as float32, checking its shape.
 func (l *loader) read(name string, shape ...int64) ([]float32, error) {
+	info, err := l.check(name, shape...)
+	if err != nil || l.dry {
+		return nil, err
+	}
+	v, _, err := l.ck.ReadFloat32(name)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	l.advance(info.Bytes())
+	return v, nil
+}
+
+// check verifies that the named tensor exists with the given shape and a
+// float dtype.
+func (l *loader) check(name string, shape ...int64) (*safetensors.Info, error) {
 	if err := l.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
@@ -275,12 +309,12 @@ func (l *loader) read(name string, shape ...int64) ([]float32, error) {
 	if !slices.Equal(info.Shape, shape) {
 		return nil, fmt.Errorf("convert: tensor %s has shape %v, config.json implies %v: %w", name, info.Shape, shape, ErrShape)
 	}
-	v, _, err := l.ck.ReadFloat32(name)
-	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+	switch info.Dtype {
+	case safetensors.F32, safetensors.F16, safetensors.BF16:
+	default:
+		return nil, fmt.Errorf("convert: tensor %s is %s, want F32, F16 or BF16: %w", name, info.Dtype, ErrDtype)
 	}
-	l.advance(info.Bytes())
-	return v, nil
+	return info, nil
 }
 
 func (l *loader) advance(n int64) {
@@ -294,23 +328,19 @@ func (l *loader) advance(n int64) {
 // graph in the storage dtype, chunk by chunk, and returns its name (not
 // widened).
 func (l *loader) table(name string, rows, cols int) (string, error) {
-	if err := l.ctx.Err(); err != nil {
-		return "", fmt.Errorf("convert: %w", err)
-	}
-	info, ok := l.ck.Info(name)
-	if !ok {
-		return "", fmt.Errorf("convert: checkpoint has no tensor %q: %w", name, ErrMissingTensor)
-	}
 	shape := []int64{int64(rows), int64(cols)}
-	if !slices.Equal(info.Shape, shape) {
-		return "", fmt.Errorf("convert: tensor %s has shape %v, config.json implies %v: %w", name, info.Shape, shape, ErrShape)
+	info, err := l.check(name, shape...)
+	if err != nil || l.dry {
+		return "", err
 	}
 	out, err := l.g.WeightFrom(name, l.dtype, shape, func(w io.Writer) error {
-		return l.ck.ReadFloat32Chunks(name, 1<<20, func(v []float32) error {
-			if err := checkFinite(name, v); err != nil {
-				return err
+		var buf []byte
+		return l.ck.ReadRawChunks(name, 4<<20, func(b []byte) error {
+			var ok bool
+			if buf, ok = transcode(info.Dtype, b, l.dtype, buf[:0]); !ok {
+				return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, twostage.ErrInvalidInput)
 			}
-			_, err := w.Write(onnxgraph.EncodeFloats(l.dtype, v))
+			_, err := w.Write(buf)
 			return err
 		})
 	})
@@ -324,6 +354,9 @@ func (l *loader) table(name string, rows, cols int) (string, error) {
 // store adds v as a weight in the storage dtype and returns its name (not
 // widened: see widen).
 func (l *loader) store(name string, v []float32, dims ...int64) (string, error) {
+	if l.dry {
+		return "", nil
+	}
 	if err := checkFinite(name, v); err != nil {
 		return "", err
 	}
@@ -364,7 +397,7 @@ func (l *loader) vector(name string, n int) (string, error) {
 // of its transpose [in, out], ready for MatMul.
 func (l *loader) linear(name string, out, in int) (string, error) {
 	w, err := l.read(name, int64(out), int64(in))
-	if err != nil {
+	if err != nil || l.dry {
 		return "", err
 	}
 	t := make([]float32, len(w))
@@ -410,4 +443,38 @@ func (l *loader) seqPositions(ids string) string {
 	shape := l.op("Shape", ids)
 	s := l.g.Op("Gather", []string{shape, l.scalarI64(1)}, onnxgraph.Int("axis", 0))
 	return l.op("Range", l.scalarI64(0), s, l.scalarI64(1))
+}
+
+// transcode converts little-endian src elements of safetensors dtype
+// srcDtype (F32, F16 or BF16) to dst type (Float or Float16) in one pass,
+// appending to out; ok is false when a value is NaN or infinite.
+func transcode(srcDtype string, src []byte, dst onnxgraph.DataType, out []byte) ([]byte, bool) {
+	size := safetensors.DtypeSize(srcDtype)
+	n := len(src) / size
+	need := n * dst.Size()
+	if cap(out) < need {
+		out = make([]byte, need)
+	}
+	out = out[:need]
+	bad := false
+	for i := 0; i < n; i++ {
+		var bits uint32
+		switch srcDtype {
+		case safetensors.BF16:
+			bits = uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16
+		case safetensors.F16:
+			bits = math.Float32bits(half.F16ToF32(binary.LittleEndian.Uint16(src[2*i:])))
+		default:
+			bits = binary.LittleEndian.Uint32(src[4*i:])
+		}
+		if bits&0x7f800000 == 0x7f800000 {
+			bad = true
+		}
+		if dst == onnxgraph.Float16 {
+			binary.LittleEndian.PutUint16(out[2*i:], half.F32ToF16(math.Float32frombits(bits)))
+		} else {
+			binary.LittleEndian.PutUint32(out[4*i:], bits)
+		}
+	}
+	return out, !bad
 }

@@ -45,12 +45,17 @@ func buildQwen3(l *loader, c *hf.Config, scoreTokens []int) error {
 	default:
 		return fmt.Errorf("convert: checkpoint has no tensor \"lm_head.weight\" and tie_word_embeddings is false: %w", ErrMissingTensor)
 	}
-	rows, _, err := l.ck.ReadRows(head, scoreTokens)
-	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+	var rows [][]float32
+	if !l.dry {
+		if rows, _, err = l.ck.ReadRows(head, scoreTokens); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
 	}
 	score := make([]float32, H)
 	for i := range score {
+		if len(rows) == 0 { // dry run
+			break
+		}
 		s := float64(rows[0][i])
 		if len(rows) == 2 {
 			s -= float64(rows[1][i])

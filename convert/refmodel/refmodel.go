@@ -6,12 +6,14 @@
 // sequence at a time, with no ONNX and nothing shared with the graph
 // builder, so that tests can check converted graphs against it.
 //
-// It loads every weight as float64 and is meant for tiny checkpoints.
+// It loads every weight as float64 (except the vocabulary-sized tables, whose
+// rows it reads on demand) and is meant for tiny checkpoints.
 package refmodel
 
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"twostage"
@@ -24,9 +26,13 @@ import (
 type Model struct {
 	family string
 	cfg    *hf.Config
+	ck     *safetensors.Checkpoint
 	w      map[string][]float64
-	shape  map[string][]int64
+	rows   map[string]string // vocabulary table key -> checkpoint tensor name
 }
+
+// vocabTables are read row by row rather than loaded.
+var vocabTables = []string{"embed_tokens.weight", "lm_head.weight", "embeddings.word_embeddings.weight"}
 
 // Load reads the checkpoint in dir for family (a modeldir family).
 func Load(dir, family string) (*Model, error) {
@@ -38,22 +44,46 @@ func Load(dir, family string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refmodel: %w", err)
 	}
-	defer ck.Close()
-	m := &Model{family: family, cfg: cfg, w: map[string][]float64{}, shape: map[string][]int64{}}
+	m := &Model{family: family, cfg: cfg, ck: ck, w: map[string][]float64{}, rows: map[string]string{}}
 	for _, name := range ck.Names() {
-		v, info, err := ck.ReadFloat32(name)
+		// Drop the "model." / "bert." prefixes so both layouts look alike.
+		key := strings.TrimPrefix(strings.TrimPrefix(name, "model."), "bert.")
+		if slices.Contains(vocabTables, key) {
+			m.rows[key] = name
+			continue
+		}
+		v, _, err := ck.ReadFloat32(name)
 		if err != nil {
+			ck.Close()
 			return nil, fmt.Errorf("refmodel: %w", err)
 		}
 		f := make([]float64, len(v))
 		for i, x := range v {
 			f[i] = float64(x)
 		}
-		// Drop the "model." / "bert." prefixes so both layouts look alike.
-		key := strings.TrimPrefix(strings.TrimPrefix(name, "model."), "bert.")
-		m.w[key], m.shape[key] = f, info.Shape
+		m.w[key] = f
 	}
 	return m, nil
+}
+
+// Close closes the checkpoint files.
+func (m *Model) Close() error { return m.ck.Close() }
+
+// row returns row r of a vocabulary-sized table.
+func (m *Model) row(key string, r int) []float64 {
+	name, ok := m.rows[key]
+	if !ok {
+		panic(fmt.Sprintf("refmodel: missing tensor %s", key))
+	}
+	v, _, err := m.ck.ReadRows(name, []int{r})
+	if err != nil {
+		panic(fmt.Sprintf("refmodel: %v", err))
+	}
+	out := make([]float64, len(v[0]))
+	for i, x := range v[0] {
+		out[i] = float64(x)
+	}
+	return out
 }
 
 func (m *Model) get(name string) []float64 {
@@ -162,12 +192,10 @@ func (m *Model) Score(ids, typeIDs []int64) (float64, error) {
 	case modeldir.FamilyZerank, modeldir.FamilyQwen3Reranker:
 		h := m.qwen3(ids)
 		logit := func(tok int) float64 {
-			head, ok := m.w["lm_head.weight"]
-			if !ok {
-				head = m.get("embed_tokens.weight") // tied
+			if _, ok := m.rows["lm_head.weight"]; ok {
+				return dot(m.row("lm_head.weight", tok), h)
 			}
-			H := m.cfg.HiddenSize
-			return dot(head[tok*H:(tok+1)*H], h)
+			return dot(m.row("embed_tokens.weight", tok), h) // tied
 		}
 		if m.family == modeldir.FamilyZerank {
 			return logit(9454), nil
@@ -200,12 +228,11 @@ func (m *Model) HiddenStates(ids, typeIDs []int64) ([][]float64, error) {
 // last token.
 func (m *Model) qwen3(ids []int64) []float64 {
 	c := m.cfg
-	H, nH, nKV, D := c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	nH, nKV, D := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	S := len(ids)
-	emb := m.get("embed_tokens.weight")
 	x := make([][]float64, S)
 	for s, id := range ids {
-		x[s] = append([]float64(nil), emb[int(id)*H:(int(id)+1)*H]...)
+		x[s] = m.row("embed_tokens.weight", int(id))
 	}
 	// rope rotates head vector v at position pos (rotate-half convention).
 	rope := func(v []float64, pos int) {
@@ -281,16 +308,16 @@ func (m *Model) bert(ids, typeIDs []int64) [][]float64 {
 	H, nH := c.HiddenSize, c.NumAttentionHeads
 	D := H / nH
 	S := len(ids)
-	word, pos, typ := m.get("embeddings.word_embeddings.weight"), m.get("embeddings.position_embeddings.weight"), m.get("embeddings.token_type_embeddings.weight")
+	pos, typ := m.get("embeddings.position_embeddings.weight"), m.get("embeddings.token_type_embeddings.weight")
 	x := make([][]float64, S)
 	for s, id := range ids {
 		t := 0
 		if typeIDs != nil {
 			t = int(typeIDs[s])
 		}
-		e := make([]float64, H)
+		e := m.row("embeddings.word_embeddings.weight", int(id))
 		for i := range e {
-			e[i] = word[int(id)*H+i] + pos[s*H+i] + typ[t*H+i]
+			e[i] += pos[s*H+i] + typ[t*H+i]
 		}
 		x[s] = layerNorm(e, m.get("embeddings.LayerNorm.weight"), m.get("embeddings.LayerNorm.bias"), c.LayerNormEps)
 	}

@@ -264,6 +264,30 @@ func (c *Checkpoint) ReadRaw(name string) ([]byte, *Info, error) {
 	return b, t, nil
 }
 
+// ReadRawChunks streams the named tensor's stored bytes, calling fn with
+// consecutive pieces of at most chunk bytes, each a whole number of elements
+// (the slice is reused between calls).
+func (c *Checkpoint) ReadRawChunks(name string, chunk int, fn func([]byte) error) error {
+	t, ok := c.tensors[name]
+	if !ok {
+		return fmt.Errorf("safetensors: %q: %w", name, ErrMissing)
+	}
+	size := int64(dtypeSizes[t.Dtype])
+	step := max(int64(chunk)/size, 1) * size
+	buf := make([]byte, min(step, t.size))
+	for off := int64(0); off < t.size; {
+		n := min(int64(len(buf)), t.size-off)
+		if _, err := t.file.ReadAt(buf[:n], t.begin+off); err != nil {
+			return fmt.Errorf("safetensors: read %s from %s: %w", name, t.path, err)
+		}
+		if err := fn(buf[:n]); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
 // ReadFloat32Chunks streams the named F32, F16 or BF16 tensor as float32,
 // calling fn with consecutive pieces of at most chunk elements (the slice is
 // reused between calls), so the tensor is never whole in memory.

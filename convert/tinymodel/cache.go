@@ -97,7 +97,14 @@ func nextID() int {
 	return idSeq.n
 }
 
-func specKey(s Spec) string { return fmt.Sprintf("%+v", s) }
+// specKey identifies a checkpoint; the two Qwen3 families write the same
+// checkpoint, so they share one.
+func specKey(s Spec) string {
+	if s.Family == modeldir.FamilyQwen3Reranker {
+		s.Family = modeldir.FamilyZerank
+	}
+	return fmt.Sprintf("%+v", s)
+}
 
 // requireTokenizer fails or skips tb (per testassets) when s's tokenizer is
 // not fetched.

@@ -105,7 +105,7 @@ func Defaults(s Spec) (Spec, error) {
 type Tensor struct {
 	Name  string
 	Shape []int64
-	// Mean and Std of the normal distribution the values are drawn from.
+	// Mean and Std of the (uniform) distribution the values are drawn from.
 	Mean, Std float64
 }
 
@@ -293,8 +293,17 @@ func WriteProgress(dir string, s Spec, progress func(done, total int64)) error {
 			for n > 0 {
 				k := min(n, int64(len(buf))/size)
 				b := buf[:k*size]
+				// Uniform values with the tensor's mean and standard
+				// deviation, four 16-bit draws per random word (fast: tests
+				// generate tens of millions of weights, often under -race).
+				lo, scale := t.Mean-math.Sqrt(3)*t.Std, 2*math.Sqrt(3)*t.Std/65536
+				var word uint64
 				for e := int64(0); e < k; e++ {
-					v := float32(t.Mean + t.Std*rng.NormFloat64())
+					if e%4 == 0 {
+						word = rng.Uint64()
+					}
+					v := float32(lo + scale*(float64(word&0xffff)+0.5))
+					word >>= 16
 					switch s.Dtype {
 					case safetensors.BF16:
 						binary.LittleEndian.PutUint16(b[2*e:], half.F32ToBF16(v))

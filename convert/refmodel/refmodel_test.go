@@ -1,0 +1,68 @@
+package refmodel
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"twostage"
+	"twostage/convert/tinymodel"
+	"twostage/modeldir"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
+
+func TestKernels(t *testing.T) {
+	y := rmsNorm([]float64{3, 4}, []float64{1, 2}, 0) // rms = sqrt(12.5)
+	if r := math.Sqrt(12.5); !near(y[0], 3/r) || !near(y[1], 8/r) {
+		t.Errorf("rmsNorm = %v", y)
+	}
+	y = layerNorm([]float64{1, 3}, []float64{1, 1}, []float64{0, 10}, 0)
+	if !near(y[0], -1) || !near(y[1], 11) {
+		t.Errorf("layerNorm = %v", y)
+	}
+	s := []float64{0, math.Log(3)}
+	softmax(s)
+	if !near(s[0], 0.25) || !near(s[1], 0.75) {
+		t.Errorf("softmax = %v", s)
+	}
+	// W = [[1 2] [3 4] [5 6]] (out 3, in 2)
+	y = linear([]float64{1, 2, 3, 4, 5, 6}, []float64{0, 0, 1}, []float64{1, -1})
+	if !near(y[0], -1) || !near(y[1], -1) || !near(y[2], 0) {
+		t.Errorf("linear = %v", y)
+	}
+}
+
+func TestScoreProperties(t *testing.T) {
+	ck := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1, Layers: 1})
+	z, err := Load(ck, modeldir.FamilyZerank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	q, err := Load(ck, modeldir.FamilyQwen3Reranker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ids := []int64{151644, 8948, 198, 3838, 374}
+	a, _ := z.Score(ids, nil)
+	b, _ := z.Score(append([]int64{}, ids[:4]...), nil)
+	c, _ := q.Score(ids, nil)
+	if a == b || a == c {
+		t.Errorf("scores do not depend on input or family: %v %v %v", a, b, c)
+	}
+	// Scoring is deterministic.
+	if b2, _ := z.Score(ids[:4], nil); b2 != b {
+		t.Errorf("nondeterministic: %v then %v", b, b2)
+	}
+	if _, err := z.Score(nil, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("empty: %v", err)
+	}
+	if _, err := z.Score([]int64{tinymodel.Qwen3Vocab}, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("out of vocab: %v", err)
+	}
+	if _, err := z.HiddenStates(ids, nil); !errors.Is(err, twostage.ErrUnsupported) {
+		t.Errorf("HiddenStates on a decoder: %v", err)
+	}
+}
