@@ -39,5 +39,6 @@
 // by score descending and breaks ties by document id descending, comparing
 // bytes (strcmp). Rank applies that order, so metrics computed from scored
 // hits equal pytrec_eval's. Functions taking a ranking ([]string) use the
-// order as given.
+// order as given. MRR is computed on the same order as the other metrics;
+// BEIR's own mrr instead keeps a tie in the order the run listed it.
 package eval

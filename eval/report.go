@@ -128,7 +128,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(notes, "; "))
 	}
-	fmt.Fprintf(w, "\nstages: store %s, embedder %s, reranker %s; hits ordered by %s; %d queries at a time\n\n",
+	fmt.Fprintf(w, "\nstages: store %s, embedder %s, reranker %s; hits ordered by %s; concurrency %d\n\n",
 		r.Store, r.Embedder, r.Reranker, r.Order, r.Concurrency)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

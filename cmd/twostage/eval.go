@@ -138,7 +138,12 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			bar.Finish()
 			return err
 		}
-		s, err := eval.Evaluate(ds.Qrels, rankings(scored, ef.order), metrics)
+		ranked, err := rankings(scored, ef.order)
+		if err != nil {
+			bar.Finish()
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		s, err := eval.Evaluate(ds.Qrels, ranked, metrics)
 		if err != nil {
 			bar.Finish()
 			return err
@@ -353,17 +358,16 @@ func runConfig(ctx context.Context, p *twostage.Pipeline, queries []eval.Query, 
 
 // rankings orders each query's hits: by score as trec_eval does, or as the
 // pipeline returned them.
-func rankings(scored map[string][]eval.Scored, order string) map[string][]string {
+func rankings(scored map[string][]eval.Scored, order string) (map[string][]string, error) {
 	out := make(map[string][]string, len(scored))
 	for q, hits := range scored {
 		if order == "score" {
 			ids, err := eval.Rank(hits)
-			if err == nil {
-				out[q] = ids
-				continue
+			if err != nil {
+				return nil, fmt.Errorf("query %q: %w", q, err)
 			}
-			// A duplicate or NaN: keep the pipeline's order and let Evaluate
-			// report a duplicate.
+			out[q] = ids
+			continue
 		}
 		ids := make([]string, len(hits))
 		for i, h := range hits {
@@ -371,7 +375,7 @@ func rankings(scored map[string][]eval.Scored, order string) map[string][]string
 		}
 		out[q] = ids
 	}
-	return out
+	return out, nil
 }
 
 // writeEvalOutputs writes results.json, the charts and one TREC run file per
@@ -409,8 +413,11 @@ func writeEvalOutputs(dir string, r *eval.Report, runs map[string]map[string][]e
 	}
 	for _, run := range r.Runs {
 		scored := runs[run.Name]
-		ranked := rankings(scored, order)
-		err := write(filepath.Join(dir, "runs", run.Name+".trec"), func(w io.Writer) error {
+		ranked, err := rankings(scored, order)
+		if err != nil {
+			return files, err
+		}
+		err = write(filepath.Join(dir, "runs", run.Name+".trec"), func(w io.Writer) error {
 			return writeTRECRun(w, run.Name, scored, ranked)
 		})
 		if err != nil {
