@@ -230,6 +230,9 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
+	if o.Progress != nil && l.done < l.total {
+		o.Progress(l.total, l.total) // tensors the architecture does not use
+	}
 	external := g.WeightBytes() > o.ExternalDataThreshold
 	if err := g.Save(modeldir.ModelPath(tmp), modeldir.DataPath(tmp), external); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)

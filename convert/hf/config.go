@@ -45,6 +45,11 @@ type Config struct {
 	RMSNormEps        float64         `json:"rms_norm_eps"`
 	RopeTheta         float64         `json:"rope_theta"`
 	RopeScaling       json.RawMessage `json:"rope_scaling"`
+	// RopeParameters is transformers v5's form: {"rope_type": "default", "rope_theta": ...}.
+	RopeParameters *struct {
+		RopeType  string  `json:"rope_type"`
+		RopeTheta float64 `json:"rope_theta"`
+	} `json:"rope_parameters"`
 	TieWordEmbeddings *bool           `json:"tie_word_embeddings"`
 	AttentionBias     bool            `json:"attention_bias"`
 	UseSlidingWindow  bool            `json:"use_sliding_window"`
@@ -147,6 +152,14 @@ func (c *Config) fill() error {
 		}
 		if c.RMSNormEps == 0 {
 			c.RMSNormEps = 1e-6
+		}
+		if rp := c.RopeParameters; rp != nil {
+			if rp.RopeType != "" && rp.RopeType != "default" {
+				return unsupported("qwen3 rope_parameters.rope_type %q (only plain RoPE is supported)", rp.RopeType)
+			}
+			if c.RopeTheta == 0 {
+				c.RopeTheta = rp.RopeTheta
+			}
 		}
 		if c.RopeTheta == 0 {
 			c.RopeTheta = 10000

@@ -27,8 +27,14 @@ func TestParseDefaults(t *testing.T) {
 	}
 	// Qwen3's own default is untied.
 	u, _ := Parse([]byte(`{"model_type":"qwen3","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2}`))
-	if u.Tied() || u.HeadDim != 4 || u.NumKeyValueHeads != 2 {
+	if u.Tied() || u.HeadDim != 4 || u.NumKeyValueHeads != 2 || u.RopeTheta != 10000 {
 		t.Errorf("qwen3 defaults = %+v", u)
+	}
+	// transformers v5 moves rope_theta into rope_parameters.
+	v, err := Parse([]byte(`{"model_type":"qwen3","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+		"num_attention_heads":2,"rope_parameters":{"rope_type":"default","rope_theta":5000000}}`))
+	if err != nil || v.RopeTheta != 5e6 {
+		t.Errorf("rope_parameters: theta %v, err %v", v.RopeTheta, err)
 	}
 }
 
@@ -44,6 +50,7 @@ func TestParseErrors(t *testing.T) {
 		{"qwen3 classifier", `{"model_type":"qwen3","architectures":["Qwen3ForSequenceClassification"],` + sizes + `}`, ErrArchitecture},
 		{"qwen3 gelu", `{"model_type":"qwen3","hidden_act":"gelu",` + sizes + `}`, ErrArchitecture},
 		{"qwen3 yarn", `{"model_type":"qwen3","rope_scaling":{"type":"yarn"},` + sizes + `}`, ErrArchitecture},
+		{"qwen3 yarn v5", `{"model_type":"qwen3","rope_parameters":{"rope_type":"yarn","rope_theta":1e6},` + sizes + `}`, ErrArchitecture},
 		{"qwen3 sliding", `{"model_type":"qwen3","use_sliding_window":true,` + sizes + `}`, ErrArchitecture},
 		{"bert gelu_new", `{"model_type":"bert","hidden_act":"gelu_new",` + sizes + `}`, ErrArchitecture},
 		{"bert relative positions", `{"model_type":"bert","position_embedding_type":"relative_key",` + sizes + `}`, ErrArchitecture},
