@@ -40,19 +40,19 @@ type Config struct {
 	NumLabels             int               `json:"num_labels"`
 
 	// Qwen3.
-	NumKeyValueHeads  int             `json:"num_key_value_heads"`
-	HeadDim           int             `json:"head_dim"`
-	RMSNormEps        float64         `json:"rms_norm_eps"`
-	RopeTheta         float64         `json:"rope_theta"`
-	RopeScaling       json.RawMessage `json:"rope_scaling"`
+	NumKeyValueHeads int             `json:"num_key_value_heads"`
+	HeadDim          int             `json:"head_dim"`
+	RMSNormEps       float64         `json:"rms_norm_eps"`
+	RopeTheta        float64         `json:"rope_theta"`
+	RopeScaling      json.RawMessage `json:"rope_scaling"`
 	// RopeParameters is transformers v5's form: {"rope_type": "default", "rope_theta": ...}.
 	RopeParameters *struct {
 		RopeType  string  `json:"rope_type"`
 		RopeTheta float64 `json:"rope_theta"`
 	} `json:"rope_parameters"`
-	TieWordEmbeddings *bool           `json:"tie_word_embeddings"`
-	AttentionBias     bool            `json:"attention_bias"`
-	UseSlidingWindow  bool            `json:"use_sliding_window"`
+	TieWordEmbeddings *bool `json:"tie_word_embeddings"`
+	AttentionBias     bool  `json:"attention_bias"`
+	UseSlidingWindow  bool  `json:"use_sliding_window"`
 
 	// BERT.
 	TypeVocabSize         int     `json:"type_vocab_size"`
