@@ -1,0 +1,225 @@
+package rerank
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"twostage"
+	"twostage/modeldir"
+	"twostage/tokenizer"
+)
+
+// Prompt pieces of the decoder families. Hugging Face tokenizes a templated
+// string by first splitting it at special tokens and then encoding each
+// piece between them on its own, so encoding the same pieces separately
+// here gives exactly the tokens of the whole string (engine_test checks
+// this), while letting the document's tokens be truncated without touching
+// the template.
+const (
+	// zerankQueryChars and zerankDocChars are the reference implementation's
+	// cuts, in characters (code points), applied before templating.
+	zerankQueryChars = 2000
+	zerankDocChars   = 10000
+
+	// zerank: <|im_start|>system\n{query}<|im_end|>\n<|im_start|>user\n{document}<|im_end|>\n<|im_start|>assistant\n
+	zerankPre  = "<|im_start|>"
+	zerankQ    = "system\n"
+	zerankMid  = "<|im_end|>\n<|im_start|>"
+	zerankDoc  = "user\n"
+	zerankPost = "<|im_end|>\n<|im_start|>assistant\n"
+
+	// Qwen3-Reranker's official prompt (its model card's usage code): the
+	// prefix, the instruction/query/document text and the suffix are
+	// tokenized separately there too, and the middle text is truncated on
+	// the right to fit.
+	qwen3Prefix = "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. " +
+		"Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n"
+	qwen3Suffix = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+	// DefaultInstruction is Qwen3-Reranker's default task instruction.
+	DefaultInstruction = "Given a web search query, retrieve relevant passages that answer the query"
+)
+
+// ZerankTemplate renders zerank's input text for a query and a document,
+// after the reference implementation's character cuts. The engine never
+// tokenizes this string whole; it is the specification the engine's
+// piecewise tokenization is tested against.
+func ZerankTemplate(query, doc string) string {
+	return zerankPre + zerankQ + cutChars(query, zerankQueryChars) + zerankMid + zerankDoc + cutChars(doc, zerankDocChars) + zerankPost
+}
+
+// Qwen3RerankerTemplate renders Qwen3-Reranker's input text for an
+// instruction ("" means DefaultInstruction), a query and a document.
+func Qwen3RerankerTemplate(instruction, query, doc string) string {
+	return qwen3Prefix + qwen3Middle(instruction, query, doc) + qwen3Suffix
+}
+
+func qwen3Middle(instruction, query, doc string) string {
+	if instruction == "" {
+		instruction = DefaultInstruction
+	}
+	return "<Instruct>: " + instruction + "\n<Query>: " + query + "\n<Document>: " + doc
+}
+
+// cutChars keeps the first n characters (code points) of s.
+func cutChars(s string, n int) string {
+	if len(s) <= n { // bytes >= code points
+		return s
+	}
+	i := 0
+	for k := range s {
+		if i == n {
+			return s[:k]
+		}
+		i++
+	}
+	return s
+}
+
+// pair is one tokenized (query, document) input: ids and, for BERT, type ids.
+type pair struct {
+	ids   []int64
+	types []int64 // nil unless the model takes token_type_ids
+}
+
+// prompter turns a query and its documents into model inputs for one family.
+type prompter struct {
+	family      string
+	tok         *tokenizer.Tokenizer
+	maxLen      int
+	instruction string
+
+	// Fixed pieces (decoder families), encoded once.
+	pre, mid, post []int
+}
+
+func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instruction string) (*prompter, error) {
+	p := &prompter{family: family, tok: tok, maxLen: maxLen, instruction: instruction}
+	enc := func(s string) []int {
+		e, _ := tok.Encode(s, false)
+		return e.IDs
+	}
+	need := func(tokens ...string) error {
+		for _, t := range tokens {
+			if _, ok := tok.TokenToID(t); !ok {
+				return fmt.Errorf("rerank: tokenizer lacks the %s template token %q: %w", family, t, twostage.ErrInvalidInput)
+			}
+		}
+		return nil
+	}
+	switch family {
+	case modeldir.FamilyZerank:
+		if err := need("<|im_start|>", "<|im_end|>"); err != nil {
+			return nil, err
+		}
+		p.pre, p.mid, p.post = enc(zerankPre), enc(zerankMid), enc(zerankPost)
+		if least := len(p.pre) + len(p.mid) + len(p.post) + len(enc(zerankQ)) + len(enc(zerankDoc)); least > maxLen {
+			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the zerank template: %w", maxLen, least, twostage.ErrInvalidInput)
+		}
+	case modeldir.FamilyQwen3Reranker:
+		if err := need("<|im_start|>", "<|im_end|>", "<think>", "</think>"); err != nil {
+			return nil, err
+		}
+		p.pre, p.post = enc(qwen3Prefix), enc(qwen3Suffix)
+		if least := len(p.pre) + len(p.post) + 1; least > maxLen {
+			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the qwen3-reranker template: %w", maxLen, least, twostage.ErrInvalidInput)
+		}
+	case modeldir.FamilyBertCrossEncoder:
+		if least := tok.NumSpecialTokens(true) + 2; least > maxLen {
+			return nil, fmt.Errorf("rerank: max length %d too small for a pair: %w", maxLen, twostage.ErrInvalidInput)
+		}
+	default:
+		return nil, fmt.Errorf("rerank: family %q is not a cross-encoder: %w", family, twostage.ErrUnsupported)
+	}
+	return p, nil
+}
+
+// query is one call's query, encoded once for all its documents.
+type query struct {
+	text string
+	q    []int              // zerank: the query piece's tokens
+	enc  *tokenizer.Encoding // bert: the query's raw encoding
+}
+
+func (p *prompter) query(text string) *query {
+	q := &query{text: text}
+	switch p.family {
+	case modeldir.FamilyZerank:
+		e, _ := p.tok.Encode(zerankQ+cutChars(text, zerankQueryChars), false)
+		q.q = e.IDs
+	case modeldir.FamilyBertCrossEncoder:
+		q.enc = p.tok.EncodeRaw(text, 0)
+	}
+	return q
+}
+
+// pair builds the model input for one document: the template stays whole,
+// the document's tokens are cut on the right to fit the max length (and,
+// for zerank, the query's too once the document has no tokens left).
+func (p *prompter) pair(q *query, doc string) pair {
+	switch p.family {
+	case modeldir.FamilyZerank:
+		e, _ := p.tok.Encode(zerankDoc+cutChars(doc, zerankDocChars), false)
+		d, qt := e.IDs, q.q
+		fixed := len(p.pre) + len(p.mid) + len(p.post)
+		if over := fixed + len(qt) + len(d) - p.maxLen; over > 0 {
+			// Cut the document down to its "user\n" tokens, then the query
+			// down to its "system\n" tokens; newPrompter ensured that fits.
+			keepD := max(len(d)-over, min(len(d), 2))
+			over -= len(d) - keepD
+			d = d[:keepD]
+			if over > 0 {
+				qt = qt[:max(len(qt)-over, min(len(qt), 2))]
+			}
+		}
+		return pair{ids: concat(p.pre, qt, p.mid, d, p.post)}
+	case modeldir.FamilyQwen3Reranker:
+		e, _ := p.tok.Encode(qwen3Middle(p.instruction, q.text, doc), false)
+		m := e.IDs
+		if budget := p.maxLen - len(p.pre) - len(p.post); len(m) > budget {
+			m = m[:budget]
+		}
+		return pair{ids: concat(p.pre, m, p.post)}
+	default: // BERT cross-encoder: sentence-transformers' CrossEncoder truncation (longest first)
+		a := cloneEncoding(q.enc)
+		b := p.tok.EncodeRaw(doc, 1)
+		budget := p.maxLen - p.tok.NumSpecialTokens(true)
+		_ = tokenizer.TruncatePair(a, b, budget, tokenizer.LongestFirst) // LongestFirst cannot fail
+		e := p.tok.PostProcess(a, b, true)
+		out := pair{ids: make([]int64, len(e.IDs)), types: make([]int64, len(e.IDs))}
+		for i := range e.IDs {
+			out.ids[i], out.types[i] = int64(e.IDs[i]), int64(e.TypeIDs[i])
+		}
+		return out
+	}
+}
+
+func concat(parts ...[]int) []int64 {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]int64, 0, n)
+	for _, p := range parts {
+		for _, id := range p {
+			out = append(out, int64(id))
+		}
+	}
+	return out
+}
+
+func cloneEncoding(e *tokenizer.Encoding) *tokenizer.Encoding {
+	return &tokenizer.Encoding{
+		IDs:           append([]int(nil), e.IDs...),
+		TypeIDs:       append([]int(nil), e.TypeIDs...),
+		AttentionMask: append([]int(nil), e.AttentionMask...),
+		Tokens:        append([]string(nil), e.Tokens...),
+	}
+}
+
+// checkText validates one input text.
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("rerank: %s is not valid UTF-8: %w", what, twostage.ErrInvalidInput)
+	}
+	return nil
+}
