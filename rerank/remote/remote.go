@@ -143,7 +143,7 @@ var apis = map[Kind]api{
 	Jina: {
 		path: "/v1/rerank", defaultURL: "https://api.jina.ai", model: "jina-reranker-v2-base-multilingual",
 		keyEnv: []string{"JINA_API_KEY"}, keyNeeded: true, maxDocs: 1000,
-		encode: encodeStrings, decode: decodeResults,
+		encode: encodeJina, decode: decodeResults,
 	},
 	VLLM: {
 		path: "/v1/rerank", keyEnv: []string{"VLLM_API_KEY"}, maxDocs: 1000,
@@ -523,9 +523,19 @@ func calibrated(x float64) float64 {
 	return 1 / (1 + math.Exp(-x))
 }
 
-// encodeStrings is the Cohere v2 / Jina / ZeroEntropy / vLLM request: no
-// top_n, so every document comes back scored.
+// encodeStrings is the Cohere v2 / ZeroEntropy / vLLM / twostage request:
+// no top_n, so every document comes back scored.
 func encodeStrings(query string, docs []string, model string) any {
+	return struct {
+		Model     string   `json:"model,omitempty"`
+		Query     string   `json:"query"`
+		Documents []string `json:"documents"`
+	}{model, query, docs}
+}
+
+// encodeJina is Jina's request; Jina returns the documents unless told not
+// to.
+func encodeJina(query string, docs []string, model string) any {
 	return struct {
 		Model           string   `json:"model,omitempty"`
 		Query           string   `json:"query"`

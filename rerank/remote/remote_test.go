@@ -64,6 +64,17 @@ func newFake(t *testing.T, kind remote.Kind) (*fakeAPI, *httptest.Server) {
 	return f, srv
 }
 
+// allowedFields are the request fields each API documents; the fakes answer
+// 422 to any other, as strict validators do.
+var allowedFields = map[remote.Kind]map[string]bool{
+	remote.Cohere:      {"model": true, "query": true, "documents": true, "top_n": true, "max_tokens_per_doc": true},
+	remote.ZeroEntropy: {"model": true, "query": true, "documents": true, "top_n": true, "latency": true},
+	remote.Jina:        {"model": true, "query": true, "documents": true, "top_n": true, "return_documents": true},
+	remote.VLLM:        {"model": true, "query": true, "documents": true, "top_n": true, "truncate_prompt_tokens": true},
+	remote.TEI:         {"query": true, "texts": true, "raw_scores": true, "return_text": true, "truncate": true, "truncation_direction": true},
+	remote.Twostage:    {"model": true, "query": true, "documents": true, "top_n": true, "return_documents": true},
+}
+
 var paths = map[remote.Kind]string{
 	remote.Cohere: "/v2/rerank", remote.Jina: "/v1/rerank", remote.ZeroEntropy: "/v1/models/rerank",
 	remote.VLLM: "/v1/rerank", remote.TEI: "/rerank", remote.Twostage: "/v1/rerank",
@@ -110,6 +121,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		apiError(w, 400, "invalid json")
 		return
+	}
+	for k := range raw {
+		if !allowedFields[f.kind][k] {
+			apiError(w, 422, "unknown field "+k)
+			return
+		}
 	}
 	json.Unmarshal(raw["model"], &rec.Model)
 	json.Unmarshal(raw["query"], &rec.Query)
