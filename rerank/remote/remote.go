@@ -354,6 +354,7 @@ type StatusError struct {
 	Message string // the service's error text, cut to 300 bytes
 }
 
+// Error returns the status and the service's message.
 func (e *StatusError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("status %d", e.Code)
