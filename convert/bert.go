@@ -93,9 +93,9 @@ func buildBert(l *loader, c *hf.Config, classifier bool) error {
 		q := heads(l.matmulAdd(x, ws[0], bs[0]), 0, 2, 1, 3) // [B,nH,S,D]
 		k := heads(l.matmulAdd(x, ws[1], bs[1]), 0, 2, 3, 1) // [B,nH,D,S]
 		v := heads(l.matmulAdd(x, ws[2], bs[2]), 0, 2, 1, 3) // [B,nH,S,D]
-		scores := l.op("Add", l.op("Mul", l.op("MatMul", q, k), scale), bias)
+		scores := l.op("Add", l.op("Mul", l.mmAct(q, k), scale), bias)
 		probs := g.Op("Softmax", []string{scores}, og.Int("axis", -1))
-		ctx := l.op("Reshape", g.Op("Transpose", []string{l.op("MatMul", probs, v)}, og.Ints("perm", 0, 2, 1, 3)), shapeFlat)
+		ctx := l.op("Reshape", g.Op("Transpose", []string{l.mmAct(probs, v)}, og.Ints("perm", 0, 2, 1, 3)), shapeFlat)
 		if x, err = layerNorm(lp+"attention.output.LayerNorm", l.op("Add", l.matmulAdd(ctx, ws[3], bs[3]), x)); err != nil {
 			return err
 		}

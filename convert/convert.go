@@ -17,8 +17,11 @@
 //
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
-// stored as float16 and widened to float32 inside the graph, so the graph
-// computes in float32 and its outputs are float32 for every dtype.
+// stored as float16 and widened to float32 inside the graph (ONNX Runtime
+// folds the casts at load), so the graph computes in float32: right for
+// CPUs. With Compute fp16 as well, the matrix products run in float16
+// (tensor cores on GPUs) while norms, softmax and the residual stream stay
+// float32. Outputs are float32 in every mode.
 package convert
 
 import (
@@ -70,8 +73,13 @@ type Options struct {
 	// config.json (Qwen3ForCausalLM -> zerank, BertForSequenceClassification
 	// -> bert-cross-encoder, BertModel -> bert-embedding).
 	Family string
-	// Dtype is modeldir.DtypeFP32 (default) or modeldir.DtypeFP16.
+	// Dtype is the stored weight type: modeldir.DtypeFP32 (default) or
+	// modeldir.DtypeFP16.
 	Dtype string
+	// Compute is the matrix-product type: modeldir.DtypeFP32 (default) or
+	// modeldir.DtypeFP16 (for GPUs; implies Dtype fp16). Norms, softmax, the
+	// residual stream and the outputs stay float32.
+	Compute string
 	// MaxLength overrides the maximum input length recorded in twostage.json.
 	// The default is max_position_embeddings, capped at 8192 for decoders.
 	MaxLength int
@@ -118,8 +126,17 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if opts != nil {
 		o = *opts
 	}
+	if o.Compute == "" {
+		o.Compute = modeldir.DtypeFP32
+	}
+	if o.Compute != modeldir.DtypeFP32 && o.Compute != modeldir.DtypeFP16 {
+		return nil, fmt.Errorf("convert: compute type %q (want fp32 or fp16): %w", o.Compute, ErrDtype)
+	}
 	if o.Dtype == "" {
-		o.Dtype = modeldir.DtypeFP32
+		o.Dtype = o.Compute
+	}
+	if o.Compute == modeldir.DtypeFP16 && o.Dtype != modeldir.DtypeFP16 {
+		return nil, fmt.Errorf("convert: fp16 compute needs fp16 weights, not %s: %w", o.Dtype, twostage.ErrInvalidInput)
 	}
 	if o.Dtype != modeldir.DtypeFP32 && o.Dtype != modeldir.DtypeFP16 {
 		return nil, fmt.Errorf("convert: output dtype %q (want fp32 or fp16): %w", o.Dtype, ErrDtype)
@@ -194,7 +211,8 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	err = build(&loader{dry: true, ctx: ctx, ck: ck, g: dry, dtype: dtype})
+	half := o.Compute == modeldir.DtypeFP16
+	err = build(&loader{dry: true, ctx: ctx, ck: ck, g: dry, dtype: dtype, half: half})
 	dry.Close()
 	if err != nil {
 		return nil, err
@@ -204,8 +222,11 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	defer g.Close()
-	l := &loader{ctx: ctx, ck: ck, g: g, total: ck.TotalBytes(), progress: o.Progress, dtype: dtype}
+	l := &loader{ctx: ctx, ck: ck, g: g, total: ck.TotalBytes(), progress: o.Progress, dtype: dtype, half: half}
 	mc.Dtype = o.Dtype
+	if half {
+		mc.Compute = modeldir.DtypeFP16
+	}
 	mc.HiddenSize = cfg.HiddenSize
 	mc.SourceModel = o.Source
 	if mc.SourceModel == "" {
@@ -280,6 +301,7 @@ type loader struct {
 	ck       *safetensors.Checkpoint
 	g        *onnxgraph.Graph
 	dtype    onnxgraph.DataType // storage type of weights
+	half     bool               // matrix products in float16 (needs float16 storage)
 	done     int64
 	total    int64
 	progress func(done, total int64)
@@ -396,8 +418,9 @@ func (l *loader) vector(name string, n int) (string, error) {
 	return l.param(name, v, int64(n))
 }
 
-// linear reads a torch Linear weight [out, in] and returns the float32 value
-// of its transpose [in, out], ready for MatMul.
+// linear reads a torch Linear weight [out, in] and returns the value of its
+// transpose [in, out], ready for mm: float16 when products run in float16,
+// else float32.
 func (l *loader) linear(name string, out, in int) (string, error) {
 	w, err := l.read(name, int64(out), int64(in))
 	if err != nil || l.dry {
@@ -409,6 +432,9 @@ func (l *loader) linear(name string, out, in int) (string, error) {
 		for i, x := range row {
 			t[i*out+o] = x
 		}
+	}
+	if l.half {
+		return l.store(name, t, int64(in), int64(out))
 	}
 	return l.param(name, t, int64(in), int64(out))
 }
@@ -432,9 +458,36 @@ func (l *loader) f32(v float32) string { return l.g.ConstFloat(onnxgraph.Float, 
 
 func (l *loader) op(op string, in ...string) string { return l.g.Op(op, in) }
 
-// matmulAdd is x @ w (+ b when b != "").
+// toCompute casts a float32 activation to the matrix-product type.
+func (l *loader) toCompute(x string) string {
+	if !l.half {
+		return x
+	}
+	return l.g.Op("Cast", []string{x}, onnxgraph.Int("to", int64(onnxgraph.Float16)))
+}
+
+// toFloat casts a matrix-product result back to float32.
+func (l *loader) toFloat(x string) string {
+	if !l.half {
+		return x
+	}
+	return l.g.Op("Cast", []string{x}, onnxgraph.Int("to", int64(onnxgraph.Float)))
+}
+
+// mm is the float32 result of float32 activation x times weight w (from
+// linear), computed in the product type.
+func (l *loader) mm(x, w string) string {
+	return l.toFloat(l.op("MatMul", l.toCompute(x), w))
+}
+
+// mmAct is a @ b for two float32 activations, computed in the product type.
+func (l *loader) mmAct(a, b string) string {
+	return l.toFloat(l.op("MatMul", l.toCompute(a), l.toCompute(b)))
+}
+
+// matmulAdd is x @ w (+ b when b != ""), float32 in and out.
 func (l *loader) matmulAdd(x, w, b string) string {
-	y := l.op("MatMul", x, w)
+	y := l.mm(x, w)
 	if b != "" {
 		y = l.op("Add", y, b)
 	}

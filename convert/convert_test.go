@@ -243,23 +243,26 @@ func TestMatchesReference(t *testing.T) {
 
 func TestFP16(t *testing.T) {
 	for _, fam := range modeldir.Families {
-		t.Run(fam, func(t *testing.T) {
-			spec := tinymodel.Spec{Family: fam, Seed: 1}
-			r32 := newRunner(t, tinymodel.ModelSpec(t, spec, nil))
-			dir16 := tinymodel.ModelSpec(t, spec, &convert.Options{Dtype: modeldir.DtypeFP16})
-			r16 := newRunner(t, dir16)
-			if r16.cfg.Dtype != modeldir.DtypeFP16 {
-				t.Fatalf("dtype %q, want fp16", r16.cfg.Dtype)
-			}
-			st32, _ := os.Stat(modeldir.ModelPath(tinymodel.ModelSpec(t, spec, nil)))
-			st16, _ := os.Stat(modeldir.ModelPath(dir16))
-			if st16.Size() > st32.Size()*6/10 {
-				t.Errorf("fp16 model is %d bytes, fp32 %d: weights not stored as fp16", st16.Size(), st32.Size())
-			}
-			full, _ := tinymodel.Defaults(spec)
-			seqs := randomSeqs(3, full.Vocab, !modeldir.IsDecoder(fam), 3, 40, 9)
-			compare(t, "fp16 vs fp32", r16.run(t, seqs), r32.run(t, seqs), 1e-2)
-		})
+		for _, compute := range []string{modeldir.DtypeFP32, modeldir.DtypeFP16} {
+			t.Run(fam+" compute "+compute, func(t *testing.T) {
+				spec := tinymodel.Spec{Family: fam, Seed: 1}
+				dir32 := tinymodel.ModelSpec(t, spec, nil)
+				r32 := newRunner(t, dir32)
+				dir16 := tinymodel.ModelSpec(t, spec, &convert.Options{Dtype: modeldir.DtypeFP16, Compute: compute})
+				r16 := newRunner(t, dir16)
+				if r16.cfg.Dtype != modeldir.DtypeFP16 || (r16.cfg.Compute == modeldir.DtypeFP16) != (compute == modeldir.DtypeFP16) {
+					t.Fatalf("dtype %q compute %q, want fp16 / %s", r16.cfg.Dtype, r16.cfg.Compute, compute)
+				}
+				st32, _ := os.Stat(modeldir.ModelPath(dir32))
+				st16, _ := os.Stat(modeldir.ModelPath(dir16))
+				if st16.Size() > st32.Size()*6/10 {
+					t.Errorf("fp16 model is %d bytes, fp32 %d: weights not stored as fp16", st16.Size(), st32.Size())
+				}
+				full, _ := tinymodel.Defaults(spec)
+				seqs := randomSeqs(3, full.Vocab, !modeldir.IsDecoder(fam), 3, 40, 9)
+				compare(t, "fp16 vs fp32", r16.run(t, seqs), r32.run(t, seqs), 1e-2)
+			})
+		}
 	}
 }
 
@@ -490,6 +493,8 @@ func TestErrors(t *testing.T) {
 			editHeader(t, d, func(h map[string]any) { h["classifier.bias"].(map[string]any)["dtype"] = "I32" })
 		}, convert.Options{}, []error{convert.ErrDtype}},
 		{"unknown output dtype", bert, nil, convert.Options{Dtype: "bf16"}, []error{convert.ErrDtype}},
+		{"unknown compute type", bert, nil, convert.Options{Compute: "int8"}, []error{convert.ErrDtype}},
+		{"fp16 compute on fp32 weights", bert, nil, convert.Options{Dtype: "fp32", Compute: "fp16"}, []error{twostage.ErrInvalidInput}},
 		{"malformed header", bert, func(t *testing.T, d string) {
 			p := filepath.Join(d, "model.safetensors")
 			b, _ := os.ReadFile(p)

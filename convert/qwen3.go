@@ -159,14 +159,15 @@ func buildQwen3(l *loader, c *hf.Config, scoreTokens []int) error {
 		q = g.Op("Transpose", []string{l.op("Reshape", l.op("Mul", q, scale), shapeGroups)}, og.Ints("perm", 0, 2, 3, 1, 4)) // [B,nKV,rep,S,D]
 		kt := l.op("Unsqueeze", g.Op("Transpose", []string{k}, og.Ints("perm", 0, 2, 3, 1)), l.i64(2))                       // [B,nKV,1,D,S]
 		vt := l.op("Unsqueeze", g.Op("Transpose", []string{v}, og.Ints("perm", 0, 2, 1, 3)), l.i64(2))                       // [B,nKV,1,S,D]
-		probs := g.Op("Softmax", []string{l.op("Add", l.op("MatMul", q, kt), bias)}, og.Int("axis", -1))
-		ctx := g.Op("Transpose", []string{l.op("MatMul", probs, vt)}, og.Ints("perm", 0, 3, 1, 2, 4)) // [B,S,nKV,rep,D]
-		x = l.op("Add", x, l.op("MatMul", l.op("Reshape", ctx, shapeFlat), wo))
+		// Softmax and the residual stream stay float32 in every mode.
+		probs := g.Op("Softmax", []string{l.op("Add", l.mmAct(q, kt), bias)}, og.Int("axis", -1))
+		ctx := g.Op("Transpose", []string{l.mmAct(probs, vt)}, og.Ints("perm", 0, 3, 1, 2, 4)) // [B,S,nKV,rep,D]
+		x = l.op("Add", x, l.mm(l.op("Reshape", ctx, shapeFlat), wo))
 
 		h = rms(x, lnPost)
-		gate := l.op("MatMul", h, wg)
-		act := l.op("Mul", l.op("Mul", gate, l.op("Sigmoid", gate)), l.op("MatMul", h, wu))
-		x = l.op("Add", x, l.op("MatMul", act, wd))
+		gate := l.mm(h, wg)
+		act := l.op("Mul", l.op("Mul", gate, l.op("Sigmoid", gate)), l.mm(h, wu))
+		x = l.op("Add", x, l.mm(act, wd))
 	}
 	norm, err := l.vector(p+"norm.weight", H)
 	if err != nil {

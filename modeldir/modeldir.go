@@ -110,6 +110,11 @@ type Config struct {
 	MaxLength int `json:"max_length"`
 	// Dtype is the stored weight type, DtypeFP32 or DtypeFP16.
 	Dtype string `json:"dtype"`
+	// Compute is the type of the graph's matrix products: DtypeFP32 (or ""),
+	// or DtypeFP16 (needs Dtype fp16). Norms, softmax, the residual stream
+	// and the outputs are float32 either way. fp16 products are for GPUs; on
+	// CPU, ONNX Runtime runs them through inserted casts.
+	Compute string `json:"compute,omitempty"`
 	// Calibration maps raw scores to [0, 1] (CalibrationNone for embeddings).
 	Calibration Calibration `json:"calibration"`
 	// ScoreTokens are the LM-head rows the score uses (decoder families):
@@ -193,6 +198,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Dtype != DtypeFP32 && c.Dtype != DtypeFP16 {
 		bad("dtype %q (want fp32 or fp16)", c.Dtype)
+	}
+	switch c.Compute {
+	case "", DtypeFP32:
+	case DtypeFP16:
+		if c.Dtype != DtypeFP16 {
+			bad("compute fp16 needs dtype fp16, not %q", c.Dtype)
+		}
+	default:
+		bad("compute %q (want fp32 or fp16)", c.Compute)
 	}
 	switch c.Calibration.Kind {
 	case CalibrationSigmoid:

@@ -27,6 +27,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "m")
 			c := valid(t, fam)
 			c.SourceModel = "hf/" + fam
+			c.Dtype, c.Compute = DtypeFP16, DtypeFP16
 			if err := Save(dir, &c); err != nil {
 				t.Fatal(err)
 			}
@@ -81,6 +82,8 @@ func TestValidateRejects(t *testing.T) {
 		{"zero max length", FamilyZerank, func(c *Config) { c.MaxLength = 0 }},
 		{"zero hidden", FamilyBertEmbedding, func(c *Config) { c.HiddenSize = 0 }},
 		{"bad dtype", FamilyZerank, func(c *Config) { c.Dtype = "bf16" }},
+		{"fp16 compute on fp32 weights", FamilyZerank, func(c *Config) { c.Compute = DtypeFP16 }},
+		{"bad compute", FamilyZerank, func(c *Config) { c.Dtype, c.Compute = DtypeFP16, "int8" }},
 		{"zerank two tokens", FamilyZerank, func(c *Config) { c.ScoreTokens = []int{1, 2} }},
 		{"qwen3 one token", FamilyQwen3Reranker, func(c *Config) { c.ScoreTokens = []int{1} }},
 		{"bert with tokens", FamilyBertCrossEncoder, func(c *Config) { c.ScoreTokens = []int{1} }},

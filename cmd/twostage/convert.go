@@ -21,12 +21,13 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs := newFlags("convert", stderr)
 	from := fs.String("from", "", "Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json)")
 	to := fs.String("to", "", "output model directory (must not exist or be empty)")
-	dtype := fs.String("dtype", modeldir.DtypeFP32, "stored weight type: fp32 or fp16")
+	dtype := fs.String("dtype", "", "stored weight type: fp32 or fp16 (default fp32, or fp16 with --compute fp16)")
+	compute := fs.String("compute", modeldir.DtypeFP32, "matrix-product type: fp32, or fp16 for GPUs (implies --dtype fp16)")
 	family := fs.String("family", "", "model family: "+strings.Join(modeldir.Families, ", ")+" (default: guessed from config.json; Qwen3 checkpoints are zerank)")
 	maxLen := fs.Int("max-length", 0, "maximum input length recorded in twostage.json (default: from config.json, at most 8192 for Qwen3)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: twostage convert --from HF_DIR --to OUT_DIR [--dtype fp32|fp16] [--family FAMILY]")
+		fmt.Fprintln(stderr, "Usage: twostage convert --from HF_DIR --to OUT_DIR [--dtype fp32|fp16] [--compute fp32|fp16] [--family FAMILY]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -37,14 +38,18 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return usageErr("unexpected arguments %q", fs.Args())
 	case *from == "" || *to == "":
 		return usageErr("--from and --to are required")
-	case *dtype != modeldir.DtypeFP32 && *dtype != modeldir.DtypeFP16:
+	case *dtype != "" && *dtype != modeldir.DtypeFP32 && *dtype != modeldir.DtypeFP16:
 		return usageErr("--dtype %q: want fp32 or fp16", *dtype)
+	case *compute != modeldir.DtypeFP32 && *compute != modeldir.DtypeFP16:
+		return usageErr("--compute %q: want fp32 or fp16", *compute)
+	case *compute == modeldir.DtypeFP16 && *dtype == modeldir.DtypeFP32:
+		return usageErr("--compute fp16 needs --dtype fp16")
 	case *family != "" && !slices.Contains(modeldir.Families, *family):
 		return usageErr("--family %q: want one of %s", *family, strings.Join(modeldir.Families, ", "))
 	case *maxLen < 0:
 		return usageErr("--max-length must not be negative")
 	}
-	opts := &convert.Options{Family: *family, Dtype: *dtype, MaxLength: *maxLen}
+	opts := &convert.Options{Family: *family, Dtype: *dtype, Compute: *compute, MaxLength: *maxLen}
 	var bar *convertProgress
 	if !*quiet {
 		bar = newConvertProgress(stderr, "converting")
@@ -58,8 +63,8 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: family %s, dtype %s, max length %d, hidden %d (%.1fs)\n",
-		*to, cfg.Family, cfg.Dtype, cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "wrote %s: family %s, dtype %s, compute %s, max length %d, hidden %d (%.1fs)\n",
+		*to, cfg.Family, cfg.Dtype, max(cfg.Compute, modeldir.DtypeFP32), cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
 	return nil
 }
 

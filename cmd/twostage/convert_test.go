@@ -35,6 +35,8 @@ func TestCmdConvert(t *testing.T) {
 		{"--to", out},
 		{"--from", ckpt},
 		{"--from", ckpt, "--to", out, "--dtype", "int8"},
+		{"--from", ckpt, "--to", out, "--compute", "bf16"},
+		{"--from", ckpt, "--to", out, "--compute", "fp16", "--dtype", "fp32"},
 		{"--from", ckpt, "--to", out, "--family", "gpt"},
 		{"--from", ckpt, "--to", out, "extra"},
 		{"--bogus"},
