@@ -16,22 +16,29 @@ import (
 // EngineStats are a batching engine's cumulative counters and its current
 // queue depth, as /metrics reports them.
 type EngineStats struct {
+	Calls        int64         // Rerank calls that queued work
 	Batches      int64         // batches run
 	Pairs        int64         // query-document pairs scored
 	RealTokens   int64         // tokens of the pairs themselves
 	PaddedTokens int64         // tokens computed, padding included
 	QueueDepth   int64         // pairs (or calls) waiting now
+	Overloaded   int64         // pairs refused because the queue was full
+	Cancelled    int64         // queued pairs dropped by cancelled calls
 	QueueWait    time.Duration // total time pairs waited in the queue
+	PrepareTime  time.Duration // total time building input tensors
 	RunTime      time.Duration // total time spent running batches
 }
 
 // StatsReporter is the optional reranker capability that feeds the engine
 // metrics: batch sizes, padding efficiency, queue depth. A reranker whose
 // Stats method returns another struct type is read too, by field name
-// (Batches, Pairs, RealTokens, PaddedTokens, QueueDepth, QueueWait, RunTime;
-// integer, float or time.Duration fields), so an engine need not import this
-// package. A reranker that wraps others (a fallback chain) is looked through
-// when it has a Rerankers() []twostage.Reranker method.
+// (Calls, Batches, Pairs, RealTokens or Tokens, PaddedTokens, QueueDepth or
+// Queued, Overloaded, Cancelled, QueueWait, PrepareTime, RunTime; integer,
+// float or time.Duration fields), with the queue depth from a QueueDepth()
+// or Queued() method when the struct has none, so an engine such as
+// rerank.Engine need not import this package. A reranker that wraps others
+// (a fallback chain) is looked through when it has a
+// Rerankers() []twostage.Reranker method.
 type StatsReporter interface {
 	Stats() EngineStats
 }
@@ -41,7 +48,11 @@ func engineStats(r any) (EngineStats, bool) {
 	if sr, ok := r.(StatsReporter); ok {
 		return sr.Stats(), true
 	}
-	m := reflect.ValueOf(r).MethodByName("Stats")
+	rv := reflect.ValueOf(r)
+	if !rv.IsValid() {
+		return EngineStats{}, false
+	}
+	m := rv.MethodByName("Stats")
 	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
 		return EngineStats{}, false
 	}
@@ -57,33 +68,55 @@ func engineStats(r any) (EngineStats, bool) {
 	}
 	var st EngineStats
 	found := false
-	num := func(name string, dst *int64) {
-		f := v.FieldByName(name)
-		if !f.IsValid() {
-			return
+	num := func(dst *int64, names ...string) bool {
+		for _, name := range names {
+			if x, ok := number(v.FieldByName(name)); ok {
+				*dst, found = x, true
+				return true
+			}
 		}
-		switch f.Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			*dst = f.Int()
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			*dst = int64(f.Uint())
-		case reflect.Float32, reflect.Float64:
-			*dst = int64(f.Float())
-		default:
-			return
-		}
-		found = true
+		return false
 	}
-	num("Batches", &st.Batches)
-	num("Pairs", &st.Pairs)
-	num("RealTokens", &st.RealTokens)
-	num("PaddedTokens", &st.PaddedTokens)
-	num("QueueDepth", &st.QueueDepth)
-	var qw, rt int64
-	num("QueueWait", &qw)
-	num("RunTime", &rt)
-	st.QueueWait, st.RunTime = time.Duration(qw), time.Duration(rt)
+	num(&st.Calls, "Calls")
+	num(&st.Batches, "Batches")
+	num(&st.Pairs, "Pairs")
+	num(&st.RealTokens, "RealTokens", "Tokens")
+	num(&st.PaddedTokens, "PaddedTokens")
+	num(&st.Overloaded, "Overloaded")
+	num(&st.Cancelled, "Cancelled")
+	var qw, pt, rt int64
+	num(&qw, "QueueWait")
+	num(&pt, "PrepareTime")
+	num(&rt, "RunTime")
+	st.QueueWait, st.PrepareTime, st.RunTime = time.Duration(qw), time.Duration(pt), time.Duration(rt)
+	if !num(&st.QueueDepth, "QueueDepth", "Queued") {
+		for _, name := range []string{"QueueDepth", "Queued"} {
+			qm := rv.MethodByName(name)
+			if qm.IsValid() && qm.Type().NumIn() == 0 && qm.Type().NumOut() == 1 {
+				if x, ok := number(qm.Call(nil)[0]); ok {
+					st.QueueDepth = x
+					break
+				}
+			}
+		}
+	}
 	return st, found
+}
+
+// number reads an integer, float or duration value.
+func number(f reflect.Value) (int64, bool) {
+	if !f.IsValid() {
+		return 0, false
+	}
+	switch f.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return f.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return int64(f.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		return int64(f.Float()), true
+	}
+	return 0, false
 }
 
 // findStats looks for statistics on r and, through Rerankers(), inside it.
@@ -208,6 +241,9 @@ var (
 	descQueue   = prometheus.NewDesc("twostage_engine_queue_depth", "Work waiting in the engine's queue now.", []string{"reranker"}, nil)
 	descWait    = prometheus.NewDesc("twostage_engine_queue_wait_seconds_total", "Total time work waited in the engine's queue.", []string{"reranker"}, nil)
 	descRun     = prometheus.NewDesc("twostage_engine_run_seconds_total", "Total time the engine spent running batches.", []string{"reranker"}, nil)
+	descPrep    = prometheus.NewDesc("twostage_engine_prepare_seconds_total", "Total time the engine spent building input tensors.", []string{"reranker"}, nil)
+	descCalls   = prometheus.NewDesc("twostage_engine_calls_total", "Rerank calls that queued work in the engine.", []string{"reranker"}, nil)
+	descRefused = prometheus.NewDesc("twostage_engine_refused_pairs_total", "Pairs the engine refused (queue full) or dropped (call cancelled).", []string{"reranker", "reason"}, nil)
 )
 
 // engineCollector reads the engines' statistics at scrape time.
@@ -216,7 +252,7 @@ type engineCollector struct {
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBatches, descPairs, descReal, descPadded, descMeanB, descPadEff, descQueue, descWait, descRun} {
+	for _, d := range []*prometheus.Desc{descBatches, descPairs, descReal, descPadded, descMeanB, descPadEff, descQueue, descWait, descRun, descPrep, descCalls, descRefused} {
 		ch <- d
 	}
 }
@@ -230,6 +266,10 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.QueueDepth), name)
 		ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, st.QueueWait.Seconds(), name)
 		ch <- prometheus.MustNewConstMetric(descRun, prometheus.CounterValue, st.RunTime.Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(descPrep, prometheus.CounterValue, st.PrepareTime.Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(st.Calls), name)
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Overloaded), name, "overloaded")
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Cancelled), name, "cancelled")
 		if st.Batches > 0 {
 			ch <- prometheus.MustNewConstMetric(descMeanB, prometheus.GaugeValue, float64(st.Pairs)/float64(st.Batches), name)
 		}

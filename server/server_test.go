@@ -733,3 +733,57 @@ collections:
 		t.Errorf("bad env override: %v", err)
 	}
 }
+
+// engineShaped has the Stats shape of rerank.Engine (Tokens, not
+// RealTokens; the queue depth from a method), which the server reads by
+// field name without the engine importing this package.
+type engineShaped struct{ *countingReranker }
+
+type engineShapedStats struct {
+	Calls                  int64
+	Batches, Pairs         int64
+	Tokens, PaddedTokens   int64
+	QueueWait              time.Duration
+	PrepareTime, RunTime   time.Duration
+	Overloaded, Cancelled  int64
+	unexported, NotANumber string
+}
+
+func (engineShaped) Stats() engineShapedStats {
+	return engineShapedStats{Calls: 7, Batches: 3, Pairs: 12, Tokens: 300, PaddedTokens: 400, QueueWait: time.Second,
+		PrepareTime: 500 * time.Millisecond, RunTime: 4 * time.Second, Overloaded: 5, Cancelled: 6}
+}
+
+func (engineShaped) QueueDepth() int { return 9 }
+
+// notStats has a Stats method of another meaning: no engine metrics.
+type notStats struct{ *countingReranker }
+
+func (notStats) Stats() string { return "fine" }
+
+func TestEngineStatsByFieldName(t *testing.T) {
+	cfg := "rerankers: {default: shaped, other: odd}\n"
+	e := start(t, cfg, nil, map[string]twostage.Reranker{"shaped": engineShaped{newCounting()}, "odd": notStats{newCounting()}})
+	m := string(e.do("GET", "/metrics", "", "").body)
+	want := map[string]float64{
+		`twostage_engine_calls_total{reranker="default"}`:                             7,
+		`twostage_engine_batches_total{reranker="default"}`:                           3,
+		`twostage_engine_mean_batch_size{reranker="default"}`:                         4,
+		`twostage_engine_real_tokens_total{reranker="default"}`:                       300,
+		`twostage_engine_padding_efficiency{reranker="default"}`:                      0.75,
+		`twostage_engine_queue_depth{reranker="default"}`:                             9,
+		`twostage_engine_queue_wait_seconds_total{reranker="default"}`:                1,
+		`twostage_engine_prepare_seconds_total{reranker="default"}`:                   0.5,
+		`twostage_engine_run_seconds_total{reranker="default"}`:                       4,
+		`twostage_engine_refused_pairs_total{reason="overloaded",reranker="default"}`: 5,
+		`twostage_engine_refused_pairs_total{reason="cancelled",reranker="default"}`:  6,
+	}
+	for k, v := range want {
+		if got, err := metricValue(m, k); err != nil || math.Abs(got-v) > 1e-9 {
+			t.Errorf("%s = %v (%v), want %v", k, got, err, v)
+		}
+	}
+	if strings.Contains(m, `reranker="other"`) {
+		t.Error("a Stats method returning a string produced engine metrics")
+	}
+}
