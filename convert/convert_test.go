@@ -34,7 +34,7 @@ type runner struct {
 	release func() error
 }
 
-func newRunner(t *testing.T, dir string) *runner {
+func newRunner(t testing.TB, dir string) *runner {
 	t.Helper()
 	testassets.ONNXRuntime(t)
 	cfg, err := modeldir.Load(dir)
@@ -61,7 +61,7 @@ func newRunner(t *testing.T, dir string) *runner {
 // run right-pads seqs into one batch and returns the first output, one row
 // per sequence: [1] for cross-encoders, [len*hidden] (real tokens only) for
 // embeddings.
-func (r *runner) run(t *testing.T, seqs []seq) [][]float64 {
+func (r *runner) run(t testing.TB, seqs []seq) [][]float64 {
 	t.Helper()
 	B, S := len(seqs), 0
 	for _, q := range seqs {
