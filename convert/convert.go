@@ -175,6 +175,9 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if _, err := os.Stat(tokSrc); err != nil {
 		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, twostage.ErrNotFound)
 	}
+	if st, err := os.Stat(to); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("convert: output %s exists and is not a directory: %w", to, twostage.ErrInvalidInput)
+	}
 	if ents, err := os.ReadDir(to); err == nil && len(ents) > 0 {
 		return nil, fmt.Errorf("convert: output directory %s is not empty: %w", to, twostage.ErrInvalidInput)
 	}

@@ -537,4 +537,11 @@ func TestErrors(t *testing.T) {
 	if _, err := convert.Convert(context.Background(), bert, out, nil); !errors.Is(err, twostage.ErrInvalidInput) {
 		t.Errorf("non-empty output: %v, want ErrInvalidInput", err)
 	}
+	file := filepath.Join(out, "x")
+	if _, err := convert.Convert(context.Background(), bert, file, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("output is a file: %v, want ErrInvalidInput", err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("the file in the way was removed: %v", err)
+	}
 }

@@ -93,8 +93,8 @@ func buildQwen3(l *loader, c *hf.Config, scoreTokens []int) error {
 		ms := g.Op("ReduceMean", []string{l.op("Mul", x, x)}, og.Ints("axes", -1), og.Int("keepdims", 1))
 		return l.op("Mul", l.op("Div", x, l.op("Sqrt", l.op("Add", ms, eps))), w)
 	}
-	rope := func(x string) string {
-		split := l.i64(int64(D/2), int64(D/2))
+	split := l.i64(int64(D/2), int64(D/2))
+	rope := func(x string) string { // rotate-half RoPE on x [B,S,heads,D]
 		parts := g.OpN("Split", []string{x, split}, 2, og.Int("axis", -1))
 		rot := g.Op("Concat", []string{l.op("Neg", parts[1]), parts[0]}, og.Int("axis", -1))
 		return l.op("Add", l.op("Mul", x, cos), l.op("Mul", rot, sin))
