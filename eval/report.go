@@ -34,6 +34,9 @@ type Report struct {
 	Order string `json:"order"`
 	// Concurrency is the number of queries in flight at once.
 	Concurrency int `json:"concurrency"`
+	// IgnoreIdenticalIDs says whether hits whose id equals the query id
+	// were dropped before scoring (BEIR's ignore_identical_ids, its default).
+	IgnoreIdenticalIDs bool `json:"ignore_identical_ids"`
 	// Metrics are the metrics of every run, in display order.
 	Metrics []Metric `json:"metrics"`
 	Runs    []Run    `json:"runs"`

@@ -28,7 +28,7 @@ func init() {
 type evalFlags struct {
 	data, split, out, order, metrics, candidateK string
 	limit, batch, concurrency, warmup            int
-	reindex, dropMissing                         bool
+	reindex, dropMissing, ignoreIdentical        bool
 }
 
 // evalConfig is one configuration run over every query.
@@ -59,6 +59,7 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.IntVar(&ef.concurrency, "concurrency", 1, "queries in flight at once")
 	fs.IntVar(&ef.warmup, "warmup", 1, "untimed queries run before each configuration")
 	fs.BoolVar(&ef.dropMissing, "drop-missing", false, "drop judgments of documents missing from the corpus (default: they count as relevant and never retrieved, as in BEIR)")
+	fs.BoolVar(&ef.ignoreIdentical, "ignore-identical-ids", true, "drop a hit whose id equals the query id before scoring, as BEIR does (matters for ArguAna and Quora)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Dataset: eval.DatasetInfo{Dir: ef.data, Split: ds.Split, Docs: len(ds.Corpus), Queries: len(queries),
 			Unjudged: ds.Unjudged, MissingDocs: len(ds.Missing), MissingDropped: ds.Dropped, Reindexed: indexed},
 		Store: sf.store, Embedder: sf.embedder, Reranker: sf.reranker, Order: ef.order,
-		Concurrency: ef.concurrency, Metrics: metrics,
+		Concurrency: ef.concurrency, IgnoreIdenticalIDs: ef.ignoreIdentical, Metrics: metrics,
 	}
 	for _, q := range queries {
 		if ds.Qrels[q.ID].Relevant() == 0 {
@@ -311,9 +312,12 @@ func runConfig(ctx context.Context, p *twostage.Pipeline, queries []eval.Query, 
 					mu.Unlock()
 					continue
 				}
-				hits := make([]eval.Scored, len(res.Hits))
-				for j, h := range res.Hits {
-					hits[j] = eval.Scored{ID: h.ID, Score: h.Score}
+				hits := make([]eval.Scored, 0, len(res.Hits))
+				for _, h := range res.Hits {
+					if ef.ignoreIdentical && h.ID == queries[i].ID {
+						continue // BEIR's ignore_identical_ids
+					}
+					hits = append(hits, eval.Scored{ID: h.ID, Score: h.Score})
 				}
 				results[i] = out{hits, res.Timings}
 				bar.Add(1)

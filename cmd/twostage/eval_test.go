@@ -552,3 +552,37 @@ func TestEvalBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestEvalIgnoresIdenticalIDs(t *testing.T) {
+	// The query q1 is also a document (as in ArguAna or Quora). Its text
+	// equals the query, so the first stage ranks it first, then d1 (the one
+	// relevant document), then d2.
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "qrels"), 0o755)
+	os.WriteFile(filepath.Join(dir, "corpus.jsonl"), []byte(`{"_id": "q1", "text": "alpha beta"}
+{"_id": "d1", "text": "alpha beta gamma delta"}
+{"_id": "d2", "text": "zeta eta theta"}
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "queries.jsonl"), []byte(`{"_id": "q1", "text": "alpha beta"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "qrels", "test.tsv"), []byte("query-id\tcorpus-id\tscore\nq1\td1\t1\n"), 0o644)
+	tests := []struct {
+		flag        string
+		mrr, map100 float64
+	}{
+		// Dropped: d1 is at rank 1. MRR@10 = 1, MAP@100 = 1/1 / 1 = 1.
+		{"--ignore-identical-ids=true", 1, 1},
+		// Kept: d1 is at rank 2. MRR@10 = 1/2, MAP@100 = (1/2) / 1 = 0.5.
+		{"--ignore-identical-ids=false", 0.5, 0.5},
+	}
+	for _, tc := range tests {
+		out := t.TempDir()
+		code, _, stderr := cli(t, "", "eval", "--data", dir, "--reranker", "none", "--out", out, tc.flag)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.flag, code, stderr)
+		}
+		m := readResults(t, filepath.Join(out, "results.json")).Runs[0].Metrics
+		if m["MRR@10"] != tc.mrr || m["MAP@100"] != tc.map100 {
+			t.Errorf("%s: MRR@10 %v MAP@100 %v; want %v and %v", tc.flag, m["MRR@10"], m["MAP@100"], tc.mrr, tc.map100)
+		}
+	}
+}
