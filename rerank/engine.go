@@ -627,3 +627,8 @@ func (e *Engine) Close() error {
 	}
 	return nil
 }
+
+// queued returns the pairs waiting for a batch (for tests).
+func (c *core) queued() int {
+	return c.b.Queued()
+}

@@ -136,7 +136,7 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 // query is one call's query, encoded once for all its documents.
 type query struct {
 	text string
-	q    []int              // zerank: the query piece's tokens
+	q    []int               // zerank: the query piece's tokens
 	enc  *tokenizer.Encoding // bert: the query's raw encoding
 }
 

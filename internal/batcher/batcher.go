@@ -504,3 +504,10 @@ func (b *Batcher[In, Out]) pick() (sel []int, full bool) {
 		longest, tokens = c.l, c.t
 	}
 }
+
+// Queued returns the number of items waiting for a batch.
+func (b *Batcher[In, Out]) Queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
