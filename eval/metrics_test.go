@@ -224,3 +224,40 @@ func TestParseMetric(t *testing.T) {
 		t.Errorf("String = %q", s)
 	}
 }
+
+// The expectations of pytrec_eval's own unit tests (test_ndcg, test_ndcg_cut
+// in its tests/pytrec_eval_tests.py), reproduced through Rank and NDCG.
+func TestAgreesWithPytrecEvalExamples(t *testing.T) {
+	j := Judgments{"d1": 0, "d2": 1, "d3": 0}
+	tests := []struct {
+		run  []Scored
+		k    int
+		want float64
+	}{
+		// d3 1.5, d1 1.0, d2 0.0: d2 at rank 3, nDCG = (1/log2 4) / 1 = 0.5.
+		{[]Scored{{"d1", 1}, {"d2", 0}, {"d3", 1.5}}, 3, 0.5},
+		{[]Scored{{"d1", 1}, {"d2", 0}, {"d3", 1.5}}, 2, 0},
+		{[]Scored{{"d1", 1}, {"d2", 0}, {"d3", 1.5}}, 1, 0},
+		{[]Scored{{"d1", 1}, {"d2", 0}, {"d3", 1.5}}, 1000, 0.5},
+		// d2 first: 1.
+		{[]Scored{{"d1", 1}, {"d2", 2}, {"d3", 1.5}}, 1, 1},
+		{[]Scored{{"d1", 1}, {"d2", 2}, {"d3", 1.5}}, 1000, 1},
+		// d2 at rank 2: 1/log2 3 = 0.6309297535714575.
+		{[]Scored{{"d1", 4}, {"d2", 2}, {"d3", 1.5}}, 1000, 0.6309297535714575},
+	}
+	for _, tc := range tests {
+		ranked, err := Rank(tc.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NDCG(j, ranked, tc.k); !near(got, tc.want) {
+			t.Errorf("ndcg_cut_%d of %v = %v, want %v", tc.k, tc.run, got, tc.want)
+		}
+	}
+	// A judged query with an empty run is evaluated (and scores 0), as
+	// pytrec_eval does for 'q2': {}.
+	s, err := Evaluate(Qrels{"q1": j, "q2": {"d2": 1, "d3": 1}}, map[string][]string{"q1": {"d2"}, "q2": {}}, []Metric{{MeasureNDCG, 10}})
+	if err != nil || s.Queries != 2 || !near(s.Mean[0], 0.5) {
+		t.Errorf("empty run: %+v, %v; want 2 queries, mean nDCG 0.5", s, err)
+	}
+}
