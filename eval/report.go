@@ -59,9 +59,9 @@ type DatasetInfo struct {
 	// MissingDropped says whether they were removed from the qrels.
 	MissingDocs    int  `json:"judged_docs_missing_from_corpus"`
 	MissingDropped bool `json:"missing_docs_dropped"`
-	// Reindexed says whether the corpus was indexed for this run (false:
+	// Indexed says whether the corpus was indexed for this run (false:
 	// an existing index was reused).
-	Reindexed bool `json:"indexed"`
+	Indexed bool `json:"indexed"`
 }
 
 // Run is one configuration's results.

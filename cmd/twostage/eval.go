@@ -122,7 +122,7 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	report := &eval.Report{
 		Dataset: eval.DatasetInfo{Dir: ef.data, Split: ds.Split, Docs: len(ds.Corpus), Queries: len(queries),
-			Unjudged: ds.Unjudged, MissingDocs: len(ds.Missing), MissingDropped: ds.Dropped, Reindexed: indexed},
+			Unjudged: ds.Unjudged, MissingDocs: len(ds.Missing), MissingDropped: ds.Dropped, Indexed: indexed},
 		Store: sf.store, Embedder: sf.embedder, Reranker: sf.reranker, Order: ef.order,
 		Concurrency: ef.concurrency, IgnoreIdenticalIDs: ef.ignoreIdentical, Metrics: metrics,
 	}
