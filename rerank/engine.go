@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -250,7 +251,7 @@ func newCore(dir string, o *EngineOptions) (*core, error) {
 		}
 		maxLen = o.MaxLength
 	}
-	tok, err := tokenizer.FromFile(modeldir.TokenizerPath(dir))
+	tok, err := loadTokenizer(modeldir.TokenizerPath(dir))
 	if err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
 	}
@@ -631,4 +632,27 @@ func (e *Engine) Close() error {
 // queued returns the pairs waiting for a batch (for tests).
 func (c *core) queued() int {
 	return c.b.Queued()
+}
+
+// tokenizers caches loaded tokenizers by file identity (path, size,
+// modification time): loading Qwen3's takes seconds, and engines of the same
+// model with different options, or different models with the same
+// tokenizer file, share one (a Tokenizer is immutable).
+var tokenizers sync.Map // string -> *tokenizer.Tokenizer
+
+func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w: %w", err, twostage.ErrNotFound)
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
+	if t, ok := tokenizers.Load(key); ok {
+		return t.(*tokenizer.Tokenizer), nil
+	}
+	tok, err := tokenizer.FromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, _ := tokenizers.LoadOrStore(key, tok)
+	return t.(*tokenizer.Tokenizer), nil
 }

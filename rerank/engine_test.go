@@ -80,9 +80,9 @@ func openEngine(t *testing.T, dir string, opts *EngineOptions) *Engine {
 	return e
 }
 
-func loadTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
+func testTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
 	t.Helper()
-	tok, err := tokenizer.FromFile(modeldir.TokenizerPath(dir))
+	tok, err := loadTokenizer(modeldir.TokenizerPath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestPiecewiseTokenizationMatchesWholeString(t *testing.T) {
 	for _, family := range crossFamilies {
 		t.Run(family, func(t *testing.T) {
 			dir := tinymodel.Model(t, family)
-			tok := loadTokenizer(t, dir)
+			tok := testTokenizer(t, dir)
 			p, err := newPrompter(family, tok, 100000, "")
 			if err != nil {
 				t.Fatal(err)
@@ -181,7 +181,7 @@ func TestScoresMatchReference(t *testing.T) {
 		t.Run(family, func(t *testing.T) {
 			dir := model(t, family)
 			ref := reference(t, family)
-			tok := loadTokenizer(t, dir)
+			tok := testTokenizer(t, dir)
 			e := openEngine(t, dir, &EngineOptions{MaxBatchSize: 4})
 			got, err := e.Rerank(context.Background(), testQuery, testDocs)
 			if err != nil {
@@ -229,7 +229,7 @@ func TestTruncationKeepsTemplate(t *testing.T) {
 		t.Run(family, func(t *testing.T) {
 			dir := model(t, family)
 			ref := reference(t, family)
-			tok := loadTokenizer(t, dir)
+			tok := testTokenizer(t, dir)
 			e := openEngine(t, dir, &EngineOptions{MaxLength: maxLen})
 			if e.MaxLength() != maxLen {
 				t.Fatalf("MaxLength %d, want %d", e.MaxLength(), maxLen)
