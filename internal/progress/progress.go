@@ -50,7 +50,7 @@ func (b *Bar) Add(n int64) {
 	b.done += n
 	if b.terminal && time.Since(b.last) >= 100*time.Millisecond {
 		b.last = time.Now()
-		fmt.Fprint(b.w, "\r"+b.line())
+		fmt.Fprint(b.w, "\r\033[K"+b.line())
 	}
 }
 
@@ -71,7 +71,7 @@ func (b *Bar) Finish() {
 	}
 	b.finished = true
 	if b.terminal {
-		fmt.Fprint(b.w, "\r"+b.line()+"\n")
+		fmt.Fprint(b.w, "\r\033[K"+b.line()+"\n")
 		return
 	}
 	fmt.Fprintf(b.w, "%s: %d %s in %s (%.0f %s/s)\n", b.label, b.done, b.unit,
