@@ -142,6 +142,14 @@ int64_t fl_ntotal(fl_index idx) { return ix(idx)->ntotal; }
 
 int fl_is_trained(fl_index idx) { return ix(idx)->is_trained ? 1 : 0; }
 
+void fl_set_ef_search(fl_index idx, int ef) {
+    if (auto* h = dynamic_cast<faiss::IndexHNSW*>(ix(idx))) {
+        if (ef > 0) {
+            h->hnsw.efSearch = ef;
+        }
+    }
+}
+
 char* fl_train(fl_index idx, int64_t n, const float* x, int threads) {
     return guard([&] {
         set_threads(threads);
@@ -171,8 +179,10 @@ char* fl_search(fl_index idx, int64_t n, const float* x, int64_t k,
         faiss::IDSelectorBitmap sel(bitmap != nullptr ? size_t(nbits) : 0, bitmap);
         faiss::IDSelector* selp = bitmap != nullptr ? &sel : nullptr;
         if (auto* h = dynamic_cast<faiss::IndexHNSW*>(i)) {
+            // FAISS 1.7.3's HNSW::search reads hnsw.efSearch, not
+            // p.efSearch (set with fl_set_ef_search); p carries the selector.
             faiss::SearchParametersHNSW p;
-            p.efSearch = ef_search > 0 ? ef_search : h->hnsw.efSearch;
+            p.efSearch = h->hnsw.efSearch;
             p.sel = selp;
             h->search(n, x, k, distances, out, &p);
             return;

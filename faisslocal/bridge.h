@@ -32,6 +32,10 @@ int fl_metric(fl_index idx);
 int64_t fl_ntotal(fl_index idx);
 int fl_is_trained(fl_index idx);
 
+// fl_set_ef_search sets an HNSW index's efSearch (FAISS 1.7.3 ignores
+// SearchParametersHNSW::efSearch); call it before searches start.
+void fl_set_ef_search(fl_index idx, int ef);
+
 char* fl_train(fl_index idx, int64_t n, const float* x, int threads);
 // fl_add appends n vectors. ids may be NULL for sequential ids (flat, HNSW);
 // IVF indexes store the given ids.

@@ -198,6 +198,7 @@ func (d *Driver) load(rebuild bool) error {
 		if err != nil {
 			return err
 		}
+		d.index.setEfSearch(d.man.Index.EfSearch)
 		d.slotOf = map[string]int64{}
 		if err := d.rebuild(context.Background(), false); err != nil {
 			return err
@@ -239,6 +240,7 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 		ix.free()
 		return fmt.Errorf("faisslocal: index file %s does not match the manifest and snapshot: %w", path, ErrCorrupt)
 	}
+	ix.setEfSearch(d.man.Index.EfSearch)
 	d.index = ix
 	d.trained = snap.trained
 	d.snapSeq, d.gen = snap.seq, snap.gen
@@ -451,6 +453,7 @@ func (d *Driver) rebuild(ctx context.Context, train bool) (err error) {
 	if err != nil {
 		return err
 	}
+	nx.setEfSearch(d.man.Index.EfSearch)
 	return d.db.View(func(tx *bolt.Tx) error {
 		vb := tx.Bucket(bucketVecs)
 		n := vb.Stats().KeyN

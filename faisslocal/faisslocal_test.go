@@ -442,3 +442,38 @@ func TestSearchBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestHNSWEfSearch checks that EfSearch reaches FAISS (1.7.3 ignores the
+// value in SearchParametersHNSW) and can be changed on reopen.
+func TestHNSWEfSearch(t *testing.T) {
+	const dim = 32
+	r := rand.New(rand.NewPCG(12, 12))
+	docs := make([]twostage.Document, 3000)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprintf("h%04d", i), Vector: randVec(r, dim)} // unclustered: hard for HNSW
+	}
+	queries := make([][]float32, 50)
+	for i := range queries {
+		queries[i] = randVec(r, dim)
+	}
+	dir := t.TempDir()
+	meanRecall := func(d *faisslocal.Driver) float64 {
+		var sum float64
+		for _, q := range queries {
+			sum += recall(search(t, d, twostage.Query{Vector: q, K: 10}), exact(docs, twostage.L2, q, 10, nil))
+		}
+		return sum / float64(len(queries))
+	}
+	d := openDriver(t, dir, &faisslocal.Options{Dim: dim, Metric: twostage.L2, Index: faisslocal.HNSW{M: 4, EfConstruction: 16, EfSearch: 10}})
+	upsert(t, d, docs)
+	low := meanRecall(d)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openDriver(t, dir, &faisslocal.Options{Index: faisslocal.HNSW{EfSearch: 400}})
+	high := meanRecall(d)
+	if high < 0.85 || high < low+0.2 {
+		t.Errorf("recall@10 with efSearch 10: %.3f, with 400: %.3f; want the second >= 0.85 and 0.2 above the first", low, high)
+	}
+	t.Logf("recall@10: efSearch 10 %.3f, efSearch 400 %.3f", low, high)
+}

@@ -103,6 +103,10 @@ const (
 	kindIVF  = int(C.FL_KIND_IVF)
 )
 
+// setEfSearch sets an HNSW index's efSearch; no-op for other kinds. Call it
+// before the index is shared with searches.
+func (x *faissIndex) setEfSearch(ef int) { C.fl_set_ef_search(x.p, C.int(ef)) }
+
 func (x *faissIndex) kind() int     { return int(C.fl_kind(x.p)) }
 func (x *faissIndex) dim() int      { return int(C.fl_dim(x.p)) }
 func (x *faissIndex) l2() bool      { return C.fl_metric(x.p) == C.FL_METRIC_L2 }

@@ -1,0 +1,204 @@
+// faissbench.cpp: the baseline for cmd/faissbench. It builds and searches a
+// FAISS index directly through the C++ API, on the same data files and with
+// the same parameters as faisslocal, and prints one JSON object.
+//
+//   faissbench-cpp build KIND DIM N BASE.f32 METRIC INDEX_OUT M EFC NLIST PQM NBITS TRAIN REFINE
+//   faissbench-cpp search INDEX DIM NQ QUERIES.f32 LABELS_OUT EFS NPROBE REFINE
+//
+// KIND: flat, hnsw, ivfflat or ivfpq; METRIC: ip or l2 (the data is
+// normalized already for cosine). Built by scripts/faissbench.sh.
+
+#include <omp.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/index_io.h>
+
+static double now() {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    return tv.tv_sec + tv.tv_usec * 1e-6;
+}
+
+// rss_kb returns VmRSS from /proc/self/status.
+static long rss_kb() {
+    FILE* f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    long kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
+    }
+    fclose(f);
+    return kb;
+}
+
+static void read_rows(FILE* f, size_t row0, size_t n, int d, float* out) {
+    if (fseeko(f, off_t(row0) * d * 4, SEEK_SET) != 0 || fread(out, 4 * d, n, f) != n) {
+        fprintf(stderr, "faissbench-cpp: short read\n");
+        exit(1);
+    }
+}
+
+
+static int build(int argc, char** argv) {
+    if (argc != 15) {
+        fprintf(stderr, "usage: build KIND DIM N BASE METRIC INDEX_OUT M EFC NLIST PQM NBITS TRAIN REFINE\n");
+        return 2;
+    }
+    std::string kind = argv[2];
+    int d = atoi(argv[3]);
+    size_t n = atol(argv[4]);
+    const char* base = argv[5];
+    faiss::MetricType metric = std::string(argv[6]) == "l2" ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+    const char* out = argv[7];
+    int M = atoi(argv[8]), efc = atoi(argv[9]), nlist = atoi(argv[10]);
+    int pqm = atoi(argv[11]), nbits = atoi(argv[12]), train = atoi(argv[13]), refine = atoi(argv[14]);
+
+    long rss0 = rss_kb();
+    FILE* bf = fopen(base, "rb");
+    if (!bf) { perror(base); return 1; }
+    std::unique_ptr<faiss::Index> index;
+    double t0 = now();
+    if (kind == "flat") {
+        index.reset(new faiss::IndexFlat(d, metric));
+    } else if (kind == "hnsw") {
+        auto* hnsw = new faiss::IndexHNSWFlat(d, M, metric);
+        hnsw->hnsw.efConstruction = efc;
+        index.reset(hnsw);
+    } else {
+        auto* q = new faiss::IndexFlat(d, metric);
+        faiss::IndexIVF* ivf;
+        if (kind == "ivfflat") {
+            ivf = new faiss::IndexIVFFlat(q, d, nlist, metric);
+        } else {
+            auto* pq = new faiss::IndexIVFPQ(q, d, nlist, pqm, nbits, metric);
+            pq->pq.cp.min_points_per_centroid = 1;
+            ivf = pq;
+        }
+        ivf->own_fields = true;
+        ivf->cp.min_points_per_centroid = 1;
+        // faisslocal trains on the first TRAIN vectors, when the store
+        // reaches that size.
+        size_t nt = std::min(n, size_t(train));
+        std::vector<float> xt(nt * d);
+        read_rows(bf, 0, nt, d, xt.data());
+        ivf->train(nt, xt.data());
+        if (kind == "ivfpq") {
+            // faisslocal re-scores refine*k IVFPQ candidates exactly.
+            auto* r = new faiss::IndexRefineFlat(ivf);
+            r->own_fields = true;
+            r->k_factor = refine;
+            index.reset(r);
+        } else {
+            index.reset(ivf);
+        }
+    }
+    const size_t chunk = 10000;
+    std::vector<float> buf(chunk * d);
+    for (size_t i = 0; i < n; i += chunk) {
+        size_t m = std::min(chunk, n - i);
+        read_rows(bf, i, m, d, buf.data());
+        index->add(m, buf.data());
+    }
+    fclose(bf);
+    double build_s = now() - t0;
+    long rss_build = rss_kb();
+    double save_s = now();
+    faiss::write_index(index.get(), out);
+    save_s = now() - save_s;
+    printf("{\"build_s\":%.3f,\"save_s\":%.3f,\"rss_build_kb\":%ld,\"rss0_kb\":%ld}\n", build_s, save_s, rss_build, rss0);
+    return 0;
+}
+
+static int search(int argc, char** argv) {
+    if (argc != 11) {
+        fprintf(stderr, "usage: search INDEX DIM NQ QUERIES LABELS_OUT EFS NPROBE REFINE\n");
+        return 2;
+    }
+    const char* ipath = argv[2];
+    int d = atoi(argv[3]);
+    size_t nq = atol(argv[4]);
+    const char* qpath = argv[5];
+    const char* lpath = argv[6];
+    int efs = atoi(argv[7]), nprobe = atoi(argv[8]), refine = atoi(argv[9]);
+    int threads = omp_get_max_threads();
+
+    long rss0 = rss_kb();
+    double t1 = now();
+    std::unique_ptr<faiss::Index> index(faiss::read_index(ipath));
+    double reopen = now() - t1;
+    long rss_open = rss_kb();
+    if (auto* h = dynamic_cast<faiss::IndexHNSW*>(index.get())) h->hnsw.efSearch = efs;
+    if (auto* v = dynamic_cast<faiss::IndexIVF*>(index.get())) v->nprobe = nprobe;
+    if (auto* r = dynamic_cast<faiss::IndexRefine*>(index.get())) {
+        r->k_factor = refine;
+        if (auto* v = dynamic_cast<faiss::IndexIVF*>(r->base_index)) v->nprobe = nprobe;
+    }
+
+    std::vector<float> xq(nq * d);
+    FILE* qf = fopen(qpath, "rb");
+    if (!qf) { perror(qpath); return 1; }
+    read_rows(qf, 0, nq, d, xq.data());
+    fclose(qf);
+    const int k = 10;
+    std::vector<float> D(nq * k);
+    std::vector<faiss::Index::idx_t> I(nq * k);
+
+    // Batch 1 on one OpenMP thread (what faisslocal does) and on the
+    // default team.
+    double qps1[2];
+    int teams[2] = {1, threads};
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(teams[t]);
+        index->search(1, xq.data(), k, D.data(), I.data());  // warm up
+        double s = now();
+        for (size_t i = 0; i < nq; i++) {
+            index->search(1, xq.data() + i * d, k, D.data() + i * k, I.data() + i * k);
+        }
+        qps1[t] = nq / (now() - s);
+    }
+    // Batch 64 on the default team.
+    omp_set_num_threads(threads);
+    std::vector<float> D64(64 * k);
+    std::vector<faiss::Index::idx_t> I64(64 * k);
+    double s = now();
+    size_t done = 0;
+    for (size_t i = 0; i + 64 <= nq; i += 64) {
+        index->search(64, xq.data() + i * d, k, D64.data(), I64.data());
+        done += 64;
+    }
+    double qps64 = done / (now() - s);
+
+    FILE* lf = fopen(lpath, "wb");
+    fwrite(I.data(), sizeof(faiss::Index::idx_t), I.size(), lf);
+    fclose(lf);
+    printf("{\"reopen_s\":%.3f,\"rss_open_kb\":%ld,\"rss0_kb\":%ld,\"qps1_t1\":%.2f,\"qps1_tn\":%.2f,\"qps64\":%.2f,\"threads\":%d}\n",
+           reopen, rss_open, rss0, qps1[0], qps1[1], qps64, threads);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    std::string mode = argc > 1 ? argv[1] : "";
+    try {
+        if (mode == "build") return build(argc, argv);
+        if (mode == "search") return search(argc, argv);
+    } catch (const std::exception& e) {
+        fprintf(stderr, "faissbench-cpp: %s\n", e.what());
+        return 1;
+    }
+    fprintf(stderr, "usage: %s build|search ...\n", argv[0]);
+    return 2;
+}
