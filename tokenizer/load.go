@@ -105,9 +105,9 @@ func loadNormalizer(raw json.RawMessage) (normalizer, error) {
 	}
 	switch typ {
 	case "NFC":
-		return unicodeNorm{norm.NFC}, nil
+		return canonicalNorm{compose: true}, nil
 	case "NFD":
-		return unicodeNorm{norm.NFD}, nil
+		return canonicalNorm{compose: false}, nil
 	case "NFKC":
 		return unicodeNorm{norm.NFKC}, nil
 	case "NFKD":

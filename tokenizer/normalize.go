@@ -23,7 +23,7 @@ func (n *seqNorm) normalize(s string) string {
 	return s
 }
 
-// unicodeNorm is one of the NFC, NFD, NFKC, NFKD normalizers.
+// unicodeNorm is the NFKC or NFKD normalizer.
 type unicodeNorm struct{ form norm.Form }
 
 func (n unicodeNorm) normalize(s string) string {
@@ -32,6 +32,12 @@ func (n unicodeNorm) normalize(s string) string {
 	}
 	return n.form.String(s)
 }
+
+// canonicalNorm is the NFC (compose) or NFD normalizer, with the
+// reference's Unicode data (see nfc.go).
+type canonicalNorm struct{ compose bool }
+
+func (n canonicalNorm) normalize(s string) string { return canonical(s, n.compose) }
 
 // lowercaseNorm is the Lowercase normalizer (Rust char::to_lowercase).
 type lowercaseNorm struct{}
@@ -55,16 +61,14 @@ func (n *bertNorm) normalize(s string) string {
 		return n.normalizeASCII(s)
 	}
 	b := make([]byte, 0, len(s)+8)
-	overridden := false
 	for _, r := range s {
-		var o bool
-		b, o = n.appendRune(b, r)
-		overridden = overridden || o
+		b = n.appendRune(b, r)
 	}
-	if n.stripAccents && !overridden && !norm.NFD.IsNormal(b) {
+	if n.stripAccents {
 		// Per-rune decomposition leaves marks of adjacent runes unordered;
-		// canonical reordering gives what whole-string NFD gives.
-		b = norm.NFD.Bytes(b)
+		// canonical reordering (with the reference's combining classes)
+		// gives what whole-string NFD gives.
+		return canonical(string(b), false)
 	}
 	return string(b)
 }
@@ -72,13 +76,13 @@ func (n *bertNorm) normalize(s string) string {
 // appendRune appends the normalization of one rune. Runes whose Unicode
 // properties differ between Go's tables and the Unicode data compiled into
 // the reference (see tables.go) take their result from bertOverride.
-func (n *bertNorm) appendRune(b []byte, r rune) ([]byte, bool) {
+func (n *bertNorm) appendRune(b []byte, r rune) []byte {
 	if n.full {
 		if out, ok := bertOverride[r]; ok {
-			return append(b, out...), true
+			return append(b, out...)
 		}
 	}
-	return n.appendPlain(b, r), false
+	return n.appendPlain(b, r)
 }
 
 func (n *bertNorm) appendPlain(b []byte, r rune) []byte {
@@ -92,9 +96,15 @@ func (n *bertNorm) appendPlain(b []byte, r rune) []byte {
 	}
 	if n.chineseChars && isChineseChar(r) {
 		b = append(b, ' ')
-		b = utf8.AppendRune(b, r)
+		b = n.appendStripLower(b, r)
 		return append(b, ' ')
 	}
+	return n.appendStripLower(b, r)
+}
+
+// appendStripLower appends r decomposed without nonspacing marks (when
+// stripping accents) and lowercased (when lowercasing).
+func (n *bertNorm) appendStripLower(b []byte, r rune) []byte {
 	if !n.stripAccents {
 		return n.appendLower(b, r)
 	}
