@@ -37,6 +37,12 @@ type HTTPOptions struct {
 	// When the server still answers 413 (payload too large), the batch is
 	// halved and retried, and later requests use the smaller size.
 	BatchSize int
+	// MaxBatchChars caps the characters (bytes of UTF-8) of one request's
+	// texts, a stand-in for the server's tokens-per-request limit. 0 means
+	// 1,000,000 for the OpenAI API (under its 300,000-token limit at the
+	// usual 4 or more bytes per token) and no cap for TEI; negative means no
+	// cap. A single longer text is still sent alone.
+	MaxBatchChars int
 	// Concurrency is the number of requests in flight at once for one
 	// EmbedDocuments call (default 4).
 	Concurrency int
@@ -210,7 +216,14 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 	}
 	for start := 0; start < len(texts); {
 		size := r.currentBatch()
-		end := min(start+size, len(texts))
+		end, chars := start, 0
+		for end < len(texts) && end-start < size {
+			chars += len(texts[end])
+			if end > start && r.opts.MaxBatchChars > 0 && chars > r.opts.MaxBatchChars {
+				break
+			}
+			end++
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -245,7 +258,7 @@ func (r *remote) currentBatch() int {
 }
 
 // errTooLarge marks a 413 answer.
-var errTooLarge = errors.New("request too large")
+var errTooLarge = fmt.Errorf("request too large: %w", twostage.ErrInvalidInput)
 
 // sendSplit sends one batch, halving it when the server says it is too large.
 func (r *remote) sendSplit(ctx context.Context, texts []string, out [][]float32) error {

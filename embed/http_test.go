@@ -584,3 +584,23 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBatchChars: batches also stop at the character budget; a text
+// longer than the budget goes alone.
+func TestMaxBatchChars(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeServer(t, "openai", 4)
+	e, err := NewOpenAI(ctx, f.srv.URL, "m", fast(HTTPOptions{Dim: 4, MaxBatchChars: 40, Concurrency: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := append(texts(5), strings.Repeat("x", 100), "tail") // 17 or 18 bytes each, then 100, then 4
+	got, err := e.EmbedDocuments(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVectors(t, got, in, "", 4)
+	if s := f.batchSizes(); fmt.Sprint(s) != "[2 2 1 1 1]" {
+		t.Errorf("batch sizes %v, want [2 2 1 1 1]", s)
+	}
+}

@@ -75,6 +75,9 @@ func newOpenAI(ctx context.Context, baseURL, model string, dims int, opts *HTTPO
 	if o.BatchSize == 0 {
 		o.BatchSize = OpenAIMaxBatch
 	}
+	if o.MaxBatchChars == 0 {
+		o.MaxBatchChars = 1_000_000
+	}
 	a := &openaiAPI{url: joinURL(u.String(), "/embeddings"), model: model, dimensions: dims}
 	r := &remote{api: a, opts: o, batchSize: o.BatchSize, dim: o.Dim}
 	if r.dim == 0 {
