@@ -108,11 +108,13 @@ func (d *diffs) done() {
 // and type ids for both tokenizers: single texts and pairs, with and without
 // special tokens, plus decode and truncation checks.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	ref := referenceEnv(t)
 	texts := conformanceCorpus(corpusSize)
 	corpusPath, corpus := writeCorpus(t, texts)
 	for _, tc := range []struct{ name, path string }{{"qwen3", ref.qwen}, {"bert-uncased", ref.bert}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tok, err := FromFile(tc.path)
 			if err != nil {
 				t.Fatal(err)

@@ -64,15 +64,14 @@ func componentType(raw json.RawMessage, kind string) (string, error) {
 }
 
 func load(data []byte) (*pipeline, error) {
-	var f jsonFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, invalid("parse tokenizer.json: %v", err)
+	f, err := parseTopLevel(data)
+	if err != nil {
+		return nil, err
 	}
 	if isNull(f.Model) {
 		return nil, invalid("tokenizer.json has no model")
 	}
 	p := &pipeline{}
-	var err error
 	if p.norm, err = loadNormalizer(f.Normalizer); err != nil {
 		return nil, err
 	}
@@ -254,15 +253,19 @@ func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
 }
 
 func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
-	typ, err := componentType(raw, "model")
+	small, vocab, mergesRaw, err := splitModel(raw)
+	if err != nil {
+		return err
+	}
+	typ, err := componentType(small, "model")
 	if err != nil {
 		return err
 	}
 	switch typ {
 	case "BPE":
 		var c struct {
-			Vocab        map[string]int  `json:"vocab"`
-			Merges       json.RawMessage `json:"merges"`
+			Vocab        map[string]int  `json:"-"`
+			Merges       json.RawMessage `json:"-"`
 			Dropout      *float64        `json:"dropout"`
 			UnkToken     *string         `json:"unk_token"`
 			Prefix       *string         `json:"continuing_subword_prefix"`
@@ -271,8 +274,12 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 			ByteFallback bool            `json:"byte_fallback"`
 			IgnoreMerges bool            `json:"ignore_merges"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
+		if err := json.Unmarshal(small, &c); err != nil {
 			return invalid("BPE model: %v", err)
+		}
+		c.Vocab, c.Merges = vocab, mergesRaw
+		if c.Vocab == nil {
+			return invalid("BPE model without a vocab object")
 		}
 		if c.Dropout != nil && *c.Dropout != 0 {
 			return unsupported("model", "BPE with dropout")
@@ -330,13 +337,17 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 		p.model = m
 	case "WordPiece":
 		var c struct {
-			Vocab    map[string]int `json:"vocab"`
+			Vocab    map[string]int `json:"-"`
 			UnkToken string         `json:"unk_token"`
 			Prefix   *string        `json:"continuing_subword_prefix"`
 			MaxChars *int           `json:"max_input_chars_per_word"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
+		if err := json.Unmarshal(small, &c); err != nil {
 			return invalid("WordPiece model: %v", err)
+		}
+		c.Vocab = vocab
+		if c.Vocab == nil {
+			return invalid("WordPiece model without a vocab object")
 		}
 		unk, ok := c.Vocab[c.UnkToken]
 		if !ok {
@@ -584,6 +595,128 @@ func loadDecoder(raw json.RawMessage) (decoder, error) {
 	return nil, unsupported("decoder", typ)
 }
 
+// parseTopLevel splits a tokenizer.json into its components without
+// decoding the big model (encoding/json would scan it several times).
+func parseTopLevel(data []byte) (*jsonFile, error) {
+	f := &jsonFile{}
+	err := forEachKey(data, "tokenizer.json", func(key string, raw []byte) error {
+		switch key {
+		case "added_tokens":
+			if err := json.Unmarshal(raw, &f.AddedTokens); err != nil {
+				return invalid("added_tokens: %v", err)
+			}
+		case "normalizer":
+			f.Normalizer = raw
+		case "pre_tokenizer":
+			f.PreTokenizer = raw
+		case "model":
+			f.Model = raw
+		case "post_processor":
+			f.PostProcessor = raw
+		case "decoder":
+			f.Decoder = raw
+		}
+		return nil
+	})
+	return f, err
+}
+
+// splitModel separates a model's vocab (decoded) and merges (raw) from its
+// small options, returned as a JSON object for encoding/json.
+func splitModel(raw []byte) (small []byte, vocab map[string]int, merges []byte, err error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	err = forEachKey(raw, "model", func(key string, val []byte) error {
+		switch key {
+		case "vocab":
+			if len(val) == 0 || val[0] != '{' {
+				break // not a token -> id object (Unigram): left to the model type
+			}
+			v, err := parseVocab(val)
+			if err != nil {
+				return err
+			}
+			vocab = v
+			return nil
+		case "merges":
+			merges = val
+			return nil
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(val)
+		return nil
+	})
+	b.WriteByte('}')
+	return b.Bytes(), vocab, merges, err
+}
+
+// forEachKey calls f with each key of the JSON object data and the raw bytes
+// of its value.
+func forEachKey(data []byte, what string, f func(key string, raw []byte) error) error {
+	sc := &jsonScanner{data: data}
+	sc.ws()
+	if !sc.consume('{') {
+		return invalid("parse %s: not a JSON object", what)
+	}
+	for first := true; ; first = false {
+		sc.ws()
+		if sc.consume('}') {
+			sc.ws()
+			if sc.i != len(sc.data) {
+				return invalid("parse %s: data after the object at byte %d", what, sc.i)
+			}
+			return nil
+		}
+		if !first {
+			if !sc.consume(',') {
+				return invalid("parse %s: expected ',' at byte %d", what, sc.i)
+			}
+			sc.ws()
+		}
+		key, err := sc.str()
+		if err != nil {
+			return invalid("parse %s: %v", what, err)
+		}
+		sc.ws()
+		if !sc.consume(':') {
+			return invalid("parse %s: expected ':' at byte %d", what, sc.i)
+		}
+		sc.ws()
+		start := sc.i
+		if err := sc.skip(); err != nil {
+			return invalid("parse %s: %v", what, err)
+		}
+		if err := f(key, sc.data[start:sc.i]); err != nil {
+			return err
+		}
+	}
+}
+
+// parseVocab decodes a vocabulary object {"token": id, ...}.
+func parseVocab(raw []byte) (map[string]int, error) {
+	vocab := make(map[string]int, bytes.Count(raw, []byte{':'}))
+	err := forEachKey(raw, "vocab", func(key string, val []byte) error {
+		id := 0
+		if len(val) == 0 || len(val) > 10 {
+			return invalid("vocab id %q of %q", val, key)
+		}
+		for _, c := range val {
+			if c < '0' || c > '9' {
+				return invalid("vocab id %q of %q", val, key)
+			}
+			id = id*10 + int(c-'0')
+		}
+		vocab[key] = id
+		return nil
+	})
+	return vocab, err
+}
+
 // parseMerges reads the BPE merges, in either format: ["a b", ...] or
 // [["a", "b"], ...]. It is a small hand-written scanner because decoding
 // 150,000 merges through encoding/json dominates the load time.
@@ -676,13 +809,59 @@ func (s *jsonScanner) consume(c byte) bool {
 	return false
 }
 
-// str reads a JSON string; escapes are decoded by encoding/json.
-func (s *jsonScanner) str() (string, error) {
-	if !s.consume('"') {
-		return "", invalid("BPE merges: expected a string at byte %d", s.i)
+// skip moves past one JSON value (checking its structure, not every
+// character of strings).
+func (s *jsonScanner) skip() error {
+	switch c := s.peek(); c {
+	case '"':
+		_, err := s.rawStr()
+		return err
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.data) {
+			switch s.data[s.i] {
+			case '"':
+				if _, err := s.rawStr(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return nil
+				}
+			}
+			s.i++
+		}
+		return invalid("unterminated value")
+	default:
+		start := s.i
+	loop:
+		for s.i < len(s.data) {
+			switch s.data[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				break loop
+			}
+			s.i++
+		}
+		if s.i == start {
+			return invalid("expected a value at byte %d", start)
+		}
+		if !json.Valid(s.data[start:s.i]) {
+			return invalid("bad value %q at byte %d", s.data[start:s.i], start)
+		}
+		return nil
 	}
-	start := s.i
-	escaped := false
+}
+
+// rawStr moves past a JSON string and reports whether it has escapes.
+func (s *jsonScanner) rawStr() (escaped bool, err error) {
+	if !s.consume('"') {
+		return false, invalid("expected a string at byte %d", s.i)
+	}
 	for s.i < len(s.data) {
 		switch s.data[s.i] {
 		case '\\':
@@ -691,16 +870,26 @@ func (s *jsonScanner) str() (string, error) {
 			continue
 		case '"':
 			s.i++
-			if !escaped {
-				return string(s.data[start : s.i-1]), nil
-			}
-			var out string
-			if err := json.Unmarshal(s.data[start-1:s.i], &out); err != nil {
-				return "", invalid("BPE merges: %v", err)
-			}
-			return out, nil
+			return escaped, nil
 		}
 		s.i++
 	}
-	return "", invalid("BPE merges: unterminated string")
+	return false, invalid("unterminated string")
+}
+
+// str reads a JSON string; escapes are decoded by encoding/json.
+func (s *jsonScanner) str() (string, error) {
+	start := s.i
+	escaped, err := s.rawStr()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return string(s.data[start+1 : s.i-1]), nil
+	}
+	var out string
+	if err := json.Unmarshal(s.data[start:s.i], &out); err != nil {
+		return "", invalid("bad string at byte %d: %v", start, err)
+	}
+	return out, nil
 }
