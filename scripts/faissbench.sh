@@ -8,7 +8,12 @@
 #   scripts/faissbench.sh -n 1000000 -kinds flat,hnsw -hnsw-m 16
 #
 # Needs libfaiss-dev, libopenblas-dev, liblapack-dev (scripts/deps.sh apt).
+#
+# OpenMP workers wait passively (OMP_WAIT_POLICY=PASSIVE, both sides), so
+# idle ones do not spin on a small shared machine; override it in the
+# environment to compare.
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$(dirname "$0")/.."
 out=${FAISSBENCH_BIN:-.deps/faissbench}
 mkdir -p "$out"

@@ -124,7 +124,7 @@ static int build(int argc, char** argv) {
 }
 
 static int search(int argc, char** argv) {
-    if (argc != 11) {
+    if (argc != 10) {
         fprintf(stderr, "usage: search INDEX DIM NQ QUERIES LABELS_OUT EFS NPROBE REFINE\n");
         return 2;
     }
