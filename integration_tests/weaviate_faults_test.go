@@ -519,4 +519,18 @@ func TestWeaviateAttach(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].ID != "mine" || hits[0].RetrievalScore != 3 {
 		t.Errorf("search for the adapter's document: %v, %v; want mine with dot 3", hits, err)
 	}
+	// An integral float64 on the class's int property keeps its type (a
+	// hint records it); a fractional one is rejected by Weaviate, by name.
+	err = s.Upsert(ctx, []twostage.Document{
+		{ID: "float-year", Vector: []float32{0, 1, 1}, Metadata: map[string]any{"year": 2011.0}},
+		{ID: "frac-year", Vector: []float32{0, 1, 1}, Metadata: map[string]any{"year": 2011.5}},
+	})
+	var be *weaviatestore.BatchError
+	if !errors.As(err, &be) || !slices.Equal(be.Failed, []string{"frac-year"}) {
+		t.Errorf("upsert of float years into an int property: got %v, want only frac-year rejected", err)
+	}
+	got, err := s.Get(ctx, []string{"float-year", "mine"})
+	if err != nil || got[0].Metadata["year"] != 2011.0 || got[1].Metadata["year"] != int64(2010) {
+		t.Errorf("years read back: %v, %v; want float64 2011 and int64 2010", got, err)
+	}
 }

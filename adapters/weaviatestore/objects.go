@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ const encodedPrefix = "tsk_"
 
 func (d *Driver) reservedProp(p string) bool {
 	switch p {
-	case d.opts.TextKey, d.opts.IDKey, keysProp, intsProp, "id", "_id", "_additional":
+	case d.opts.TextKey, d.opts.IDKey, keysProp, intsProp, floatsProp, "id", "_id", "_additional":
 		return true
 	}
 	return false
@@ -45,6 +46,17 @@ func (d *Driver) propName(key string) (string, error) {
 	if d.metaKeys != nil {
 		return key, nil // attached: the keys are the class's own properties
 	}
+	if p, ok := d.propNames.Load(key); ok {
+		return p.(string), nil
+	}
+	p, err := d.encodeKey(key)
+	if err == nil {
+		d.propNames.Store(key, p)
+	}
+	return p, err
+}
+
+func (d *Driver) encodeKey(key string) (string, error) {
 	if propRE.MatchString(key) && key[0] != '_' && key == lowerFirst(key) &&
 		!d.reservedProp(key) && !strings.HasPrefix(key, encodedPrefix) {
 		return key, nil
@@ -83,8 +95,35 @@ func dataType(v any) string {
 	case bool:
 		return "boolean"
 	default:
+		// int64 too: Weaviate's GraphQL answers int properties outside the
+		// 32-bit range with null, so integers are stored as numbers (exact
+		// to 2^53) with a hint that they are int64.
 		return "number"
 	}
+}
+
+// hint names the bookkeeping list a numeric value needs on a property of
+// type dt: an int64 on a number property (it would read back as float64),
+// an integral float64 on an int property (it would read back as int64).
+func hint(v any, dt string) string {
+	switch x := v.(type) {
+	case int64:
+		if dt == "number" {
+			return intsProp
+		}
+	case float64:
+		if dt == "int" && x == math.Trunc(x) {
+			return floatsProp
+		}
+	}
+	return ""
+}
+
+func propType(p *models.Property) string {
+	if p == nil || len(p.DataType) == 0 {
+		return ""
+	}
+	return p.DataType[0]
 }
 
 // ensureProps adds the properties docs need that the class lacks.
@@ -103,17 +142,22 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 			if err != nil {
 				return err
 			}
-			if _, ok := props[p]; !ok {
-				if _, ok := need[p]; !ok {
-					need[p] = dataType(v)
+			dt := propType(props[p])
+			if dt == "" {
+				if dt = need[p]; dt == "" {
+					dt = dataType(v)
+					need[p] = dt
 				}
+			}
+			if h := hint(v, dt); h != "" && props[h] == nil {
+				need[h] = "text[]" // created the first time a key mixes ints and floats
 			}
 		}
 	}
-	for _, p := range []string{d.opts.TextKey, d.opts.IDKey, keysProp, intsProp} {
+	for _, p := range []string{d.opts.TextKey, d.opts.IDKey, keysProp} {
 		if _, ok := props[p]; !ok {
 			need[p] = "text" // attached classes lack the bookkeeping properties
-			if p == keysProp || p == intsProp {
+			if p == keysProp {
 				need[p] = "text[]"
 			}
 		}
@@ -137,6 +181,9 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 			continue
 		}
 		prop := &models.Property{Name: p, DataType: []string{need[p]}, IndexFilterable: &t, IndexSearchable: &f}
+		if p == intsProp || p == floatsProp {
+			prop.IndexFilterable = &f
+		}
 		if strings.HasPrefix(need[p], "text") {
 			prop.Tokenization = "field"
 		}
@@ -154,33 +201,39 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 	return err
 }
 
-// object converts a validated document.
-func (d *Driver) object(doc twostage.Document) (*models.Object, error) {
-	props := map[string]any{d.opts.TextKey: doc.Text, d.opts.IDKey: doc.ID}
+// object converts a validated document; props is the schema after
+// ensureProps.
+func (d *Driver) object(doc twostage.Document, props map[string]*models.Property) (*models.Object, error) {
+	out := map[string]any{d.opts.TextKey: doc.Text, d.opts.IDKey: doc.ID}
 	keys := make([]string, 0, len(doc.Metadata))
-	ints := []string{}
+	var hints map[string][]string
 	for k, v := range doc.Metadata {
 		p, err := d.propName(k)
 		if err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)
-		if _, ok := v.(int64); ok {
-			ints = append(ints, k)
+		if h := hint(v, propType(props[p])); h != "" {
+			if hints == nil {
+				hints = map[string][]string{}
+			}
+			hints[h] = append(hints[h], k)
 		}
 		if ss, ok := v.([]string); ok && ss == nil {
 			v = []string{} // JSON [] rather than null
 		}
-		props[p] = v
+		out[p] = v
 	}
 	slices.Sort(keys)
-	slices.Sort(ints)
-	props[keysProp] = keys
-	props[intsProp] = ints
+	out[keysProp] = keys
+	for h, ks := range hints {
+		slices.Sort(ks)
+		out[h] = ks
+	}
 	return &models.Object{
 		Class:      d.class,
 		ID:         strfmt.UUID(ObjectID(doc.ID)),
-		Properties: props,
+		Properties: out,
 		Vector:     models.C11yVector(doc.Vector),
 	}, nil
 }
@@ -192,10 +245,14 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	if err := d.ensureProps(ctx, docs); err != nil {
 		return err
 	}
+	props, _, err := d.schema(ctx, false)
+	if err != nil {
+		return err
+	}
 	objs := make([]*models.Object, len(docs))
 	byUUID := make(map[strfmt.UUID]string, len(docs))
 	for i, doc := range docs {
-		o, err := d.object(doc)
+		o, err := d.object(doc, props)
 		if err != nil {
 			return err
 		}
@@ -268,14 +325,44 @@ func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// fields lists the properties to read plus _additional.
+// fields lists the properties to read plus _additional. The key list is
+// not read (GraphQL returns "" and [] as such, and null for absent
+// properties); the hint lists only when they exist and can matter.
 func (d *Driver) fields(props map[string]*models.Property, additional ...string) []graphql.Field {
+	key := strings.Join(additional, ",")
+	id := reflect.ValueOf(props).Pointer() // a refreshed schema is a new map
+	d.mu.Lock()
+	if f, ok := d.fieldCache[key]; ok && d.fieldProps == id {
+		d.mu.Unlock()
+		return f
+	}
+	d.mu.Unlock()
+	out := d.buildFields(props, additional)
+	d.mu.Lock()
+	if d.fieldProps != id {
+		d.fieldCache, d.fieldProps = map[string][]graphql.Field{}, id
+	}
+	d.fieldCache[key] = out
+	d.mu.Unlock()
+	return out
+}
+
+func (d *Driver) buildFields(props map[string]*models.Property, additional []string) []graphql.Field {
 	var out []graphql.Field
 	names := make([]string, 0, len(props))
-	for p := range props {
-		if d.isMetaProp(p) || p == d.opts.TextKey || p == d.opts.IDKey || p == keysProp || p == intsProp {
+	numbers, ints := false, false
+	for p, prop := range props {
+		if d.isMetaProp(p) || p == d.opts.TextKey || p == d.opts.IDKey {
 			names = append(names, p)
+			numbers = numbers || (d.isMetaProp(p) && propType(prop) == "number")
+			ints = ints || (d.isMetaProp(p) && propType(prop) == "int")
 		}
+	}
+	if _, ok := props[intsProp]; ok && numbers {
+		names = append(names, intsProp)
+	}
+	if _, ok := props[floatsProp]; ok && ints {
+		names = append(names, floatsProp)
 	}
 	slices.Sort(names)
 	for _, p := range names {
@@ -475,22 +562,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		doc.ID = s
 	}
 	doc.Text, _ = o[d.opts.TextKey].(string)
-	list, hasList := o[keysProp].([]any)
-	keys := map[string]bool{}
-	for _, k := range list {
-		if s, ok := k.(string); ok {
-			keys[s] = true
-		}
-	}
-	ints := map[string]bool{}
-	if l, ok := o[intsProp].([]any); ok {
-		for _, k := range l {
-			if s, ok := k.(string); ok {
-				ints[s] = true
-			}
-		}
-	}
-	hasList = hasList && len(list) > 0
+	ints, floats := stringSet(o[intsProp]), stringSet(o[floatsProp])
 	for p, prop := range props {
 		if !d.isMetaProp(p) {
 			continue
@@ -499,9 +571,6 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		if d.metaKeys == nil {
 			key = keyOf(p)
 		}
-		if hasList && !keys[key] {
-			continue
-		}
 		dt := ""
 		if len(prop.DataType) > 0 {
 			dt = prop.DataType[0]
@@ -509,23 +578,14 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		var mv any
 		switch x := o[p].(type) {
 		case nil:
-			if !hasList {
-				continue
-			}
-			switch dt { // present but empty: Weaviate may answer null
-			case "text":
-				mv = ""
-			case "text[]":
-				mv = []string(nil)
-			default:
-				continue
-			}
+			continue // absent
 		case string:
 			mv = x
 		case bool:
 			mv = x
 		case float64:
-			if (ints[key] || dt == "int") && x == math.Trunc(x) && math.Abs(x) <= 1<<63 {
+			asInt := (dt == "int" && !floats[key]) || (dt != "int" && ints[key])
+			if asInt && x == math.Trunc(x) && math.Abs(x) < 1<<63 {
 				mv = int64(x)
 			} else {
 				mv = x
@@ -563,4 +623,19 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		}
 	}
 	return doc
+}
+
+// stringSet reads a text[] hint list; nil when absent or empty.
+func stringSet(v any) map[string]bool {
+	l, ok := v.([]any)
+	if !ok || len(l) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(l))
+	for _, k := range l {
+		if s, ok := k.(string); ok {
+			set[s] = true
+		}
+	}
+	return set
 }

@@ -17,17 +17,21 @@
 // UUID.
 //
 // Schema: Weaviate needs a typed property per metadata key, so Upsert adds
-// missing properties before writing: strings become text (field
-// tokenization, so equality is exact), []string text[], bool boolean, and
-// int64 and float64 number. Metadata keys that are not valid property names
-// (Weaviate lowercases a leading capital and allows only [_0-9A-Za-z]) or
-// that collide with the adapter's own properties are stored under an
-// encoded name ("tsk_" + hex of the key) and decoded on read. A key keeps
-// one type per class: a value of another type fails that object, and the
-// batch error names it. Two bookkeeping properties keep what Weaviate would
-// lose: the list of metadata keys present (Exists is exact, also for empty
-// strings and lists) and the keys whose values are int64 (numbers come back
-// as float64).
+// missing properties before writing, typed by the first value seen: strings
+// become text (field tokenization, so equality is exact), []string text[],
+// bool boolean, and int64 and float64 number (exact for integers up to
+// 2^53; Weaviate's GraphQL answers int properties outside the 32-bit range
+// with null, so an int64 key is not an int property). Metadata keys that are not
+// valid property names (Weaviate lowercases a leading capital and allows only
+// [_0-9A-Za-z]) or that collide with the adapter's own properties are stored
+// under an encoded name ("tsk_" + hex of the key) and decoded on read. A key
+// keeps one type per class: a value of another type fails that object, and
+// the batch error names it. Numbers keep their Go type through a small hint
+// property, created the first time it is needed: an int64 on a number
+// property (or an integral float64 on the int property of an existing class)
+// is listed in it. A fractional float64 on an int property is rejected by
+// Weaviate. Every document also lists its metadata keys, which
+// makes Exists exact, also for empty strings and lists.
 //
 // Scores: Weaviate reports distances; RetrievalScore is 1-distance for
 // cosine (the cosine similarity), -distance for dot (the dot product) and
@@ -67,8 +71,9 @@ const (
 
 // Bookkeeping properties (see the package comment). They are not metadata.
 const (
-	keysProp = "twostage_keys"
-	intsProp = "twostage_ints"
+	keysProp   = "twostage_keys"
+	intsProp   = "twostage_ints"
+	floatsProp = "twostage_floats"
 )
 
 // Options configure Open. A nil *Options means the defaults.
@@ -211,11 +216,16 @@ type Driver struct {
 	info     twostage.Info
 	metaKeys map[string]bool
 
-	schemaMu  sync.Mutex // serializes schema changes
-	mu        sync.Mutex // guards the schema cache
-	props     map[string]*models.Property
-	nullIndex bool
-	fetched   time.Time
+	schemaMu sync.Mutex // serializes schema changes
+	mu       sync.Mutex // guards the schema cache and fieldCache
+	// fieldCache holds the GraphQL field lists built for the props map
+	// identified by fieldProps (a new map means a new schema).
+	fieldCache map[string][]graphql.Field
+	fieldProps uintptr
+	propNames  sync.Map // metadata key -> property name
+	props      map[string]*models.Property
+	nullIndex  bool
+	fetched    time.Time
 }
 
 // schemaTTL bounds how stale the cached schema may be when reading: metadata
@@ -349,7 +359,6 @@ func (d *Driver) create(ctx context.Context) error {
 			{Name: d.opts.TextKey, DataType: []string{"text"}, Tokenization: "word", IndexFilterable: &f, IndexSearchable: &t},
 			{Name: d.opts.IDKey, DataType: []string{"text"}, Tokenization: "field", IndexFilterable: &t, IndexSearchable: &f},
 			{Name: keysProp, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &t, IndexSearchable: &f},
-			{Name: intsProp, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
 		},
 	}
 	err := d.do(ctx, "create class", func(ctx context.Context) error {
