@@ -373,6 +373,7 @@ type BatchError struct {
 	Err    error
 }
 
+// Error names the failed ids.
 func (e *BatchError) Error() string {
 	return fmt.Sprintf("qdrantstore: %s: %d of %d documents failed (%s): %v",
 		e.Op, len(e.Failed), e.Total, quoteList(e.Failed, 8), e.Err)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"twostage"
 )
@@ -19,6 +21,11 @@ import (
 // is not serving: a transport error, or 502, 503 or 504. The client nests
 // its errors in DerivedFromError, which it does not unwrap.
 func unreachable(err error) bool {
+	// A client configured with gRPC returns gRPC status errors.
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.Unavailable {
+		return true
+	}
 	var we *fault.WeaviateClientError
 	if !errors.As(err, &we) {
 		return false

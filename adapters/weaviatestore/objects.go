@@ -525,6 +525,7 @@ type GraphQLError struct {
 	Messages []string
 }
 
+// Error joins the messages.
 func (e *GraphQLError) Error() string { return "graphql: " + strings.Join(e.Messages, "; ") }
 
 func (d *Driver) objects(resp *models.GraphQLResponse, kind string) []map[string]any {

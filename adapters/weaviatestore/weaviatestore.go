@@ -463,6 +463,7 @@ type BatchError struct {
 	Err    error
 }
 
+// Error names the failed ids.
 func (e *BatchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "weaviatestore: %s: %d of %d documents failed (", e.Op, len(e.Failed), e.Total)

@@ -209,6 +209,7 @@ type qdrantServer struct {
 	qdrant.UnimplementedQdrantServer
 }
 
+// HealthCheck reports the stand-in and Version.
 func (qdrantServer) HealthCheck(context.Context, *qdrant.HealthCheckRequest) (*qdrant.HealthCheckReply, error) {
 	return &qdrant.HealthCheckReply{Title: "qdranttest stand-in", Version: Version}, nil
 }
@@ -218,6 +219,7 @@ type collectionsServer struct {
 	s *Server
 }
 
+// Create makes a collection with its vector parameters.
 func (c *collectionsServer) Create(_ context.Context, req *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
 	s := c.s
 	s.mu.Lock()
@@ -251,6 +253,7 @@ func (c *collectionsServer) Create(_ context.Context, req *qdrant.CreateCollecti
 	return &qdrant.CollectionOperationResponse{Result: true}, nil
 }
 
+// Get reports the vector config and the points count.
 func (c *collectionsServer) Get(_ context.Context, req *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
 	s := c.s
 	s.mu.Lock()
@@ -277,6 +280,7 @@ func (c *collectionsServer) Get(_ context.Context, req *qdrant.GetCollectionInfo
 	}}, nil
 }
 
+// CollectionExists reports whether the collection exists.
 func (c *collectionsServer) CollectionExists(_ context.Context, req *qdrant.CollectionExistsRequest) (*qdrant.CollectionExistsResponse, error) {
 	s := c.s
 	s.mu.Lock()
@@ -285,6 +289,7 @@ func (c *collectionsServer) CollectionExists(_ context.Context, req *qdrant.Coll
 	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: ok}}, nil
 }
 
+// Delete drops a collection and its points.
 func (c *collectionsServer) Delete(_ context.Context, req *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	s := c.s
 	s.mu.Lock()
@@ -294,6 +299,7 @@ func (c *collectionsServer) Delete(_ context.Context, req *qdrant.DeleteCollecti
 	return &qdrant.CollectionOperationResponse{Result: ok}, nil
 }
 
+// List lists the collections by name.
 func (c *collectionsServer) List(context.Context, *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
 	s := c.s
 	s.mu.Lock()
@@ -335,6 +341,7 @@ type pointsServer struct {
 	s *Server
 }
 
+// Upsert writes whole points, all or none.
 func (p *pointsServer) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
 	s := p.s
 	s.mu.Lock()
@@ -434,6 +441,7 @@ func normalize(v []float32) {
 	}
 }
 
+// Delete removes points by id or filter; missing ids are ignored.
 func (p *pointsServer) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
 	s := p.s
 	s.mu.Lock()
@@ -468,6 +476,7 @@ func (p *pointsServer) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdr
 	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{Status: qdrant.UpdateStatus_Completed}}, nil
 }
 
+// Get returns the points found, each once.
 func (p *pointsServer) Get(_ context.Context, req *qdrant.GetPoints) (*qdrant.GetResponse, error) {
 	s := p.s
 	s.mu.Lock()
@@ -497,6 +506,7 @@ func (p *pointsServer) Get(_ context.Context, req *qdrant.GetPoints) (*qdrant.Ge
 	return &qdrant.GetResponse{Result: out}, nil
 }
 
+// Count counts the points matching the filter, exactly.
 func (p *pointsServer) Count(_ context.Context, req *qdrant.CountPoints) (*qdrant.CountResponse, error) {
 	s := p.s
 	s.mu.Lock()
@@ -518,6 +528,7 @@ func (p *pointsServer) Count(_ context.Context, req *qdrant.CountPoints) (*qdran
 	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: n}}, nil
 }
 
+// Query runs an exact nearest-neighbour search.
 func (p *pointsServer) Query(_ context.Context, req *qdrant.QueryPoints) (*qdrant.QueryResponse, error) {
 	s := p.s
 	s.mu.Lock()
