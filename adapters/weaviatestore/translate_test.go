@@ -11,7 +11,7 @@ import (
 	"twostage"
 )
 
-func testDriver(t *testing.T, opts *Options) *Driver {
+func testDriver(t testing.TB, opts *Options) *Driver {
 	t.Helper()
 	o, err := opts.withDefaults()
 	if err != nil {
