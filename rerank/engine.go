@@ -176,10 +176,11 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 		c.refs++
 		return &Engine{c: c}, nil
 	}
-	c, err := newCore(abs, &o)
+	c, err := loadCore(abs, &o)
 	if err != nil {
 		return nil, err
 	}
+	c.start(&o)
 	c.key, c.refs = key, 1
 	if registry.cores == nil {
 		registry.cores = map[string]*core{}
@@ -236,7 +237,8 @@ func (o *EngineOptions) key(abs string) string {
 		strings.Join(popts, "\x01"), o.MaxLength, o.Instruction)
 }
 
-func newCore(dir string, o *EngineOptions) (*core, error) {
+// loadCore loads the model and its session, without starting the scheduler.
+func loadCore(dir string, o *EngineOptions) (*core, error) {
 	cfg, err := modeldir.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
@@ -277,7 +279,12 @@ func newCore(dir string, o *EngineOptions) (*core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rerank: open %s: %w", dir, err)
 	}
-	bo := &batcher.Options{
+	return c, nil
+}
+
+// batcherOptions maps the engine's batching options, defaults filled in.
+func (o *EngineOptions) batcherOptions() batcher.Options {
+	bo := batcher.Options{
 		MaxBatchSize:   o.MaxBatchSize,
 		MaxBatchTokens: o.MaxBatchTokens,
 		MaxWait:        o.MaxWait,
@@ -285,15 +292,23 @@ func newCore(dir string, o *EngineOptions) (*core, error) {
 		NoGrouping:     o.NoLengthGrouping,
 		MinFill:        o.MinFill,
 	}
+	if bo.MaxBatchSize == 0 {
+		bo.MaxBatchSize = 32
+	}
 	if bo.MaxBatchTokens == 0 {
 		bo.MaxBatchTokens = 16384
 	}
 	if bo.MinFill == 0 {
 		bo.MinFill = 0.8
 	}
-	c.b = batcher.New(func(p pair) int { return len(p.ids) }, c.prepare, bo)
+	return bo
+}
+
+// start starts the batch scheduler of a loaded core.
+func (c *core) start(o *EngineOptions) {
+	bo := o.batcherOptions()
+	c.b = batcher.New(func(p pair) int { return len(p.ids) }, c.prepare, &bo)
 	c.chunk = max(4*c.b.Options().MaxBatchSize, 128)
-	return c, nil
 }
 
 // bindIO checks the model's inputs and outputs against the cross-encoder

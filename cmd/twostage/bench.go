@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"twostage/rerank"
+)
+
+// benchmarks are the `twostage bench` targets; files add theirs from init.
+var benchmarks = map[string]struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}{}
+
+func init() {
+	register("bench", "measure a model's throughput against the raw ONNX Runtime ceiling (bench rerank --model DIR)", cmdBench)
+	benchmarks["rerank"] = struct {
+		summary string
+		run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	}{"the rerank engine vs the raw ONNX Runtime session on the same model", benchRerank}
+}
+
+func cmdBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	names := make([]string, 0, len(benchmarks))
+	for n := range benchmarks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "Usage: twostage bench TARGET [flags]   (twostage bench TARGET -h for its flags)")
+		for _, n := range names {
+			fmt.Fprintf(stderr, "  %-8s %s\n", n, benchmarks[n].summary)
+		}
+		if len(args) == 0 {
+			return usageErr("missing bench target (one of %s)", strings.Join(names, ", "))
+		}
+		return nil
+	}
+	b, ok := benchmarks[args[0]]
+	if !ok {
+		return usageErr("unknown bench target %q (one of %s)", args[0], strings.Join(names, ", "))
+	}
+	return b.run(ctx, args[1:], stdout, stderr)
+}
+
+// benchRerank runs `twostage bench rerank --model DIR`.
+func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench rerank", stderr)
+	model := fs.String("model", "", "cross-encoder model directory written by `twostage convert` (required)")
+	clients := fs.String("clients", "1,16", "comma-separated concurrent client counts for the engine runs")
+	docs := fs.Int("docs", 50, "documents per call")
+	calls := fs.Int("calls", 1, "calls per client")
+	minTok := fs.Int("min-tokens", 30, "shortest document, in words (about one token each)")
+	medTok := fs.Int("median-tokens", 120, "median document length (log-normal)")
+	maxTok := fs.Int("max-tokens", 600, "longest document")
+	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
+	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
+	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
+	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
+	batchTokens := fs.Int("batch-tokens", 0, "max padded tokens per batch (0: the engine's default, 16384)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *model == "" {
+		return usageErr("--model is required")
+	}
+	o := &rerank.BenchOptions{
+		DocsPerCall: *docs, CallsPerClient: *calls, MinTokens: *minTok, MedianTokens: *medTok, MaxTokens: *maxTok,
+		Engine: rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
+			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens},
+		Log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) },
+	}
+	for _, f := range strings.Split(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return usageErr("--clients %q: want positive numbers separated by commas", *clients)
+		}
+		o.Clients = append(o.Clients, n)
+	}
+	rep, err := rerank.Bench(ctx, *model, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		type row struct {
+			rerank.BenchRow
+			TokensPerSec, PairsPerSec, RatioToRaw, Fill float64
+		}
+		out := struct {
+			*rerank.BenchReport
+			Rows []row
+		}{BenchReport: rep}
+		for _, r := range rep.Rows {
+			out.Rows = append(out.Rows, row{r, r.TokensPerSec(), r.PairsPerSec(), rep.Ratio(r), r.Fill()})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	rep.WriteTable(stdout)
+	return nil
+}

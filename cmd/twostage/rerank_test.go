@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"twostage"
+	"twostage/convert/tinymodel"
+	"twostage/internal/testassets"
+	"twostage/modeldir"
+	"twostage/rerank"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRerankCommand(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	dir := tinymodel.Model(t, modeldir.FamilyZerank)
+	docs := []string{"Go is a programming language.", "Bananas are yellow.", "", "Reranking reorders search results with a cross-encoder."}
+	var in strings.Builder
+	for _, d := range docs {
+		b, _ := json.Marshal(map[string]string{"text": d})
+		in.Write(b)
+		in.WriteString("\n\n")
+	}
+	const query = "what reorders search results?"
+	e, err := rerank.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := e.Rerank(context.Background(), query, docs)
+	e.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runCLI(t, in.String(), "rerank", "--model", dir, "--query", query, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Results []rerankResult `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(got.Results) != len(docs) {
+		t.Fatalf("%d results for %d docs", len(got.Results), len(docs))
+	}
+	seen := map[int]bool{}
+	for k, r := range got.Results {
+		if k > 0 && r.RelevanceScore > got.Results[k-1].RelevanceScore {
+			t.Errorf("results not sorted by relevance_score: %v", got.Results)
+		}
+		if seen[r.Index] || r.Index < 0 || r.Index >= len(docs) {
+			t.Fatalf("bad or repeated index %d", r.Index)
+		}
+		seen[r.Index] = true
+		if w := want[r.Index]; r.RelevanceScore != w.Score || r.RawScore != w.Raw {
+			t.Errorf("doc %d: got %v/%v, engine gives %v/%v", r.Index, r.RelevanceScore, r.RawScore, w.Score, w.Raw)
+		}
+	}
+
+	// Table output, documents from a file.
+	path := filepath.Join(t.TempDir(), "docs.jsonl")
+	if err := os.WriteFile(path, []byte(in.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "", "rerank", "--model", dir, "--query", query, "--docs", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != len(docs)+1 || !strings.HasPrefix(lines[0], "rank") {
+		t.Fatalf("table:\n%s", stdout)
+	}
+	if top := got.Results[0]; !strings.Contains(lines[1], fmt.Sprintf("%.4f", top.RelevanceScore)) {
+		t.Errorf("first table row %q lacks the top score %.4f", lines[1], top.RelevanceScore)
+	}
+
+	for _, tc := range []struct {
+		name, stdin string
+		args        []string
+		code        int
+		msg         string
+	}{
+		{"no query", "", []string{"rerank", "--model", dir}, 2, "--model and --query are required"},
+		{"bad json", "{\"text\": 1}\n", []string{"rerank", "--model", dir, "--query", "q"}, 1, "line 1"},
+		{"no text field", "{\"body\": \"x\"}\n", []string{"rerank", "--model", dir, "--query", "q"}, 1, "no \"text\" field"},
+		{"not a model", "{\"text\": \"x\"}\n", []string{"rerank", "--model", t.TempDir(), "--query", "q"}, 1, "not a model directory"},
+		{"cuda on cpu", "{\"text\": \"x\"}\n", []string{"rerank", "--model", dir, "--query", "q", "--provider", "cuda"}, 1, "cuda execution provider not available"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.stdin, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, stderr, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestEngineRerankerSpecs(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	zr := tinymodel.Model(t, modeldir.FamilyZerank)
+	bert := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
+	ctx := context.Background()
+	for _, spec := range []string{"zerank:" + zr, "onnx:" + zr + ",batch=4,threads=1", "onnx:" + bert + ",max_length=64"} {
+		r, err := openReranker(ctx, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		s, err := r.Rerank(ctx, "query", []string{"a", "b"})
+		if err != nil || len(s) != 2 {
+			t.Fatalf("%s: %v, %v", spec, s, err)
+		}
+		if err := closeAll(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		spec string
+		want error
+		msg  string
+	}{
+		{"zerank:" + bert, errUsage, "use onnx:"},
+		{"onnx:" + zr + ",batch=x", errUsage, "not a non-negative number"},
+		{"onnx:" + zr + ",colour=red", errUsage, "unknown option"},
+		{"onnx:" + zr + ",provider=tensorrt", twostage.ErrUnsupported, "tensorrt"},
+	} {
+		if _, err := openReranker(ctx, tc.spec); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v; want %v saying %q", tc.spec, err, tc.want, tc.msg)
+		}
+	}
+}
+
+func TestBenchRerankCommand(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	dir := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
+	code, stdout, stderr := runCLI(t, "", "bench", "rerank", "--model", dir, "--clients", "1,3", "--docs", "6",
+		"--min-tokens", "5", "--median-tokens", "20", "--max-tokens", "80")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"raw ORT session (ceiling)", "engine, 1 client", "engine, 3 clients", "engine, 3 clients, no grouping", "vs raw", "fill"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "", "bench", "rerank"); code != 2 || !strings.Contains(stderr, "--model is required") {
+		t.Errorf("bench without --model: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "bench", "nonsense"); code != 2 || !strings.Contains(stderr, "unknown bench target") {
+		t.Errorf("unknown target: exit %d, %s", code, stderr)
+	}
+}

@@ -1,0 +1,378 @@
+package rerank
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"twostage"
+)
+
+// BenchOptions configures Bench. Zero fields take the defaults in brackets.
+type BenchOptions struct {
+	// Clients lists the concurrent-client counts of the engine runs
+	// [1 and 16].
+	Clients []int
+	// DocsPerCall is the documents per Rerank call [50].
+	DocsPerCall int
+	// CallsPerClient is the calls each client makes [1].
+	CallsPerClient int
+	// MinTokens, MedianTokens and MaxTokens shape the document lengths in
+	// words (about one token each): log-normal with that median, clipped to
+	// [MinTokens, MaxTokens] [30, 120, 600].
+	MinTokens, MedianTokens, MaxTokens int
+	// Seed seeds the workload [1].
+	Seed uint64
+	// Engine is the engine configuration (provider, threads, batching); the
+	// raw session uses the same provider and threads, and the same batch
+	// caps.
+	Engine EngineOptions
+	// NoUngrouped skips the run without length grouping.
+	NoUngrouped bool
+	// Log, when set, reports progress.
+	Log func(format string, args ...any)
+}
+
+// BenchRow is one measured configuration.
+type BenchRow struct {
+	// Name says what ran.
+	Name string
+	// Clients is the number of concurrent callers (0 for the raw session).
+	Clients int
+	// Calls, Pairs and Batches run.
+	Calls, Pairs, Batches int64
+	// Tokens is the real tokens run; Padded the tokens computed.
+	Tokens, Padded int64
+	// Wall is the elapsed time (for the raw session: time inside Run only).
+	Wall time.Duration
+	// P50 and P99 are per-call latencies (engine rows).
+	P50, P99 time.Duration
+}
+
+// TokensPerSec is real tokens per second.
+func (r BenchRow) TokensPerSec() float64 { return float64(r.Tokens) / r.Wall.Seconds() }
+
+// PairsPerSec is pairs per second.
+func (r BenchRow) PairsPerSec() float64 { return float64(r.Pairs) / r.Wall.Seconds() }
+
+// Fill is the padding efficiency, real over computed tokens.
+func (r BenchRow) Fill() float64 {
+	if r.Padded == 0 {
+		return 1
+	}
+	return float64(r.Tokens) / float64(r.Padded)
+}
+
+// BenchReport is Bench's result: the raw session's ceiling first, then the
+// engine runs.
+type BenchReport struct {
+	Model  string
+	Family string
+	// Device names the execution provider.
+	Device string
+	// MeanTokens, MinTokens and MaxTokens describe the workload's inputs
+	// (template included).
+	MeanTokens          float64
+	MinTokens, MaxTokens int
+	Rows                []BenchRow
+}
+
+// Ratio is row's real tokens per second over the ceiling's (Rows[0]).
+func (r *BenchReport) Ratio(row BenchRow) float64 {
+	return row.TokensPerSec() / r.Rows[0].TokensPerSec()
+}
+
+// WriteTable prints the report side by side.
+func (r *BenchReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "model %s (%s) on %s; inputs %.0f tokens on average (%d to %d)\n", r.Model, r.Family, r.Device, r.MeanTokens, r.MinTokens, r.MaxTokens)
+	fmt.Fprintf(w, "%-34s %7s %8s %11s %10s %9s %6s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "fill", "p50", "p99")
+	for _, row := range r.Rows {
+		p50, p99 := "-", "-"
+		if row.Clients > 0 {
+			p50, p99 = row.P50.Round(time.Millisecond).String(), row.P99.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%-34s %7d %8d %11.0f %10.1f %9.3f %6.3f %9s %9s\n", row.Name, row.Pairs, row.Batches,
+			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.Fill(), p50, p99)
+	}
+}
+
+// benchWords are common English words, nearly all one token each.
+var benchWords = strings.Fields(`the of and to in is that for it as was with be by on not he this are or his from at which
+but have an they you were her she there been one all we their has would when if so no more out its who what about up said
+them can time only new some could these two may first then do any like my now over such our man me even most made after
+also did many before must through back years where much your way well down should because each just those people how too
+little state good very make world still own see men work long get here between both life being under never day same another
+know while last might us great old year off come since against go came right used take three search query model document`)
+
+// benchDocs generates the workload: per client, per call, DocsPerCall
+// documents with log-normal lengths in words.
+func benchDocs(o *BenchOptions, clients int) [][][]string {
+	rng := rand.New(rand.NewPCG(o.Seed, 0xbe4c))
+	sigma := math.Log(float64(o.MaxTokens)/float64(o.MedianTokens)) / 2.33 // MaxTokens at the 99th percentile
+	out := make([][][]string, clients)
+	for c := range out {
+		out[c] = make([][]string, o.CallsPerClient)
+		for k := range out[c] {
+			docs := make([]string, o.DocsPerCall)
+			for i := range docs {
+				n := int(math.Round(float64(o.MedianTokens) * math.Exp(sigma*rng.NormFloat64())))
+				n = min(max(n, o.MinTokens), o.MaxTokens)
+				var b strings.Builder
+				for j := 0; j < n; j++ {
+					if j > 0 {
+						b.WriteByte(' ')
+					}
+					b.WriteString(benchWords[rng.IntN(len(benchWords))])
+				}
+				docs[i] = b.String()
+			}
+			out[c][k] = docs
+		}
+	}
+	return out
+}
+
+// Bench measures the engine against the raw ONNX Runtime session on the
+// same model, shapes and threads, side by side in one run:
+//
+//   - the ceiling: the raw session running the largest engine run's pairs,
+//     pre-tokenized, sorted by length and cut into batches under the same
+//     caps (so almost unpadded), timing only the session's Run calls;
+//   - the engine with each client count, every client making
+//     CallsPerClient calls of DocsPerCall documents, timed wall-clock with
+//     tokenization, queueing and batching included;
+//   - the largest client count again without length grouping.
+//
+// Each row reports real tokens per second and its ratio to the ceiling,
+// padding efficiency, and per-call latency.
+func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, error) {
+	o := BenchOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if len(o.Clients) == 0 {
+		o.Clients = []int{1, 16}
+	}
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&o.DocsPerCall, 50)
+	def(&o.CallsPerClient, 1)
+	def(&o.MinTokens, 30)
+	def(&o.MedianTokens, 120)
+	def(&o.MaxTokens, 600)
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.MinTokens > o.MedianTokens || o.MedianTokens > o.MaxTokens {
+		return nil, fmt.Errorf("rerank: bench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, twostage.ErrInvalidInput)
+	}
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("rerank: bench: %w", err)
+	}
+	maxClients := slices.Max(o.Clients)
+	work := benchDocs(&o, maxClients)
+
+	// The ceiling.
+	logf("loading the raw session")
+	raw, err := loadCore(abs, &o.Engine)
+	if err != nil {
+		return nil, err
+	}
+	rep := &BenchReport{Model: abs, Family: raw.cfg.Family, Device: deviceName(&o.Engine)}
+	ceiling, err := benchRaw(ctx, raw, &o, work, rep, logf)
+	if cerr := raw.sess.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("rerank: bench: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Rows = append(rep.Rows, ceiling)
+
+	type run struct {
+		clients int
+		grouped bool
+	}
+	var runs []run
+	for _, c := range o.Clients {
+		runs = append(runs, run{c, true})
+	}
+	if !o.NoUngrouped {
+		runs = append(runs, run{maxClients, false})
+	}
+	for _, r := range runs {
+		eo := o.Engine
+		eo.NoLengthGrouping = !r.grouped
+		name := fmt.Sprintf("engine, %d client", r.clients)
+		if r.clients > 1 {
+			name += "s"
+		}
+		if !r.grouped {
+			name += ", no grouping"
+		}
+		logf("running %s", name)
+		row, err := benchEngine(ctx, abs, &eo, work[:r.clients], name)
+		if err != nil {
+			return nil, err
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	return rep, nil
+}
+
+func deviceName(o *EngineOptions) string {
+	switch p := strings.ToLower(o.Provider); p {
+	case "", ProviderCPU:
+		if o.IntraOpThreads > 0 {
+			return fmt.Sprintf("cpu (%d threads)", o.IntraOpThreads)
+		}
+		return "cpu"
+	default:
+		return fmt.Sprintf("%s device %d", p, o.DeviceID)
+	}
+}
+
+// benchRaw times the raw session on the pairs of every call in work.
+func benchRaw(ctx context.Context, c *core, o *BenchOptions, work [][][]string, rep *BenchReport, logf func(string, ...any)) (BenchRow, error) {
+	row := BenchRow{Name: "raw ORT session (ceiling)"}
+	q := c.prompt.query(benchQuery)
+	var pairs []pair
+	for _, client := range work {
+		for _, docs := range client {
+			pairs = append(pairs, c.pairs(q, docs)...)
+		}
+	}
+	rep.MinTokens = math.MaxInt
+	var sum int
+	for _, p := range pairs {
+		sum += len(p.ids)
+		rep.MinTokens = min(rep.MinTokens, len(p.ids))
+		rep.MaxTokens = max(rep.MaxTokens, len(p.ids))
+	}
+	rep.MeanTokens = float64(sum) / float64(len(pairs))
+	slices.SortStableFunc(pairs, func(a, b pair) int { return len(a.ids) - len(b.ids) })
+	bo := o.Engine.batcherOptions()
+	var batches [][]pair
+	for start := 0; start < len(pairs); {
+		end := start + 1
+		for end < len(pairs) && end-start < bo.MaxBatchSize && (end-start+1)*len(pairs[end].ids) <= bo.MaxBatchTokens {
+			end++
+		}
+		batches = append(batches, pairs[start:end])
+		start = end
+	}
+	logf("raw session: %d pairs in %d batches", len(pairs), len(batches))
+	// Warm up on the longest batch's shape.
+	if run, err := c.prepare(batches[len(batches)-1]); err != nil {
+		return row, err
+	} else if _, err := run(); err != nil {
+		return row, err
+	}
+	for i, b := range batches {
+		if err := ctx.Err(); err != nil {
+			return row, err
+		}
+		run, err := c.prepare(b)
+		if err != nil {
+			return row, err
+		}
+		t0 := time.Now()
+		_, err = run()
+		row.Wall += time.Since(t0)
+		if err != nil {
+			return row, err
+		}
+		longest := 0
+		for _, p := range b {
+			row.Tokens += int64(len(p.ids))
+			longest = max(longest, len(p.ids))
+		}
+		row.Padded += int64(longest * len(b))
+		row.Pairs += int64(len(b))
+		row.Batches++
+		if (i+1)%max(1, len(batches)/10) == 0 {
+			logf("raw session: %d/%d batches", i+1, len(batches))
+		}
+	}
+	return row, nil
+}
+
+const benchQuery = "which documents explain how the search model ranks results for this query"
+
+// benchEngine runs one client per entry of work, each making its calls in
+// turn, on a fresh engine.
+func benchEngine(ctx context.Context, dir string, eo *EngineOptions, work [][][]string, name string) (BenchRow, error) {
+	row := BenchRow{Name: name, Clients: len(work)}
+	e, err := Open(dir, eo)
+	if err != nil {
+		return row, err
+	}
+	defer e.Close()
+	registry.mu.Lock()
+	shared := e.c.refs != 1
+	registry.mu.Unlock()
+	if shared {
+		return row, fmt.Errorf("rerank: bench: the engine for %s is shared with another holder; close it first: %w", dir, twostage.ErrInvalidInput)
+	}
+	if _, err := e.Rerank(ctx, benchQuery, work[0][0]); err != nil { // warm-up
+		return row, err
+	}
+	before := e.Stats()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs []error
+	)
+	t0 := time.Now()
+	for _, calls := range work {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, docs := range calls {
+				c0 := time.Now()
+				_, err := e.Rerank(ctx, benchQuery, docs)
+				d := time.Since(c0)
+				mu.Lock()
+				lat = append(lat, d)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	row.Wall = time.Since(t0)
+	if err := errors.Join(errs...); err != nil {
+		return row, err
+	}
+	after := e.Stats()
+	row.Calls = after.Calls - before.Calls
+	row.Pairs = after.Pairs - before.Pairs
+	row.Batches = after.Batches - before.Batches
+	row.Tokens = after.Tokens - before.Tokens
+	row.Padded = after.PaddedTokens - before.PaddedTokens
+	slices.Sort(lat)
+	row.P50 = lat[(len(lat)-1)/2]
+	row.P99 = lat[min(len(lat)-1, int(math.Ceil(0.99*float64(len(lat))))-1)]
+	return row, nil
+}
