@@ -80,9 +80,9 @@ type BenchReport struct {
 	Device string
 	// MeanTokens, MinTokens and MaxTokens describe the workload's inputs
 	// (template included).
-	MeanTokens          float64
+	MeanTokens           float64
 	MinTokens, MaxTokens int
-	Rows                []BenchRow
+	Rows                 []BenchRow
 }
 
 // Ratio is row's real tokens per second over the ceiling's (Rows[0]).

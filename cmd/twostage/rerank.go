@@ -23,7 +23,9 @@ func init() {
 	register("rerank", "score JSON lines {\"text\": ...} against a query with a cross-encoder (zerank-2)", cmdRerank)
 	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt][,device=N]"
 	registerReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
-		func(ctx context.Context, spec string) (twostage.Reranker, error) { return openEngine(spec, modeldir.FamilyZerank) })
+		func(ctx context.Context, spec string) (twostage.Reranker, error) {
+			return openEngine(spec, modeldir.FamilyZerank)
+		})
 	registerReranker("onnx", "any converted cross-encoder (zerank, qwen3-reranker, bert-cross-encoder; family from twostage.json); onnx:DIR"+help,
 		func(ctx context.Context, spec string) (twostage.Reranker, error) { return openEngine(spec, "") })
 }
