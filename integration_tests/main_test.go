@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,23 +16,15 @@ import (
 	"twostage/internal/testassets"
 )
 
-// shared is the one Weaviate server of this test package (started by
-// TestMain; nil when the binary is missing or failed to start).
+// shared is the one Weaviate server of this test package, started by the
+// first test that needs it and stopped by TestMain.
 var (
-	shared    *weaviateserver.Server
-	sharedErr error
+	sharedOnce sync.Once
+	shared     *weaviateserver.Server
+	sharedErr  error
 )
 
 func TestMain(m *testing.M) {
-	if bin, ok := weaviateserver.Binary(testassets.Deps()); ok {
-		start := time.Now()
-		shared, sharedErr = weaviateserver.Start(bin, nil)
-		if sharedErr == nil {
-			slog.Info("integration: weaviate-server ready", "addr", shared.Addr(), "startup", time.Since(start).Round(time.Millisecond))
-		}
-	} else {
-		sharedErr = fmt.Errorf("%s missing (run scripts/deps.sh weaviate)", bin)
-	}
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
@@ -39,10 +32,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func startShared() {
+	bin, ok := weaviateserver.Binary(testassets.Deps())
+	if !ok {
+		sharedErr = fmt.Errorf("%s missing (run scripts/deps.sh weaviate)", bin)
+		return
+	}
+	start := time.Now()
+	shared, sharedErr = weaviateserver.Start(bin, nil)
+	if sharedErr == nil {
+		slog.Info("integration: weaviate-server ready", "addr", shared.Addr(), "startup", time.Since(start).Round(time.Millisecond))
+	}
+}
+
 // needWeaviate returns the shared server and a client for it, or skips t
 // (fails it under TWOSTAGE_REQUIRE_DEPS=1) when there is none.
 func needWeaviate(t testing.TB) (*weaviateserver.Server, *weaviate.Client) {
 	t.Helper()
+	sharedOnce.Do(startShared)
 	if shared == nil {
 		testassets.Missing(t, "weaviate-server: "+sharedErr.Error())
 	}

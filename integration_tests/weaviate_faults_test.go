@@ -39,8 +39,10 @@ func randVec(r *rand.Rand, n int) []float32 {
 // ErrUnavailable after bounded retries, restarts it on the same data
 // directory, and checks that every acknowledged write is there.
 func TestWeaviateRestart(t *testing.T) {
-	needWeaviate(t) // the binary exists and starts
-	bin, _ := weaviateserver.Binary(testassets.Deps())
+	bin, ok := weaviateserver.Binary(testassets.Deps())
+	if !ok {
+		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
+	}
 	srv, err := weaviateserver.Start(bin, nil)
 	if err != nil {
 		t.Fatal(err)
