@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"twostage/convert"
 	"twostage/convert/tinymodel"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
@@ -21,13 +22,32 @@ import (
 //	go test -run '^$' -bench EngineVsRaw -benchtime 1x -timeout 30m ./rerank
 //
 // TWOSTAGE_BENCH_CLIENTS (default "1,16") and TWOSTAGE_BENCH_CALLS
-// (calls per client, default 1) size the workload.
+// (calls per client, default 1) size the workload. For a GPU
+// (scripts/gpu-check.sh): TWOSTAGE_BENCH_PROVIDER (cuda or tensorrt),
+// TWOSTAGE_BENCH_HIDDEN and TWOSTAGE_BENCH_LAYERS (model size; heads of 64
+// dimensions, intermediate 3x hidden), TWOSTAGE_BENCH_COMPUTE=fp16 (fp16
+// weights and matrix products), TWOSTAGE_BENCH_BATCH_TOKENS.
 func BenchmarkEngineVsRaw(b *testing.B) {
 	testassets.ONNXRuntime(b)
-	dir := tinymodel.ModelSpec(b, tinymodel.Spec{
-		Family: modeldir.FamilyZerank, Hidden: 256, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, Intermediate: 768, Seed: 1,
-	}, nil)
+	env := func(name string, def int) int {
+		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+			return n
+		}
+		return def
+	}
+	hidden, layers := env("TWOSTAGE_BENCH_HIDDEN", 256), env("TWOSTAGE_BENCH_LAYERS", 4)
+	spec := tinymodel.Spec{
+		Family: modeldir.FamilyZerank, Hidden: hidden, Layers: layers, Heads: max(hidden/64, 1), KVHeads: max(hidden/128, 1),
+		HeadDim: 64, Intermediate: 3 * hidden, Seed: 1,
+	}
+	var copts *convert.Options
+	if c := os.Getenv("TWOSTAGE_BENCH_COMPUTE"); c != "" {
+		copts = &convert.Options{Compute: c}
+	}
+	dir := tinymodel.ModelSpec(b, spec, copts)
 	o := &BenchOptions{CallsPerClient: 1}
+	o.Engine.Provider = os.Getenv("TWOSTAGE_BENCH_PROVIDER")
+	o.Engine.MaxBatchTokens = env("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
 	if testing.Verbose() {
 		o.Log = func(f string, a ...any) { b.Logf(f, a...) }
 	}

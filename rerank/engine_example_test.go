@@ -1,0 +1,40 @@
+package rerank_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sort"
+
+	"twostage/rerank"
+)
+
+// Open a converted zerank-2 directory (`twostage convert --from zerank-2/
+// --to models/zerank-2`) and rerank candidates. Every Open of the same
+// directory in the process shares one engine, so concurrent searches are
+// batched together.
+func ExampleOpen() {
+	e, err := rerank.Open("models/zerank-2", &rerank.EngineOptions{
+		Provider: rerank.ProviderCPU, // or rerank.ProviderCUDA with a GPU build of ONNX Runtime
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+
+	docs := []string{
+		"A cross-encoder reads the query and the document together and scores their relevance.",
+		"Bananas are rich in potassium.",
+	}
+	scores, err := e.Rerank(context.Background(), "what does a cross-encoder do?", docs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	order := []int{0, 1}
+	sort.Slice(order, func(a, b int) bool { return scores[order[a]].Score > scores[order[b]].Score })
+	for _, i := range order {
+		fmt.Printf("%.3f (raw %.2f) %s\n", scores[i].Score, scores[i].Raw, docs[i])
+	}
+	st := e.Stats()
+	fmt.Printf("%d pairs in %d batches, %.0f%% of computed tokens real\n", st.Pairs, st.Batches, 100*st.Fill())
+}
