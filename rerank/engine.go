@@ -72,7 +72,7 @@ type EngineOptions struct {
 	// pairs of similar length (which cuts padding).
 	NoLengthGrouping bool
 	// MinFill is the least fill (real over padded tokens) length grouping
-	// accepts when growing a batch (default 0.8; negative: any).
+	// accepts when growing a batch (default 0.9; negative: any).
 	MinFill float64
 }
 
@@ -299,7 +299,7 @@ func (o *EngineOptions) batcherOptions() batcher.Options {
 		bo.MaxBatchTokens = 16384
 	}
 	if bo.MinFill == 0 {
-		bo.MinFill = 0.8
+		bo.MinFill = 0.9
 	}
 	return bo
 }

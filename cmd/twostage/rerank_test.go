@@ -164,3 +164,64 @@ func TestBenchRerankCommand(t *testing.T) {
 		t.Errorf("unknown target: exit %d, %s", code, stderr)
 	}
 }
+
+// TestSearchWithONNXReranker runs the Pipeline through `search --reranker
+// onnx:DIR`: the hits must carry the engine's scores, highest first.
+func TestSearchWithONNXReranker(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	model := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
+	store := "mem:" + filepath.Join(t.TempDir(), "index.snap")
+	texts := map[string]string{
+		"a": "the cat sat on the mat",
+		"b": "dogs chase cats in the park",
+		"c": "stock markets fell sharply today",
+		"d": "a cat and a mat and a hat",
+	}
+	var in strings.Builder
+	for id, text := range texts {
+		b, _ := json.Marshal(map[string]string{"id": id, "text": text})
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	if code, out, stderr := runCLI(t, in.String(), "index", "--store", store); code != 0 {
+		t.Fatalf("index: exit %d %s %s", code, out, stderr)
+	}
+	code, out, stderr := runCLI(t, "", "search", "--store", store, "--reranker", "onnx:"+model, "--json", "--top-n", "4", "--candidate-k", "4", "cat", "mat")
+	if code != 0 {
+		t.Fatalf("search: exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Hits []struct {
+			ID          string  `json:"id"`
+			Text        string  `json:"text"`
+			Score       float64 `json:"score"`
+			RerankScore float64 `json:"rerank_score"`
+			RerankRaw   float64 `json:"rerank_raw"`
+			Reranked    bool    `json:"reranked"`
+		} `json:"hits"`
+		Reranked bool `json:"reranked"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !res.Reranked || len(res.Hits) != 4 {
+		t.Fatalf("search result %s: want 4 reranked hits", out)
+	}
+	e, err := rerank.Open(model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for k, h := range res.Hits {
+		want, err := e.Rerank(context.Background(), "cat mat", []string{texts[h.ID]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.Reranked || h.RerankScore != want[0].Score || h.RerankRaw != want[0].Raw {
+			t.Errorf("hit %s: reranked %v score %v raw %v; the engine gives %v / %v", h.ID, h.Reranked, h.RerankScore, h.RerankRaw, want[0].Score, want[0].Raw)
+		}
+		if k > 0 && h.RerankScore > res.Hits[k-1].RerankScore {
+			t.Errorf("hits not in rerank order: %s", out)
+		}
+	}
+}
