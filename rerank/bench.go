@@ -55,6 +55,10 @@ type BenchRow struct {
 	Wall time.Duration
 	// P50 and P99 are per-call latencies (engine rows).
 	P50, P99 time.Duration
+	// Ceiling is the raw session's real tokens per second measured next to
+	// this row (the mean of the measurements just before and just after it),
+	// so that a machine whose load drifts still compares like with like.
+	Ceiling float64
 }
 
 // TokensPerSec is real tokens per second.
@@ -82,12 +86,21 @@ type BenchReport struct {
 	// (template included).
 	MeanTokens           float64
 	MinTokens, MaxTokens int
-	Rows                 []BenchRow
+	// Rows holds the raw session first (all its measurements together),
+	// then the engine runs.
+	Rows []BenchRow
+	// RawMeasurements are the raw session's real tokens per second, measured
+	// before the first engine run and after each one.
+	RawMeasurements []float64
 }
 
-// Ratio is row's real tokens per second over the ceiling's (Rows[0]).
+// Ratio is row's real tokens per second over the raw session's, measured
+// next to it (BenchRow.Ceiling).
 func (r *BenchReport) Ratio(row BenchRow) float64 {
-	return row.TokensPerSec() / r.Rows[0].TokensPerSec()
+	if row.Ceiling == 0 {
+		return 1
+	}
+	return row.TokensPerSec() / row.Ceiling
 }
 
 // WriteTable prints the report side by side.
@@ -101,6 +114,13 @@ func (r *BenchReport) WriteTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-34s %7d %8d %11.0f %10.1f %9.3f %6.3f %9s %9s\n", row.Name, row.Pairs, row.Batches,
 			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.Fill(), p50, p99)
+	}
+	if len(r.RawMeasurements) > 1 {
+		ms := make([]string, len(r.RawMeasurements))
+		for i, m := range r.RawMeasurements {
+			ms[i] = fmt.Sprintf("%.0f", m)
+		}
+		fmt.Fprintf(w, "raw session measured before and after each engine run: %s tokens/s; each engine row is compared with the two around it\n", strings.Join(ms, ", "))
 	}
 }
 
@@ -145,7 +165,10 @@ func benchDocs(o *BenchOptions, clients int) [][][]string {
 //
 //   - the ceiling: the raw session running the largest engine run's pairs,
 //     pre-tokenized, sorted by length and cut into batches under the same
-//     caps (so almost unpadded), timing only the session's Run calls;
+//     caps, each pair cut to its batch's shortest so that nothing is
+//     padded, timing only the session's Run calls;
+//     measured before the first engine run and again after each, each
+//     engine row being compared with the mean of the two around it;
 //   - the engine with each client count, every client making
 //     CallsPerClient calls of DocsPerCall documents, timed wall-clock with
 //     tokenization, queueing and batching included;
@@ -188,21 +211,39 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	maxClients := slices.Max(o.Clients)
 	work := benchDocs(&o, maxClients)
 
-	// The ceiling.
+	// The raw session stays loaded: it is measured before the first engine
+	// run and after each one, and every engine row is compared with the
+	// measurements around it.
 	logf("loading the raw session")
 	raw, err := loadCore(abs, &o.Engine)
 	if err != nil {
 		return nil, err
 	}
+	defer raw.sess.Close()
 	rep := &BenchReport{Model: abs, Family: raw.cfg.Family, Device: deviceName(&o.Engine)}
-	ceiling, err := benchRaw(ctx, raw, &o, work, rep, logf)
-	if cerr := raw.sess.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("rerank: bench: %w", cerr)
+	batches := rawBatches(raw, &o, work, rep)
+	logf("raw session: %d pairs in %d batches", len(work)*o.CallsPerClient*o.DocsPerCall, len(batches))
+	if err := rawWarmup(raw, batches); err != nil {
+		return nil, err
 	}
+	ceiling := BenchRow{Name: "raw ORT session, fixed shapes"}
+	measure := func() (float64, error) {
+		r, err := benchRaw(ctx, raw, batches, logf)
+		if err != nil {
+			return 0, err
+		}
+		ceiling.Pairs += r.Pairs
+		ceiling.Batches += r.Batches
+		ceiling.Tokens += r.Tokens
+		ceiling.Padded += r.Padded
+		ceiling.Wall += r.Wall
+		rep.RawMeasurements = append(rep.RawMeasurements, r.TokensPerSec())
+		return r.TokensPerSec(), nil
+	}
+	before, err := measure()
 	if err != nil {
 		return nil, err
 	}
-	rep.Rows = append(rep.Rows, ceiling)
 
 	type run struct {
 		clients int
@@ -215,6 +256,7 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	if !o.NoUngrouped {
 		runs = append(runs, run{maxClients, false})
 	}
+	var rows []BenchRow
 	for _, r := range runs {
 		eo := o.Engine
 		eo.NoLengthGrouping = !r.grouped
@@ -230,8 +272,16 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		if err != nil {
 			return nil, err
 		}
-		rep.Rows = append(rep.Rows, row)
+		after, err := measure()
+		if err != nil {
+			return nil, err
+		}
+		row.Ceiling = (before + after) / 2
+		before = after
+		rows = append(rows, row)
 	}
+	ceiling.Ceiling = ceiling.TokensPerSec()
+	rep.Rows = append([]BenchRow{ceiling}, rows...)
 	return rep, nil
 }
 
@@ -247,9 +297,10 @@ func deviceName(o *EngineOptions) string {
 	}
 }
 
-// benchRaw times the raw session on the pairs of every call in work.
-func benchRaw(ctx context.Context, c *core, o *BenchOptions, work [][][]string, rep *BenchReport, logf func(string, ...any)) (BenchRow, error) {
-	row := BenchRow{Name: "raw ORT session (ceiling)"}
+// rawBatches tokenizes every call's documents in work, sorts the pairs by
+// length and cuts them into batches under the engine's caps, each pair cut
+// to its batch's shortest: the raw session's fixed-shape, unpadded batches.
+func rawBatches(c *core, o *BenchOptions, work [][][]string, rep *BenchReport) [][]pair {
 	q := c.prompt.query(benchQuery)
 	var pairs []pair
 	for _, client := range work {
@@ -273,17 +324,45 @@ func benchRaw(ctx context.Context, c *core, o *BenchOptions, work [][][]string, 
 		for end < len(pairs) && end-start < bo.MaxBatchSize && (end-start+1)*len(pairs[end].ids) <= bo.MaxBatchTokens {
 			end++
 		}
-		batches = append(batches, pairs[start:end])
+		// Fixed shape: every pair cut to the batch's shortest, so the
+		// session computes no padding at all (sorted neighbours differ by a
+		// few tokens, so the shapes are those the engine runs).
+		b := make([]pair, end-start)
+		n := len(pairs[start].ids)
+		for i, p := range pairs[start:end] {
+			b[i].ids = p.ids[:n]
+			if p.types != nil {
+				b[i].types = p.types[:n]
+			}
+		}
+		batches = append(batches, b)
 		start = end
 	}
-	logf("raw session: %d pairs in %d batches", len(pairs), len(batches))
-	// Warm up on the longest batch's shape.
-	if run, err := c.prepare(batches[len(batches)-1]); err != nil {
-		return row, err
-	} else if _, err := run(); err != nil {
-		return row, err
+	return batches
+}
+
+// rawWarmup runs the longest batch once.
+func rawWarmup(c *core, batches [][]pair) error {
+	run, err := c.prepare(batches[len(batches)-1])
+	if err != nil {
+		return err
 	}
-	for i, b := range batches {
+	_, err = run()
+	return err
+}
+
+// benchRaw times the raw session over batches, counting only Run. With
+// more than 8 batches it runs every second one (they are sorted by length,
+// so the sample keeps the length mix) to keep the repeated measurements
+// short.
+func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, ...any)) (BenchRow, error) {
+	var row BenchRow
+	stride := 1
+	if len(batches) > 8 {
+		stride = 2
+	}
+	for i := 0; i < len(batches); i += stride {
+		b := batches[i]
 		if err := ctx.Err(); err != nil {
 			return row, err
 		}
@@ -305,8 +384,8 @@ func benchRaw(ctx context.Context, c *core, o *BenchOptions, work [][][]string, 
 		row.Padded += int64(longest * len(b))
 		row.Pairs += int64(len(b))
 		row.Batches++
-		if (i+1)%max(1, len(batches)/10) == 0 {
-			logf("raw session: %d/%d batches", i+1, len(batches))
+		if i%max(1, len(batches)/4) == 0 {
+			logf("raw session: batch %d of %d", i+1, len(batches))
 		}
 	}
 	return row, nil

@@ -152,7 +152,8 @@ func TestBenchRerankCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"raw ORT session (ceiling)", "engine, 1 client", "engine, 3 clients", "engine, 3 clients, no grouping", "vs raw", "fill"} {
+	t.Log("\n" + stdout)
+	for _, want := range []string{"raw ORT session, fixed shapes", "engine, 1 client", "engine, 3 clients", "engine, 3 clients, no grouping", "vs raw", "fill", "measured before and after each engine run"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, stdout)
 		}
