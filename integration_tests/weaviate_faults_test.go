@@ -167,6 +167,47 @@ func TestWeaviateRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get of every acknowledged id: %v", err)
 	}
+	// Searchability. Weaviate does not keep its vector and inverted indexes
+	// crash-consistent with its object store (weaviate/weaviate#4262): a
+	// SIGKILL can drop the index entries of the last writes acknowledged
+	// before it. Documents acknowledged after the restart, the batch that
+	// was in flight at the kill among them (the adapter re-imports it after
+	// deleting what the cut-off attempt left), must all be findable; for the
+	// earlier ones the loss is counted and reported.
+	findable := map[string]bool{}
+	lostBefore := 0
+	for _, id := range ids {
+		hits, err := patient.Search(ctx, twostage.Query{Vector: acked[id].Vector, K: 1, Filter: twostage.Eq("tag", id)})
+		if err != nil {
+			t.Fatalf("search after restart: %v", err)
+		}
+		if len(hits) == 1 && hits[0].ID == id {
+			findable[id] = true
+			continue
+		}
+		if b := acked[id].Metadata["batch"].(int64); b >= killedAt {
+			t.Errorf("%s (batch %d, acknowledged after the restart) is not findable by its vector and tag", id, b)
+		} else {
+			lostBefore++
+		}
+	}
+	t.Logf("after SIGKILL: %d of %d documents acknowledged before the kill are stored but unsearchable (Weaviate index loss)", lostBefore, killedAt*20)
+
+	// A graceful restart (SIGTERM) loses nothing: the same documents are
+	// stored and findable afterwards.
+	srv.Terminate(30 * time.Second)
+	if err := srv.Start(0); err != nil {
+		t.Fatalf("restart after SIGTERM: %v", err)
+	}
+	if n, err := patient.Count(ctx); err != nil || n != len(acked) {
+		t.Errorf("Count after a graceful restart = %d, %v; want %d", n, err, len(acked))
+	}
+	for _, id := range ids {
+		hits, err := patient.Search(ctx, twostage.Query{Vector: acked[id].Vector, K: 1, Filter: twostage.Eq("tag", id)})
+		if got := err == nil && len(hits) == 1 && hits[0].ID == id; got != findable[id] {
+			t.Errorf("%s findable %v before the graceful restart, %v after (%v)", id, findable[id], got, err)
+		}
+	}
 	for _, d := range got {
 		w := acked[d.ID]
 		if d.Text != w.Text || fmt.Sprint(d.Metadata) != fmt.Sprint(w.Metadata) || !slices.Equal(d.Vector, w.Vector) {
@@ -174,7 +215,7 @@ func TestWeaviateRestart(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d documents acknowledged (%d before the kill), all present after restart", len(acked), killedAt*20)
+	t.Logf("%d documents acknowledged (%d before the kill), all stored after the restarts", len(acked), killedAt*20)
 }
 
 // stallProxy forwards TCP to upstream; while stalled it holds every byte.

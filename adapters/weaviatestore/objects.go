@@ -3,16 +3,19 @@ package weaviatestore
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/google/uuid"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/filters"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
 	"github.com/weaviate/weaviate/entities/models"
@@ -262,18 +265,35 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	be := &BatchError{Op: "upsert", Total: len(docs), Causes: map[string]string{}}
 	for start := 0; start < len(objs); start += d.opts.BatchSize {
 		end := min(start+d.opts.BatchSize, len(objs))
+		chunk := objs[start:end]
 		var resp []models.ObjectsGetResponse
+		attempt := 0
 		err := d.do(ctx, "batch import", func(ctx context.Context) error {
+			attempt++
+			// A crash in the middle of a batch can leave objects stored but
+			// missing from the vector and inverted indexes, and Weaviate
+			// skips re-indexing an object re-imported unchanged. So when an
+			// earlier attempt (or an earlier failed Upsert) may have been cut
+			// off mid-way, delete those objects before importing them again.
+			if err := d.deleteSuspect(ctx, chunk, attempt > 1); err != nil {
+				return err
+			}
 			var err error
-			resp, err = d.client.Batch().ObjectsBatcher().WithObjects(objs[start:end]...).Do(ctx)
+			resp, err = d.client.Batch().ObjectsBatcher().WithObjects(chunk...).Do(ctx)
 			return err
 		})
 		if err != nil {
+			for _, o := range objs[start:] {
+				d.suspect.Store(o.ID, true)
+			}
 			for _, doc := range docs[start:] {
 				be.Failed = append(be.Failed, doc.ID)
 			}
 			be.Err = err
 			return be
+		}
+		for _, o := range chunk {
+			d.suspect.Delete(o.ID)
 		}
 		for _, r := range resp {
 			if r.Result == nil || r.Result.Errors == nil || len(r.Result.Errors.Error) == 0 {
@@ -296,6 +316,40 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 		return be
 	}
 	return nil
+}
+
+// deleteSuspect deletes, one by one through REST (which does not depend on
+// the indexes), the objects of chunk whose state is unknown: all of them
+// when all is set, else those an earlier failed Upsert left suspect.
+func (d *Driver) deleteSuspect(ctx context.Context, chunk []*models.Object, all bool) error {
+	var uuids []string
+	for _, o := range chunk {
+		if _, ok := d.suspect.Load(o.ID); all || ok {
+			uuids = append(uuids, string(o.ID))
+		}
+	}
+	if len(uuids) == 0 {
+		return nil
+	}
+	errs := make([]error, len(uuids))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, u := range uuids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { // exits when its request returns
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := d.client.Data().Deleter().WithClassName(d.class).WithID(u).Do(ctx)
+			var we *fault.WeaviateClientError
+			if errors.As(err, &we) && we.StatusCode == 404 {
+				err = nil
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // maxIDsPerQuery keeps id lists under Weaviate's QUERY_MAXIMUM_RESULTS.
@@ -399,8 +453,89 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 		if err != nil {
 			return nil, err
 		}
+		found := map[string]bool{}
 		for _, o := range d.objects(resp, "Get") {
-			out = append(out, d.document(o, props, true))
+			doc := d.document(o, props, true)
+			if add, ok := o["_additional"].(map[string]any); ok {
+				id, _ := add["id"].(string)
+				found[id] = true
+			}
+			out = append(out, doc)
+		}
+		var missing []string
+		for _, u := range uuids {
+			if !found[u] {
+				missing = append(missing, u)
+			}
+		}
+		more, err := d.getREST(ctx, missing, props)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
+}
+
+// getREST reads objects one by one through the REST objects endpoint,
+// which reads the object store rather than the inverted index that GraphQL
+// id filters use. Get falls back to it for ids the filter did not return:
+// after a crash in the middle of a batch, Weaviate can hold objects whose
+// id index entries were lost (and an identical re-import does not restore
+// them). Missing objects are simply absent from the result.
+func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*models.Property) ([]twostage.Document, error) {
+	if len(uuids) == 0 {
+		return nil, nil
+	}
+	type result struct {
+		doc   twostage.Document
+		found bool
+		err   error
+	}
+	results := make([]result, len(uuids))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, u := range uuids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { // exits when its request returns
+			defer wg.Done()
+			defer func() { <-sem }()
+			var objs []*models.Object
+			err := d.do(ctx, "get object", func(ctx context.Context) error {
+				var err error
+				objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(u).WithVector().Do(ctx)
+				return err
+			})
+			if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
+				return
+			}
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			o := objs[0]
+			m, _ := o.Properties.(map[string]any)
+			conv := make(map[string]any, len(m)+1)
+			for k, v := range m {
+				conv[k] = v
+			}
+			vec := make([]any, len(o.Vector))
+			for j, x := range o.Vector {
+				vec[j] = float64(x)
+			}
+			conv["_additional"] = map[string]any{"id": string(o.ID), "vector": vec}
+			results[i] = result{doc: d.document(conv, props, true), found: true}
+		}()
+	}
+	wg.Wait()
+	var out []twostage.Document
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.found {
+			out = append(out, r.doc)
 		}
 	}
 	return out, nil

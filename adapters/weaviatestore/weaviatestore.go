@@ -42,6 +42,13 @@
 // Options.Retry.Attempts times, then fail with an error wrapping
 // twostage.ErrUnavailable; the client's *fault.WeaviateClientError stays
 // reachable with errors.As. Every call honours its context's deadline.
+//
+// Crashes: a Weaviate killed in the middle of a batch import can keep
+// objects stored but missing from its vector and inverted indexes, and an
+// unchanged re-import does not re-index them. When an attempt was cut off
+// (or an earlier Upsert failed), the adapter deletes those objects over REST
+// before importing them again, and Get reads ids the GraphQL filter misses
+// over REST, so acknowledged documents stay findable after a restart.
 package weaviatestore
 
 import (
@@ -223,6 +230,7 @@ type Driver struct {
 	fieldCache map[string][]graphql.Field
 	fieldProps uintptr
 	propNames  sync.Map // metadata key -> property name
+	suspect    sync.Map // object UUID -> true: a failed import may have left it unindexed
 	props      map[string]*models.Property
 	nullIndex  bool
 	fetched    time.Time

@@ -205,6 +205,25 @@ func (s *Server) Kill() {
 	<-done
 }
 
+// Terminate stops the process gracefully (SIGTERM, so it flushes its
+// state), killing it if it has not exited within grace.
+func (s *Server) Terminate(grace time.Duration) {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
 // Stop kills the process and removes the data directory when Start made it.
 func (s *Server) Stop() {
 	s.Kill()
