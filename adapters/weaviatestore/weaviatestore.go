@@ -48,7 +48,9 @@
 // unchanged re-import does not re-index them. When an attempt was cut off
 // (or an earlier Upsert failed), the adapter deletes those objects over REST
 // before importing them again, and Get reads ids the GraphQL filter misses
-// over REST, so acknowledged documents stay findable after a restart.
+// over REST. Weaviate can still lose the index entries (not the objects) of
+// the last batch it acknowledged before a SIGKILL (weaviate/weaviate#4262);
+// a graceful shutdown keeps them.
 package weaviatestore
 
 import (
