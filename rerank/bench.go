@@ -55,10 +55,24 @@ type BenchRow struct {
 	Wall time.Duration
 	// P50 and P99 are per-call latencies (engine rows).
 	P50, P99 time.Duration
-	// Ceiling is the raw session's real tokens per second measured next to
-	// this row (the mean of the measurements just before and just after it),
-	// so that a machine whose load drifts still compares like with like.
-	Ceiling float64
+	// CPU is the process's CPU time over the run (all threads: tokenizing,
+	// scheduling and ONNX Runtime's pools), for the raw session only
+	// during Run.
+	CPU time.Duration
+	// Ceiling and CPUCeiling are the raw session's real tokens per second
+	// and per CPU second measured next to this row (the mean of the
+	// measurements just before and just after it), so that a machine whose
+	// load drifts still compares like with like.
+	Ceiling, CPUCeiling float64
+}
+
+// TokensPerCPUSec is real tokens per CPU second of the process: unlike
+// TokensPerSec it barely moves with other processes' load.
+func (r BenchRow) TokensPerCPUSec() float64 {
+	if r.CPU <= 0 {
+		return 0
+	}
+	return float64(r.Tokens) / r.CPU.Seconds()
 }
 
 // TokensPerSec is real tokens per second.
@@ -103,17 +117,28 @@ func (r *BenchReport) Ratio(row BenchRow) float64 {
 	return row.TokensPerSec() / row.Ceiling
 }
 
+// CPURatio is row's real tokens per CPU second over the raw session's (0
+// where CPU time is not measured). On a machine shared with other work it
+// is the steadier measure of the engine's own overhead (tokenizing,
+// scheduling, copying, padding).
+func (r *BenchReport) CPURatio(row BenchRow) float64 {
+	if row.CPUCeiling == 0 || row.CPU == 0 {
+		return 0
+	}
+	return row.TokensPerCPUSec() / row.CPUCeiling
+}
+
 // WriteTable prints the report side by side.
 func (r *BenchReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "model %s (%s) on %s; inputs %.0f tokens on average (%d to %d)\n", r.Model, r.Family, r.Device, r.MeanTokens, r.MinTokens, r.MaxTokens)
-	fmt.Fprintf(w, "%-34s %7s %8s %11s %10s %9s %6s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "fill", "p50", "p99")
+	fmt.Fprintf(w, "%-32s %6s %7s %9s %8s %7s %11s %7s %6s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "tokens/cpu-s", "vs raw", "fill", "p50", "p99")
 	for _, row := range r.Rows {
 		p50, p99 := "-", "-"
 		if row.Clients > 0 {
 			p50, p99 = row.P50.Round(time.Millisecond).String(), row.P99.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(w, "%-34s %7d %8d %11.0f %10.1f %9.3f %6.3f %9s %9s\n", row.Name, row.Pairs, row.Batches,
-			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.Fill(), p50, p99)
+		fmt.Fprintf(w, "%-32s %6d %7d %9.0f %8.1f %7.3f %11.0f %7.3f %6.3f %9s %9s\n", row.Name, row.Pairs, row.Batches,
+			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.TokensPerCPUSec(), r.CPURatio(row), row.Fill(), p50, p99)
 	}
 	if len(r.RawMeasurements) > 1 {
 		ms := make([]string, len(r.RawMeasurements))
@@ -227,18 +252,19 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		return nil, err
 	}
 	ceiling := BenchRow{Name: "raw ORT session, fixed shapes"}
-	measure := func() (float64, error) {
+	measure := func() (BenchRow, error) {
 		r, err := benchRaw(ctx, raw, batches, logf)
 		if err != nil {
-			return 0, err
+			return r, err
 		}
+		ceiling.CPU += r.CPU
 		ceiling.Pairs += r.Pairs
 		ceiling.Batches += r.Batches
 		ceiling.Tokens += r.Tokens
 		ceiling.Padded += r.Padded
 		ceiling.Wall += r.Wall
 		rep.RawMeasurements = append(rep.RawMeasurements, r.TokensPerSec())
-		return r.TokensPerSec(), nil
+		return r, nil
 	}
 	before, err := measure()
 	if err != nil {
@@ -276,11 +302,12 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		if err != nil {
 			return nil, err
 		}
-		row.Ceiling = (before + after) / 2
+		row.Ceiling = (before.TokensPerSec() + after.TokensPerSec()) / 2
+		row.CPUCeiling = (before.TokensPerCPUSec() + after.TokensPerCPUSec()) / 2
 		before = after
 		rows = append(rows, row)
 	}
-	ceiling.Ceiling = ceiling.TokensPerSec()
+	ceiling.Ceiling, ceiling.CPUCeiling = ceiling.TokensPerSec(), ceiling.TokensPerCPUSec()
 	rep.Rows = append([]BenchRow{ceiling}, rows...)
 	return rep, nil
 }
@@ -370,9 +397,10 @@ func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, 
 		if err != nil {
 			return row, err
 		}
-		t0 := time.Now()
+		c0, t0 := processCPU(), time.Now()
 		_, err = run()
 		row.Wall += time.Since(t0)
+		row.CPU += processCPU() - c0
 		if err != nil {
 			return row, err
 		}
@@ -418,7 +446,7 @@ func benchEngine(ctx context.Context, dir string, eo *EngineOptions, work [][][]
 		lat  []time.Duration
 		errs []error
 	)
-	t0 := time.Now()
+	c0, t0 := processCPU(), time.Now()
 	for _, calls := range work {
 		wg.Add(1)
 		go func() {
@@ -441,6 +469,7 @@ func benchEngine(ctx context.Context, dir string, eo *EngineOptions, work [][][]
 	}
 	wg.Wait()
 	row.Wall = time.Since(t0)
+	row.CPU = processCPU() - c0
 	if err := errors.Join(errs...); err != nil {
 		return row, err
 	}

@@ -91,14 +91,14 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *asJSON {
 		type row struct {
 			rerank.BenchRow
-			TokensPerSec, PairsPerSec, RatioToRaw, Fill float64
+			TokensPerSec, PairsPerSec, RatioToRaw, TokensPerCPUSec, CPURatioToRaw, Fill float64
 		}
 		out := struct {
 			*rerank.BenchReport
 			Rows []row
 		}{BenchReport: rep}
 		for _, r := range rep.Rows {
-			out.Rows = append(out.Rows, row{r, r.TokensPerSec(), r.PairsPerSec(), rep.Ratio(r), r.Fill()})
+			out.Rows = append(out.Rows, row{r, r.TokensPerSec(), r.PairsPerSec(), rep.Ratio(r), r.TokensPerCPUSec(), rep.CPURatio(r), r.Fill()})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
