@@ -36,6 +36,7 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 		if err == nil {
 			return nil
 		}
+		ctxDeadlineSoon(ctx, err)
 		if ctx.Err() != nil {
 			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
 		}
@@ -72,4 +73,23 @@ func classify(op, collection string, err error, attempts int) error {
 		return fmt.Errorf("qdrantstore: %s: %w: %w", op, twostage.ErrUnsupported, err)
 	}
 	return fmt.Errorf("qdrantstore: %s: %w", op, err)
+}
+
+// ctxDeadlineSoon waits out the last moments of ctx when gRPC reports
+// DeadlineExceeded: gRPC derives the RPC deadline from ctx but its timer can
+// fire a little before ctx's own, and the error should then wrap ctx.Err().
+func ctxDeadlineSoon(ctx context.Context, err error) {
+	if ctx.Err() != nil || codeOf(err) != codes.DeadlineExceeded {
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 100*time.Millisecond {
+		// ctx's timer may itself run late on a busy machine: allow it a
+		// second past the deadline.
+		t := time.NewTimer(time.Until(dl) + time.Second)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
 }
