@@ -85,13 +85,29 @@ type diffs struct {
 
 func (d *diffs) check(what string, text any, got, want any) {
 	d.total++
-	if fmt.Sprint(got) == fmt.Sprint(want) {
+	if equal(got, want) {
 		return
 	}
 	d.n++
 	if d.n <= 5 {
 		d.t.Errorf("%s %s mismatch\n text: %q\n got:  %v\n want: %v", d.name, what, text, got, want)
 	}
+}
+
+// equal compares without formatting the common cases (formatting 10,000
+// ids per check dominates the test's time under the race detector).
+func equal(got, want any) bool {
+	switch g := got.(type) {
+	case refEncoding:
+		if w, ok := want.(refEncoding); ok {
+			return slices.Equal(g[0], w[0]) && slices.Equal(g[1], w[1])
+		}
+	case string:
+		if w, ok := want.(string); ok {
+			return g == w
+		}
+	}
+	return fmt.Sprint(got) == fmt.Sprint(want)
 }
 
 func (d *diffs) done() {
@@ -184,9 +200,9 @@ func TestConformance(t *testing.T) {
 				d.check(fmt.Sprintf("truncate (max %d, %v)", maxLen, tr[3]), [2]string{texts[i], texts[j]}, enc(got), *w)
 			}
 			d.done()
-			batch := make([]Input, len(texts))
-			for i, s := range texts {
-				batch[i] = Input{Text: s, Pair: texts[(i*7+3)%len(texts)], HasPair: i%2 == 0}
+			batch := make([]Input, min(len(texts), 1000))
+			for i := range batch {
+				batch[i] = Input{Text: texts[i], Pair: texts[(i*7+3)%len(texts)], HasPair: i%2 == 0}
 			}
 			encs, err := tok.EncodeBatch(batch, true)
 			if err != nil {
