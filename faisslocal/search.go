@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"slices"
 
@@ -180,7 +181,7 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 				cands = cs[0]
 			}
 			first = nil
-			got, err := d.hydrate(tx, q, cands, refine > 0)
+			got, err := d.hydrate(tx, q, cands, refine > 0, k)
 			if err != nil {
 				return err
 			}
@@ -217,13 +218,29 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 	return hits, nil
 }
 
-// hydrate turns candidates into hits, reading their documents and applying
-// the filter. With exactScores the score is recomputed from the stored
-// vector (IVFPQ refinement).
-func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScores bool) ([]twostage.Hit, error) {
+// hydrate turns candidates into hits, best first, reading their documents
+// and applying the filter; it stops at k hits. With exactScores (IVFPQ
+// refinement) it first re-scores every candidate from its stored vector.
+func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScores bool, k int) ([]twostage.Hit, error) {
 	db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
-	hits := make([]twostage.Hit, 0, len(cands))
+	if exactScores {
+		sim := newScorer(d.info.Metric, q.Vector)
+		buf := make([]float32, 0, d.man.Dim)
+		for i := range cands {
+			id := d.slots[cands[i].slot]
+			var err error
+			if buf, err = decodeVector(buf[:0], vb.Get([]byte(id)), d.man.Dim); err != nil {
+				return nil, fmt.Errorf("document %q: %w", id, err)
+			}
+			cands[i].score = sim.score(buf)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+	hits := make([]twostage.Hit, 0, min(k, len(cands)))
 	for _, c := range cands {
+		if len(hits) == k {
+			break
+		}
 		id := d.slots[c.slot]
 		key := []byte(id)
 		rec := db.Get(key)
@@ -237,23 +254,74 @@ func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScore
 		if !q.Filter.Match(md) {
 			continue
 		}
-		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score}
-		if q.WithVectors || exactScores {
-			v, err := decodeVector(make([]float32, 0, d.man.Dim), vb.Get(key), d.man.Dim)
-			if err != nil {
+		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score, Score: c.score}
+		if q.WithVectors {
+			if h.Vector, err = decodeVector(make([]float32, 0, d.man.Dim), vb.Get(key), d.man.Dim); err != nil {
 				return nil, fmt.Errorf("document %q: %w", id, err)
 			}
-			if exactScores {
-				h.RetrievalScore = d.info.Metric.Similarity(q.Vector, v)
-			}
-			if q.WithVectors {
-				h.Vector = v
-			}
 		}
-		h.Score = h.RetrievalScore
 		hits = append(hits, h)
 	}
 	return hits, nil
+}
+
+// scorer computes exact similarities against one query (as
+// twostage.Metric.Similarity does, with the query's norm computed once).
+type scorer struct {
+	m     twostage.Metric
+	q     []float32
+	qnorm float64
+}
+
+func newScorer(m twostage.Metric, q []float32) scorer {
+	s := scorer{m: m, q: q}
+	if m == twostage.Cosine {
+		s.qnorm = math.Sqrt(dot64(q, q))
+	}
+	return s
+}
+
+func (s scorer) score(v []float32) float64 {
+	switch s.m {
+	case twostage.Dot:
+		return dot64(s.q, v)
+	case twostage.L2:
+		q := s.q[:len(v)]
+		var a0, a1, a2, a3 float64
+		i := 0
+		for ; i+4 <= len(v); i += 4 {
+			d0, d1 := float64(q[i])-float64(v[i]), float64(q[i+1])-float64(v[i+1])
+			d2, d3 := float64(q[i+2])-float64(v[i+2]), float64(q[i+3])-float64(v[i+3])
+			a0, a1, a2, a3 = a0+d0*d0, a1+d1*d1, a2+d2*d2, a3+d3*d3
+		}
+		for ; i < len(v); i++ {
+			d := float64(q[i]) - float64(v[i])
+			a0 += d * d
+		}
+		return -(a0 + a1 + a2 + a3)
+	default:
+		vn := math.Sqrt(dot64(v, v))
+		if s.qnorm == 0 || vn == 0 {
+			return 0
+		}
+		return dot64(s.q, v) / (s.qnorm * vn)
+	}
+}
+
+func dot64(a, b []float32) float64 {
+	b = b[:len(a)]
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		a0 += float64(a[i]) * float64(b[i])
+		a1 += float64(a[i+1]) * float64(b[i+1])
+		a2 += float64(a[i+2]) * float64(b[i+2])
+		a3 += float64(a[i+3]) * float64(b[i+3])
+	}
+	for ; i < len(a); i++ {
+		a0 += float64(a[i]) * float64(b[i])
+	}
+	return a0 + a1 + a2 + a3
 }
 
 // scan is the exact fallback: it evaluates the filter on every document and
@@ -264,6 +332,7 @@ func (d *Driver) scan(ctx context.Context, tx *bolt.Tx, q twostage.Query) ([]two
 	ids := make(map[int64]string)
 	var next int64
 	vec := make([]float32, 0, d.man.Dim)
+	sim := newScorer(d.info.Metric, q.Vector)
 	c := db.Cursor()
 	i := 0
 	for k, rec := c.First(); k != nil; k, rec = c.Next() {
@@ -285,7 +354,7 @@ func (d *Driver) scan(ctx context.Context, tx *bolt.Tx, q twostage.Query) ([]two
 		if vec, err = decodeVector(vec[:0], vb.Get(k), d.man.Dim); err != nil {
 			return nil, fmt.Errorf("document %q: %w", k, err)
 		}
-		s := d.info.Metric.Similarity(q.Vector, vec)
+		s := sim.score(vec)
 		if len(top) == q.K && s <= top[0].score {
 			continue
 		}
