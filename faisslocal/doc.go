@@ -62,10 +62,27 @@
 // # Threads
 //
 // A single-query search runs FAISS on one OpenMP thread: concurrent searches
-// run in parallel on their own goroutines, and on small machines a team of
-// OpenMP threads for one query costs more than it gains (FAISS's HNSW
-// allocates a visited table per thread per call). Batch searches, training
-// and index builds use Options.Threads threads (default: the number of
-// CPUs). Set OMP_WAIT_POLICY=PASSIVE in the environment when the process
-// also does other CPU work, so idle OpenMP workers do not spin.
+// run in parallel on their own goroutines (each cgo call is its own OpenMP
+// master with a team of one), and on a small machine a team of OpenMP
+// threads for one query costs more than it gains: FAISS 1.7.3's HNSW search
+// opens a parallel region and allocates an ntotal-byte visited table per
+// thread on every call, and woken workers wait for a CPU. Measured on a
+// shared 2-core machine (cmd/faissbench, 20k vectors of dimension 384): HNSW
+// batch-1 search from C++ ran 446 queries/s on one thread and 33 on two
+// with libgomp's default (spinning) wait policy; with OMP_WAIT_POLICY=PASSIVE
+// it ran 290 and 298. Batch searches (Driver.SearchBatch), training and
+// index builds use Options.Threads threads (default: the number of CPUs).
+// Set OMP_WAIT_POLICY=PASSIVE in the environment of a process that shares
+// its CPUs, so idle OpenMP workers sleep instead of spinning; OpenBLAS (used
+// by Flat batches of 20 or more queries and by training) keeps its own
+// threads, set with OPENBLAS_NUM_THREADS.
+//
+// # FAISS 1.7.3 notes
+//
+// IndexIDMap rejects SearchParameters, so faisslocal keeps its own slot ->
+// id table and addresses the index's sequential ids; IVF indexes store the
+// slot numbers as their ids. SearchParametersHNSW.efSearch is ignored by
+// 1.7.3's HNSW search (only hnsw.efSearch counts), so EfSearch is set on the
+// index when it is built or loaded; the parameters still carry the
+// IDSelectorBitmap that skips dead slots.
 package faisslocal

@@ -47,6 +47,7 @@ type Driver struct {
 	l2           bool
 	threads      int
 	compactRatio float64
+	saveEvery    int
 
 	lock *dirLock
 	db   *bolt.DB
@@ -97,6 +98,9 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 		return nil, err
 	}
 	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio()}
+	if opts != nil {
+		d.saveEvery = opts.SaveEvery
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -634,7 +638,19 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err erro
 		// on the next write and on open.
 		slog.Warn("faisslocal: training failed; searches stay exact", "dir", d.dir, "err", err)
 	}
+	d.autoSave(ctx)
 	return nil
+}
+
+// autoSave saves when the log holds Options.SaveEvery writes. The write
+// that calls it is already durable, so a failure is logged, not returned.
+func (d *Driver) autoSave(ctx context.Context) {
+	if d.saveEvery <= 0 || d.seq-d.snapSeq < uint64(d.saveEvery) {
+		return
+	}
+	if err := d.save(ctx); err != nil {
+		slog.Warn("faisslocal: automatic save failed; the write-ahead log keeps the writes", "dir", d.dir, "err", err)
+	}
 }
 
 // Delete implements twostage.Driver.
@@ -679,6 +695,7 @@ func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 			d.dirty = true
 		}
 	}
+	d.autoSave(ctx)
 	return nil
 }
 

@@ -477,3 +477,28 @@ func TestHNSWEfSearch(t *testing.T) {
 	}
 	t.Logf("recall@10: efSearch 10 %.3f, efSearch 400 %.3f", low, high)
 }
+
+// TestSaveEvery checks that writes save a snapshot once the log holds
+// SaveEvery entries.
+func TestSaveEvery(t *testing.T) {
+	docs := clustered(13, 100, 8)
+	d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: 8, SaveEvery: 25})
+	steps := []struct {
+		upto    int
+		wantLog uint64 // sequence of the last snapshot
+	}{{10, 0}, {24, 0}, {30, 30}, {50, 30}, {60, 60}}
+	prev := 0
+	for _, s := range steps {
+		upsert(t, d, docs[prev:s.upto])
+		prev = s.upto
+		if st := d.Stats(); st.LogSeq != s.wantLog || st.Seq != uint64(s.upto) {
+			t.Errorf("after %d writes: Stats %+v, want snapshot at %d", s.upto, st, s.wantLog)
+		}
+	}
+	if err := d.Delete(ctx, []string{docs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.LogSeq != 60 {
+		t.Errorf("after a delete: snapshot at %d, want 60", st.LogSeq)
+	}
+}

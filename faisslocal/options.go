@@ -45,6 +45,11 @@ type Options struct {
 	// fraction of its slots hold deleted or overwritten vectors. Default
 	// 0.2; negative disables compaction on Save.
 	CompactRatio float64
+	// SaveEvery: when the write-ahead log holds this many writes since the
+	// last snapshot, the write that reaches it also saves (see Driver.Save),
+	// bounding the replay work of the next Open. That write takes as long as
+	// a Save. 0 (the default) saves only on Save and Close.
+	SaveEvery int
 	// RebuildIndex ignores the saved index snapshot and rebuilds the index
 	// from the stored documents (use it after ErrCorrupt names the snapshot).
 	RebuildIndex bool
