@@ -41,6 +41,13 @@ type SessionOptions struct {
 	// ONNX Runtime (for example "gpu_mem_limit" for CUDA, "trt_fp16_enable"
 	// for TensorRT). device_id is set from DeviceID.
 	ProviderOptions map[string]string
+	// ConfigEntries are session configuration entries passed verbatim to
+	// ONNX Runtime's AddSessionConfigEntry, for example
+	// "session.intra_op.allow_spinning": "0" (thread-pool threads sleep
+	// instead of spinning between runs, which frees the CPU for other work
+	// on a busy machine). An unknown key is ignored by ONNX Runtime; a bad
+	// value fails NewSession with an error wrapping twostage.ErrInvalidInput.
+	ConfigEntries map[string]string
 }
 
 // IOInfo describes one model input or output.
@@ -125,6 +132,11 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 	if o.InterOpThreads > 0 {
 		if err := so.SetInterOpNumThreads(o.InterOpThreads); err != nil {
 			return fail(fmt.Errorf("ort: inter-op threads: %w", err))
+		}
+	}
+	for k, v := range o.ConfigEntries {
+		if err := so.AddSessionConfigEntry(k, v); err != nil {
+			return fail(fmt.Errorf("ort: session config entry %s=%s: %v: %w", k, v, err, twostage.ErrInvalidInput))
 		}
 	}
 	popts := map[string]string{}
