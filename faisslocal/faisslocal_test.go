@@ -502,3 +502,75 @@ func TestSaveEvery(t *testing.T) {
 		t.Errorf("after a delete: snapshot at %d, want 60", st.LogSeq)
 	}
 }
+
+// TestConcurrentMaintenance runs writes, searches (single, filtered and
+// batched), Save and Compact at once; run it with -race. The final state
+// must survive a reopen.
+func TestConcurrentMaintenance(t *testing.T) {
+	const dim = 8
+	docs := clustered(14, 400, dim)
+	dir := t.TempDir()
+	d := openDriver(t, dir, &faisslocal.Options{Dim: dim, Index: faisslocal.HNSW{M: 8}})
+	upsert(t, d, docs[:200])
+	done := make(chan error, 8)
+	go func() { // writer: adds 200..399, deletes 0..99
+		var err error
+		for i := 200; i < 400 && err == nil; i += 10 {
+			err = d.Upsert(ctx, docs[i:i+10])
+			if err == nil {
+				j := (i - 200) / 2
+				err = d.Delete(ctx, hitIDs(toHits(docs[j:j+5])))
+			}
+		}
+		done <- err
+	}()
+	for g := range 3 {
+		go func() { // searchers
+			r := rand.New(rand.NewPCG(15, uint64(g)))
+			var err error
+			for i := 0; i < 60 && err == nil; i++ {
+				q := twostage.Query{Vector: randVec(r, dim), K: 5}
+				switch i % 3 {
+				case 0:
+					_, err = d.Search(ctx, q)
+				case 1:
+					q.Filter, _ = twostage.Eq("lang", "de").Normalize()
+					_, err = d.Search(ctx, q)
+				default:
+					_, err = d.SearchBatch(ctx, []twostage.Query{q, q})
+				}
+			}
+			done <- err
+		}()
+	}
+	go func() { // maintenance
+		var err error
+		for i := 0; i < 5 && err == nil; i++ {
+			if err = d.Save(ctx); err == nil {
+				err = d.Compact(ctx)
+			}
+		}
+		done <- err
+	}()
+	for range 5 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := docs[100:]
+	if n, _ := d.Count(ctx); n != len(want) {
+		t.Fatalf("Count = %d, want %d", n, len(want))
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openDriver(t, dir, nil)
+	got, err := d.Get(ctx, hitIDs(toHits(docs)))
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("after reopen Get found %d of %d (%v)", len(got), len(want), err)
+	}
+	hits, err := d.Search(ctx, twostage.Query{Vector: docs[0].Vector, K: 400})
+	if err != nil || len(hits) != len(want) {
+		t.Fatalf("after reopen search found %d, want %d (%v)", len(hits), len(want), err)
+	}
+}
