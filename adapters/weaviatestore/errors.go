@@ -80,7 +80,11 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 		if ctx.Err() != nil {
 			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
 		}
-		if !unreachable(err) || attempt >= r.Attempts {
+		if !unreachable(err) {
+			break
+		}
+		d.outage()
+		if attempt >= r.Attempts {
 			break
 		}
 		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"reflect"
 	"slices"
@@ -275,6 +276,9 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 			// skips re-indexing an object re-imported unchanged. So when an
 			// earlier attempt (or an earlier failed Upsert) may have been cut
 			// off mid-way, delete those objects before importing them again.
+			if err := d.repair(ctx); err != nil {
+				return err
+			}
 			if err := d.deleteSuspect(ctx, chunk, attempt > 1); err != nil {
 				return err
 			}
@@ -295,6 +299,7 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 		for _, o := range chunk {
 			d.suspect.Delete(o.ID)
 		}
+		d.remember(chunk)
 		for _, r := range resp {
 			if r.Result == nil || r.Result.Errors == nil || len(r.Result.Errors.Error) == 0 {
 				continue
@@ -328,6 +333,12 @@ func (d *Driver) deleteSuspect(ctx context.Context, chunk []*models.Object, all 
 			uuids = append(uuids, string(o.ID))
 		}
 	}
+	return d.deleteObjects(ctx, uuids)
+}
+
+// deleteObjects deletes objects one by one through REST; missing ones are
+// ignored.
+func (d *Driver) deleteObjects(ctx context.Context, uuids []string) error {
 	if len(uuids) == 0 {
 		return nil
 	}
@@ -350,6 +361,75 @@ func (d *Driver) deleteSuspect(ctx context.Context, chunk []*models.Object, all 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// replayKeep is the number of recently acknowledged chunks kept for replay.
+const replayKeep = 2
+
+// remember records an acknowledged chunk for replay after an outage; a
+// newer write of an id supersedes its pending replay (the write deleted and
+// re-imported it, see deleteSuspect).
+func (d *Driver) remember(chunk []*models.Object) {
+	d.replayMu.Lock()
+	defer d.replayMu.Unlock()
+	for _, o := range chunk {
+		delete(d.replay, o.ID)
+	}
+	d.recent = append(d.recent, chunk)
+	if len(d.recent) > replayKeep {
+		d.recent = d.recent[len(d.recent)-replayKeep:]
+	}
+}
+
+// outage notes that the server was unreachable: it may have crashed, losing
+// the index entries of the writes it acknowledged last, so those are queued
+// for replay.
+func (d *Driver) outage() {
+	d.replayMu.Lock()
+	defer d.replayMu.Unlock()
+	for _, chunk := range d.recent {
+		for _, o := range chunk {
+			if d.replay == nil {
+				d.replay = map[strfmt.UUID]*models.Object{}
+			}
+			d.replay[o.ID] = o
+		}
+	}
+	d.recent = nil
+}
+
+// repair deletes and re-imports the writes queued by outage, once the server
+// answers again. Calls run it first; it does nothing when nothing is queued.
+func (d *Driver) repair(ctx context.Context) error {
+	d.replayMu.Lock()
+	defer d.replayMu.Unlock()
+	if len(d.replay) == 0 {
+		return nil
+	}
+	objs := make([]*models.Object, 0, len(d.replay))
+	uuids := make([]string, 0, len(d.replay))
+	for _, o := range d.replay {
+		objs = append(objs, o)
+		uuids = append(uuids, string(o.ID))
+	}
+	slices.SortFunc(objs, func(a, b *models.Object) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	if err := d.deleteObjects(ctx, uuids); err != nil {
+		return err
+	}
+	for start := 0; start < len(objs); start += d.opts.BatchSize {
+		end := min(start+d.opts.BatchSize, len(objs))
+		resp, err := d.client.Batch().ObjectsBatcher().WithObjects(objs[start:end]...).Do(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range resp {
+			if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+				slog.Warn("weaviatestore: replay after an outage: object rejected", "class", d.class, "id", r.ID, "error", r.Result.Errors.Error[0].Message)
+			}
+		}
+	}
+	d.replay = nil
+	return nil
 }
 
 // maxIDsPerQuery keeps id lists under Weaviate's QUERY_MAXIMUM_RESULTS.
@@ -444,6 +524,9 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 		}
 		var resp *models.GraphQLResponse
 		err := d.do(ctx, "get", func(ctx context.Context) error {
+			if err := d.repair(ctx); err != nil {
+				return err
+			}
 			var err error
 			resp, err = d.client.GraphQL().Get().WithClassName(d.class).
 				WithFields(d.fields(props, "vector")...).
@@ -558,6 +641,9 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, 
 	}
 	var resp *models.GraphQLResponse
 	err = d.do(ctx, "search", func(ctx context.Context) error {
+		if err := d.repair(ctx); err != nil {
+			return err
+		}
 		var err error
 		resp, err = get.Do(ctx)
 		return gqlErr(resp, err)
@@ -602,6 +688,9 @@ func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]tw
 	}
 	var resp *models.GraphQLResponse
 	err = d.do(ctx, "hybrid search", func(ctx context.Context) error {
+		if err := d.repair(ctx); err != nil {
+			return err
+		}
 		var err error
 		resp, err = get.Do(ctx)
 		return gqlErr(resp, err)
@@ -623,6 +712,9 @@ func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]tw
 func (d *Driver) Count(ctx context.Context) (int, error) {
 	var resp *models.GraphQLResponse
 	err := d.do(ctx, "count", func(ctx context.Context) error {
+		if err := d.repair(ctx); err != nil {
+			return err
+		}
 		var err error
 		resp, err = d.client.GraphQL().Aggregate().WithClassName(d.class).
 			WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}}).Do(ctx)

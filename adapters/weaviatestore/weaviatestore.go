@@ -48,9 +48,11 @@
 // unchanged re-import does not re-index them. When an attempt was cut off
 // (or an earlier Upsert failed), the adapter deletes those objects over REST
 // before importing them again, and Get reads ids the GraphQL filter misses
-// over REST. Weaviate can still lose the index entries (not the objects) of
-// the last batch it acknowledged before a SIGKILL (weaviate/weaviate#4262);
-// a graceful shutdown keeps them.
+// over REST. Weaviate can also lose the index entries (not the objects) of
+// the last batches it acknowledged before a SIGKILL (weaviate/weaviate#4262):
+// the driver keeps its last two acknowledged batches in memory and, once it
+// has seen the server unreachable, deletes and re-imports them before its
+// next call. This assumes no other writer overwrote those ids in between.
 package weaviatestore
 
 import (
@@ -64,6 +66,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-openapi/strfmt"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
 	"github.com/weaviate/weaviate/entities/models"
@@ -233,9 +236,14 @@ type Driver struct {
 	fieldProps uintptr
 	propNames  sync.Map // metadata key -> property name
 	suspect    sync.Map // object UUID -> true: a failed import may have left it unindexed
-	props      map[string]*models.Property
-	nullIndex  bool
-	fetched    time.Time
+
+	// Replay of recent writes after an outage (see repair).
+	replayMu  sync.Mutex
+	recent    [][]*models.Object             // the last replayKeep chunks acknowledged
+	replay    map[strfmt.UUID]*models.Object // acknowledged just before an outage
+	props     map[string]*models.Property
+	nullIndex bool
+	fetched   time.Time
 }
 
 // schemaTTL bounds how stale the cached schema may be when reading: metadata
