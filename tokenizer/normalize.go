@@ -108,25 +108,10 @@ func (n *bertNorm) appendStripLower(b []byte, r rune) []byte {
 	if !n.stripAccents {
 		return n.appendLower(b, r)
 	}
-	var buf [utf8.UTFMax]byte
-	w := utf8.EncodeRune(buf[:], r)
-	var d []byte
-	if r >= 0xAC00 && r <= 0xD7A3 {
-		d = norm.NFD.Bytes(buf[:w]) // Hangul syllables decompose algorithmically
-	} else {
-		d = norm.NFD.PropertiesString(string(buf[:w])).Decomposition()
-	}
-	if d == nil {
-		if unicode.Is(unicode.Mn, r) {
-			return b
-		}
-		return n.appendLower(b, r)
-	}
-	for len(d) > 0 {
-		c, cw := utf8.DecodeRune(d)
-		d = d[cw:]
-		if !unicode.Is(unicode.Mn, c) {
-			b = n.appendLower(b, c)
+	var stack [8]cpc
+	for _, c := range appendDecomposed(stack[:0], r) {
+		if !unicode.Is(unicode.Mn, c.r) {
+			b = n.appendLower(b, c.r)
 		}
 	}
 	return b
