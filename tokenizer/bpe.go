@@ -67,19 +67,22 @@ type symbol struct {
 	alive      bool
 }
 
+// mergeCand is a candidate merge: key orders by rank, then position.
 type mergeCand struct {
-	pos, rank, id int
+	key uint64 // rank<<32 | pos
+	id  int32
 }
+
+func cand(pos int, t mergeTarget) mergeCand {
+	return mergeCand{key: uint64(uint32(t.rank))<<32 | uint64(uint32(pos)), id: t.id}
+}
+
+func (a mergeCand) pos() int { return int(uint32(a.key)) }
 
 // mergeHeap is a min-heap on (rank, pos), as Hugging Face's Merge ordering.
 type mergeHeap []mergeCand
 
-func (a mergeCand) less(b mergeCand) bool {
-	if a.rank != b.rank {
-		return a.rank < b.rank
-	}
-	return a.pos < b.pos
-}
+func (a mergeCand) less(b mergeCand) bool { return a.key < b.key }
 
 func (h *mergeHeap) init() {
 	for i := len(*h)/2 - 1; i >= 0; i-- {
@@ -221,35 +224,36 @@ func (m *bpe) tokenizeUncached(piece string, ids []int) []int {
 	h := w.h[:0]
 	for i := 0; i+1 < len(syms); i++ {
 		if t, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h = append(h, mergeCand{i, int(t.rank), int(t.id)})
+			h = append(h, cand(i, t))
 		}
 	}
 	h.init()
 	for len(h) > 0 {
 		top := h.pop()
-		cur := &syms[top.pos]
+		pos := top.pos()
+		cur := &syms[pos]
 		if !cur.alive || cur.next < 0 {
 			continue
 		}
 		right := syms[cur.next]
 		t, ok := m.merges[pairKey(cur.id, right.id)]
-		if !ok || int(t.id) != top.id {
+		if !ok || t.id != top.id {
 			continue
 		}
-		cur.id = top.id
+		cur.id = int(top.id)
 		syms[cur.next].alive = false
 		cur.next = right.next
 		if right.next >= 0 {
-			syms[right.next].prev = top.pos
+			syms[right.next].prev = pos
 		}
 		if cur.prev >= 0 {
 			if t, ok := m.merges[pairKey(syms[cur.prev].id, cur.id)]; ok {
-				h.push(mergeCand{cur.prev, int(t.rank), int(t.id)})
+				h.push(cand(cur.prev, t))
 			}
 		}
 		if cur.next >= 0 {
 			if t, ok := m.merges[pairKey(cur.id, syms[cur.next].id)]; ok {
-				h.push(mergeCand{top.pos, int(t.rank), int(t.id)})
+				h.push(cand(pos, t))
 			}
 		}
 	}
