@@ -375,14 +375,35 @@ func (p *pipeline) loadAdded(tokens []*addedToken) error {
 	for _, id := range p.vocab {
 		maxID = max(maxID, id)
 	}
+	// Ids are assigned as Hugging Face's AddedVocabulary::add_tokens does
+	// (the ids written in the file are not used): a token already in the
+	// vocabulary keeps its id; a new one gets the model's vocabulary size,
+	// or one past the largest added id when that is already beyond it.
+	// Empty and repeated contents are ignored.
+	vocabLen := len(p.vocab)
+	maxAdded := -1
+	kept := tokens[:0:0]
 	for _, t := range tokens {
-		if t.Content == "" || t.ID < 0 {
-			return invalid("added token %q with id %d", t.Content, t.ID)
+		if t.Content == "" {
+			continue
 		}
+		if _, dup := p.added[t.Content]; dup {
+			continue
+		}
+		if id, ok := p.vocab[t.Content]; ok {
+			t.ID = id
+		} else if maxAdded >= 0 && (maxAdded >= vocabLen || vocabLen == 0) {
+			t.ID = maxAdded + 1
+		} else {
+			t.ID = vocabLen
+		}
+		maxAdded = max(maxAdded, t.ID)
 		p.added[t.Content] = t
 		p.addedByID[t.ID] = t
 		maxID = max(maxID, t.ID)
+		kept = append(kept, t)
 	}
+	tokens = kept
 	p.idToTok = make([]string, maxID+1)
 	seen := make([]bool, maxID+1)
 	for tok, id := range p.vocab {
