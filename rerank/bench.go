@@ -56,8 +56,8 @@ type BenchRow struct {
 	// P50 and P99 are per-call latencies (engine rows).
 	P50, P99 time.Duration
 	// CPU is the process's CPU time over the run (all threads: tokenizing,
-	// scheduling and ONNX Runtime's pools), for the raw session only
-	// during Run.
+	// scheduling and ONNX Runtime's pools); for the raw session, while it
+	// builds tensors and runs.
 	CPU time.Duration
 	// Ceiling and CPUCeiling are the raw session's real tokens per second
 	// and per CPU second measured next to this row (the mean of the
@@ -393,11 +393,12 @@ func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, 
 		if err := ctx.Err(); err != nil {
 			return row, err
 		}
+		c0 := processCPU() // CPU counts building the tensors too, as the engine's does
 		run, err := c.prepare(b)
 		if err != nil {
 			return row, err
 		}
-		c0, t0 := processCPU(), time.Now()
+		t0 := time.Now()
 		_, err = run()
 		row.Wall += time.Since(t0)
 		row.CPU += processCPU() - c0

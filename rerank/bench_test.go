@@ -27,6 +27,9 @@ import (
 // TWOSTAGE_BENCH_HIDDEN and TWOSTAGE_BENCH_LAYERS (model size; heads of 64
 // dimensions, intermediate 3x hidden), TWOSTAGE_BENCH_COMPUTE=fp16 (fp16
 // weights and matrix products), TWOSTAGE_BENCH_BATCH_TOKENS.
+// TWOSTAGE_BENCH_SPIN=1 lets ONNX Runtime's idle threads spin (its
+// default; the engine turns spinning off on the CPU), raw session and engine
+// alike.
 func BenchmarkEngineVsRaw(b *testing.B) {
 	testassets.ONNXRuntime(b)
 	env := func(name string, def int) int {
@@ -48,6 +51,9 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 	o := &BenchOptions{CallsPerClient: 1}
 	o.Engine.Provider = os.Getenv("TWOSTAGE_BENCH_PROVIDER")
 	o.Engine.MaxBatchTokens = env("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
+	if os.Getenv("TWOSTAGE_BENCH_SPIN") == "1" {
+		o.Engine.SessionConfig = map[string]string{"session.intra_op.allow_spinning": "1"}
+	}
 	if testing.Verbose() {
 		o.Log = func(f string, a ...any) { b.Logf(f, a...) }
 	}

@@ -663,8 +663,15 @@ func TestSharedEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.c != b.c || a.c == c.c {
-		t.Fatalf("sharing: a==b %v (want true), a==c %v (want false)", a.c == b.c, a.c == c.c)
+	nospin, err := Open(dir, &EngineOptions{SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}}) // session config does
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.c != b.c || a.c == c.c || a.c == nospin.c {
+		t.Fatalf("sharing: a==b %v (want true), a==c %v, a==nospin %v (want false)", a.c == b.c, a.c == c.c, a.c == nospin.c)
+	}
+	if err := nospin.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := b.Rerank(context.Background(), testQuery, testDocs); err != nil {
 		t.Fatal(err)

@@ -64,6 +64,7 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
 	batchTokens := fs.Int("batch-tokens", 0, "max padded tokens per batch (0: the engine's default, 16384)")
+	spin := fs.Bool("spin", false, "let ONNX Runtime's idle CPU threads spin (its default; the engine turns spinning off)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -76,6 +77,9 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Engine: rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
 			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens},
 		Log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) },
+	}
+	if *spin {
+		o.Engine.SessionConfig = map[string]string{"session.intra_op.allow_spinning": "1"}
 	}
 	for _, f := range strings.Split(*clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
