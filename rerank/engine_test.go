@@ -811,3 +811,23 @@ func checkGoroutines(t *testing.T) {
 		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
 	})
 }
+
+func TestHalfToFloat(t *testing.T) {
+	for _, tc := range []struct {
+		h    uint16
+		want float32
+	}{
+		{0x3C00, 1}, {0xC000, -2}, {0x3800, 0.5}, {0x0000, 0}, {0x0001, 1.0 / (1 << 24)},
+		{0x8001, -1.0 / (1 << 24)}, {0x7BFF, 65504}, {0x3555, 0.33325195},
+	} {
+		if got := halfToFloat(tc.h); got != tc.want {
+			t.Errorf("halfToFloat(%#04x) = %v, want %v", tc.h, got, tc.want)
+		}
+	}
+	if got := halfToFloat(0x7C00); !math.IsInf(float64(got), 1) {
+		t.Errorf("halfToFloat(0x7c00) = %v, want +Inf", got)
+	}
+	if got := halfToFloat(0x7E00); !math.IsNaN(float64(got)) {
+		t.Errorf("halfToFloat(0x7e00) = %v, want NaN", got)
+	}
+}
