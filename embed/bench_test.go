@@ -83,7 +83,8 @@ func BenchmarkONNXVsRawORT(b *testing.B) {
 		b.Fatal(err)
 	}
 	e.onBatch = nil
-	raw, err := ort.NewSession(modeldir.ModelPath(dir), nil)
+	// The raw session gets the embedder's session options.
+	raw, err := ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{ConfigEntries: (&ONNXOptions{}).sessionConfig()})
 	if err != nil {
 		b.Fatal(err)
 	}

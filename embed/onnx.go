@@ -63,6 +63,28 @@ type ONNXOptions struct {
 	// Threads sets ONNX Runtime's intra-op threads (0: its default, one per
 	// core).
 	Threads int
+	// SessionConfig holds ONNX Runtime session configuration entries,
+	// passed verbatim. On the CPU provider "session.intra_op.allow_spinning"
+	// is set to "0" unless given here, as in the rerank engine: idle
+	// thread-pool threads sleep instead of spinning, leaving the cores to the
+	// goroutines tokenizing the next batch. Set it to "1" for ONNX Runtime's
+	// default.
+	SessionConfig map[string]string
+}
+
+// spinKey is ONNX Runtime's session entry for thread-pool spinning.
+const spinKey = "session.intra_op.allow_spinning"
+
+// sessionConfig returns o's session entries with the CPU default filled in.
+func (o *ONNXOptions) sessionConfig() map[string]string {
+	cfg := map[string]string{}
+	for k, v := range o.SessionConfig {
+		cfg[k] = v
+	}
+	if _, ok := cfg[spinKey]; !ok && (o.Provider == "" || o.Provider == string(ort.CPU)) {
+		cfg[spinKey] = "0"
+	}
+	return cfg
 }
 
 // ONNX is a bi-encoder embedder running a BERT-family ONNX model (for
@@ -173,7 +195,8 @@ func NewONNX(dir string, opts *ONNXOptions) (*ONNX, error) {
 			e.padID = int64(id)
 		}
 	}
-	e.sess, err = ort.NewSession(m.model, &ort.SessionOptions{Provider: ort.Provider(o.Provider), DeviceID: o.DeviceID, IntraOpThreads: o.Threads})
+	e.sess, err = ort.NewSession(m.model, &ort.SessionOptions{Provider: ort.Provider(o.Provider), DeviceID: o.DeviceID,
+		IntraOpThreads: o.Threads, ConfigEntries: o.sessionConfig()})
 	if err != nil {
 		return nil, fmt.Errorf("embed: onnx: %w", err)
 	}
