@@ -667,10 +667,14 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// queued returns the pairs waiting for a batch (for tests).
+// queued returns the pairs waiting for a batch.
 func (c *core) queued() int {
 	return c.b.Queued()
 }
+
+// Queued returns the number of pairs waiting for a batch now (the queue
+// depth, bounded by EngineOptions.MaxQueue), across every holder.
+func (e *Engine) Queued() int { return e.c.queued() }
 
 // tokenizers caches loaded tokenizers by file identity (path, size,
 // modification time): loading Qwen3's takes seconds, and engines of the same

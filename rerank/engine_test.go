@@ -564,7 +564,7 @@ func TestOverloadAndCloseDrains(t *testing.T) {
 		first <- result{s, err}
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	for e.c.queued() < 40 && time.Now().Before(deadline) {
+	for e.Queued() < 40 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := e.Rerank(context.Background(), testQuery, docs[:20]); !errors.Is(err, twostage.ErrOverloaded) {
