@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"strings"
-	"unicode/utf8"
 )
 
 // A decoder joins token strings back into text.
@@ -74,5 +73,3 @@ func (d wordPieceDec) decode(tokens []string) string {
 type spaceJoinDec struct{}
 
 func (spaceJoinDec) decode(tokens []string) string { return strings.Join(tokens, " ") }
-
-var _ = utf8.RuneError
