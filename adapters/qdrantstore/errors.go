@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+	"twostage/internal/backoff"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,7 +29,6 @@ func codeOf(err error) codes.Code {
 // to the twostage sentinels, keeping the native error reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
 	r := d.opts.Retry
-	backoff := r.Initial
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = call(ctx)
@@ -43,16 +42,9 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 		if codeOf(err) != codes.Unavailable || attempt >= r.Attempts {
 			break
 		}
-		// Full jitter: sleep a uniform time in [backoff/2, backoff].
-		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
-		case <-t.C:
+		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
+			return fmt.Errorf("qdrantstore: %s: %w: %w", op, serr, err)
 		}
-		backoff = min(2*backoff, r.Max)
 	}
 	return classify(op, d.collection, err, r.Attempts)
 }

@@ -56,7 +56,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"time"
+	"twostage/internal/backoff"
 
 	"github.com/qdrant/go-client/qdrant"
 
@@ -110,27 +110,10 @@ type Options struct {
 	Retry Retry
 }
 
-// Retry is a bounded exponential backoff with full jitter.
-type Retry struct {
-	// Attempts is the total number of tries (default 4); 1 disables retries.
-	Attempts int
-	// Initial is the first backoff (default 100ms); each later one doubles,
-	// up to Max (default 2s).
-	Initial, Max time.Duration
-}
-
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 4
-	}
-	if r.Initial <= 0 {
-		r.Initial = 100 * time.Millisecond
-	}
-	if r.Max <= 0 {
-		r.Max = 2 * time.Second
-	}
-	return r
-}
+// Retry is a bounded exponential backoff with jitter: Attempts tries in all
+// (default 4; 1 disables retries), waiting Initial (default 100ms) doubling
+// up to Max (default 2s) between them.
+type Retry = backoff.Policy
 
 func (o *Options) withDefaults() (Options, error) {
 	var out Options
@@ -155,7 +138,7 @@ func (o *Options) withDefaults() (Options, error) {
 	if out.TextKey == out.IDKey {
 		return out, fmt.Errorf("qdrantstore: TextKey and IDKey are both %q: %w", out.TextKey, twostage.ErrInvalidInput)
 	}
-	out.Retry = out.Retry.withDefaults()
+	out.Retry = out.Retry.WithDefaults()
 	return out, nil
 }
 

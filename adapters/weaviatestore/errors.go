@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"syscall"
-	"time"
+	"twostage/internal/backoff"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	"google.golang.org/grpc/codes"
@@ -70,7 +69,6 @@ func rootDerived(we *fault.WeaviateClientError) error {
 // reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
 	r := d.opts.Retry
-	backoff := r.Initial
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = call(ctx)
@@ -87,15 +85,9 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 		if attempt >= r.Attempts {
 			break
 		}
-		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
-		case <-t.C:
+		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, serr, err)
 		}
-		backoff = min(2*backoff, r.Max)
 	}
 	return classify(op, d.class, err, r.Attempts)
 }

@@ -65,6 +65,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"twostage/internal/backoff"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
@@ -118,27 +119,10 @@ type Options struct {
 	Retry Retry
 }
 
-// Retry is a bounded exponential backoff with full jitter.
-type Retry struct {
-	// Attempts is the total number of tries (default 4); 1 disables retries.
-	Attempts int
-	// Initial is the first backoff (default 100ms); each later one doubles,
-	// up to Max (default 2s).
-	Initial, Max time.Duration
-}
-
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 4
-	}
-	if r.Initial <= 0 {
-		r.Initial = 100 * time.Millisecond
-	}
-	if r.Max <= 0 {
-		r.Max = 2 * time.Second
-	}
-	return r
-}
+// Retry is a bounded exponential backoff with jitter: Attempts tries in all
+// (default 4; 1 disables retries), waiting Initial (default 100ms) doubling
+// up to Max (default 2s) between them.
+type Retry = backoff.Policy
 
 var (
 	classRE = regexp.MustCompile(`^[A-Z][_0-9A-Za-z]*$`)
@@ -180,7 +164,7 @@ func (o *Options) withDefaults() (Options, error) {
 			return bad("%q is not a Weaviate property name", k)
 		}
 	}
-	out.Retry = out.Retry.withDefaults()
+	out.Retry = out.Retry.WithDefaults()
 	return out, nil
 }
 

@@ -28,14 +28,13 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"twostage/internal/backoff"
 
 	"twostage"
 )
@@ -385,8 +384,7 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 			return nil, fmt.Errorf("remote: %s: gave up after %d attempts: %w", r.kind, attempt+1, exhausted(err))
 		}
 		if wait < 0 { // no Retry-After: exponential backoff with jitter
-			d := min(float64(r.opts.MinBackoff)*math.Pow(2, float64(attempt)), float64(r.opts.MaxBackoff))
-			wait = time.Duration(d/2 + rand.Float64()*d/2)
+			wait = backoff.Delay(attempt, r.opts.MinBackoff, r.opts.MaxBackoff)
 		} else if wait > r.opts.MaxRetryAfter {
 			return nil, fmt.Errorf("remote: %s: service asks to wait %v, more than %v: %w", r.kind, wait, r.opts.MaxRetryAfter, exhausted(err))
 		}
@@ -394,12 +392,8 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 			return nil, fmt.Errorf("remote: %s: no time left to retry after %v: %w", r.kind, wait, exhausted(err))
 		}
 		r.opts.Logger.Debug("remote rerank: retrying", "api", r.kind, "attempt", attempt+1, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, ctx.Err(), last)
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, err, last)
 		}
 	}
 }
@@ -465,18 +459,10 @@ func (r *Reranker) attempt(ctx context.Context, body []byte, n int) (scores []tw
 	return scores, false, wait, nil
 }
 
-// retryAfter parses a Retry-After header: seconds or an HTTP date; -1 when
-// absent or unreadable.
+// retryAfter is the server's Retry-After, or -1 when absent or unreadable.
 func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return -1
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && s < 1e6 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+	if d, ok := backoff.RetryAfter(v); ok {
+		return d
 	}
 	return -1
 }
