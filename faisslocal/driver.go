@@ -342,6 +342,18 @@ func (d *Driver) trimLog() error {
 	}
 	return d.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
+		if k, _ := c.Last(); k == nil || binary.BigEndian.Uint64(k) <= d.snapSeq {
+			// The snapshot holds the whole log (the usual case: writes wait
+			// for Save): dropping the bucket beats deleting key by key.
+			if k == nil {
+				return nil
+			}
+			if err := tx.DeleteBucket(bucketLog); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucket(bucketLog)
+			return err
+		}
 		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= d.snapSeq; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
