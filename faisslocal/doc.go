@@ -59,6 +59,10 @@
 // filtered search returns k hits whenever k documents match. IVFPQ re-scores
 // its candidates exactly from the stored vectors (IVFPQ.RefineFactor).
 //
+// After Open a background goroutine reads the document records once (not the
+// vectors), so the first searches of a fresh process do not take a page fault
+// per hit; it exits when done or on Close.
+//
 // # Threads
 //
 // A single-query search runs FAISS on one OpenMP thread: concurrent searches

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,6 +66,8 @@ type Driver struct {
 	snapSeq uint64           // sequence number the saved snapshot holds
 	gen     uint64           // generation of the saved index file
 	dirty   bool             // the index differs from the saved snapshot
+
+	warmStop, warmDone chan struct{} // the warm-up goroutine (see warm)
 }
 
 var (
@@ -143,7 +146,50 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	if err := d.load(rebuild); err != nil {
 		return d, err
 	}
+	d.warmStop, d.warmDone = make(chan struct{}), make(chan struct{})
+	go d.warm()
 	return d, nil
+}
+
+// warm reads every document record once, in the background, so that the
+// pages of docs.db that searches read to hydrate hits are mapped before
+// the first searches need them (a fresh process otherwise takes a page
+// fault for each). Vectors are not touched: they stay on disk until read.
+// It exits when done or when Close asks it to.
+func (d *Driver) warm() {
+	defer close(d.warmDone)
+	defer func() { recover() }() // a damaged page: the search that reads it reports it
+	debug.SetPanicOnFault(true)
+	d.db.View(func(tx *bolt.Tx) error {
+		var sink byte
+		c := tx.Bucket(bucketDocs).Cursor()
+		i := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) > 0 {
+				sink ^= v[len(v)-1]
+			}
+			if i++; i%1024 == 0 {
+				select {
+				case <-d.warmStop:
+					return nil
+				default:
+				}
+			}
+		}
+		warmSink.Add(uint32(sink)) // keeps the reads
+		return nil
+	})
+}
+
+var warmSink atomic.Uint32
+
+// stopWarm stops the warm-up goroutine and waits for it.
+func (d *Driver) stopWarm() {
+	if d.warmStop != nil {
+		close(d.warmStop)
+		<-d.warmDone
+		d.warmStop = nil
+	}
 }
 
 // release frees what Open acquired.
@@ -862,6 +908,7 @@ func (d *Driver) Close() (err error) {
 		return fmt.Errorf("faisslocal: close: %w", twostage.ErrClosed)
 	}
 	d.closed = true
+	d.stopWarm()
 	var errs []error
 	if d.broken == nil {
 		errs = append(errs, d.save(context.Background()))
