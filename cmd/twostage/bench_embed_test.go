@@ -28,7 +28,8 @@ import (
 // on the same texts in the same batches, so the printed share says how much
 // of indexing is embedding. TWOSTAGE_BENCH_DOCS sets the document count
 // (default 100000); TWOSTAGE_BENCH_MODEL=tiny uses the 2-layer test model
-// instead, to show the costs outside the model. Not part of make test:
+// instead, to show the costs outside the model; TWOSTAGE_BENCH_INDEX_ONLY=1
+// skips the embedder-alone pass. Not part of make test:
 //
 //	go test -tags faiss -run '^$' -bench IndexONNXFaiss -benchtime 1x -timeout 60m ./cmd/twostage
 func BenchmarkIndexONNXFaiss(b *testing.B) {
@@ -58,6 +59,12 @@ func BenchmarkIndexONNXFaiss(b *testing.B) {
 			b.Fatalf("index: exit %d: %s", code, out.String())
 		}
 
+		if os.Getenv("TWOSTAGE_BENCH_INDEX_ONLY") == "1" {
+			b.ReportMetric(float64(n)/tIndex.Seconds(), "docs/s")
+			fmt.Printf("twostage index, %d short documents, onnx (%s, CPU) into faiss (flat): %.0f docs/s (%v)\n",
+				n, shape, float64(n)/tIndex.Seconds(), tIndex.Round(time.Millisecond))
+			continue
+		}
 		e, err := embed.NewONNX(model, nil)
 		if err != nil {
 			b.Fatal(err)
