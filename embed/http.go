@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"twostage/internal/backoff"
 
 	"twostage"
 )
@@ -316,12 +315,8 @@ func (r *remote) send(ctx context.Context, texts []string) ([][]float32, error) 
 		}
 		wait := r.backoff(attempt, retryAfter)
 		r.opts.Logger.Debug("embed: retrying", "api", r.api.name(), "attempt", attempt+1, "wait", wait, "err", lastErr)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, r.errf("%w (while retrying after: %v)", ctx.Err(), lastErr)
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, r.errf("%w (while retrying after: %v)", err, lastErr)
 		}
 	}
 }
@@ -333,12 +328,7 @@ func (r *remote) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, r.opts.MaxRetryAfter)
 	}
-	d := r.opts.MinBackoff << min(attempt, 30)
-	if d <= 0 || d > r.opts.MaxBackoff {
-		d = r.opts.MaxBackoff
-	}
-	// Jitter in [d/2, d].
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.Delay(attempt, r.opts.MinBackoff, r.opts.MaxBackoff)
 }
 
 // retryable wraps a failure worth retrying.
@@ -422,24 +412,10 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
+// retryAfter is the server's Retry-After, or 0 when absent or unreadable.
 func retryAfter(h string) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(h, 64); err == nil {
-		if s <= 0 || math.IsNaN(s) || s > 1e6 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	d, _ := backoff.RetryAfter(h)
+	return d
 }
 
 // snippet is the start of a body, for error messages.
