@@ -44,9 +44,14 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 		return []twostage.Score{}, nil
 	}
 	qterms := unique(textfeat.Words(nil, query))
-	tfs := make([]map[string]int, len(docs))
+	tfs := make([]map[string]int, len(docs)) // query-word frequencies per document
+	lens := make([]int, len(docs))
 	spans := make([]int, len(docs))
 	df := make(map[string]int, len(qterms))
+	qset := make(map[string]bool, len(qterms))
+	for _, q := range qterms {
+		qset[q] = true
+	}
 	var totalLen float64
 	for i, d := range docs {
 		if err := twostage.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
@@ -56,17 +61,16 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 		totalLen += float64(len(words))
 		tf := make(map[string]int, len(qterms))
 		for _, w := range words {
-			tf[w]++
+			if qset[w] {
+				tf[w]++
+			}
 		}
 		for _, q := range qterms {
 			if tf[q] > 0 {
 				df[q]++
 			}
 		}
-		tfs[i] = map[string]int{"": len(words)}
-		for _, q := range qterms {
-			tfs[i][q] = tf[q]
-		}
+		tfs[i], lens[i] = tf, len(words)
 		spans[i] = coverGap(words, qterms)
 	}
 	n := float64(len(docs))
@@ -74,7 +78,7 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 	out := make([]twostage.Score, len(docs))
 	for i, tf := range tfs {
 		var raw float64
-		dl := float64(tf[""])
+		dl := float64(lens[i])
 		for _, q := range qterms {
 			f := float64(tf[q])
 			if f == 0 {

@@ -636,22 +636,10 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, 
 	}
 	get := d.client.GraphQL().Get().WithClassName(d.class).WithFields(d.fields(props, add...)...).
 		WithNearVector(d.client.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)).WithLimit(q.K)
-	if where != nil {
-		get = get.WithWhere(where)
-	}
-	var resp *models.GraphQLResponse
-	err = d.do(ctx, "search", func(ctx context.Context) error {
-		if err := d.repair(ctx); err != nil {
-			return err
-		}
-		var err error
-		resp, err = get.Do(ctx)
-		return gqlErr(resp, err)
-	})
+	objs, err := d.get(ctx, "search", get, where)
 	if err != nil {
 		return nil, err
 	}
-	objs := d.objects(resp, "Get")
 	hits := make([]twostage.Hit, 0, len(objs))
 	for _, o := range objs {
 		add, _ := o["_additional"].(map[string]any)
@@ -662,6 +650,28 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, 
 		hits = append(hits, twostage.Hit{Document: d.document(o, props, q.WithVectors), RetrievalScore: d.score(dist)})
 	}
 	return hits, nil
+}
+
+// get runs a GraphQL Get query (with the filter, when there is one) under
+// the retry policy, after repairing what an outage may have left, and
+// returns the objects found.
+func (d *Driver) get(ctx context.Context, op string, get *graphql.GetBuilder, where *filters.WhereBuilder) ([]map[string]any, error) {
+	if where != nil {
+		get = get.WithWhere(where)
+	}
+	var resp *models.GraphQLResponse
+	err := d.do(ctx, op, func(ctx context.Context) error {
+		if err := d.repair(ctx); err != nil {
+			return err
+		}
+		var err error
+		resp, err = get.Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.objects(resp, "Get"), nil
 }
 
 func (d *Driver) score(dist float64) float64 {
@@ -683,22 +693,10 @@ func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]tw
 		WithAlpha(float32(q.Alpha)).WithProperties([]string{d.opts.TextKey})
 	get := d.client.GraphQL().Get().WithClassName(d.class).WithFields(d.fields(props, "score")...).
 		WithHybrid(h).WithLimit(q.K)
-	if where != nil {
-		get = get.WithWhere(where)
-	}
-	var resp *models.GraphQLResponse
-	err = d.do(ctx, "hybrid search", func(ctx context.Context) error {
-		if err := d.repair(ctx); err != nil {
-			return err
-		}
-		var err error
-		resp, err = get.Do(ctx)
-		return gqlErr(resp, err)
-	})
+	objs, err := d.get(ctx, "hybrid search", get, where)
 	if err != nil {
 		return nil, err
 	}
-	objs := d.objects(resp, "Get")
 	hits := make([]twostage.Hit, 0, len(objs))
 	for _, o := range objs {
 		add, _ := o["_additional"].(map[string]any)
