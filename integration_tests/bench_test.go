@@ -28,7 +28,7 @@ func BenchmarkWeaviateOverhead(b *testing.B) {
 		dim     = 128
 		nDocs   = 2000
 		batch   = 200
-		rounds  = 4
+		rounds  = 8
 		queries = 600
 		k       = 10
 	)
@@ -79,7 +79,7 @@ func BenchmarkWeaviateOverhead(b *testing.B) {
 			objs = append(objs, &models.Object{
 				Class: directClass, ID: strfmt.UUID(weaviatestore.ObjectID(d.ID)), Vector: d.Vector,
 				Properties: map[string]any{"text": d.Text, "twostage_id": d.ID, "lang": d.Metadata["lang"], "year": d.Metadata["year"],
-					"twostage_keys": []string{"lang", "year"}, "twostage_ints": []string{"year"}},
+					"twostage_keys": []string{"lang", "year"}},
 			})
 		}
 		resp, err := c.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)

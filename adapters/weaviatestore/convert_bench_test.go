@@ -20,14 +20,14 @@ func BenchmarkReadPath(b *testing.B) {
 	d.class = "Bench"
 	props := map[string]*models.Property{
 		"text": {DataType: []string{"text"}}, "twostage_id": {DataType: []string{"text"}},
-		"lang": {DataType: []string{"text"}}, "year": {DataType: []string{"number"}},
-		keysProp: {DataType: []string{"text[]"}}, intsProp: {DataType: []string{"text[]"}},
+		"lang": {DataType: []string{"text"}}, "year": {DataType: []string{"number"}, Description: int64Desc},
+		keysProp: {DataType: []string{"text[]"}},
 	}
 	var hits []any
 	for i := range 10 {
 		hits = append(hits, map[string]any{
 			"text":        fmt.Sprintf("document %d about topic %d with some more words to carry", i, i),
-			"twostage_id": fmt.Sprintf("doc-%05d", i), "lang": "en", "year": 1990 + i, "twostage_ints": []string{"year"},
+			"twostage_id": fmt.Sprintf("doc-%05d", i), "lang": "en", "year": 1990 + i,
 			"_additional": map[string]any{"id": "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", "distance": 0.25 + float64(i)/100},
 		})
 	}

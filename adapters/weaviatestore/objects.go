@@ -98,17 +98,30 @@ func dataType(v any) string {
 		return "text[]"
 	case bool:
 		return "boolean"
+	case int64:
+		// Weaviate's GraphQL answers int properties outside the 32-bit
+		// range with null, so an int64 key becomes a number property
+		// (exact to 2^53) marked as holding int64 values.
+		return int64Type
 	default:
-		// int64 too: Weaviate's GraphQL answers int properties outside the
-		// 32-bit range with null, so integers are stored as numbers (exact
-		// to 2^53) with a hint that they are int64.
 		return "number"
 	}
 }
 
+// int64Type is the type propType gives a number property created for an
+// int64 key: its values read back as int64 unless the object lists the
+// key in floatsProp, so searches need no per-object hint for the common
+// case of integer metadata.
+const int64Type = "int64"
+
+// int64Desc marks, in its description, a number property created for
+// int64 values.
+const int64Desc = "twostage: number property holding int64 values"
+
 // hint names the bookkeeping list a numeric value needs on a property of
-// type dt: an int64 on a number property (it would read back as float64),
-// an integral float64 on an int property (it would read back as int64).
+// type dt (as propType gives it): an int64 on a plain number property (it
+// would read back as float64), an integral float64 on an int or int64
+// property (it would read back as int64).
 func hint(v any, dt string) string {
 	switch x := v.(type) {
 	case int64:
@@ -116,16 +129,25 @@ func hint(v any, dt string) string {
 			return intsProp
 		}
 	case float64:
-		if dt == "int" && x == math.Trunc(x) {
+		if intTyped(dt) && x == math.Trunc(x) {
 			return floatsProp
 		}
 	}
 	return ""
 }
 
+// intTyped reports whether values of a property of type dt read back as
+// int64 by default.
+func intTyped(dt string) bool { return dt == "int" || dt == int64Type }
+
+// propType is a property's data type, int64Type for a number property
+// created for int64 values.
 func propType(p *models.Property) string {
 	if p == nil || len(p.DataType) == 0 {
 		return ""
+	}
+	if p.DataType[0] == "number" && p.Description == int64Desc {
+		return int64Type
 	}
 	return p.DataType[0]
 }
@@ -185,6 +207,9 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 			continue
 		}
 		prop := &models.Property{Name: p, DataType: []string{need[p]}, IndexFilterable: &t, IndexSearchable: &f}
+		if need[p] == int64Type {
+			prop.DataType, prop.Description = []string{"number"}, int64Desc
+		}
 		if p == intsProp || p == floatsProp {
 			prop.IndexFilterable = &f
 		}
@@ -489,7 +514,7 @@ func (d *Driver) buildFields(props map[string]*models.Property, additional []str
 		if d.isMetaProp(p) || p == d.opts.TextKey || p == d.opts.IDKey {
 			names = append(names, p)
 			numbers = numbers || (d.isMetaProp(p) && propType(prop) == "number")
-			ints = ints || (d.isMetaProp(p) && propType(prop) == "int")
+			ints = ints || (d.isMetaProp(p) && intTyped(propType(prop)))
 		}
 	}
 	if _, ok := props[intsProp]; ok && numbers {
@@ -797,10 +822,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		if d.metaKeys == nil {
 			key = keyOf(p)
 		}
-		dt := ""
-		if len(prop.DataType) > 0 {
-			dt = prop.DataType[0]
-		}
+		dt := propType(prop)
 		var mv any
 		switch x := o[p].(type) {
 		case nil:
@@ -810,7 +832,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		case bool:
 			mv = x
 		case float64:
-			asInt := (dt == "int" && !floats[key]) || (dt != "int" && ints[key])
+			asInt := (intTyped(dt) && !floats[key]) || (!intTyped(dt) && ints[key])
 			if asInt && x == math.Trunc(x) && math.Abs(x) < 1<<63 {
 				mv = int64(x)
 			} else {

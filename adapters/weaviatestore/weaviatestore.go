@@ -21,15 +21,19 @@
 // become text (field tokenization, so equality is exact), []string text[],
 // bool boolean, and int64 and float64 number (exact for integers up to
 // 2^53; Weaviate's GraphQL answers int properties outside the 32-bit range
-// with null, so an int64 key is not an int property). Metadata keys that are not
+// with null, so an int64 key is not an int property; its number property is
+// marked as holding int64 values in its description). Metadata keys that are not
 // valid property names (Weaviate lowercases a leading capital and allows only
 // [_0-9A-Za-z]) or that collide with the adapter's own properties are stored
 // under an encoded name ("tsk_" + hex of the key) and decoded on read. A key
 // keeps one type per class: a value of another type fails that object, and
-// the batch error names it. Numbers keep their Go type through a small hint
-// property, created the first time it is needed: an int64 on a number
-// property (or an integral float64 on the int property of an existing class)
-// is listed in it. A fractional float64 on an int property is rejected by
+// the batch error names it. Numbers keep their Go type: values of a key
+// created for int64 read back as int64, and a value of the other type is
+// listed in a small hint property, created the first time it is needed (an
+// int64 on a plain number property; an integral float64 on an int64-marked
+// property or on the int property of an existing class). A class whose keys
+// never mix the two has no hint to read at search time. A fractional float64
+// on an int property is rejected by
 // Weaviate. Every document also lists its metadata keys, which
 // makes Exists exact, also for empty strings and lists.
 //
