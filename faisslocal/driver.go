@@ -66,6 +66,7 @@ type Driver struct {
 	snapSeq uint64           // sequence number the saved snapshot holds
 	gen     uint64           // generation of the saved index file
 	dirty   bool             // the index differs from the saved snapshot
+	cache   *recordCache     // document records of slots, for hydrating hits
 
 	warmStop, warmDone chan struct{} // the warm-up goroutine (see warm)
 }
@@ -100,7 +101,8 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio()}
+	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio(),
+		cache: newRecordCache(opts.recordCacheBytes())}
 	if opts != nil {
 		d.saveEvery = opts.SaveEvery
 	}
@@ -154,12 +156,44 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 // warm reads every document record once, in the background, so that the
 // pages of docs.db that searches read to hydrate hits are mapped before
 // the first searches need them (a fresh process otherwise takes a page
-// fault for each). Vectors are not touched: they stay on disk until read.
-// It exits when done or when Close asks it to.
+// fault for each), and fills the record cache while it has room. Vectors
+// are not touched: they stay on disk until read. It exits when done or when
+// Close asks it to.
 func (d *Driver) warm() {
 	defer close(d.warmDone)
 	defer func() { recover() }() // a damaged page: the search that reads it reports it
 	debug.SetPanicOnFault(true)
+	d.mu.RLock()
+	seq := d.seq
+	d.mu.RUnlock()
+	type kv struct{ k, v []byte }
+	batch := make([]kv, 0, 1024)
+	fill := true
+	// cacheBatch caches the records of batch under their slots while no
+	// write has happened since the read transaction began (so the records
+	// are those of the slots). It never waits for the lock: a writer holding
+	// it may be waiting for this read transaction to end (bbolt remaps the
+	// file under its own lock), and Close holds it while it stops warm.
+	cacheBatch := func() {
+		if !d.mu.TryRLock() {
+			fill = false
+			return
+		}
+		defer d.mu.RUnlock()
+		if d.closed || d.seq != seq {
+			fill = false
+			return
+		}
+		for _, e := range batch {
+			if d.cache.full(len(e.v)) {
+				fill = false
+				return
+			}
+			if slot, ok := d.slotOf[string(e.k)]; ok {
+				d.cache.put(slot, e.v)
+			}
+		}
+	}
 	d.db.View(func(tx *bolt.Tx) error {
 		var sink byte
 		c := tx.Bucket(bucketDocs).Cursor()
@@ -168,13 +202,23 @@ func (d *Driver) warm() {
 			if len(v) > 0 {
 				sink ^= v[len(v)-1]
 			}
-			if i++; i%1024 == 0 {
+			if fill {
+				batch = append(batch, kv{k, v})
+			}
+			if i++; i%cap(batch) == 0 {
+				if fill {
+					cacheBatch()
+				}
+				batch = batch[:0]
 				select {
 				case <-d.warmStop:
 					return nil
 				default:
 				}
 			}
+		}
+		if fill && len(batch) > 0 {
+			cacheBatch()
 		}
 		warmSink.Add(uint32(sink)) // keeps the reads
 		return nil
@@ -416,6 +460,7 @@ func (d *Driver) kill(slot int64) {
 		return
 	}
 	d.slots[slot] = ""
+	d.cache.drop(slot)
 	d.live[slot/8] &^= 1 << (slot % 8)
 	d.dead++
 	delete(d.slotOf, id)
@@ -602,6 +647,7 @@ func (d *Driver) rebuild(ctx context.Context, train bool) (err error) {
 		d.index, d.trained = nx, ivf
 		nx = nil
 		d.slots, d.live, d.slotOf, d.dead = slots, live, slotOf, 0
+		d.cache.reset()
 		d.dirty = true
 		return nil
 	})
@@ -887,14 +933,21 @@ type Stats struct {
 	Trained   bool   // IVF kinds: trained (else the vectors are in an exact flat buffer)
 	Seq       uint64 // last write's sequence number
 	LogSeq    uint64 // sequence number of the saved snapshot; the log holds the writes after it
+	// CachedRecords and CacheBytes describe the record cache (see
+	// Options.RecordCacheBytes).
+	CachedRecords, CacheBytes int
 }
 
 // Stats returns the index's statistics.
 func (d *Driver) Stats() Stats {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return Stats{Kind: d.man.Index.Kind, Documents: len(d.slotOf), Slots: len(d.slots), Dead: d.dead,
+	st := Stats{Kind: d.man.Index.Kind, Documents: len(d.slotOf), Slots: len(d.slots), Dead: d.dead,
 		Trained: d.trained || !d.isIVF(), Seq: d.seq, LogSeq: d.snapSeq}
+	d.cache.mu.Lock()
+	st.CachedRecords, st.CacheBytes = len(d.cache.recs), d.cache.bytes
+	d.cache.mu.Unlock()
+	return st
 }
 
 // Close implements twostage.Driver: it saves (see Save), then releases the

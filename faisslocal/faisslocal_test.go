@@ -574,3 +574,78 @@ func TestConcurrentMaintenance(t *testing.T) {
 		t.Fatalf("after reopen search found %d, want %d (%v)", len(hits), len(want), err)
 	}
 }
+
+// TestRecordCache checks that hits read through a small record cache carry
+// the current text and metadata of their documents across overwrites,
+// deletes and compaction, that the cache stays within its budget, and that
+// answers match those of a store without the cache.
+func TestRecordCache(t *testing.T) {
+	const dim, budget = 8, 6000
+	docs := clustered(21, 300, dim)
+	cached := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, RecordCacheBytes: budget})
+	plain := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, RecordCacheBytes: -1})
+	both := func(f func(d *faisslocal.Driver)) { f(cached); f(plain) }
+	both(func(d *faisslocal.Driver) { upsert(t, d, docs) })
+	r := rand.New(rand.NewPCG(22, 1))
+	compare := func(step string) {
+		t.Helper()
+		for range 40 {
+			q := twostage.Query{Vector: randVec(r, dim), K: 10}
+			a, err1 := cached.Search(ctx, q)
+			b, err2 := plain.Search(ctx, q)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("%s: search: %v, %v", step, err1, err2)
+			}
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("%s: cached store answered\n%v\nthe uncached one\n%v", step, a, b)
+			}
+		}
+		st := cached.Stats()
+		if st.CacheBytes > budget || st.CachedRecords == 0 {
+			t.Errorf("%s: cache holds %d records in %d bytes, want some within %d", step, st.CachedRecords, st.CacheBytes, budget)
+		}
+		if st := plain.Stats(); st.CachedRecords != 0 {
+			t.Errorf("%s: disabled cache holds %d records", step, st.CachedRecords)
+		}
+	}
+	compare("fresh")
+	// Overwrite every other document with new text and metadata, delete
+	// some: the cache must not answer with what it held.
+	var over []twostage.Document
+	for i := 0; i < len(docs); i += 2 {
+		d := docs[i]
+		d.Text, d.Metadata = "rewritten "+d.ID, map[string]any{"v": int64(2)}
+		over = append(over, d)
+	}
+	both(func(d *faisslocal.Driver) { upsert(t, d, over) })
+	var gone []string
+	for i := 1; i < len(docs); i += 6 {
+		gone = append(gone, docs[i].ID)
+	}
+	both(func(d *faisslocal.Driver) {
+		if err := d.Delete(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+	})
+	compare("after overwrites and deletes")
+	hits, err := cached.Search(ctx, twostage.Query{Vector: docs[0].Vector, K: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		if slices.Contains(gone, h.ID) {
+			t.Errorf("deleted %s found", h.ID)
+		}
+		var n int
+		fmt.Sscanf(h.ID, "d%d", &n)
+		if n%2 == 0 && (h.Text != "rewritten "+h.ID || h.Metadata["v"] != int64(2)) {
+			t.Errorf("%s: text %q metadata %v, want the rewritten ones", h.ID, h.Text, h.Metadata)
+		}
+	}
+	both(func(d *faisslocal.Driver) {
+		if err := d.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	compare("after compaction")
+}

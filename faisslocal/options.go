@@ -50,6 +50,11 @@ type Options struct {
 	// bounding the replay work of the next Open. That write takes as long as
 	// a Save. 0 (the default) saves only on Save and Close.
 	SaveEvery int
+	// RecordCacheBytes bounds the memory that keeps document records (text
+	// and metadata, encoded) for hydrating search hits without a bbolt
+	// lookup each; default DefaultRecordCacheBytes, negative disables it.
+	// It is filled in the background after Open and by searches.
+	RecordCacheBytes int
 	// RebuildIndex ignores the saved index snapshot and rebuilds the index
 	// from the stored documents (use it after ErrCorrupt names the snapshot).
 	RebuildIndex bool
@@ -216,6 +221,13 @@ func (o *Options) threads() int {
 		return o.Threads
 	}
 	return runtime.NumCPU()
+}
+
+func (o *Options) recordCacheBytes() int {
+	if o == nil || o.RecordCacheBytes == 0 {
+		return DefaultRecordCacheBytes
+	}
+	return o.RecordCacheBytes
 }
 
 func (o *Options) compactRatio() float64 {

@@ -242,10 +242,12 @@ func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScore
 			break
 		}
 		id := d.slots[c.slot]
-		key := []byte(id)
-		rec := db.Get(key)
+		rec := d.cache.get(c.slot)
 		if rec == nil {
-			return nil, fmt.Errorf("faisslocal: search: live slot %d names document %q, which is not stored: %w", c.slot, id, ErrCorrupt)
+			if rec = db.Get([]byte(id)); rec == nil {
+				return nil, fmt.Errorf("faisslocal: search: live slot %d names document %q, which is not stored: %w", c.slot, id, ErrCorrupt)
+			}
+			d.cache.put(c.slot, rec)
 		}
 		_, text, md, err := decodeDoc(rec, true)
 		if err != nil {
@@ -256,7 +258,7 @@ func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScore
 		}
 		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score, Score: c.score}
 		if q.WithVectors {
-			if h.Vector, err = decodeVector(make([]float32, 0, d.man.Dim), vb.Get(key), d.man.Dim); err != nil {
+			if h.Vector, err = decodeVector(make([]float32, 0, d.man.Dim), vb.Get([]byte(id)), d.man.Dim); err != nil {
 				return nil, fmt.Errorf("document %q: %w", id, err)
 			}
 		}

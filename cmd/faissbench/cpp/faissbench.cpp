@@ -1,9 +1,20 @@
 // faissbench.cpp: the baseline for cmd/faissbench. It builds and searches a
 // FAISS index directly through the C++ API, on the same data files and with
-// the same parameters as faisslocal, and prints one JSON object.
+// the same parameters as faisslocal.
 //
 //   faissbench-cpp build KIND DIM N BASE.f32 METRIC INDEX_OUT M EFC NLIST PQM NBITS TRAIN REFINE
-//   faissbench-cpp search INDEX DIM NQ QUERIES.f32 LABELS_OUT EFS NPROBE REFINE
+//   faissbench-cpp serve INDEX DIM NQ QUERIES.f32 LABELS_OUT EFS NPROBE REFINE
+//
+// serve reads the index (timed, with the resident memory it adds) and the
+// queries, prints one JSON line, then answers commands on stdin, one per
+// line, each with "WALL_S CPU_S" (CPU: the whole process):
+//
+//   b1 FROM TO       queries FROM..TO-1 one at a time on one OpenMP thread
+//   b64 FROM TO      queries FROM..TO-1 in batches of 64 on all threads
+//   labels FROM TO   as b1, then writes the top-10 labels to LABELS_OUT
+//
+// cmd/faissbench alternates these with the same searches through
+// faisslocal, chunk by chunk, so both sides meet the same machine load.
 //
 // KIND: flat, hnsw, ivfflat or ivfpq; METRIC: ip or l2 (the data is
 // normalized already for cosine). Built by scripts/faissbench.sh.
@@ -131,73 +142,80 @@ static int build(int argc, char** argv) {
     return 0;
 }
 
-static int search(int argc, char** argv) {
-    if (argc != 10) {
-        fprintf(stderr, "usage: search INDEX DIM NQ QUERIES LABELS_OUT EFS NPROBE REFINE\n");
-        return 2;
-    }
-    const char* ipath = argv[2];
-    int d = atoi(argv[3]);
-    size_t nq = atol(argv[4]);
-    const char* qpath = argv[5];
-    const char* lpath = argv[6];
-    int efs = atoi(argv[7]), nprobe = atoi(argv[8]), refine = atoi(argv[9]);
-    int threads = omp_get_max_threads();
-
-    long rss0 = rss_kb();
-    double t1 = now();
-    std::unique_ptr<faiss::Index> index(faiss::read_index(ipath));
-    double reopen = now() - t1;
-    long rss_open = rss_kb();
+// open_index reads an index and sets its search parameters.
+static std::unique_ptr<faiss::Index> open_index(const char* path, int efs, int nprobe, int refine) {
+    std::unique_ptr<faiss::Index> index(faiss::read_index(path));
     if (auto* h = dynamic_cast<faiss::IndexHNSW*>(index.get())) h->hnsw.efSearch = efs;
     if (auto* v = dynamic_cast<faiss::IndexIVF*>(index.get())) v->nprobe = nprobe;
     if (auto* r = dynamic_cast<faiss::IndexRefine*>(index.get())) {
         r->k_factor = refine;
         if (auto* v = dynamic_cast<faiss::IndexIVF*>(r->base_index)) v->nprobe = nprobe;
     }
+    return index;
+}
 
+static std::vector<float> read_queries(const char* path, size_t nq, int d) {
     std::vector<float> xq(nq * d);
-    FILE* qf = fopen(qpath, "rb");
-    if (!qf) { perror(qpath); return 1; }
+    FILE* qf = fopen(path, "rb");
+    if (!qf) {
+        perror(path);
+        exit(1);
+    }
     read_rows(qf, 0, nq, d, xq.data());
     fclose(qf);
-    const int k = 10;
+    return xq;
+}
+
+static int serve(int argc, char** argv) {
+    if (argc != 10) {
+        fprintf(stderr, "usage: serve INDEX DIM NQ QUERIES LABELS_OUT EFS NPROBE REFINE\n");
+        return 2;
+    }
+    int d = atoi(argv[3]);
+    size_t nq = atol(argv[4]);
+    const char* lpath = argv[6];
+    long rss0 = rss_kb();
+    double t0 = now();
+    auto index = open_index(argv[2], atoi(argv[7]), atoi(argv[8]), atoi(argv[9]));
+    double reopen = now() - t0;
+    long rss_open = rss_kb();
+    std::vector<float> xq = read_queries(argv[5], nq, d);
+    const int k = 10, threads = omp_get_max_threads();
     std::vector<float> D(nq * k);
     std::vector<faiss::Index::idx_t> I(nq * k);
-
-    // Batch 1 on one OpenMP thread (what faisslocal does) and on the
-    // default team.
-    double qps1[2], cpuqps1 = 0;
-    int teams[2] = {1, threads};
-    for (int t = 0; t < 2; t++) {
-        omp_set_num_threads(teams[t]);
-        index->search(1, xq.data(), k, D.data(), I.data());  // warm up
-        double s = now(), c = cpu();
-        for (size_t i = 0; i < nq; i++) {
-            index->search(1, xq.data() + i * d, k, D.data() + i * k, I.data() + i * k);
+    printf("{\"reopen_s\":%.3f,\"rss_open_kb\":%ld,\"rss0_kb\":%ld,\"threads\":%d}\n", reopen, rss_open, rss0, threads);
+    fflush(stdout);
+    char cmd[16];
+    size_t from, to;
+    while (scanf("%15s %zu %zu", cmd, &from, &to) == 3) {
+        if (to > nq || from > to) {
+            fprintf(stderr, "faissbench-cpp: bad range %zu..%zu\n", from, to);
+            return 2;
         }
-        qps1[t] = nq / (now() - s);
-        if (t == 0) cpuqps1 = nq / (cpu() - c);
+        double s = now(), c = cpu();
+        if (strcmp(cmd, "b64") == 0) {
+            omp_set_num_threads(threads);
+            for (size_t i = from; i < to; i += 64) {
+                index->search(std::min<size_t>(64, to - i), xq.data() + i * d, k, D.data() + i * k, I.data() + i * k);
+            }
+        } else {  // b1, labels
+            omp_set_num_threads(1);
+            for (size_t i = from; i < to; i++) {
+                index->search(1, xq.data() + i * d, k, D.data() + i * k, I.data() + i * k);
+            }
+        }
+        double wall = now() - s, cpus = cpu() - c;
+        if (strcmp(cmd, "labels") == 0) {
+            FILE* lf = fopen(lpath, "wb");
+            if (!lf || fwrite(I.data() + from * k, sizeof(faiss::Index::idx_t), (to - from) * k, lf) != (to - from) * k) {
+                perror(lpath);
+                return 1;
+            }
+            fclose(lf);
+        }
+        printf("%.9f %.9f\n", wall, cpus);
+        fflush(stdout);
     }
-    // Batch 64 on the default team.
-    omp_set_num_threads(threads);
-    std::vector<float> D64(64 * k);
-    std::vector<faiss::Index::idx_t> I64(64 * k);
-    double s = now(), c = cpu();
-    size_t done = 0;
-    for (size_t i = 0; i + 64 <= nq; i += 64) {
-        index->search(64, xq.data() + i * d, k, D64.data(), I64.data());
-        done += 64;
-    }
-    double qps64 = done / (now() - s);
-    double cpuqps64 = done / (cpu() - c);
-
-    FILE* lf = fopen(lpath, "wb");
-    fwrite(I.data(), sizeof(faiss::Index::idx_t), I.size(), lf);
-    fclose(lf);
-    printf("{\"reopen_s\":%.3f,\"rss_open_kb\":%ld,\"rss0_kb\":%ld,\"qps1_t1\":%.2f,\"qps1_tn\":%.2f,\"qps64\":%.2f,"
-           "\"cpuqps1\":%.2f,\"cpuqps64\":%.2f,\"threads\":%d}\n",
-           reopen, rss_open, rss0, qps1[0], qps1[1], qps64, cpuqps1, cpuqps64, threads);
     return 0;
 }
 
@@ -205,11 +223,11 @@ int main(int argc, char** argv) {
     std::string mode = argc > 1 ? argv[1] : "";
     try {
         if (mode == "build") return build(argc, argv);
-        if (mode == "search") return search(argc, argv);
+        if (mode == "serve") return serve(argc, argv);
     } catch (const std::exception& e) {
         fprintf(stderr, "faissbench-cpp: %s\n", e.what());
         return 1;
     }
-    fprintf(stderr, "usage: %s build|search ...\n", argv[0]);
+    fprintf(stderr, "usage: %s build|serve ...\n", argv[0]);
     return 2;
 }
