@@ -149,7 +149,7 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 		return d, err
 	}
 	d.warmStop, d.warmDone = make(chan struct{}), make(chan struct{})
-	go d.warm()
+	go d.warm(d.seq)
 	return d, nil
 }
 
@@ -158,14 +158,11 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 // the first searches need them (a fresh process otherwise takes a page
 // fault for each), and fills the record cache while it has room. Vectors
 // are not touched: they stay on disk until read. It exits when done or when
-// Close asks it to.
-func (d *Driver) warm() {
+// Close asks it to. seq is the store's sequence number when it starts.
+func (d *Driver) warm(seq uint64) {
 	defer close(d.warmDone)
 	defer func() { recover() }() // a damaged page: the search that reads it reports it
 	debug.SetPanicOnFault(true)
-	d.mu.RLock()
-	seq := d.seq
-	d.mu.RUnlock()
 	type kv struct{ k, v []byte }
 	batch := make([]kv, 0, 1024)
 	fill := true
