@@ -38,9 +38,13 @@
 // Flat (exact, the default), HNSW, IVFFlat and IVFPQ. FAISS positions
 // ("slots") identify vectors; string ids map to slots in memory. Overwrites
 // and deletes mark the old slot dead; searches skip dead slots with a FAISS
-// IDSelectorBitmap, and Compact (run by Save and Close when more than
-// Options.CompactRatio of the slots are dead) rebuilds the index from the
-// live vectors.
+// IDSelectorBitmap. When more than Options.CompactRatio of the slots are
+// dead, the write that passes the ratio starts a compaction in the
+// background: it builds a new index from the live vectors while searches
+// and writes go on against the current one, then takes the lock, replays
+// the write-ahead log entries written since it began (the log keeps them
+// until then) and swaps the new index in. Save, Close and Compact wait for
+// it.
 //
 // The IVF kinds need training. Until the store holds TrainSize vectors they
 // live in an exact flat index, so small collections are searched exactly;
@@ -59,9 +63,13 @@
 // filtered search returns k hits whenever k documents match. IVFPQ re-scores
 // its candidates exactly from the stored vectors (IVFPQ.RefineFactor).
 //
-// After Open a background goroutine reads the document records once (not the
-// vectors), so the first searches of a fresh process do not take a page fault
-// per hit; it exits when done or on Close.
+// Hits are turned into documents from a record cache (Options.
+// RecordCacheBytes, 64 MiB by default) before docs.db: a map lookup instead
+// of a B+tree descent whose cache misses also evict the index memory the
+// next search needs. After Open a background goroutine reads the document
+// records once (not the vectors), filling the cache while it has room, so
+// the first searches of a fresh process do not take a page fault per hit;
+// it exits when done or on Close.
 //
 // # Threads
 //

@@ -39,8 +39,10 @@ const addChunk = 16384
 // Open; OpenDriver (or Store.As) gives the extra methods: Save, Compact,
 // Train, Stats and SearchBatch.
 //
-// Searches run in parallel; writes, Save, Compact and Train are serialised
-// and exclude searches while they change the index.
+// Searches run in parallel; writes, Save and Train are serialised and
+// exclude searches while they change the index. A compaction builds its
+// index beside searches and writes and excludes them only to replay the
+// writes made meanwhile and swap the index in.
 type Driver struct {
 	dir          string
 	man          manifest
@@ -67,6 +69,12 @@ type Driver struct {
 	gen     uint64           // generation of the saved index file
 	dirty   bool             // the index differs from the saved snapshot
 	cache   *recordCache     // document records of slots, for hydrating hits
+	epoch   uint64           // counts index replacements
+
+	compacting  chan struct{} // closed when the running background compaction ends; nil when none runs
+	compactFrom uint64        // the running compaction's start sequence: the log keeps the entries after it
+	compactErr  error         // the last background compaction's error
+	closing     bool          // Close waits for the compaction; no new one starts
 
 	warmStop, warmDone chan struct{} // the warm-up goroutine (see warm)
 }
@@ -299,7 +307,7 @@ func (d *Driver) load(rebuild bool) error {
 	if err := d.loadSnapshot(snap); err != nil {
 		return fmt.Errorf("%w (open with Options.RebuildIndex to rebuild the index from the documents)", err)
 	}
-	if err := d.replay(); err != nil {
+	if err := d.replayFrom(d.snapSeq); err != nil {
 		return err
 	}
 	if err := d.maybeTrain(context.Background()); err != nil {
@@ -352,15 +360,16 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 	return nil
 }
 
-// replay applies the log entries written after the snapshot.
-func (d *Driver) replay() error {
+// replayFrom applies the log entries written after sequence number from
+// (at Open, the snapshot's; for a compaction, where it began).
+func (d *Driver) replayFrom(from uint64) error {
 	var ids []string
 	var vecs []float32
 	n := 0
 	err := d.db.View(func(tx *bolt.Tx) error {
 		docs, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
 		c := tx.Bucket(bucketLog).Cursor()
-		for k, v := c.Seek(seqKey(d.snapSeq + 1)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(seqKey(from + 1)); k != nil; k, v = c.Next() {
 			seq, op, id, err := decodeLog(k, v)
 			if err != nil {
 				return err
@@ -422,14 +431,19 @@ func (d *Driver) replay() error {
 }
 
 // trimLog deletes the log entries the saved snapshot holds; without a
-// snapshot (d.gen == 0) it keeps them all.
+// snapshot (d.gen == 0) it keeps them all, and during a background
+// compaction it keeps those the compaction will replay.
 func (d *Driver) trimLog() error {
 	if d.gen == 0 {
 		return nil
 	}
+	upTo := d.snapSeq
+	if d.compacting != nil {
+		upTo = min(upTo, d.compactFrom)
+	}
 	return d.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
-		if k, _ := c.Last(); k == nil || binary.BigEndian.Uint64(k) <= d.snapSeq {
+		if k, _ := c.Last(); k == nil || binary.BigEndian.Uint64(k) <= upTo {
 			// The snapshot holds the whole log (the usual case: writes wait
 			// for Save): dropping the bucket beats deleting key by key.
 			if k == nil {
@@ -441,7 +455,7 @@ func (d *Driver) trimLog() error {
 			_, err := tx.CreateBucket(bucketLog)
 			return err
 		}
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= d.snapSeq; k, _ = c.First() {
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upTo; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}
@@ -538,116 +552,276 @@ func (d *Driver) maybeTrain(ctx context.Context) error {
 // rebuild replaces the index with one built from the stored vectors, in
 // slot order by id, without dead slots. train trains an IVF index first (it
 // must be possible: at least minTrain vectors). On error the current index
-// stays.
-func (d *Driver) rebuild(ctx context.Context, train bool) (err error) {
-	dim := d.man.Dim
-	ivf := d.isIVF() && (d.trained || train)
-	var nx *faissIndex
-	defer func() {
-		if err != nil && nx != nil {
-			nx.free()
-		}
-	}()
-	switch {
-	case ivf && d.trained:
-		nx, err = d.index.cloneEmpty()
-	default:
-		nx, err = newIndex(dim, d.l2, d.man.Index, ivf)
-	}
+// stays. The caller holds d.mu exclusively.
+func (d *Driver) rebuild(ctx context.Context, train bool) error {
+	nx, ivf, err := d.emptyIndex(train)
 	if err != nil {
 		return err
 	}
-	nx.setEfSearch(d.man.Index.EfSearch)
-	return d.db.View(func(tx *bolt.Tx) error {
-		vb := tx.Bucket(bucketVecs)
-		n := vb.Stats().KeyN
-		if ivf && !d.trained {
-			if n < d.man.Index.minTrain() {
-				return fmt.Errorf("faisslocal: %s index needs at least %d vectors, the store holds %d: %w",
-					d.man.Index.Kind, d.man.Index.minTrain(), n, ErrTooFewVectors)
-			}
-			// FAISS's k-means samples at most 256 points per centroid.
-			limit := 256 * d.man.Index.minTrain()
-			stride := max(1, n/limit)
-			sample := make([]float32, 0, min(n, limit+stride)*dim)
-			i := 0
-			c := vb.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if i%stride == 0 {
-					if sample, err = decodeVector(sample, v, dim); err != nil {
-						return fmt.Errorf("document %q: %w", k, err)
-					}
-				}
-				i++
-			}
-			if d.info.Metric == twostage.Cosine {
-				sample = normalized(sample, dim)
-			}
-			start := time.Now()
-			if err := nx.train(sample, dim, d.threads); err != nil {
-				return err
-			}
-			slog.Debug("faisslocal: trained", "dir", d.dir, "sample", len(sample)/dim, "took", time.Since(start))
-		}
-		slots := make([]string, 0, n)
-		live := make([]byte, (n+7)/8)
-		slotOf := make(map[string]int64, n)
-		buf := make([]float32, 0, addChunk*dim)
-		var fids []int64
-		flush := func() error {
-			if len(buf) == 0 {
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("faisslocal: rebuild: %w", err)
-			}
-			v := buf
-			if d.info.Metric == twostage.Cosine {
-				v = normalized(buf, dim)
-			}
-			var ids []int64
-			if ivf {
-				ids = fids
-			}
-			if err := nx.add(v, ids, dim, d.threads); err != nil {
-				return err
-			}
-			buf, fids = buf[:0], fids[:0]
-			return nil
-		}
-		c := vb.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if buf, err = decodeVector(buf, v, dim); err != nil {
-				return fmt.Errorf("document %q: %w", k, err)
-			}
-			slot := int64(len(slots))
-			id := string(k)
-			slots = append(slots, id)
-			slotOf[id] = slot
-			live[slot/8] |= 1 << (slot % 8)
-			fids = append(fids, slot)
-			if len(buf) == cap(buf) {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		if nd := tx.Bucket(bucketDocs).Stats().KeyN; nd != len(slots) {
-			return fmt.Errorf("faisslocal: database holds %d documents but %d vectors: %w", nd, len(slots), ErrCorrupt)
-		}
-		if d.index != nil {
-			d.index.free()
-		}
-		d.index, d.trained = nx, ivf
-		nx = nil
-		d.slots, d.live, d.slotOf, d.dead = slots, live, slotOf, 0
-		d.cache.reset()
-		d.dirty = true
+	b, err := d.fill(ctx, nx, ivf)
+	if err != nil {
+		nx.free()
+		return err
+	}
+	var nd int
+	err = d.db.View(func(tx *bolt.Tx) error {
+		nd = tx.Bucket(bucketDocs).Stats().KeyN
 		return nil
 	})
+	if err == nil && nd != len(b.slots) {
+		err = fmt.Errorf("faisslocal: database holds %d documents but %d vectors: %w", nd, len(b.slots), ErrCorrupt)
+	}
+	if err != nil {
+		nx.free()
+		return err
+	}
+	d.install(b)
+	return nil
+}
+
+// built is an index built from the stored vectors, with its slot table.
+type built struct {
+	index   *faissIndex
+	trained bool
+	slots   []string
+	live    []byte
+	slotOf  map[string]int64
+}
+
+// emptyIndex returns an empty index to rebuild into: a copy of the trained
+// IVF index, or a new one, trained first when train is set. ivf reports
+// whether it is the IVF index (not the flat buffer). The caller holds d.mu
+// (exclusively: the copy reads the index).
+func (d *Driver) emptyIndex(train bool) (nx *faissIndex, ivf bool, err error) {
+	dim := d.man.Dim
+	ivf = d.isIVF() && (d.trained || train)
+	if ivf && d.trained {
+		nx, err = d.index.cloneEmpty()
+	} else {
+		nx, err = newIndex(dim, d.l2, d.man.Index, ivf)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	nx.setEfSearch(d.man.Index.EfSearch)
+	if !ivf || d.trained {
+		return nx, ivf, nil
+	}
+	err = d.db.View(func(tx *bolt.Tx) error {
+		vb := tx.Bucket(bucketVecs)
+		n := vb.Stats().KeyN
+		if n < d.man.Index.minTrain() {
+			return fmt.Errorf("faisslocal: %s index needs at least %d vectors, the store holds %d: %w",
+				d.man.Index.Kind, d.man.Index.minTrain(), n, ErrTooFewVectors)
+		}
+		// FAISS's k-means samples at most 256 points per centroid.
+		limit := 256 * d.man.Index.minTrain()
+		stride := max(1, n/limit)
+		sample := make([]float32, 0, min(n, limit+stride)*dim)
+		i := 0
+		c := vb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if i%stride == 0 {
+				var err error
+				if sample, err = decodeVector(sample, v, dim); err != nil {
+					return fmt.Errorf("document %q: %w", k, err)
+				}
+			}
+			i++
+		}
+		if d.info.Metric == twostage.Cosine {
+			sample = normalized(sample, dim)
+		}
+		start := time.Now()
+		if err := nx.train(sample, dim, d.threads); err != nil {
+			return err
+		}
+		slog.Debug("faisslocal: trained", "dir", d.dir, "sample", len(sample)/dim, "took", time.Since(start))
+		return nil
+	})
+	if err != nil {
+		nx.free()
+		return nil, false, err
+	}
+	return nx, ivf, nil
+}
+
+// fill adds the stored vectors to nx in id order and returns it with its
+// slot table. It reads them addChunk at a time, each chunk in its own read
+// transaction, so a long build holds neither one read transaction (which
+// would stall a write that grows the file: bbolt remaps it under a lock
+// readers hold) nor the driver's lock. Without the driver's lock the
+// chunks may see writes made after fill began; a background compaction
+// then replays the log from where it began (see compactIn), which makes the
+// result exact.
+func (d *Driver) fill(ctx context.Context, nx *faissIndex, ivf bool) (*built, error) {
+	dim := d.man.Dim
+	b := &built{index: nx, trained: ivf, slotOf: map[string]int64{}}
+	buf := make([]float32, 0, addChunk*dim)
+	var fids []int64
+	var after []byte // the last key read
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("faisslocal: rebuild: %w", err)
+		}
+		buf, fids = buf[:0], fids[:0]
+		err := d.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketVecs).Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && string(k) == string(after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(buf) < cap(buf); k, v = c.Next() {
+				var err error
+				if buf, err = decodeVector(buf, v, dim); err != nil {
+					return fmt.Errorf("document %q: %w", k, err)
+				}
+				slot := int64(len(b.slots))
+				id := string(k)
+				b.slots = append(b.slots, id)
+				b.slotOf[id] = slot
+				fids = append(fids, slot)
+				after = append(after[:0], k...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == 0 {
+			break
+		}
+		v := buf
+		if d.info.Metric == twostage.Cosine {
+			v = normalized(buf, dim)
+		}
+		var ids []int64
+		if ivf {
+			ids = fids
+		}
+		if err := nx.add(v, ids, dim, d.threads); err != nil {
+			return nil, err
+		}
+	}
+	b.live = make([]byte, (len(b.slots)+7)/8)
+	for i := range b.slots {
+		b.live[i/8] |= 1 << (i % 8)
+	}
+	return b, nil
+}
+
+// install makes b the index, freeing the old one. The caller holds d.mu
+// exclusively.
+func (d *Driver) install(b *built) {
+	if d.index != nil {
+		d.index.free()
+	}
+	d.index, d.trained = b.index, b.trained
+	d.slots, d.live, d.slotOf, d.dead = b.slots, b.live, b.slotOf, 0
+	d.cache.reset()
+	d.dirty = true
+	d.epoch++
+}
+
+// needsCompaction reports whether more than Options.CompactRatio of the
+// slots are dead.
+func (d *Driver) needsCompaction() bool {
+	return d.compactRatio >= 0 && d.dead > 0 && float64(d.dead) > d.compactRatio*float64(len(d.slots))
+}
+
+// startCompaction starts a compaction in the background unless one runs
+// (or the store is closing), and returns the channel its end closes (nil
+// when none runs). The caller holds d.mu exclusively.
+//
+// Searches go on against the current index while the new one is built, and
+// so do writes: the compaction then replays the log entries written since
+// it began (the log keeps them until it ends), takes the lock, and swaps the
+// index in.
+func (d *Driver) startCompaction() (chan struct{}, error) {
+	if d.compacting != nil || d.closing || d.closed || d.broken != nil {
+		return d.compacting, nil
+	}
+	nx, ivf, err := d.emptyIndex(false)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	d.compacting, d.compactFrom, d.compactErr = done, d.seq, nil
+	go d.compactIn(nx, ivf, d.compactFrom, d.epoch, done)
+	return done, nil
+}
+
+// compactHook, when set (by tests), runs after a background compaction has
+// built its index and before it takes the lock to replay and swap.
+var compactHook func()
+
+// compactIn is startCompaction's goroutine.
+func (d *Driver) compactIn(nx *faissIndex, ivf bool, from, epoch uint64, done chan struct{}) {
+	err := func() (err error) {
+		defer recoverCorrupt("compact", &err)
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		start := time.Now()
+		b, err := d.fill(context.Background(), nx, ivf)
+		if err != nil {
+			nx.free()
+			return err
+		}
+		if compactHook != nil {
+			compactHook()
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.closed || d.broken != nil || d.epoch != epoch {
+			b.index.free() // superseded (another rebuild installed an index)
+			return nil
+		}
+		// Swap in, replay the writes made since from, swap back on error.
+		old := &built{index: d.index, trained: d.trained, slots: d.slots, live: d.live, slotOf: d.slotOf}
+		oldDead, oldDirty := d.dead, d.dirty
+		d.index, d.trained = b.index, b.trained
+		d.slots, d.live, d.slotOf, d.dead = b.slots, b.live, b.slotOf, 0
+		if err := d.replayFrom(from); err != nil {
+			d.index.free()
+			d.index, d.trained = old.index, old.trained
+			d.slots, d.live, d.slotOf, d.dead, d.dirty = old.slots, old.live, old.slotOf, oldDead, oldDirty
+			d.broken = nil // fail() may have set it about the new index
+			return err
+		}
+		old.index.free()
+		d.cache.reset()
+		d.dirty = true
+		d.epoch++
+		slog.Debug("faisslocal: compacted", "dir", d.dir, "slots", len(d.slots), "took", time.Since(start))
+		return nil
+	}()
+	d.mu.Lock()
+	d.compacting, d.compactErr = nil, err
+	d.mu.Unlock()
+	if err != nil {
+		slog.Warn("faisslocal: compaction failed; the index keeps its dead slots", "dir", d.dir, "err", err)
+	}
+	close(done)
+}
+
+// waitCompaction waits for a running compaction to end and returns its
+// error. The caller must not hold d.mu.
+func (d *Driver) waitCompaction(ctx context.Context) error {
+	d.mu.RLock()
+	done := d.compacting
+	d.mu.RUnlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("faisslocal: waiting for compaction: %w", ctx.Err())
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.compactErr
 }
 
 func (d *Driver) check() error {
@@ -743,9 +917,16 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err erro
 	return nil
 }
 
-// autoSave saves when the log holds Options.SaveEvery writes. The write
-// that calls it is already durable, so a failure is logged, not returned.
+// autoSave starts a background compaction when more than
+// Options.CompactRatio of the slots are dead, and saves when the log holds
+// Options.SaveEvery writes. The write that calls it is already durable, so
+// a failure is logged, not returned.
 func (d *Driver) autoSave(ctx context.Context) {
+	if d.needsCompaction() {
+		if _, err := d.startCompaction(); err != nil {
+			slog.Warn("faisslocal: compaction not started", "dir", d.dir, "err", err)
+		}
+	}
 	if d.saveEvery <= 0 || d.seq-d.snapSeq < uint64(d.saveEvery) {
 		return
 	}
@@ -850,6 +1031,9 @@ func (d *Driver) Count(ctx context.Context) (int, error) {
 func (d *Driver) Save(ctx context.Context) (err error) {
 	defer recoverCorrupt("save", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if err := d.compact(ctx, false); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(); err != nil {
@@ -858,12 +1042,8 @@ func (d *Driver) Save(ctx context.Context) (err error) {
 	return d.save(ctx)
 }
 
+// save writes the snapshot. The caller holds d.mu exclusively.
 func (d *Driver) save(ctx context.Context) error {
-	if d.compactRatio >= 0 && d.dead > 0 && float64(d.dead) > d.compactRatio*float64(len(d.slots)) {
-		if err := d.rebuild(ctx, false); err != nil {
-			return err
-		}
-	}
 	if !d.dirty && d.gen != 0 {
 		return nil
 	}
@@ -889,18 +1069,37 @@ func (d *Driver) save(ctx context.Context) error {
 }
 
 // Compact rebuilds the index from the live vectors, dropping the slots of
-// deleted and overwritten documents. Save persists the result. It holds the
-// write lock (searches wait) for the rebuild: for HNSW that is a full graph
-// build.
+// deleted and overwritten documents, and returns when it is done. Searches
+// and writes go on meanwhile (see Options.CompactRatio). Save persists the
+// result.
 func (d *Driver) Compact(ctx context.Context) (err error) {
 	defer recoverCorrupt("compact", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.check(); err != nil {
+	return d.compact(ctx, true)
+}
+
+// compact waits for a running compaction, then, when any slot is dead
+// (force) or more than Options.CompactRatio of them, runs one and waits for
+// it. The caller must not hold d.mu.
+func (d *Driver) compact(ctx context.Context, force bool) error {
+	if err := d.waitCompaction(ctx); err != nil {
 		return err
 	}
-	return d.rebuild(ctx, false)
+	d.mu.Lock()
+	if err := d.check(); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	if d.dead == 0 || !force && !d.needsCompaction() {
+		d.mu.Unlock()
+		return nil
+	}
+	_, err := d.startCompaction()
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return d.waitCompaction(ctx)
 }
 
 // Train trains an IVF index now on the vectors held (otherwise it trains
@@ -933,6 +1132,7 @@ type Stats struct {
 	// CachedRecords and CacheBytes describe the record cache (see
 	// Options.RecordCacheBytes).
 	CachedRecords, CacheBytes int
+	Compacting                bool // a compaction runs in the background
 }
 
 // Stats returns the index's statistics.
@@ -940,7 +1140,7 @@ func (d *Driver) Stats() Stats {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	st := Stats{Kind: d.man.Index.Kind, Documents: len(d.slotOf), Slots: len(d.slots), Dead: d.dead,
-		Trained: d.trained || !d.isIVF(), Seq: d.seq, LogSeq: d.snapSeq}
+		Trained: d.trained || !d.isIVF(), Seq: d.seq, LogSeq: d.snapSeq, Compacting: d.compacting != nil}
 	d.cache.mu.Lock()
 	st.CachedRecords, st.CacheBytes = len(d.cache.recs), d.cache.bytes
 	d.cache.mu.Unlock()
@@ -953,10 +1153,25 @@ func (d *Driver) Close() (err error) {
 	defer recoverCorrupt("close", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed || d.closing {
+		d.mu.Unlock()
 		return fmt.Errorf("faisslocal: close: %w", twostage.ErrClosed)
 	}
+	// Compact when due, waiting for it (writes may go on meanwhile; no new
+	// compaction starts).
+	if d.broken == nil && d.needsCompaction() {
+		if _, err := d.startCompaction(); err != nil {
+			slog.Warn("faisslocal: compaction on close failed", "dir", d.dir, "err", err)
+		}
+	}
+	d.closing = true
+	done := d.compacting
+	d.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.closed = true
 	d.stopWarm()
 	var errs []error

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 
 	"twostage"
@@ -648,4 +649,80 @@ func TestRecordCache(t *testing.T) {
 		}
 	})
 	compare("after compaction")
+}
+
+// TestBackgroundCompaction checks that deletes past CompactRatio start a
+// compaction that runs while searches and writes go on, that writes made
+// during it (new documents, overwrites, deletes) are all in the compacted
+// index, and that it survives a reopen.
+func TestBackgroundCompaction(t *testing.T) {
+	const dim = 8
+	docs := clustered(31, 1200, dim)
+	dir := t.TempDir()
+	d := openDriver(t, dir, &faisslocal.Options{Dim: dim, Index: faisslocal.HNSW{M: 8, EfSearch: 200}, CompactRatio: 0.25})
+	upsert(t, d, docs[:800])
+	built, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	faisslocal.SetCompactHook(func() { once.Do(func() { close(built); <-release }) })
+	defer faisslocal.SetCompactHook(nil)
+	// Deleting 300 of 800 slots passes the ratio: the compaction starts.
+	if err := d.Delete(ctx, hitIDs(toHits(docs[:300]))); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Stats().Compacting {
+		t.Fatal("no compaction running after deleting 300 of 800")
+	}
+	<-built // the new index is built; the old one still answers
+	live := map[string]twostage.Document{}
+	for _, doc := range docs[300:800] {
+		live[doc.ID] = doc
+	}
+	// Writes while it waits to swap: new documents, overwrites, deletes.
+	upsert(t, d, docs[800:1000])
+	for _, doc := range docs[800:1000] {
+		live[doc.ID] = doc
+	}
+	over := docs[400:450]
+	for i := range over {
+		over[i].Text = "rewritten"
+		live[over[i].ID] = over[i]
+	}
+	upsert(t, d, over)
+	if err := d.Delete(ctx, hitIDs(toHits(docs[450:500]))); err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range docs[450:500] {
+		delete(live, doc.ID)
+	}
+	check := func(step string) {
+		t.Helper()
+		hits, err := d.Search(ctx, twostage.Query{Vector: docs[600].Vector, K: 2000})
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if len(hits) != len(live) {
+			t.Errorf("%s: %d hits, want %d", step, len(hits), len(live))
+		}
+		for _, h := range hits {
+			want, ok := live[h.ID]
+			if !ok || h.Text != want.Text {
+				t.Errorf("%s: hit %s %q, want live %v with %q", step, h.ID, h.Text, ok, want.Text)
+				break
+			}
+		}
+	}
+	check("during compaction")
+	close(release)
+	if err := d.Compact(ctx); err != nil { // waits for the running one, then compacts what is left
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Compacting || st.Dead != 0 || st.Slots != len(live) {
+		t.Errorf("after compaction: %+v, want %d slots and none dead", st, len(live))
+	}
+	check("after compaction")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openDriver(t, dir, nil)
+	check("after reopen")
 }

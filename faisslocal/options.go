@@ -41,9 +41,10 @@ type Options struct {
 	// and index builds; default runtime.NumCPU(). Single-query searches
 	// always use one.
 	Threads int
-	// CompactRatio: Save and Close compact the index when more than this
-	// fraction of its slots hold deleted or overwritten vectors. Default
-	// 0.2; negative disables compaction on Save.
+	// CompactRatio: when more than this fraction of the index's slots hold
+	// deleted or overwritten vectors, a compaction starts in the background
+	// (see the package comment); Save and Close wait for it. Default 0.2;
+	// negative disables automatic compaction (Compact still runs one).
 	CompactRatio float64
 	// SaveEvery: when the write-ahead log holds this many writes since the
 	// last snapshot, the write that reaches it also saves (see Driver.Save),
