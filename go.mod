@@ -11,6 +11,7 @@ require (
 	github.com/weaviate/weaviate-go-client/v4 v4.16.1
 	github.com/yalue/onnxruntime_go v1.27.0
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.38.0
 	golang.org/x/text v0.31.0
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/grpc v1.76.0
@@ -49,6 +50,5 @@ require (
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/oauth2 v0.30.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251111163417-95abcf5c77ba // indirect
 )

@@ -41,6 +41,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"twostage"
 	"twostage/faisslocal"
 )
@@ -346,10 +348,10 @@ func startCPP(c config, kind string) (*cppServer, []byte, error) {
 	return s, hello, nil
 }
 
-// run has the baseline search queries [from, to) and returns its wall and
-// CPU seconds.
-func (s *cppServer) run(op string, from, to int) (wall, cpu float64, err error) {
-	if _, err := fmt.Fprintf(s.in, "%s %d %d\n", op, from, to); err != nil {
+// run has the baseline search queries [from, to) on CPU pin (-1: any) and
+// returns its wall and CPU seconds.
+func (s *cppServer) run(op string, from, to, pin int) (wall, cpu float64, err error) {
+	if _, err := fmt.Fprintf(s.in, "%s %d %d %d\n", op, from, to, pin); err != nil {
 		return 0, 0, fmt.Errorf("C++ baseline: %w", err)
 	}
 	line, err := s.out.ReadString('\n')
@@ -358,6 +360,20 @@ func (s *cppServer) run(op string, from, to int) (wall, cpu float64, err error) 
 	}
 	_, err = fmt.Sscan(line, &wall, &cpu)
 	return wall, cpu, err
+}
+
+// pinThread binds the calling thread to CPU cpu, or to every CPU the
+// process may use when cpu < 0.
+func pinThread(cpu int) error {
+	var set unix.CPUSet
+	if cpu < 0 {
+		for i := range runtime.NumCPU() {
+			set.Set(i)
+		}
+	} else {
+		set.Set(cpu)
+	}
+	return unix.SchedSetaffinity(0, &set)
 }
 
 func (s *cppServer) close() error {
@@ -444,7 +460,7 @@ func childSearch(c config) error {
 			res.Labels = append(res.Labels, l)
 		}
 	}
-	if _, _, err := cs.run("labels", 0, c.NQ); err != nil {
+	if _, _, err := cs.run("labels", 0, c.NQ, -1); err != nil {
 		return err
 	}
 	lb, err := os.ReadFile(c.cppLabels(c.Kind))
@@ -455,7 +471,15 @@ func childSearch(c config) error {
 		res.CPP.Labels = append(res.CPP.Labels, int64(binary.LittleEndian.Uint64(lb[i:])))
 	}
 
-	goB1 := func(from, to int) (float64, float64, error) {
+	goB1 := func(from, to, pin int) (float64, float64, error) {
+		// The searches run on this goroutine's thread (cgo calls stay on
+		// it), pinned like the baseline's.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := pinThread(pin); err != nil {
+			return 0, 0, err
+		}
+		defer pinThread(-1)
 		s, c0 := time.Now(), cpuSeconds()
 		for i := from; i < to; i++ {
 			if _, err := store.Search(ctx, twostage.Query{Vector: q(i), K: k}); err != nil {
@@ -464,7 +488,7 @@ func childSearch(c config) error {
 		}
 		return time.Since(s).Seconds(), cpuSeconds() - c0, nil
 	}
-	goB64 := func(from, to int) (float64, float64, error) {
+	goB64 := func(from, to, _ int) (float64, float64, error) {
 		s, c0 := time.Now(), cpuSeconds()
 		for i := from; i < to; i += 64 {
 			qs := make([]twostage.Query, 0, 64)
@@ -483,7 +507,7 @@ func childSearch(c config) error {
 		for _, m := range []struct {
 			op    string
 			chunk int
-			goRun func(from, to int) (float64, float64, error)
+			goRun func(from, to, pin int) (float64, float64, error)
 			p     *paired
 			w, c  *[]float64
 		}{
@@ -492,14 +516,20 @@ func childSearch(c config) error {
 		} {
 			for from := 0; from+m.chunk <= c.NQ; from += m.chunk {
 				to := from + m.chunk
+				// Batch 1: both sides on the same CPU, a different one
+				// each chunk; batch 64 uses them all.
+				pin := -1
+				if m.op == "b1" {
+					pin = (from / m.chunk) % runtime.NumCPU()
+				}
 				var gw, gc, cw, cc float64
 				var gerr, cerr error
 				if n++; n%2 == 0 {
-					gw, gc, gerr = m.goRun(from, to)
-					cw, cc, cerr = cs.run(m.op, from, to)
+					gw, gc, gerr = m.goRun(from, to, pin)
+					cw, cc, cerr = cs.run(m.op, from, to, pin)
 				} else {
-					cw, cc, cerr = cs.run(m.op, from, to)
-					gw, gc, gerr = m.goRun(from, to)
+					cw, cc, cerr = cs.run(m.op, from, to, pin)
+					gw, gc, gerr = m.goRun(from, to, pin)
 				}
 				if err := errors.Join(gerr, cerr); err != nil {
 					return err
@@ -693,8 +723,9 @@ func report(w io.Writer, c config, kinds []string, res map[string]result) {
 		fmt.Fprintf(w, "\nflat agreement (faisslocal vs C++ exact top-10): %.4f\n", recall(f.Labels, f.CPP.Labels, 10))
 	}
 	fmt.Fprint(w, `every cell is faisslocal/C++ =ratio; med: the median over chunks of the per-chunk QPS ratio.
-QPS: both sides search the same chunk of queries back to back, alternating which goes first, so machine
-    load falls on both alike; the binding's overhead is the gap. QPS/CPU-s: queries per CPU-second of
+QPS: both sides search the same chunk of queries back to back, alternating which goes first, at batch 1
+    both pinned to the same CPU (the next one each chunk), so machine load falls on both alike; the
+    binding's overhead is the gap. QPS/CPU-s: queries per CPU-second of
     the whole process. recall@10: against the same side's Flat.
 go: Store.Search (validation, FAISS, bbolt hydration of text and metadata) at batch 1 on one OpenMP
     thread; Driver.SearchBatch at batch 64. RSS B/vec: resident growth of a process reopening the store.

@@ -9,9 +9,11 @@
 // queries, prints one JSON line, then answers commands on stdin, one per
 // line, each with "WALL_S CPU_S" (CPU: the whole process):
 //
-//   b1 FROM TO       queries FROM..TO-1 one at a time on one OpenMP thread
-//   b64 FROM TO      queries FROM..TO-1 in batches of 64 on all threads
-//   labels FROM TO   as b1, then writes the top-10 labels to LABELS_OUT
+//   b1 FROM TO PIN       queries FROM..TO-1 one at a time on one OpenMP thread
+//   b64 FROM TO PIN      queries FROM..TO-1 in batches of 64 on all threads
+//   labels FROM TO PIN   as b1, then writes the top-10 labels to LABELS_OUT
+//
+// PIN is the CPU to run on, or -1 for any.
 //
 // cmd/faissbench alternates these with the same searches through
 // faisslocal, chunk by chunk, so both sides meet the same machine load.
@@ -20,6 +22,7 @@
 // normalized already for cosine). Built by scripts/faissbench.sh.
 
 #include <omp.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 
@@ -185,12 +188,25 @@ static int serve(int argc, char** argv) {
     std::vector<faiss::Index::idx_t> I(nq * k);
     printf("{\"reopen_s\":%.3f,\"rss_open_kb\":%ld,\"rss0_kb\":%ld,\"threads\":%d}\n", reopen, rss_open, rss0, threads);
     fflush(stdout);
+    cpu_set_t all;
+    sched_getaffinity(0, sizeof all, &all);
     char cmd[16];
     size_t from, to;
-    while (scanf("%15s %zu %zu", cmd, &from, &to) == 3) {
+    int pin;
+    while (scanf("%15s %zu %zu %d", cmd, &from, &to, &pin) == 4) {
         if (to > nq || from > to) {
             fprintf(stderr, "faissbench-cpp: bad range %zu..%zu\n", from, to);
             return 2;
+        }
+        // PIN >= 0: run on that CPU only (cmd/faissbench pins both sides'
+        // batch-1 chunks to the same CPU, so neither gets the quieter one).
+        if (pin >= 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(pin, &one);
+            sched_setaffinity(0, sizeof one, &one);
+        } else {
+            sched_setaffinity(0, sizeof all, &all);
         }
         double s = now(), c = cpu();
         if (strcmp(cmd, "b64") == 0) {
