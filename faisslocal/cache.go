@@ -4,9 +4,6 @@ package faisslocal
 
 import "sync"
 
-// DefaultRecordCacheBytes is the default Options.RecordCacheBytes.
-const DefaultRecordCacheBytes = 64 << 20
-
 // recordCache keeps encoded document records by slot, so a search turns its
 // hits into documents with a map lookup instead of a descent of bbolt's
 // B+tree (about 1.5 µs a record, much of it cache misses, and those misses

@@ -224,6 +224,9 @@ func (o *Options) threads() int {
 	return runtime.NumCPU()
 }
 
+// DefaultRecordCacheBytes is the default Options.RecordCacheBytes.
+const DefaultRecordCacheBytes = 64 << 20
+
 func (o *Options) recordCacheBytes() int {
 	if o == nil || o.RecordCacheBytes == 0 {
 		return DefaultRecordCacheBytes
