@@ -368,24 +368,35 @@ func (d *Driver) deleteObjects(ctx context.Context, uuids []string) error {
 		return nil
 	}
 	errs := make([]error, len(uuids))
-	sem := make(chan struct{}, 8)
+	parallel(len(uuids), func(i int) {
+		err := d.client.Data().Deleter().WithClassName(d.class).WithID(uuids[i]).Do(ctx)
+		var we *fault.WeaviateClientError
+		if errors.As(err, &we) && we.StatusCode == 404 {
+			err = nil
+		}
+		errs[i] = err
+	})
+	return errors.Join(errs...)
+}
+
+// restParallel bounds the REST requests one call has in flight.
+const restParallel = 8
+
+// parallel runs f(0) ... f(n-1), at most restParallel at once, and waits
+// for them.
+func parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, restParallel)
 	var wg sync.WaitGroup
-	for i, u := range uuids {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func() { // exits when its request returns
+		go func() { // exits when f returns
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := d.client.Data().Deleter().WithClassName(d.class).WithID(u).Do(ctx)
-			var we *fault.WeaviateClientError
-			if errors.As(err, &we) && we.StatusCode == 404 {
-				err = nil
-			}
-			errs[i] = err
+			f(i)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // replayKeep is the number of recently acknowledged chunks kept for replay.
@@ -601,42 +612,33 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 		err   error
 	}
 	results := make([]result, len(uuids))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, u := range uuids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() { // exits when its request returns
-			defer wg.Done()
-			defer func() { <-sem }()
-			var objs []*models.Object
-			err := d.do(ctx, "get object", func(ctx context.Context) error {
-				var err error
-				objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(u).WithVector().Do(ctx)
-				return err
-			})
-			if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
-				return
-			}
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			o := objs[0]
-			m, _ := o.Properties.(map[string]any)
-			conv := make(map[string]any, len(m)+1)
-			for k, v := range m {
-				conv[k] = v
-			}
-			vec := make([]any, len(o.Vector))
-			for j, x := range o.Vector {
-				vec[j] = float64(x)
-			}
-			conv["_additional"] = map[string]any{"id": string(o.ID), "vector": vec}
-			results[i] = result{doc: d.document(conv, props, true), found: true}
-		}()
-	}
-	wg.Wait()
+	parallel(len(uuids), func(i int) {
+		var objs []*models.Object
+		err := d.do(ctx, "get object", func(ctx context.Context) error {
+			var err error
+			objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(uuids[i]).WithVector().Do(ctx)
+			return err
+		})
+		if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
+			return
+		}
+		if err != nil {
+			results[i].err = err
+			return
+		}
+		o := objs[0]
+		m, _ := o.Properties.(map[string]any)
+		conv := make(map[string]any, len(m)+1)
+		for k, v := range m {
+			conv[k] = v
+		}
+		vec := make([]any, len(o.Vector))
+		for j, x := range o.Vector {
+			vec[j] = float64(x)
+		}
+		conv["_additional"] = map[string]any{"id": string(o.ID), "vector": vec}
+		results[i] = result{doc: d.document(conv, props, true), found: true}
+	})
 	var out []twostage.Document
 	for _, r := range results {
 		if r.err != nil {
