@@ -579,13 +579,15 @@ func (d *Driver) rebuild(ctx context.Context, train bool) error {
 	return nil
 }
 
-// built is an index built from the stored vectors, with its slot table.
+// built is an index with its slot table: one built from the stored
+// vectors, or the driver's current one (see swap).
 type built struct {
 	index   *faissIndex
 	trained bool
 	slots   []string
 	live    []byte
 	slotOf  map[string]int64
+	dead    int
 }
 
 // emptyIndex returns an empty index to rebuild into: a copy of the trained
@@ -714,12 +716,23 @@ func (d *Driver) fill(ctx context.Context, nx *faissIndex, ivf bool) (*built, er
 
 // install makes b the index, freeing the old one. The caller holds d.mu
 // exclusively.
-func (d *Driver) install(b *built) {
-	if d.index != nil {
-		d.index.free()
-	}
+func (d *Driver) install(b *built) { d.retire(d.swap(b)) }
+
+// swap makes b the index and slot table and returns the previous ones,
+// not freed. The caller holds d.mu exclusively.
+func (d *Driver) swap(b *built) (old *built) {
+	old = &built{index: d.index, trained: d.trained, slots: d.slots, live: d.live, slotOf: d.slotOf, dead: d.dead}
 	d.index, d.trained = b.index, b.trained
-	d.slots, d.live, d.slotOf, d.dead = b.slots, b.live, b.slotOf, 0
+	d.slots, d.live, d.slotOf, d.dead = b.slots, b.live, b.slotOf, b.dead
+	return old
+}
+
+// retire frees the index a swap replaced and marks the new one unsaved;
+// the slots are renumbered, so the record cache starts over.
+func (d *Driver) retire(old *built) {
+	if old.index != nil {
+		old.index.free()
+	}
 	d.cache.reset()
 	d.dirty = true
 	d.epoch++
@@ -778,21 +791,15 @@ func (d *Driver) compactIn(nx *faissIndex, ivf bool, from, epoch uint64, done ch
 			return nil
 		}
 		// Swap in, replay the writes made since from, swap back on error.
-		old := &built{index: d.index, trained: d.trained, slots: d.slots, live: d.live, slotOf: d.slotOf}
-		oldDead, oldDirty := d.dead, d.dirty
-		d.index, d.trained = b.index, b.trained
-		d.slots, d.live, d.slotOf, d.dead = b.slots, b.live, b.slotOf, 0
+		dirty := d.dirty
+		old := d.swap(b)
 		if err := d.replayFrom(from); err != nil {
-			d.index.free()
-			d.index, d.trained = old.index, old.trained
-			d.slots, d.live, d.slotOf, d.dead, d.dirty = old.slots, old.live, old.slotOf, oldDead, oldDirty
+			d.swap(old).index.free()
+			d.dirty = dirty
 			d.broken = nil // fail() may have set it about the new index
 			return err
 		}
-		old.index.free()
-		d.cache.reset()
-		d.dirty = true
-		d.epoch++
+		d.retire(old)
 		slog.Debug("faisslocal: compacted", "dir", d.dir, "slots", len(d.slots), "took", time.Since(start))
 		return nil
 	}()

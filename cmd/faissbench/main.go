@@ -201,36 +201,25 @@ func cpuSeconds() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
-type rss struct{ total, anon, file int64 } // KiB
-
-func readRSS() rss {
+// readRSS returns the process's resident memory (VmRSS) in KiB.
+func readRSS() int64 {
 	b, _ := os.ReadFile("/proc/self/status")
-	var r rss
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			r.total = n
-		case "RssAnon:":
-			r.anon = n
-		case "RssFile:":
-			r.file = n
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
 		}
 	}
-	return r
+	return 0
 }
 
 // result is what a child reports.
 type result struct {
-	BuildS, SaveS, ReopenS  float64
-	BytesPerVec, AnonPerVec float64
-	Labels                  []int64 `json:",omitempty"`
-	Threads                 int
-	DiskBytes               int64
+	BuildS, SaveS, ReopenS float64
+	BytesPerVec            float64
+	Labels                 []int64 `json:",omitempty"`
+	Threads                int
+	DiskBytes              int64
 	// B1 and B64: faisslocal against the C++ baseline, chunk by chunk.
 	B1, B64 paired
 	// CPP holds the baseline's figures from the same runs.
@@ -395,8 +384,7 @@ func childReopen(c config) error {
 	runtime.GC()
 	debug.FreeOSMemory()
 	r1 := readRSS()
-	res := result{ReopenS: reopen.Seconds(), BytesPerVec: float64(r1.total-r0.total) * 1024 / float64(c.N),
-		AnonPerVec: float64(r1.anon-r0.anon) * 1024 / float64(c.N)}
+	res := result{ReopenS: reopen.Seconds(), BytesPerVec: float64(r1-r0) * 1024 / float64(c.N)}
 	if err := d.Close(); err != nil {
 		return err
 	}
@@ -647,7 +635,7 @@ func run(c config) error {
 		if err != nil {
 			return err
 		}
-		sr.ReopenS, sr.BytesPerVec, sr.AnonPerVec = r.ReopenS, r.BytesPerVec, r.AnonPerVec
+		sr.ReopenS, sr.BytesPerVec = r.ReopenS, r.BytesPerVec
 		sr.CPP.ReopenS, sr.CPP.BytesPerVec = r.CPP.ReopenS, r.CPP.BytesPerVec
 		sr.BuildS, sr.SaveS, sr.DiskBytes = b.BuildS, b.SaveS, b.DiskBytes
 		sr.CPP.BuildS, sr.CPP.SaveS = cb.BuildS, cb.SaveS

@@ -193,21 +193,15 @@ func (s *Server) Start(ready time.Duration) error {
 
 // Kill stops the process with SIGKILL (a crash: nothing is flushed) and
 // waits for it to exit. It does nothing when the server is not running.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
+func (s *Server) Kill() { s.stop(0) }
 
 // Terminate stops the process gracefully (SIGTERM, so it flushes its
 // state), killing it if it has not exited within grace.
-func (s *Server) Terminate(grace time.Duration) {
+func (s *Server) Terminate(grace time.Duration) { s.stop(grace) }
+
+// stop sends SIGTERM and waits up to grace (none: straight to SIGKILL),
+// then SIGKILL, and waits for the process to exit.
+func (s *Server) stop(grace time.Duration) {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd = nil
@@ -215,13 +209,16 @@ func (s *Server) Terminate(grace time.Duration) {
 	if cmd == nil {
 		return
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	if grace > 0 {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+			return
+		case <-time.After(grace):
+		}
 	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
 }
 
 // Stop kills the process and removes the data directory when Start made it.
