@@ -24,6 +24,11 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
 
+// Not declared in FAISS 1.7.3's headers; exported by libfaiss.
+namespace faiss {
+float fvec_inner_product_ref(const float* x, const float* y, size_t d);
+}
+
 namespace {
 
 char* dup_error(const char* msg) {
@@ -213,5 +218,9 @@ char* fl_read(const char* path, fl_index* out) {
 }
 
 int fl_max_threads(void) { return omp_get_max_threads(); }
+
+uintptr_t fl_code_address(void) {
+    return reinterpret_cast<uintptr_t>(&faiss::fvec_inner_product_ref);
+}
 
 }  // extern "C"

@@ -53,6 +53,11 @@ char* fl_read(const char* path, fl_index* out);
 
 int fl_max_threads(void);
 
+// fl_code_address returns the address of faiss::fvec_inner_product_ref, the
+// scalar inner product that Flat, HNSW and IVF-Flat searches spend most of
+// their time in (a test checks FAISS's code layout with it).
+uintptr_t fl_code_address(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,6 @@ package faisslocal
 
 /*
 #cgo CXXFLAGS: -std=c++17 -O2 -fopenmp
-#cgo LDFLAGS: -lfaiss -lopenblas -llapack -fopenmp -lgomp -lstdc++ -lm
 #include <stdlib.h>
 #include "bridge.h"
 */
@@ -160,6 +159,10 @@ func (x *faissIndex) write(path string) error {
 	defer C.free(unsafe.Pointer(cs))
 	return cerr("write index "+path, C.fl_write(x.p, cs))
 }
+
+// codeAddress is the address of FAISS's scalar inner product
+// (faiss::fvec_inner_product_ref) in this program.
+func codeAddress() uintptr { return uintptr(C.fl_code_address()) }
 
 // maxThreads is OpenMP's default team size in this process.
 func maxThreads() int { return int(C.fl_max_threads()) }

@@ -7,7 +7,8 @@
 #   scripts/faissbench.sh -n 100000
 #   scripts/faissbench.sh -n 1000000 -kinds flat,hnsw -hnsw-m 16
 #
-# Needs libfaiss-dev, libopenblas-dev, liblapack-dev (scripts/deps.sh apt).
+# Needs libfaiss-dev, libopenblas-dev, liblapack-dev (scripts/deps.sh apt)
+# and the prelinked FAISS object (scripts/deps.sh faiss, run below).
 #
 # OpenMP workers wait passively (OMP_WAIT_POLICY=PASSIVE, both sides), so
 # idle ones do not spin on a small shared machine; override it in the
@@ -17,7 +18,15 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$(dirname "$0")/.."
 out=${FAISSBENCH_BIN:-.deps/faissbench}
 mkdir -p "$out"
+scripts/deps.sh faiss
+# Both sides link FAISS from the same prelinked object (.deps/faiss/faiss.o,
+# see faisslocal/link.go), so both run FAISS's code at the same alignment.
 g++ -std=c++17 -O2 -fopenmp -o "$out/faissbench-cpp" cmd/faissbench/cpp/faissbench.cpp \
-  -lfaiss -lopenblas -llapack -lgomp
+  .deps/faiss/faiss.o -lopenblas -llapack -lgomp
 go build -tags faiss -o "$out/faissbench" ./cmd/faissbench
+sym=_ZN5faiss22fvec_inner_product_refEPKfS1_m
+for b in faissbench faissbench-cpp; do
+  a=$(nm "$out/$b" | awk -v s=$sym '$3 == s {print $1}')
+  printf 'faissbench: %s: FAISS inner-product loop at 0x%s (0x%03x modulo 4096)\n' "$b" "$a" $((16#$a % 4096)) >&2
+done
 exec "$out/faissbench" -cpp "$out/faissbench-cpp" "$@"
