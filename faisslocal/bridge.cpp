@@ -6,11 +6,16 @@
 
 #include "bridge.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
+#include <memory>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <omp.h>
 
@@ -20,7 +25,9 @@
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexRefine.h>
 #include <faiss/clone_index.h>
+#include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
 
@@ -59,6 +66,50 @@ faiss::MetricType metric_of(int m) {
 }
 
 faiss::Index* ix(fl_index p) { return static_cast<faiss::Index*>(p); }
+
+// base is the index a refined index wraps, or i itself.
+faiss::Index* base(faiss::Index* i) {
+    if (auto* r = dynamic_cast<faiss::IndexRefine*>(i)) return r->base_index;
+    return i;
+}
+
+// search_refined fetches refine*k candidates per query from the wrapped
+// index (with the selector and nprobe of p) and keeps the k best by the
+// exact scores of the vectors the refined index keeps, as
+// IndexRefine::search does (which in FAISS 1.7.3 takes no parameters).
+void search_refined(faiss::IndexRefine* r, int64_t n, const float* x, int64_t k, int refine,
+                    const faiss::SearchParametersIVF& p, float* distances, faiss::Index::idx_t* labels) {
+    const int64_t kb = k * std::max(1, refine);
+    std::vector<float> bd(n * kb);
+    std::vector<faiss::Index::idx_t> bl(n * kb);
+    r->base_index->search(n, x, kb, bd.data(), bl.data(), &p);
+    const bool ip = r->metric_type == faiss::METRIC_INNER_PRODUCT;
+#pragma omp parallel if (n > 1)
+    {
+        std::unique_ptr<faiss::DistanceComputer> dc(r->refine_index->get_distance_computer());
+        std::vector<std::pair<float, faiss::Index::idx_t>> c;
+#pragma omp for
+        for (int64_t q = 0; q < n; q++) {
+            dc->set_query(x + q * r->d);
+            c.clear();
+            for (int64_t j = 0; j < kb; j++) {
+                faiss::Index::idx_t l = bl[q * kb + j];
+                if (l >= 0 && l < r->refine_index->ntotal) c.emplace_back((*dc)(l), l);
+            }
+            auto better = [ip](const std::pair<float, faiss::Index::idx_t>& a,
+                               const std::pair<float, faiss::Index::idx_t>& b) {
+                if (a.first != b.first) return ip ? a.first > b.first : a.first < b.first;
+                return a.second < b.second;
+            };
+            int64_t m = std::min<int64_t>(k, c.size());
+            std::partial_sort(c.begin(), c.begin() + m, c.end(), better);
+            for (int64_t j = 0; j < k; j++) {
+                distances[q * k + j] = j < m ? c[j].first : (ip ? -1e30f : 1e30f);
+                labels[q * k + j] = j < m ? c[j].second : -1;
+            }
+        }
+    }
+}
 
 void set_threads(int threads) {
     if (threads > 0) {
@@ -101,36 +152,48 @@ char* fl_new_ivf_flat(int d, int metric, int nlist, fl_index* out) {
     });
 }
 
-char* fl_new_ivf_pq(int d, int metric, int nlist, int m, int nbits, fl_index* out) {
+char* fl_new_ivf_pq(int d, int metric, int nlist, int m, int nbits, int refine, fl_index* out) {
     return guard([&] {
         faiss::IndexFlat* q = metric == FL_METRIC_L2
                 ? static_cast<faiss::IndexFlat*>(new faiss::IndexFlatL2(d))
                 : static_cast<faiss::IndexFlat*>(new faiss::IndexFlatIP(d));
-        auto* ivf = new faiss::IndexIVFPQ(q, d, nlist, m, nbits, metric_of(metric));
+        std::unique_ptr<faiss::IndexIVFPQ> ivf(new faiss::IndexIVFPQ(q, d, nlist, m, nbits, metric_of(metric)));
         ivf->own_fields = true;
         ivf->cp.min_points_per_centroid = 1;
         ivf->pq.cp.min_points_per_centroid = 1;
-        *out = ivf;
+        if (!refine) {
+            *out = ivf.release();
+            return;
+        }
+        auto* r = new faiss::IndexRefineFlat(ivf.get());
+        ivf.release();
+        r->own_fields = true;
+        *out = r;
     });
 }
 
 char* fl_clone_empty(fl_index idx, fl_index* out) {
     return guard([&] {
-        faiss::Index* c = faiss::clone_index(ix(idx));
-        try {
-            c->reset();
-        } catch (...) {
-            delete c;
-            throw;
+        // FAISS 1.7.3 cannot clone an IndexRefineFlat: clone what it wraps.
+        auto* r = dynamic_cast<faiss::IndexRefine*>(ix(idx));
+        std::unique_ptr<faiss::Index> c(faiss::clone_index(base(ix(idx))));
+        c->reset();
+        if (r == nullptr) {
+            *out = c.release();
+            return;
         }
-        *out = c;
+        auto* rc = new faiss::IndexRefineFlat(c.get());
+        c.release();
+        rc->own_fields = true;
+        rc->k_factor = r->k_factor;
+        *out = rc;
     });
 }
 
 void fl_free(fl_index idx) { delete ix(idx); }
 
 int fl_kind(fl_index idx) {
-    faiss::Index* i = ix(idx);
+    faiss::Index* i = base(ix(idx));
     if (dynamic_cast<faiss::IndexHNSW*>(i) != nullptr) return FL_KIND_HNSW;
     if (dynamic_cast<faiss::IndexIVF*>(i) != nullptr) return FL_KIND_IVF;
     if (dynamic_cast<faiss::IndexFlat*>(i) != nullptr) return FL_KIND_FLAT;
@@ -146,6 +209,8 @@ int fl_metric(fl_index idx) {
 int64_t fl_ntotal(fl_index idx) { return ix(idx)->ntotal; }
 
 int fl_is_trained(fl_index idx) { return ix(idx)->is_trained ? 1 : 0; }
+
+int fl_refined(fl_index idx) { return dynamic_cast<faiss::IndexRefine*>(ix(idx)) != nullptr ? 1 : 0; }
 
 void fl_set_ef_search(fl_index idx, int ef) {
     if (auto* h = dynamic_cast<faiss::IndexHNSW*>(ix(idx))) {
@@ -166,6 +231,13 @@ char* fl_add(fl_index idx, int64_t n, const float* x, const int64_t* ids, int th
     return guard([&] {
         set_threads(threads);
         faiss::Index* i = ix(idx);
+        if (ids != nullptr && dynamic_cast<faiss::IndexRefine*>(i) != nullptr) {
+            // IndexRefine numbers vectors sequentially; faisslocal's slots are.
+            for (int64_t j = 0; j < n; j++) {
+                if (ids[j] != i->ntotal + j) throw std::invalid_argument("refined index: ids are not sequential");
+            }
+            ids = nullptr;
+        }
         if (ids != nullptr) {
             i->add_with_ids(n, x, reinterpret_cast<const faiss::Index::idx_t*>(ids));
         } else {
@@ -176,7 +248,7 @@ char* fl_add(fl_index idx, int64_t n, const float* x, const int64_t* ids, int th
 
 char* fl_search(fl_index idx, int64_t n, const float* x, int64_t k,
                 const uint8_t* bitmap, int64_t nbits, int ef_search,
-                int nprobe, int threads, float* distances, int64_t* labels) {
+                int nprobe, int refine, int threads, float* distances, int64_t* labels) {
     return guard([&] {
         set_threads(threads);
         faiss::Index* i = ix(idx);
@@ -192,10 +264,14 @@ char* fl_search(fl_index idx, int64_t n, const float* x, int64_t k,
             h->search(n, x, k, distances, out, &p);
             return;
         }
-        if (auto* v = dynamic_cast<faiss::IndexIVF*>(i)) {
+        if (auto* v = dynamic_cast<faiss::IndexIVF*>(base(i))) {
             faiss::SearchParametersIVF p;
             p.nprobe = nprobe > 0 ? size_t(nprobe) : v->nprobe;
             p.sel = selp;
+            if (auto* r = dynamic_cast<faiss::IndexRefine*>(i)) {
+                search_refined(r, n, x, k, refine, p, distances, out);
+                return;
+            }
             v->search(n, x, k, distances, out, &p);
             return;
         }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"twostage"
 )
@@ -146,6 +149,47 @@ func (r *reader) bytes(n uint64) []byte {
 
 func (r *reader) string() string { return string(r.bytes(r.uvarint())) }
 
+// key reads a metadata key, sharing the strings of keys seen before.
+func (r *reader) key() string { return metaKeys.intern(r.bytes(r.uvarint())) }
+
+// interner hands out one string per distinct key, so decoding a record
+// does not allocate its metadata keys again: they come from a small
+// vocabulary. Lookups read a map that is replaced, never changed, when a
+// key is added (at most maxInterned keys; later ones are allocated).
+type interner struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]string]
+}
+
+const maxInterned = 4096
+
+var metaKeys interner
+
+func (in *interner) intern(b []byte) string {
+	if m := in.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	old := in.m.Load()
+	if old != nil && len(*old) >= maxInterned {
+		return s
+	}
+	next := make(map[string]string, 1)
+	if old != nil {
+		if t, ok := (*old)[s]; ok {
+			return t
+		}
+		next = maps.Clone(*old)
+	}
+	next[s] = s
+	in.m.Store(&next)
+	return s
+}
+
 func (r *reader) byte() byte {
 	b := r.bytes(1)
 	if b == nil {
@@ -190,7 +234,7 @@ func decodeDoc(b []byte, wantText bool) (seq uint64, text string, md map[string]
 		md = make(map[string]any, n)
 	}
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		k := r.string()
+		k := r.key()
 		switch tag := r.byte(); tag {
 		case tagString:
 			md[k] = r.string()

@@ -21,6 +21,7 @@ var conformanceKinds = []struct {
 	{"hnsw", faisslocal.HNSW{M: 16, EfConstruction: 40, EfSearch: 64}, 0.9},
 	{"ivfflat", faisslocal.IVFFlat{NList: 8, NProbe: 6, TrainSize: 100}, 0.8},
 	{"ivfpq", faisslocal.IVFPQ{NList: 4, NProbe: 4, M: 4, NBits: 6, TrainSize: 100, RefineFactor: 8}, 0.8},
+	{"ivfpq-mem", faisslocal.IVFPQ{NList: 4, NProbe: 4, M: 4, NBits: 6, TrainSize: 100, RefineFactor: 8, RefineInMemory: true}, 0.8},
 	{"ivfflat-untrained", faisslocal.IVFFlat{NList: 64}, 1}, // stays in the exact buffer
 }
 

@@ -263,8 +263,19 @@ func (d *Driver) exact() bool {
 	return d.man.Index.Kind == "flat" || (d.isIVF() && !d.trained)
 }
 
+// refine is the refine factor of searches that re-score candidates from
+// the vectors in docs.db: IVFPQ without RefineInMemory, once trained.
 func (d *Driver) refine() int {
-	if d.man.Index.Kind == "ivfpq" && d.trained {
+	if d.man.Index.Kind == "ivfpq" && d.trained && !d.man.Index.RefineInMemory {
+		return d.man.Index.RefineFactor
+	}
+	return 0
+}
+
+// memRefine is the refine factor FAISS applies itself, from the vectors the
+// index keeps (IVFPQ with RefineInMemory, once trained).
+func (d *Driver) memRefine() int {
+	if d.man.Index.Kind == "ivfpq" && d.trained && d.man.Index.RefineInMemory {
 		return d.man.Index.RefineFactor
 	}
 	return 0
@@ -335,7 +346,8 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 	case d.isIVF() && snap.trained:
 		wantKind = kindIVF
 	}
-	if ix.kind() != wantKind || ix.dim() != d.man.Dim || ix.l2() != d.l2 || ix.ntotal() != int64(len(snap.slots)) {
+	refined := d.man.Index.RefineInMemory && wantKind == kindIVF
+	if ix.kind() != wantKind || ix.refined() != refined || ix.dim() != d.man.Dim || ix.l2() != d.l2 || ix.ntotal() != int64(len(snap.slots)) {
 		ix.free()
 		return fmt.Errorf("faisslocal: index file %s does not match the manifest and snapshot: %w", path, ErrCorrupt)
 	}

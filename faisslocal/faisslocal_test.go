@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -114,6 +115,7 @@ var kinds = []struct {
 	{"hnsw", faisslocal.HNSW{M: 16, EfSearch: 64}},
 	{"ivfflat", faisslocal.IVFFlat{NList: 16, NProbe: 16, TrainSize: 500}},
 	{"ivfpq", faisslocal.IVFPQ{NList: 16, NProbe: 16, M: 8, NBits: 6, TrainSize: 500}},
+	{"ivfpq-mem", faisslocal.IVFPQ{NList: 16, NProbe: 16, M: 8, NBits: 6, TrainSize: 500, RefineInMemory: true}},
 }
 
 // TestReopen checks that every kind reopens, without options, to the same
@@ -725,4 +727,69 @@ func TestBackgroundCompaction(t *testing.T) {
 	}
 	d = openDriver(t, dir, nil)
 	check("after reopen")
+}
+
+// TestRefineInMemory checks that IVFPQ re-scoring from the vectors the
+// index keeps (RefineInMemory) answers as re-scoring from docs.db does:
+// the same candidates (same training, same PQ codes), the same exact
+// scores, with deletes, filters and a reopen; and that the choice is fixed
+// when the store is created.
+func TestRefineInMemory(t *testing.T) {
+	const dim = 16
+	docs := clustered(3, 1200, dim)
+	spec := faisslocal.IVFPQ{NList: 16, NProbe: 4, M: 4, NBits: 6, TrainSize: 600, RefineFactor: 4}
+	memSpec := spec
+	memSpec.RefineInMemory = true
+	open := func(dir string, s faisslocal.IndexSpec) *faisslocal.Driver {
+		return openDriver(t, dir, &faisslocal.Options{Dim: dim, Index: s, CompactRatio: -1})
+	}
+	disk, memDir := open(t.TempDir(), spec), t.TempDir()
+	mem := open(memDir, memSpec)
+	for _, d := range []*faisslocal.Driver{disk, mem} {
+		upsert(t, d, docs)
+		if err := d.Delete(ctx, []string{"d00003", "d00010", "d00500"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	compare := func(t *testing.T, mem *faisslocal.Driver) {
+		t.Helper()
+		for i := 0; i < 20; i++ {
+			q := twostage.Query{Vector: docs[r.IntN(len(docs))].Vector, K: 10}
+			if i%4 == 0 {
+				q.Filter = twostage.Eq("lang", "de")
+			}
+			want, err := disk.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := mem.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 10 || len(want) != 10 {
+				t.Fatalf("query %d: %d hits in memory, %d from docs.db, want 10", i, len(got), len(want))
+			}
+			for j := range want {
+				if got[j].ID != want[j].ID || math.Abs(got[j].RetrievalScore-want[j].RetrievalScore) > 1e-5 {
+					t.Fatalf("query %d hit %d: %s %.6f in memory, %s %.6f from docs.db", i, j,
+						got[j].ID, got[j].RetrievalScore, want[j].ID, want[j].RetrievalScore)
+				}
+				if got[j].ID == "d00003" || got[j].ID == "d00010" || got[j].ID == "d00500" {
+					t.Fatalf("query %d: deleted %s returned", i, got[j].ID)
+				}
+				if q.Filter != nil && got[j].Metadata["lang"] != "de" {
+					t.Fatalf("query %d: %s does not match the filter", i, got[j].ID)
+				}
+			}
+		}
+	}
+	compare(t, mem)
+	if err := mem.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := faisslocal.OpenDriver(memDir, &faisslocal.Options{Index: spec}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Fatalf("reopening without RefineInMemory = %v, want ErrInvalidInput", err)
+	}
+	compare(t, openDriver(t, memDir, nil))
 }

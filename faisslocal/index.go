@@ -36,6 +36,13 @@ func cerr(op string, e *C.char) error {
 	return fmt.Errorf("faisslocal: %s: %w", op, &errFAISS{msg: msg})
 }
 
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func metricCode(l2 bool) C.int {
 	if l2 {
 		return C.FL_METRIC_L2
@@ -60,7 +67,7 @@ func newIndex(dim int, l2 bool, m indexManifest, ivf bool) (*faissIndex, error) 
 	case m.Kind == "ivfflat" && ivf:
 		e = C.fl_new_ivf_flat(C.int(dim), metricCode(l2), C.int(m.NList), &p)
 	case m.Kind == "ivfpq" && ivf:
-		e = C.fl_new_ivf_pq(C.int(dim), metricCode(l2), C.int(m.NList), C.int(m.PQM), C.int(m.NBits), &p)
+		e = C.fl_new_ivf_pq(C.int(dim), metricCode(l2), C.int(m.NList), C.int(m.PQM), C.int(m.NBits), cbool(m.RefineInMemory), &p)
 	default:
 		e = C.fl_new_flat(C.int(dim), metricCode(l2), &p)
 	}
@@ -112,6 +119,10 @@ func (x *faissIndex) l2() bool      { return C.fl_metric(x.p) == C.FL_METRIC_L2 
 func (x *faissIndex) ntotal() int64 { return int64(C.fl_ntotal(x.p)) }
 func (x *faissIndex) trained() bool { return C.fl_is_trained(x.p) != 0 }
 
+// refined reports whether x keeps its vectors for exact re-scoring
+// (IVFPQ.RefineInMemory).
+func (x *faissIndex) refined() bool { return C.fl_refined(x.p) != 0 }
+
 func (x *faissIndex) train(vecs []float32, dim, threads int) error {
 	if len(vecs) == 0 {
 		return errors.New("faisslocal: train: no vectors")
@@ -134,11 +145,12 @@ func (x *faissIndex) add(vecs []float32, ids []int64, dim, threads int) error {
 	return cerr("add", C.fl_add(x.p, C.int64_t(n), (*C.float)(&vecs[0]), idp, C.int(threads)))
 }
 
-// searchParams are the per-call search settings.
+// searchParams are the per-call search settings. refine is the refine
+// factor of an index that keeps its vectors (see refined).
 type searchParams struct {
-	efSearch, nprobe, threads int
-	bitmap                    []byte // live slots; nil for all
-	nbits                     int64
+	efSearch, nprobe, refine, threads int
+	bitmap                            []byte // live slots; nil for all
+	nbits                             int64
 }
 
 // search runs n = len(queries)/dim queries, writing k results per query
@@ -150,7 +162,7 @@ func (x *faissIndex) search(queries []float32, dim, k int, p searchParams, dist 
 		bm = (*C.uint8_t)(unsafe.Pointer(&p.bitmap[0]))
 	}
 	return cerr("search", C.fl_search(x.p, C.int64_t(n), (*C.float)(&queries[0]), C.int64_t(k),
-		bm, C.int64_t(p.nbits), C.int(p.efSearch), C.int(p.nprobe), C.int(p.threads),
+		bm, C.int64_t(p.nbits), C.int(p.efSearch), C.int(p.nprobe), C.int(p.refine), C.int(p.threads),
 		(*C.float)(&dist[0]), (*C.int64_t)(unsafe.Pointer(&labels[0]))))
 }
 

@@ -113,6 +113,13 @@ type IVFPQ struct {
 	// them exactly from the stored vectors. Default 4; it may be changed on
 	// reopen.
 	RefineFactor int
+	// RefineInMemory keeps every vector in memory beside the PQ codes (as
+	// FAISS's IndexRefineFlat does: 4*dim more bytes a vector, saved in the
+	// index snapshot) and re-scores the candidates there, inside FAISS.
+	// Without it the candidates' vectors are read from the document
+	// database (docs.db), which keeps memory at the PQ codes' size but
+	// costs a read per candidate. Fixed when the store is created.
+	RefineInMemory bool
 }
 
 func (Flat) spec() indexManifest { return indexManifest{Kind: "flat"} }
@@ -124,7 +131,7 @@ func (v IVFFlat) spec() indexManifest {
 }
 func (v IVFPQ) spec() indexManifest {
 	return indexManifest{Kind: "ivfpq", NList: v.NList, NProbe: v.NProbe, PQM: v.M, NBits: v.NBits,
-		TrainSize: v.TrainSize, RefineFactor: v.RefineFactor}
+		TrainSize: v.TrainSize, RefineFactor: v.RefineFactor, RefineInMemory: v.RefineInMemory}
 }
 
 // indexManifest is the index part of the MANIFEST file.
@@ -139,6 +146,7 @@ type indexManifest struct {
 	NBits          int    `json:"nbits,omitempty"`
 	TrainSize      int    `json:"train_size,omitempty"`
 	RefineFactor   int    `json:"refine_factor,omitempty"`
+	RefineInMemory bool   `json:"refine_in_memory,omitempty"`
 }
 
 // manifest is the MANIFEST file.
@@ -314,6 +322,9 @@ func resolveManifest(dir string, opts *Options) (m manifest, created bool, err e
 			{"efSearch", want.EfSearch, m.Index.EfSearch, true, &m.Index.EfSearch},
 			{"nprobe", want.NProbe, m.Index.NProbe, true, &m.Index.NProbe},
 			{"refine factor", want.RefineFactor, m.Index.RefineFactor, true, &m.Index.RefineFactor},
+		}
+		if want.RefineInMemory != m.Index.RefineInMemory && want.Kind == "ivfpq" {
+			return m, false, mismatch("RefineInMemory", want.RefineInMemory, m.Index.RefineInMemory)
 		}
 		for _, c := range check {
 			if c.got == 0 || c.got == c.stored {

@@ -73,7 +73,7 @@ func BenchmarkBindingOverhead(b *testing.B) {
 				t1 := time.Now()
 				// Another query, so neither search finds the other's cache.
 				qv := normalized(queries[(i+len(queries)/2)%len(queries)], dim)
-				p := searchParams{efSearch: d.man.Index.EfSearch, nprobe: d.man.Index.NProbe, threads: 1}
+				p := searchParams{efSearch: d.man.Index.EfSearch, nprobe: d.man.Index.NProbe, refine: d.memRefine(), threads: 1}
 				if err := d.index.search(qv, dim, fetch, p, dist, labels); err != nil {
 					b.Fatal(err)
 				}

@@ -128,7 +128,7 @@ func (d *Driver) searchIndex(qv []float32, fetch, threads int) ([][]cand, error)
 	n := len(qv) / dim
 	dist := make([]float32, n*fetch)
 	labels := make([]int64, n*fetch)
-	p := searchParams{efSearch: d.man.Index.EfSearch, nprobe: d.man.Index.NProbe, threads: threads}
+	p := searchParams{efSearch: d.man.Index.EfSearch, nprobe: d.man.Index.NProbe, refine: d.memRefine(), threads: threads}
 	if d.dead > 0 {
 		p.bitmap, p.nbits = d.live, int64(len(d.live))
 	}
@@ -168,7 +168,9 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 		fetch *= 4
 	}
 	var hits []twostage.Hit
-	err := d.db.View(func(tx *bolt.Tx) error {
+	tx := &lazyTx{db: d.db}
+	defer tx.close()
+	err := func() error {
 		for {
 			fetch = min(fetch, len(d.slots))
 			cands := first
@@ -204,10 +206,13 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 			}
 			fetch *= 4
 		}
-		var err error
-		hits, err = d.scan(ctx, tx, q)
+		btx, err := tx.get()
+		if err != nil {
+			return err
+		}
+		hits, err = d.scan(ctx, btx, q)
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +223,50 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 	return hits, nil
 }
 
+// lazyTx is a bbolt read transaction opened on first use: a search whose
+// hits all come from the record cache needs none.
+type lazyTx struct {
+	db *bolt.DB
+	tx *bolt.Tx
+}
+
+func (l *lazyTx) get() (*bolt.Tx, error) {
+	if l.tx == nil {
+		tx, err := l.db.Begin(false)
+		if err != nil {
+			return nil, fmt.Errorf("faisslocal: search: %w", err)
+		}
+		l.tx = tx
+	}
+	return l.tx, nil
+}
+
+// bucket returns the named bucket, opening the transaction if needed.
+func (l *lazyTx) bucket(name []byte) (*bolt.Bucket, error) {
+	tx, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return tx.Bucket(name), nil
+}
+
+func (l *lazyTx) close() {
+	if l.tx != nil {
+		l.tx.Rollback()
+		l.tx = nil
+	}
+}
+
 // hydrate turns candidates into hits, best first, reading their documents
 // and applying the filter; it stops at k hits. With exactScores (IVFPQ
-// refinement) it first re-scores every candidate from its stored vector.
-func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScores bool, k int) ([]twostage.Hit, error) {
-	db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
+// refinement from docs.db) it first re-scores every candidate from its
+// stored vector.
+func (d *Driver) hydrate(tx *lazyTx, q twostage.Query, cands []cand, exactScores bool, k int) ([]twostage.Hit, error) {
 	if exactScores {
+		vb, err := tx.bucket(bucketVecs)
+		if err != nil {
+			return nil, err
+		}
 		sim := newScorer(d.info.Metric, q.Vector)
 		buf := make([]float32, 0, d.man.Dim)
 		for i := range cands {
@@ -244,6 +287,10 @@ func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScore
 		id := d.slots[c.slot]
 		rec := d.cache.get(c.slot)
 		if rec == nil {
+			db, err := tx.bucket(bucketDocs)
+			if err != nil {
+				return nil, err
+			}
 			if rec = db.Get([]byte(id)); rec == nil {
 				return nil, fmt.Errorf("faisslocal: search: live slot %d names document %q, which is not stored: %w", c.slot, id, ErrCorrupt)
 			}
@@ -258,6 +305,10 @@ func (d *Driver) hydrate(tx *bolt.Tx, q twostage.Query, cands []cand, exactScore
 		}
 		h := twostage.Hit{Document: twostage.Document{ID: id, Text: text, Metadata: md}, RetrievalScore: c.score, Score: c.score}
 		if q.WithVectors {
+			vb, err := tx.bucket(bucketVecs)
+			if err != nil {
+				return nil, err
+			}
 			if h.Vector, err = decodeVector(make([]float32, 0, d.man.Dim), vb.Get([]byte(id)), d.man.Dim); err != nil {
 				return nil, fmt.Errorf("document %q: %w", id, err)
 			}

@@ -66,7 +66,7 @@ func main() {
 	flag.IntVar(&c.N, "n", 100000, "vectors")
 	flag.IntVar(&c.Dim, "dim", 384, "dimension")
 	flag.IntVar(&c.NQ, "nq", 1024, "queries (a multiple of 64)")
-	flag.StringVar(&c.Kinds, "kinds", "flat,hnsw,ivfflat,ivfpq", "index kinds")
+	flag.StringVar(&c.Kinds, "kinds", "flat,hnsw,ivfflat,ivfpq,ivfpq-mem", "index kinds (ivfpq re-scores from docs.db, ivfpq-mem from vectors kept in memory)")
 	flag.StringVar(&c.Work, "work", filepath.Join(os.TempDir(), "faissbench"), "work directory (data files and stores)")
 	flag.StringVar(&c.CPP, "cpp", "", "the C++ baseline binary (built by scripts/faissbench.sh)")
 	flag.IntVar(&c.M, "hnsw-m", 32, "HNSW M")
@@ -125,8 +125,9 @@ func (c config) spec(kind string) faisslocal.IndexSpec {
 		return faisslocal.HNSW{M: c.M, EfConstruction: c.EfC, EfSearch: c.EfS}
 	case "ivfflat":
 		return faisslocal.IVFFlat{NList: c.NList, NProbe: c.NProbe, TrainSize: c.Train}
-	case "ivfpq":
-		return faisslocal.IVFPQ{NList: c.NList, NProbe: c.NProbe, M: c.PQM, NBits: c.NBits, TrainSize: c.Train, RefineFactor: c.Refine}
+	case "ivfpq", "ivfpq-mem":
+		return faisslocal.IVFPQ{NList: c.NList, NProbe: c.NProbe, M: c.PQM, NBits: c.NBits, TrainSize: c.Train,
+			RefineFactor: c.Refine, RefineInMemory: kind == "ivfpq-mem"}
 	}
 	return faisslocal.Flat{}
 }
@@ -547,8 +548,12 @@ func child(c config, mode, kind string) (result, error) {
 	return r, json.Unmarshal(out, &r)
 }
 
+// cppKind is the baseline's index for kind: both IVF-PQ variants compare
+// with FAISS's IndexIVFPQ wrapped in an IndexRefineFlat.
+func cppKind(kind string) string { return strings.TrimSuffix(kind, "-mem") }
+
 func (c config) cppIndex(kind string) string {
-	return filepath.Join(c.Work, fmt.Sprintf("cpp-%s-%d.faiss", kind, c.N))
+	return filepath.Join(c.Work, fmt.Sprintf("cpp-%s-%d.faiss", cppKind(kind), c.N))
 }
 
 func (c config) cppLabels(kind string) string {
@@ -565,8 +570,14 @@ func cppExec(c config, args ...string) ([]byte, error) {
 	return bytes.TrimSpace(out), nil
 }
 
+// cppBuilt holds the baseline builds of this run by cppKind.
+var cppBuilt = map[string]result{}
+
 func cppBuild(c config, kind string) (result, error) {
-	out, err := cppExec(c, "build", kind, strconv.Itoa(c.Dim), strconv.Itoa(c.N), c.base(), "ip", c.cppIndex(kind),
+	if r, ok := cppBuilt[cppKind(kind)]; ok {
+		return r, nil
+	}
+	out, err := cppExec(c, "build", cppKind(kind), strconv.Itoa(c.Dim), strconv.Itoa(c.N), c.base(), "ip", c.cppIndex(kind),
 		strconv.Itoa(c.M), strconv.Itoa(c.EfC), strconv.Itoa(c.NList), strconv.Itoa(c.PQM), strconv.Itoa(c.NBits),
 		strconv.Itoa(c.Train), strconv.Itoa(c.Refine))
 	if err != nil {
@@ -579,7 +590,8 @@ func cppBuild(c config, kind string) (result, error) {
 	if err := json.Unmarshal(out, &raw); err != nil {
 		return result{}, fmt.Errorf("C++ baseline output %q: %w", out, err)
 	}
-	return result{BuildS: raw.BuildS, SaveS: raw.SaveS}, nil
+	cppBuilt[cppKind(kind)] = result{BuildS: raw.BuildS, SaveS: raw.SaveS}
+	return cppBuilt[cppKind(kind)], nil
 }
 
 func recall(got, truth []int64, k int) float64 {
@@ -613,7 +625,7 @@ func run(c config) error {
 	}
 	kinds := strings.Split(c.Kinds, ",")
 	res := map[string]result{}
-	for _, kind := range kinds {
+	for i, kind := range kinds {
 		b, cb, err := build(c, kind)
 		if err != nil {
 			return err
@@ -642,7 +654,10 @@ func run(c config) error {
 		res[kind] = sr
 		if !c.Keep {
 			os.RemoveAll(c.store(kind)) // keep the disk free for the next kind
-			os.Remove(c.cppIndex(kind))
+			if !slices.ContainsFunc(kinds[i+1:], func(k string) bool { return cppKind(k) == cppKind(kind) }) {
+				os.Remove(c.cppIndex(kind))
+				delete(cppBuilt, cppKind(kind))
+			}
 		}
 	}
 	report(os.Stdout, c, kinds, res)
