@@ -674,6 +674,7 @@ func build(c config, kind string) (g, x result, err error) {
 			_, e2 := os.Stat(c.cppIndex(kind))
 			if e1 == nil && e2 == nil {
 				log.Printf("%s: reusing the indexes kept by an earlier run (-keep)", kind)
+				cppBuilt[cppKind(kind)] = x
 				return g, x, nil
 			}
 		}
@@ -702,7 +703,7 @@ func report(w io.Writer, c config, kinds []string, res map[string]result) {
 	fmt.Fprintf(w, "HNSW M=%d efC=%d efS=%d; IVF nlist=%d nprobe=%d train=%d; PQ m=%d nbits=%d refine=%d; %d passes, chunks of %d (b1) and 64 (b64)\n\n",
 		c.M, c.EfC, c.EfS, c.NList, c.NProbe, c.Train, c.PQM, c.NBits, c.Refine, c.Rounds, c.Chunk)
 	row := func(cols ...any) {
-		fmt.Fprintf(w, "%-8s %-18s %-11s %-19s %-7s %-19s %-7s %-17s %-17s %-12s %s\n", cols...)
+		fmt.Fprintf(w, "%-10s %-18s %-11s %-19s %-7s %-19s %-7s %-17s %-17s %-12s %s\n", cols...)
 	}
 	ratio := func(g, x float64, prec int) string {
 		return fmt.Sprintf("%.*f/%.*f =%.2f", prec, g, prec, x, g/x)
@@ -730,9 +731,12 @@ QPS: both sides search the same chunk of queries back to back, alternating which
     both pinned to the same CPU (the next one each chunk), so machine load falls on both alike; the
     binding's overhead is the gap. QPS/CPU-s: queries per CPU-second of
     the whole process. recall@10: against the same side's Flat.
-go: Store.Search (validation, FAISS, bbolt hydration of text and metadata) at batch 1 on one OpenMP
-    thread; Driver.SearchBatch at batch 64. RSS B/vec: resident growth of a process reopening the store.
-c++: Index::search at batch 1 on one OpenMP thread, at batch 64 on all; RSS: growth on read_index.
+go: Store.Search (validation, FAISS, the hits' text and metadata from the record cache or docs.db) at
+    batch 1 on one OpenMP thread; Driver.SearchBatch at batch 64. ivfpq re-scores its candidates from
+    the vectors in docs.db, ivfpq-mem inside FAISS from vectors kept in memory (IVFPQ.RefineInMemory).
+    RSS B/vec: resident growth of a process reopening the store.
+c++: Index::search at batch 1 on one OpenMP thread, at batch 64 on all (IVF-PQ: IndexIVFPQ in an
+    IndexRefineFlat); RSS: growth on read_index. Both link FAISS from .deps/faiss/faiss.o.
 reopen: best of the rounds. build: go includes the fsync'd bbolt writes; its snapshot is written on Close.
 `)
 	for _, kind := range kinds {
