@@ -13,6 +13,17 @@
 // Without the tag the package still compiles, and Open returns an error
 // saying how to enable it.
 //
+// FAISS is linked from .deps/faiss/faiss.o, Debian's libfaiss.a prelinked
+// into one object whose code is page-aligned (scripts/deps.sh faiss; make
+// runs it). The Debian library is built for baseline x86-64 without loop
+// alignment, and its scalar inner product, where Flat, HNSW and IVF-Flat
+// searches spend most of their time, ran 20-25% slower whenever a link put
+// its loop across a 64-byte boundary: with -lfaiss, where FAISS lands
+// depends on the size of everything linked before it, so the speed of a
+// program's searches changed with unrelated edits to its Go code. With the
+// prelinked object FAISS has the same layout in every program (a test
+// checks it). The tags faiss,faiss_system link the system's -lfaiss instead.
+//
 // # Layout and durability
 //
 // A store is a directory:
@@ -61,12 +72,16 @@
 // cannot supply them (a selective filter, or an approximate index returning
 // too few) it falls back to an exact scan of the matching documents, so a
 // filtered search returns k hits whenever k documents match. IVFPQ re-scores
-// its candidates exactly from the stored vectors (IVFPQ.RefineFactor).
+// RefineFactor*k candidates exactly: by default from the vectors in docs.db
+// (memory stays at the PQ codes' size, a read per candidate), or with
+// IVFPQ.RefineInMemory inside FAISS from vectors it keeps in memory (an
+// IndexRefineFlat: 4*dim more bytes a vector, and faster searches).
 //
 // Hits are turned into documents from a record cache (Options.
 // RecordCacheBytes, 64 MiB by default) before docs.db: a map lookup instead
 // of a B+tree descent whose cache misses also evict the index memory the
-// next search needs. After Open a background goroutine reads the document
+// next search needs; a search whose hits are all cached opens no bbolt
+// transaction. After Open a background goroutine reads the document
 // records once (not the vectors), filling the cache while it has room, so
 // the first searches of a fresh process do not take a page fault per hit;
 // it exits when done or on Close.

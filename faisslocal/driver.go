@@ -331,13 +331,23 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 	if snap.seq > d.seq {
 		return fmt.Errorf("faisslocal: snapshot holds sequence %d but the database ends at %d (files from different stores?): %w", snap.seq, d.seq, ErrCorrupt)
 	}
+	// The slot map is built while the index file is checked and read
+	// (most of a reopen; FAISS reads on the cgo call's thread).
+	slots := make(chan slotTable, 1)
+	go func() { slots <- buildSlotTable(snap.slots) }()
 	path, err := snap.checkIndexFile(d.dir)
 	if err != nil {
+		<-slots
 		return err
 	}
 	ix, err := readIndex(path)
+	st := <-slots
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrCorrupt)
+	}
+	if st.err != nil {
+		ix.free()
+		return st.err
 	}
 	wantKind := kindFlat
 	switch {
@@ -355,21 +365,33 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 	d.index = ix
 	d.trained = snap.trained
 	d.snapSeq, d.gen = snap.seq, snap.gen
-	d.slots = snap.slots
-	d.live = make([]byte, (len(d.slots)+7)/8)
-	d.slotOf = make(map[string]int64, len(d.slots))
-	for i, id := range d.slots {
+	d.slots, d.slotOf, d.live, d.dead = snap.slots, st.slotOf, st.live, st.dead
+	return nil
+}
+
+// slotTable is the in-memory form of a snapshot's slot table.
+type slotTable struct {
+	slotOf map[string]int64
+	live   []byte // bit per slot
+	dead   int
+	err    error
+}
+
+func buildSlotTable(slots []string) slotTable {
+	t := slotTable{slotOf: make(map[string]int64, len(slots)), live: make([]byte, (len(slots)+7)/8)}
+	for i, id := range slots {
 		if id == "" {
-			d.dead++
+			t.dead++
 			continue
 		}
-		if _, dup := d.slotOf[id]; dup {
-			return fmt.Errorf("faisslocal: snapshot maps id %q to two slots: %w", id, ErrCorrupt)
+		if _, dup := t.slotOf[id]; dup {
+			t.err = fmt.Errorf("faisslocal: snapshot maps id %q to two slots: %w", id, ErrCorrupt)
+			return t
 		}
-		d.slotOf[id] = int64(i)
-		d.live[i/8] |= 1 << (i % 8)
+		t.slotOf[id] = int64(i)
+		t.live[i/8] |= 1 << (i % 8)
 	}
-	return nil
+	return t
 }
 
 // replayFrom applies the log entries written after sequence number from

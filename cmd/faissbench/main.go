@@ -709,10 +709,15 @@ func report(w io.Writer, c config, kinds []string, res map[string]result) {
 		return fmt.Sprintf("%.*f/%.*f =%.2f", prec, g, prec, x, g/x)
 	}
 	qps := func(p paired, cpu bool) string {
+		g, x := float64(p.Queries)/p.GoWall, float64(p.Queries)/p.CWall
 		if cpu {
-			return ratio(float64(p.Queries)/p.GoCPU, float64(p.Queries)/p.CCPU, 0)
+			g, x = float64(p.Queries)/p.GoCPU, float64(p.Queries)/p.CCPU
 		}
-		return ratio(float64(p.Queries)/p.GoWall, float64(p.Queries)/p.CWall, 0)
+		prec := 0
+		if min(g, x) < 100 {
+			prec = 1
+		}
+		return ratio(g, x, prec)
 	}
 	row("kind", "build s", "RSS B/vec", "QPS b1", "med b1", "QPS b64", "med b64", "QPS/CPU-s b1", "QPS/CPU-s b64", "recall@10", "reopen s")
 	for _, kind := range kinds {
