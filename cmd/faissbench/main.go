@@ -59,6 +59,7 @@ type config struct {
 	Batch, Clusters int
 	Rounds, Chunk   int
 	Keep            bool
+	Layout          string
 }
 
 func main() {
@@ -83,6 +84,7 @@ func main() {
 	flag.IntVar(&c.Rounds, "rounds", 2, "reopen rounds (the best counts) and search passes over the queries")
 	flag.IntVar(&c.Chunk, "chunk", 16, "queries per timed chunk at batch 1")
 	flag.BoolVar(&c.Keep, "keep", false, "keep the stores and index files in -work, and reuse kept ones instead of building")
+	flag.StringVar(&c.Layout, "layout", "", "comma-separated C++ baseline binaries: search with each (kinds from -kinds), batch 1, side by side (scripts/faisslayout.sh)")
 	flag.StringVar(&c.Child, "child", "", "internal: build, reopen or search")
 	flag.StringVar(&c.Kind, "kind", "", "internal: the kind a child runs")
 	flag.Parse()
@@ -100,7 +102,11 @@ func main() {
 	case "reopen", "reopen-cpp-first":
 		err = childReopen(c, c.Child == "reopen-cpp-first")
 	case "":
-		err = run(c)
+		if c.Layout != "" {
+			err = layout(c)
+		} else {
+			err = run(c)
+		}
 	default:
 		err = fmt.Errorf("unknown -child %q", c.Child)
 	}
@@ -764,4 +770,71 @@ reopen: best of the rounds, which alternate the side that goes first. build: go 
 		fmt.Fprintf(w, "  %s: go save on close %.2fs, store on disk %.0f B/vec; c++ write_index %.2fs\n",
 			kind, res[kind].SaveS, float64(res[kind].DiskBytes)/float64(c.N), res[kind].CPP.SaveS)
 	}
+}
+
+// layout runs the same batch-1 searches through several builds of the C++
+// baseline (scripts/faisslayout.sh links them with FAISS's code at
+// different offsets), chunk by chunk, rotating which goes first, each chunk
+// pinned to one CPU for all, and prints each one's QPS and its median
+// per-chunk ratio to the first build's.
+func layout(c config) error {
+	if c.NQ%c.Chunk != 0 {
+		return fmt.Errorf("-nq %d is not a multiple of -chunk %d", c.NQ, c.Chunk)
+	}
+	if err := generate(c); err != nil {
+		return err
+	}
+	bins := strings.Split(c.Layout, ",")
+	for _, kind := range strings.Split(c.Kinds, ",") {
+		if _, err := os.Stat(c.cppIndex(kind)); err != nil {
+			log.Printf("%s: building the index with FAISS from C++", kind)
+			if _, err := cppBuild(c.withCPP(bins[0]), kind); err != nil {
+				return err
+			}
+		}
+		servers := make([]*cppServer, len(bins))
+		for i, b := range bins {
+			s, _, err := startCPP(c.withCPP(b), kind)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if _, _, err := s.run("b1", 0, c.NQ, -1); err != nil { // warm up
+				return err
+			}
+			servers[i] = s
+		}
+		wall := make([]float64, len(bins))
+		ratios := make([][]float64, len(bins))
+		n := 0
+		for pass := 0; pass < c.Rounds; pass++ {
+			for from := 0; from+c.Chunk <= c.NQ; from += c.Chunk {
+				pin := (from / c.Chunk) % runtime.NumCPU()
+				w := make([]float64, len(bins))
+				for j := range servers {
+					i := (j + n) % len(servers)
+					var err error
+					if w[i], _, err = servers[i].run("b1", from, from+c.Chunk, pin); err != nil {
+						return err
+					}
+					wall[i] += w[i]
+				}
+				n++
+				for i := range servers {
+					ratios[i] = append(ratios[i], w[0]/w[i])
+				}
+			}
+		}
+		fmt.Printf("\n%s, n=%d dim=%d, batch 1, %d passes over %d queries, chunks of %d:\n", kind, c.N, c.Dim, c.Rounds, c.NQ, c.Chunk)
+		for i, b := range bins {
+			fmt.Printf("  %-40s QPS %8.1f  vs the first: %.2f (median chunk %.2f)\n", b,
+				float64(c.Rounds*c.NQ)/wall[i], wall[0]/wall[i], medianOf(ratios[i]))
+		}
+	}
+	return nil
+}
+
+func (c config) withCPP(bin string) config {
+	c.CPP = bin
+	return c
 }
