@@ -827,7 +827,7 @@ func layout(c config) error {
 		}
 		fmt.Printf("\n%s, n=%d dim=%d, batch 1, %d passes over %d queries, chunks of %d:\n", kind, c.N, c.Dim, c.Rounds, c.NQ, c.Chunk)
 		for i, b := range bins {
-			fmt.Printf("  %-40s QPS %8.1f  vs the first: %.2f (median chunk %.2f)\n", b,
+			fmt.Printf("  %-22s QPS %8.1f  vs the first: %.2f (median chunk %.2f)\n", filepath.Base(b),
 				float64(c.Rounds*c.NQ)/wall[i], wall[0]/wall[i], medianOf(ratios[i]))
 		}
 	}
