@@ -28,7 +28,9 @@
 #include <faiss/IndexRefine.h>
 #include <faiss/clone_index.h>
 #include <faiss/impl/DistanceComputer.h>
+#include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/utils/Heap.h>
 #include <faiss/index_io.h>
 
 // Not declared in FAISS 1.7.3's headers; exported by libfaiss.
@@ -71,6 +73,46 @@ faiss::Index* ix(fl_index p) { return static_cast<faiss::Index*>(p); }
 faiss::Index* base(faiss::Index* i) {
     if (auto* r = dynamic_cast<faiss::IndexRefine*>(i)) return r->base_index;
     return i;
+}
+
+// negated turns a similarity into a distance for HNSW's search, which
+// keeps the smallest, as IndexHNSW does internally.
+struct negated : faiss::DistanceComputer {
+    std::unique_ptr<faiss::DistanceComputer> d;
+    explicit negated(faiss::DistanceComputer* dc) : d(dc) {}
+    void set_query(const float* x) override { d->set_query(x); }
+    float operator()(faiss::Index::idx_t i) override { return -(*d)(i); }
+    float symmetric_dis(faiss::Index::idx_t i, faiss::Index::idx_t j) override {
+        return -d->symmetric_dis(i, j);
+    }
+};
+
+// visited is this thread's HNSW visited table, kept between searches.
+// IndexHNSW::search allocates and clears one of ntotal bytes on every call
+// (a megabyte at a million vectors, which also evicts the index from the
+// CPU caches); a VisitedTable is reused by advancing its mark instead
+// (HNSW::search advances it, and search_hnsw_one once more in case a path
+// does not), and is cleared once every hundred or so searches.
+thread_local std::unique_ptr<faiss::VisitedTable> visited;
+
+// search_hnsw_one is IndexHNSW::search for one query on the calling thread,
+// with this thread's visited table.
+void search_hnsw_one(const faiss::IndexHNSW* h, const float* x, int64_t k,
+                     const faiss::SearchParametersHNSW& p, float* distances, faiss::Index::idx_t* labels) {
+    if (!visited || visited->visited.size() < size_t(h->ntotal)) {
+        visited.reset(new faiss::VisitedTable(h->ntotal));
+    }
+    std::unique_ptr<faiss::DistanceComputer> dc(h->storage->get_distance_computer());
+    const bool ip = h->metric_type == faiss::METRIC_INNER_PRODUCT;
+    if (ip) dc.reset(new negated(dc.release()));
+    dc->set_query(x);
+    faiss::maxheap_heapify(k, distances, labels);
+    h->hnsw.search(*dc, k, labels, distances, *visited, &p);
+    faiss::maxheap_reorder(k, distances, labels);
+    visited->advance();
+    if (ip) {
+        for (int64_t j = 0; j < k; j++) distances[j] = -distances[j];
+    }
 }
 
 // search_refined fetches refine*k candidates per query from the wrapped
@@ -261,6 +303,10 @@ char* fl_search(fl_index idx, int64_t n, const float* x, int64_t k,
             faiss::SearchParametersHNSW p;
             p.efSearch = h->hnsw.efSearch;
             p.sel = selp;
+            if (n == 1 && h->storage != nullptr) {
+                search_hnsw_one(h, x, k, p, distances, out);
+                return;
+            }
             h->search(n, x, k, distances, out, &p);
             return;
         }

@@ -433,6 +433,16 @@ func TestSearchBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Twice over, more than 250 single searches (HNSW's visited
+			// table, kept between single searches, is cleared every 250).
+			for range 7 {
+				for i, q := range qs {
+					q.Filter, _ = q.Filter.Normalize()
+					if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
+						t.Fatalf("query %d: batch %v, single %v", i, got, want)
+					}
+				}
+			}
 			for i, q := range qs {
 				q.Filter, _ = q.Filter.Normalize()
 				if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
