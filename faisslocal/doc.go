@@ -106,6 +106,10 @@
 //
 // # FAISS 1.7.3 notes
 //
+// A single HNSW search calls HNSW::search directly with a visited table
+// kept per thread, where IndexHNSW::search would allocate and clear one of
+// ntotal bytes on every call; batches go through IndexHNSW::search.
+//
 // IndexIDMap rejects SearchParameters, so faisslocal keeps its own slot ->
 // id table and addresses the index's sequential ids; IVF indexes store the
 // slot numbers as their ids. SearchParametersHNSW.efSearch is ignored by
