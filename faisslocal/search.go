@@ -9,12 +9,11 @@ import (
 	"math"
 	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/internal/par"
 )
 
 // cand is a search candidate: a slot and its score (higher is better).
@@ -92,7 +91,7 @@ func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]
 		}
 		// Turning the candidates into hits runs on Options.Threads
 		// goroutines, as the FAISS search did.
-		err = parallel(len(idx), d.threads, func(j int) (err error) {
+		err = par.For(len(idx), d.threads, func(j int) (err error) {
 			// Each worker reads docs.db's mapped memory itself.
 			defer recoverCorrupt("search", &err)
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -112,43 +111,6 @@ func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]
 		sortHits(out[i])
 	}
 	return out, nil
-}
-
-// parallel calls f(0..n-1) on at most workers goroutines and returns the
-// first error; after an error the calls not yet started are skipped.
-func parallel(n, workers int, f func(i int) error) error {
-	workers = max(1, min(workers, n))
-	if workers == 1 {
-		for i := range n {
-			if err := f(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n)) // skip the rest
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 func sortHits(hits []twostage.Hit) {

@@ -18,6 +18,7 @@ import (
 	"twostage"
 	"twostage/internal/batcher"
 	"twostage/internal/ort"
+	"twostage/internal/par"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )
@@ -608,28 +609,10 @@ func (c *core) chunked(ctx context.Context, q *query, docs []string, raw []float
 func (c *core) pairs(q *query, docs []string) []pair {
 	out := make([]pair, len(docs))
 	workers := min(runtime.GOMAXPROCS(0), (len(docs)+15)/16)
-	if workers <= 1 {
-		for i, d := range docs {
-			out[i] = c.prompt.pair(q, d)
-		}
-		return out
-	}
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(docs) {
-					return
-				}
-				out[i] = c.prompt.pair(q, docs[i])
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(len(docs), workers, func(i int) error {
+		out[i] = c.prompt.pair(q, docs[i])
+		return nil
+	})
 	return out
 }
 

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/go-openapi/strfmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/internal/par"
 )
 
 // ObjectID returns the Weaviate object id of a document id: a canonical
@@ -368,36 +368,20 @@ func (d *Driver) deleteObjects(ctx context.Context, uuids []string) error {
 		return nil
 	}
 	errs := make([]error, len(uuids))
-	parallel(len(uuids), func(i int) {
+	par.For(len(uuids), restParallel, func(i int) error {
 		err := d.client.Data().Deleter().WithClassName(d.class).WithID(uuids[i]).Do(ctx)
 		var we *fault.WeaviateClientError
 		if errors.As(err, &we) && we.StatusCode == 404 {
 			err = nil
 		}
 		errs[i] = err
+		return nil // every delete is tried; errs collects the failures
 	})
 	return errors.Join(errs...)
 }
 
 // restParallel bounds the REST requests one call has in flight.
 const restParallel = 8
-
-// parallel runs f(0) ... f(n-1), at most restParallel at once, and waits
-// for them.
-func parallel(n int, f func(i int)) {
-	sem := make(chan struct{}, restParallel)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() { // exits when f returns
-			defer wg.Done()
-			defer func() { <-sem }()
-			f(i)
-		}()
-	}
-	wg.Wait()
-}
 
 // replayKeep is the number of recently acknowledged chunks kept for replay.
 const replayKeep = 2
@@ -612,7 +596,7 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 		err   error
 	}
 	results := make([]result, len(uuids))
-	parallel(len(uuids), func(i int) {
+	par.For(len(uuids), restParallel, func(i int) error {
 		var objs []*models.Object
 		err := d.do(ctx, "get object", func(ctx context.Context) error {
 			var err error
@@ -620,11 +604,11 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 			return err
 		})
 		if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
-			return
+			return nil
 		}
 		if err != nil {
 			results[i].err = err
-			return
+			return nil
 		}
 		o := objs[0]
 		m, _ := o.Properties.(map[string]any)
@@ -638,6 +622,7 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 		}
 		conv["_additional"] = map[string]any{"id": string(o.ID), "vector": vec}
 		results[i] = result{doc: d.document(conv, props, true), found: true}
+		return nil // every get is tried; results hold the errors
 	})
 	var out []twostage.Document
 	for _, r := range results {
