@@ -91,8 +91,9 @@ struct negated : faiss::DistanceComputer {
 // IndexHNSW::search allocates and clears one of ntotal bytes on every call
 // (a megabyte at a million vectors, which also evicts the index from the
 // CPU caches); a VisitedTable is reused by advancing its mark instead
-// (HNSW::search advances it, and search_hnsw_one once more in case a path
-// does not), and is cleared once every hundred or so searches.
+// (HNSW::search advances it at the end of each search; advancing it once
+// more would break the visno+1 marks some of its paths use), and is
+// cleared once every 250 searches.
 thread_local std::unique_ptr<faiss::VisitedTable> visited;
 
 // search_hnsw_one is IndexHNSW::search for one query on the calling thread,
@@ -109,7 +110,6 @@ void search_hnsw_one(const faiss::IndexHNSW* h, const float* x, int64_t k,
     faiss::maxheap_heapify(k, distances, labels);
     h->hnsw.search(*dc, k, labels, distances, *visited, &p);
     faiss::maxheap_reorder(k, distances, labels);
-    visited->advance();
     if (ip) {
         for (int64_t j = 0; j < k; j++) distances[j] = -distances[j];
     }

@@ -241,12 +241,16 @@ func verifyCrashState(t *testing.T, dir string, acked crashState, inflight strin
 	if n, _ := d.Count(ctx); n != len(want) {
 		t.Fatalf("round %d: Count = %d, want %d", round, n, len(want))
 	}
-	// The index agrees with the documents: each is among its own vector's
-	// nearest neighbours.
+	// The index agrees with the documents: searching a document's own
+	// vector finds it at distance 0 (the store is L2), so the index holds
+	// its current vector under its slot. K covers every document: HNSW is approximate,
+	// and with tombstones a top-3 search missed its own vector about one
+	// run in twenty-five.
 	for id, op := range want {
-		hits, err := d.Search(ctx, twostage.Query{Vector: versionVector(id, op), K: 3})
-		if err != nil || !slices.Contains(hitIDs(hits), id) {
-			t.Fatalf("round %d: search for %s's own vector: %v, %v", round, id, hitIDs(hits), err)
+		hits, err := d.Search(ctx, twostage.Query{Vector: versionVector(id, op), K: len(want)})
+		i := slices.IndexFunc(hits, func(h twostage.Hit) bool { return h.ID == id })
+		if err != nil || i < 0 || hits[i].RetrievalScore < -1e-6 {
+			t.Fatalf("round %d: search for %s's own vector: %v, %v", round, id, hitIDs(hits[:min(3, len(hits))]), err)
 		}
 	}
 	t.Logf("round %d: %d documents, stats %+v", round, len(want), d.Stats())
