@@ -263,22 +263,31 @@ func (d *Driver) exact() bool {
 	return d.man.Index.Kind == "flat" || (d.isIVF() && !d.trained)
 }
 
-// refine is the refine factor of searches that re-score candidates from
-// the vectors in docs.db: IVFPQ without RefineInMemory, once trained.
-func (d *Driver) refine() int {
-	if d.man.Index.Kind == "ivfpq" && d.trained && !d.man.Index.RefineInMemory {
+// refineFactor is the trained IVFPQ index's refine factor, 0 for the
+// other indexes.
+func (d *Driver) refineFactor() int {
+	if d.man.Index.Kind == "ivfpq" && d.trained {
 		return d.man.Index.RefineFactor
 	}
 	return 0
 }
 
-// memRefine is the refine factor FAISS applies itself, from the vectors the
-// index keeps (IVFPQ with RefineInMemory, once trained).
-func (d *Driver) memRefine() int {
-	if d.man.Index.Kind == "ivfpq" && d.trained && d.man.Index.RefineInMemory {
-		return d.man.Index.RefineFactor
+// refine is the refine factor of searches that re-score candidates from
+// the vectors in docs.db (IVFPQ without RefineInMemory).
+func (d *Driver) refine() int {
+	if d.man.Index.RefineInMemory {
+		return 0
 	}
-	return 0
+	return d.refineFactor()
+}
+
+// memRefine is the refine factor FAISS applies itself, from the vectors the
+// index keeps (IVFPQ with RefineInMemory).
+func (d *Driver) memRefine() int {
+	if !d.man.Index.RefineInMemory {
+		return 0
+	}
+	return d.refineFactor()
 }
 
 // load builds the in-memory index: the snapshot plus a replay of the log
@@ -333,21 +342,26 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 	}
 	// The slot map is built while the index file is checked and read
 	// (most of a reopen; FAISS reads on the cgo call's thread).
-	slots := make(chan slotTable, 1)
-	go func() { slots <- buildSlotTable(snap.slots) }()
+	var b *built
+	var berr error
+	tabled := make(chan struct{})
+	go func() {
+		defer close(tabled)
+		b, berr = slotTable(snap.slots)
+	}()
 	path, err := snap.checkIndexFile(d.dir)
 	if err != nil {
-		<-slots
+		<-tabled
 		return err
 	}
 	ix, err := readIndex(path)
-	st := <-slots
+	<-tabled
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrCorrupt)
 	}
-	if st.err != nil {
+	if berr != nil {
 		ix.free()
-		return st.err
+		return berr
 	}
 	wantKind := kindFlat
 	switch {
@@ -362,36 +376,28 @@ func (d *Driver) loadSnapshot(snap *snapshot) error {
 		return fmt.Errorf("faisslocal: index file %s does not match the manifest and snapshot: %w", path, ErrCorrupt)
 	}
 	ix.setEfSearch(d.man.Index.EfSearch)
-	d.index = ix
-	d.trained = snap.trained
+	b.index, b.trained = ix, snap.trained
+	d.swap(b) // nothing to retire: the driver holds no index yet
 	d.snapSeq, d.gen = snap.seq, snap.gen
-	d.slots, d.slotOf, d.live, d.dead = snap.slots, st.slotOf, st.live, st.dead
 	return nil
 }
 
-// slotTable is the in-memory form of a snapshot's slot table.
-type slotTable struct {
-	slotOf map[string]int64
-	live   []byte // bit per slot
-	dead   int
-	err    error
-}
-
-func buildSlotTable(slots []string) slotTable {
-	t := slotTable{slotOf: make(map[string]int64, len(slots)), live: make([]byte, (len(slots)+7)/8)}
+// slotTable returns a snapshot's slot table (slot -> id, "" when dead) with
+// the map and bitmap derived from it, as a built without its index.
+func slotTable(slots []string) (*built, error) {
+	b := &built{slots: slots, slotOf: make(map[string]int64, len(slots)), live: make([]byte, (len(slots)+7)/8)}
 	for i, id := range slots {
 		if id == "" {
-			t.dead++
+			b.dead++
 			continue
 		}
-		if _, dup := t.slotOf[id]; dup {
-			t.err = fmt.Errorf("faisslocal: snapshot maps id %q to two slots: %w", id, ErrCorrupt)
-			return t
+		if _, dup := b.slotOf[id]; dup {
+			return nil, fmt.Errorf("faisslocal: snapshot maps id %q to two slots: %w", id, ErrCorrupt)
 		}
-		t.slotOf[id] = int64(i)
-		t.live[i/8] |= 1 << (i % 8)
+		b.slotOf[id] = int64(i)
+		b.live[i/8] |= 1 << (i % 8)
 	}
-	return t
+	return b, nil
 }
 
 // replayFrom applies the log entries written after sequence number from

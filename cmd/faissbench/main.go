@@ -786,50 +786,63 @@ func layout(c config) error {
 	}
 	bins := strings.Split(c.Layout, ",")
 	for _, kind := range strings.Split(c.Kinds, ",") {
-		if _, err := os.Stat(c.cppIndex(kind)); err != nil {
-			log.Printf("%s: building the index with FAISS from C++", kind)
-			if _, err := cppBuild(c.withCPP(bins[0]), kind); err != nil {
-				return err
-			}
+		if err := layoutKind(c, bins, kind); err != nil {
+			return err
 		}
-		servers := make([]*cppServer, len(bins))
-		for i, b := range bins {
-			s, _, err := startCPP(c.withCPP(b), kind)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if _, _, err := s.run("b1", 0, c.NQ, -1); err != nil { // warm up
-				return err
-			}
-			servers[i] = s
+	}
+	return nil
+}
+
+// layoutKind runs the layout comparison for one index kind; its baseline
+// servers exit before the next kind starts its own.
+func layoutKind(c config, bins []string, kind string) error {
+	if _, err := os.Stat(c.cppIndex(kind)); err != nil {
+		log.Printf("%s: building the index with FAISS from C++", kind)
+		if _, err := cppBuild(c.withCPP(bins[0]), kind); err != nil {
+			return err
 		}
-		wall := make([]float64, len(bins))
-		ratios := make([][]float64, len(bins))
-		n := 0
-		for pass := 0; pass < c.Rounds; pass++ {
-			for from := 0; from+c.Chunk <= c.NQ; from += c.Chunk {
-				pin := (from / c.Chunk) % runtime.NumCPU()
-				w := make([]float64, len(bins))
-				for j := range servers {
-					i := (j + n) % len(servers)
-					var err error
-					if w[i], _, err = servers[i].run("b1", from, from+c.Chunk, pin); err != nil {
-						return err
-					}
-					wall[i] += w[i]
+	}
+	servers := make([]*cppServer, 0, len(bins))
+	defer func() {
+		for _, s := range servers {
+			s.close()
+		}
+	}()
+	for _, b := range bins {
+		s, _, err := startCPP(c.withCPP(b), kind)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+		if _, _, err := s.run("b1", 0, c.NQ, -1); err != nil { // warm up
+			return err
+		}
+	}
+	wall := make([]float64, len(bins))
+	ratios := make([][]float64, len(bins))
+	n := 0
+	for pass := 0; pass < c.Rounds; pass++ {
+		for from := 0; from+c.Chunk <= c.NQ; from += c.Chunk {
+			pin := (from / c.Chunk) % runtime.NumCPU()
+			w := make([]float64, len(bins))
+			for j := range servers {
+				i := (j + n) % len(servers)
+				var err error
+				if w[i], _, err = servers[i].run("b1", from, from+c.Chunk, pin); err != nil {
+					return err
 				}
-				n++
-				for i := range servers {
-					ratios[i] = append(ratios[i], w[0]/w[i])
-				}
+				wall[i] += w[i]
+			}
+			n++
+			for i := range servers {
+				ratios[i] = append(ratios[i], w[0]/w[i])
 			}
 		}
-		fmt.Printf("\n%s, n=%d dim=%d, batch 1, %d passes over %d queries, chunks of %d:\n", kind, c.N, c.Dim, c.Rounds, c.NQ, c.Chunk)
-		for i, b := range bins {
-			fmt.Printf("  %-22s QPS %8.1f  vs the first: %.2f (median chunk %.2f)\n", filepath.Base(b),
-				float64(c.Rounds*c.NQ)/wall[i], wall[0]/wall[i], medianOf(ratios[i]))
-		}
+	}
+	fmt.Printf("\n%s, n=%d dim=%d, batch 1, %d passes over %d queries, chunks of %d:\n", kind, c.N, c.Dim, c.Rounds, c.NQ, c.Chunk)
+	for i, b := range bins {
+		fmt.Printf("  %-22s QPS %8.1f  vs the first: %.2f (median chunk %.2f)\n", filepath.Base(b),
+			float64(c.Rounds*c.NQ)/wall[i], wall[0]/wall[i], medianOf(ratios[i]))
 	}
 	return nil
 }
