@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 )
 
 // Repo is one stand-in repository.
@@ -80,7 +79,7 @@ type Server struct {
 	// Token is the token gated repositories accept.
 	Token string
 
-	t      testing.TB
+	t      T
 	mu     sync.Mutex
 	repos  map[string]*repo
 	blobs  map[string]blob // by sha256
@@ -100,8 +99,16 @@ type blob struct {
 	data       []byte
 }
 
+// T is the part of testing.TB the server uses: it reports unwanted
+// requests with Errorf and closes itself with Cleanup.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
+
 // New starts a stand-in Hub and its CDN host, closed at the end of t.
-func New(t testing.TB) *Server {
+func New(t T) *Server {
 	t.Helper()
 	s := &Server{t: t, Token: "hf_test_token", repos: map[string]*repo{}, blobs: map[string]blob{}, faults: map[string][]Fault{}, cdnFlt: map[string]Fault{}}
 	s.Hub = httptest.NewServer(http.HandlerFunc(s.serveHub))
