@@ -322,10 +322,12 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 		return 0, fmt.Errorf("hub: %s: %s: asked for commit %s, the hub served %s: %w", repo, file, commit, meta.commit, ErrIntegrity)
 	}
 	total := int64(-1)
+	whole := false
 	switch resp.StatusCode {
 	case http.StatusRequestedRangeNotSatisfiable:
 		if meta.size >= 0 && have == meta.size {
-			break // the part file is whole: verify it
+			whole = true // the part file is whole: verify it, ignore the body
+			break
 		}
 		if err := f.Truncate(0); err != nil {
 			return 0, fmt.Errorf("hub: %w", err)
@@ -382,8 +384,10 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 	if k != nil {
 		w = io.MultiWriter(w, countingWriter{k})
 	}
-	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(w, resp.Body, buf)
+	var n int64
+	if !whole {
+		n, err = io.CopyBuffer(w, resp.Body, make([]byte, 1<<20))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return n, ctx.Err()

@@ -656,3 +656,38 @@ func TestLookupNotPulled(t *testing.T) {
 		t.Fatalf("Lookup = %v, want ErrNotPulled saying to run twostage pull zerank-2", err)
 	}
 }
+
+// A part file that is already whole (a crash between the last byte and the
+// rename) is verified and installed: the Hub answers 416 to its range.
+func TestResumeWholePartFile(t *testing.T) {
+	cleanEnv(t)
+	s := hubtest.New(t)
+	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
+	commit := s.Add(repo)
+	home := t.TempDir()
+	inc := filepath.Join(home, "hub", "models--org--model", "incomplete", commit)
+	if err := os.MkdirAll(inc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	weights := repo.Files["model.safetensors"]
+	if err := os.WriteFile(filepath.Join(inc, "model.safetensors.part"), weights, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := client(t, s, home, nil).Pull(context.Background(), "org/model", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(m.Snapshot, "model.safetensors"))
+	if string(b) != string(weights) {
+		t.Fatalf("installed weights: %d bytes, want the %d of the repository", len(b), len(weights))
+	}
+	var ranges []string
+	for _, r := range s.Requests() {
+		if r.Host == "cdn" {
+			ranges = append(ranges, r.Range)
+		}
+	}
+	if want := []string{fmt.Sprintf("bytes=%d-", len(weights))}; !slices.Equal(ranges, want) {
+		t.Fatalf("CDN ranges %q, want %q", ranges, want)
+	}
+}

@@ -383,8 +383,11 @@ func serveBytes(w http.ResponseWriter, r *http.Request, data []byte, f Fault) {
 			return
 		}
 		if n >= int64(len(data)) {
+			// As S3 behind the Hub's CDN does: a body explaining the refusal.
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(data)))
+			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			fmt.Fprint(w, "<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>")
 			return
 		}
 		start, status = n, http.StatusPartialContent
