@@ -281,6 +281,17 @@ func TestGated(t *testing.T) {
 			t.Fatalf("%s request %s sent Authorization %q, want %q", r.Host, r.Path, r.Auth, want)
 		}
 	}
+	// Without HF_TOKEN, the huggingface-cli token file ($HF_HOME/token).
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("HF_TOKEN_PATH", "")
+	hfHome := t.TempDir()
+	t.Setenv("HF_HOME", hfHome)
+	if err := os.WriteFile(filepath.Join(hfHome, "token"), []byte(s.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, s, t.TempDir(), nil).Pull(ctx, "org/gated", nil); err != nil {
+		t.Fatalf("pull with the token file: %v", err)
+	}
 }
 
 func TestNotFound(t *testing.T) {
