@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"twostage/internal/hubtest"
 	"twostage/modeldir"
 	"twostage/rerank"
+	"twostage/server"
 )
 
 // hubRepo serves a tiny checkpoint of family as id, plus weights in formats
@@ -142,5 +144,40 @@ func TestCmdPullUsage(t *testing.T) {
 	code, _, stderr := cli(t, "", "pull", "org/missing")
 	if code != 1 || !strings.Contains(stderr, "org/missing not found") {
 		t.Errorf("pull org/missing: exit %d stderr %q", code, stderr)
+	}
+}
+
+// The server's config takes pulled names through the same openers.
+func TestServeConfigPulledName(t *testing.T) {
+	s := pullEnv(t)
+	hubRepo(t, s, "org/name", modeldir.FamilyZerank)
+	if code, _, stderr := cli(t, "", "pull", "--quiet", "org/name"); code != 0 {
+		t.Fatalf("pull: %s", stderr)
+	}
+	for _, tt := range []struct {
+		reranker string
+		wantErr  string
+	}{
+		{"org/name", ""},
+		{"zerank-1", "run `twostage pull zerank-1`"},
+	} {
+		path := filepath.Join(t.TempDir(), "serve.yaml")
+		cfg := "rerankers:\n  default: " + tt.reranker + "\nembedders:\n  default: hash:32\ncollections:\n  docs:\n    store: \"mem:\"\n"
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := server.LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.Open(context.Background(), c, server.Openers{Store: openStore, Embedder: openEmbedder, Reranker: openReranker}, nil)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Fatalf("server with reranker %s: %v", tt.reranker, err)
+			}
+			srv.Close()
+		} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Fatalf("server with reranker %s: err %v, want %q", tt.reranker, err, tt.wantErr)
+		}
 	}
 }
