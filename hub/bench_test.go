@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkDownload fetches one 32 MiB LFS file from the stand-in Hub two
-// ways, alternately in one run: through the client (API-free resolve, the
+// ways, alternately in one run: through the client (the resolve request, the
 // redirect to the CDN host, a resumable part file, streaming sha256, size
 // and commit checks, fsync and rename), and as a bare GET of the CDN URL
 // hashed with sha256 into a file. It reports client/bare, the client's

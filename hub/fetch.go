@@ -22,8 +22,6 @@ import (
 	"twostage/internal/backoff"
 )
 
-var errUnexpectedEOF = io.ErrUnexpectedEOF
-
 // retryable marks a failure worth another try: 429, 5xx, a dropped
 // connection. after is the server's Retry-After, or -1.
 type retryable struct {

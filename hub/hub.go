@@ -37,7 +37,6 @@ package hub
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -250,10 +249,4 @@ func envToken() string {
 // port), the only host that ever sees the token.
 func (c *Client) sameHost(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, c.endpoint.Scheme) && strings.EqualFold(u.Host, c.endpoint.Host)
-}
-
-// netRetryable reports whether err is a network failure worth retrying.
-func netRetryable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, errUnexpectedEOF)
 }

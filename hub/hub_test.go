@@ -702,3 +702,44 @@ func TestResumeWholePartFile(t *testing.T) {
 		t.Fatalf("CDN ranges %q, want %q", ranges, want)
 	}
 }
+
+func TestPullShardedCheckpoint(t *testing.T) {
+	cleanEnv(t)
+	s := hubtest.New(t)
+	spec := tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 1, Shards: 2}
+	ckpt := tinymodel.Checkpoint(t, spec)
+	r, err := hubtest.RepoFromDir("org/sharded", ckpt, decoys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var need []string
+	for f := range r.Files {
+		if !slices.Contains(keys(decoys), f) {
+			need = append(need, f)
+		}
+	}
+	if len(need) != 5 { // config, tokenizer, index, two shards
+		t.Fatalf("sharded checkpoint files %v", need)
+	}
+	r.Need = func(f string) bool { return slices.Contains(need, f) }
+	commit := s.Add(r)
+	m, err := client(t, s, t.TempDir(), nil).Pull(context.Background(), "org/sharded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range need {
+		if n := s.Count("org/sharded", f); n != 1 {
+			t.Errorf("%s requested %d times, want 1", f, n)
+		}
+	}
+	byHand := filepath.Join(t.TempDir(), "m")
+	if _, err := convert.Convert(context.Background(), ckpt, byHand, &convert.Options{Family: spec.Family, Source: "org/sharded@" + commit}); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readAll(t, byHand), readAll(t, m.Dir)
+	for n := range want {
+		if string(got[n]) != string(want[n]) {
+			t.Fatalf("model file %s differs from the hand conversion", n)
+		}
+	}
+}
