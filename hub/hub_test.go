@@ -391,14 +391,15 @@ func TestIntegrity(t *testing.T) {
 				t.Fatalf("err = %v, want ErrIntegrity mentioning %q", err, tt.text)
 			}
 			assertNothingInstalled(t, c, "org/model")
-			// The bad bytes are gone: the next pull fetches the file whole.
+			// The bad bytes are gone: the next pull fetches the file whole
+			// (other files, cut off when the pull failed, may resume).
 			s.Reset()
 			m, err := c.Pull(context.Background(), "org/model", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, r := range s.Requests() {
-				if r.Range != "" {
+				if r.Range != "" && (r.File == tt.file || (r.Host == "cdn" && tt.file == "model.safetensors")) {
 					t.Fatalf("the pull after a corrupt download resumed (%s %s)", r.Path, r.Range)
 				}
 			}
