@@ -311,11 +311,21 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 	if err != nil {
 		return 0, fmt.Errorf("hub: %w", err)
 	}
-	resp, meta, err := c.open(ctx, repo, commit, file, have)
+	// A transfer that stalls (no byte for StallTimeout) is cut and resumed,
+	// like a dropped connection.
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stall := time.AfterFunc(c.stall, cancel)
+	defer stall.Stop()
+	resp, meta, err := c.open(reqCtx, repo, commit, file, have)
 	if err != nil {
+		if ctx.Err() == nil && reqCtx.Err() != nil {
+			err = &retryable{err: fmt.Errorf("%s: %s: no answer for %v", repo, file, c.stall), after: -1}
+		}
 		return 0, err
 	}
 	defer resp.Body.Close()
+	body := &stallReader{r: resp.Body, t: stall, d: c.stall}
 	if meta.commit != "" && meta.commit != commit {
 		return 0, fmt.Errorf("hub: %s: %s: asked for commit %s, the hub served %s: %w", repo, file, commit, meta.commit, ErrIntegrity)
 	}
@@ -368,8 +378,12 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return 0, fmt.Errorf("hub: %w", err)
 		}
+		stall.Stop() // rereading gigabytes is not a stall
 		if _, err := io.CopyN(h, f, have); err != nil {
 			return 0, fmt.Errorf("hub: rereading %s: %w", part, err)
+		}
+		if reqCtx.Err() == nil {
+			stall.Reset(c.stall)
 		}
 	}
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
@@ -384,11 +398,14 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 	}
 	var n int64
 	if !whole {
-		n, err = io.CopyBuffer(w, resp.Body, make([]byte, 1<<20))
+		n, err = io.CopyBuffer(w, body, make([]byte, 1<<20))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return n, ctx.Err()
+		}
+		if reqCtx.Err() != nil {
+			err = fmt.Errorf("stalled for %v: %w", c.stall, err)
 		}
 		return n, &retryable{err: fmt.Errorf("%s: %s: connection lost after %d bytes: %w", repo, file, have+n, err), after: -1}
 	}
@@ -454,4 +471,19 @@ func contentRange(v string) (start, end, total int64, ok bool) {
 		total, err3 = strconv.ParseInt(tot, 10, 64)
 	}
 	return start, end, total, err1 == nil && err2 == nil && err3 == nil && start >= 0 && end >= start
+}
+
+// stallReader pushes a stall timer back on every read that returns bytes.
+type stallReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.t.Reset(s.d)
+	}
+	return n, err
 }

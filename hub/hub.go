@@ -41,6 +41,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,10 @@ type Options struct {
 	// bytes fetched so far in this pull and the sum of the sizes of the
 	// files known so far.
 	Progress func(done, total int64)
+	// StallTimeout cuts a transfer that receives nothing for this long; it
+	// is then resumed like a dropped connection (default:
+	// $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 30 s).
+	StallTimeout time.Duration
 }
 
 // Client pulls models. It is safe for concurrent use; concurrent pulls of
@@ -126,6 +131,7 @@ type Client struct {
 	parallel int
 	retry    backoff.Policy
 	progress func(done, total int64)
+	stall    time.Duration
 }
 
 // New returns a Client.
@@ -174,8 +180,14 @@ func New(opts *Options) (*Client, error) {
 	if o.Retry.Max <= 0 {
 		o.Retry.Max = 20 * time.Second
 	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
+		if s, err := strconv.ParseFloat(os.Getenv("HF_HUB_DOWNLOAD_TIMEOUT"), 64); err == nil && s > 0 {
+			o.StallTimeout = time.Duration(s * float64(time.Second))
+		}
+	}
 	c := &Client{endpoint: ep, token: strings.TrimSpace(o.Token), home: o.Home, offline: o.Offline, http: &hc,
-		parallel: o.Parallel, retry: o.Retry}
+		parallel: o.Parallel, retry: o.Retry, stall: o.StallTimeout}
 	if o.Progress != nil {
 		var mu sync.Mutex
 		c.progress = func(done, total int64) {

@@ -54,6 +54,9 @@ type Fault struct {
 	RetryAfter string
 	// DropAfter cuts the connection after this many body bytes.
 	DropAfter int64
+	// StallAfter sends this many body bytes, then nothing until the client
+	// gives up on the request.
+	StallAfter int64
 	// Corrupt flips a byte of the body (same length, wrong checksum).
 	Corrupt bool
 	// WrongSize announces a size one byte larger than the file's.
@@ -406,6 +409,14 @@ func serveBytes(w http.ResponseWriter, r *http.Request, data []byte, f Fault) {
 			fl.Flush()
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if f.StallAfter > 0 && f.StallAfter < int64(len(body)) {
+		w.Write(body[:f.StallAfter])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		<-r.Context().Done()
+		return
 	}
 	w.Write(body)
 }
