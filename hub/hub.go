@@ -17,7 +17,8 @@
 // Only the files a family's conversion reads are fetched (see Needed). The
 // environment is read as huggingface_hub reads it: HF_ENDPOINT, HF_TOKEN (or
 // the huggingface-cli token file), HF_HUB_OFFLINE=1 (the cache only, no
-// request at all); TWOSTAGE_HOME places the cache.
+// request at all), HF_HUB_DOWNLOAD_TIMEOUT (seconds without a byte before a
+// transfer is cut and resumed); TWOSTAGE_HOME places the cache.
 //
 // # Cache layout
 //
