@@ -16,6 +16,7 @@ import (
 
 	"twostage"
 	"twostage/embed"
+	"twostage/modeldir"
 )
 
 // Environment variables holding the API key of HTTP embedders, first found
@@ -74,6 +75,9 @@ func intOpt(spec string, opts map[string]string, key string) (int, error) {
 func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
 	dir, opts, err := specOptions(spec, "pooling", "normalize", "max_length", "query_prefix", "passage_prefix", "batch", "batch_tokens", "threads", "provider")
 	if err != nil {
+		return nil, err
+	}
+	if dir, err = modelDir(dir, modeldir.FamilyBertEmbedding); err != nil {
 		return nil, err
 	}
 	o := &embed.ONNXOptions{Pooling: opts["pooling"], QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"], Provider: opts["provider"]}

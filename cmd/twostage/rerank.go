@@ -37,6 +37,9 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dir, err = modelDir(dir, family); err != nil {
+		return nil, err
+	}
 	o := &rerank.EngineOptions{Provider: opts["provider"], Instruction: opts["instruction"]}
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
@@ -66,7 +69,7 @@ type rerankResult struct {
 // cmdRerank runs `twostage rerank --model DIR --query TEXT [--docs FILE] [--json]`.
 func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("rerank", stderr)
-	model := fs.String("model", "", "model directory written by `twostage convert` (required)")
+	model := fs.String("model", "", "model directory written by `twostage convert`, or a name pulled by `twostage pull` (required)")
 	query := fs.String("query", "", "the query (required)")
 	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
@@ -101,7 +104,11 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	e, err := rerank.Open(*model, &rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
+	dir, err := modelDir(*model, "")
+	if err != nil {
+		return err
+	}
+	e, err := rerank.Open(dir, &rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
 		MaxLength: *maxLen, Instruction: *instruction})
 	if err != nil {
 		return err

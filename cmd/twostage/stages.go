@@ -95,6 +95,7 @@ func openStore(ctx context.Context, spec string, info twostage.Info) (*twostage.
 }
 
 func openEmbedder(ctx context.Context, spec string) (twostage.Embedder, error) {
+	spec = pulledSpec(spec, func(s string) bool { _, ok := embedderSchemes[s]; return ok })
 	open, err := lookup("embedder", embedderSchemes, spec)
 	if err != nil {
 		return nil, err
@@ -106,6 +107,7 @@ func openReranker(ctx context.Context, spec string) (twostage.Reranker, error) {
 	if spec == "none" {
 		return nil, nil
 	}
+	spec = pulledSpec(spec, func(s string) bool { _, ok := rerankerSchemes[s]; return ok })
 	open, err := lookup("reranker", rerankerSchemes, spec)
 	if err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 }
 
 const modelFreeNotice = "twostage: using the model-free stages (hashing embedder, BM25 reranker); " +
-	"for zerank-2 convert a checkpoint with `twostage convert` and pass --reranker zerank:DIR (README: Real models)"
+	"for zerank-2 run `twostage pull zerank-2` and pass --reranker zerank-2 (README: Real models)"
 
 func (st *stages) Close() error { return closeAll(st.store, st.embedder, st.reranker) }
 
