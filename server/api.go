@@ -33,9 +33,13 @@ func badRequest(code, format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorBody is the JSON of every error response.
+// ErrorBody is the JSON of every error response. Message repeats
+// Error.Message at the top level, where Cohere's clients read it; ID is the
+// request id, also sent as the X-Request-Id header.
 type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
+	Error   ErrorDetail `json:"error"`
+	Message string      `json:"message"`
+	ID      string      `json:"id"`
 }
 
 // ErrorDetail is a machine-readable code and a human-readable message.
@@ -82,7 +86,8 @@ func (s *Server) writeError(w http.ResponseWriter, route string, err error) {
 	if ae.Status >= 500 {
 		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "err", err)
 	}
-	writeJSON(w, ae.Status, ErrorBody{ErrorDetail{Code: ae.Code, Message: strings.ToValidUTF8(ae.Message, "?")}})
+	msg := strings.ToValidUTF8(ae.Message, "?")
+	writeJSON(w, ae.Status, ErrorBody{Error: ErrorDetail{Code: ae.Code, Message: msg}, Message: msg, ID: responseID(w)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -240,6 +240,7 @@ func (s *Server) api(route string, open bool, method string, h func(http.Respons
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w}
+		setRequestID(rw, r)
 		s.metrics.inFlight.Inc()
 		defer func() {
 			s.metrics.inFlight.Dec()
