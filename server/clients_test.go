@@ -13,6 +13,7 @@ import (
 
 	"twostage"
 	"twostage/rerank"
+	"twostage/rerank/fallback"
 )
 
 // TestErrorBodyForCohereClients: Cohere's clients read a top-level
@@ -244,6 +245,16 @@ func TestCohereBillingAndLimits(t *testing.T) {
 	}
 	if !slices.Contains(cut.calls, 4) {
 		t.Errorf("CutTokens calls %v, want one with 4", cut.calls)
+	}
+	// Inside a fallback chain, the first stage with a tokenizer cuts.
+	chain, err := fallback.New(fallback.Stage{Name: "rec", Reranker: &recorder{}}, fallback.Stage{Name: "cut", Reranker: cut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := start(t, "rerankers: {default: chain}\n", nil, map[string]twostage.Reranker{"chain": chain})
+	ce.rerank(t, "/v2/rerank", map[string]any{"query": "q", "documents": docs, "max_tokens_per_doc": 2})
+	if !slices.Contains(cut.calls, 2) {
+		t.Errorf("chain: CutTokens calls %v, want one with 2", cut.calls)
 	}
 	// usage counts what was ranked: the query (1 token a byte) per document
 	// and each cut document.
