@@ -64,4 +64,3 @@ func TestCutTokens(t *testing.T) {
 		})
 	}
 }
-
