@@ -578,10 +578,11 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := c.store.Delete(r.Context(), req.IDs); err != nil {
+		out, err := deleteDocuments(r.Context(), c, req.IDs)
+		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"collection": c.name, "deleted": len(req.IDs)})
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
 	req, err := decodeUpsert(data, s.cfg.MaxDocuments)

@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/embed"
 	"twostage/rerank"
 	"twostage/rerank/fallback"
+	"twostage/server"
 )
 
 // TestErrorBodyForCohereClients: Cohere's clients read a top-level
@@ -279,5 +281,50 @@ func TestCohereBillingAndLimits(t *testing.T) {
 				t.Errorf("%s %s: %d %s, want 400 naming %q", path, tt.name, r.status, r.body, tt.want)
 			}
 		}
+	}
+}
+
+// TestDeleteReportsAndVectorSearch: DELETE names the ids it deleted and the
+// ones that were not there; a search by vector alone has no query text to
+// rerank with, so it comes back in first-stage order, not marked reranked.
+func TestDeleteReportsAndVectorSearch(t *testing.T) {
+	e := start(t, baseConfig, nil, nil)
+	e.index("docs")
+	r := e.do("DELETE", "/v1/collections/docs/documents?id=phobos", `{"ids":["tomato","nosuch","tomato"]}`, "")
+	var del struct {
+		Collection string    `json:"collection"`
+		Deleted    []string  `json:"deleted"`
+		NotFound   *[]string `json:"not_found"`
+	}
+	r.decode(t, &del)
+	if r.status != 200 || !slices.Equal(del.Deleted, []string{"tomato", "phobos"}) || del.NotFound == nil || !slices.Equal(*del.NotFound, []string{"nosuch"}) {
+		t.Errorf("delete: %d %s, want deleted [tomato phobos], not_found [nosuch]", r.status, r.body)
+	}
+	r = e.do("DELETE", "/v1/collections/docs/documents", `{"ids":["mars"]}`, "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"deleted":["mars"],"not_found":[]`) {
+		t.Errorf("delete mars: %d %s", r.status, r.body)
+	}
+
+	emb, err := embed.NewHashing(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, err := emb.EmbedQuery(context.Background(), "red planet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.do("POST", "/v1/search", mustJSON(map[string]any{"vector": vec, "top_n": 2}), "")
+	var s server.SearchResponse
+	r.decode(t, &s)
+	if r.status != 200 || s.Reranked || len(s.Hits) != 2 {
+		t.Fatalf("vector search: %d %s, want 2 hits, not reranked", r.status, r.body)
+	}
+	for i, h := range s.Hits {
+		if h.Reranked || h.Score != h.RetrievalScore || (i > 0 && h.RetrievalScore > s.Hits[i-1].RetrievalScore) {
+			t.Errorf("hit %d %+v: want first-stage score and order, not reranked", i, h)
+		}
+	}
+	if s.Timings.RerankMS != 0 {
+		t.Errorf("rerank ran for %v ms", s.Timings.RerankMS)
 	}
 }
