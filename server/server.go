@@ -346,7 +346,8 @@ func (w *statusWriter) status() int {
 }
 
 // Serve accepts connections on ln until ctx is done, then shuts down
-// gracefully: it stops accepting, answers /readyz with 503, waits up to
+// gracefully: /readyz answers 503 while requests are still served for
+// Config.ShutdownDrain, then it stops accepting, waits up to
 // Config.ShutdownTimeout for requests in flight to finish, and returns. It
 // does not close the stages; call Close after Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -367,6 +368,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
+	if err := s.drain(errc); err != nil {
+		return err
+	}
 	s.log.Info("server: shutting down, finishing requests in flight", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -433,7 +433,7 @@ func TestTimeoutsAndInFlightLimit(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	gate := newGate()
-	cfg, err := server.ParseConfig([]byte(baseConfig+"rerank:\n  reranker: gate\nshutdown_timeout: 20s\n"), func(string) string { return "" })
+	cfg, err := server.ParseConfig([]byte(baseConfig+"rerank:\n  reranker: gate\nshutdown_timeout: 20s\nshutdown_drain: 0s\n"), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownTimeout(t *testing.T) {
 	gate := newGate()
-	cfg, _ := server.ParseConfig([]byte(baseConfig+"rerank:\n  reranker: gate\nshutdown_timeout: 50ms\n"), func(string) string { return "" })
+	cfg, _ := server.ParseConfig([]byte(baseConfig+"rerank:\n  reranker: gate\nshutdown_timeout: 50ms\nshutdown_drain: 0s\n"), func(string) string { return "" })
 	env := &testEnv{t: t, opened: map[string]int{}}
 	srv, err := server.Open(context.Background(), cfg, env.openers(map[string]twostage.Reranker{"gate": gate}), quiet)
 	if err != nil {
