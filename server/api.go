@@ -97,7 +97,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"error":{"code":"internal","message":"encode response"}}` + "\n")
+		buf.WriteString(`{"error":{"code":"internal","message":"encode response"},"message":"encode response"}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -159,7 +159,7 @@ var apis = map[Kind]api{
 	},
 	Twostage: {
 		path: "/v1/rerank", keyEnv: []string{"TWOSTAGE_API_KEY"}, maxDocs: 1000,
-		encode: encodeStrings, decode: decodeResults,
+		encode: encodeJina, decode: decodeResults,
 	},
 }
 
@@ -548,8 +548,8 @@ func encodeZeroEntropy(query string, docs []string, o *Options) any {
 	}{o.Model, query, docs, latency}
 }
 
-// encodeJina is Jina's request; Jina returns the documents unless told not
-// to.
+// encodeJina is Jina's request, and twostage's: both return the documents
+// on /v1/rerank unless told not to.
 func encodeJina(query string, docs []string, o *Options) any {
 	return struct {
 		Model           string   `json:"model,omitempty"`

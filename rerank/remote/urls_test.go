@@ -122,3 +122,28 @@ func TestZeroEntropyLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestTwostageAsksNoDocuments: a twostage server returns the documents on
+// /v1/rerank unless told not to; the reranker only needs the scores.
+func TestTwostageAsksNoDocuments(t *testing.T) {
+	got := make(chan json.RawMessage, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		var b map[string]json.RawMessage
+		json.Unmarshal(data, &b)
+		got <- b["return_documents"]
+		w.Write([]byte(`{"results":[{"index":0,"relevance_score":0.5}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	r, err := remote.New(remote.Twostage, srv.URL, quick())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Rerank(context.Background(), "q", []string{"d"}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := <-got; string(rd) != "false" {
+		t.Errorf("return_documents %s, want false", rd)
+	}
+}
