@@ -8,8 +8,9 @@
 //	DELETE /v1/collections/{name}/documents    delete by ids
 //	GET    /healthz, /readyz, /metrics         liveness, readiness, Prometheus
 //
-// Errors are JSON: {"error": {"code": "...", "message": "..."}} with a 4xx
-// status for the caller's mistakes and 5xx for the server's. Bodies are
+// Errors are JSON: {"error": {"code": "...", "message": "..."}, "message":
+// "...", "id": "..."} (id: the request id, also the X-Request-Id header) with
+// a 4xx status for the caller's mistakes and 5xx for the server's. Bodies are
 // limited in size, requests in time, and bearer-token authentication is
 // optional. Serve shuts down gracefully, finishing requests in flight.
 package server
