@@ -2,8 +2,10 @@ package rerank
 
 import (
 	"fmt"
+	"runtime"
 
 	"twostage"
+	"twostage/internal/par"
 	"twostage/tokenizer"
 )
 
@@ -18,13 +20,17 @@ func (e *Engine) CutTokens(texts []string, maxTokens int) ([]string, []int, erro
 	if e.closed.Load() {
 		return nil, nil, fmt.Errorf("rerank: engine closed: %w", twostage.ErrClosed)
 	}
-	out, counts := make([]string, len(texts)), make([]int, len(texts))
 	for i, t := range texts {
 		if err := checkText(fmt.Sprintf("text %d", i), t); err != nil {
 			return nil, nil, err
 		}
-		out[i], counts[i] = cutTokens(e.c.prompt.tok, t, maxTokens)
 	}
+	out, counts := make([]string, len(texts)), make([]int, len(texts))
+	// The texts are encoded on all cores, as the tokenizer's EncodeBatch does.
+	par.For(len(texts), runtime.GOMAXPROCS(0), func(i int) error {
+		out[i], counts[i] = cutTokens(e.c.prompt.tok, texts[i], maxTokens)
+		return nil
+	})
 	return out, counts, nil
 }
 
