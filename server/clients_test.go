@@ -193,6 +193,10 @@ func TestCohereObjectDocuments(t *testing.T) {
 	}
 
 	noText := []map[string]any{{"title": "Venus", "body": "hot"}, {"title": "Mars", "body": "red", "year": 1610}}
+	e.rerank(t, "/v1/rerank", map[string]any{"query": "q", "documents": []map[string]any{{"a: b": "c: d"}}, "rank_fields": []string{"a: b"}})
+	if want := []string{"c: d"}; !slices.Equal(rec.seen(), want) {
+		t.Errorf("one rank field with ': ' in its name ranked %q, want %q", rec.seen(), want)
+	}
 	got = e.rerank(t, "/v1/rerank", map[string]any{"query": "venus", "documents": noText, "rank_fields": []string{"title"}})
 	if got.Results[0].Index != 0 {
 		t.Errorf("rank_fields [title]: order %+v", got.Results)

@@ -82,7 +82,7 @@ func rankTexts(docs []RerankDocument, rankFields []string) ([]string, error) {
 		if err := json.Unmarshal(d.Object, &fields); err != nil {
 			return nil, badRequest("invalid_input", "document %d: %v", i, err)
 		}
-		var parts []string
+		var names, values []string
 		for _, f := range rankFields {
 			raw, ok := fields[f]
 			if !ok || bytes.Equal(raw, []byte("null")) {
@@ -93,15 +93,19 @@ func rankTexts(docs []RerankDocument, rankFields []string) ([]string, error) {
 			if json.Unmarshal(raw, &s) == nil {
 				v = s
 			}
-			parts = append(parts, f+": "+v)
+			names, values = append(names, f), append(values, v)
 		}
-		switch len(parts) {
+		switch len(values) {
 		case 0:
 			return nil, badRequest("invalid_input", "document %d has none of the rank_fields %q", i, rankFields)
 		case 1:
-			_, texts[i], _ = strings.Cut(parts[0], ": ")
+			texts[i] = values[0]
 		default:
-			texts[i] = strings.Join(parts, "\n")
+			lines := make([]string, len(values))
+			for k := range values {
+				lines[k] = names[k] + ": " + values[k]
+			}
+			texts[i] = strings.Join(lines, "\n")
 		}
 	}
 	for i, t := range texts {
