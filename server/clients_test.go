@@ -245,6 +245,10 @@ func TestCohereBillingAndLimits(t *testing.T) {
 	if want := []string{"one two,", "Mars", "  leading space,"}; !slices.Equal(rec.seen(), want) {
 		t.Errorf("model-free cut to 3 tokens: %q, want %q", rec.seen(), want)
 	}
+	e.rerank(t, "/v2/rerank", map[string]any{"query": "q", "documents": []string{"日本語のテキスト", "naïve café"}, "max_tokens_per_doc": 2})
+	if want := []string{"日本", "naïve café"}; !slices.Equal(rec.seen(), want) {
+		t.Errorf("model-free cut of ideographs and accents: %q, want %q", rec.seen(), want)
+	}
 	got := e.rerank(t, "/v1/rerank", map[string]any{"model": "cut", "query": "q", "documents": docs, "max_tokens_per_doc": 4})
 	if want := []string{"one ", "Mars", "  le"}; !slices.Equal(cut.seen(), want) {
 		t.Errorf("cut with the reranker's tokenizer: %q, want %q", cut.seen(), want)

@@ -178,16 +178,17 @@ func cutDocuments(rr twostage.Reranker, query string, texts []string, maxTokens 
 
 // estimateTokens is the token count and cut for rerankers without a
 // tokenizer (model-free or remote ones): a token is a run of letters,
-// digits and marks, or any other single non-space character, which is how
-// BERT's basic pre-tokenizer splits text before word pieces; subword
-// tokenizers count at least as many. A cut keeps the text up to the end of
+// digits and marks, or any other single non-space character (each Han,
+// Hiragana or Katakana character among them), which is how BERT's basic
+// pre-tokenizer splits text before word pieces; subword tokenizers count at
+// least as many. A cut keeps the text up to the end of
 // its maxTokens-th token (maxTokens < 1: no cut).
 func estimateTokens(texts []string, maxTokens int) ([]string, []int) {
 	out, counts := make([]string, len(texts)), make([]int, len(texts))
 	for i, t := range texts {
 		n, end, inWord := 0, len(t), false
 		for k, r := range t {
-			word := unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+			word := (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)) && !ideograph(r)
 			switch {
 			case unicode.IsSpace(r):
 				inWord = false
@@ -211,4 +212,9 @@ func estimateTokens(texts []string, maxTokens int) ([]string, []int) {
 		counts[i] = n
 	}
 	return out, counts
+}
+
+// ideograph reports the characters BERT's pre-tokenizer splits one by one.
+func ideograph(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana)
 }
