@@ -7,6 +7,9 @@ import (
 	"unicode/utf8"
 
 	"twostage"
+	"twostage/convert/tinymodel"
+	"twostage/internal/testassets"
+	"twostage/modeldir"
 )
 
 // TestCutTokens: every cut text is a prefix of its input that the model's
@@ -60,6 +63,32 @@ func TestCutTokens(t *testing.T) {
 			e.Close()
 			if _, _, err := e.CutTokens([]string{"a"}, 3); !errors.Is(err, twostage.ErrClosed) {
 				t.Errorf("after Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// BenchmarkCutTokens compares counting (one encoding per text) with cutting
+// long texts to 128 tokens (the search's extra encodings of prefixes), on
+// the zerank tokenizer.
+func BenchmarkCutTokens(b *testing.B) {
+	testassets.ONNXRuntime(b)
+	dir := tinymodel.Model(b, modeldir.FamilyZerank)
+	e, err := Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	texts := make([]string, 64)
+	for i := range texts {
+		texts[i] = strings.Repeat(testDocs[i%len(testDocs)]+" ", 20)
+	}
+	for _, limit := range []int{0, 128} {
+		b.Run(map[int]string{0: "count", 128: "cut128"}[limit], func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := e.CutTokens(texts, limit); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
