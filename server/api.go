@@ -84,7 +84,7 @@ func (s *Server) writeError(w http.ResponseWriter, route string, err error) {
 	ae := classify(err)
 	s.metrics.errors.WithLabelValues(ae.Code).Inc()
 	if ae.Status >= 500 {
-		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "err", err)
+		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "id", w.Header().Get(requestIDHeader), "err", err)
 	}
 	msg := strings.ToValidUTF8(ae.Message, "?")
 	writeJSON(w, ae.Status, ErrorBody{Error: ErrorDetail{Code: ae.Code, Message: msg}, Message: msg, ID: responseID(w)})
