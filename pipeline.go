@@ -108,7 +108,7 @@ type SearchOptions struct {
 	// Filter restricts the first stage.
 	Filter *Filter
 	// Vector, when set, is used as the query vector instead of embedding the
-	// query text.
+	// query text. With no query text the hits are not reranked.
 	Vector []float32
 	// Policy overrides the pipeline's OnRerankError for this call.
 	Policy *Policy
@@ -167,7 +167,9 @@ func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions)
 	}
 	res.Candidates = len(hits)
 
-	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 {
+	// A search by vector alone has no text to rerank against: first-stage
+	// order stands.
+	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 && strings.TrimSpace(query) != "" {
 		t = time.Now()
 		scores, err := p.rerank(ctx, query, hits)
 		res.Timings.Rerank = time.Since(t)

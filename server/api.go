@@ -33,9 +33,13 @@ func badRequest(code, format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorBody is the JSON of every error response.
+// ErrorBody is the JSON of every error response. Message repeats
+// Error.Message at the top level, where Cohere's clients read it; ID is the
+// request id, also sent as the X-Request-Id header.
 type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
+	Error   ErrorDetail `json:"error"`
+	Message string      `json:"message"`
+	ID      string      `json:"id"`
 }
 
 // ErrorDetail is a machine-readable code and a human-readable message.
@@ -80,9 +84,10 @@ func (s *Server) writeError(w http.ResponseWriter, route string, err error) {
 	ae := classify(err)
 	s.metrics.errors.WithLabelValues(ae.Code).Inc()
 	if ae.Status >= 500 {
-		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "err", err)
+		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "id", w.Header().Get(requestIDHeader), "err", err)
 	}
-	writeJSON(w, ae.Status, ErrorBody{ErrorDetail{Code: ae.Code, Message: strings.ToValidUTF8(ae.Message, "?")}})
+	msg := strings.ToValidUTF8(ae.Message, "?")
+	writeJSON(w, ae.Status, ErrorBody{Error: ErrorDetail{Code: ae.Code, Message: msg}, Message: msg, ID: responseID(w)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -92,7 +97,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"error":{"code":"internal","message":"encode response"}}` + "\n")
+		buf.WriteString(`{"error":{"code":"internal","message":"encode response"},"message":"encode response"}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -147,9 +152,14 @@ func decodeStrict(data []byte, v any) error {
 }
 
 // RerankDocument is a document of a rerank request: a JSON string or an
-// object with "text" (Cohere v1, Jina).
+// object (Cohere v1, Jina) whose fields all come back in the response.
 type RerankDocument struct {
+	// Text is the string, or the object's "text".
 	Text string `json:"text"`
+	// Object is an object document's JSON as sent; nil for a string.
+	Object json.RawMessage `json:"-"`
+
+	hasText bool // the object has "text"
 }
 
 // documentError is a rerank document of the wrong shape.
@@ -157,36 +167,35 @@ type documentError struct{ msg string }
 
 func (e *documentError) Error() string { return e.msg }
 
-// UnmarshalJSON accepts "text" or {"text": "..."}.
+// UnmarshalJSON accepts "text" or an object, kept whole ({"text": ...,
+// other fields}).
 func (d *RerankDocument) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
 		return json.Unmarshal(b, &d.Text)
 	}
 	if len(b) > 0 && b[0] == '{' {
-		var obj struct {
-			Text *string `json:"text"`
-		}
-		if err := json.Unmarshal(b, &obj); err != nil {
-			return &documentError{fmt.Sprintf("document object: %v", err)}
-		}
-		if obj.Text == nil {
-			return &documentError{`document object has no "text" string`}
-		}
-		d.Text = *obj.Text
-		return nil
+		return d.unmarshalObject(b)
 	}
 	return &documentError{fmt.Sprintf("document must be a string or {\"text\": ...}, not %.20s", strings.ToValidUTF8(string(b), "?"))}
 }
 
-// RerankRequest is the body of /v1/rerank and /v2/rerank: Cohere v2 and
-// Jina requests are accepted unchanged (other fields are ignored).
+// RerankRequest is the body of /v1/rerank and /v2/rerank: Cohere v1, v2
+// and Jina requests are accepted unchanged (other fields are ignored).
 type RerankRequest struct {
-	Model           string           `json:"model"`
-	Query           *string          `json:"query"`
-	Documents       []RerankDocument `json:"documents"`
-	TopN            *int             `json:"top_n"`
-	ReturnDocuments bool             `json:"return_documents"`
+	Model     string           `json:"model"`
+	Query     *string          `json:"query"`
+	Documents []RerankDocument `json:"documents"`
+	TopN      *int             `json:"top_n"`
+	// ReturnDocuments defaults to true on /v1/rerank (Jina; Cohere v1
+	// clients ignore the extra field) and false on /v2/rerank (Cohere v2).
+	ReturnDocuments *bool `json:"return_documents"`
+	// RankFields names the object fields ranked, in order (Cohere v1).
+	RankFields []string `json:"rank_fields"`
+	// MaxTokensPerDoc cuts each ranked text to this many tokens (Cohere v2).
+	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
+
+	texts []string // what is ranked, per document
 }
 
 // decodeRerank parses and validates a rerank body.
@@ -208,20 +217,25 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 		return nil, badRequest("invalid_input", `"query" is not valid UTF-8`)
 	case req.Documents == nil:
 		return nil, badRequest("invalid_input", `missing "documents"`)
+	case len(req.Documents) == 0:
+		return nil, badRequest("invalid_input", `"documents" is empty; send at least one`)
 	case len(req.Documents) > maxDocs:
 		return nil, badRequest("too_many_documents", "%d documents; at most %d per request", len(req.Documents), maxDocs)
-	case req.TopN != nil && *req.TopN < 0:
-		return nil, badRequest("invalid_input", `"top_n" %d is negative`, *req.TopN)
+	case req.TopN != nil && *req.TopN < 1:
+		return nil, badRequest("invalid_input", `"top_n" %d: want at least 1 (leave it out for all)`, *req.TopN)
+	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
+		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
-	for i, d := range req.Documents {
-		if !utf8.ValidString(d.Text) {
-			return nil, badRequest("invalid_input", "document %d is not valid UTF-8", i)
-		}
+	texts, err := rankTexts(req.Documents, req.RankFields)
+	if err != nil {
+		return nil, err
 	}
+	req.texts = texts
 	return &req, nil
 }
 
-// RerankResult is one entry of a rerank response.
+// RerankResult is one entry of a rerank response; Document is the document
+// as sent (a string as {"text": ...}).
 type RerankResult struct {
 	Index          int             `json:"index"`
 	RelevanceScore float64         `json:"relevance_score"`
@@ -229,15 +243,25 @@ type RerankResult struct {
 	Document       *RerankDocument `json:"document,omitempty"`
 }
 
-// RerankResponse is the union of the Cohere v2 and Jina responses, with
-// raw_score added: results sorted by relevance_score, highest first.
+// RerankResponse is the union of the Cohere and Jina responses, with
+// raw_score added: results sorted by relevance_score, highest first. ID is
+// the request id (the X-Request-Id header); Model echoes the request's
+// model, or names the reranker used when the request named none.
 type RerankResponse struct {
 	ID      string         `json:"id"`
 	Model   string         `json:"model"`
 	Results []RerankResult `json:"results"`
 	Meta    rerankMeta     `json:"meta"`
+	Usage   RerankUsage    `json:"usage"`
 	// Reranker names the fallback stage that answered, when there is one.
 	Reranker string `json:"reranker,omitempty"`
+}
+
+// RerankUsage is Jina's usage: the tokens ranked, the query's once per
+// document plus each document's (after max_tokens_per_doc), counted with
+// the reranker's tokenizer or, without one, estimated (see TokenCutter).
+type RerankUsage struct {
+	TotalTokens int `json:"total_tokens"`
 }
 
 type rerankMeta struct {
@@ -266,9 +290,17 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	if rr == nil {
 		return &apiError{http.StatusNotFound, "not_found", "no reranker is configured for the rerank endpoints"}
 	}
-	docs := make([]string, len(req.Documents))
-	for i, d := range req.Documents {
-		docs[i] = d.Text
+	maxTokens := 0
+	if req.MaxTokensPerDoc != nil {
+		maxTokens = *req.MaxTokensPerDoc
+	}
+	docs, tokens, err := cutDocuments(rr, *req.Query, req.texts, maxTokens)
+	if err != nil {
+		return err
+	}
+	returnDocs := r.URL.Path == "/v1/rerank"
+	if req.ReturnDocuments != nil {
+		returnDocs = *req.ReturnDocuments
 	}
 	s.metrics.rerankDocs.Observe(float64(len(docs)))
 	ctx, rep := fallback.Track(r.Context())
@@ -284,7 +316,7 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	res := make([]RerankResult, len(docs))
 	for i, sc := range scores {
 		res[i] = RerankResult{Index: i, RelevanceScore: sc.Score, RawScore: sc.Raw}
-		if req.ReturnDocuments {
+		if returnDocs {
 			res[i].Document = &req.Documents[i]
 		}
 	}
@@ -297,12 +329,16 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 		}
 		return 0
 	})
-	if req.TopN != nil && *req.TopN > 0 && *req.TopN < len(res) {
+	if req.TopN != nil && *req.TopN < len(res) {
 		res = res[:*req.TopN]
 	}
-	out := RerankResponse{ID: newID(), Model: name, Results: res, Reranker: rep.Served()}
+	model := req.Model
+	if model == "" {
+		model = name
+	}
+	out := RerankResponse{ID: responseID(w), Model: model, Results: res, Reranker: rep.Served(), Usage: RerankUsage{TotalTokens: tokens}}
 	out.Meta.APIVersion.Version = "2"
-	out.Meta.BilledUnits.SearchUnits = 1
+	out.Meta.BilledUnits.SearchUnits = searchUnits(len(docs))
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -542,10 +578,11 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := c.store.Delete(r.Context(), req.IDs); err != nil {
+		out, err := deleteDocuments(r.Context(), c, req.IDs)
+		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"collection": c.name, "deleted": len(req.IDs)})
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
 	req, err := decodeUpsert(data, s.cfg.MaxDocuments)

@@ -25,6 +25,7 @@ import (
 //	max_documents: 1000
 //	request_timeout: 30s
 //	shutdown_timeout: 30s
+//	shutdown_drain: 5s                   # /readyz 503 but still serving, before the listener closes
 //	max_in_flight: 256
 //	auth:
 //	  tokens_env: TWOSTAGE_AUTH_TOKENS   # comma-separated bearer tokens
@@ -49,7 +50,7 @@ import (
 // environment variable NAME before parsing. Then these variables override
 // the file: TWOSTAGE_LISTEN, TWOSTAGE_MAX_BODY_BYTES,
 // TWOSTAGE_MAX_DOCUMENTS, TWOSTAGE_REQUEST_TIMEOUT,
-// TWOSTAGE_SHUTDOWN_TIMEOUT, TWOSTAGE_MAX_IN_FLIGHT, and
+// TWOSTAGE_SHUTDOWN_TIMEOUT, TWOSTAGE_SHUTDOWN_DRAIN, TWOSTAGE_MAX_IN_FLIGHT, and
 // TWOSTAGE_RERANKER_<NAME> / TWOSTAGE_EMBEDDER_<NAME> (the spec of the
 // named reranker or embedder; NAME upper-cased, '-' as '_').
 type Config struct {
@@ -66,6 +67,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for requests
 	// in flight (default 30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDrain is how long, once shutdown begins, /readyz answers 503
+	// while requests are still accepted and served, so that load balancers
+	// stop routing here before the listener closes (default 5s when the file
+	// leaves it out; 0s: close at once).
+	ShutdownDrain time.Duration `yaml:"shutdown_drain"`
 	// MaxInFlight limits concurrent API requests; more get 429 overloaded
 	// (default 0: no limit; the engine's own queue still bounds work).
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -141,7 +147,7 @@ func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
 	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
 		return []byte(getenv(string(m[2 : len(m)-1])))
 	})
-	var c Config
+	c := Config{ShutdownDrain: unsetDrain} // left out of the file: fill sets the default
 	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -193,6 +199,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*it.dst = d
 		}
 	}
+	if v := getenv("TWOSTAGE_SHUTDOWN_DRAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("server: config: TWOSTAGE_SHUTDOWN_DRAIN=%q: %v: %w", v, err, twostage.ErrInvalidInput)
+		}
+		c.ShutdownDrain = d
+	}
 	for _, m := range []struct {
 		prefix string
 		dst    *map[string]string
@@ -237,6 +250,12 @@ func (c *Config) fill() error {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.ShutdownDrain == unsetDrain {
+		c.ShutdownDrain = 5 * time.Second
+	}
+	if c.ShutdownDrain < 0 {
+		return bad("negative shutdown_drain")
 	}
 	switch {
 	case c.MaxBodyBytes < 0:
@@ -341,3 +360,6 @@ func names[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// unsetDrain marks shutdown_drain as absent while the file is decoded.
+const unsetDrain time.Duration = -1

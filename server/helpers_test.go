@@ -143,6 +143,12 @@ func (r response) errorBody(t testing.TB) server.ErrorDetail {
 	if err := dec.Decode(&eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 		t.Fatalf("error body %q (%v): want {\"error\":{\"code\",\"message\"}}", r.body, err)
 	}
+	if eb.Message != eb.Error.Message {
+		t.Errorf("top-level message %q, want the error's %q", eb.Message, eb.Error.Message)
+	}
+	if id := r.header.Get("X-Request-Id"); eb.ID == "" || eb.ID != id {
+		t.Errorf("error id %q, want the X-Request-Id header %q (not empty)", eb.ID, id)
+	}
 	return eb.Error
 }
 

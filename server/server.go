@@ -8,8 +8,9 @@
 //	DELETE /v1/collections/{name}/documents    delete by ids
 //	GET    /healthz, /readyz, /metrics         liveness, readiness, Prometheus
 //
-// Errors are JSON: {"error": {"code": "...", "message": "..."}} with a 4xx
-// status for the caller's mistakes and 5xx for the server's. Bodies are
+// Errors are JSON: {"error": {"code": "...", "message": "..."}, "message":
+// "...", "id": "..."} (id: the request id, also the X-Request-Id header) with
+// a 4xx status for the caller's mistakes and 5xx for the server's. Bodies are
 // limited in size, requests in time, and bearer-token authentication is
 // optional. Serve shuts down gracefully, finishing requests in flight.
 package server
@@ -240,6 +241,7 @@ func (s *Server) api(route string, open bool, method string, h func(http.Respons
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w}
+		setRequestID(rw, r)
 		s.metrics.inFlight.Inc()
 		defer func() {
 			s.metrics.inFlight.Dec()
@@ -345,7 +347,8 @@ func (w *statusWriter) status() int {
 }
 
 // Serve accepts connections on ln until ctx is done, then shuts down
-// gracefully: it stops accepting, answers /readyz with 503, waits up to
+// gracefully: /readyz answers 503 while requests are still served for
+// Config.ShutdownDrain, then it stops accepting, waits up to
 // Config.ShutdownTimeout for requests in flight to finish, and returns. It
 // does not close the stages; call Close after Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -366,6 +369,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
+	if err := s.drain(errc); err != nil {
+		return err
+	}
 	s.log.Info("server: shutting down, finishing requests in flight", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

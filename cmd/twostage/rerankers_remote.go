@@ -13,7 +13,8 @@ import (
 
 // Remote reranker schemes. Keys come from the environment only (see package
 // remote); a spec never holds one. A model other than the API's default goes
-// in the URL fragment: cohere:https://api.cohere.com#model=rerank-v3.5.
+// in the URL fragment: cohere:https://api.cohere.com#model=rerank-v3.5; so
+// does ZeroEntropy's latency mode: zeroentropy:#latency=slow.
 func init() {
 	helps := map[remote.Kind]string{
 		remote.ZeroEntropy: "ZeroEntropy API (zerank-2); zeroentropy or zeroentropy:URL, key in ZEROENTROPY_API_KEY",
@@ -35,11 +36,9 @@ func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
 	u, frag, _ := strings.Cut(specArg(spec), "#")
 	opts := &remote.Options{}
 	if frag != "" {
-		model, ok := strings.CutPrefix(frag, "model=")
-		if !ok || model == "" {
-			return nil, usageErr("reranker %q: the URL fragment must be #model=NAME", spec)
+		if err := remoteFragment(frag, opts); err != nil {
+			return nil, usageErr("reranker %q: %v", spec, err)
 		}
-		opts.Model = model
 	}
 	if u != "" && !strings.Contains(u, "://") {
 		u = "http://" + u
@@ -82,4 +81,23 @@ func openChain(ctx context.Context, spec string) (twostage.Reranker, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// remoteFragment reads a remote spec's fragment: model=NAME and, for
+// ZeroEntropy, latency=fast|slow|auto, joined by '&'.
+func remoteFragment(frag string, opts *remote.Options) error {
+	for _, kv := range strings.Split(frag, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case v == "":
+			return errors.New("the URL fragment must be #model=NAME (or latency=fast|slow|auto, joined by &)")
+		case k == "model":
+			opts.Model = v
+		case k == "latency":
+			opts.Latency = v
+		default:
+			return fmt.Errorf("unknown fragment key %q: the URL fragment must be #model=NAME (or latency=fast|slow|auto, joined by &)", k)
+		}
+	}
+	return nil
 }

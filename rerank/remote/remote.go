@@ -100,6 +100,11 @@ type Options struct {
 	Client *http.Client
 	// Logger receives one line per retry (default slog.Default()).
 	Logger *slog.Logger
+	// Latency is ZeroEntropy's "latency" mode: "fast" (default: a call over
+	// the fast rate limit gets 429 at once, so a fallback chain moves on
+	// instead of waiting), "slow" (higher limits, answers in seconds) or
+	// "auto" (the field is left out: fast, else slow). Other APIs refuse it.
+	Latency string
 }
 
 // Reranker calls one reranking service. It is safe for concurrent use and
@@ -124,7 +129,7 @@ type api struct {
 	keyEnv     []string
 	keyNeeded  bool // a key is required when defaultURL is used
 	maxDocs    int
-	encode     func(query string, docs []string, model string) any
+	encode     func(query string, docs []string, o *Options) any
 	decode     func(body []byte, n int) ([]twostage.Score, error)
 }
 
@@ -132,7 +137,7 @@ var apis = map[Kind]api{
 	ZeroEntropy: {
 		path: "/v1/models/rerank", defaultURL: "https://api.zeroentropy.dev", model: "zerank-2",
 		keyEnv: []string{"ZEROENTROPY_API_KEY", "ZERO_ENTROPY_API_KEY"}, keyNeeded: true, maxDocs: 1000,
-		encode: encodeStrings, decode: decodeResults,
+		encode: encodeZeroEntropy, decode: decodeResults,
 	},
 	Cohere: {
 		path: "/v2/rerank", defaultURL: "https://api.cohere.com", model: "rerank-v3.5",
@@ -154,14 +159,17 @@ var apis = map[Kind]api{
 	},
 	Twostage: {
 		path: "/v1/rerank", keyEnv: []string{"TWOSTAGE_API_KEY"}, maxDocs: 1000,
-		encode: encodeStrings, decode: decodeResults,
+		encode: encodeJina, decode: decodeResults,
 	},
 }
 
-// New returns a Reranker for the API kind at baseURL (scheme, host and an
-// optional path prefix; the API's path is appended). An empty baseURL means
-// the vendor's public endpoint for ZeroEntropy, Cohere and Jina and is an
-// error for the self-hosted ones. A vendor endpoint needs an API key.
+// New returns a Reranker for the API kind at baseURL: scheme, host and an
+// optional path prefix, to which the API's path is appended, minus the part
+// of it the base already ends with, so the official SDKs' form of a base URL
+// (https://api.cohere.com/v2, http://vllm:8000/v1) and the bare host reach
+// the same endpoint. An empty baseURL means the vendor's public endpoint for
+// ZeroEntropy, Cohere and Jina and is an error for the self-hosted ones. A
+// vendor endpoint needs an API key.
 func New(kind Kind, baseURL string, opts *Options) (*Reranker, error) {
 	a, ok := apis[kind]
 	if !ok {
@@ -220,9 +228,15 @@ func New(kind Kind, baseURL string, opts *Options) (*Reranker, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("remote: %s: %q is not an http(s) URL: %w", kind, baseURL, twostage.ErrInvalidInput)
 	}
-	r.url = strings.TrimSuffix(u.String(), "/")
-	if !strings.HasSuffix(r.url, a.path) {
-		r.url += a.path
+	r.url = joinPath(strings.TrimSuffix(u.String(), "/"), a.path)
+	switch {
+	case o.Latency == "" && kind == ZeroEntropy:
+		o.Latency = "fast"
+	case o.Latency == "":
+	case kind != ZeroEntropy:
+		return nil, fmt.Errorf("remote: %s: latency is a zeroentropy option: %w", kind, twostage.ErrInvalidInput)
+	case o.Latency != "fast" && o.Latency != "slow" && o.Latency != "auto":
+		return nil, fmt.Errorf("remote: %s: latency %q: want fast, slow or auto: %w", kind, o.Latency, twostage.ErrInvalidInput)
 	}
 
 	r.key = o.APIKey
@@ -363,7 +377,7 @@ func (e *StatusError) Error() string {
 
 // call sends one request with retries and decodes the scores.
 func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
-	body, err := json.Marshal(r.api.encode(query, docs, r.opts.Model))
+	body, err := json.Marshal(r.api.encode(query, docs, &r.opts))
 	if err != nil {
 		return nil, fmt.Errorf("remote: %s: encode request: %w", r.kind, err)
 	}
@@ -512,23 +526,37 @@ func calibrated(x float64) float64 {
 
 // encodeStrings is the Cohere v2 / ZeroEntropy / vLLM / twostage request:
 // no top_n, so every document comes back scored.
-func encodeStrings(query string, docs []string, model string) any {
+func encodeStrings(query string, docs []string, o *Options) any {
 	return struct {
 		Model     string   `json:"model,omitempty"`
 		Query     string   `json:"query"`
 		Documents []string `json:"documents"`
-	}{model, query, docs}
+	}{o.Model, query, docs}
 }
 
-// encodeJina is Jina's request; Jina returns the documents unless told not
-// to.
-func encodeJina(query string, docs []string, model string) any {
+// encodeZeroEntropy is encodeStrings with ZeroEntropy's latency mode.
+func encodeZeroEntropy(query string, docs []string, o *Options) any {
+	latency := o.Latency
+	if latency == "auto" {
+		latency = ""
+	}
+	return struct {
+		Model     string   `json:"model,omitempty"`
+		Query     string   `json:"query"`
+		Documents []string `json:"documents"`
+		Latency   string   `json:"latency,omitempty"`
+	}{o.Model, query, docs, latency}
+}
+
+// encodeJina is Jina's request, and twostage's: both return the documents
+// on /v1/rerank unless told not to.
+func encodeJina(query string, docs []string, o *Options) any {
 	return struct {
 		Model           string   `json:"model,omitempty"`
 		Query           string   `json:"query"`
 		Documents       []string `json:"documents"`
 		ReturnDocuments bool     `json:"return_documents"`
-	}{model, query, docs, false}
+	}{o.Model, query, docs, false}
 }
 
 // decodeResults reads {"results": [{"index", "relevance_score"}]} (Cohere,
@@ -561,7 +589,7 @@ func decodeResults(body []byte, n int) ([]twostage.Score, error) {
 	return align(items, n)
 }
 
-func encodeTEI(query string, docs []string, _ string) any {
+func encodeTEI(query string, docs []string, _ *Options) any {
 	return struct {
 		Query      string   `json:"query"`
 		Texts      []string `json:"texts"`

@@ -1,0 +1,25 @@
+package server
+
+import (
+	"fmt"
+	"time"
+)
+
+// drain waits Config.ShutdownDrain with /readyz already failing and the
+// listener still open, so that load balancers see the server leave before
+// its connections are refused. errc is the http.Server's Serve result: if
+// it ends first, drain returns its error.
+func (s *Server) drain(errc <-chan error) error {
+	if s.cfg.ShutdownDrain <= 0 {
+		return nil
+	}
+	s.log.Info("server: draining: /readyz answers 503, requests still served", "drain", s.cfg.ShutdownDrain)
+	t := time.NewTimer(s.cfg.ShutdownDrain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	}
+}
