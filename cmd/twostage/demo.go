@@ -53,7 +53,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if !flagSet(fs, "store") {
 		sf.store = demoStore(dir)
 	}
-	opts, po, err := qf.options()
+	opts, po, err := qf.options(sf.reranker != "none")
 	if err != nil {
 		return err
 	}

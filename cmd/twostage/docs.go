@@ -52,7 +52,7 @@ func readJSONL(r io.Reader) ([]twostage.Document, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		if err := dec.Decode(&rec); err != nil {
-			return nil, fmt.Errorf("line %d: %v: %w", line, err, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
 		}
 		id, err := jsonID(rec.ID)
 		if err != nil {

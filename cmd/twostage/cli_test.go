@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// indexed returns a mem store spec holding three documents.
+func indexed(t *testing.T) string {
+	t.Helper()
+	store := "mem:" + filepath.Join(t.TempDir(), "index.snap")
+	docs := `{"id":"a","text":"machine learning learns from data","metadata":{"kind":"ml"}}
+{"id":"b","text":"deep learning uses neural networks for learning","metadata":{"kind":"ml"}}
+{"id":"c","text":"stock markets and learning to trade","metadata":{"kind":"news","year":2021}}
+`
+	if code, out, stderr := cli(t, docs, "index", "--store", store); code != 0 {
+		t.Fatalf("index: exit %d %q %q", code, out, stderr)
+	}
+	return store
+}
+
+type searchOut struct {
+	Query string `json:"query"`
+	Hits  []struct {
+		ID string `json:"id"`
+	} `json:"hits"`
+}
+
+func searchJSON(t *testing.T, args ...string) searchOut {
+	t.Helper()
+	code, out, stderr := cli(t, "", append([]string{"search"}, args...)...)
+	if code != 0 {
+		t.Fatalf("search %q: exit %d: %s", args, code, stderr)
+	}
+	var res searchOut
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("search %q: output %q: %v", args, out, err)
+	}
+	return res
+}
+
+// Flags before, between and after the positional arguments mean the same;
+// "--" ends the flags.
+func TestFlagsAnywhere(t *testing.T) {
+	store := indexed(t)
+	for _, args := range [][]string{
+		{"--store", store, "--json", "--top-n", "1", "learning"},
+		{"--json", "learning", "--top-n", "1", "--store", store},
+		{"learning", "--store=" + store, "--top-n=1", "--json"},
+		{"--store", store, "learning", "--json", "-top-n", "1"},
+	} {
+		res := searchJSON(t, args...)
+		if res.Query != "learning" || len(res.Hits) != 1 {
+			t.Errorf("search %q: query %q with %d hits; want query %q with 1 hit", args, res.Query, len(res.Hits), "learning")
+		}
+	}
+	res := searchJSON(t, "--store", store, "--json", "--", "learning", "--top-n", "1")
+	if res.Query != "learning --top-n 1" {
+		t.Errorf("after --: query %q, want the flags taken as text", res.Query)
+	}
+	// The store named after the query is the one searched.
+	empty := "mem:" + filepath.Join(t.TempDir(), "other.snap")
+	cli(t, `{"id":"z","text":"learning elsewhere"}`, "index", "--store", empty)
+	res = searchJSON(t, "learning", "--json", "--store", empty)
+	if len(res.Hits) != 1 || res.Hits[0].ID != "z" {
+		t.Errorf("search q --store OTHER: hits %+v, want only z from OTHER", res.Hits)
+	}
+}
+
+// An unknown flag, anywhere, is a usage error printed once, without the
+// flag list.
+func TestUnknownFlagIsOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"search", "q", "--nope"},
+		{"search", "--nope", "q"},
+		{"index", "--nope"},
+		{"tokenize", "x", "--nope=3"},
+	} {
+		code, out, stderr := cli(t, "", args...)
+		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "unknown flag --nope") || out != "" {
+			t.Errorf("%q: exit %d stdout %q stderr %q; want exit 2 and one line naming --nope", args, code, out, stderr)
+		}
+	}
+	code, _, stderr := cli(t, "", "search", "q", "--top-n")
+	if code != 2 || !strings.Contains(stderr, "flag needs an argument") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("--top-n without value: exit %d %q", code, stderr)
+	}
+}
+
+func TestErrorsAreOneLineWithoutDoubledPrefixes(t *testing.T) {
+	store := indexed(t)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"search", "--store", store, "--filter", `{"op":"like","field":"kind","value":"x"}`, "q"}, 2,
+			`twostage search: --filter: unknown op "like"`},
+		{[]string{"search", "--store", store, "--filter", `{"op":1}`, "q"}, 2, `field "op": got a JSON number, want a string`},
+		{[]string{"search", "--store", store, "--top-n", "-3", "q"}, 2, "--top-n -3: want 1 to 10000"},
+		{[]string{"search", "--store", store, "--top-n", "x", "q"}, 2, `invalid value "x" for flag -top-n`},
+		{[]string{"search", "--store", store, "--min-score", "2", "q"}, 2, "--min-score 2: want 0 to 1"},
+		{[]string{"search", "--store", store, "--top-n", "20", "--candidate-k", "10", "q"}, 2, "--top-n 20 exceeds --candidate-k 10"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := cli(t, "", tc.args...)
+		if code != tc.code || !strings.HasPrefix(stderr, tc.want) && !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+		if strings.Count(stderr, "twostage") != 1 || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: stderr %q is not one line with one prefix", tc.args, stderr)
+		}
+	}
+	code, _, stderr := cli(t, "[1,2]\n", "index", "--store", "mem:")
+	if code != 1 || !strings.Contains(stderr, "line 1: the value: got a JSON array, want an object") || strings.Contains(stderr, "struct") {
+		t.Errorf("index [1,2]: exit %d stderr %q; want line 1 named with JSON kinds", code, stderr)
+	}
+}
+
+// top-n, candidate-k and min-score follow twostage.CheckLimits.
+func TestSearchLimits(t *testing.T) {
+	store := indexed(t)
+	// Without the rerank stage candidate-k does not bound top-n.
+	res := searchJSON(t, "--store", store, "--json", "--no-rerank", "--top-n", "60", "--candidate-k", "50", "learning")
+	if len(res.Hits) != 3 {
+		t.Errorf("--no-rerank --top-n 60: %d hits, want all 3", len(res.Hits))
+	}
+	// --top-n 0 is the default (10), as on the server.
+	res = searchJSON(t, "--store", store, "--json", "--top-n", "0", "learning")
+	if len(res.Hits) != 3 {
+		t.Errorf("--top-n 0: %d hits, want all 3", len(res.Hits))
+	}
+}
