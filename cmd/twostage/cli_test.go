@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,5 +132,89 @@ func TestSearchLimits(t *testing.T) {
 	res = searchJSON(t, "--store", store, "--json", "--top-n", "0", "learning")
 	if len(res.Hits) != 3 {
 		t.Errorf("--top-n 0: %d hits, want all 3", len(res.Hits))
+	}
+}
+
+// Search, info and eval read stores; they never create one.
+func TestReadersNeverCreateAStore(t *testing.T) {
+	dir := t.TempDir()
+	for _, store := range []string{"mem:" + filepath.Join(dir, "typo.snap"), "faiss:" + filepath.Join(dir, "typo")} {
+		for _, args := range [][]string{
+			{"search", "--store", store, "q"},
+			{"info", "--store", store},
+		} {
+			code, _, stderr := cli(t, "", args...)
+			want := "no store at " + store + "; create it with: twostage index --store " + store
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("%q: exit %d stderr %q; want exit 1 and %q", args, code, stderr, want)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("reading missing stores created %d files in %s", len(entries), dir)
+	}
+}
+
+// An embedded store records its embedder and metric; later commands use
+// them, and a contradicting flag is a usage error.
+func TestStoreRemembersItsSettings(t *testing.T) {
+	store := "mem:" + filepath.Join(t.TempDir(), "i.snap")
+	docs := `{"id":"a","text":"red planet mars"}` + "\n" + `{"id":"b","text":"blue ocean"}` + "\n"
+	if code, out, stderr := cli(t, docs, "index", "--store", store, "--embedder", "hash:64", "--metric", "dot"); code != 0 {
+		t.Fatalf("index: exit %d %q %q", code, out, stderr)
+	}
+	res := searchJSON(t, "--store", store, "--json", "mars")
+	if len(res.Hits) != 2 || res.Hits[0].ID != "a" {
+		t.Errorf("search without the flags: hits %+v, want a first", res.Hits)
+	}
+	// Repeating the recorded flags is fine; contradicting them is not.
+	searchJSON(t, "--store", store, "--json", "--embedder", "hash:64", "--metric", "dot", "mars")
+	for _, args := range [][]string{
+		{"search", "--store", store, "--embedder", "hash:32", "mars"},
+		{"search", "--store", store, "--metric", "cosine", "mars"},
+		{"index", "--store", store, "--metric", "l2"},
+	} {
+		code, _, stderr := cli(t, docs, args...)
+		if code != 2 || !strings.Contains(stderr, "was built with") {
+			t.Errorf("%q: exit %d %q; want exit 2 naming the recorded setting", args, code, stderr)
+		}
+	}
+	// Index adds with the recorded embedder.
+	if code, out, stderr := cli(t, `{"id":"c","text":"green forest"}`, "index", "--store", store); code != 0 || !strings.Contains(out, "holds 3") {
+		t.Errorf("second index: exit %d %q %q", code, out, stderr)
+	}
+	code, out, stderr := cli(t, "", "info", "--store", store)
+	for _, want := range []string{"documents     3", "dimension     64", "metric        dot", "embedder      hash:64", "created by    twostage index", "size on disk"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("info: exit %d %q (stderr %q); want %q", code, out, stderr, want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := cli(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "twostage ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: exit %d %q", code, out)
+	}
+}
+
+func TestDemoJSONPrintsOnlyJSON(t *testing.T) {
+	store := "mem:" + filepath.Join(t.TempDir(), "d.snap")
+	cli(t, `{"id":"own1","text":"x"}`+"\n"+`{"id":"own2","text":"y"}`, "index", "--store", store)
+	code, out, stderr := cli(t, "", "demo", "--json", "--store", store)
+	if code != 0 {
+		t.Fatalf("demo --json: exit %d %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(demoQueries) {
+		t.Errorf("demo --json printed %d lines, want %d JSON results", len(lines), len(demoQueries))
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("demo --json line is not JSON: %q", l)
+		}
+	}
+	if !strings.Contains(stderr, "indexed 28 sample documents; the store holds 30") {
+		t.Errorf("demo --store S with 2 documents of its own: stderr %q", stderr)
 	}
 }

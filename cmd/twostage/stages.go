@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"twostage"
 	"twostage/adapters/memstore"
@@ -198,10 +199,19 @@ func (m *memFile) Close() error {
 // index, search, demo and eval.
 type stageFlags struct {
 	store, embedder, reranker, metric string
+
+	fs *flag.FlagSet
+	// mustExist: the command reads a store and never creates one (search,
+	// info, eval without --reindex).
+	mustExist bool
+	// settings are the embedded store's recorded settings, set by open;
+	// created reports that open made a new store.
+	settings *storeSettings
+	created  bool
 }
 
 func addStageFlags(fs *flag.FlagSet, withReranker bool) *stageFlags {
-	s := &stageFlags{}
+	s := &stageFlags{fs: fs}
 	fs.StringVar(&s.store, "store", defaultStore, "vector store: "+schemeList(storeSchemes))
 	fs.StringVar(&s.embedder, "embedder", "hash", "embedder: "+schemeList(embedderSchemes))
 	fs.StringVar(&s.metric, "metric", "cosine", "similarity for a new collection: cosine, dot or l2")
@@ -228,12 +238,16 @@ type stages struct {
 }
 
 func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error) {
+	rec, exists, err := s.resolveStore()
+	if err != nil {
+		return nil, err
+	}
+	s.settings = rec
 	m := twostage.Metric(s.metric)
 	if !m.Valid() {
 		return nil, usageErr("unknown metric %q (cosine, dot or l2)", s.metric)
 	}
 	st := &stages{}
-	var err error
 	if st.embedder, err = openEmbedder(ctx, s.embedder); err != nil {
 		return nil, err
 	}
@@ -244,6 +258,13 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 	}
 	if st.store, err = openStore(ctx, s.store, twostage.Info{Dim: st.embedder.Dim(), Metric: m}); err != nil {
 		return nil, errors.Join(err, closeAll(st.embedder, st.reranker))
+	}
+	if _, setPath, ok := embeddedStore(s.store); ok && !exists {
+		s.created = true
+		s.settings = &storeSettings{Embedder: s.embedder, Metric: m, Dim: st.embedder.Dim(), CreatedBy: commandName(s.fs), Created: time.Now().UTC()}
+		if err := writeSettings(setPath, s.settings); err != nil {
+			return nil, errors.Join(fmt.Errorf("record the store's settings: %w", err), st.Close())
+		}
 	}
 	_, hashing := st.embedder.(*embed.Hashing)
 	_, lexical := st.reranker.(*rerank.Lexical)
