@@ -218,3 +218,93 @@ func TestDemoJSONPrintsOnlyJSON(t *testing.T) {
 		t.Errorf("demo --store S with 2 documents of its own: stderr %q", stderr)
 	}
 }
+
+type hitMD struct {
+	Hits []struct {
+		ID       string         `json:"id"`
+		Metadata map[string]any `json:"metadata"`
+	} `json:"hits"`
+}
+
+// CSV cells stay text unless their type is declared; JSON lines keep
+// JSON's types.
+func TestCSVCellsStayText(t *testing.T) {
+	dir := t.TempDir()
+	csvFile := filepath.Join(dir, "docs.csv")
+	os.WriteFile(csvFile, []byte("id,text,zip,year:int,score,ok\nx,first,02134,2020,1.5,true\n"), 0o644)
+	get := func(store string, extra ...string) map[string]any {
+		t.Helper()
+		args := append([]string{"index", "--store", store, "--file", csvFile}, extra...)
+		if code, out, stderr := cli(t, "", args...); code != 0 {
+			t.Fatalf("%q: exit %d %q %q", args, code, out, stderr)
+		}
+		_, out, _ := cli(t, "", "search", "--store", store, "--json", "first")
+		var res hitMD
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Hits) != 1 {
+			t.Fatalf("search: %q %v", out, err)
+		}
+		return res.Hits[0].Metadata
+	}
+	md := get("mem:" + filepath.Join(dir, "a.snap"))
+	want := map[string]any{"zip": "02134", "year": float64(2020), "score": "1.5", "ok": "true"}
+	for k, v := range want {
+		if md[k] != v {
+			t.Errorf("metadata %s = %#v, want %#v (all: %v)", k, md[k], v, md)
+		}
+	}
+	md = get("mem:"+filepath.Join(dir, "b.snap"), "--csv-types", "score=float,ok=bool")
+	if md["score"] != 1.5 || md["ok"] != true || md["zip"] != "02134" {
+		t.Errorf("--csv-types score=float,ok=bool: metadata %v", md)
+	}
+	for _, tc := range []struct {
+		csv, types, want string
+		code             int
+	}{
+		{"id,text,year:int\nx,a,20x\n", "", `csv line 2, column "year": "20x" is not an int`, 1},
+		{"id,text,year:date\nx,a,1\n", "", `unknown type "date"`, 1},
+		{"id,text,year\nx,a,1\n", "nope=int", `--csv-types names "nope"`, 2},
+		{"id,text,year\nx,a,1\n", "year=complex", "--csv-types", 2},
+		{"id,text\nx,caf\xe9\n", "", "csv line 2, column 3 (field 2): invalid UTF-8", 1},
+	} {
+		f := filepath.Join(dir, "bad.csv")
+		os.WriteFile(f, []byte(tc.csv), 0o644)
+		args := []string{"index", "--store", "mem:", "--file", f}
+		if tc.types != "" {
+			args = append(args, "--csv-types", tc.types)
+		}
+		code, _, stderr := cli(t, "", args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q types %q: exit %d %q; want exit %d and %q", tc.csv, tc.types, code, stderr, tc.code, tc.want)
+		}
+	}
+	// JSON lines keep JSON's types.
+	store := "mem:" + filepath.Join(dir, "j.snap")
+	cli(t, `{"id":"j","text":"first","metadata":{"zip":"02134","n":7,"ok":true}}`, "index", "--store", store)
+	_, out, _ := cli(t, "", "search", "--store", store, "--json", "first")
+	var res hitMD
+	json.Unmarshal([]byte(out), &res)
+	if len(res.Hits) != 1 || res.Hits[0].Metadata["zip"] != "02134" || res.Hits[0].Metadata["n"] != float64(7) || res.Hits[0].Metadata["ok"] != true {
+		t.Errorf("jsonl metadata: %s", out)
+	}
+}
+
+// Invalid UTF-8 and lone surrogate escapes are rejected, naming the line
+// and column; nothing is indexed.
+func TestInvalidUTF8IsRejected(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"{\"id\":\"a\",\"text\":\"ok\"}\n{\"id\":\"b\xff\",\"text\":\"x\"}\n", "line 2, column 9: invalid UTF-8"},
+		{"{\"id\":\"a\",\"text\":\"caf\xc3\"}\n", "line 1, column 22: invalid UTF-8"},
+		{`{"id":"a","text":"x \uD800 y"}`, `line 1, column 21: lone surrogate escape \uD800`},
+		{`{"id":"a","text":"x \uDC00"}`, `lone surrogate escape \uDC00`},
+		{`{"id":"a","text":"x \uD83D\u0041"}`, `lone surrogate escape \uD83D`},
+	} {
+		code, _, stderr := cli(t, tc.in, "index", "--store", "mem:")
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("index %q: exit %d %q; want exit 1 and %q", tc.in, code, stderr, tc.want)
+		}
+	}
+	// A valid pair and escaped backslashes are fine.
+	if code, _, stderr := cli(t, `{"id":"a","text":"smile \uD83D\uDE00 and \\uD800 as text"}`, "index", "--store", "mem:"); code != 0 {
+		t.Errorf("valid surrogate pair: exit %d %q", code, stderr)
+	}
+}
