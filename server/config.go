@@ -37,7 +37,7 @@ import (
 //	  reranker: default                  # what /v1/rerank and /v2/rerank use
 //	collections:
 //	  docs:
-//	    store: "mem:/var/lib/twostage/docs.jsonl"
+//	    store: "mem:/var/lib/twostage/docs.snap"
 //	    embedder: default                # a name above, or a spec
 //	    reranker: default                # a name above, a spec, or none
 //	    metric: cosine

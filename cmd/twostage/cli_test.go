@@ -308,3 +308,45 @@ func TestInvalidUTF8IsRejected(t *testing.T) {
 		t.Errorf("valid surrogate pair: exit %d %q", code, stderr)
 	}
 }
+
+func TestSmallerCLIFixes(t *testing.T) {
+	// mem:FILE.jsonl would be a binary file with a text name.
+	code, _, stderr := cli(t, `{"id":"a","text":"x"}`, "index", "--store", "mem:"+filepath.Join(t.TempDir(), "docs.jsonl"))
+	if code != 2 || !strings.Contains(stderr, "binary snapshot, not jsonl") {
+		t.Errorf("mem:FILE.jsonl: exit %d %q", code, stderr)
+	}
+	// rerank -h names the flag's argument, not a backquoted phrase.
+	code, _, stderr = cli(t, "", "rerank", "-h")
+	if code != 0 || !strings.Contains(stderr, "-model string") || strings.Contains(stderr, "-model twostage convert") {
+		t.Errorf("rerank -h: exit %d\n%s", code, stderr)
+	}
+}
+
+// The notice names only the stages that really are model-free.
+func TestModelFreeNoticeNamesOnlyModelFreeStages(t *testing.T) {
+	store := indexed(t)
+	_, _, stderr := cli(t, "", "search", "--store", store, "--reranker", "none", "learning")
+	if !strings.Contains(stderr, "model-free hashing embedder") || strings.Contains(stderr, "BM25") || strings.Contains(stderr, "zerank") {
+		t.Errorf("search --reranker none: notice %q; want the hashing embedder only", stderr)
+	}
+	for _, tc := range []struct {
+		hashing, lexical bool
+		want, not        string
+	}{
+		{true, true, "hashing embedder, BM25 reranker", ""},
+		{false, true, "model-free BM25 reranker", "embedder"},
+		{true, false, "model-free hashing embedder", "BM25"},
+	} {
+		got := modelFreeNotice(tc.hashing, tc.lexical)
+		if !strings.Contains(got, tc.want) || tc.not != "" && strings.Contains(got, tc.not) {
+			t.Errorf("notice(hashing %v, lexical %v) = %q; want %q without %q", tc.hashing, tc.lexical, got, tc.want, tc.not)
+		}
+	}
+	if got := modelFreeNotice(false, false); got != "" {
+		t.Errorf("no model-free stage: notice %q", got)
+	}
+	code, out, _ := cli(t, `{"id":"q","text":"x"}`, "index", "--store", store)
+	if code != 0 || strings.Contains(out, "reranker") {
+		t.Errorf("index reports a reranker: %q", out)
+	}
+}

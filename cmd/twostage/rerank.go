@@ -66,7 +66,7 @@ type rerankResult struct {
 // cmdRerank runs `twostage rerank --model DIR --query TEXT [--docs FILE] [--json]`.
 func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("rerank", stderr)
-	model := fs.String("model", "", "model directory written by `twostage convert` (required)")
+	model := fs.String("model", "", "model directory written by \"twostage convert\" (required)")
 	query := fs.String("query", "", "the query (required)")
 	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")

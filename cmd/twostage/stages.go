@@ -41,7 +41,7 @@ var (
 
 // defaultStore is where index and search keep their data; store_faiss.go
 // makes it the embedded FAISS store when built with -tags faiss.
-var defaultStore = "mem:.twostage/index.jsonl"
+var defaultStore = "mem:.twostage/index.snap"
 
 func registerStore(name, help string, open storeOpener) {
 	storeSchemes[name] = scheme[storeOpener]{help, open}
@@ -128,7 +128,7 @@ func closeAll(vs ...any) error {
 }
 
 func init() {
-	registerStore("mem", "exact in-memory store; mem:FILE.jsonl loads FILE and saves it on close", openMem)
+	registerStore("mem", "exact in-memory store; mem:FILE.snap loads FILE and saves it on close (a binary snapshot)", openMem)
 	registerEmbedder("hash", "model-free hashing embedder; hash:DIM, default 384", func(ctx context.Context, spec string) (twostage.Embedder, error) {
 		dim := 0
 		if a := specArg(spec); a != "" {
@@ -158,6 +158,13 @@ func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.St
 	path := specArg(spec)
 	if path == "" {
 		return twostage.NewStore(d), nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".json", ".csv", ".txt":
+		// The file is a binary snapshot: a name that promises text would
+		// be read by people and programs as what it is not.
+		return nil, errors.Join(d.Close(), usageErr("mem store %s: the file is a binary snapshot, not %s; name it like FILE.snap (twostage index --file reads JSON lines and CSV)",
+			path, strings.TrimPrefix(filepath.Ext(path), ".")))
 	}
 	f, err := os.Open(path)
 	switch {
@@ -268,22 +275,37 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 	}
 	_, hashing := st.embedder.(*embed.Hashing)
 	_, lexical := st.reranker.(*rerank.Lexical)
-	if hashing || lexical {
-		fmt.Fprintln(stderr, modelFreeNotice)
+	if n := modelFreeNotice(hashing, lexical); n != "" {
+		fmt.Fprintln(stderr, n)
 	}
 	return st, nil
 }
 
-const modelFreeNotice = "twostage: using the model-free stages (hashing embedder, BM25 reranker); " +
-	"for zerank-2 convert a checkpoint with `twostage convert` and pass --reranker zerank:DIR (README: Real models)"
+// modelFreeNotice names the stages in use that are model-free, and how to
+// use a model instead; "" when none is.
+func modelFreeNotice(hashing, lexical bool) string {
+	const (
+		emb = "for a real embedder pass --embedder onnx:DIR"
+		rr  = "for zerank-2 convert a checkpoint with `twostage convert` and pass --reranker zerank:DIR"
+	)
+	switch {
+	case hashing && lexical:
+		return "twostage: using the model-free stages (hashing embedder, BM25 reranker); " + rr + ", " + emb + " (README: Real models)"
+	case hashing:
+		return "twostage: using the model-free hashing embedder; " + emb + " (README: Real models)"
+	case lexical:
+		return "twostage: using the model-free BM25 reranker; " + rr + " (README: Real models)"
+	}
+	return ""
+}
 
 func (st *stages) Close() error { return closeAll(st.store, st.embedder, st.reranker) }
 
-// describe names the stages in one line.
+// describe names the stages in one line; a command without a rerank stage
+// (index) names no reranker.
 func (s *stageFlags) describe() string {
-	r := s.reranker
-	if r == "" {
-		r = "none"
+	if s.reranker == "" {
+		return fmt.Sprintf("store %s, embedder %s", s.store, s.embedder)
 	}
-	return fmt.Sprintf("store %s, embedder %s, reranker %s", s.store, s.embedder, r)
+	return fmt.Sprintf("store %s, embedder %s, reranker %s", s.store, s.embedder, s.reranker)
 }
