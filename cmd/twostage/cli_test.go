@@ -350,3 +350,19 @@ func TestModelFreeNoticeNamesOnlyModelFreeStages(t *testing.T) {
 		t.Errorf("index reports a reranker: %q", out)
 	}
 }
+
+// search and info leave a mem:FILE store's file as it was.
+func TestReadersDoNotRewriteAMemStore(t *testing.T) {
+	store := indexed(t)
+	path := strings.TrimPrefix(store, "mem:")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	searchJSON(t, "--store", store, "--json", "learning")
+	cli(t, "", "info", "--store", store)
+	after, err := os.Stat(path)
+	if err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("reading the store rewrote %s (%v -> %v, %v)", path, before.ModTime(), after.ModTime(), err)
+	}
+}

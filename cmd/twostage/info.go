@@ -29,7 +29,7 @@ func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if fset.NArg() > 0 {
 		return usageErr("unexpected argument %q", fset.Arg(0))
 	}
-	sf.mustExist = true
+	sf.mustExist, sf.readOnly = true, true
 	rec, _, err := sf.resolveStore()
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var store *twostage.Store
 	if rec != nil {
 		// The recorded settings are enough: no embedder is loaded.
-		store, err = openStore(ctx, sf.store, twostage.Info{Dim: rec.Dim, Metric: rec.Metric})
+		store, err = sf.openStore(ctx, twostage.Info{Dim: rec.Dim, Metric: rec.Metric})
 	} else {
 		var st *stages
 		if st, err = sf.open(ctx, io.Discard); err == nil {

@@ -89,7 +89,7 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	sf.mustExist = true
+	sf.mustExist, sf.readOnly = true, true
 	st, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err

@@ -43,6 +43,20 @@ var (
 // makes it the embedded FAISS store when built with -tags faiss.
 var defaultStore = "mem:.twostage/index.snap"
 
+// readOnlyStores open an existing store for reading only, for the commands
+// that never write (search, info): beside a writer, in a read-only
+// directory, without rewriting anything on close.
+var readOnlyStores = map[string]storeOpener{}
+
+// openStore opens the store, read-only when the command only reads and the
+// scheme can.
+func (s *stageFlags) openStore(ctx context.Context, info twostage.Info) (*twostage.Store, error) {
+	if open, ok := readOnlyStores[schemeOf(s.store)]; ok && s.readOnly {
+		return open(ctx, s.store, info)
+	}
+	return openStore(ctx, s.store, info)
+}
+
 func registerStore(name, help string, open storeOpener) {
 	storeSchemes[name] = scheme[storeOpener]{help, open}
 }
@@ -129,6 +143,7 @@ func closeAll(vs ...any) error {
 
 func init() {
 	registerStore("mem", "exact in-memory store; mem:FILE.snap loads FILE and saves it on close (a binary snapshot)", openMem)
+	readOnlyStores["mem"] = openMemReadOnly
 	registerEmbedder("hash", "model-free hashing embedder; hash:DIM, default 384", func(ctx context.Context, spec string) (twostage.Embedder, error) {
 		dim := 0
 		if a := specArg(spec); a != "" {
@@ -148,6 +163,19 @@ func init() {
 type memFile struct {
 	*memstore.Driver
 	path string
+}
+
+// openMemReadOnly loads a mem:FILE snapshot without saving it on close.
+func openMemReadOnly(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+	st, err := openMem(ctx, spec, info)
+	if err != nil {
+		return nil, err
+	}
+	var mf *memFile
+	if st.As(&mf) {
+		return twostage.NewStore(mf.Driver), nil
+	}
+	return st, nil
 }
 
 func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
@@ -211,6 +239,9 @@ type stageFlags struct {
 	// mustExist: the command reads a store and never creates one (search,
 	// info, eval without --reindex).
 	mustExist bool
+	// readOnly: the command only reads (search, info); embedded stores are
+	// opened read-only (see readOnlyStores).
+	readOnly bool
 	// settings are the embedded store's recorded settings, set by open;
 	// created reports that open made a new store.
 	settings *storeSettings
@@ -263,7 +294,7 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 			return nil, errors.Join(err, closeAll(st.embedder))
 		}
 	}
-	if st.store, err = openStore(ctx, s.store, twostage.Info{Dim: st.embedder.Dim(), Metric: m}); err != nil {
+	if st.store, err = s.openStore(ctx, twostage.Info{Dim: st.embedder.Dim(), Metric: m}); err != nil {
 		return nil, errors.Join(err, closeAll(st.embedder, st.reranker))
 	}
 	if _, setPath, ok := embeddedStore(s.store); ok && !exists {
