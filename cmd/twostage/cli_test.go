@@ -366,3 +366,19 @@ func TestReadersDoNotRewriteAMemStore(t *testing.T) {
 		t.Errorf("reading the store rewrote %s (%v -> %v, %v)", path, before.ModTime(), after.ModTime(), err)
 	}
 }
+
+// serve opens an embedded store with the settings it recorded, or says
+// what the config must change.
+func TestServeChecksTheRecordedSettings(t *testing.T) {
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "docs.snap")
+	if code, _, stderr := cli(t, `{"id":"a","text":"x"}`, "index", "--store", "mem:"+snap, "--metric", "dot", "--embedder", "hash:16"); code != 0 {
+		t.Fatal(stderr)
+	}
+	cfg := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(cfg, []byte("embedders: {default: \"hash:16\"}\ncollections:\n  docs:\n    store: \"mem:"+snap+"\"\n"), 0o644)
+	code, _, stderr := cli(t, "", "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "was built with embedder hash:16 (16 dimensions) and metric dot") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("serve with metric cosine over a dot store: exit %d %q", code, stderr)
+	}
+}

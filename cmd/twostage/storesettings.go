@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,4 +132,22 @@ func (s *stageFlags) resolveStore() (*storeSettings, bool, error) {
 // explicit reports whether the flag name was given on the command line.
 func (s *stageFlags) explicit(name string) bool {
 	return s.fs != nil && flagSet(s.fs, name)
+}
+
+// openRecordedStore is openStore for the server: a store that recorded its
+// settings must be opened with them, and a config that contradicts them is
+// an error that says what to write (the server's config fills its own
+// defaults, so it cannot leave the choice to the store).
+func openRecordedStore(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+	if _, setPath, ok := embeddedStore(spec); ok {
+		rec, err := readSettings(setPath)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil && (rec.Metric != info.Metric || rec.Dim != info.Dim) {
+			return nil, fmt.Errorf("store %s was built with embedder %s (%d dimensions) and metric %s; the config gives %d dimensions and metric %s: set the collection's embedder and metric to match: %w",
+				spec, rec.Embedder, rec.Dim, rec.Metric, info.Dim, info.Metric, twostage.ErrInvalidInput)
+		}
+	}
+	return openStore(ctx, spec, info)
 }
