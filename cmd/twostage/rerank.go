@@ -142,8 +142,11 @@ func readTextLines(r io.Reader) ([]string, error) {
 		var d struct {
 			Text *string `json:"text"`
 		}
+		if err := checkJSONText(b); err != nil {
+			return nil, fmt.Errorf("documents line %d, %w", line, err)
+		}
 		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("documents line %d: %v: %w", line, err, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("documents line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
 		}
 		if d.Text == nil {
 			return nil, fmt.Errorf("documents line %d: no \"text\" field: %w", line, twostage.ErrInvalidInput)
