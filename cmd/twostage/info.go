@@ -35,10 +35,14 @@ func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	var store *twostage.Store
-	if rec != nil {
+	switch {
+	case rec != nil:
 		// The recorded settings are enough: no embedder is loaded.
 		store, err = sf.openStore(ctx, twostage.Info{Dim: rec.Dim, Metric: rec.Metric})
-	} else {
+	case schemeOf(sf.store) == "faiss":
+		// An unrecorded FAISS store: its manifest has the dimension and metric.
+		store, err = sf.openStore(ctx, twostage.Info{})
+	default:
 		var st *stages
 		if st, err = sf.open(ctx, io.Discard); err == nil {
 			store = st.store

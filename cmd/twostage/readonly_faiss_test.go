@@ -51,3 +51,32 @@ func TestSearchBesideAWriter(t *testing.T) {
 		t.Errorf("info beside a writer: exit %d %q %q", code, out, stderr)
 	}
 }
+
+// A faiss: store made by a Go program records no settings: search and info
+// take the dimension and metric from its manifest.
+func TestUnrecordedFaissStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "faiss")
+	emb, err := openEmbedder(context.Background(), "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := emb.EmbedDocuments(context.Background(), []string{"red planet mars"})
+	s, err := faisslocal.Open(dir, &faisslocal.Options{Dim: emb.Dim(), Metric: twostage.Dot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Upsert(context.Background(), []twostage.Document{{ID: "m", Text: "red planet mars", Vector: v[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res := searchJSON(t, "--store", "faiss:"+dir, "--json", "mars")
+	if len(res.Hits) != 1 || res.Hits[0].ID != "m" {
+		t.Errorf("search of an unrecorded dot store: %+v", res.Hits)
+	}
+	code, out, stderr := cli(t, "", "info", "--store", "faiss:"+dir)
+	if code != 0 || !strings.Contains(out, "metric        dot") || !strings.Contains(out, "not recorded") {
+		t.Errorf("info: exit %d %q %q", code, out, stderr)
+	}
+}

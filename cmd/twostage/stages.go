@@ -285,6 +285,9 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 	if !m.Valid() {
 		return nil, usageErr("unknown metric %q (cosine, dot or l2)", s.metric)
 	}
+	if exists && rec == nil && !s.explicit("metric") && schemeOf(s.store) == "faiss" {
+		m = "" // an unrecorded FAISS store: the metric its manifest holds
+	}
 	st := &stages{}
 	if st.embedder, err = openEmbedder(ctx, s.embedder); err != nil {
 		return nil, err
