@@ -1,6 +1,7 @@
 package twostage
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -17,11 +18,34 @@ const (
 	OpAnd    Op = "and"    // every one of Filters
 	OpOr     Op = "or"     // at least one of Filters
 	OpNot    Op = "not"    // not Filters[0]
+
+	// OpGt, OpGte, OpLt and OpLte compare a numeric Field with Value; they
+	// are shorthands of OpRange with one bound, accepted from JSON, and
+	// Normalize turns them into OpRange.
+	OpGt  Op = "gt"
+	OpGte Op = "gte"
+	OpLt  Op = "lt"
+	OpLte Op = "lte"
 )
 
 // Filter is the portable metadata filter. Build one with Eq, In, Gt, Gte, Lt,
 // Lte, Between, Exists, And, Or and Not; it also reads from and writes to
 // JSON, e.g. {"op":"eq","field":"lang","value":"en"}.
+//
+// The JSON grammar (the CLI's --filter and the server's "filter"): one
+// object with an "op" and the keys that op takes; no other keys.
+//
+//	{"op":"eq",     "field":F, "value":V}            V: string, number or boolean
+//	{"op":"in",     "field":F, "values":[V, ...]}    at least one value
+//	{"op":"range",  "field":F, "gt":N, "gte":N, "lt":N, "lte":N}   at least one bound
+//	{"op":"gt"|"gte"|"lt"|"lte", "field":F, "value":N}   one bound: the same as range
+//	{"op":"exists", "field":F}
+//	{"op":"and"|"or", "filters":[FILTER, ...]}      at least one operand
+//	{"op":"not",    "filters":[FILTER]}             exactly one operand
+//
+// For example, English documents from 2020 on:
+//
+//	{"op":"and","filters":[{"op":"eq","field":"lang","value":"en"},{"op":"gte","field":"year","value":2020}]}
 //
 // Semantics, the same for every Store:
 //   - A missing field never matches Eq, In, Range or Exists (so Not of them
@@ -87,22 +111,42 @@ func (f *Filter) Normalize() (*Filter, error) {
 	if f == nil {
 		return nil, nil
 	}
-	return f.normalize(0)
+	n, err := f.normalize(0)
+	if err != nil {
+		return nil, fmt.Errorf("twostage: filter: %w", err)
+	}
+	return n, nil
+}
+
+// jsonNumber turns a json.Number or a Go number into a float64 where it
+// can; number does the rest.
+func jsonNumber(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+	case int32:
+		return int64(x)
+	case float32:
+		return float64(x)
+	}
+	return v
 }
 
 const maxFilterDepth = 32
 
 func (f *Filter) normalize(depth int) (*Filter, error) {
 	if f == nil {
-		return nil, fmt.Errorf("twostage: nil filter inside %s: %w", "a compound filter", ErrInvalidInput)
+		return nil, fmt.Errorf("nil filter inside %s: %w", "a compound filter", ErrInvalidInput)
 	}
 	if depth > maxFilterDepth {
-		return nil, fmt.Errorf("twostage: filter nested deeper than %d: %w", maxFilterDepth, ErrInvalidInput)
+		return nil, fmt.Errorf("filter nested deeper than %d: %w", maxFilterDepth, ErrInvalidInput)
 	}
 	out := &Filter{Op: f.Op, Field: f.Field}
 	leaf := func() error {
 		if f.Field == "" {
-			return fmt.Errorf("twostage: %s filter needs a field: %w", f.Op, ErrInvalidInput)
+			return fmt.Errorf("%s filter needs a field: %w", f.Op, ErrInvalidInput)
 		}
 		return CheckText("filter field", f.Field)
 	}
@@ -113,7 +157,7 @@ func (f *Filter) normalize(depth int) (*Filter, error) {
 		}
 		v, err := scalar(f.Value)
 		if err != nil {
-			return nil, fmt.Errorf("twostage: eq filter on %q: %w", f.Field, err)
+			return nil, fmt.Errorf("eq filter on %q: %w", f.Field, err)
 		}
 		out.Value = v
 	case OpIn:
@@ -121,13 +165,13 @@ func (f *Filter) normalize(depth int) (*Filter, error) {
 			return nil, err
 		}
 		if len(f.Values) == 0 {
-			return nil, fmt.Errorf("twostage: in filter on %q has no values: %w", f.Field, ErrInvalidInput)
+			return nil, fmt.Errorf("in filter on %q has no values: %w", f.Field, ErrInvalidInput)
 		}
 		out.Values = make([]any, len(f.Values))
 		for i, x := range f.Values {
 			v, err := scalar(x)
 			if err != nil {
-				return nil, fmt.Errorf("twostage: in filter on %q: %w", f.Field, err)
+				return nil, fmt.Errorf("in filter on %q: %w", f.Field, err)
 			}
 			out.Values[i] = v
 		}
@@ -136,24 +180,43 @@ func (f *Filter) normalize(depth int) (*Filter, error) {
 			return nil, err
 		}
 		if f.Gt == nil && f.Gte == nil && f.Lt == nil && f.Lte == nil {
-			return nil, fmt.Errorf("twostage: range filter on %q has no bound: %w", f.Field, ErrInvalidInput)
+			return nil, fmt.Errorf("range filter on %q has no bound: %w", f.Field, ErrInvalidInput)
 		}
 		for _, b := range []*float64{f.Gt, f.Gte, f.Lt, f.Lte} {
 			if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
-				return nil, fmt.Errorf("twostage: range filter on %q has bound %v: %w", f.Field, *b, ErrInvalidInput)
+				return nil, fmt.Errorf("range filter on %q has bound %v: %w", f.Field, *b, ErrInvalidInput)
 			}
 		}
 		out.Gt, out.Gte, out.Lt, out.Lte = cp(f.Gt), cp(f.Gte), cp(f.Lt), cp(f.Lte)
+	case OpGt, OpGte, OpLt, OpLte:
+		if err := leaf(); err != nil {
+			return nil, err
+		}
+		x, ok := number(jsonNumber(f.Value))
+		if !ok || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%s filter on %q needs a finite number value, got %v: %w", f.Op, f.Field, f.Value, ErrInvalidInput)
+		}
+		out.Op = OpRange
+		switch f.Op {
+		case OpGt:
+			out.Gt = &x
+		case OpGte:
+			out.Gte = &x
+		case OpLt:
+			out.Lt = &x
+		case OpLte:
+			out.Lte = &x
+		}
 	case OpExists:
 		if err := leaf(); err != nil {
 			return nil, err
 		}
 	case OpAnd, OpOr, OpNot:
 		if f.Field != "" {
-			return nil, fmt.Errorf("twostage: %s filter takes no field: %w", f.Op, ErrInvalidInput)
+			return nil, fmt.Errorf("%s filter takes no field: %w", f.Op, ErrInvalidInput)
 		}
 		if len(f.Filters) == 0 || (f.Op == OpNot && len(f.Filters) != 1) {
-			return nil, fmt.Errorf("twostage: %s filter has %d operands: %w", f.Op, len(f.Filters), ErrInvalidInput)
+			return nil, fmt.Errorf("%s filter has %d operands: %w", f.Op, len(f.Filters), ErrInvalidInput)
 		}
 		out.Filters = make([]*Filter, len(f.Filters))
 		for i, c := range f.Filters {
@@ -164,7 +227,7 @@ func (f *Filter) normalize(depth int) (*Filter, error) {
 			out.Filters[i] = n
 		}
 	default:
-		return nil, fmt.Errorf("twostage: unknown filter op %q: %w", f.Op, ErrInvalidInput)
+		return nil, fmt.Errorf("unknown op %q (eq, in, range, gt, gte, lt, lte, exists, and, or, not): %w", f.Op, ErrInvalidInput)
 	}
 	return out, nil
 }

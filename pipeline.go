@@ -96,12 +96,14 @@ func (p *Pipeline) Store() *Store { return p.store }
 
 // SearchOptions configure one Pipeline.Search.
 type SearchOptions struct {
-	// TopN is the number of hits returned (default 10).
+	// TopN is the number of hits returned (default 10). CheckLimits states
+	// the rules for TopN, CandidateK and MinScore.
 	TopN int
 	// CandidateK is the number of first-stage candidates reranked (default
-	// max(TopN, 50)). It must be at least TopN.
+	// max(TopN, 50)). It must be at least TopN when the search reranks; a
+	// search without the rerank stage retrieves max(TopN, CandidateK).
 	CandidateK int
-	// MinScore drops reranked hits whose RerankScore is below it. It is
+	// MinScore, in [0,1], drops reranked hits whose RerankScore is below it. It is
 	// applied after reranking, never to first-stage scores, so it has no
 	// effect on a degraded or unreranked result.
 	MinScore float64
@@ -157,9 +159,9 @@ func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions)
 	var hits []Hit
 	var err error
 	if opts.Hybrid != nil {
-		hits, err = p.store.HybridSearch(ctx, HybridQuery{Text: query, Vector: vec, K: opts.CandidateK, Filter: opts.Filter, Alpha: *opts.Hybrid})
+		hits, err = p.store.hybridSearch(ctx, HybridQuery{Text: query, Vector: vec, K: opts.CandidateK, Filter: opts.Filter, Alpha: *opts.Hybrid})
 	} else {
-		hits, err = p.store.Search(ctx, Query{Vector: vec, K: opts.CandidateK, Filter: opts.Filter})
+		hits, err = p.store.search(ctx, Query{Vector: vec, K: opts.CandidateK, Filter: opts.Filter})
 	}
 	res.Timings.Retrieve = time.Since(t)
 	if err != nil {
@@ -208,19 +210,12 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := CheckText("query", query); err != nil {
 		return err
 	}
-	if opts.TopN == 0 {
-		opts.TopN = 10
+	rerank := p.reranker != nil && !opts.NoRerank
+	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
+		return fmt.Errorf("twostage: search: %w", err)
 	}
-	if opts.CandidateK == 0 {
-		opts.CandidateK = max(opts.TopN, 50)
-	}
+	resolveLimits(opts, rerank)
 	switch {
-	case opts.TopN < 0:
-		return fmt.Errorf("twostage: search: top n %d is negative: %w", opts.TopN, ErrInvalidInput)
-	case opts.CandidateK < 0:
-		return fmt.Errorf("twostage: search: candidate k %d is negative: %w", opts.CandidateK, ErrInvalidInput)
-	case opts.TopN > opts.CandidateK:
-		return fmt.Errorf("twostage: search: top n %d exceeds candidate k %d: %w", opts.TopN, opts.CandidateK, ErrInvalidInput)
 	case opts.Vector == nil && p.embedder == nil:
 		return fmt.Errorf("twostage: search: no embedder and no query vector: %w", ErrInvalidInput)
 	case opts.Hybrid != nil && !p.store.SupportsHybrid():

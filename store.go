@@ -101,11 +101,13 @@ func (s *Store) As(target any) bool {
 	return asValue(s.d, target)
 }
 
-func (s *Store) begin(op string) (func(), error) {
+// begin holds the store open for one call; it fails with ErrClosed,
+// unprefixed (the caller prefixes its operation once).
+func (s *Store) begin() (func(), error) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return nil, fmt.Errorf("twostage: %s: %w", op, ErrClosed)
+		return nil, ErrClosed
 	}
 	return s.mu.RUnlock, nil
 }
@@ -121,9 +123,9 @@ func wrap(op string, err error) error {
 // document needs a vector of the store's dimension. The whole batch is
 // validated before anything is written.
 func (s *Store) Upsert(ctx context.Context, docs []Document) error {
-	done, err := s.begin("upsert")
+	done, err := s.begin()
 	if err != nil {
-		return err
+		return wrap("upsert", err)
 	}
 	defer done()
 	if len(docs) == 0 {
@@ -197,9 +199,9 @@ func checkIDs(ids []string) ([]string, error) {
 // Delete removes the documents with ids. Ids that do not exist are ignored;
 // an empty id is ErrInvalidInput.
 func (s *Store) Delete(ctx context.Context, ids []string) error {
-	done, err := s.begin("delete")
+	done, err := s.begin()
 	if err != nil {
-		return err
+		return wrap("delete", err)
 	}
 	defer done()
 	ids, err = checkIDs(ids)
@@ -219,9 +221,9 @@ func (s *Store) Delete(ctx context.Context, ids []string) error {
 // When some ids do not exist it returns the documents found together with an
 // error wrapping ErrNotFound that names the missing ids.
 func (s *Store) Get(ctx context.Context, ids []string) ([]Document, error) {
-	done, err := s.begin("get")
+	done, err := s.begin()
 	if err != nil {
-		return nil, err
+		return nil, wrap("get", err)
 	}
 	defer done()
 	ids, err = checkIDs(ids)
@@ -277,18 +279,25 @@ func quoteList(ss []string, max int) string {
 // q.Filter, best first (ties broken by ID). Score and RetrievalScore are the
 // similarity, higher is better for every metric.
 func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
-	done, err := s.begin("search")
+	hits, err := s.search(ctx, q)
+	return hits, wrap("search", err)
+}
+
+// search is Search with errors not yet prefixed, for callers in this
+// package that prefix them once with their own operation (Pipeline.Search).
+func (s *Store) search(ctx context.Context, q Query) ([]Hit, error) {
+	done, err := s.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	q.Filter, err = s.checkQuery(ctx, q.Vector, q.K, q.Filter)
 	if err != nil {
-		return nil, wrap("search", err)
+		return nil, err
 	}
 	hits, err := s.d.Search(ctx, q)
 	if err != nil {
-		return nil, wrap("search", err)
+		return nil, err
 	}
 	return finishHits(hits, q.K), nil
 }
@@ -301,9 +310,12 @@ func (s *Store) checkQuery(ctx context.Context, v []float32, k int, f *Filter) (
 	if err := s.checkVector(v); err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
-	nf, err := f.Normalize()
+	if f == nil {
+		return nil, ctx.Err()
+	}
+	nf, err := f.normalize(0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("filter: %w", err)
 	}
 	return nf, ctx.Err()
 }
@@ -327,28 +339,34 @@ func finishHits(hits []Hit, k int) []Hit {
 // HybridSearch runs the backend's native hybrid search. It returns an error
 // wrapping ErrUnsupported when the backend has none.
 func (s *Store) HybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) {
-	done, err := s.begin("hybrid search")
+	hits, err := s.hybridSearch(ctx, q)
+	return hits, wrap("hybrid search", err)
+}
+
+// hybridSearch is HybridSearch with errors not yet prefixed (see search).
+func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) {
+	done, err := s.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	h, ok := s.d.(HybridSearcher)
 	if !ok {
-		return nil, fmt.Errorf("twostage: hybrid search: backend %T has none: %w", s.d, ErrUnsupported)
+		return nil, fmt.Errorf("backend %T has none: %w", s.d, ErrUnsupported)
 	}
 	if q.Alpha < 0 || q.Alpha > 1 {
-		return nil, fmt.Errorf("twostage: hybrid search: alpha %v outside [0,1]: %w", q.Alpha, ErrInvalidInput)
+		return nil, fmt.Errorf("alpha %v outside [0,1]: %w", q.Alpha, ErrInvalidInput)
 	}
 	if err := CheckText("query text", q.Text); err != nil {
 		return nil, err
 	}
 	q.Filter, err = s.checkQuery(ctx, q.Vector, q.K, q.Filter)
 	if err != nil {
-		return nil, wrap("hybrid search", err)
+		return nil, err
 	}
 	hits, err := h.HybridSearch(ctx, q)
 	if err != nil {
-		return nil, wrap("hybrid search", err)
+		return nil, err
 	}
 	return finishHits(hits, q.K), nil
 }
@@ -361,9 +379,9 @@ func (s *Store) SupportsHybrid() bool {
 
 // Count returns the number of documents stored.
 func (s *Store) Count(ctx context.Context) (int, error) {
-	done, err := s.begin("count")
+	done, err := s.begin()
 	if err != nil {
-		return 0, err
+		return 0, wrap("count", err)
 	}
 	defer done()
 	if err := ctx.Err(); err != nil {

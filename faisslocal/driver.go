@@ -52,8 +52,9 @@ type Driver struct {
 	compactRatio float64
 	saveEvery    int
 
-	lock *dirLock
-	db   *bolt.DB
+	lock     *dirLock
+	db       *bolt.DB
+	readOnly bool // Options.ReadOnly: writes fail, Close saves nothing
 
 	mu      sync.RWMutex
 	closed  bool
@@ -101,6 +102,9 @@ func Open(dir string, opts *Options) (*twostage.Store, error) {
 func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	if dir == "" {
 		return nil, fmt.Errorf("faisslocal: empty directory: %w", twostage.ErrInvalidInput)
+	}
+	if opts != nil && opts.ReadOnly {
+		return openReadOnly(dir, opts)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("faisslocal: create %s: %w", dir, err)
@@ -896,6 +900,9 @@ func (d *Driver) Info() twostage.Info { return d.info }
 // Upsert implements twostage.Driver: one fsync'd bbolt transaction holds the
 // documents and their log entries; then the index is updated.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err error) {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	defer recoverCorrupt("upsert", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for _, doc := range docs {
@@ -984,6 +991,9 @@ func (d *Driver) autoSave(ctx context.Context) {
 
 // Delete implements twostage.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	defer recoverCorrupt("delete", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
@@ -1076,6 +1086,9 @@ func (d *Driver) Count(ctx context.Context) (int, error) {
 // Options.CompactRatio of its slots are dead) and trims the write-ahead log,
 // so the next Open replays nothing. Close saves too.
 func (d *Driver) Save(ctx context.Context) (err error) {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	defer recoverCorrupt("save", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if err := d.compact(ctx, false); err != nil {
@@ -1120,6 +1133,9 @@ func (d *Driver) save(ctx context.Context) error {
 // and writes go on meanwhile (see Options.CompactRatio). Save persists the
 // result.
 func (d *Driver) Compact(ctx context.Context) (err error) {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	defer recoverCorrupt("compact", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return d.compact(ctx, true)
@@ -1154,6 +1170,9 @@ func (d *Driver) compact(ctx context.Context, force bool) error {
 // ErrTooFewVectors when there are fewer vectors than centroids (or PQ
 // codewords), and nil for the other kinds or when already trained.
 func (d *Driver) Train(ctx context.Context) (err error) {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	defer recoverCorrupt("train", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	d.mu.Lock()
@@ -1206,7 +1225,7 @@ func (d *Driver) Close() (err error) {
 	}
 	// Compact when due, waiting for it (writes may go on meanwhile; no new
 	// compaction starts).
-	if d.broken == nil && d.needsCompaction() {
+	if d.broken == nil && !d.readOnly && d.needsCompaction() {
 		if _, err := d.startCompaction(); err != nil {
 			slog.Warn("faisslocal: compaction on close failed", "dir", d.dir, "err", err)
 		}
@@ -1222,7 +1241,7 @@ func (d *Driver) Close() (err error) {
 	d.closed = true
 	d.stopWarm()
 	var errs []error
-	if d.broken == nil {
+	if d.broken == nil && !d.readOnly {
 		errs = append(errs, d.save(context.Background()))
 	}
 	errs = append(errs, d.release())

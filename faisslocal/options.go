@@ -31,6 +31,12 @@ var (
 // build parameters (Dim, Metric, Index except its search parameters) are read
 // from the store's MANIFEST, and any that are set here must match it.
 type Options struct {
+	// ReadOnly opens an existing store for reading only (search, count,
+	// get): it creates and writes nothing, works in a read-only directory,
+	// shares the store with other readers and with one writer, and sees the
+	// store as it was at Open. A missing store is an error wrapping
+	// twostage.ErrNotFound; writes return ErrReadOnly. See openReadOnly.
+	ReadOnly bool
 	// Dim is the vector dimension; required when creating a store.
 	Dim int
 	// Metric is the similarity; default twostage.Cosine.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -367,17 +366,14 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 	if err := decodeStrict(data, &req); err != nil {
 		return nil, err
 	}
+	if err := searchLimits(&req); err != nil {
+		return nil, badRequest("invalid_input", "%v", err)
+	}
 	switch {
 	case strings.TrimSpace(req.Query) == "" && req.Vector == nil:
 		return nil, badRequest("invalid_input", `missing "query"`)
 	case !utf8.ValidString(req.Query) || !utf8.ValidString(req.Collection):
 		return nil, badRequest("invalid_input", "query or collection is not valid UTF-8")
-	case req.TopN != nil && (*req.TopN < 1 || *req.TopN > 10000):
-		return nil, badRequest("invalid_input", `"top_n" %d: want 1 to 10000`, *req.TopN)
-	case req.CandidateK != nil && (*req.CandidateK < 1 || *req.CandidateK > 10000):
-		return nil, badRequest("invalid_input", `"candidate_k" %d: want 1 to 10000`, *req.CandidateK)
-	case req.MinScore != nil && (math.IsNaN(*req.MinScore) || *req.MinScore < 0 || *req.MinScore > 1):
-		return nil, badRequest("invalid_input", `"min_score" must be in [0,1]`)
 	case req.OnError != "" && req.OnError != "fail" && req.OnError != "degrade":
 		return nil, badRequest("invalid_input", `"on_rerank_error" %q: want fail or degrade`, req.OnError)
 	}
@@ -389,6 +385,32 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 		req.Filter = f
 	}
 	return &req, nil
+}
+
+// searchLimits checks top_n, candidate_k and min_score by the rules every
+// caller shares (twostage.CheckLimits); a top_n or candidate_k of 0 means
+// the collection's default, as if left out.
+func searchLimits(req *SearchRequest) error {
+	deref := func(p *int) int {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	var minScore float64
+	if req.MinScore != nil {
+		minScore = *req.MinScore
+	}
+	if err := twostage.CheckLimits(deref(req.TopN), deref(req.CandidateK), minScore, !req.NoRerank); err != nil {
+		return err
+	}
+	if deref(req.TopN) == 0 {
+		req.TopN = nil
+	}
+	if deref(req.CandidateK) == 0 {
+		req.CandidateK = nil
+	}
+	return nil
 }
 
 // SearchResponse is the answer of /v1/search.

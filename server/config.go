@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +37,7 @@ import (
 //	  reranker: default                  # what /v1/rerank and /v2/rerank use
 //	collections:
 //	  docs:
-//	    store: "mem:/var/lib/twostage/docs.jsonl"
+//	    store: "mem:/var/lib/twostage/docs.snap"
 //	    embedder: default                # a name above, or a spec
 //	    reranker: default                # a name above, a spec, or none
 //	    metric: cosine
@@ -46,8 +45,10 @@ import (
 //	    rerank_timeout: 2s
 //	    on_rerank_error: degrade         # or fail
 //
-// References of the form ${NAME} anywhere in the file are replaced by the
-// environment variable NAME before parsing. Then these variables override
+// References of the form ${NAME} in the file (outside comment lines) are
+// replaced by the environment variable NAME before parsing; an unset or
+// empty NAME is an error naming it and its line, and ${NAME:-default} gives
+// default instead. Then these variables override
 // the file: TWOSTAGE_LISTEN, TWOSTAGE_MAX_BODY_BYTES,
 // TWOSTAGE_MAX_DOCUMENTS, TWOSTAGE_REQUEST_TIMEOUT,
 // TWOSTAGE_SHUTDOWN_TIMEOUT, TWOSTAGE_SHUTDOWN_DRAIN, TWOSTAGE_MAX_IN_FLIGHT, and
@@ -139,14 +140,13 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(data, os.Getenv)
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // ParseConfig parses YAML, expanding ${NAME} with getenv and applying the
 // TWOSTAGE_* overrides (see Config), then fills defaults and validates.
 func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
-	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(getenv(string(m[2 : len(m)-1])))
-	})
+	expanded, err := expandFile(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("server: config: %w", err)
+	}
 	c := Config{ShutdownDrain: unsetDrain} // left out of the file: fill sets the default
 	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
 	dec.KnownFields(true)

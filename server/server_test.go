@@ -250,7 +250,7 @@ func TestBadRequests(t *testing.T) {
 		{"search malformed", "POST", "/v1/search", `{"query":`, 400, "malformed_json"},
 		{"search unknown collection", "POST", "/v1/search", `{"query":"q","collection":"nope"}`, 404, "not_found"},
 		{"search bad filter", "POST", "/v1/search", `{"query":"q","filter":{"op":"nope"}}`, 400, "invalid_input"},
-		{"search top_n zero", "POST", "/v1/search", `{"query":"q","top_n":0}`, 400, "invalid_input"},
+		{"search top_n negative", "POST", "/v1/search", `{"query":"q","top_n":-1}`, 400, "invalid_input"},
 		{"search top_n over candidate_k", "POST", "/v1/search", `{"query":"q","top_n":9,"candidate_k":3}`, 400, "invalid_input"},
 		{"search min_score 2", "POST", "/v1/search", `{"query":"q","min_score":2}`, 400, "invalid_input"},
 		{"search bad policy", "POST", "/v1/search", `{"query":"q","on_rerank_error":"maybe"}`, 400, "invalid_input"},

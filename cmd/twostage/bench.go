@@ -52,7 +52,7 @@ func cmdBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // benchRerank runs `twostage bench rerank --model DIR`.
 func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench rerank", stderr)
-	model := fs.String("model", "", "cross-encoder model directory written by `twostage convert` (required)")
+	model := fs.String("model", "", "cross-encoder model directory written by \"twostage convert\" (required)")
 	clients := fs.String("clients", "1,16", "comma-separated concurrent client counts for the engine runs")
 	docs := fs.Int("docs", 50, "documents per call")
 	calls := fs.Int("calls", 1, "calls per client")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"twostage/convert"
+	"twostage/internal/progress"
 	"twostage/modeldir"
 )
 
@@ -51,7 +52,7 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	opts := &convert.Options{Family: *family, Dtype: *dtype, Compute: *compute, MaxLength: *maxLen}
 	var bar *convertProgress
-	if !*quiet {
+	if !*quiet && progress.IsTerminal(stderr) { // no carriage returns in logs and files
 		bar = newConvertProgress(stderr, "converting")
 		opts.Progress = bar.update
 	}

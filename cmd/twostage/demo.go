@@ -53,7 +53,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if !flagSet(fs, "store") {
 		sf.store = demoStore(dir)
 	}
-	opts, po, err := qf.options()
+	opts, po, err := qf.options(sf.reranker != "none")
 	if err != nil {
 		return err
 	}
@@ -66,12 +66,22 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(stdout, "twostage demo: %s\n", sf.describe())
+	// With --json, stdout carries only JSON (one result per query); the
+	// narration goes to stderr.
+	say := stdout
+	if qf.json {
+		say = stderr
+	}
+	fmt.Fprintf(say, "twostage demo: %s\n", sf.describe())
 	n, err := indexDocs(ctx, st, docs, 64, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "indexed %d sample documents\n", n)
+	if n != len(docs) {
+		fmt.Fprintf(say, "indexed %d sample documents; the store holds %d\n", len(docs), n)
+	} else {
+		fmt.Fprintf(say, "indexed %d sample documents\n", len(docs))
+	}
 	p, err := twostage.NewPipeline(st.store, st.embedder, st.reranker, po)
 	if err != nil {
 		return err
@@ -85,11 +95,11 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "\nquery: %q", dq.query)
+		fmt.Fprintf(say, "\nquery: %q", dq.query)
 		if dq.filter != nil {
-			fmt.Fprintf(stdout, "  filter: %s", filterString(dq.filter))
+			fmt.Fprintf(say, "  filter: %s", filterString(dq.filter))
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintln(say)
 		if qf.json {
 			if err := writeJSONResult(stdout, dq.query, res); err != nil {
 				return err

@@ -238,8 +238,11 @@ func embedLines(ctx context.Context, e twostage.Embedder, in io.Reader, out io.W
 		var rec struct {
 			Text *string `json:"text"`
 		}
+		if err := checkJSONText(b); err != nil {
+			return fmt.Errorf("line %d, %w", line, err)
+		}
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return usageErr("line %d: %v (want JSON lines {\"text\": \"...\"})", line, err)
+			return usageErr("line %d: %v (want JSON lines {\"text\": \"...\"})", line, jsonError(err))
 		}
 		if rec.Text == nil {
 			return usageErr("line %d: missing \"text\"", line)

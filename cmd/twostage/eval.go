@@ -89,16 +89,30 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			len(ds.Missing), m.Query, m.Doc, m.Line, how)
 	}
 
+	// A named store is read, or made by eval when --reindex asks it to
+	// index the corpus; eval never creates one otherwise, and never writes
+	// into one it did not create (see ensureIndexed).
+	sf.mustExist = !ef.reindex
 	st, err := sf.open(ctx, stderr)
 	if err != nil {
+		if errors.Is(err, twostage.ErrNotFound) {
+			return fmt.Errorf("no store at %s; index the corpus into a new one with: twostage eval --data %s --store %s --reindex", sf.store, ef.data, sf.store)
+		}
 		return err
+	}
+	if sf.created {
+		sf.settings.Data = ef.data
+		_, setPath, _ := embeddedStore(sf.store)
+		if err := writeSettings(setPath, sf.settings); err != nil {
+			return errors.Join(err, st.Close())
+		}
 	}
 	defer func() {
 		if cerr := st.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	indexed, err := ensureIndexed(ctx, st, ds.Corpus, ef, sf.store, stderr)
+	indexed, err := ensureIndexed(ctx, st, ds.Corpus, ef, sf, stderr)
 	if err != nil {
 		return err
 	}
@@ -226,10 +240,16 @@ func (ef *evalFlags) check(sf *stageFlags, kSet bool) ([]eval.Metric, []int, err
 // ensureIndexed indexes the corpus into an empty store (or always, with
 // --reindex), or checks that a non-empty store holds this corpus. It
 // reports whether it indexed.
-func ensureIndexed(ctx context.Context, st *stages, corpus []eval.Doc, ef *evalFlags, store string, stderr io.Writer) (bool, error) {
+func ensureIndexed(ctx context.Context, st *stages, corpus []eval.Doc, ef *evalFlags, sf *stageFlags, stderr io.Writer) (bool, error) {
+	store := sf.store
 	n, err := st.store.Count(ctx)
 	if err != nil {
 		return false, err
+	}
+	if n == 0 || ef.reindex {
+		if err := evalMayWrite(sf, n); err != nil {
+			return false, err
+		}
 	}
 	if n > 0 && !ef.reindex {
 		// Reuse, after checking the store holds this corpus and nothing else.
@@ -265,6 +285,24 @@ func ensureIndexed(ctx context.Context, st *stages, corpus []eval.Doc, ef *evalF
 			store, n, len(corpus), twostage.ErrInvalidInput)
 	}
 	return true, nil
+}
+
+// evalMayWrite refuses to index into a store eval did not create: a named
+// embedded store must be new or recorded as made by eval, and a server's
+// collection (whose maker is unknown) must be empty.
+func evalMayWrite(sf *stageFlags, n int) error {
+	if _, _, embedded := embeddedStore(sf.store); embedded {
+		if sf.created || (sf.settings != nil && sf.settings.CreatedBy == "eval") {
+			return nil
+		}
+		return fmt.Errorf("eval indexes only into a store it created, and %s was not (it holds %d documents); pass a new --store: %w",
+			sf.store, n, twostage.ErrInvalidInput)
+	}
+	if schemeOf(sf.store) == "mem" || n == 0 {
+		return nil // in memory for this run only, or an empty collection
+	}
+	return fmt.Errorf("eval indexes only into a store it created; %s holds %d documents: pass an empty or new --store: %w",
+		sf.store, n, twostage.ErrInvalidInput)
 }
 
 // configResult is what running one configuration measured.

@@ -457,7 +457,13 @@ func TestEvalReusesAnIndex(t *testing.T) {
 	data := writeDataset(t, g)
 	store := "mem:" + filepath.Join(t.TempDir(), "beir.snap")
 	args := []string{"eval", "--data", data, "--store", store, "--candidate-k", "20", "--limit", "10"}
-	code, first, stderr := cli(t, "", args...)
+	// A named store that does not exist is not created...
+	code, _, stderr := cli(t, "", args...)
+	if code != 1 || !strings.Contains(stderr, "no store at "+store) || !strings.Contains(stderr, "--reindex") {
+		t.Fatalf("run on a missing store: exit %d, stderr %q", code, stderr)
+	}
+	// ...unless --reindex asks eval to index the corpus into it.
+	code, first, stderr := cli(t, "", append(args, "--reindex")...)
 	if code != 0 || !strings.Contains(stderr, "indexing") {
 		t.Fatalf("first run: exit %d, stderr %q", code, stderr)
 	}
@@ -486,9 +492,13 @@ func TestEvalReusesAnIndex(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "holds 1 documents but the corpus has 200") {
 		t.Errorf("eval over another store: exit %d, stderr %q", code, stderr)
 	}
+	// eval never writes into a store it did not create.
 	code, _, stderr = cli(t, "", "eval", "--data", data, "--store", other, "--reindex")
-	if code != 1 || !strings.Contains(stderr, "holds 201 documents after indexing a corpus of 200") {
+	if code != 1 || !strings.Contains(stderr, "eval indexes only into a store it created") {
 		t.Errorf("eval --reindex over another store: exit %d, stderr %q", code, stderr)
+	}
+	if code, out, _ := cli(t, "", "info", "--store", other); code != 0 || !strings.Contains(out, "documents     1\n") {
+		t.Errorf("the other store changed: %q", out)
 	}
 }
 

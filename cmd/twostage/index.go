@@ -22,6 +22,7 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	file := fs.String("file", "-", "input file, - for stdin")
 	format := fs.String("format", "", "jsonl or csv (default: from the file extension, else jsonl)")
 	batch := fs.Int("batch", 256, "documents embedded and written at once")
+	csvTypes := fs.String("csv-types", "", "types of CSV columns, e.g. year=int,price=float,draft=bool (default: text; or type the header: year:int)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			*format = "csv"
 		}
 	}
-	docs, err := readDocs(in, *format)
+	docs, err := readDocs(in, *format, *csvTypes)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", *file, err)
 	}

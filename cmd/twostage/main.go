@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -69,10 +68,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "twostage %s: %s\n", args[0], strings.TrimSuffix(err.Error(), ": usage"))
+		fmt.Fprintln(stderr, errLine(args[0], err))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "twostage %s: %v\n", args[0], err)
+		fmt.Fprintln(stderr, errLine(args[0], err))
 		return 1
 	}
 }
@@ -98,13 +97,8 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, turning flag errors into usage errors.
+// parseFlags parses args, flags anywhere on the line (see interspersed),
+// turning flag errors into usage errors.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
-	}
-	return nil
+	return interspersed(fs, args)
 }

@@ -118,7 +118,7 @@ func TestIndexCSVAndBadRecords(t *testing.T) {
 	dir := t.TempDir()
 	store := "mem:" + filepath.Join(dir, "i.snap")
 	csvFile := filepath.Join(dir, "docs.csv")
-	os.WriteFile(csvFile, []byte("id,text,year,draft\nx,\"first, with comma\",2020,true\ny,second,2021.5,false\n"), 0o644)
+	os.WriteFile(csvFile, []byte("id,text,year:float,draft:bool\nx,\"first, with comma\",2020,true\ny,second,2021.5,false\n"), 0o644)
 	if code, out, stderr := cli(t, "", "index", "--store", store, "--file", csvFile); code != 0 || !strings.Contains(out, "indexed 2") {
 		t.Fatalf("csv index: exit %d %q %q", code, out, stderr)
 	}

@@ -69,7 +69,7 @@ type rerankResult struct {
 // cmdRerank runs `twostage rerank --model DIR --query TEXT [--docs FILE] [--json]`.
 func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("rerank", stderr)
-	model := fs.String("model", "", "model directory written by `twostage convert`, or a name pulled by `twostage pull` (required)")
+	model := fs.String("model", "", "model directory written by \"twostage convert\", or a name pulled by \"twostage pull\" (required)")
 	query := fs.String("query", "", "the query (required)")
 	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
@@ -149,8 +149,11 @@ func readTextLines(r io.Reader) ([]string, error) {
 		var d struct {
 			Text *string `json:"text"`
 		}
+		if err := checkJSONText(b); err != nil {
+			return nil, fmt.Errorf("documents line %d, %w", line, err)
+		}
 		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("documents line %d: %v: %w", line, err, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("documents line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
 		}
 		if d.Text == nil {
 			return nil, fmt.Errorf("documents line %d: no \"text\" field: %w", line, twostage.ErrInvalidInput)

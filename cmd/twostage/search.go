@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,8 +37,8 @@ func addSearchFlags(fs interface {
 	BoolVar(*bool, string, bool, string)
 }) *searchFlags {
 	s := &searchFlags{}
-	fs.IntVar(&s.topN, "top-n", 5, "hits returned")
-	fs.IntVar(&s.candidateK, "candidate-k", 50, "first-stage candidates reranked")
+	fs.IntVar(&s.topN, "top-n", 5, "hits returned, 1 to 10000 (0: 10)")
+	fs.IntVar(&s.candidateK, "candidate-k", 0, "first-stage candidates reranked, at least top-n (0: max(top-n, 50))")
 	fs.Float64Var(&s.minScore, "min-score", 0, "drop reranked hits scoring below this (0..1)")
 	fs.StringVar(&s.filter, "filter", "", `metadata filter as JSON, e.g. {"op":"eq","field":"lang","value":"en"}`)
 	fs.StringVar(&s.policy, "on-rerank-error", "fail", "fail, or degrade to first-stage order")
@@ -47,14 +48,20 @@ func addSearchFlags(fs interface {
 	return s
 }
 
-func (s *searchFlags) options() (twostage.SearchOptions, *twostage.PipelineOptions, error) {
+// options checks the flags, by the rules Pipeline.Search and the server
+// share (twostage.CheckLimits), and returns the search and pipeline
+// options; rerank says whether the search will have a rerank stage.
+func (s *searchFlags) options(rerank bool) (twostage.SearchOptions, *twostage.PipelineOptions, error) {
 	opts := twostage.SearchOptions{TopN: s.topN, CandidateK: s.candidateK, MinScore: s.minScore, NoRerank: s.noRerank}
+	if err := twostage.CheckLimits(s.topN, s.candidateK, s.minScore, rerank && !s.noRerank); err != nil {
+		return opts, nil, usageErr("%s", cliLimitWords.Replace(strings.TrimSuffix(err.Error(), ": "+twostage.ErrInvalidInput.Error())))
+	}
 	if s.filter != "" {
-		var f twostage.Filter
-		if err := json.Unmarshal([]byte(s.filter), &f); err != nil {
+		f, err := parseFilter(s.filter)
+		if err != nil {
 			return opts, nil, usageErr("--filter: %v", err)
 		}
-		opts.Filter = &f
+		opts.Filter = f
 	}
 	po := &twostage.PipelineOptions{RerankTimeout: s.timeout}
 	switch s.policy {
@@ -78,10 +85,11 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if strings.TrimSpace(query) == "" {
 		return usageErr("give a query: twostage search [flags] QUERY")
 	}
-	opts, po, err := qf.options()
+	opts, po, err := qf.options(sf.reranker != "none")
 	if err != nil {
 		return err
 	}
+	sf.mustExist, sf.readOnly = true, true
 	st, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
@@ -107,6 +115,29 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	writeTable(stdout, res)
 	return nil
+}
+
+// cliLimitWords names twostage.CheckLimits' limits as the flags do.
+var cliLimitWords = strings.NewReplacer("top n", "--top-n", "candidate k", "--candidate-k", "min score", "--min-score")
+
+// parseFilter reads a --filter: the JSON grammar of twostage.Filter,
+// checked (unknown ops, missing fields) before anything is opened.
+func parseFilter(s string) (*twostage.Filter, error) {
+	var f twostage.Filter
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("text after the filter's JSON object")
+	}
+	n, err := f.Normalize()
+	if err != nil {
+		// The flag's name says what the library's "twostage: filter: " does.
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "twostage: filter: "))
+	}
+	return n, nil
 }
 
 // jsonResult is the --json output of search.

@@ -36,7 +36,7 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		cfg.Listen = *listen
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := server.Open(ctx, cfg, server.Openers{Store: openStore, Embedder: openEmbedder, Reranker: openReranker}, &server.Options{Logger: log})
+	srv, err := server.Open(ctx, cfg, server.Openers{Store: openRecordedStore, Embedder: openEmbedder, Reranker: openReranker}, &server.Options{Logger: log})
 	if err != nil {
 		return err
 	}

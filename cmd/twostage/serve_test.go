@@ -43,7 +43,7 @@ func (l *lockedBuffer) String() string {
 // down cleanly and the stages are closed (the mem store writes its file).
 func TestCmdServe(t *testing.T) {
 	dir := t.TempDir()
-	snap := filepath.Join(dir, "docs.jsonl")
+	snap := filepath.Join(dir, "docs.snap")
 	cfg := fmt.Sprintf(`
 rerankers:
   default: lexical

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"twostage"
 	"twostage/adapters/memstore"
@@ -40,7 +41,21 @@ var (
 
 // defaultStore is where index and search keep their data; store_faiss.go
 // makes it the embedded FAISS store when built with -tags faiss.
-var defaultStore = "mem:.twostage/index.jsonl"
+var defaultStore = "mem:.twostage/index.snap"
+
+// readOnlyStores open an existing store for reading only, for the commands
+// that never write (search, info): beside a writer, in a read-only
+// directory, without rewriting anything on close.
+var readOnlyStores = map[string]storeOpener{}
+
+// openStore opens the store, read-only when the command only reads and the
+// scheme can.
+func (s *stageFlags) openStore(ctx context.Context, info twostage.Info) (*twostage.Store, error) {
+	if open, ok := readOnlyStores[schemeOf(s.store)]; ok && s.readOnly {
+		return open(ctx, s.store, info)
+	}
+	return openStore(ctx, s.store, info)
+}
 
 func registerStore(name, help string, open storeOpener) {
 	storeSchemes[name] = scheme[storeOpener]{help, open}
@@ -129,7 +144,8 @@ func closeAll(vs ...any) error {
 }
 
 func init() {
-	registerStore("mem", "exact in-memory store; mem:FILE.jsonl loads FILE and saves it on close", openMem)
+	registerStore("mem", "exact in-memory store; mem:FILE.snap loads FILE and saves it on close (a binary snapshot)", openMem)
+	readOnlyStores["mem"] = openMemReadOnly
 	registerEmbedder("hash", "model-free hashing embedder; hash:DIM, default 384", func(ctx context.Context, spec string) (twostage.Embedder, error) {
 		dim := 0
 		if a := specArg(spec); a != "" {
@@ -151,6 +167,19 @@ type memFile struct {
 	path string
 }
 
+// openMemReadOnly loads a mem:FILE snapshot without saving it on close.
+func openMemReadOnly(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+	st, err := openMem(ctx, spec, info)
+	if err != nil {
+		return nil, err
+	}
+	var mf *memFile
+	if st.As(&mf) {
+		return twostage.NewStore(mf.Driver), nil
+	}
+	return st, nil
+}
+
 func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
 	d, err := memstore.NewDriver(info.Dim, info.Metric)
 	if err != nil {
@@ -159,6 +188,13 @@ func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.St
 	path := specArg(spec)
 	if path == "" {
 		return twostage.NewStore(d), nil
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".json", ".csv", ".txt":
+		// The file is a binary snapshot: a name that promises text would
+		// be read by people and programs as what it is not.
+		return nil, errors.Join(d.Close(), usageErr("mem store %s: the file is a binary snapshot, not %s; name it like FILE.snap (twostage index --file reads JSON lines and CSV)",
+			path, strings.TrimPrefix(filepath.Ext(path), ".")))
 	}
 	f, err := os.Open(path)
 	switch {
@@ -200,10 +236,22 @@ func (m *memFile) Close() error {
 // index, search, demo and eval.
 type stageFlags struct {
 	store, embedder, reranker, metric string
+
+	fs *flag.FlagSet
+	// mustExist: the command reads a store and never creates one (search,
+	// info, eval without --reindex).
+	mustExist bool
+	// readOnly: the command only reads (search, info); embedded stores are
+	// opened read-only (see readOnlyStores).
+	readOnly bool
+	// settings are the embedded store's recorded settings, set by open;
+	// created reports that open made a new store.
+	settings *storeSettings
+	created  bool
 }
 
 func addStageFlags(fs *flag.FlagSet, withReranker bool) *stageFlags {
-	s := &stageFlags{}
+	s := &stageFlags{fs: fs}
 	fs.StringVar(&s.store, "store", defaultStore, "vector store: "+schemeList(storeSchemes))
 	fs.StringVar(&s.embedder, "embedder", "hash", "embedder: "+schemeList(embedderSchemes))
 	fs.StringVar(&s.metric, "metric", "cosine", "similarity for a new collection: cosine, dot or l2")
@@ -230,12 +278,19 @@ type stages struct {
 }
 
 func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error) {
+	rec, exists, err := s.resolveStore()
+	if err != nil {
+		return nil, err
+	}
+	s.settings = rec
 	m := twostage.Metric(s.metric)
 	if !m.Valid() {
 		return nil, usageErr("unknown metric %q (cosine, dot or l2)", s.metric)
 	}
+	if exists && rec == nil && !s.explicit("metric") && schemeOf(s.store) == "faiss" {
+		m = "" // an unrecorded FAISS store: the metric its manifest holds
+	}
 	st := &stages{}
-	var err error
 	if st.embedder, err = openEmbedder(ctx, s.embedder); err != nil {
 		return nil, err
 	}
@@ -244,27 +299,49 @@ func (s *stageFlags) open(ctx context.Context, stderr io.Writer) (*stages, error
 			return nil, errors.Join(err, closeAll(st.embedder))
 		}
 	}
-	if st.store, err = openStore(ctx, s.store, twostage.Info{Dim: st.embedder.Dim(), Metric: m}); err != nil {
+	if st.store, err = s.openStore(ctx, twostage.Info{Dim: st.embedder.Dim(), Metric: m}); err != nil {
 		return nil, errors.Join(err, closeAll(st.embedder, st.reranker))
+	}
+	if _, setPath, ok := embeddedStore(s.store); ok && !exists {
+		s.created = true
+		s.settings = &storeSettings{Embedder: s.embedder, Metric: m, Dim: st.embedder.Dim(), CreatedBy: commandName(s.fs), Created: time.Now().UTC()}
+		if err := writeSettings(setPath, s.settings); err != nil {
+			return nil, errors.Join(fmt.Errorf("record the store's settings: %w", err), st.Close())
+		}
 	}
 	_, hashing := st.embedder.(*embed.Hashing)
 	_, lexical := st.reranker.(*rerank.Lexical)
-	if hashing || lexical {
-		fmt.Fprintln(stderr, modelFreeNotice)
+	if n := modelFreeNotice(hashing, lexical); n != "" {
+		fmt.Fprintln(stderr, n)
 	}
 	return st, nil
 }
 
-const modelFreeNotice = "twostage: using the model-free stages (hashing embedder, BM25 reranker); " +
-	"for zerank-2 run `twostage pull zerank-2` and pass --reranker zerank-2 (README: Real models)"
+// modelFreeNotice names the stages in use that are model-free, and how to
+// use a model instead; "" when none is.
+func modelFreeNotice(hashing, lexical bool) string {
+	const (
+		emb = "for a real embedder run `twostage pull all-MiniLM-L6-v2` and pass --embedder onnx:all-MiniLM-L6-v2"
+		rr  = "for zerank-2 run `twostage pull zerank-2` and pass --reranker zerank-2"
+	)
+	switch {
+	case hashing && lexical:
+		return "twostage: using the model-free stages (hashing embedder, BM25 reranker); " + rr + ", " + emb + " (README: Real models)"
+	case hashing:
+		return "twostage: using the model-free hashing embedder; " + emb + " (README: Real models)"
+	case lexical:
+		return "twostage: using the model-free BM25 reranker; " + rr + " (README: Real models)"
+	}
+	return ""
+}
 
 func (st *stages) Close() error { return closeAll(st.store, st.embedder, st.reranker) }
 
-// describe names the stages in one line.
+// describe names the stages in one line; a command without a rerank stage
+// (index) names no reranker.
 func (s *stageFlags) describe() string {
-	r := s.reranker
-	if r == "" {
-		r = "none"
+	if s.reranker == "" {
+		return fmt.Sprintf("store %s, embedder %s", s.store, s.embedder)
 	}
-	return fmt.Sprintf("store %s, embedder %s, reranker %s", s.store, s.embedder, r)
+	return fmt.Sprintf("store %s, embedder %s, reranker %s", s.store, s.embedder, s.reranker)
 }

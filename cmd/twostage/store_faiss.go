@@ -17,6 +17,9 @@ import (
 func init() {
 	registerStore("faiss", "embedded FAISS store (build with -tags faiss); faiss:DIR, or faiss:DIR?index=flat|hnsw|ivfflat|ivfpq"+
 		" with m, ef_construction, ef_search, nlist, nprobe, pq_m, nbits, train_size", openFaiss)
+	readOnlyStores["faiss"] = func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+		return openFaissWith(spec, info, true)
+	}
 	if faisslocal.Enabled {
 		defaultStore = "faiss:" + filepath.Join(".twostage", "faiss")
 		demoStore = func(dir string) string { return "faiss:" + filepath.Join(dir, "faiss") }
@@ -24,11 +27,17 @@ func init() {
 }
 
 func openFaiss(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+	return openFaissWith(spec, info, false)
+}
+
+// openFaissWith opens a faiss:DIR store, read-only (faisslocal.Options.
+// ReadOnly: beside a writer, in a read-only directory) when readOnly is set.
+func openFaissWith(spec string, info twostage.Info, readOnly bool) (*twostage.Store, error) {
 	dir, query, _ := strings.Cut(specArg(spec), "?")
 	if dir == "" {
 		return nil, usageErr("faiss store needs a directory: faiss:DIR")
 	}
-	opts := &faisslocal.Options{Dim: info.Dim, Metric: info.Metric}
+	opts := &faisslocal.Options{Dim: info.Dim, Metric: info.Metric, ReadOnly: readOnly}
 	if query != "" {
 		idx, err := faissIndexSpec(query)
 		if err != nil {

@@ -86,8 +86,11 @@ Output lines: {"ids": [...], "type_ids": [...]}`)
 				Text *string `json:"text"`
 				Pair *string `json:"pair"`
 			}
+			if err := checkJSONText(line); err != nil {
+				return fmt.Errorf("tokenize: input line %d, %w", lineNo, err)
+			}
 			if err := json.Unmarshal(line, &rec); err != nil {
-				return fmt.Errorf("tokenize: input line %d: %v: %w", lineNo, err, twostage.ErrInvalidInput)
+				return fmt.Errorf("tokenize: input line %d: %v: %w", lineNo, jsonError(err), twostage.ErrInvalidInput)
 			}
 			if rec.Text == nil {
 				return fmt.Errorf("tokenize: input line %d: no \"text\" field: %w", lineNo, twostage.ErrInvalidInput)
