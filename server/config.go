@@ -20,12 +20,14 @@ import (
 // ParseConfig. Stores, embedders and rerankers are named by the same spec
 // strings as the CLI's --store, --embedder and --reranker flags.
 //
-//	listen: ":8080"
+//	listen: "127.0.0.1:8080"            # beyond loopback needs tokens or auth.disabled
 //	max_body_bytes: 8388608
 //	max_documents: 1000
 //	request_timeout: 30s
 //	shutdown_timeout: 30s
-//	max_in_flight: 256
+//	max_in_flight: 256                  # default max(64, 8*GOMAXPROCS)
+//	max_query_bytes: 16384               # and the other Limits
+//	allowed_hosts: [search.example.com]  # and the other Security options
 //	auth:
 //	  tokens_env: TWOSTAGE_AUTH_TOKENS   # comma-separated bearer tokens
 //	  required: true                     # refuse to start without tokens
@@ -53,7 +55,7 @@ import (
 // TWOSTAGE_RERANKER_<NAME> / TWOSTAGE_EMBEDDER_<NAME> (the spec of the
 // named reranker or embedder; NAME upper-cased, '-' as '_').
 type Config struct {
-	// Listen is the address to listen on (default ":8080").
+	// Listen is the address to listen on (default "127.0.0.1:8080").
 	Listen string `yaml:"listen"`
 	// MaxBodyBytes limits request bodies (default 8 MiB); larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -67,7 +69,7 @@ type Config struct {
 	// in flight (default 30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxInFlight limits concurrent API requests; more get 429 overloaded
-	// (default 0: no limit; the engine's own queue still bounds work).
+	// (default max(64, 8*GOMAXPROCS)).
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Auth configures bearer-token authentication.
 	Auth AuthConfig `yaml:"auth"`
@@ -79,6 +81,10 @@ type Config struct {
 	Rerank RerankConfig `yaml:"rerank"`
 	// Collections maps collection names to their stages.
 	Collections map[string]CollectionConfig `yaml:"collections"`
+	// Limits bound each request's cost and the memory held at once.
+	Limits `yaml:",inline"`
+	// Security decides who may reach the server and what it may open.
+	Security `yaml:",inline"`
 
 	// Tokens are the accepted bearer tokens, read from the environment
 	// variable Auth.TokensEnv; never from the file. Empty means no auth.
@@ -95,6 +101,12 @@ type AuthConfig struct {
 	// ProtectMetrics puts /metrics behind the tokens too (health checks
 	// are always open).
 	ProtectMetrics bool `yaml:"protect_metrics"`
+	// OpenMetrics serves /metrics without a token even when tokens are set
+	// (by default /metrics then needs one, as if ProtectMetrics were set).
+	OpenMetrics bool `yaml:"open_metrics"`
+	// Disabled lets the server listen beyond loopback without tokens; it
+	// logs a warning at start. Without it, Serve refuses (ErrExposed).
+	Disabled bool `yaml:"disabled"`
 }
 
 // RerankConfig configures the rerank endpoints.
@@ -224,7 +236,7 @@ func (c *Config) fill() error {
 		return fmt.Errorf("server: config: %s: %w", fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
 	}
 	if c.Listen == "" {
-		c.Listen = ":8080"
+		c.Listen = "127.0.0.1:8080"
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 8 << 20
@@ -250,6 +262,12 @@ func (c *Config) fill() error {
 	}
 	if c.Auth.Required && len(c.Tokens) == 0 {
 		return bad("auth.required is set but %s holds no tokens", c.Auth.TokensEnv)
+	}
+	if err := c.fillLimits(); err != nil {
+		return err
+	}
+	if err := c.fillSecurity(); err != nil {
+		return err
 	}
 	if c.Rerankers == nil {
 		c.Rerankers = map[string]string{}
