@@ -102,6 +102,9 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
+	if b, ok := r.Body.(*bufferedBody); ok {
+		return b.data, nil
+	}
 	data, err := io.ReadAll(r.Body)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -173,9 +173,7 @@ func (s *Server) readBounded(w http.ResponseWriter, r *http.Request, h *held) er
 		return nil
 	}
 	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout)) == nil {
-		defer rc.SetReadDeadline(time.Time{})
-	}
+	deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout)) == nil
 	limit := s.cfg.MaxBodyBytes
 	size := int64(4 << 10) // a chunked body grows from here
 	if r.ContentLength > limit {
@@ -206,13 +204,19 @@ func (s *Server) readBounded(w http.ResponseWriter, r *http.Request, h *held) er
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				// The deadline stays: net/http must not wait for the rest of
+				// the body before answering, and the connection closes.
+				w.Header().Set("Connection", "close")
 				return &apiError{Status: http.StatusRequestTimeout, Code: "body_timeout",
 					Message: fmt.Sprintf("request body not received within %v (body_timeout)", s.cfg.Limits.BodyTimeout)}
 			}
 			return badRequest("bad_request", "read body: %v", err)
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(data))
+	if deadline {
+		rc.SetReadDeadline(time.Time{})
+	}
+	r.Body = &bufferedBody{Reader: bytes.NewReader(data), data: data}
 	return nil
 }
 
@@ -252,3 +256,13 @@ func omitText(hits []twostage.Hit, omit bool) {
 		hits[i].Text = ""
 	}
 }
+
+// bufferedBody is a body readBounded has read whole; readBody takes its
+// bytes without a second copy.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+// Close implements io.Closer.
+func (b *bufferedBody) Close() error { return nil }

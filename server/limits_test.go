@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,5 +56,58 @@ func TestCPUBoundRequestStopsAtDeadline(t *testing.T) {
 	time.Sleep(time.Second)
 	if used, wall := cpuTime(t)-c0, time.Since(w0); used > wall/2 {
 		t.Errorf("the process used %v of CPU in the %v after the answer: the work did not stop", used, wall)
+	}
+}
+
+// TestTricklingBodiesDoNotStarve is the attack of issue 23 item 3: eight
+// connections trickle a byte at a time into a 100000-byte body while ten
+// normal searches run, with max_in_flight 2. Bodies are read before a slot
+// is taken, so the normal searches all get 200. The tricklers stop by
+// themselves when the test ends (their connections are closed).
+func TestTricklingBodiesDoNotStarve(t *testing.T) {
+	e := start(t, baseConfig+"max_in_flight: 2\n", nil, nil)
+	e.index("docs")
+	host := strings.TrimPrefix(e.url, "http://")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	defer close(stop)
+	started := make(chan struct{}, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Error(err)
+				started <- struct{}{}
+				return
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "POST /v1/search HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", host)
+			started <- struct{}{}
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-started
+	}
+	time.Sleep(200 * time.Millisecond) // the tricklers' headers are in
+	for i := range 10 {
+		r := e.do("POST", "/v1/search", `{"query":"red planet","top_n":2}`, "")
+		if r.status != 200 {
+			t.Errorf("search %d while bodies trickle: %d %s, want 200", i, r.status, r.body)
+		}
 	}
 }

@@ -302,7 +302,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, ope
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	if r.Body != nil {
+	if r.Body != nil && open { // the others' bodies are read and bounded above
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
 	return h(w, r)
