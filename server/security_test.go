@@ -258,3 +258,28 @@ func newHTTPTest(t *testing.T, h http.Handler) string {
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
+
+// TestRejectedUpsertWritesNothing is issue 23 item 5 over HTTP: 300
+// documents, the 281st with a vector of the wrong dimension (beyond the
+// first internal batch of 256), and a duplicate id across batches.
+func TestRejectedUpsertWritesNothing(t *testing.T) {
+	e := start(t, baseConfig, nil, nil)
+	for _, spoil := range []func([]map[string]any){
+		func(d []map[string]any) { d[280]["vector"] = []float32{1, 2, 3} },
+		func(d []map[string]any) { d[290]["id"] = "d10" },
+	} {
+		docs := make([]map[string]any, 300)
+		for i := range docs {
+			docs[i] = map[string]any{"id": fmt.Sprintf("d%d", i), "text": fmt.Sprintf("document %d", i)}
+		}
+		spoil(docs)
+		r := e.do("POST", "/v1/collections/docs/documents", mustJSON(map[string]any{"documents": docs}), "")
+		if r.status != 400 {
+			t.Errorf("status %d %s, want 400", r.status, r.body)
+		}
+		st, _ := e.srv.Store("docs")
+		if n, err := st.Count(context.Background()); err != nil || n != 0 {
+			t.Errorf("the rejected upsert wrote %d documents (%v), want 0", n, err)
+		}
+	}
+}
