@@ -47,8 +47,9 @@ import (
 //	    rerank_timeout: 2s
 //	    on_rerank_error: degrade         # or fail
 //
-// References of the form ${NAME} anywhere in the file are replaced by the
-// environment variable NAME before parsing. Then these variables override
+// References of the form ${NAME} inside a value are replaced by the
+// environment variable NAME after parsing, so a variable can only ever be
+// (part of) one value, never add keys. Then these variables override
 // the file: TWOSTAGE_LISTEN, TWOSTAGE_MAX_BODY_BYTES,
 // TWOSTAGE_MAX_DOCUMENTS, TWOSTAGE_REQUEST_TIMEOUT,
 // TWOSTAGE_SHUTDOWN_TIMEOUT, TWOSTAGE_MAX_IN_FLIGHT, and
@@ -150,9 +151,12 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // ParseConfig parses YAML, expanding ${NAME} with getenv and applying the
 // TWOSTAGE_* overrides (see Config), then fills defaults and validates.
 func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
-	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(getenv(string(m[2 : len(m)-1])))
+	expanded, err := expandYAML(data, func(v string) (string, error) {
+		return envRef.ReplaceAllStringFunc(v, func(m string) string { return getenv(m[2 : len(m)-1]) }), nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
 	dec.KnownFields(true)

@@ -56,7 +56,7 @@ func (c *Config) fillSecurity() error {
 		return bad("auth.disabled is set but %s holds tokens", c.Auth.TokensEnv)
 	}
 	for name, cc := range c.Collections {
-		if strings.HasPrefix(cc.Store, "mem:") && !c.AllowMemFile {
+		if file, ok := strings.CutPrefix(cc.Store, "mem:"); ok && file != "" && !c.AllowMemFile {
 			return bad("collection %q: store %q loses acknowledged writes on a crash; set allow_mem_file: true to use it", name, cc.Store)
 		}
 	}

@@ -283,3 +283,25 @@ func TestRejectedUpsertWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvCannotInjectConfig is issue 23 item 7: a variable holding a
+// newline and a key must stay inside its value.
+func TestEnvCannotInjectConfig(t *testing.T) {
+	yamlText := baseConfig + "    on_rerank_error: ${POLICY}\n    top_n: ${TOPN}\n"
+	env := map[string]string{"POLICY": "degrade\n    metric: l2", "TOPN": "3"}
+	cfg, err := server.ParseConfig([]byte(yamlText), func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatalf("config parsed with metric %q, on_rerank_error %q: the variable set a key", cfg.Collections["docs"].Metric, cfg.Collections["docs"].OnRerankError)
+	}
+	if !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), "on_rerank_error") {
+		t.Errorf("error %v, want on_rerank_error rejected as invalid input", err)
+	}
+	env["POLICY"] = "fail"
+	cfg, err = server.ParseConfig([]byte(yamlText), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Collections["docs"]; c.OnRerankError != "fail" || c.TopN != 3 || c.Metric != "cosine" {
+		t.Errorf("collection %+v, want on_rerank_error fail, top_n 3, metric cosine", c)
+	}
+}

@@ -45,6 +45,7 @@ func TestCmdServe(t *testing.T) {
 	dir := t.TempDir()
 	snap := filepath.Join(dir, "docs.jsonl")
 	cfg := fmt.Sprintf(`
+allow_mem_file: true
 rerankers:
   default: lexical
 embedders:
@@ -80,6 +81,7 @@ collections:
 		t.Helper()
 		req, _ := http.NewRequest("POST", url+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

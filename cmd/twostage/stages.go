@@ -143,10 +143,12 @@ func init() {
 	})
 }
 
-// memFile is a memstore that saves its documents to a file on Close.
+// memFile is a memstore that saves its documents to a file on Close. It
+// holds FILE.lock while open.
 type memFile struct {
 	*memstore.Driver
 	path string
+	lock *os.File
 }
 
 func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
@@ -158,24 +160,41 @@ func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.St
 	if path == "" {
 		return twostage.NewStore(d), nil
 	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("mem store: %w", err)
+		return nil, errors.Join(fmt.Errorf("mem store: %w", err), closeLock(lock))
 	default:
 		_, err = d.ReadFrom(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("mem store %s: %w", path, err)
+			return nil, errors.Join(fmt.Errorf("mem store %s: %w", path, err), closeLock(lock))
 		}
 	}
-	return twostage.NewStore(&memFile{d, path}), nil
+	return twostage.NewStore(&memFile{d, path, lock}), nil
 }
 
-// Close writes the snapshot atomically (temporary file, then rename).
+func closeLock(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	return f.Close()
+}
+
+// Close writes the snapshot atomically (temporary file, then rename) and
+// releases the lock.
 func (m *memFile) Close() error {
-	if err := os.MkdirAll(filepath.Dir(m.path), 0o755); err != nil {
+	err := m.save()
+	return errors.Join(err, closeLock(m.lock))
+}
+
+func (m *memFile) save() error {
+	if err := os.MkdirAll(filepath.Dir(m.path), 0o700); err != nil {
 		return fmt.Errorf("mem store: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(m.path), ".snapshot-*")
