@@ -41,10 +41,7 @@ func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
 		}
 		opts.Model = model
 	}
-	if u != "" && !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	r, err := remote.New(k, u, opts)
+	r, err := remote.New(k, remoteURL(u), opts)
 	if err != nil {
 		if errors.Is(err, twostage.ErrInvalidInput) {
 			return nil, usageErr("reranker %q: %v", spec, err)
@@ -82,4 +79,13 @@ func openChain(ctx context.Context, spec string) (twostage.Reranker, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// remoteURL gives a URL without a scheme https://, so an API key is never
+// sent in clear unless http:// is written out.
+func remoteURL(u string) string {
+	if u != "" && !strings.Contains(u, "://") {
+		return "https://" + u
+	}
+	return u
 }

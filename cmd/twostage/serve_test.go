@@ -153,7 +153,8 @@ func TestRemoteRerankerSpecs(t *testing.T) {
 		spec, url, model string
 		kind             remote.Kind
 	}{
-		{"tei:127.0.0.1:8080", "http://127.0.0.1:8080/rerank", "", remote.TEI},
+		{"tei:127.0.0.1:8080", "https://127.0.0.1:8080/rerank", "", remote.TEI}, // no scheme: https, never a key in clear
+		{"tei:http://127.0.0.1:8080", "http://127.0.0.1:8080/rerank", "", remote.TEI},
 		{"vllm:http://gpu-box:8000", "http://gpu-box:8000/v1/rerank", "", remote.VLLM},
 		{"twostage:https://rerank.internal/", "https://rerank.internal/v1/rerank", "", remote.Twostage},
 		{"cohere:http://localhost:9000#model=rerank-english-v3.0", "http://localhost:9000/v2/rerank", "rerank-english-v3.0", remote.Cohere},
