@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -8,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"twostage"
+	"twostage/embed"
 )
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -109,5 +113,42 @@ func TestTricklingBodiesDoNotStarve(t *testing.T) {
 		if r.status != 200 {
 			t.Errorf("search %d while bodies trickle: %d %s, want 200", i, r.status, r.body)
 		}
+	}
+}
+
+// TestCPUBoundSearchStopsAtDeadline: the same attack through /v1/search, a
+// 5000-word query reranked over 1000 candidates.
+func TestCPUBoundSearchStopsAtDeadline(t *testing.T) {
+	e := start(t, "request_timeout: 30ms\nmax_query_words: 100000\nmax_query_bytes: 1000000\nembedders: {default: \"hash:64\"}\nrerankers: {default: lexical}\ncollections: {docs: {store: mem}}\n", nil, nil)
+	// Indexed directly: the 30ms request timeout is for the attack.
+	emb, err := embed.NewHashing(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]twostage.Document, 1000)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprint(i), Text: distinctWords(i*5, 200)}
+	}
+	st, _ := e.srv.Store("docs")
+	p, err := twostage.NewPipeline(st, emb, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Index(context.Background(), docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	body := mustJSON(map[string]any{"query": distinctWords(0, 5000), "candidate_k": 1000, "top_n": 10})
+	t0 := time.Now()
+	r := e.do("POST", "/v1/search", body, "")
+	took := time.Since(t0)
+	if r.status != 504 && r.status != 503 {
+		t.Fatalf("status %d after %v (%.200s), want 504 or 503 at the deadline", r.status, took, r.body)
+	}
+	t.Logf("status %d after %v", r.status, took)
+	time.Sleep(200 * time.Millisecond)
+	c0, w0 := cpuTime(t), time.Now()
+	time.Sleep(time.Second)
+	if used, wall := cpuTime(t)-c0, time.Since(w0); used > wall/2 {
+		t.Errorf("the process used %v of CPU in the %v after the answer: the work did not stop", used, wall)
 	}
 }
