@@ -100,7 +100,8 @@ type AuthConfig struct {
 	// Required makes a missing or empty token list an error at start.
 	Required bool `yaml:"required"`
 	// ProtectMetrics puts /metrics behind the tokens too (health checks
-	// are always open).
+	// are always open). It is the default now that OpenMetrics exists;
+	// kept so older files still load.
 	ProtectMetrics bool `yaml:"protect_metrics"`
 	// OpenMetrics serves /metrics without a token even when tokens are set
 	// (by default /metrics then needs one, as if ProtectMetrics were set).

@@ -160,6 +160,13 @@ type limitedWriter struct {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *limitedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Flush implements http.Flusher when the connection does.
+func (w *limitedWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

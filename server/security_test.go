@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,29 @@ func TestEnvCannotInjectConfig(t *testing.T) {
 	}
 	if c := cfg.Collections["docs"]; c.OnRerankError != "fail" || c.TopN != 3 || c.Metric != "cosine" {
 		t.Errorf("collection %+v, want on_rerank_error fail, top_n 3, metric cosine", c)
+	}
+}
+
+func TestLimitDefaults(t *testing.T) {
+	cfg, err := server.ParseConfig([]byte(baseConfig), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.Limits{MaxQueryBytes: 16 << 10, MaxQueryWords: 2048, MaxTextBytes: 1 << 20, BodyTimeout: 10 * time.Second,
+		MaxBufferedBytes: 64 << 20, MaxResponseBytes: 32 << 20}
+	if cfg.Limits != want {
+		t.Errorf("limits %+v, want %+v", cfg.Limits, want)
+	}
+	if want := max(64, 8*runtime.GOMAXPROCS(0)); cfg.MaxInFlight != want {
+		t.Errorf("max_in_flight %d, want %d", cfg.MaxInFlight, want)
+	}
+	for _, bad := range []string{"max_query_words: -1\n", "max_buffered_bytes: 1000\n", "tls: {cert_file: a.pem}\n", "allowed_hosts: [\"http://x\"]\n",
+		"collections: {docs: {store: \"mem:/tmp/x.jsonl\"}}\n"} {
+		if _, err := server.ParseConfig([]byte("embedders: {default: \"hash:8\"}\n"+bad), func(string) string { return "" }); !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Errorf("%q: %v, want ErrInvalidInput", bad, err)
+		}
+	}
+	if _, err := server.ParseConfig([]byte("embedders: {default: \"hash:8\"}\nallow_mem_file: true\ncollections: {docs: {store: \"mem:/tmp/x.jsonl\"}}\n"), func(string) string { return "" }); err != nil {
+		t.Errorf("mem:FILE with allow_mem_file: %v", err)
 	}
 }
