@@ -67,10 +67,15 @@ func (c *Config) fillSecurity() error {
 // loopback, no tokens are configured and auth.disabled is not set.
 var ErrExposed = errors.New("server: listening beyond loopback without tokens")
 
-// checkExposure refuses an open server on a non-loopback address, and logs
-// a warning when auth.disabled allows it.
+// checkExposure refuses an open server on a non-loopback address, logs a
+// warning when auth.disabled allows it, and says at start that a loopback
+// server without tokens is open.
 func (s *Server) checkExposure(addr net.Addr) error {
-	if len(s.cfg.Tokens) > 0 || isLoopback(addr) {
+	if len(s.cfg.Tokens) > 0 {
+		return nil
+	}
+	if isLoopback(addr) {
+		s.log.Info("server: no tokens: every route is open to local processes", "addr", addr.String(), "tokens_env", s.cfg.Auth.TokensEnv)
 		return nil
 	}
 	if !s.cfg.Auth.Disabled {

@@ -129,8 +129,8 @@ func TestServeRefusesExposure(t *testing.T) {
 		cancel()
 		return <-errc, logs.String()
 	}
-	if err, _ := serve(t, baseConfig, nil, "127.0.0.1:0"); err != nil {
-		t.Errorf("loopback without tokens: %v", err)
+	if err, logs := serve(t, baseConfig, nil, "127.0.0.1:0"); err != nil || !strings.Contains(logs, "no tokens") {
+		t.Errorf("loopback without tokens: %v, log %q: want serving, saying it is open", err, logs)
 	}
 	if err, _ := serve(t, baseConfig, nil, "0.0.0.0:0"); !errors.Is(err, server.ErrExposed) {
 		t.Errorf("all interfaces without tokens: %v, want ErrExposed", err)
