@@ -43,5 +43,10 @@ test-short: deps
 bench: deps
 	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchtime 2x $(PKGS)
 
+## vulncheck: govulncheck (pinned, in .deps/bin); says NOT CHECKED when its database is unreachable
+.PHONY: vulncheck
+vulncheck:
+	@scripts/vulncheck.sh
+
 clean:
 	rm -rf twostage .twostage

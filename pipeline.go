@@ -265,17 +265,62 @@ func applyScores(hits []Hit, scores []Score, minScore float64) []Hit {
 // Index embeds the documents that have no vector and upserts all of them, in
 // batches. docs are not modified. progress, when not nil, is called after each batch with the
 // number of documents done.
+//
+// The whole request is validated (ids, duplicate ids across all of docs,
+// texts, vectors, metadata) and every missing vector is computed before
+// anything is written, so a rejected request writes nothing. If the store
+// fails while writing, the error names the documents written before it.
 func (p *Pipeline) Index(ctx context.Context, docs []Document, progress func(done int)) error {
-	for start := 0; start < len(docs); start += p.opts.IndexBatch {
-		batch := slices.Clone(docs[start:min(start+p.opts.IndexBatch, len(docs))])
+	if err := p.checkIndex(docs); err != nil {
+		return fmt.Errorf("twostage: index: %w", err)
+	}
+	all := slices.Clone(docs)
+	for start := 0; start < len(all); start += p.opts.IndexBatch {
+		batch := all[start:min(start+p.opts.IndexBatch, len(all))]
 		if err := p.embedMissing(ctx, batch); err != nil {
-			return fmt.Errorf("twostage: index: documents %d-%d: %w", start, start+len(batch)-1, err)
+			return fmt.Errorf("twostage: index: documents %d-%d: %w (nothing written)", start, start+len(batch)-1, err)
 		}
+		for _, d := range batch {
+			if err := p.store.checkVector(d.Vector); err != nil {
+				return fmt.Errorf("twostage: index: embedding of %q: %w (nothing written)", d.ID, err)
+			}
+		}
+	}
+	for start := 0; start < len(all); start += p.opts.IndexBatch {
+		batch := all[start:min(start+p.opts.IndexBatch, len(all))]
 		if err := p.store.Upsert(ctx, batch); err != nil {
-			return fmt.Errorf("twostage: index: documents %d-%d: %w", start, start+len(batch)-1, err)
+			return fmt.Errorf("twostage: index: documents %d-%d (documents before %d are written): %w", start, start+len(batch)-1, start, err)
 		}
 		if progress != nil {
 			progress(start + len(batch))
+		}
+	}
+	return nil
+}
+
+// checkIndex validates every document of an Index request.
+func (p *Pipeline) checkIndex(docs []Document) error {
+	seen := make(map[string]int, len(docs))
+	for i, d := range docs {
+		if err := checkID(d.ID); err != nil {
+			return fmt.Errorf("document %d: %w", i, err)
+		}
+		if j, dup := seen[d.ID]; dup {
+			return fmt.Errorf("documents %d and %d share id %q: %w", j, i, d.ID, ErrInvalidInput)
+		}
+		seen[d.ID] = i
+		if err := CheckText("text of "+d.ID, d.Text); err != nil {
+			return err
+		}
+		if len(d.Vector) > 0 {
+			if err := p.store.checkVector(d.Vector); err != nil {
+				return fmt.Errorf("document %q: %w", d.ID, err)
+			}
+		} else if p.embedder == nil {
+			return fmt.Errorf("document %q has no vector and the pipeline has no embedder: %w", d.ID, ErrInvalidInput)
+		}
+		if _, err := NormalizeMetadata(d.Metadata); err != nil {
+			return fmt.Errorf("document %q: %w", d.ID, err)
 		}
 	}
 	return nil

@@ -40,22 +40,28 @@ func (h *Hashing) EmbedQuery(ctx context.Context, text string) ([]float32, error
 	if err := twostage.CheckText("query", text); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
-	return h.vector(text), nil
+	v, err := h.vector(ctx, text)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	return v, nil
 }
 
 // EmbedDocuments implements twostage.Embedder.
 func (h *Hashing) EmbedDocuments(ctx context.Context, texts []string) ([][]float32, error) {
 	out := make([][]float32, len(texts))
 	for i, t := range texts {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("embed: %w", err)
-			}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("embed: %w", err)
 		}
 		if err := twostage.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
 			return nil, fmt.Errorf("embed: %w", err)
 		}
-		out[i] = h.vector(t)
+		v, err := h.vector(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("embed: %w", err)
+		}
+		out[i] = v
 	}
 	return out, nil
 }
@@ -64,7 +70,10 @@ func (h *Hashing) EmbedDocuments(ctx context.Context, texts []string) ([][]float
 // still a valid cosine vector (it matches only other empty texts).
 const emptyFeature = "\x00empty"
 
-func (h *Hashing) vector(text string) []float32 {
+// ctxEvery is how many words vector hashes between looks at its context.
+const ctxEvery = 4096
+
+func (h *Hashing) vector(ctx context.Context, text string) ([]float32, error) {
 	words := textfeat.Words(nil, text)
 	type feat struct{ n, weight float64 }
 	tf := make(map[uint64]feat, 2*len(words))
@@ -75,6 +84,11 @@ func (h *Hashing) vector(text string) []float32 {
 		tf[k] = feat{tf[k].n + 1, weight}
 	}
 	for i, w := range words {
+		if i%ctxEvery == ctxEvery-1 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		add(w, 1)
 		if i > 0 {
 			add(words[i-1]+" "+w, 0.5)
@@ -99,10 +113,10 @@ func (h *Hashing) vector(text string) []float32 {
 	out := make([]float32, h.dim)
 	if norm == 0 { // every feature cancelled out: fall back to the empty feature's bucket
 		out[0] = 1
-		return out
+		return out, nil
 	}
 	for i, x := range v {
 		out[i] = float32(x / norm)
 	}
-	return out
+	return out, nil
 }

@@ -106,7 +106,7 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	if opts != nil && opts.ReadOnly {
 		return openReadOnly(dir, opts)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("faisslocal: create %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -141,7 +141,7 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 	d.man = man
 	d.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
 	d.l2 = man.Metric == twostage.L2
-	d.db, err = bolt.Open(dbPath, 0o644, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	d.db, err = bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return d, fmt.Errorf("faisslocal: open %s: %v: %w", dbPath, err, ErrCorrupt)
 	}
@@ -1111,6 +1111,9 @@ func (d *Driver) save(ctx context.Context) error {
 	path := filepath.Join(d.dir, indexFileName(gen))
 	if err := d.index.write(path); err != nil {
 		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // FAISS creates it 0666 less the umask
+		return fmt.Errorf("faisslocal: save: %w", err)
 	}
 	if err := syncFile(path); err != nil {
 		return fmt.Errorf("faisslocal: save: %w", err)

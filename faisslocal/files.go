@@ -12,7 +12,7 @@ import (
 // it, renames it into place and fsyncs the directory.
 func writeFileAtomic(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("faisslocal: write %s: %w", name, err)
 	}
@@ -56,7 +56,7 @@ type dirLock struct{ f *os.File }
 // lockDir takes the store's lock without waiting: ErrLocked when another
 // open file description (another process, or another Open here) holds it.
 func lockDir(dir string) (*dirLock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("faisslocal: lock %s: %w", dir, err)
 	}

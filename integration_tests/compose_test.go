@@ -27,6 +27,7 @@ type composeFile struct {
 		Build       any               `yaml:"build"`
 		Command     []string          `yaml:"command"`
 		Ports       []string          `yaml:"ports"`
+		Networks    []string          `yaml:"networks"`
 		Environment map[string]string `yaml:"environment"`
 		Profiles    []string          `yaml:"profiles"`
 		DependsOn   map[string]struct {
@@ -57,7 +58,10 @@ type composeFile struct {
 	Configs map[string]struct {
 		Content string `yaml:"content"`
 	} `yaml:"configs"`
-	Volumes map[string]any `yaml:"volumes"`
+	Volumes  map[string]any `yaml:"volumes"`
+	Networks map[string]struct {
+		Internal bool `yaml:"internal"`
+	} `yaml:"networks"`
 }
 
 func loadCompose(t *testing.T) composeFile {
@@ -109,9 +113,17 @@ func TestComposeFile(t *testing.T) {
 	if !slices.Contains(wv.Healthcheck.Test, "http://127.0.0.1:8080/v1/.well-known/ready") {
 		t.Errorf("weaviate healthcheck %v does not probe /v1/.well-known/ready", wv.Healthcheck.Test)
 	}
-	if !slices.Contains(c.Services["qdrant"].Ports, "6334:6334") {
-		t.Errorf("qdrant does not publish its gRPC port 6334: %v", c.Services["qdrant"].Ports)
+	// Issue 23: only twostage is published, on loopback by default; the
+	// databases (anonymous access) stay on an internal network.
+	if !c.Networks["backend"].Internal {
+		t.Errorf("network backend is not internal: %+v", c.Networks)
 	}
+	for _, db := range []string{"qdrant", "weaviate"} {
+		if s := c.Services[db]; len(s.Ports) != 0 || !slices.Equal(s.Networks, []string{"backend"}) {
+			t.Errorf("%s publishes %v on networks %v; want no ports, only the internal network", db, s.Ports, s.Networks)
+		}
+	}
+	composeDefault := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
 	for _, name := range []string{"twostage", "twostage-gpu"} {
 		s := c.Services[name]
 		if !slices.Equal(s.Command, []string{"serve", "--config", "/etc/twostage/config.yaml"}) {
@@ -124,8 +136,27 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s configs %+v", name, s.Configs)
 			continue
 		}
+		for _, p := range s.Ports {
+			if bound := composeDefault.ReplaceAllString(p, "$1"); !strings.HasPrefix(bound, "127.0.0.1:") {
+				t.Errorf("%s publishes %q (%q by default), want 127.0.0.1 by default", name, p, bound)
+			}
+		}
+		if !slices.Contains(s.Networks, "backend") {
+			t.Errorf("%s is not on the backend network: %v", name, s.Networks)
+		}
+		if tok := s.Environment["TWOSTAGE_AUTH_TOKENS"]; !strings.Contains(tok, ":?") {
+			t.Errorf("%s TWOSTAGE_AUTH_TOKENS=%q: want ${TWOSTAGE_AUTH_TOKENS:?...} so compose refuses to start without one", name, tok)
+		}
 		content := c.Configs[s.Configs[0].Source].Content
-		cfg, err := server.ParseConfig([]byte(content), func(string) string { return "" })
+		if _, err := server.ParseConfig([]byte(content), func(string) string { return "" }); err == nil {
+			t.Errorf("%s config loads without a token; want auth.required", name)
+		}
+		cfg, err := server.ParseConfig([]byte(content), func(k string) string {
+			if k == "TWOSTAGE_AUTH_TOKENS" {
+				return "tok"
+			}
+			return ""
+		})
 		if err != nil {
 			t.Errorf("%s config %q does not load: %v", name, s.Configs[0].Source, err)
 			continue

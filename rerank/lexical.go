@@ -44,6 +44,9 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 		return []twostage.Score{}, nil
 	}
 	qterms := unique(textfeat.Words(nil, query))
+	if len(qterms) > MaxLexicalTerms {
+		qterms = qterms[:MaxLexicalTerms]
+	}
 	tfs := make([]map[string]int, len(docs)) // query-word frequencies per document
 	lens := make([]int, len(docs))
 	spans := make([]int, len(docs))
@@ -54,6 +57,9 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 	}
 	var totalLen float64
 	for i, d := range docs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("rerank: %w", err)
+		}
 		if err := twostage.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
 			return nil, fmt.Errorf("rerank: %w", err)
 		}
@@ -77,6 +83,11 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 	avgLen := max(totalLen/n, 1)
 	out := make([]twostage.Score, len(docs))
 	for i, tf := range tfs {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("rerank: %w", err)
+			}
+		}
 		var raw float64
 		dl := float64(lens[i])
 		for _, q := range qterms {
@@ -94,6 +105,12 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 	}
 	return out, nil
 }
+
+// MaxLexicalTerms bounds the distinct query words Lexical scores: words
+// after the first MaxLexicalTerms distinct ones are ignored, so the work per
+// document is bounded however long the query (BM25 over a thousand distinct
+// words already ranks by little more than length).
+const MaxLexicalTerms = 1024
 
 // proximityAlpha is α of Tao and Zhai's proximity bonus.
 const proximityAlpha = 0.3

@@ -89,6 +89,18 @@ step_weaviate() {
   touch "$DEPS/bin/.weaviate-$WEAVIATE_VERSION"
 }
 
+# govulncheck for `make vulncheck`, pinned; go install checks the module
+# against go.sum's checksum database like every other Go module.
+GOVULNCHECK_VERSION=v1.10.0
+step_govulncheck() {
+  [ -x "$DEPS/bin/govulncheck" ] && [ -f "$DEPS/bin/.govulncheck-$GOVULNCHECK_VERSION" ] && return 0
+  log "installing govulncheck $GOVULNCHECK_VERSION"
+  mkdir -p "$DEPS/bin"
+  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" 2>&1 | grep -v "^go: downloading" >&2 || true)
+  [ -x "$DEPS/bin/govulncheck" ] || { log "govulncheck install failed"; exit 1; }
+  touch "$DEPS/bin/.govulncheck-$GOVULNCHECK_VERSION"
+}
+
 [ $# -eq 0 ] && set -- all
 for s in "$@"; do
   case "$s" in
@@ -97,6 +109,7 @@ for s in "$@"; do
     npm) step_npm ;;
     tokenizers) step_tokenizers ;;
     weaviate) step_weaviate ;;
+    govulncheck) step_govulncheck ;;
     all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate ;;
     *) echo "deps: unknown step $s" >&2; exit 2 ;;
   esac

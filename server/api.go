@@ -80,23 +80,21 @@ func classify(err error) *apiError {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, route string, err error) {
-	ae := classify(err)
+	ae := s.redact(w, route, classify(err), err)
 	s.metrics.errors.WithLabelValues(ae.Code).Inc()
-	if ae.Status >= 500 {
-		s.log.Warn("server: request failed", "route", route, "status", ae.Status, "id", w.Header().Get(requestIDHeader), "err", err)
-	}
 	msg := strings.ToValidUTF8(ae.Message, "?")
 	writeJSON(w, ae.Status, ErrorBody{Error: ErrorDetail{Code: ae.Code, Message: msg}, Message: msg, ID: responseID(w)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := newResponseBuffer(w)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
+		var body []byte
+		status, body = buf.failure()
 		buf.Reset()
-		buf.WriteString(`{"error":{"code":"internal","message":"encode response"},"message":"encode response"}` + "\n")
+		buf.Buffer.Write(body)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -107,6 +105,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
+	}
+	if b, ok := r.Body.(*bufferedBody); ok {
+		return b.data, nil
 	}
 	data, err := io.ReadAll(r.Body)
 	var mbe *http.MaxBytesError
@@ -281,6 +282,9 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRerank(req); err != nil {
+		return err
+	}
 	name := s.rerankName
 	if _, ok := s.rerankers[req.Model]; ok && req.Model != "" {
 		name = req.Model
@@ -359,6 +363,9 @@ type SearchRequest struct {
 	Vector     []float32        `json:"vector"`
 	NoRerank   bool             `json:"no_rerank"`
 	OnError    string           `json:"on_rerank_error"`
+
+	// OmitText leaves the documents' text out of the hits.
+	OmitText bool `json:"omit_text"`
 }
 
 func decodeSearch(data []byte) (*SearchRequest, error) {
@@ -461,6 +468,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkQuery(req.Query); err != nil {
+		return err
+	}
 	c, err := s.collection(req.Collection)
 	if err != nil {
 		return err
@@ -500,6 +510,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if out.Hits == nil {
 		out.Hits = []twostage.Hit{}
 	}
+	omitText(out.Hits, req.OmitText)
 	if res.Cause != nil {
 		out.Cause = res.Cause.Error()
 	}
@@ -609,6 +620,9 @@ func (s *Server) handleDocuments(w http.ResponseWriter, r *http.Request) error {
 	}
 	req, err := decodeUpsert(data, s.cfg.MaxDocuments)
 	if err != nil {
+		return err
+	}
+	if err := s.checkUpsert(req); err != nil {
 		return err
 	}
 	t := time.Now()

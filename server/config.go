@@ -19,13 +19,15 @@ import (
 // ParseConfig. Stores, embedders and rerankers are named by the same spec
 // strings as the CLI's --store, --embedder and --reranker flags.
 //
-//	listen: ":8080"
+//	listen: "127.0.0.1:8080"            # beyond loopback needs tokens or auth.disabled
 //	max_body_bytes: 8388608
 //	max_documents: 1000
 //	request_timeout: 30s
 //	shutdown_timeout: 30s
 //	shutdown_drain: 5s                   # /readyz 503 but still serving, before the listener closes
-//	max_in_flight: 256
+//	max_in_flight: 256                  # default max(64, 8*GOMAXPROCS)
+//	max_query_bytes: 16384               # and the other Limits
+//	allowed_hosts: [search.example.com]  # and the other Security options
 //	auth:
 //	  tokens_env: TWOSTAGE_AUTH_TOKENS   # comma-separated bearer tokens
 //	  required: true                     # refuse to start without tokens
@@ -45,17 +47,18 @@ import (
 //	    rerank_timeout: 2s
 //	    on_rerank_error: degrade         # or fail
 //
-// References of the form ${NAME} in the file (outside comment lines) are
-// replaced by the environment variable NAME before parsing; an unset or
-// empty NAME is an error naming it and its line, and ${NAME:-default} gives
-// default instead. Then these variables override
+// References of the form ${NAME} inside a value are replaced by the
+// environment variable NAME after parsing, so a variable can only ever be
+// (part of) one value, never add keys; an unset or empty NAME is an error
+// naming it and its line, and ${NAME:-default} gives default instead. Then
+// these variables override
 // the file: TWOSTAGE_LISTEN, TWOSTAGE_MAX_BODY_BYTES,
 // TWOSTAGE_MAX_DOCUMENTS, TWOSTAGE_REQUEST_TIMEOUT,
 // TWOSTAGE_SHUTDOWN_TIMEOUT, TWOSTAGE_SHUTDOWN_DRAIN, TWOSTAGE_MAX_IN_FLIGHT, and
 // TWOSTAGE_RERANKER_<NAME> / TWOSTAGE_EMBEDDER_<NAME> (the spec of the
 // named reranker or embedder; NAME upper-cased, '-' as '_').
 type Config struct {
-	// Listen is the address to listen on (default ":8080").
+	// Listen is the address to listen on (default "127.0.0.1:8080").
 	Listen string `yaml:"listen"`
 	// MaxBodyBytes limits request bodies (default 8 MiB); larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -74,7 +77,7 @@ type Config struct {
 	// leaves it out; 0s: close at once).
 	ShutdownDrain time.Duration `yaml:"shutdown_drain"`
 	// MaxInFlight limits concurrent API requests; more get 429 overloaded
-	// (default 0: no limit; the engine's own queue still bounds work).
+	// (default max(64, 8*GOMAXPROCS)).
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Auth configures bearer-token authentication.
 	Auth AuthConfig `yaml:"auth"`
@@ -86,6 +89,10 @@ type Config struct {
 	Rerank RerankConfig `yaml:"rerank"`
 	// Collections maps collection names to their stages.
 	Collections map[string]CollectionConfig `yaml:"collections"`
+	// Limits bound each request's cost and the memory held at once.
+	Limits `yaml:",inline"`
+	// Security decides who may reach the server and what it may open.
+	Security `yaml:",inline"`
 
 	// Tokens are the accepted bearer tokens, read from the environment
 	// variable Auth.TokensEnv; never from the file. Empty means no auth.
@@ -100,8 +107,15 @@ type AuthConfig struct {
 	// Required makes a missing or empty token list an error at start.
 	Required bool `yaml:"required"`
 	// ProtectMetrics puts /metrics behind the tokens too (health checks
-	// are always open).
+	// are always open). It is the default now that OpenMetrics exists;
+	// kept so older files still load.
 	ProtectMetrics bool `yaml:"protect_metrics"`
+	// OpenMetrics serves /metrics without a token even when tokens are set
+	// (by default /metrics then needs one, as if ProtectMetrics were set).
+	OpenMetrics bool `yaml:"open_metrics"`
+	// Disabled lets the server listen beyond loopback without tokens; it
+	// logs a warning at start. Without it, Serve refuses (ErrExposed).
+	Disabled bool `yaml:"disabled"`
 }
 
 // RerankConfig configures the rerank endpoints.
@@ -143,7 +157,7 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig parses YAML, expanding ${NAME} with getenv and applying the
 // TWOSTAGE_* overrides (see Config), then fills defaults and validates.
 func ParseConfig(data []byte, getenv func(string) string) (*Config, error) {
-	expanded, err := expandFile(data, getenv)
+	expanded, err := expandYAML(data, func(v string) (string, error) { return expandVars(v, getenv) })
 	if err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
@@ -237,7 +251,7 @@ func (c *Config) fill() error {
 		return fmt.Errorf("server: config: %s: %w", fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
 	}
 	if c.Listen == "" {
-		c.Listen = ":8080"
+		c.Listen = "127.0.0.1:8080"
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 8 << 20
@@ -269,6 +283,12 @@ func (c *Config) fill() error {
 	}
 	if c.Auth.Required && len(c.Tokens) == 0 {
 		return bad("auth.required is set but %s holds no tokens", c.Auth.TokensEnv)
+	}
+	if err := c.fillLimits(); err != nil {
+		return err
+	}
+	if err := c.fillSecurity(); err != nil {
+		return err
 	}
 	if c.Rerankers == nil {
 		c.Rerankers = map[string]string{}

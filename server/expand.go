@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"twostage"
 )
@@ -34,21 +33,4 @@ func expandVars(s string, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("${%s} is unset or empty (set it, or write ${%s:-DEFAULT}): %w", missing[0], missing[0], twostage.ErrInvalidInput)
 	}
 	return out, nil
-}
-
-// expandFile expands the variable references of a config file line by
-// line, naming the line of a failure. Comment lines are left as they are.
-func expandFile(data []byte, getenv func(string) string) ([]byte, error) {
-	lines := strings.SplitAfter(string(data), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "#") || !strings.Contains(l, "${") {
-			continue
-		}
-		x, err := expandVars(l, getenv)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
-		}
-		lines[i] = x
-	}
-	return []byte(strings.Join(lines, "")), nil
 }

@@ -1,39 +1,154 @@
-package server
+package server_test
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"twostage"
+	"twostage/embed"
 )
 
-// The search decoder follows twostage.CheckLimits, as the CLI and
-// Pipeline.Search do: 0 is the default, min_score is in [0,1], and without
-// the rerank stage candidate_k does not bound top_n.
-func TestDecodeSearchLimits(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		ok   bool
-	}{
-		{`{"query":"q","top_n":0}`, true},
-		{`{"query":"q","top_n":0,"candidate_k":0}`, true},
-		{`{"query":"q","top_n":60,"candidate_k":50,"no_rerank":true}`, true},
-		{`{"query":"q","top_n":60,"candidate_k":50}`, false},
-		{`{"query":"q","top_n":-1}`, false},
-		{`{"query":"q","top_n":10001}`, false},
-		{`{"query":"q","min_score":2}`, false},
-		{`{"query":"q","min_score":-0.1}`, false},
-	} {
-		req, err := decodeSearch([]byte(tc.body))
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: error %v, want ok %v", tc.body, err, tc.ok)
-			continue
-		}
-		if err == nil && (req.TopN != nil && *req.TopN == 0) {
-			t.Errorf("%s: top_n 0 kept, want it to mean the collection's default", tc.body)
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime(t testing.TB) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// distinctWords returns n distinct words ("w0 w1 ...") starting at from.
+func distinctWords(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "w%d ", from+i)
+	}
+	return b.String()
+}
+
+// TestCPUBoundRequestStopsAtDeadline is the attack of issue 23 item 1: a
+// rerank request whose BM25 work (query words x documents) takes seconds.
+// It must be answered 504 near request_timeout, and the server must stop
+// burning CPU soon after (measured with getrusage over a quiet second).
+func TestCPUBoundRequestStopsAtDeadline(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	e := start(t, "request_timeout: 50ms\nmax_query_words: 100000\nmax_query_bytes: 1000000\nrerankers: {default: lexical}\n", nil, nil)
+	docs := make([]string, 1000)
+	for i := range docs {
+		docs[i] = distinctWords(i*20, 20) // sharing words with the query
+	}
+	body := mustJSON(map[string]any{"query": distinctWords(0, 30000), "documents": docs}) // about 200 KB
+	t0 := time.Now()
+	r := e.do("POST", "/v1/rerank", body, "")
+	took := time.Since(t0)
+	t.Logf("status %d after %v", r.status, took)
+	if r.status != 504 && r.status != 503 {
+		t.Fatalf("status %d after %v (%.200s), want 504 or 503 at the %v deadline", r.status, took, r.body, timeout)
+	}
+	if took > timeout+2*time.Second {
+		t.Errorf("answered after %v, want near the %v deadline", took, timeout)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c0, w0 := cpuTime(t), time.Now()
+	time.Sleep(time.Second)
+	if used, wall := cpuTime(t)-c0, time.Since(w0); used > wall/2 {
+		t.Errorf("the process used %v of CPU in the %v after the answer: the work did not stop", used, wall)
+	}
+}
+
+// TestTricklingBodiesDoNotStarve is the attack of issue 23 item 3: eight
+// connections trickle a byte at a time into a 100000-byte body while ten
+// normal searches run, with max_in_flight 2. Bodies are read before a slot
+// is taken, so the normal searches all get 200. The tricklers stop by
+// themselves when the test ends (their connections are closed).
+func TestTricklingBodiesDoNotStarve(t *testing.T) {
+	e := start(t, baseConfig+"max_in_flight: 2\n", nil, nil)
+	e.index("docs")
+	host := strings.TrimPrefix(e.url, "http://")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	defer close(stop)
+	started := make(chan struct{}, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Error(err)
+				started <- struct{}{}
+				return
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "POST /v1/search HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", host)
+			started <- struct{}{}
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-started
+	}
+	time.Sleep(200 * time.Millisecond) // the tricklers' headers are in
+	for i := range 10 {
+		r := e.do("POST", "/v1/search", `{"query":"red planet","top_n":2}`, "")
+		if r.status != 200 {
+			t.Errorf("search %d while bodies trickle: %d %s, want 200", i, r.status, r.body)
 		}
 	}
-	if err := twostage.CheckLimits(0, 0, 2, true); !errors.Is(err, twostage.ErrInvalidInput) {
-		t.Errorf("CheckLimits min score 2: %v, want ErrInvalidInput", err)
+}
+
+// TestCPUBoundSearchStopsAtDeadline: the same attack through /v1/search, a
+// 5000-word query reranked over 1000 candidates.
+func TestCPUBoundSearchStopsAtDeadline(t *testing.T) {
+	e := start(t, "request_timeout: 30ms\nmax_query_words: 100000\nmax_query_bytes: 1000000\nembedders: {default: \"hash:64\"}\nrerankers: {default: lexical}\ncollections: {docs: {store: mem}}\n", nil, nil)
+	// Indexed directly: the 30ms request timeout is for the attack.
+	emb, err := embed.NewHashing(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]twostage.Document, 1000)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprint(i), Text: distinctWords(i*5, 200)}
+	}
+	st, _ := e.srv.Store("docs")
+	p, err := twostage.NewPipeline(st, emb, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Index(context.Background(), docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	body := mustJSON(map[string]any{"query": distinctWords(0, 5000), "candidate_k": 1000, "top_n": 10})
+	t0 := time.Now()
+	r := e.do("POST", "/v1/search", body, "")
+	took := time.Since(t0)
+	if r.status != 504 && r.status != 503 {
+		t.Fatalf("status %d after %v (%.200s), want 504 or 503 at the deadline", r.status, took, r.body)
+	}
+	t.Logf("status %d after %v", r.status, took)
+	time.Sleep(200 * time.Millisecond)
+	c0, w0 := cpuTime(t), time.Now()
+	time.Sleep(time.Second)
+	if used, wall := cpuTime(t)-c0, time.Since(w0); used > wall/2 {
+		t.Errorf("the process used %v of CPU in the %v after the answer: the work did not stop", used, wall)
 	}
 }

@@ -66,6 +66,7 @@ type Server struct {
 	allRerankers map[string]twostage.Reranker // every one opened, by name or spec: for /metrics
 	owned        []any                        // opened here; Close closes them
 	sem          chan struct{}                // nil when MaxInFlight is 0
+	buffers      *budget                      // bodies and answers held at once
 
 	draining  atomic.Bool
 	closeOnce sync.Once
@@ -190,6 +191,7 @@ func Open(ctx context.Context, cfg *Config, op Openers, opts *Options) (_ *Serve
 	if s.cfg.MaxInFlight > 0 {
 		s.sem = make(chan struct{}, s.cfg.MaxInFlight)
 	}
+	s.buffers = &budget{cap: s.cfg.Limits.MaxBufferedBytes}
 	s.metrics, err = newMetrics(s.reg, s.engineSources)
 	if err != nil {
 		return nil, fmt.Errorf("server: metrics: %w", err)
@@ -206,9 +208,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/collections/{name}/documents", s.api("documents", false, "", s.handleDocuments))
 	s.mux.Handle("/healthz", s.api("healthz", true, http.MethodGet, s.handleHealth))
 	s.mux.Handle("/readyz", s.api("readyz", true, http.MethodGet, s.handleReady))
-	s.mux.Handle("/metrics", s.api("metrics", !s.cfg.Auth.ProtectMetrics, http.MethodGet, s.handleMetrics))
+	s.mux.Handle("/metrics", s.api("metrics", s.cfg.Auth.OpenMetrics && !s.cfg.Auth.ProtectMetrics, http.MethodGet, s.handleMetrics))
 	s.mux.Handle("/", s.api("unknown", true, "", func(w http.ResponseWriter, r *http.Request) error {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.URL.Path}
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}
 	}))
 }
 
@@ -261,6 +263,10 @@ func (s *Server) api(route string, open bool, method string, h func(http.Respons
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, open bool, method string, h func(http.ResponseWriter, *http.Request) error) error {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := s.checkHost(r); err != nil {
+		return err
+	}
 	if method != "" && r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 		w.Header().Set("Allow", method)
 		return &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: r.Method + " is not allowed; use " + method}
@@ -274,6 +280,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, ope
 	if s.closed.Load() {
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "server is closed"}
 	}
+	hold := &held{b: s.buffers}
+	defer hold.release()
+	if !open {
+		if err := checkContentType(r); err != nil {
+			return err
+		}
+		if err := s.readBounded(w, r, hold); err != nil {
+			return err
+		}
+		w = &limitedWriter{ResponseWriter: w, hold: hold, limit: s.cfg.Limits.MaxResponseBytes}
+	}
 	if s.sem != nil && !open {
 		select {
 		case s.sem <- struct{}{}:
@@ -286,7 +303,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, ope
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	if r.Body != nil {
+	if r.Body != nil && open { // the others' bodies are read and bounded above
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
 	return h(w, r)
@@ -356,12 +373,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.cfg.RequestTimeout + 10*time.Second, // a body trickling in cannot hold a connection forever
-		WriteTimeout:      s.cfg.RequestTimeout + 10*time.Second,
+		WriteTimeout:      s.cfg.RequestTimeout + s.cfg.Limits.BodyTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if err := s.checkExposure(ln.Addr()); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }() // exits when hs is shut down
+	go func() { errc <- s.serveConns(hs, ln) }() // exits when hs is shut down
 	s.log.Info("server: listening", "addr", ln.Addr().String(), "collections", names(s.collections))
 	select {
 	case err := <-errc:

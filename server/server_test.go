@@ -304,6 +304,7 @@ func TestAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", e.url+"/v1/rerank", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			if tt.header != "" {
 				req.Header.Set("Authorization", tt.header)
 			}
@@ -324,17 +325,21 @@ func TestAuth(t *testing.T) {
 	if r.status != 401 || r.errorBody(t).Code != "unauthorized" {
 		t.Errorf("search with a wrong token: %d %s", r.status, r.body)
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		if r := e.do("GET", path, "", ""); r.status != 200 {
 			t.Errorf("%s without a token: %d, want 200 (open)", path, r.status)
 		}
 	}
-	e2 := start(t, cfg+"  protect_metrics: true\n", env, nil)
-	if r := e2.do("GET", "/metrics", "", ""); r.status != 401 {
-		t.Errorf("protected /metrics without a token: %d", r.status)
+	// With tokens, /metrics needs one unless auth.open_metrics is set.
+	if r := e.do("GET", "/metrics", "", ""); r.status != 401 {
+		t.Errorf("/metrics without a token: %d, want 401", r.status)
 	}
-	if r := e2.do("GET", "/metrics", "", "beta"); r.status != 200 {
-		t.Errorf("protected /metrics with a token: %d", r.status)
+	if r := e.do("GET", "/metrics", "", "beta"); r.status != 200 {
+		t.Errorf("/metrics with a token: %d, want 200", r.status)
+	}
+	e2 := start(t, cfg+"  open_metrics: true\n", env, nil)
+	if r := e2.do("GET", "/metrics", "", ""); r.status != 200 {
+		t.Errorf("open /metrics without a token: %d, want 200", r.status)
 	}
 	if _, err := server.ParseConfig([]byte(cfg), func(string) string { return "" }); !errors.Is(err, twostage.ErrInvalidInput) {
 		t.Errorf("auth required without tokens: %v", err)

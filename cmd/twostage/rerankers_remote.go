@@ -40,10 +40,7 @@ func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
 			return nil, usageErr("reranker %q: %v", spec, err)
 		}
 	}
-	if u != "" && !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	r, err := remote.New(k, u, opts)
+	r, err := remote.New(k, remoteURL(u), opts)
 	if err != nil {
 		if errors.Is(err, twostage.ErrInvalidInput) {
 			return nil, usageErr("reranker %q: %v", spec, err)
@@ -100,4 +97,13 @@ func remoteFragment(frag string, opts *remote.Options) error {
 		}
 	}
 	return nil
+}
+
+// remoteURL gives a URL without a scheme https://, so an API key is never
+// sent in clear unless http:// is written out.
+func remoteURL(u string) string {
+	if u != "" && !strings.Contains(u, "://") {
+		return "https://" + u
+	}
+	return u
 }

@@ -45,6 +45,7 @@ func TestCmdServe(t *testing.T) {
 	dir := t.TempDir()
 	snap := filepath.Join(dir, "docs.snap")
 	cfg := fmt.Sprintf(`
+allow_mem_file: true
 rerankers:
   default: lexical
 embedders:
@@ -80,6 +81,7 @@ collections:
 		t.Helper()
 		req, _ := http.NewRequest("POST", url+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +153,8 @@ func TestRemoteRerankerSpecs(t *testing.T) {
 		spec, url, model string
 		kind             remote.Kind
 	}{
-		{"tei:127.0.0.1:8080", "http://127.0.0.1:8080/rerank", "", remote.TEI},
+		{"tei:127.0.0.1:8080", "https://127.0.0.1:8080/rerank", "", remote.TEI}, // no scheme: https, never a key in clear
+		{"tei:http://127.0.0.1:8080", "http://127.0.0.1:8080/rerank", "", remote.TEI},
 		{"vllm:http://gpu-box:8000", "http://gpu-box:8000/v1/rerank", "", remote.VLLM},
 		{"twostage:https://rerank.internal/", "https://rerank.internal/v1/rerank", "", remote.Twostage},
 		{"cohere:http://localhost:9000#model=rerank-english-v3.0", "http://localhost:9000/v2/rerank", "rerank-english-v3.0", remote.Cohere},

@@ -161,10 +161,12 @@ func init() {
 	})
 }
 
-// memFile is a memstore that saves its documents to a file on Close.
+// memFile is a memstore that saves its documents to a file on Close. It
+// holds FILE.lock while open.
 type memFile struct {
 	*memstore.Driver
 	path string
+	lock *os.File
 }
 
 // openMemReadOnly loads a mem:FILE snapshot without saving it on close.
@@ -175,6 +177,10 @@ func openMemReadOnly(ctx context.Context, spec string, info twostage.Info) (*two
 	}
 	var mf *memFile
 	if st.As(&mf) {
+		// A read-only view holds no lock: the snapshot is already loaded.
+		if err := closeLock(mf.lock); err != nil {
+			return nil, errors.Join(fmt.Errorf("mem store: %w", err), mf.Driver.Close())
+		}
 		return twostage.NewStore(mf.Driver), nil
 	}
 	return st, nil
@@ -196,24 +202,41 @@ func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.St
 		return nil, errors.Join(d.Close(), usageErr("mem store %s: the file is a binary snapshot, not %s; name it like FILE.snap (twostage index --file reads JSON lines and CSV)",
 			path, strings.TrimPrefix(filepath.Ext(path), ".")))
 	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("mem store: %w", err)
+		return nil, errors.Join(fmt.Errorf("mem store: %w", err), closeLock(lock))
 	default:
 		_, err = d.ReadFrom(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("mem store %s: %w", path, err)
+			return nil, errors.Join(fmt.Errorf("mem store %s: %w", path, err), closeLock(lock))
 		}
 	}
-	return twostage.NewStore(&memFile{d, path}), nil
+	return twostage.NewStore(&memFile{d, path, lock}), nil
 }
 
-// Close writes the snapshot atomically (temporary file, then rename).
+func closeLock(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	return f.Close()
+}
+
+// Close writes the snapshot atomically (temporary file, then rename) and
+// releases the lock.
 func (m *memFile) Close() error {
-	if err := os.MkdirAll(filepath.Dir(m.path), 0o755); err != nil {
+	err := m.save()
+	return errors.Join(err, closeLock(m.lock))
+}
+
+func (m *memFile) save() error {
+	if err := os.MkdirAll(filepath.Dir(m.path), 0o700); err != nil {
 		return fmt.Errorf("mem store: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(m.path), ".snapshot-*")

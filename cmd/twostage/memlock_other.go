@@ -1,0 +1,8 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+// lockFile is a no-op where flock is not available.
+func lockFile(path string) (*os.File, error) { return nil, nil }
