@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"twostage/internal/backoff"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"twostage"
+	"twostage/retry"
 )
 
 const alreadyExists = codes.AlreadyExists
@@ -28,25 +28,21 @@ func codeOf(err error) codes.Code {
 // do runs call with bounded retries on Unavailable and maps the final error
 // to the twostage sentinels, keeping the native error reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	r := d.opts.Retry
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = call(ctx)
-		if err == nil {
-			return nil
-		}
+	err := retry.Do(ctx, d.opts.Retry, func(err error) retry.Verdict {
 		ctxDeadlineSoon(ctx, err)
-		if ctx.Err() != nil {
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
+		return retry.Verdict{Retry: codeOf(err) == codes.Unavailable}
+	}, call)
+	var re *retry.Error
+	if errors.As(err, &re) {
+		if re.Reason == retry.Canceled {
+			return fmt.Errorf("qdrantstore: %s: %w: %w", op, re.Ctx, re.Err)
 		}
-		if codeOf(err) != codes.Unavailable || attempt >= r.Attempts {
-			break
-		}
-		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, serr, err)
-		}
+		err = re.Err
 	}
-	return classify(op, d.collection, err, r.Attempts)
+	if err == nil {
+		return nil
+	}
+	return classify(op, d.collection, err, d.opts.Retry.Attempts)
 }
 
 func classify(op, collection string, err error, attempts int) error {

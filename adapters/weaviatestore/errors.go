@@ -7,13 +7,13 @@ import (
 	"io"
 	"net"
 	"syscall"
-	"twostage/internal/backoff"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"twostage"
+	"twostage/retry"
 )
 
 // unreachable reports whether err means the server could not be reached or
@@ -68,28 +68,24 @@ func rootDerived(we *fault.WeaviateClientError) error {
 // maps the final error to the twostage sentinels, keeping the native error
 // reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	r := d.opts.Retry
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = call(ctx)
-		if err == nil {
-			return nil
+	err := retry.Do(ctx, d.opts.Retry, func(err error) retry.Verdict {
+		u := unreachable(err)
+		if u && ctx.Err() == nil {
+			d.outage()
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
+		return retry.Verdict{Retry: u}
+	}, call)
+	var re *retry.Error
+	if errors.As(err, &re) {
+		if re.Reason == retry.Canceled {
+			return fmt.Errorf("weaviatestore: %s: %w: %w", op, re.Ctx, re.Err)
 		}
-		if !unreachable(err) {
-			break
-		}
-		d.outage()
-		if attempt >= r.Attempts {
-			break
-		}
-		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, serr, err)
-		}
+		err = re.Err
 	}
-	return classify(op, d.class, err, r.Attempts)
+	if err == nil {
+		return nil
+	}
+	return classify(op, d.class, err, d.opts.Retry.Attempts)
 }
 
 func classify(op, class string, err error, attempts int) error {

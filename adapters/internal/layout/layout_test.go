@@ -1,0 +1,65 @@
+package layout
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"twostage"
+	"twostage/retry"
+)
+
+func TestUUID(t *testing.T) {
+	tests := []struct{ id, want string }{
+		{"123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"},
+		// Not canonical (upper case): derived, not kept.
+		{"123E4567-E89B-12D3-A456-426614174000", "47d78196-6564-5bff-b1e5-55a0572c301e"},
+		{"doc-1", "0fbc2399-0b64-520a-9542-83fc3bb1e9bf"},
+	}
+	for _, tc := range tests {
+		if got := UUID(tc.id); got != tc.want {
+			t.Errorf("UUID(%q) = %s, want %s", tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestFill(t *testing.T) {
+	var text, id string
+	var batch int
+	var p retry.Policy
+	o := Options{TextKey: &text, IDKey: &id, BatchSize: &batch, Retry: &p}
+	if err := o.Fill("pkg"); err != nil {
+		t.Fatal(err)
+	}
+	if text != TextKey || id != IDKey || batch != BatchSize || p.Attempts != 4 || p.Initial != 100*time.Millisecond || p.Max != 2*time.Second {
+		t.Errorf("defaults: %q %q %d %+v", text, id, batch, p)
+	}
+	tests := []struct {
+		name string
+		dim  int
+		m    twostage.Metric
+		id   string
+		msg  string
+	}{
+		{"negative dim", -1, "", "x", "pkg: dimension -1: invalid input"},
+		{"bad metric", 0, "manhattan", "x", `pkg: unknown metric "manhattan": invalid input`},
+		{"same keys", 0, "", TextKey, `pkg: TextKey and IDKey are both "text": invalid input`},
+	}
+	for _, tc := range tests {
+		text, id, batch = "", tc.id, 0
+		err := Options{Dim: tc.dim, Metric: tc.m, TextKey: &text, IDKey: &id, BatchSize: &batch, Retry: &p}.Fill("pkg")
+		if !errors.Is(err, twostage.ErrInvalidInput) || err.Error() != tc.msg {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+func TestStrings(t *testing.T) {
+	str := func(v any) (string, bool) { s, ok := v.(string); return s, ok }
+	if ss, ok := Strings([]any{"a", "b"}, str); !ok || len(ss) != 2 || ss[0] != "a" || ss[1] != "b" {
+		t.Errorf("Strings(a, b) = %v, %v", ss, ok)
+	}
+	if ss, ok := Strings([]any{"a", 1}, str); ok || ss != nil {
+		t.Errorf("Strings(a, 1) = %v, %v; want nil, false", ss, ok)
+	}
+}
