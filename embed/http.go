@@ -285,13 +285,7 @@ func (r *remote) send(ctx context.Context, texts []string) ([][]float32, error) 
 			r.opts.Logger.Debug("embed: retrying", "api", r.api.name(), "attempt", attempt, "wait", wait, "err", err)
 		}
 	}
-	err = retry.Do(ctx, p, func(err error) retry.Verdict {
-		var re *retryable
-		if !errors.As(err, &re) {
-			return retry.Verdict{}
-		}
-		return retry.Verdict{Retry: true, After: re.after, HasAfter: re.hasAfter}
-	}, func(ctx context.Context) error {
+	err = retry.Do(ctx, p, retry.Classify, func(ctx context.Context) error {
 		var err error
 		vs, err = r.post(ctx, body, len(texts))
 		return err
@@ -300,33 +294,21 @@ func (r *remote) send(ctx context.Context, texts []string) ([][]float32, error) 
 	if !errors.As(err, &re) {
 		return vs, err // nil, or a failure not worth retrying
 	}
-	var rt *retryable
-	if !errors.As(re.Err, &rt) {
+	if !retry.Classify(re.Err).Retry {
 		return nil, re.Err // ctx ended, and post said so
 	}
 	if re.Reason == retry.Canceled {
-		return nil, r.errf("%w (while retrying after: %v)", re.Ctx, rt.err)
+		return nil, r.errf("%w (while retrying after: %v)", re.Ctx, re.Err)
 	}
-	return nil, r.errf("%v (gave up after %d attempts): %w", rt.err, re.Attempts, twostage.ErrUnavailable)
+	return nil, r.errf("%v (gave up after %d attempts): %w", re.Err, re.Attempts, twostage.ErrUnavailable)
 }
-
-// retryable wraps a failure worth retrying, with the server's Retry-After
-// when it sent one.
-type retryable struct {
-	err      error
-	after    time.Duration
-	hasAfter bool
-}
-
-func (e *retryable) Error() string { return e.err.Error() }
-func (e *retryable) Unwrap() error { return e.err }
 
 // maxResponse bounds the response body read (a 2048 x 3072 float batch in
 // JSON is about 130 MB).
 const maxResponse = 512 << 20
 
-// post makes one request. A retryable failure comes back as *retryable,
-// with the server's Retry-After when it sent one.
+// post makes one request. A failure worth retrying comes back marked
+// with retry.Transient or retry.AfterHeader.
 func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, error) {
 	rctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
@@ -345,9 +327,9 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 			return nil, r.errf("%w", ctx.Err())
 		}
 		if rctx.Err() != nil || isTimeout(err) {
-			return nil, &retryable{err: fmt.Errorf("request timed out after %v", r.opts.Timeout)}
+			return nil, retry.Transient(fmt.Errorf("request timed out after %v", r.opts.Timeout))
 		}
-		return nil, &retryable{err: fmt.Errorf("request failed: %v", err)}
+		return nil, retry.Transient(fmt.Errorf("request failed: %v", err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
@@ -356,9 +338,9 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 			return nil, r.errf("%w", ctx.Err())
 		}
 		if rctx.Err() != nil || isTimeout(err) {
-			return nil, &retryable{err: fmt.Errorf("reading the response timed out after %v", r.opts.Timeout)}
+			return nil, retry.Transient(fmt.Errorf("reading the response timed out after %v", r.opts.Timeout))
 		}
-		return nil, &retryable{err: fmt.Errorf("reading the response: %v", err)}
+		return nil, retry.Transient(fmt.Errorf("reading the response: %v", err))
 	}
 	if len(data) > maxResponse {
 		return nil, r.errf("response larger than %d bytes: %w", maxResponse, twostage.ErrUnavailable)
@@ -377,8 +359,7 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 	}
 	switch c := resp.StatusCode; {
 	case c == http.StatusTooManyRequests || c >= 500:
-		after, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"))
-		return nil, &retryable{err: errors.New(status), after: after, hasAfter: ok}
+		return nil, retry.AfterHeader(errors.New(status), resp.Header.Get("Retry-After"))
 	case c == http.StatusRequestEntityTooLarge:
 		return nil, r.errf("%s: %w", status, errTooLarge)
 	case c == http.StatusUnauthorized || c == http.StatusForbidden:

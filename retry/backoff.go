@@ -42,11 +42,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// ParseRetryAfter parses an HTTP Retry-After value: delay seconds
+// parseRetryAfter parses an HTTP Retry-After value: delay seconds
 // (fractions accepted) or an HTTP date. ok is false when v is empty,
-// unreadable, negative or absurdly large; a date in the past gives 0. Pass
-// the result to Verdict.After and Verdict.HasAfter.
-func ParseRetryAfter(v string) (d time.Duration, ok bool) {
+// unreadable, negative or absurdly large; a date in the past gives 0.
+func parseRetryAfter(v string) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false

@@ -61,9 +61,9 @@ func TestRetryAfter(t *testing.T) {
 		{future, 90 * time.Second, true, true},
 	}
 	for _, tc := range tests {
-		got, ok := ParseRetryAfter(tc.in)
+		got, ok := parseRetryAfter(tc.in)
 		if ok != tc.ok || (!tc.approx && got != tc.want) || (tc.approx && (got < tc.want-3*time.Second || got > tc.want)) {
-			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -37,3 +37,22 @@ func Example() {
 	// 3 <nil>
 	// 3 true true
 }
+
+// A call that marks its transient failures needs no classify function of
+// its own: retry.Classify reads the marks, and a server's Retry-After
+// replaces the backoff.
+func ExampleClassify() {
+	calls := 0
+	err := retry.Do(context.Background(), retry.Policy{Attempts: 3}, retry.Classify, func(context.Context) error {
+		calls++
+		switch calls {
+		case 1:
+			return retry.AfterHeader(errors.New("HTTP 429"), "0") // "Retry-After: 0": at once
+		case 2:
+			return errors.New("HTTP 400") // not marked: permanent
+		}
+		return nil
+	})
+	fmt.Println(calls, err)
+	// Output: 2 HTTP 400
+}

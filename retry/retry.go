@@ -5,7 +5,8 @@
 // permanent failure ends Do at once with the call's own error; a transient
 // one is tried again after a bounded exponential backoff with jitter, or
 // after the wait the server asked for (an HTTP Retry-After), until the
-// attempts run out or the context ends.
+// attempts run out or the context ends. Calls can mark their transient
+// failures with Transient, After or AfterHeader and use Classify.
 package retry
 
 import (

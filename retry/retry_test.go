@@ -3,6 +3,8 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -234,5 +236,36 @@ func TestDoBackoffGrows(t *testing.T) {
 		if waits[i] < b[0] || waits[i] > b[1] {
 			t.Errorf("wait %d = %v, want within [%v, %v]", i, waits[i], b[0], b[1])
 		}
+	}
+}
+
+// TestClassifyMarks: Classify retries what Transient, After and AfterHeader
+// marked, with the server's wait, and nothing else; the mark changes
+// neither the message nor what errors.Is finds.
+func TestClassifyMarks(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want Verdict
+	}{
+		{"unmarked", errPermanent, Verdict{}},
+		{"transient", Transient(errTransient), Verdict{Retry: true}},
+		{"after", After(errTransient, 3*time.Second), Verdict{Retry: true, After: 3 * time.Second, HasAfter: true}},
+		{"after zero", After(errTransient, 0), Verdict{Retry: true, HasAfter: true}},
+		{"header seconds", AfterHeader(errTransient, "2"), Verdict{Retry: true, After: 2 * time.Second, HasAfter: true}},
+		{"header empty", AfterHeader(errTransient, ""), Verdict{Retry: true}},
+		{"header unreadable", AfterHeader(errTransient, "soon"), Verdict{Retry: true}},
+		{"wrapped mark", fmt.Errorf("op: %w", Transient(errTransient)), Verdict{Retry: true}},
+	}
+	for _, tc := range tests {
+		if got := Classify(tc.err); got != tc.want {
+			t.Errorf("%s: Classify = %+v, want %+v", tc.name, got, tc.want)
+		}
+		if tc.want.Retry && (!errors.Is(tc.err, errTransient) || !strings.HasSuffix(tc.err.Error(), errTransient.Error())) {
+			t.Errorf("%s: mark hides the error: %q", tc.name, tc.err)
+		}
+	}
+	if got := Transient(errTransient).Error(); got != "transient" {
+		t.Errorf("Transient(err).Error() = %q, want the error's own message", got)
 	}
 }

@@ -372,13 +372,7 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 		return nil, fmt.Errorf("remote: %s: encode request: %w", r.kind, err)
 	}
 	var scores []twostage.Score
-	err = retry.Do(ctx, r.opts.Retry, func(err error) retry.Verdict {
-		var rt *retryable
-		if !errors.As(err, &rt) {
-			return retry.Verdict{}
-		}
-		return retry.Verdict{Retry: true, After: rt.after, HasAfter: rt.hasAfter}
-	}, func(ctx context.Context) error {
+	err = retry.Do(ctx, r.opts.Retry, retry.Classify, func(ctx context.Context) error {
 		var err error
 		scores, err = r.attempt(ctx, body, len(docs))
 		return err
@@ -391,10 +385,6 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 		return scores, nil
 	}
 	last := re.Err
-	var rt *retryable
-	if errors.As(last, &rt) {
-		last = rt.err
-	}
 	switch re.Reason {
 	case retry.Canceled:
 		return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, re.Ctx, last)
@@ -405,17 +395,6 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 	}
 	return nil, fmt.Errorf("remote: %s: gave up after %d attempts: %w", r.kind, re.Attempts, exhausted(last))
 }
-
-// retryable marks a failure worth retrying, with the service's Retry-After
-// when it sent one.
-type retryable struct {
-	err      error
-	after    time.Duration
-	hasAfter bool
-}
-
-func (e *retryable) Error() string { return e.err.Error() }
-func (e *retryable) Unwrap() error { return e.err }
 
 // exhausted marks the last error of a retried request: 429 means the service
 // is overloaded, anything else that it is unavailable.
@@ -430,8 +409,8 @@ func exhausted(err error) error {
 	return fmt.Errorf("%w: %w", twostage.ErrUnavailable, err)
 }
 
-// attempt sends one HTTP request. A failure worth retrying comes back as
-// a *retryable.
+// attempt sends one HTTP request. A failure worth retrying comes back
+// marked with retry.Transient or retry.AfterHeader.
 func (r *Reranker) attempt(ctx context.Context, body []byte, n int) ([]twostage.Score, error) {
 	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
@@ -447,23 +426,23 @@ func (r *Reranker) attempt(ctx context.Context, body []byte, n int) ([]twostage.
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil && actx.Err() != nil {
-			return nil, &retryable{err: fmt.Errorf("request timed out after %v: %w: %w", r.opts.Timeout, twostage.ErrUnavailable, err)}
+			return nil, retry.Transient(fmt.Errorf("request timed out after %v: %w: %w", r.opts.Timeout, twostage.ErrUnavailable, err))
 		}
-		return nil, &retryable{err: fmt.Errorf("%w: %w", twostage.ErrUnavailable, err)}
+		return nil, retry.Transient(fmt.Errorf("%w: %w", twostage.ErrUnavailable, err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, &retryable{err: fmt.Errorf("read response: %w: %w", twostage.ErrUnavailable, err)}
+		return nil, retry.Transient(fmt.Errorf("read response: %w: %w", twostage.ErrUnavailable, err))
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Code: resp.StatusCode, Message: errorText(data)}
-		after, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"))
+		ra := resp.Header.Get("Retry-After")
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
-			return nil, &retryable{err: se, after: after, hasAfter: ok}
+			return nil, retry.AfterHeader(se, ra)
 		case resp.StatusCode >= 500:
-			return nil, &retryable{err: fmt.Errorf("%w: %w", twostage.ErrUnavailable, se), after: after, hasAfter: ok}
+			return nil, retry.AfterHeader(fmt.Errorf("%w: %w", twostage.ErrUnavailable, se), ra)
 		case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge,
 			resp.StatusCode == http.StatusUnprocessableEntity:
 			return nil, fmt.Errorf("service rejected the request: %w: %w", twostage.ErrInvalidInput, se)
