@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"twostage"
-	"twostage/retry"
+	"twostage/adapters/internal/remotecall"
 )
 
 const alreadyExists = codes.AlreadyExists
@@ -28,21 +28,10 @@ func codeOf(err error) codes.Code {
 // do runs call with bounded retries on Unavailable and maps the final error
 // to the twostage sentinels, keeping the native error reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	err := retry.Do(ctx, d.opts.Retry, func(err error) retry.Verdict {
+	return remotecall.Do(ctx, "qdrantstore", op, d.opts.Retry, func(err error) bool {
 		ctxDeadlineSoon(ctx, err)
-		return retry.Verdict{Retry: codeOf(err) == codes.Unavailable}
-	}, call)
-	var re *retry.Error
-	if errors.As(err, &re) {
-		if re.Reason == retry.Canceled {
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, re.Ctx, re.Err)
-		}
-		err = re.Err
-	}
-	if err == nil {
-		return nil
-	}
-	return classify(op, d.collection, err, d.opts.Retry.Attempts)
+		return codeOf(err) == codes.Unavailable
+	}, call, func(err error) error { return classify(op, d.collection, err, d.opts.Retry.Attempts) })
 }
 
 func classify(op, collection string, err error, attempts int) error {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"twostage"
-	"twostage/retry"
+	"twostage/adapters/internal/remotecall"
 )
 
 // unreachable reports whether err means the server could not be reached or
@@ -68,24 +68,13 @@ func rootDerived(we *fault.WeaviateClientError) error {
 // maps the final error to the twostage sentinels, keeping the native error
 // reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	err := retry.Do(ctx, d.opts.Retry, func(err error) retry.Verdict {
+	return remotecall.Do(ctx, "weaviatestore", op, d.opts.Retry, func(err error) bool {
 		u := unreachable(err)
 		if u && ctx.Err() == nil {
 			d.outage()
 		}
-		return retry.Verdict{Retry: u}
-	}, call)
-	var re *retry.Error
-	if errors.As(err, &re) {
-		if re.Reason == retry.Canceled {
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, re.Ctx, re.Err)
-		}
-		err = re.Err
-	}
-	if err == nil {
-		return nil
-	}
-	return classify(op, d.class, err, d.opts.Retry.Attempts)
+		return u
+	}, call, func(err error) error { return classify(op, d.class, err, d.opts.Retry.Attempts) })
 }
 
 func classify(op, class string, err error, attempts int) error {
