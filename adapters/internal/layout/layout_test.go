@@ -2,6 +2,7 @@ package layout
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,17 +10,19 @@ import (
 	"twostage/retry"
 )
 
+// TestUUID pins the derivation: stored ids depend on it, so any change
+// would orphan every document written before.
 func TestUUID(t *testing.T) {
-	tests := []struct{ id, want string }{
-		{"123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"},
-		// Not canonical (upper case): derived, not kept.
-		{"123E4567-E89B-12D3-A456-426614174000", "47d78196-6564-5bff-b1e5-55a0572c301e"},
-		{"doc-1", "0fbc2399-0b64-520a-9542-83fc3bb1e9bf"},
+	const canonical = "123e4567-e89b-12d3-a456-426614174000"
+	if got := UUID(canonical); got != canonical {
+		t.Errorf("a canonical UUID maps to %s, want itself", got)
 	}
-	for _, tc := range tests {
-		if got := UUID(tc.id); got != tc.want {
-			t.Errorf("UUID(%q) = %s, want %s", tc.id, got, tc.want)
-		}
+	upper := strings.ToUpper(canonical)
+	if got := UUID(upper); got == canonical || got != "47d78196-6564-5bff-b1e5-55a0572c301e" {
+		t.Errorf("UUID(%s) = %s: a non-canonical UUID is derived like any id (two ids, two records)", upper, got)
+	}
+	if got := UUID("doc-1"); got != "0fbc2399-0b64-520a-9542-83fc3bb1e9bf" {
+		t.Errorf("UUID(doc-1) = %s, want UUIDv5(URL, twostage:doc-1)", got)
 	}
 }
 
