@@ -146,10 +146,7 @@ func (d *Driver) document(id *qdrant.PointId, payload map[string]*qdrant.Value, 
 		default:
 			continue
 		}
-		if doc.Metadata == nil {
-			doc.Metadata = map[string]any{}
-		}
-		doc.Metadata[k] = mv
+		layout.Put(&doc.Metadata, k, mv)
 	}
 	if withVector {
 		var vo *qdrant.VectorOutput

@@ -831,10 +831,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		default:
 			continue
 		}
-		if doc.Metadata == nil {
-			doc.Metadata = map[string]any{}
-		}
-		doc.Metadata[key] = mv
+		layout.Put(&doc.Metadata, key, mv)
 	}
 	if withVector {
 		if v, ok := add["vector"].([]any); ok {

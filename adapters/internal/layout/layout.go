@@ -85,3 +85,12 @@ func Strings[E any](list []E, str func(E) (string, bool)) (ss []string, ok bool)
 	}
 	return ss, true
 }
+
+// Put sets (*md)[k] = v, making the map when it is nil: a document read back
+// without metadata keeps a nil map.
+func Put(md *map[string]any, k string, v any) {
+	if *md == nil {
+		*md = map[string]any{}
+	}
+	(*md)[k] = v
+}
