@@ -1,8 +1,9 @@
 // Package layout is what the server adapters (qdrantstore, weaviatestore)
 // agree on about laying a twostage.Document out in a backend record: the
 // default keys for its text and original id, the default batch size and
-// retry policy, the checks of those options, and the derivation of a
-// backend UUID from a document id.
+// retry policy, the checks of those options, the derivation of a backend
+// UUID from a document id, and small helpers for reading a record back into
+// a Document (Strings, Put).
 package layout
 
 import (

@@ -66,3 +66,12 @@ func TestStrings(t *testing.T) {
 		t.Errorf("Strings(a, 1) = %v, %v; want nil, false", ss, ok)
 	}
 }
+
+func TestPut(t *testing.T) {
+	var md map[string]any
+	Put(&md, "a", int64(1))
+	Put(&md, "b", "x")
+	if len(md) != 2 || md["a"] != int64(1) || md["b"] != "x" {
+		t.Errorf("Put into a nil map: %v, want map[a:1 b:x]", md)
+	}
+}
