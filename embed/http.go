@@ -81,7 +81,6 @@ func (o *HTTPOptions) withDefaults() (HTTPOptions, error) {
 	}
 	c.Retry = c.Retry.WithDefaults(retry.Policy{Attempts: 5, Initial: 250 * time.Millisecond, Max: 10 * time.Second,
 		MaxRetryAfter: 60 * time.Second, LongWait: retry.Shorten})
-	c.Retry.Max = max(c.Retry.Max, c.Retry.Initial)
 	if c.Client == nil {
 		c.Client = &http.Client{}
 	}

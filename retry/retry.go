@@ -24,8 +24,9 @@ type Policy struct {
 	// no retries.
 	Attempts int
 	// Initial is the backoff before the first retry; each later one
-	// doubles, up to Max. Each wait is drawn uniformly from [d/2, d]
-	// (jitter), so that clients that failed together do not retry together.
+	// doubles, up to Max (a Max below Initial counts as Initial). Each wait
+	// is drawn uniformly from [d/2, d] (jitter), so that clients that failed
+	// together do not retry together.
 	Initial, Max time.Duration
 	// MaxRetryAfter bounds the wait a server may ask for with Retry-After;
 	// LongWait says what happens to a longer one.
@@ -168,6 +169,7 @@ func (e *Error) Unwrap() []error {
 // needs to. Do returns nil when a try succeeds.
 func Do(ctx context.Context, p Policy, classify func(error) Verdict, call func(context.Context) error) error {
 	p = p.WithDefaults(defaults)
+	p.Max = max(p.Max, p.Initial)
 	n := 0
 	for {
 		err := call(ctx)

@@ -269,3 +269,17 @@ func TestClassifyMarks(t *testing.T) {
 		t.Errorf("Transient(err).Error() = %q, want the error's own message", got)
 	}
 }
+
+// TestDoMaxBelowInitial: a Max below Initial counts as Initial.
+func TestDoMaxBelowInitial(t *testing.T) {
+	p := Policy{Attempts: 2, Initial: 20 * time.Millisecond, Max: time.Nanosecond}
+	var waits []time.Duration
+	p.OnRetry = func(_ int, wait time.Duration, _ error) { waits = append(waits, wait) }
+	call, _ := script(errTransient)
+	if err := Do(context.Background(), p, transientOnly, call); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 1 || waits[0] < 10*time.Millisecond || waits[0] > 20*time.Millisecond {
+		t.Errorf("waits %v, want one within [10ms, 20ms]", waits)
+	}
+}

@@ -193,7 +193,6 @@ func New(kind Kind, baseURL string, opts *Options) (*Reranker, error) {
 	}
 	o.Retry = o.Retry.WithDefaults(retry.Policy{Attempts: 4, Initial: 250 * time.Millisecond, Max: 8 * time.Second,
 		MaxRetryAfter: 30 * time.Second, LongWait: retry.FailFast})
-	o.Retry.Max = max(o.Retry.Max, o.Retry.Initial)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
