@@ -23,15 +23,17 @@ const (
 	BatchSize = 256           // documents per write request
 )
 
-// Retry is the adapters' default retry policy for calls that find the
-// server unavailable: 4 attempts, 100ms doubling to 2s.
-var Retry = retry.Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 2 * time.Second, LongWait: retry.Shorten}
+// defaultRetry is the adapters' default retry policy for calls that find
+// the server unavailable: 4 attempts, 100ms doubling to 2s.
+var defaultRetry = retry.Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 2 * time.Second, LongWait: retry.Shorten}
 
 // Options are the option fields both adapters take, by reference: Fill sets
 // the defaults of the zero ones and checks them.
 type Options struct {
-	Dim       int
-	Metric    twostage.Metric
+	Dim    int             // checked: not negative
+	Metric twostage.Metric // checked: empty or valid
+	// TextKey, IDKey, BatchSize and Retry point at the adapter's fields,
+	// which Fill sets when they are zero.
 	TextKey   *string
 	IDKey     *string
 	BatchSize *int
@@ -51,7 +53,7 @@ func (o Options) Fill(pkg string) error {
 	if *o.BatchSize <= 0 {
 		*o.BatchSize = BatchSize
 	}
-	*o.Retry = o.Retry.WithDefaults(Retry)
+	*o.Retry = o.Retry.WithDefaults(defaultRetry)
 	switch {
 	case o.Dim < 0:
 		return fmt.Errorf("%s: dimension %d: %w", pkg, o.Dim, twostage.ErrInvalidInput)
