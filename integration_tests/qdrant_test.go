@@ -18,7 +18,6 @@ import (
 	"twostage/adapters/storetest"
 	"twostage/embed"
 	"twostage/rerank"
-	"twostage/retry"
 )
 
 // No Qdrant server binary can be had on the project's build machines, so CI
@@ -95,7 +94,7 @@ func TestQdrantPipeline(t *testing.T) {
 	}
 	name := freshClass("pipe_")
 	qs, err := qdrantstore.Dial(ctx, addr, name, &qdrantstore.Options{Dim: 32, Metric: twostage.L2, Exact: true,
-		Retry: retry.Policy{Attempts: 3, Initial: 10 * time.Millisecond}})
+		Retry: qdrantstore.Retry{Attempts: 3, Initial: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

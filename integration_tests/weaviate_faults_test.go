@@ -24,7 +24,6 @@ import (
 	"twostage/integration_tests/weaviateserver"
 	"twostage/internal/testassets"
 	"twostage/rerank"
-	"twostage/retry"
 )
 
 func randVec(r *rand.Rand, n int) []float32 {
@@ -52,13 +51,13 @@ func TestWeaviateRestart(t *testing.T) {
 	c := client(t, srv.Addr())
 	const class, dim = "Restart", 16
 	patient, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{Dim: dim,
-		Retry: retry.Policy{Attempts: 200, Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond}})
+		Retry: weaviatestore.Retry{Attempts: 200, Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer patient.Close()
 	impatient, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{
-		Retry: retry.Policy{Attempts: 3, Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+		Retry: weaviatestore.Retry{Attempts: 3, Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,11 +107,14 @@ type Options struct {
 	BatchSize int
 	// Exact asks Qdrant for exact (brute-force) search instead of HNSW.
 	Exact bool
-	// Retry bounds the retries of calls that find the server unavailable
-	// (default: 4 attempts, 100ms doubling to 2s; Attempts 1 disables
-	// retries).
-	Retry retry.Policy
+	// Retry bounds the retries of calls that find the server unavailable.
+	Retry Retry
 }
+
+// Retry is the module's retry policy, retry.Policy, under this package's
+// name for it. Zero fields mean: 4 attempts, 100ms doubling to 2s; Attempts
+// 1 disables retries.
+type Retry = retry.Policy
 
 func (o *Options) withDefaults() (Options, error) {
 	var out Options

@@ -18,7 +18,6 @@ import (
 	"twostage/adapters/qdrantstore"
 	"twostage/adapters/qdrantstore/qdranttest"
 	"twostage/adapters/storetest"
-	"twostage/retry"
 )
 
 // These tests run against qdranttest, an in-process STAND-IN for Qdrant (no
@@ -251,7 +250,7 @@ func TestPointID(t *testing.T) {
 func TestServerDown(t *testing.T) {
 	srv, client, attempts := standIn(t)
 	s, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{Dim: 2,
-		Retry: retry.Policy{Attempts: 3, Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
+		Retry: qdrantstore.Retry{Attempts: 3, Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +280,7 @@ func TestServerDown(t *testing.T) {
 	// Restart on the same port while a call is retrying: the call succeeds,
 	// and what was acknowledged before is still there.
 	if _, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{
-		Retry: retry.Policy{Attempts: 2, Initial: time.Millisecond}}); !errors.Is(err, twostage.ErrUnavailable) {
+		Retry: qdrantstore.Retry{Attempts: 2, Initial: time.Millisecond}}); !errors.Is(err, twostage.ErrUnavailable) {
 		t.Fatalf("Open with the server down: got %v, want ErrUnavailable", err)
 	}
 	go func() {
@@ -291,7 +290,7 @@ func TestServerDown(t *testing.T) {
 		}
 	}()
 	s2, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{
-		Retry: retry.Policy{Attempts: 40, Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
+		Retry: qdrantstore.Retry{Attempts: 40, Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("Open across a restart: %v", err)
 	}

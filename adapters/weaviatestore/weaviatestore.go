@@ -120,11 +120,14 @@ type Options struct {
 	MetadataKeys []string
 	// BatchSize is the number of objects per batch request (default 256).
 	BatchSize int
-	// Retry bounds the retries of calls that find the server unavailable
-	// (default: 4 attempts, 100ms doubling to 2s; Attempts 1 disables
-	// retries).
-	Retry retry.Policy
+	// Retry bounds the retries of calls that find the server unavailable.
+	Retry Retry
 }
+
+// Retry is the module's retry policy, retry.Policy, under this package's
+// name for it. Zero fields mean: 4 attempts, 100ms doubling to 2s; Attempts
+// 1 disables retries.
+type Retry = retry.Policy
 
 var (
 	classRE = regexp.MustCompile(`^[A-Z][_0-9A-Za-z]*$`)
