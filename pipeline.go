@@ -135,6 +135,14 @@ type Result struct {
 	Cause    error `json:"-"`
 }
 
+// Timings are the per-stage wall-clock durations of one Pipeline.Search.
+type Timings struct {
+	Embed    time.Duration `json:"embed_ns"`
+	Retrieve time.Duration `json:"retrieve_ns"`
+	Rerank   time.Duration `json:"rerank_ns"`
+	Total    time.Duration `json:"total_ns"`
+}
+
 // Search embeds query, retrieves CandidateK hits, reranks them, drops those
 // under MinScore and returns the best TopN with per-stage timings.
 func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions) (*Result, error) {

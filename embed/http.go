@@ -13,9 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"twostage/internal/backoff"
 
 	"twostage"
+	"twostage/retry"
 )
 
 // HTTPOptions configures the HTTP embedders (NewOpenAI, NewTEI). Nil means
@@ -48,16 +48,13 @@ type HTTPOptions struct {
 	// Timeout bounds each HTTP request (default 60s). A request that times
 	// out is retried like a 5xx.
 	Timeout time.Duration
-	// MaxRetries is the number of retries after a 429, a 5xx, a timeout or a
-	// connection error (default 4; negative means none).
-	MaxRetries int
-	// MinBackoff and MaxBackoff bound the exponential backoff between
-	// retries (defaults 250ms and 10s); a Retry-After header from the server
-	// takes precedence, capped at MaxRetryAfter.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter caps how long a Retry-After header may make a retry wait
-	// (default 60s).
-	MaxRetryAfter time.Duration
+	// Retry bounds the retries after a 429, a 5xx, a timeout or a
+	// connection error (default: 5 attempts, 250ms doubling to 10s). A
+	// Retry-After header from the server takes the backoff's place, shortened
+	// to MaxRetryAfter (default 60s; LongWait default retry.Shorten).
+	// Retries are logged to Logger at debug level unless Retry.OnRetry is
+	// set.
+	Retry retry.Policy
 	// QueryPrefix and PassagePrefix are prepended to queries and documents
 	// (for example "query: " and "passage: " for e5 models).
 	QueryPrefix, PassagePrefix string
@@ -73,7 +70,7 @@ func (o *HTTPOptions) withDefaults() (HTTPOptions, error) {
 	if o != nil {
 		c = *o
 	}
-	if c.Dim < 0 || c.BatchSize < 0 || c.Concurrency < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 || c.MaxRetryAfter < 0 {
+	if c.Dim < 0 || c.BatchSize < 0 || c.Concurrency < 0 || c.Timeout < 0 || c.Retry.Initial < 0 || c.Retry.Max < 0 || c.Retry.MaxRetryAfter < 0 {
 		return c, fmt.Errorf("embed: negative http option: %w", twostage.ErrInvalidInput)
 	}
 	if c.Concurrency == 0 {
@@ -82,24 +79,8 @@ func (o *HTTPOptions) withDefaults() (HTTPOptions, error) {
 	if c.Timeout == 0 {
 		c.Timeout = 60 * time.Second
 	}
-	if c.MaxRetries == 0 {
-		c.MaxRetries = 4
-	}
-	if c.MaxRetries < 0 {
-		c.MaxRetries = 0
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = 250 * time.Millisecond
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 10 * time.Second
-	}
-	if c.MaxBackoff < c.MinBackoff {
-		c.MaxBackoff = c.MinBackoff
-	}
-	if c.MaxRetryAfter == 0 {
-		c.MaxRetryAfter = 60 * time.Second
-	}
+	c.Retry = c.Retry.WithDefaults(retry.Policy{Attempts: 5, Initial: 250 * time.Millisecond, Max: 10 * time.Second,
+		MaxRetryAfter: 60 * time.Second, LongWait: retry.Shorten})
 	if c.Client == nil {
 		c.Client = &http.Client{}
 	}
@@ -296,59 +277,43 @@ func (r *remote) send(ctx context.Context, texts []string) ([][]float32, error) 
 	if err != nil {
 		return nil, r.errf("encode request: %v: %w", err, twostage.ErrInvalidInput)
 	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		vs, retryAfter, err := r.post(ctx, body, len(texts))
-		if err == nil {
-			return vs, nil
-		}
-		var re *retryable
-		if !errors.As(err, &re) {
-			return nil, err
-		}
-		lastErr = re.err
-		if ctx.Err() != nil {
-			return nil, r.errf("%w", ctx.Err())
-		}
-		if attempt >= r.opts.MaxRetries {
-			return nil, r.errf("%v (gave up after %d attempts): %w", lastErr, attempt+1, twostage.ErrUnavailable)
-		}
-		wait := r.backoff(attempt, retryAfter)
-		r.opts.Logger.Debug("embed: retrying", "api", r.api.name(), "attempt", attempt+1, "wait", wait, "err", lastErr)
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, r.errf("%w (while retrying after: %v)", err, lastErr)
+	var vs [][]float32
+	p := r.opts.Retry
+	if p.OnRetry == nil {
+		p.OnRetry = func(attempt int, wait time.Duration, err error) {
+			r.opts.Logger.Debug("embed: retrying", "api", r.api.name(), "attempt", attempt, "wait", wait, "err", err)
 		}
 	}
-}
-
-// backoff is the wait before retry attempt+1: the server's Retry-After when
-// given (capped), else exponential with jitter between MinBackoff and
-// MaxBackoff.
-func (r *remote) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, r.opts.MaxRetryAfter)
+	err = retry.Do(ctx, p, retry.Classify, func(ctx context.Context) error {
+		var err error
+		vs, err = r.post(ctx, body, len(texts))
+		return err
+	})
+	var re *retry.Error
+	if !errors.As(err, &re) {
+		return vs, err // nil, or a failure not worth retrying
 	}
-	return backoff.Delay(attempt, r.opts.MinBackoff, r.opts.MaxBackoff)
+	if !retry.Classify(re.Err).Retry {
+		return nil, re.Err // ctx ended, and post said so
+	}
+	if re.Reason == retry.Canceled {
+		return nil, r.errf("%w (while retrying after: %v)", re.Ctx, re.Err)
+	}
+	return nil, r.errf("%v (gave up after %d attempts): %w", re.Err, re.Attempts, twostage.ErrUnavailable)
 }
-
-// retryable wraps a failure worth retrying.
-type retryable struct{ err error }
-
-func (e *retryable) Error() string { return e.err.Error() }
-func (e *retryable) Unwrap() error { return e.err }
 
 // maxResponse bounds the response body read (a 2048 x 3072 float batch in
 // JSON is about 130 MB).
 const maxResponse = 512 << 20
 
-// post makes one request. A retryable failure comes back as *retryable,
-// with the server's Retry-After when it sent one.
-func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, time.Duration, error) {
+// post makes one request. A failure worth retrying comes back marked
+// with retry.Transient or retry.AfterHeader.
+func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, error) {
 	rctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, r.api.endpoint(), bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, r.errf("%v: %w", err, twostage.ErrInvalidInput)
+		return nil, r.errf("%v: %w", err, twostage.ErrInvalidInput)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -358,33 +323,33 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, tim
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil { // the caller's context, not our per-call timeout
-			return nil, 0, r.errf("%w", ctx.Err())
+			return nil, r.errf("%w", ctx.Err())
 		}
 		if rctx.Err() != nil || isTimeout(err) {
-			return nil, 0, &retryable{fmt.Errorf("request timed out after %v", r.opts.Timeout)}
+			return nil, retry.Transient(fmt.Errorf("request timed out after %v", r.opts.Timeout))
 		}
-		return nil, 0, &retryable{fmt.Errorf("request failed: %v", err)}
+		return nil, retry.Transient(fmt.Errorf("request failed: %v", err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, 0, r.errf("%w", ctx.Err())
+			return nil, r.errf("%w", ctx.Err())
 		}
 		if rctx.Err() != nil || isTimeout(err) {
-			return nil, 0, &retryable{fmt.Errorf("reading the response timed out after %v", r.opts.Timeout)}
+			return nil, retry.Transient(fmt.Errorf("reading the response timed out after %v", r.opts.Timeout))
 		}
-		return nil, 0, &retryable{fmt.Errorf("reading the response: %v", err)}
+		return nil, retry.Transient(fmt.Errorf("reading the response: %v", err))
 	}
 	if len(data) > maxResponse {
-		return nil, 0, r.errf("response larger than %d bytes: %w", maxResponse, twostage.ErrUnavailable)
+		return nil, r.errf("response larger than %d bytes: %w", maxResponse, twostage.ErrUnavailable)
 	}
 	if resp.StatusCode == http.StatusOK {
 		vs, err := r.api.parse(data, n)
 		if err != nil {
-			return nil, 0, r.errf("malformed response (%s): %v: %w", snippet(data), err, twostage.ErrUnavailable)
+			return nil, r.errf("malformed response (%s): %v: %w", snippet(data), err, twostage.ErrUnavailable)
 		}
-		return vs, 0, nil
+		return vs, nil
 	}
 	msg := r.api.errorMessage(data)
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
@@ -393,29 +358,23 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, tim
 	}
 	switch c := resp.StatusCode; {
 	case c == http.StatusTooManyRequests || c >= 500:
-		return nil, retryAfter(resp.Header.Get("Retry-After")), &retryable{errors.New(status)}
+		return nil, retry.AfterHeader(errors.New(status), resp.Header.Get("Retry-After"))
 	case c == http.StatusRequestEntityTooLarge:
-		return nil, 0, r.errf("%s: %w", status, errTooLarge)
+		return nil, r.errf("%s: %w", status, errTooLarge)
 	case c == http.StatusUnauthorized || c == http.StatusForbidden:
-		return nil, 0, r.errf("%s (check the API key: TWOSTAGE_EMBED_API_KEY or OPENAI_API_KEY): %w", status, twostage.ErrUnavailable)
+		return nil, r.errf("%s (check the API key: TWOSTAGE_EMBED_API_KEY or OPENAI_API_KEY): %w", status, twostage.ErrUnavailable)
 	case c == http.StatusNotFound:
-		return nil, 0, r.errf("%s (wrong URL %s or model name?): %w", status, r.api.endpoint(), twostage.ErrNotFound)
+		return nil, r.errf("%s (wrong URL %s or model name?): %w", status, r.api.endpoint(), twostage.ErrNotFound)
 	case c >= 400 && c < 500:
-		return nil, 0, r.errf("%s: %w", status, twostage.ErrInvalidInput)
+		return nil, r.errf("%s: %w", status, twostage.ErrInvalidInput)
 	default:
-		return nil, 0, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
+		return nil, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
 	}
 }
 
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-// retryAfter is the server's Retry-After, or 0 when absent or unreadable.
-func retryAfter(h string) time.Duration {
-	d, _ := backoff.RetryAfter(h)
-	return d
 }
 
 // snippet is the start of a body, for error messages.

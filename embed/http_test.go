@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/retry"
 )
 
 // fakeVector is what the fake servers return for a text: deterministic,
@@ -191,11 +192,11 @@ func (f *fakeServer) tei(w http.ResponseWriter, r *http.Request) {
 
 // fast are options that keep retries quick in tests.
 func fast(o HTTPOptions) *HTTPOptions {
-	if o.MinBackoff == 0 {
-		o.MinBackoff = time.Millisecond
+	if o.Retry.Initial == 0 {
+		o.Retry.Initial = time.Millisecond
 	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = 5 * time.Millisecond
+	if o.Retry.Max == 0 {
+		o.Retry.Max = 5 * time.Millisecond
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
@@ -347,12 +348,12 @@ func TestHTTPFailures(t *testing.T) {
 			minWait  time.Duration
 		}{
 			{name: "429 then success, Retry-After", behave: failFirst(2, 429, map[string]string{"Retry-After": "1"}, overloaded),
-				opts: HTTPOptions{MaxRetryAfter: 60 * time.Millisecond}, minWait: 2 * 60 * time.Millisecond},
+				opts: HTTPOptions{Retry: retry.Policy{MaxRetryAfter: 60 * time.Millisecond}}, minWait: 2 * 60 * time.Millisecond},
 			{name: "503 then success", behave: failFirst(2, 503, nil, `{"error":"model is loading","error_type":"unhealthy"}`)},
 			{name: "persistent 500", behave: failFirst(1<<40, 500, nil, `{"error":"boom","error_type":"backend"}`),
-				opts: HTTPOptions{MaxRetries: 2}, want: twostage.ErrUnavailable, wantMsg: "boom"},
+				opts: HTTPOptions{Retry: retry.Policy{Attempts: 3}}, want: twostage.ErrUnavailable, wantMsg: "boom"},
 			{name: "timeout then success", behave: hang(2), opts: HTTPOptions{Timeout: 100 * time.Millisecond, Dim: 4}, wantReqs: 3},
-			{name: "always times out", behave: hang(1 << 40), opts: HTTPOptions{Timeout: 50 * time.Millisecond, MaxRetries: 1, Dim: 4},
+			{name: "always times out", behave: hang(1 << 40), opts: HTTPOptions{Timeout: 50 * time.Millisecond, Retry: retry.Policy{Attempts: 2}, Dim: 4},
 				want: twostage.ErrUnavailable, wantMsg: "timed out", wantReqs: 2},
 			{name: "malformed json", behave: malformed(`{"data": [{"index": 0, "embedding": [0.1,`), want: twostage.ErrUnavailable, wantReqs: 1},
 			{name: "html from a proxy", behave: malformed(`<html>bad gateway</html>`), want: twostage.ErrUnavailable, wantReqs: 1},
@@ -390,7 +391,7 @@ func TestHTTPFailures(t *testing.T) {
 					t.Errorf("%d requests, want %d", f.reqs.Load(), tc.wantReqs)
 				}
 				if el := time.Since(start); el < tc.minWait {
-					t.Errorf("finished after %v: Retry-After (capped to %v) not honoured", el, tc.opts.MaxRetryAfter)
+					t.Errorf("finished after %v: Retry-After (capped to %v) not honoured", el, tc.opts.Retry.MaxRetryAfter)
 				}
 			})
 		}
@@ -412,9 +413,9 @@ func TestHTTPFailures(t *testing.T) {
 			f.srv.Close()
 			var err error
 			if kind == "openai" {
-				_, err = NewOpenAI(ctx, url, "m", fast(HTTPOptions{MaxRetries: 2}))
+				_, err = NewOpenAI(ctx, url, "m", fast(HTTPOptions{Retry: retry.Policy{Attempts: 3}}))
 			} else {
-				_, err = NewTEI(ctx, url, fast(HTTPOptions{MaxRetries: 2}))
+				_, err = NewTEI(ctx, url, fast(HTTPOptions{Retry: retry.Policy{Attempts: 3}}))
 			}
 			if !errors.Is(err, twostage.ErrUnavailable) {
 				t.Fatalf("err = %v, want ErrUnavailable", err)
@@ -422,7 +423,7 @@ func TestHTTPFailures(t *testing.T) {
 		})
 		t.Run(kind+"/cancel while backing off", func(t *testing.T) {
 			f := newFakeServer(t, kind, 4)
-			e := openFake(t, f, fast(HTTPOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}))
+			e := openFake(t, f, fast(HTTPOptions{Retry: retry.Policy{Initial: time.Hour, Max: time.Hour}}))
 			f.behave = failFirst(1<<40, 503, nil, "")
 			cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
@@ -566,22 +567,6 @@ func TestHTTPOptionErrors(t *testing.T) {
 	e, _ := NewOpenAI(ctx, f.srv.URL, "m", fast(HTTPOptions{}))
 	if _, err := e.EmbedDocuments(ctx, []string{"\xff"}); !errors.Is(err, twostage.ErrInvalidInput) {
 		t.Errorf("invalid UTF-8: %v", err)
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	for _, tc := range []struct {
-		h        string
-		min, max time.Duration
-	}{
-		{"", 0, 0}, {"3", 3 * time.Second, 3 * time.Second}, {"0.5", 500 * time.Millisecond, 500 * time.Millisecond},
-		{"-1", 0, 0}, {"soon", 0, 0},
-		{time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat), 8 * time.Second, 10 * time.Second},
-		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
-	} {
-		if got := retryAfter(tc.h); got < tc.min || got > tc.max {
-			t.Errorf("retryAfter(%q) = %v, want in [%v, %v]", tc.h, got, tc.min, tc.max)
-		}
 	}
 }
 

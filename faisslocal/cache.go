@@ -6,9 +6,9 @@ import "sync"
 
 // recordCache keeps encoded document records by slot, so a search turns its
 // hits into documents with a map lookup instead of a descent of bbolt's
-// B+tree (about 1.5 µs a record, much of it cache misses, and those misses
-// also evict the index's memory that the next FAISS search needs). It holds
-// copies of the bytes, never bbolt's memory. When full it evicts entries
+// B+tree (microseconds a record, see README.md, much of it cache misses, and
+// those misses also evict the index's memory that the next FAISS search
+// needs). It holds copies of the bytes, never bbolt's memory. When full it evicts entries
 // chosen at random (Go's map iteration order), which keeps it cheap and
 // resistant to scans. A slot's entry is dropped when the slot dies, and the
 // whole cache when compaction renumbers the slots.

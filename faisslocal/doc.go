@@ -17,12 +17,13 @@
 // into one object whose code is page-aligned (scripts/deps.sh faiss; make
 // runs it). The Debian library is built for baseline x86-64 without loop
 // alignment, and its scalar inner product, where Flat, HNSW and IVF-Flat
-// searches spend most of their time, ran 20-25% slower whenever a link put
-// its loop across a 64-byte boundary: with -lfaiss, where FAISS lands
-// depends on the size of everything linked before it, so the speed of a
-// program's searches changed with unrelated edits to its Go code. With the
-// prelinked object FAISS has the same layout in every program (a test
-// checks it). The tags faiss,faiss_system link the system's -lfaiss instead.
+// searches spend most of their time, runs slower whenever a link puts its
+// loop across a 64-byte boundary: with -lfaiss, where FAISS lands depends
+// on the size of everything linked before it, so the speed of a program's
+// searches changed with unrelated edits to its Go code (README.md has the
+// measurements; scripts/faisslayout.sh repeats them). With the prelinked
+// object FAISS has the same layout in every program (a test checks it).
+// The tags faiss,faiss_system link the system's -lfaiss instead.
 //
 // # Layout and durability
 //
@@ -93,12 +94,11 @@
 // master with a team of one), and on a small machine a team of OpenMP
 // threads for one query costs more than it gains: FAISS 1.7.3's HNSW search
 // opens a parallel region and allocates an ntotal-byte visited table per
-// thread on every call, and woken workers wait for a CPU. Measured on a
-// shared 2-core machine (cmd/faissbench, 20k vectors of dimension 384): HNSW
-// batch-1 search from C++ ran 446 queries/s on one thread and 33 on two
-// with libgomp's default (spinning) wait policy; with OMP_WAIT_POLICY=PASSIVE
-// it ran 290 and 298. Batch searches (Driver.SearchBatch), training and
-// index builds use Options.Threads threads (default: the number of CPUs).
+// thread on every call, and woken workers wait for a CPU (README.md has the
+// queries per second of one and two threads under both OpenMP wait
+// policies, from cmd/faissbench). Batch searches (Driver.SearchBatch),
+// training and index builds use Options.Threads threads (default: the
+// number of CPUs).
 // Set OMP_WAIT_POLICY=PASSIVE in the environment of a process that shares
 // its CPUs, so idle OpenMP workers sleep instead of spinning; OpenBLAS (used
 // by Flat batches of 20 or more queries and by training) keeps its own

@@ -5,8 +5,8 @@ package faisslocal
 // FAISS comes from .deps/faiss/faiss.o: Debian's libfaiss.a prelinked into
 // one object whose code is page-aligned (scripts/deps.sh faiss, run by make).
 // Linked with -lfaiss, FAISS's code lands wherever the size of the program
-// linked before it puts it, and its scalar inner-product loop runs about 20%
-// slower when that is across a 64-byte boundary; prelinked, every program
+// linked before it puts it, and its scalar inner-product loop runs slower
+// when that is across a 64-byte boundary (README.md); prelinked, every program
 // gets the same FAISS layout. Build with -tags faiss,faiss_system to link
 // the system's libfaiss.a instead.
 

@@ -19,54 +19,31 @@ import (
 	"sync"
 	"time"
 
-	"twostage/internal/backoff"
+	"twostage/retry"
 )
-
-// retryable marks a failure worth another try: 429, 5xx, a dropped
-// connection. after is the server's Retry-After, or -1.
-type retryable struct {
-	err   error
-	after time.Duration
-}
-
-func (r *retryable) Error() string { return r.err.Error() }
-func (r *retryable) Unwrap() error { return r.err }
-
-// maxRetryAfter caps the wait a Retry-After header can impose.
-const maxRetryAfter = 5 * time.Minute
 
 // withRetry calls f until it succeeds, fails for good, or the attempts run
 // out. f reports whether it made progress (bytes written), which resets the
 // attempt count: a download that keeps advancing is never given up on.
 func (c *Client) withRetry(ctx context.Context, what string, f func() (progressed bool, err error)) error {
-	attempt := 0
-	for {
-		progressed, err := f()
-		if err == nil {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("hub: %s: %w", what, cerr)
-		}
-		var re *retryable
-		if !errors.As(err, &re) {
-			return err
-		}
-		if progressed {
-			attempt = 0
-		}
-		attempt++
-		if attempt >= c.retry.Attempts {
-			return fmt.Errorf("hub: %s: gave up after %d tries: %v: %w", what, attempt, re.err, ErrUnavailable)
-		}
-		d := backoff.Delay(attempt-1, c.retry.Initial, c.retry.Max)
-		if re.after >= 0 {
-			d = min(re.after, maxRetryAfter)
-		}
-		if err := backoff.Sleep(ctx, d); err != nil {
-			return fmt.Errorf("hub: %s: %w", what, err)
-		}
+	progressed := false
+	err := retry.Do(ctx, c.retry, func(err error) retry.Verdict {
+		v := retry.Classify(err)
+		v.Progress = progressed
+		return v
+	}, func(context.Context) error {
+		var err error
+		progressed, err = f()
+		return err
+	})
+	var re *retry.Error
+	if !errors.As(err, &re) {
+		return err
 	}
+	if re.Reason == retry.Canceled {
+		return fmt.Errorf("hub: %s: %w", what, re.Ctx)
+	}
+	return fmt.Errorf("hub: %s: gave up after %d tries: %v: %w", what, re.Attempts, re.Err, ErrUnavailable)
 }
 
 // netErr turns a transport error into a retryable one, unless the context
@@ -75,7 +52,7 @@ func netErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return &retryable{err: err, after: -1}
+	return retry.Transient(err)
 }
 
 // statusError classifies an unwanted answer. file is "" for the API call.
@@ -87,11 +64,7 @@ func (c *Client) statusError(resp *http.Response, repo, rev, file string) error 
 	}
 	switch s := resp.StatusCode; {
 	case s == http.StatusTooManyRequests || s >= 500:
-		after := time.Duration(-1)
-		if d, ok := backoff.RetryAfter(resp.Header.Get("Retry-After")); ok {
-			after = d
-		}
-		return &retryable{err: fmt.Errorf("%s answered %s", what, resp.Status), after: after}
+		return retry.AfterHeader(fmt.Errorf("%s answered %s", what, resp.Status), resp.Header.Get("Retry-After"))
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		hint := "set HF_TOKEN to a token that can read it"
 		if c.token != "" {
@@ -320,7 +293,7 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 	resp, meta, err := c.open(reqCtx, repo, commit, file, have)
 	if err != nil {
 		if ctx.Err() == nil && reqCtx.Err() != nil {
-			err = &retryable{err: fmt.Errorf("%s: %s: no answer for %v", repo, file, c.stall), after: -1}
+			err = retry.Transient(fmt.Errorf("%s: %s: no answer for %v", repo, file, c.stall))
 		}
 		return 0, err
 	}
@@ -340,14 +313,14 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 		if err := f.Truncate(0); err != nil {
 			return 0, fmt.Errorf("hub: %w", err)
 		}
-		return 0, &retryable{err: fmt.Errorf("%s: %s: range %d- refused", repo, file, have), after: 0}
+		return 0, retry.After(fmt.Errorf("%s: %s: range %d- refused", repo, file, have), 0)
 	case http.StatusPartialContent:
 		start, end, tot, ok := contentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != have {
 			if err := f.Truncate(0); err != nil {
 				return 0, fmt.Errorf("hub: %w", err)
 			}
-			return 0, &retryable{err: fmt.Errorf("%s: %s: asked for bytes %d-, got %q", repo, file, have, resp.Header.Get("Content-Range")), after: 0}
+			return 0, retry.After(fmt.Errorf("%s: %s: asked for bytes %d-, got %q", repo, file, have, resp.Header.Get("Content-Range")), 0)
 		}
 		total = tot
 		if tot < 0 {
@@ -407,7 +380,7 @@ func (c *Client) fetchOnce(ctx context.Context, repo, commit, file, part string,
 		if reqCtx.Err() != nil {
 			err = fmt.Errorf("stalled for %v: %w", c.stall, err)
 		}
-		return n, &retryable{err: fmt.Errorf("%s: %s: connection lost after %d bytes: %w", repo, file, have+n, err), after: -1}
+		return n, retry.Transient(fmt.Errorf("%s: %s: connection lost after %d bytes: %w", repo, file, have+n, err))
 	}
 	got := have + n
 	if meta.size >= 0 && got != meta.size {

@@ -48,7 +48,7 @@ import (
 	"time"
 
 	"twostage"
-	"twostage/internal/backoff"
+	"twostage/retry"
 )
 
 // DefaultEndpoint is the Hub used when neither Options.Endpoint nor
@@ -109,8 +109,9 @@ type Options struct {
 	// Parallel is the number of files downloaded at once (default 4).
 	Parallel int
 	// Retry bounds the retries of each request (default: 6 attempts, 500 ms
-	// doubling to 20 s). Retry-After overrides the wait, up to 5 minutes.
-	Retry backoff.Policy
+	// doubling to 20 s). Retry-After takes the backoff's place, shortened to
+	// MaxRetryAfter (default 5 minutes; LongWait default retry.Shorten).
+	Retry retry.Policy
 	// Progress, when set, is called (serially) as bytes arrive, with the
 	// bytes fetched so far in this pull and the sum of the sizes of the
 	// files known so far.
@@ -130,7 +131,7 @@ type Client struct {
 	offline  bool
 	http     *http.Client
 	parallel int
-	retry    backoff.Policy
+	retry    retry.Policy
 	progress func(done, total int64)
 	stall    time.Duration
 }
@@ -172,15 +173,8 @@ func New(opts *Options) (*Client, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = 4
 	}
-	if o.Retry.Attempts <= 0 {
-		o.Retry.Attempts = 6
-	}
-	if o.Retry.Initial <= 0 {
-		o.Retry.Initial = 500 * time.Millisecond
-	}
-	if o.Retry.Max <= 0 {
-		o.Retry.Max = 20 * time.Second
-	}
+	o.Retry = o.Retry.WithDefaults(retry.Policy{Attempts: 6, Initial: 500 * time.Millisecond, Max: 20 * time.Second,
+		MaxRetryAfter: 5 * time.Minute, LongWait: retry.Shorten})
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 30 * time.Second
 		if s, err := strconv.ParseFloat(os.Getenv("HF_HUB_DOWNLOAD_TIMEOUT"), 64); err == nil && s > 0 {

@@ -17,10 +17,10 @@ import (
 	"twostage/convert"
 	"twostage/convert/tinymodel"
 	"twostage/hub"
-	"twostage/internal/backoff"
 	"twostage/internal/hubtest"
 	"twostage/modeldir"
 	"twostage/rerank"
+	"twostage/retry"
 )
 
 // decoys are files real repositories carry that a pull must never request.
@@ -72,7 +72,7 @@ func newRepo(t *testing.T, id, family string, need []string) hubtest.Repo {
 
 func client(t *testing.T, s *hubtest.Server, home string, mod func(*hub.Options)) *hub.Client {
 	t.Helper()
-	o := &hub.Options{Endpoint: s.URL, Home: home, Retry: backoff.Policy{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}}
+	o := &hub.Options{Endpoint: s.URL, Home: home, Retry: retry.Policy{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}}
 	if mod != nil {
 		mod(o)
 	}
@@ -554,7 +554,7 @@ func TestHelperPull(t *testing.T) {
 	if os.Getenv("HUBTEST_CHILD") != "1" {
 		t.Skip("child process of TestConcurrentProcesses")
 	}
-	c, err := hub.New(&hub.Options{Retry: backoff.Policy{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}})
+	c, err := hub.New(&hub.Options{Retry: retry.Policy{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

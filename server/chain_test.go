@@ -12,6 +12,7 @@ import (
 	"twostage/rerank"
 	"twostage/rerank/fallback"
 	"twostage/rerank/remote"
+	"twostage/retry"
 	"twostage/server"
 )
 
@@ -25,7 +26,7 @@ func TestFallbackChainAcrossServers(t *testing.T) {
 
 	// The remote client against a real twostage server: same scores as BM25
 	// in-process.
-	client, err := remote.New(remote.Twostage, b.url, &remote.Options{MaxRetries: 1, MinBackoff: time.Millisecond})
+	client, err := remote.New(remote.Twostage, b.url, &remote.Options{Retry: retry.Policy{Attempts: 2, Initial: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

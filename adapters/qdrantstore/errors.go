@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"twostage/internal/backoff"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"twostage"
+	"twostage/adapters/internal/remotecall"
 )
 
 const alreadyExists = codes.AlreadyExists
@@ -28,25 +28,10 @@ func codeOf(err error) codes.Code {
 // do runs call with bounded retries on Unavailable and maps the final error
 // to the twostage sentinels, keeping the native error reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	r := d.opts.Retry
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = call(ctx)
-		if err == nil {
-			return nil
-		}
+	return remotecall.Do(ctx, "qdrantstore", op, d.opts.Retry, func(err error) bool {
 		ctxDeadlineSoon(ctx, err)
-		if ctx.Err() != nil {
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, ctx.Err(), err)
-		}
-		if codeOf(err) != codes.Unavailable || attempt >= r.Attempts {
-			break
-		}
-		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
-			return fmt.Errorf("qdrantstore: %s: %w: %w", op, serr, err)
-		}
-	}
-	return classify(op, d.collection, err, r.Attempts)
+		return codeOf(err) == codes.Unavailable
+	}, call, func(err error) error { return classify(op, d.collection, err, d.opts.Retry.Attempts) })
 }
 
 func classify(op, collection string, err error, attempts int) error {

@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/google/uuid"
 	"github.com/qdrant/go-client/qdrant"
 
 	"twostage"
+	"twostage/adapters/internal/layout"
 )
 
 // PointID returns the Qdrant point id of a document id: a canonical unsigned
@@ -20,10 +20,7 @@ func PointID(id string) *qdrant.PointId {
 	if n, err := strconv.ParseUint(id, 10, 64); err == nil && strconv.FormatUint(n, 10) == id {
 		return qdrant.NewIDNum(n)
 	}
-	if u, err := uuid.Parse(id); err == nil && u.String() == id {
-		return qdrant.NewIDUUID(id)
-	}
-	return qdrant.NewIDUUID(uuid.NewSHA1(uuid.NameSpaceURL, []byte("twostage:"+id)).String())
+	return qdrant.NewIDUUID(layout.UUID(id))
 }
 
 // pointIDString is the string form of a point id, for points without the
@@ -138,16 +135,10 @@ func (d *Driver) document(id *qdrant.PointId, payload map[string]*qdrant.Value, 
 		case *qdrant.Value_DoubleValue:
 			mv = x.DoubleValue
 		case *qdrant.Value_ListValue:
-			var ss []string
-			ok := true
-			for _, e := range x.ListValue.GetValues() {
-				s, isStr := e.GetKind().(*qdrant.Value_StringValue)
-				if !isStr {
-					ok = false
-					break
-				}
-				ss = append(ss, s.StringValue)
-			}
+			ss, ok := layout.Strings(x.ListValue.GetValues(), func(e *qdrant.Value) (string, bool) {
+				_, isStr := e.GetKind().(*qdrant.Value_StringValue)
+				return e.GetStringValue(), isStr
+			})
 			if !ok {
 				continue
 			}
@@ -155,10 +146,7 @@ func (d *Driver) document(id *qdrant.PointId, payload map[string]*qdrant.Value, 
 		default:
 			continue
 		}
-		if doc.Metadata == nil {
-			doc.Metadata = map[string]any{}
-		}
-		doc.Metadata[k] = mv
+		layout.Put(&doc.Metadata, k, mv)
 	}
 	if withVector {
 		var vo *qdrant.VectorOutput

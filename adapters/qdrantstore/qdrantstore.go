@@ -56,18 +56,19 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"twostage/internal/backoff"
 
 	"github.com/qdrant/go-client/qdrant"
 
 	"twostage"
+	"twostage/adapters/internal/layout"
+	"twostage/retry"
 )
 
 // Default option values.
 const (
-	DefaultTextKey   = "text"
-	DefaultIDKey     = "twostage_id"
-	DefaultBatchSize = 256
+	DefaultTextKey   = layout.TextKey
+	DefaultIDKey     = layout.IDKey
+	DefaultBatchSize = layout.BatchSize
 )
 
 // Bookkeeping payload keys (see the package comment). They are not metadata.
@@ -110,35 +111,20 @@ type Options struct {
 	Retry Retry
 }
 
-// Retry is a bounded exponential backoff with jitter: Attempts tries in all
-// (default 4; 1 disables retries), waiting Initial (default 100ms) doubling
-// up to Max (default 2s) between them.
-type Retry = backoff.Policy
+// Retry is the module's retry policy, retry.Policy, under this package's
+// name for it. Zero fields mean: 4 attempts, 100ms doubling to 2s; Attempts
+// 1 disables retries.
+type Retry = retry.Policy
 
 func (o *Options) withDefaults() (Options, error) {
 	var out Options
 	if o != nil {
 		out = *o
 	}
-	if out.TextKey == "" {
-		out.TextKey = DefaultTextKey
+	if err := (layout.Options{Dim: out.Dim, Metric: out.Metric, TextKey: &out.TextKey, IDKey: &out.IDKey,
+		BatchSize: &out.BatchSize, Retry: &out.Retry}).Fill("qdrantstore"); err != nil {
+		return out, err
 	}
-	if out.IDKey == "" {
-		out.IDKey = DefaultIDKey
-	}
-	if out.BatchSize <= 0 {
-		out.BatchSize = DefaultBatchSize
-	}
-	if out.Dim < 0 {
-		return out, fmt.Errorf("qdrantstore: dimension %d: %w", out.Dim, twostage.ErrInvalidInput)
-	}
-	if out.Metric != "" && !out.Metric.Valid() {
-		return out, fmt.Errorf("qdrantstore: unknown metric %q: %w", out.Metric, twostage.ErrInvalidInput)
-	}
-	if out.TextKey == out.IDKey {
-		return out, fmt.Errorf("qdrantstore: TextKey and IDKey are both %q: %w", out.TextKey, twostage.ErrInvalidInput)
-	}
-	out.Retry = out.Retry.WithDefaults()
 	return out, nil
 }
 

@@ -7,13 +7,13 @@ import (
 	"io"
 	"net"
 	"syscall"
-	"twostage/internal/backoff"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"twostage"
+	"twostage/adapters/internal/remotecall"
 )
 
 // unreachable reports whether err means the server could not be reached or
@@ -68,28 +68,13 @@ func rootDerived(we *fault.WeaviateClientError) error {
 // maps the final error to the twostage sentinels, keeping the native error
 // reachable.
 func (d *Driver) do(ctx context.Context, op string, call func(context.Context) error) error {
-	r := d.opts.Retry
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = call(ctx)
-		if err == nil {
-			return nil
+	return remotecall.Do(ctx, "weaviatestore", op, d.opts.Retry, func(err error) bool {
+		u := unreachable(err)
+		if u && ctx.Err() == nil {
+			d.outage()
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, ctx.Err(), err)
-		}
-		if !unreachable(err) {
-			break
-		}
-		d.outage()
-		if attempt >= r.Attempts {
-			break
-		}
-		if serr := backoff.Sleep(ctx, backoff.Delay(attempt-1, r.Initial, r.Max)); serr != nil {
-			return fmt.Errorf("weaviatestore: %s: %w: %w", op, serr, err)
-		}
-	}
-	return classify(op, d.class, err, r.Attempts)
+		return u
+	}, call, func(err error) error { return classify(op, d.class, err, d.opts.Retry.Attempts) })
 }
 
 func classify(op, class string, err error, attempts int) error {

@@ -9,20 +9,18 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/adapters/internal/filterfold"
 )
 
 // cond is a translated filter: a where clause, or a constant when the
 // outcome is known from the schema alone (a field the class lacks, or whose
 // type cannot hold the value, never matches).
-type cond struct {
-	w     *filters.WhereBuilder
-	konst int // 0: w holds; 1: always true; -1: always false
-}
+type cond = filterfold.Cond[*filters.WhereBuilder]
 
-var (
-	always = cond{konst: 1}
-	never  = cond{konst: -1}
-)
+var never = filterfold.Never[*filters.WhereBuilder]()
+
+// of returns the cond holding where clause w.
+func of(w *filters.WhereBuilder) cond { return filterfold.Of(w) }
 
 // prepare reads the schema and translates the filter. none reports a filter
 // that nothing matches.
@@ -49,7 +47,7 @@ func (d *Driver) prepare(ctx context.Context, f *twostage.Filter) (props map[str
 	if err != nil {
 		return nil, nil, false, err
 	}
-	return props, c.w, c.konst == -1, nil
+	return props, c.C, c.Outcome == filterfold.None, nil
 }
 
 type translator struct {
@@ -70,40 +68,18 @@ func combine(o filters.WhereOperator, ws []*filters.WhereBuilder) *filters.Where
 }
 
 func (t translator) translate(f *twostage.Filter) (cond, error) {
-	switch f.Op {
-	case twostage.OpAnd, twostage.OpOr:
-		var parts []*filters.WhereBuilder
-		for _, sub := range f.Filters {
-			c, err := t.translate(sub)
-			if err != nil {
-				return cond{}, err
-			}
-			switch {
-			case f.Op == twostage.OpAnd && c.konst == -1, f.Op == twostage.OpOr && c.konst == 1:
-				return c, nil
-			case c.konst != 0:
-				continue
-			}
-			parts = append(parts, c.w)
-		}
-		if len(parts) == 0 {
-			if f.Op == twostage.OpAnd {
-				return always, nil
-			}
-			return never, nil
-		}
-		if f.Op == twostage.OpAnd {
-			return cond{w: combine(filters.And, parts)}, nil
-		}
-		return cond{w: combine(filters.Or, parts)}, nil
-	case twostage.OpNot:
-		c, err := t.translate(f.Filters[0])
-		if err != nil || c.konst != 0 {
-			return cond{konst: -c.konst}, err
-		}
-		return cond{w: filters.Where().WithOperator(filters.Not).WithOperands([]*filters.WhereBuilder{c.w})}, nil
-	}
+	return filterfold.Translate(f, filterfold.Backend[*filters.WhereBuilder]{
+		Leaf: t.leaf,
+		And:  func(parts []*filters.WhereBuilder) *filters.WhereBuilder { return combine(filters.And, parts) },
+		Or:   func(parts []*filters.WhereBuilder) *filters.WhereBuilder { return combine(filters.Or, parts) },
+		Not: func(w *filters.WhereBuilder) *filters.WhereBuilder {
+			return filters.Where().WithOperator(filters.Not).WithOperands([]*filters.WhereBuilder{w})
+		},
+	})
+}
 
+// leaf translates Eq, In, Range and Exists.
+func (t translator) leaf(f *twostage.Filter) (cond, error) {
 	p, err := t.d.propName(f.Field)
 	if err != nil {
 		return cond{}, err
@@ -124,8 +100,8 @@ func (t translator) translate(f *twostage.Filter) (cond, error) {
 				texts = append(texts, s)
 				continue
 			}
-			if c := eq(p, dt, v); c.konst == 0 {
-				parts = append(parts, c.w)
+			if c := eq(p, dt, v); c.Outcome == filterfold.Native {
+				parts = append(parts, c.C)
 			}
 		}
 		if len(texts) > 0 {
@@ -134,7 +110,7 @@ func (t translator) translate(f *twostage.Filter) (cond, error) {
 		if len(parts) == 0 {
 			return never, nil
 		}
-		return cond{w: combine(filters.Or, parts)}, nil
+		return of(combine(filters.Or, parts)), nil
 	case twostage.OpRange:
 		return rangeCond(p, dt, f), nil
 	case twostage.OpExists:
@@ -150,14 +126,14 @@ func (t translator) translate(f *twostage.Filter) (cond, error) {
 				return cond{}, fmt.Errorf("weaviatestore: exists filter on %q: the class has neither the key list nor the null-state index: %w",
 					f.Field, twostage.ErrUnsupported)
 			}
-			return cond{w: listed}, nil
+			return of(listed), nil
 		}
 		notNull := op(filters.IsNull, p).WithValueBoolean(false)
 		if listed == nil {
-			return cond{w: notNull}, nil
+			return of(notNull), nil
 		}
 		foreign := combine(filters.And, []*filters.WhereBuilder{op(filters.IsNull, keysProp).WithValueBoolean(true), notNull})
-		return cond{w: combine(filters.Or, []*filters.WhereBuilder{listed, foreign})}, nil
+		return of(combine(filters.Or, []*filters.WhereBuilder{listed, foreign})), nil
 	}
 	return cond{}, fmt.Errorf("weaviatestore: filter op %q: %w", f.Op, twostage.ErrUnsupported)
 }
@@ -169,16 +145,16 @@ func eq(p, dt string, v any) cond {
 	case string:
 		switch dt {
 		case "text", "string":
-			return cond{w: op(filters.Equal, p).WithValueText(x)}
+			return of(op(filters.Equal, p).WithValueText(x))
 		case "text[]", "string[]":
-			return cond{w: op(filters.ContainsAny, p).WithValueText(x)}
+			return of(op(filters.ContainsAny, p).WithValueText(x))
 		}
 	case bool:
 		switch dt {
 		case "boolean":
-			return cond{w: op(filters.Equal, p).WithValueBoolean(x)}
+			return of(op(filters.Equal, p).WithValueBoolean(x))
 		case "boolean[]":
-			return cond{w: op(filters.ContainsAny, p).WithValueBoolean(x)}
+			return of(op(filters.ContainsAny, p).WithValueBoolean(x))
 		}
 	case int64:
 		return eqNumber(p, dt, float64(x))
@@ -191,9 +167,9 @@ func eq(p, dt string, v any) cond {
 func eqNumber(p, dt string, x float64) cond {
 	switch dt {
 	case "number":
-		return cond{w: op(filters.Equal, p).WithValueNumber(x)}
+		return of(op(filters.Equal, p).WithValueNumber(x))
 	case "number[]":
-		return cond{w: op(filters.ContainsAny, p).WithValueNumber(x)}
+		return of(op(filters.ContainsAny, p).WithValueNumber(x))
 	case "int", "int[]":
 		if x != math.Trunc(x) || math.Abs(x) > 1<<63 {
 			return never
@@ -202,7 +178,7 @@ func eqNumber(p, dt string, x float64) cond {
 		if dt == "int[]" {
 			o = filters.ContainsAny
 		}
-		return cond{w: op(o, p).WithValueInt(int64(x))}
+		return of(op(o, p).WithValueInt(int64(x)))
 	}
 	return never
 }
@@ -240,5 +216,5 @@ func rangeCond(p, dt string, f *twostage.Filter) cond {
 			return never // range matches numeric fields only
 		}
 	}
-	return cond{w: combine(filters.And, parts)}
+	return of(combine(filters.And, parts))
 }

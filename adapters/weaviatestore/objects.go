@@ -14,13 +14,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-openapi/strfmt"
-	"github.com/google/uuid"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/filters"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/adapters/internal/layout"
 	"twostage/internal/par"
 )
 
@@ -28,10 +28,7 @@ import (
 // lower-case UUID maps to itself, anything else to
 // UUIDv5(NameSpaceURL, "twostage:"+id).
 func ObjectID(id string) string {
-	if u, err := uuid.Parse(id); err == nil && u.String() == id {
-		return id
-	}
-	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("twostage:"+id)).String()
+	return layout.UUID(id)
 }
 
 const encodedPrefix = "tsk_"
@@ -826,16 +823,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 				mv = x
 			}
 		case []any:
-			var ss []string
-			ok := true
-			for _, e := range x {
-				s, isStr := e.(string)
-				if !isStr {
-					ok = false
-					break
-				}
-				ss = append(ss, s)
-			}
+			ss, ok := layout.Strings(x, func(e any) (string, bool) { s, isStr := e.(string); return s, isStr })
 			if !ok {
 				continue
 			}
@@ -843,10 +831,7 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 		default:
 			continue
 		}
-		if doc.Metadata == nil {
-			doc.Metadata = map[string]any{}
-		}
-		doc.Metadata[key] = mv
+		layout.Put(&doc.Metadata, key, mv)
 	}
 	if withVector {
 		if v, ok := add["vector"].([]any); ok {

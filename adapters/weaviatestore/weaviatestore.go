@@ -69,7 +69,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"twostage/internal/backoff"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
@@ -77,13 +76,15 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/adapters/internal/layout"
+	"twostage/retry"
 )
 
 // Default option values.
 const (
-	DefaultTextKey   = "text"
-	DefaultIDKey     = "twostage_id"
-	DefaultBatchSize = 256
+	DefaultTextKey   = layout.TextKey
+	DefaultIDKey     = layout.IDKey
+	DefaultBatchSize = layout.BatchSize
 )
 
 // Bookkeeping properties (see the package comment). They are not metadata.
@@ -123,10 +124,10 @@ type Options struct {
 	Retry Retry
 }
 
-// Retry is a bounded exponential backoff with jitter: Attempts tries in all
-// (default 4; 1 disables retries), waiting Initial (default 100ms) doubling
-// up to Max (default 2s) between them.
-type Retry = backoff.Policy
+// Retry is the module's retry policy, retry.Policy, under this package's
+// name for it. Zero fields mean: 4 attempts, 100ms doubling to 2s; Attempts
+// 1 disables retries.
+type Retry = retry.Policy
 
 var (
 	classRE = regexp.MustCompile(`^[A-Z][_0-9A-Za-z]*$`)
@@ -138,14 +139,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if o != nil {
 		out = *o
 	}
-	if out.TextKey == "" {
-		out.TextKey = DefaultTextKey
-	}
-	if out.IDKey == "" {
-		out.IDKey = DefaultIDKey
-	}
-	if out.BatchSize <= 0 {
-		out.BatchSize = DefaultBatchSize
+	if err := (layout.Options{Dim: out.Dim, Metric: out.Metric, TextKey: &out.TextKey, IDKey: &out.IDKey,
+		BatchSize: &out.BatchSize, Retry: &out.Retry}).Fill("weaviatestore"); err != nil {
+		return out, err
 	}
 	if out.IndexType == "" {
 		out.IndexType = "hnsw"
@@ -153,22 +149,14 @@ func (o *Options) withDefaults() (Options, error) {
 	bad := func(format string, args ...any) (Options, error) {
 		return out, fmt.Errorf("weaviatestore: "+format+": %w", append(args, twostage.ErrInvalidInput)...)
 	}
-	switch {
-	case out.Dim < 0:
-		return bad("dimension %d", out.Dim)
-	case out.Metric != "" && !out.Metric.Valid():
-		return bad("unknown metric %q", out.Metric)
-	case out.IndexType != "hnsw" && out.IndexType != "flat":
+	if out.IndexType != "hnsw" && out.IndexType != "flat" {
 		return bad("index type %q (want hnsw or flat)", out.IndexType)
-	case out.TextKey == out.IDKey:
-		return bad("TextKey and IDKey are both %q", out.TextKey)
 	}
 	for _, k := range []string{out.TextKey, out.IDKey} {
 		if !propRE.MatchString(k) || k != lowerFirst(k) {
 			return bad("%q is not a Weaviate property name", k)
 		}
 	}
-	out.Retry = out.Retry.WithDefaults()
 	return out, nil
 }
 

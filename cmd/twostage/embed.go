@@ -106,13 +106,14 @@ func httpOptions(spec string, opts map[string]string) (*embed.HTTPOptions, error
 		}
 	}
 	var err error
-	for key, p := range map[string]*int{"dim": &o.Dim, "batch": &o.BatchSize, "retries": &o.MaxRetries} {
+	var retries int
+	for key, p := range map[string]*int{"dim": &o.Dim, "batch": &o.BatchSize, "retries": &retries} {
 		if *p, err = intOpt(spec, opts, key); err != nil {
 			return nil, err
 		}
 	}
-	if _, ok := opts["retries"]; ok && o.MaxRetries == 0 {
-		o.MaxRetries = -1 // retries=0: none
+	if _, ok := opts["retries"]; ok {
+		o.Retry.Attempts = retries + 1 // retries=0: none
 	}
 	if v, ok := opts["timeout"]; ok {
 		if o.Timeout, err = time.ParseDuration(v); err != nil || o.Timeout <= 0 {

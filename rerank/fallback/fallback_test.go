@@ -17,6 +17,7 @@ import (
 	"twostage/rerank"
 	"twostage/rerank/fallback"
 	"twostage/rerank/remote"
+	"twostage/retry"
 )
 
 // fake is a reranker that fails with err, or scores each document by its
@@ -191,7 +192,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	defer api.Close()
 
 	local := &fake{err: errEngine}
-	cohere, err := remote.New(remote.Cohere, api.URL, &remote.Options{MaxRetries: 1, MinBackoff: time.Millisecond})
+	cohere, err := remote.New(remote.Cohere, api.URL, &remote.Options{Retry: retry.Policy{Attempts: 2, Initial: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

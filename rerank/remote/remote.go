@@ -34,9 +34,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"twostage/internal/backoff"
 
 	"twostage"
+	"twostage/retry"
 )
 
 // Kind names a reranking API.
@@ -85,16 +85,15 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds each HTTP attempt (default 30s).
 	Timeout time.Duration
-	// MaxRetries is the number of retries after the first attempt for 429,
-	// 5xx and transport errors (default 3; negative means none).
-	MaxRetries int
-	// MinBackoff and MaxBackoff bound the exponential backoff between
-	// attempts (defaults 250ms and 8s); each wait is drawn uniformly from
-	// [d/2, d] (jitter).
-	MinBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter is the longest Retry-After the reranker waits for
-	// (default 30s); a longer one ends the call at once with ErrOverloaded.
-	MaxRetryAfter time.Duration
+	// Retry bounds the retries of 429, 5xx and transport errors (default:
+	// 4 attempts, 250ms doubling to 8s). A Retry-After from the service
+	// takes the backoff's place up to MaxRetryAfter (default 30s). LongWait
+	// defaults to retry.FailFast: a longer Retry-After ends the call at once
+	// with ErrOverloaded (for a 429) or ErrUnavailable, and so does a wait
+	// that would outlast the caller's deadline, so a fallback chain moves on
+	// instead of waiting. Retries are logged to Logger at debug level unless
+	// Retry.OnRetry is set.
+	Retry retry.Policy
 	// Client is the HTTP client (default: a client with no overall timeout;
 	// Timeout bounds each attempt).
 	Client *http.Client
@@ -192,25 +191,15 @@ func New(kind Kind, baseURL string, opts *Options) (*Reranker, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 3
-	} else if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 250 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 8 * time.Second
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = o.MinBackoff
-	}
-	if o.MaxRetryAfter <= 0 {
-		o.MaxRetryAfter = 30 * time.Second
-	}
+	o.Retry = o.Retry.WithDefaults(retry.Policy{Attempts: 4, Initial: 250 * time.Millisecond, Max: 8 * time.Second,
+		MaxRetryAfter: 30 * time.Second, LongWait: retry.FailFast})
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Retry.OnRetry == nil {
+		o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
+			o.Logger.Debug("remote rerank: retrying", "api", kind, "attempt", attempt, "wait", wait, "err", err)
+		}
 	}
 	r.client = o.Client
 	if r.client == nil {
@@ -381,35 +370,29 @@ func (r *Reranker) call(ctx context.Context, query string, docs []string) ([]two
 	if err != nil {
 		return nil, fmt.Errorf("remote: %s: encode request: %w", r.kind, err)
 	}
-	var last error
-	for attempt := 0; ; attempt++ {
-		scores, retry, wait, err := r.attempt(ctx, body, len(docs))
-		if err == nil {
-			return scores, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, ctx.Err(), last)
-		}
-		if !retry {
+	var scores []twostage.Score
+	err = retry.Do(ctx, r.opts.Retry, retry.Classify, func(ctx context.Context) error {
+		var err error
+		scores, err = r.attempt(ctx, body, len(docs))
+		return err
+	})
+	var re *retry.Error
+	if !errors.As(err, &re) {
+		if err != nil {
 			return nil, fmt.Errorf("remote: %s: %w", r.kind, err)
 		}
-		if attempt >= r.opts.MaxRetries {
-			return nil, fmt.Errorf("remote: %s: gave up after %d attempts: %w", r.kind, attempt+1, exhausted(err))
-		}
-		if wait < 0 { // no Retry-After: exponential backoff with jitter
-			wait = backoff.Delay(attempt, r.opts.MinBackoff, r.opts.MaxBackoff)
-		} else if wait > r.opts.MaxRetryAfter {
-			return nil, fmt.Errorf("remote: %s: service asks to wait %v, more than %v: %w", r.kind, wait, r.opts.MaxRetryAfter, exhausted(err))
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return nil, fmt.Errorf("remote: %s: no time left to retry after %v: %w", r.kind, wait, exhausted(err))
-		}
-		r.opts.Logger.Debug("remote rerank: retrying", "api", r.kind, "attempt", attempt+1, "wait", wait, "err", err)
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, err, last)
-		}
+		return scores, nil
 	}
+	last := re.Err
+	switch re.Reason {
+	case retry.Canceled:
+		return nil, fmt.Errorf("remote: %s: %w (last error: %v)", r.kind, re.Ctx, last)
+	case retry.WaitTooLong:
+		return nil, fmt.Errorf("remote: %s: service asks to wait %v, more than %v: %w", r.kind, re.Wait, r.opts.Retry.MaxRetryAfter, exhausted(last))
+	case retry.NoTimeLeft:
+		return nil, fmt.Errorf("remote: %s: no time left to retry after %v: %w", r.kind, re.Wait, exhausted(last))
+	}
+	return nil, fmt.Errorf("remote: %s: gave up after %d attempts: %w", r.kind, re.Attempts, exhausted(last))
 }
 
 // exhausted marks the last error of a retried request: 429 means the service
@@ -425,15 +408,14 @@ func exhausted(err error) error {
 	return fmt.Errorf("%w: %w", twostage.ErrUnavailable, err)
 }
 
-// attempt sends one HTTP request. retry reports whether the failure is worth
-// retrying; wait is the server's Retry-After, or -1.
-func (r *Reranker) attempt(ctx context.Context, body []byte, n int) (scores []twostage.Score, retry bool, wait time.Duration, err error) {
-	wait = -1
+// attempt sends one HTTP request. A failure worth retrying comes back
+// marked with retry.Transient or retry.AfterHeader.
+func (r *Reranker) attempt(ctx context.Context, body []byte, n int) ([]twostage.Score, error) {
 	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, r.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, false, wait, fmt.Errorf("new request: %w: %w", twostage.ErrInvalidInput, err)
+		return nil, fmt.Errorf("new request: %w: %w", twostage.ErrInvalidInput, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -443,42 +425,35 @@ func (r *Reranker) attempt(ctx context.Context, body []byte, n int) (scores []tw
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil && actx.Err() != nil {
-			return nil, true, wait, fmt.Errorf("request timed out after %v: %w: %w", r.opts.Timeout, twostage.ErrUnavailable, err)
+			return nil, retry.Transient(fmt.Errorf("request timed out after %v: %w: %w", r.opts.Timeout, twostage.ErrUnavailable, err))
 		}
-		return nil, true, wait, fmt.Errorf("%w: %w", twostage.ErrUnavailable, err)
+		return nil, retry.Transient(fmt.Errorf("%w: %w", twostage.ErrUnavailable, err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, true, wait, fmt.Errorf("read response: %w: %w", twostage.ErrUnavailable, err)
+		return nil, retry.Transient(fmt.Errorf("read response: %w: %w", twostage.ErrUnavailable, err))
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Code: resp.StatusCode, Message: errorText(data)}
+		ra := resp.Header.Get("Retry-After")
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
-			return nil, true, retryAfter(resp.Header.Get("Retry-After")), se
+			return nil, retry.AfterHeader(se, ra)
 		case resp.StatusCode >= 500:
-			return nil, true, retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("%w: %w", twostage.ErrUnavailable, se)
+			return nil, retry.AfterHeader(fmt.Errorf("%w: %w", twostage.ErrUnavailable, se), ra)
 		case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge,
 			resp.StatusCode == http.StatusUnprocessableEntity:
-			return nil, false, wait, fmt.Errorf("service rejected the request: %w: %w", twostage.ErrInvalidInput, se)
+			return nil, fmt.Errorf("service rejected the request: %w: %w", twostage.ErrInvalidInput, se)
 		default: // 401, 403, 404, 424 (TEI model error) ...: not the caller's input
-			return nil, false, wait, fmt.Errorf("%w: %w", twostage.ErrUnavailable, se)
+			return nil, fmt.Errorf("%w: %w", twostage.ErrUnavailable, se)
 		}
 	}
-	scores, err = r.api.decode(data, n)
+	scores, err := r.api.decode(data, n)
 	if err != nil {
-		return nil, false, wait, fmt.Errorf("malformed response: %w: %w", twostage.ErrUnavailable, err)
+		return nil, fmt.Errorf("malformed response: %w: %w", twostage.ErrUnavailable, err)
 	}
-	return scores, false, wait, nil
-}
-
-// retryAfter is the server's Retry-After, or -1 when absent or unreadable.
-func retryAfter(v string) time.Duration {
-	if d, ok := backoff.RetryAfter(v); ok {
-		return d
-	}
-	return -1
+	return scores, nil
 }
 
 // errorText pulls a message out of an error body: {"message"},

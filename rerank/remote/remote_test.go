@@ -18,6 +18,7 @@ import (
 
 	"twostage"
 	"twostage/rerank/remote"
+	"twostage/retry"
 )
 
 // fakeAPI is a local stand-in for one reranking service that follows the
@@ -241,7 +242,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // quick returns options that keep retries fast.
 func quick() *remote.Options {
-	return &remote.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 5 * time.Second}
+	return &remote.Options{Retry: retry.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond}, Timeout: 5 * time.Second}
 }
 
 var (
@@ -415,36 +416,36 @@ func TestRetriesAndErrors(t *testing.T) {
 		name       string
 		kind       remote.Kind
 		script     []func(http.ResponseWriter, *http.Request) bool
-		retries    int
+		attempts   int
 		wantErr    error // nil: success
 		notErr     error
 		wantCalls  int
 		wantStatus int
 	}{
-		{"429 then success", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{status(429, "Retry-After", "0")}, 3, nil, nil, 2, 0},
-		{"500 502 then success", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{status(500), status(502)}, 3, nil, nil, 3, 0},
-		{"5xx exhausted", remote.ZeroEntropy, many, 2, twostage.ErrUnavailable, twostage.ErrOverloaded, 3, 503},
-		{"429 exhausted", remote.VLLM, []func(http.ResponseWriter, *http.Request) bool{status(429), status(429), status(429)}, 2, twostage.ErrOverloaded, nil, 3, 429},
-		{"no retries", remote.TEI, many, -1, twostage.ErrUnavailable, nil, 1, 503},
-		{"400 not retried", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{status(400)}, 3, twostage.ErrInvalidInput, twostage.ErrUnavailable, 1, 400},
-		{"422 not retried", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{status(422)}, 3, twostage.ErrInvalidInput, nil, 1, 422},
-		{"401 not retried", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{status(401)}, 3, twostage.ErrUnavailable, twostage.ErrInvalidInput, 1, 401},
-		{"424 TEI model error", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{status(424)}, 3, twostage.ErrUnavailable, nil, 1, 424},
-		{"malformed json", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"html page", remote.VLLM, []func(http.ResponseWriter, *http.Request) bool{body(`<html>bad gateway</html>`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"no results field", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{body(`{"data": []}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"too few results", remote.ZeroEntropy, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index": 0, "relevance_score": 0.5}]}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"index out of range", remote.Twostage, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0,"relevance_score":0.1},{"index":1,"relevance_score":0.1},{"index":2,"relevance_score":0.1},{"index":3,"relevance_score":0.1},{"index":9,"relevance_score":0.1}]}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"duplicate index", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0,"relevance_score":0.1},{"index":1,"relevance_score":0.1},{"index":2,"relevance_score":0.1},{"index":3,"relevance_score":0.1},{"index":3,"relevance_score":0.1}]}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"missing score", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0},{"index":1},{"index":2},{"index":3},{"index":4}]}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
-		{"tei object not array", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": []}`)}, 3, twostage.ErrUnavailable, nil, 1, 0},
+		{"429 then success", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{status(429, "Retry-After", "0")}, 4, nil, nil, 2, 0},
+		{"500 502 then success", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{status(500), status(502)}, 4, nil, nil, 3, 0},
+		{"5xx exhausted", remote.ZeroEntropy, many, 3, twostage.ErrUnavailable, twostage.ErrOverloaded, 3, 503},
+		{"429 exhausted", remote.VLLM, []func(http.ResponseWriter, *http.Request) bool{status(429), status(429), status(429)}, 3, twostage.ErrOverloaded, nil, 3, 429},
+		{"no retries", remote.TEI, many, 1, twostage.ErrUnavailable, nil, 1, 503},
+		{"400 not retried", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{status(400)}, 4, twostage.ErrInvalidInput, twostage.ErrUnavailable, 1, 400},
+		{"422 not retried", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{status(422)}, 4, twostage.ErrInvalidInput, nil, 1, 422},
+		{"401 not retried", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{status(401)}, 4, twostage.ErrUnavailable, twostage.ErrInvalidInput, 1, 401},
+		{"424 TEI model error", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{status(424)}, 4, twostage.ErrUnavailable, nil, 1, 424},
+		{"malformed json", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"html page", remote.VLLM, []func(http.ResponseWriter, *http.Request) bool{body(`<html>bad gateway</html>`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"no results field", remote.Jina, []func(http.ResponseWriter, *http.Request) bool{body(`{"data": []}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"too few results", remote.ZeroEntropy, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index": 0, "relevance_score": 0.5}]}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"index out of range", remote.Twostage, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0,"relevance_score":0.1},{"index":1,"relevance_score":0.1},{"index":2,"relevance_score":0.1},{"index":3,"relevance_score":0.1},{"index":9,"relevance_score":0.1}]}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"duplicate index", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0,"relevance_score":0.1},{"index":1,"relevance_score":0.1},{"index":2,"relevance_score":0.1},{"index":3,"relevance_score":0.1},{"index":3,"relevance_score":0.1}]}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"missing score", remote.Cohere, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": [{"index":0},{"index":1},{"index":2},{"index":3},{"index":4}]}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
+		{"tei object not array", remote.TEI, []func(http.ResponseWriter, *http.Request) bool{body(`{"results": []}`)}, 4, twostage.ErrUnavailable, nil, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFake(t, tt.kind)
 			f.script = tt.script
 			o := quick()
-			o.MaxRetries = tt.retries
+			o.Retry.Attempts = tt.attempts
 			o.APIKey = "k"
 			r, err := remote.New(tt.kind, srv.URL, o)
 			if err != nil {
@@ -500,7 +501,7 @@ func TestRetryAfter(t *testing.T) {
 		f, srv := newFake(t, remote.Cohere)
 		f.script = []func(http.ResponseWriter, *http.Request) bool{status(429, "Retry-After", "120")}
 		o := quick()
-		o.MaxRetryAfter = time.Second
+		o.Retry.MaxRetryAfter = time.Second
 		r, _ := remote.New(remote.Cohere, srv.URL, o)
 		_, err := r.Rerank(context.Background(), query, docs)
 		if !errors.Is(err, twostage.ErrOverloaded) || !strings.Contains(err.Error(), "2m0s") {
@@ -535,7 +536,7 @@ func TestTimeout(t *testing.T) {
 	f.script = []func(http.ResponseWriter, *http.Request) bool{hang, hang}
 	o := quick()
 	o.Timeout = 50 * time.Millisecond
-	o.MaxRetries = 1
+	o.Retry.Attempts = 2
 	r, _ := remote.New(remote.VLLM, srv.URL, o)
 	_, err := r.Rerank(context.Background(), query, docs)
 	if !errors.Is(err, twostage.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
@@ -579,7 +580,7 @@ func TestSplitFailureFailsTheCall(t *testing.T) {
 	f, srv := newFake(t, remote.TEI)
 	f.script = []func(http.ResponseWriter, *http.Request) bool{nil, status(500), status(500)}
 	o := quick()
-	o.MaxDocuments, o.Concurrency, o.MaxRetries = 2, 1, 1
+	o.MaxDocuments, o.Concurrency, o.Retry.Attempts = 2, 1, 2
 	r, _ := remote.New(remote.TEI, srv.URL, o)
 	_, err := r.Rerank(context.Background(), query, docs)
 	if !errors.Is(err, twostage.ErrUnavailable) || !strings.Contains(err.Error(), "documents 2-3") {

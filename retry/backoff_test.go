@@ -1,4 +1,4 @@
-package backoff
+package retry
 
 import (
 	"context"
@@ -23,21 +23,21 @@ func TestDelay(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for range 200 {
-			if d := Delay(tc.attempt, tc.initial, tc.max); d < tc.lo || d > tc.hi {
-				t.Fatalf("Delay(%d, %v, %v) = %v, want within [%v, %v]", tc.attempt, tc.initial, tc.max, d, tc.lo, tc.hi)
+			if d := delay(tc.attempt, tc.initial, tc.max); d < tc.lo || d > tc.hi {
+				t.Fatalf("delay(%d, %v, %v) = %v, want within [%v, %v]", tc.attempt, tc.initial, tc.max, d, tc.lo, tc.hi)
 			}
 		}
 	}
 }
 
 func TestSleep(t *testing.T) {
-	if err := Sleep(context.Background(), time.Millisecond); err != nil {
-		t.Errorf("Sleep: %v", err)
+	if err := sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("sleep: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("Sleep with a canceled context: got %v, want context.Canceled", err)
+	if err := sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("sleep with a canceled context: got %v, want context.Canceled", err)
 	}
 }
 
@@ -61,19 +61,23 @@ func TestRetryAfter(t *testing.T) {
 		{future, 90 * time.Second, true, true},
 	}
 	for _, tc := range tests {
-		got, ok := RetryAfter(tc.in)
+		got, ok := parseRetryAfter(tc.in)
 		if ok != tc.ok || (!tc.approx && got != tc.want) || (tc.approx && (got < tc.want-3*time.Second || got > tc.want)) {
-			t.Errorf("RetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }
 
-func TestPolicyDefaults(t *testing.T) {
-	p := Policy{}.WithDefaults()
-	if p != (Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 2 * time.Second}) {
-		t.Errorf("defaults %+v", p)
+func TestPolicyWithDefaults(t *testing.T) {
+	def := Policy{Attempts: 6, Initial: time.Second, Max: time.Minute, MaxRetryAfter: time.Hour, LongWait: FailFast}
+	if p := (Policy{}).WithDefaults(def); p.Attempts != 6 || p.Initial != time.Second || p.Max != time.Minute || p.MaxRetryAfter != time.Hour || p.LongWait != FailFast {
+		t.Errorf("zero policy with defaults: %+v, want %+v", p, def)
 	}
-	if q := (Policy{Attempts: 1, Initial: time.Second, Max: time.Minute}).WithDefaults(); q.Attempts != 1 || q.Initial != time.Second {
-		t.Errorf("WithDefaults changed set fields: %+v", q)
+	set := Policy{Attempts: 1, Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxRetryAfter: 3 * time.Millisecond, LongWait: Shorten}
+	if p := set.WithDefaults(def); p.Attempts != 1 || p.Initial != time.Millisecond || p.Max != 2*time.Millisecond || p.MaxRetryAfter != 3*time.Millisecond || p.LongWait != Shorten {
+		t.Errorf("WithDefaults changed set fields: %+v", p)
+	}
+	if p := (Policy{Attempts: -3, Initial: -time.Second}).WithDefaults(def); p.Attempts != 6 || p.Initial != time.Second {
+		t.Errorf("negative fields not defaulted: %+v", p)
 	}
 }

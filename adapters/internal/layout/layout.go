@@ -1,0 +1,99 @@
+// Package layout is what the server adapters (qdrantstore, weaviatestore)
+// agree on about laying a twostage.Document out in a backend record: the
+// default keys for its text and original id, the default batch size and
+// retry policy, the checks of those options, the derivation of a backend
+// UUID from a document id, and small helpers for reading a record back into
+// a Document (Strings, Put).
+package layout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"twostage"
+	"twostage/retry"
+)
+
+// Default option values of the adapters.
+const (
+	TextKey   = "text"        // the key holding a document's text
+	IDKey     = "twostage_id" // the key holding a document's original id
+	BatchSize = 256           // documents per write request
+)
+
+// defaultRetry is the adapters' default retry policy for calls that find
+// the server unavailable: 4 attempts, 100ms doubling to 2s.
+var defaultRetry = retry.Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 2 * time.Second, LongWait: retry.Shorten}
+
+// Options are the option fields both adapters take, by reference: Fill sets
+// the defaults of the zero ones and checks them.
+type Options struct {
+	Dim    int             // checked: not negative
+	Metric twostage.Metric // checked: empty or valid
+	// TextKey, IDKey, BatchSize and Retry point at the adapter's fields,
+	// which Fill sets when they are zero.
+	TextKey   *string
+	IDKey     *string
+	BatchSize *int
+	Retry     *retry.Policy
+}
+
+// Fill sets the defaults of o's zero fields and checks what every adapter
+// requires: a non-negative dimension, a known or empty metric, and distinct
+// text and id keys. Errors wrap twostage.ErrInvalidInput and start with pkg.
+func (o Options) Fill(pkg string) error {
+	if *o.TextKey == "" {
+		*o.TextKey = TextKey
+	}
+	if *o.IDKey == "" {
+		*o.IDKey = IDKey
+	}
+	if *o.BatchSize <= 0 {
+		*o.BatchSize = BatchSize
+	}
+	*o.Retry = o.Retry.WithDefaults(defaultRetry)
+	switch {
+	case o.Dim < 0:
+		return fmt.Errorf("%s: dimension %d: %w", pkg, o.Dim, twostage.ErrInvalidInput)
+	case o.Metric != "" && !o.Metric.Valid():
+		return fmt.Errorf("%s: unknown metric %q: %w", pkg, o.Metric, twostage.ErrInvalidInput)
+	case *o.TextKey == *o.IDKey:
+		return fmt.Errorf("%s: TextKey and IDKey are both %q: %w", pkg, *o.TextKey, twostage.ErrInvalidInput)
+	}
+	return nil
+}
+
+// UUID maps a document id to a backend UUID: a canonical lower-case UUID
+// maps to itself, anything else to UUIDv5(NameSpaceURL, "twostage:"+id).
+// The mapping is deterministic, so any client can find a document by its
+// id.
+func UUID(id string) string {
+	if u, err := uuid.Parse(id); err == nil && u.String() == id {
+		return id
+	}
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("twostage:"+id)).String()
+}
+
+// Strings reads a list whose elements should all be strings: ok is false
+// when one is not (the metadata it came from is then not twostage's).
+func Strings[E any](list []E, str func(E) (string, bool)) (ss []string, ok bool) {
+	for _, e := range list {
+		s, isStr := str(e)
+		if !isStr {
+			return nil, false
+		}
+		ss = append(ss, s)
+	}
+	return ss, true
+}
+
+// Put sets (*md)[k] = v, making the map when it is nil: a document read back
+// without metadata keeps a nil map.
+func Put(md *map[string]any, k string, v any) {
+	if *md == nil {
+		*md = map[string]any{}
+	}
+	(*md)[k] = v
+}

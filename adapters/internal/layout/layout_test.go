@@ -1,0 +1,77 @@
+package layout
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"twostage"
+	"twostage/retry"
+)
+
+// TestUUID pins the derivation: stored ids depend on it, so any change
+// would orphan every document written before.
+func TestUUID(t *testing.T) {
+	const canonical = "123e4567-e89b-12d3-a456-426614174000"
+	if got := UUID(canonical); got != canonical {
+		t.Errorf("a canonical UUID maps to %s, want itself", got)
+	}
+	upper := strings.ToUpper(canonical)
+	if got := UUID(upper); got == canonical || got != "47d78196-6564-5bff-b1e5-55a0572c301e" {
+		t.Errorf("UUID(%s) = %s: a non-canonical UUID is derived like any id (two ids, two records)", upper, got)
+	}
+	if got := UUID("doc-1"); got != "0fbc2399-0b64-520a-9542-83fc3bb1e9bf" {
+		t.Errorf("UUID(doc-1) = %s, want UUIDv5(URL, twostage:doc-1)", got)
+	}
+}
+
+func TestFill(t *testing.T) {
+	var text, id string
+	var batch int
+	var p retry.Policy
+	o := Options{TextKey: &text, IDKey: &id, BatchSize: &batch, Retry: &p}
+	if err := o.Fill("pkg"); err != nil {
+		t.Fatal(err)
+	}
+	if text != TextKey || id != IDKey || batch != BatchSize || p.Attempts != 4 || p.Initial != 100*time.Millisecond || p.Max != 2*time.Second {
+		t.Errorf("defaults: %q %q %d %+v", text, id, batch, p)
+	}
+	tests := []struct {
+		name string
+		dim  int
+		m    twostage.Metric
+		id   string
+		msg  string
+	}{
+		{"negative dim", -1, "", "x", "pkg: dimension -1: invalid input"},
+		{"bad metric", 0, "manhattan", "x", `pkg: unknown metric "manhattan": invalid input`},
+		{"same keys", 0, "", TextKey, `pkg: TextKey and IDKey are both "text": invalid input`},
+	}
+	for _, tc := range tests {
+		text, id, batch = "", tc.id, 0
+		err := Options{Dim: tc.dim, Metric: tc.m, TextKey: &text, IDKey: &id, BatchSize: &batch, Retry: &p}.Fill("pkg")
+		if !errors.Is(err, twostage.ErrInvalidInput) || err.Error() != tc.msg {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+func TestStrings(t *testing.T) {
+	str := func(v any) (string, bool) { s, ok := v.(string); return s, ok }
+	if ss, ok := Strings([]any{"a", "b"}, str); !ok || len(ss) != 2 || ss[0] != "a" || ss[1] != "b" {
+		t.Errorf("Strings(a, b) = %v, %v", ss, ok)
+	}
+	if ss, ok := Strings([]any{"a", 1}, str); ok || ss != nil {
+		t.Errorf("Strings(a, 1) = %v, %v; want nil, false", ss, ok)
+	}
+}
+
+func TestPut(t *testing.T) {
+	var md map[string]any
+	Put(&md, "a", int64(1))
+	Put(&md, "b", "x")
+	if len(md) != 2 || md["a"] != int64(1) || md["b"] != "x" {
+		t.Errorf("Put into a nil map: %v, want map[a:1 b:x]", md)
+	}
+}
