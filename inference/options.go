@@ -1,0 +1,214 @@
+package inference
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"twostage"
+	"twostage/internal/batcher"
+)
+
+// Providers of the built-in ONNX Runtime backend, for ModelOptions.Provider.
+const (
+	// ProviderCPU is ONNX Runtime's CPU provider, the default.
+	ProviderCPU = "cpu"
+	// ProviderCUDA needs a GPU build of ONNX Runtime (ONNXRUNTIME_LIB) with
+	// matching CUDA and cuDNN; see the README.
+	ProviderCUDA = "cuda"
+	// ProviderTensorRT needs a GPU build of ONNX Runtime with TensorRT.
+	ProviderTensorRT = "tensorrt"
+)
+
+// Defaults of ModelOptions' zero fields, the same for every front end.
+const (
+	DefaultMaxBatchSize   = 32
+	DefaultMaxBatchTokens = 16384
+	DefaultMaxWait        = 2 * time.Millisecond
+	DefaultMaxQueue       = 16384
+	DefaultMinFill        = 0.9
+)
+
+// ModelOptions configure one model: where it runs and how its calls are
+// batched. Zero fields take the runtime's Options.Defaults, then the
+// Default* constants; a nil *ModelOptions means all zero.
+//
+// The backend fields (Provider to SessionConfig) pick the model: two Opens
+// of the same file in one runtime share one loaded model when they agree
+// on them. The batching fields are the shared model's: the first Open sets
+// them, and a later Open that asks for a different non-zero value fails
+// with an error wrapping twostage.ErrInvalidInput instead of being ignored.
+type ModelOptions struct {
+	// Provider names the backend: ProviderCPU (""), ProviderCUDA or
+	// ProviderTensorRT for ONNX Runtime, or a name from Options.Backends
+	// (for example "xla"). A provider the loaded library lacks fails Open
+	// with an error wrapping twostage.ErrUnsupported: never a silent CPU
+	// fallback.
+	Provider string
+	// DeviceID is the GPU ordinal.
+	DeviceID int
+	// IntraOpThreads and InterOpThreads size ONNX Runtime's thread pools
+	// (0: its defaults, one intra-op thread per physical core).
+	IntraOpThreads, InterOpThreads int
+	// ProviderOptions are passed verbatim to the provider (for example
+	// "gpu_mem_limit", "cudnn_conv_algo_search", "trt_fp16_enable");
+	// device_id comes from DeviceID.
+	ProviderOptions map[string]string
+	// SessionConfig holds ONNX Runtime session configuration entries,
+	// passed verbatim. On the CPU provider the runtime sets
+	// "session.intra_op.allow_spinning" to "0" unless given here: idle
+	// thread-pool threads then sleep instead of spinning, which leaves the
+	// cores to the goroutines tokenizing the next batch. Set it to "1" for
+	// ONNX Runtime's default.
+	SessionConfig map[string]string
+
+	// MaxBatchSize caps the inputs of one batch (DefaultMaxBatchSize).
+	MaxBatchSize int
+	// MaxBatchTokens caps a batch's padded tokens, inputs times the longest
+	// input (DefaultMaxBatchTokens).
+	MaxBatchTokens int
+	// MaxWait is how long a queued input may wait for its batch to fill
+	// (DefaultMaxWait; negative: never wait).
+	MaxWait time.Duration
+	// MaxQueue caps the inputs waiting for a batch; calls that would exceed
+	// it fail with twostage.ErrOverloaded (DefaultMaxQueue).
+	MaxQueue int
+	// NoLengthGrouping batches inputs in arrival order instead of grouping
+	// inputs of similar length (which cuts padding).
+	NoLengthGrouping bool
+	// MinFill is the least fill (real over padded tokens) length grouping
+	// accepts when growing a batch (DefaultMinFill; negative: any).
+	MinFill float64
+}
+
+// SpinKey is ONNX Runtime's session entry for thread-pool spinning.
+const spinKey = "session.intra_op.allow_spinning"
+
+func (o *ModelOptions) validate() error {
+	bad := func(what string, v any) error {
+		return fmt.Errorf("inference: option %s = %v must not be negative: %w", what, v, twostage.ErrInvalidInput)
+	}
+	switch {
+	case o.DeviceID < 0:
+		return bad("DeviceID", o.DeviceID)
+	case o.IntraOpThreads < 0:
+		return bad("IntraOpThreads", o.IntraOpThreads)
+	case o.InterOpThreads < 0:
+		return bad("InterOpThreads", o.InterOpThreads)
+	case o.MaxBatchSize < 0:
+		return bad("MaxBatchSize", o.MaxBatchSize)
+	case o.MaxBatchTokens < 0:
+		return bad("MaxBatchTokens", o.MaxBatchTokens)
+	case o.MaxQueue < 0:
+		return bad("MaxQueue", o.MaxQueue)
+	}
+	return nil
+}
+
+// provider returns the provider name, lower case, "" as ProviderCPU.
+func (o *ModelOptions) provider() string {
+	p := strings.ToLower(o.Provider)
+	if p == "" {
+		p = ProviderCPU
+	}
+	return p
+}
+
+// inherit fills o's zero fields from d.
+func (o *ModelOptions) inherit(d *ModelOptions) {
+	if o.Provider == "" {
+		o.Provider = d.Provider
+	}
+	if o.DeviceID == 0 {
+		o.DeviceID = d.DeviceID
+	}
+	if o.IntraOpThreads == 0 {
+		o.IntraOpThreads = d.IntraOpThreads
+	}
+	if o.InterOpThreads == 0 {
+		o.InterOpThreads = d.InterOpThreads
+	}
+	if o.ProviderOptions == nil {
+		o.ProviderOptions = d.ProviderOptions
+	}
+	if o.SessionConfig == nil {
+		o.SessionConfig = d.SessionConfig
+	}
+	if o.MaxBatchSize == 0 {
+		o.MaxBatchSize = d.MaxBatchSize
+	}
+	if o.MaxBatchTokens == 0 {
+		o.MaxBatchTokens = d.MaxBatchTokens
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = d.MaxWait
+	}
+	if o.MaxQueue == 0 {
+		o.MaxQueue = d.MaxQueue
+	}
+	o.NoLengthGrouping = o.NoLengthGrouping || d.NoLengthGrouping
+	if o.MinFill == 0 {
+		o.MinFill = d.MinFill
+	}
+}
+
+// withDefaults fills the batching fields' zero values with the Default*
+// constants.
+func (o ModelOptions) withDefaults() ModelOptions {
+	o.inherit(&ModelOptions{
+		MaxBatchSize: DefaultMaxBatchSize, MaxBatchTokens: DefaultMaxBatchTokens,
+		MaxWait: DefaultMaxWait, MaxQueue: DefaultMaxQueue, MinFill: DefaultMinFill,
+	})
+	return o
+}
+
+// key identifies a loaded model: everything that changes the executor.
+func (o *ModelOptions) key(path string, task Task, pad int64) string {
+	kv := func(m map[string]string) string {
+		out := make([]string, 0, len(m))
+		for k, v := range m {
+			out = append(out, k+"="+v)
+		}
+		sort.Strings(out)
+		return strings.Join(out, "\x01")
+	}
+	return fmt.Sprintf("%s\x00%v/%d\x00%s/%d/%d/%d\x00%s\x00%s", path, task, pad, o.provider(), o.DeviceID,
+		o.IntraOpThreads, o.InterOpThreads, kv(o.ProviderOptions), kv(o.SessionConfig))
+}
+
+// batching checks that want (zero fields: any) agrees with the batching of
+// a loaded model, have.
+func (have *ModelOptions) batching(want *ModelOptions, path string) error {
+	differ := func(name string, h, w any) error {
+		return fmt.Errorf("inference: %s is already open in this runtime with %s %v, not %v (the first Open sets a shared model's batching; ask for the same or leave it zero): %w",
+			path, name, h, w, twostage.ErrInvalidInput)
+	}
+	switch {
+	case want.MaxBatchSize != 0 && want.MaxBatchSize != have.MaxBatchSize:
+		return differ("MaxBatchSize", have.MaxBatchSize, want.MaxBatchSize)
+	case want.MaxBatchTokens != 0 && want.MaxBatchTokens != have.MaxBatchTokens:
+		return differ("MaxBatchTokens", have.MaxBatchTokens, want.MaxBatchTokens)
+	case want.MaxWait != 0 && want.MaxWait != have.MaxWait:
+		return differ("MaxWait", have.MaxWait, want.MaxWait)
+	case want.MaxQueue != 0 && want.MaxQueue != have.MaxQueue:
+		return differ("MaxQueue", have.MaxQueue, want.MaxQueue)
+	case want.NoLengthGrouping && !have.NoLengthGrouping:
+		return differ("NoLengthGrouping", have.NoLengthGrouping, want.NoLengthGrouping)
+	case want.MinFill != 0 && want.MinFill != have.MinFill:
+		return differ("MinFill", have.MinFill, want.MinFill)
+	}
+	return nil
+}
+
+// batcherOptions maps the batching fields (defaults filled in).
+func (o *ModelOptions) batcherOptions() batcher.Options {
+	return batcher.Options{
+		MaxBatchSize:   o.MaxBatchSize,
+		MaxBatchTokens: o.MaxBatchTokens,
+		MaxWait:        o.MaxWait,
+		MaxQueue:       o.MaxQueue,
+		NoGrouping:     o.NoLengthGrouping,
+		MinFill:        o.MinFill,
+	}
+}
