@@ -82,7 +82,7 @@ type ModelOptions struct {
 	MinFill float64
 }
 
-// SpinKey is ONNX Runtime's session entry for thread-pool spinning.
+// spinKey is ONNX Runtime's session entry for thread-pool spinning.
 const spinKey = "session.intra_op.allow_spinning"
 
 func (o *ModelOptions) validate() error {
