@@ -32,7 +32,9 @@ func (t Task) String() string {
 // The contract, for implementers:
 //
 //   - Open reads the model file at path (for ONNX: model.onnx, weights next
-//     to it) and returns an Executor for task, configured by opts (provider,
+//     to it; a backend that compiles from other files, such as the
+//     StableHLO and weights an XLA backend reads, finds them in
+//     filepath.Dir(path), the model directory) and returns an Executor for task, configured by opts (provider,
 //     device, threads, provider options; the batching fields are the
 //     runtime's business, not the backend's). opts is never nil and already
 //     validated. An Open that fails halfway releases what it took.
@@ -65,8 +67,9 @@ type Executor interface {
 	// fill figure.
 	Shape(rows, seq int) (int, int)
 	// Run runs one batch and returns its raw output. ctx is not any one
-	// caller's (a batch serves many calls): it is done only when the
-	// runtime abandons the run, and an executor that can stop early should.
+	// caller's (a batch serves many calls, and a caller that gives up
+	// only loses its results): the runtime does not cancel it today, but
+	// an executor that waits on something should still honour it.
 	// An error fails every call with a row in the batch; the model keeps
 	// running later batches. Run must not keep b's slices after it returns.
 	Run(ctx context.Context, b *Batch) (*Output, error)
