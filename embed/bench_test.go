@@ -17,6 +17,7 @@ import (
 	"twostage/convert/tinymodel"
 	"twostage/inference"
 	"twostage/internal/ort"
+	"twostage/internal/record"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
@@ -51,38 +52,6 @@ type recordedBatch struct {
 	rows, seq int
 }
 
-// recorder is an inference backend that runs ONNX Runtime on the CPU and,
-// while on, records every batch it is given.
-type recorder struct {
-	mu      sync.Mutex
-	on      bool
-	batches []recordedBatch
-}
-
-func (r *recorder) Open(path string, task inference.Task, o *inference.ModelOptions) (inference.Executor, error) {
-	cpu := *o
-	cpu.Provider = inference.ProviderCPU
-	x, err := inference.ORT().Open(path, task, &cpu)
-	if err != nil {
-		return nil, err
-	}
-	return recordingExec{x, r}, nil
-}
-
-type recordingExec struct {
-	inference.Executor
-	r *recorder
-}
-
-func (x recordingExec) Run(ctx context.Context, b *inference.Batch) (*inference.Output, error) {
-	x.r.mu.Lock()
-	if x.r.on {
-		x.r.batches = append(x.r.batches, recordedBatch{slices.Clone(b.IDs), slices.Clone(b.Mask), b.Rows, b.Seq})
-	}
-	x.r.mu.Unlock()
-	return x.Executor.Run(ctx, b)
-}
-
 // BenchmarkONNXVsRawORT compares the embedder's throughput (tokenizing,
 // batching by length under the token budget, running, pooling,
 // normalizing) with the raw ONNX Runtime session running exactly the same
@@ -103,7 +72,18 @@ func BenchmarkONNXVsRawORT(b *testing.B) {
 	// The embedder runs on a recording backend (ONNX Runtime on the CPU,
 	// through the inference.Backend seam) that records the warm-up's
 	// batches.
-	rec := &recorder{on: true}
+	var (
+		mu      sync.Mutex
+		on      = true
+		batches []recordedBatch
+	)
+	rec := record.Backend(inference.ProviderCPU, func(b *inference.Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			batches = append(batches, recordedBatch{slices.Clone(b.IDs), slices.Clone(b.Mask), b.Rows, b.Seq})
+		}
+	})
 	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": rec}})
 	if err != nil {
 		b.Fatal(err)
@@ -117,10 +97,9 @@ func BenchmarkONNXVsRawORT(b *testing.B) {
 	if _, err := e.EmbedDocuments(ctx, texts); err != nil { // warm-up, records the shapes
 		b.Fatal(err)
 	}
-	rec.mu.Lock()
-	rec.on = false
-	batches := rec.batches
-	rec.mu.Unlock()
+	mu.Lock()
+	on = false
+	mu.Unlock()
 	// The raw session gets the embedder's session options (spinning off on
 	// the CPU, as the runtime sets it).
 	raw, err := ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{ConfigEntries: map[string]string{"session.intra_op.allow_spinning": "0"}})

@@ -117,39 +117,29 @@ func (o *ModelOptions) provider() string {
 
 // inherit fills o's zero fields from d.
 func (o *ModelOptions) inherit(d *ModelOptions) {
-	if o.Provider == "" {
-		o.Provider = d.Provider
-	}
-	if o.DeviceID == 0 {
-		o.DeviceID = d.DeviceID
-	}
-	if o.IntraOpThreads == 0 {
-		o.IntraOpThreads = d.IntraOpThreads
-	}
-	if o.InterOpThreads == 0 {
-		o.InterOpThreads = d.InterOpThreads
-	}
+	orZero(&o.Provider, d.Provider)
+	orZero(&o.DeviceID, d.DeviceID)
+	orZero(&o.IntraOpThreads, d.IntraOpThreads)
+	orZero(&o.InterOpThreads, d.InterOpThreads)
 	if o.ProviderOptions == nil {
 		o.ProviderOptions = d.ProviderOptions
 	}
 	if o.SessionConfig == nil {
 		o.SessionConfig = d.SessionConfig
 	}
-	if o.MaxBatchSize == 0 {
-		o.MaxBatchSize = d.MaxBatchSize
-	}
-	if o.MaxBatchTokens == 0 {
-		o.MaxBatchTokens = d.MaxBatchTokens
-	}
-	if o.MaxWait == 0 {
-		o.MaxWait = d.MaxWait
-	}
-	if o.MaxQueue == 0 {
-		o.MaxQueue = d.MaxQueue
-	}
-	o.NoLengthGrouping = o.NoLengthGrouping || d.NoLengthGrouping
-	if o.MinFill == 0 {
-		o.MinFill = d.MinFill
+	orZero(&o.MaxBatchSize, d.MaxBatchSize)
+	orZero(&o.MaxBatchTokens, d.MaxBatchTokens)
+	orZero(&o.MaxWait, d.MaxWait)
+	orZero(&o.MaxQueue, d.MaxQueue)
+	orZero(&o.NoLengthGrouping, d.NoLengthGrouping)
+	orZero(&o.MinFill, d.MinFill)
+}
+
+// orZero sets *p to d when *p is the zero value.
+func orZero[T comparable](p *T, d T) {
+	var zero T
+	if *p == zero {
+		*p = d
 	}
 }
 
@@ -178,25 +168,28 @@ func (o *ModelOptions) key(path string, task Task, pad int64) string {
 }
 
 // batching checks that want (zero fields: any) agrees with the batching of
-// a loaded model, have.
-func (have *ModelOptions) batching(want *ModelOptions, path string) error {
+// o, a loaded model's options.
+func (o *ModelOptions) batching(want *ModelOptions, path string) error {
+	have := o
 	differ := func(name string, h, w any) error {
 		return fmt.Errorf("inference: %s is already open in this runtime with %s %v, not %v (the first Open sets a shared model's batching; ask for the same or leave it zero): %w",
 			path, name, h, w, twostage.ErrInvalidInput)
 	}
-	switch {
-	case want.MaxBatchSize != 0 && want.MaxBatchSize != have.MaxBatchSize:
-		return differ("MaxBatchSize", have.MaxBatchSize, want.MaxBatchSize)
-	case want.MaxBatchTokens != 0 && want.MaxBatchTokens != have.MaxBatchTokens:
-		return differ("MaxBatchTokens", have.MaxBatchTokens, want.MaxBatchTokens)
-	case want.MaxWait != 0 && want.MaxWait != have.MaxWait:
-		return differ("MaxWait", have.MaxWait, want.MaxWait)
-	case want.MaxQueue != 0 && want.MaxQueue != have.MaxQueue:
-		return differ("MaxQueue", have.MaxQueue, want.MaxQueue)
-	case want.NoLengthGrouping && !have.NoLengthGrouping:
-		return differ("NoLengthGrouping", have.NoLengthGrouping, want.NoLengthGrouping)
-	case want.MinFill != 0 && want.MinFill != have.MinFill:
-		return differ("MinFill", have.MinFill, want.MinFill)
+	for _, f := range []struct {
+		name       string
+		have, want any
+		set        bool
+	}{
+		{"MaxBatchSize", have.MaxBatchSize, want.MaxBatchSize, want.MaxBatchSize != 0},
+		{"MaxBatchTokens", have.MaxBatchTokens, want.MaxBatchTokens, want.MaxBatchTokens != 0},
+		{"MaxWait", have.MaxWait, want.MaxWait, want.MaxWait != 0},
+		{"MaxQueue", have.MaxQueue, want.MaxQueue, want.MaxQueue != 0},
+		{"NoLengthGrouping", have.NoLengthGrouping, want.NoLengthGrouping, want.NoLengthGrouping},
+		{"MinFill", have.MinFill, want.MinFill, want.MinFill != 0},
+	} {
+		if f.set && f.have != f.want {
+			return differ(f.name, f.have, f.want)
+		}
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"twostage"
 	"twostage/inference"
+	"twostage/internal/record"
 	"twostage/modeldir"
 	"twostage/rerank"
 )
@@ -349,68 +350,40 @@ func deviceName(o *rerank.EngineOptions) string {
 // recording backend and returns the pairs it ran (template, tokenization
 // and truncation exactly the engine's).
 func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string) ([]inference.Input, error) {
-	rec := &recorder{}
-	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": rec}})
+	var pairs []inference.Input
+	see := func(b *inference.Batch) { // on the runner goroutine, one batch at a time
+		for row := range b.Real {
+			n := b.Lens[row]
+			p := inference.Input{IDs: slices.Clone(b.IDs[row*b.Seq : row*b.Seq+n])}
+			if b.TypeIDs != nil {
+				p.TypeIDs = slices.Clone(b.TypeIDs[row*b.Seq : row*b.Seq+n])
+			}
+			pairs = append(pairs, p)
+		}
+	}
+	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": record.Backend(o.Engine.Provider, see)}})
 	if err != nil {
 		return nil, err
 	}
 	defer rt.Close()
 	eo := o.Engine
 	eo.Runtime = rt
-	rec.provider = eo.Provider
 	eo.Provider = "record"
 	e, err := rerank.Open(dir, &eo)
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
 	for _, client := range work {
 		for _, docs := range client {
 			if _, err := e.Rerank(ctx, benchQuery, docs); err != nil {
-				return nil, err
+				return nil, errors.Join(err, e.Close())
 			}
 		}
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return rec.pairs, nil
-}
-
-// recorder is an inference backend that runs ONNX Runtime on the
-// configured provider and records the inputs of every batch it runs.
-type recorder struct {
-	provider string
-	mu       sync.Mutex
-	pairs    []inference.Input
-}
-
-func (r *recorder) Open(path string, task inference.Task, o *inference.ModelOptions) (inference.Executor, error) {
-	oo := *o
-	oo.Provider = r.provider
-	x, err := inference.ORT().Open(path, task, &oo)
-	if err != nil {
+	if err := e.Close(); err != nil { // waits for the runner: pairs is complete
 		return nil, err
 	}
-	return recordingExec{x, r}, nil
-}
-
-type recordingExec struct {
-	inference.Executor
-	r *recorder
-}
-
-func (x recordingExec) Run(ctx context.Context, b *inference.Batch) (*inference.Output, error) {
-	x.r.mu.Lock()
-	for row := range b.Real {
-		n := b.Lens[row]
-		p := inference.Input{IDs: slices.Clone(b.IDs[row*b.Seq : row*b.Seq+n])}
-		if b.TypeIDs != nil {
-			p.TypeIDs = slices.Clone(b.TypeIDs[row*b.Seq : row*b.Seq+n])
-		}
-		x.r.pairs = append(x.r.pairs, p)
-	}
-	x.r.mu.Unlock()
-	return x.Executor.Run(ctx, b)
+	return pairs, nil
 }
 
 // rawBatches sorts the pairs by length and cuts them into batches under
