@@ -100,10 +100,7 @@ func NewONNX(dir string, opts *ONNXOptions) (*ONNX, error) {
 	default:
 		return nil, fmt.Errorf("embed: onnx: pooling %q (want mean, cls or last): %w", o.Pooling, twostage.ErrInvalidInput)
 	}
-	rt := o.Runtime
-	if rt == nil {
-		rt = inference.Default()
-	}
+	rt := o.Runtime // nil: inference.Default()
 	m, err := describe(dir)
 	if err != nil {
 		return nil, err

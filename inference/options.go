@@ -86,22 +86,16 @@ type ModelOptions struct {
 const spinKey = "session.intra_op.allow_spinning"
 
 func (o *ModelOptions) validate() error {
-	bad := func(what string, v any) error {
-		return fmt.Errorf("inference: option %s = %v must not be negative: %w", what, v, twostage.ErrInvalidInput)
-	}
-	switch {
-	case o.DeviceID < 0:
-		return bad("DeviceID", o.DeviceID)
-	case o.IntraOpThreads < 0:
-		return bad("IntraOpThreads", o.IntraOpThreads)
-	case o.InterOpThreads < 0:
-		return bad("InterOpThreads", o.InterOpThreads)
-	case o.MaxBatchSize < 0:
-		return bad("MaxBatchSize", o.MaxBatchSize)
-	case o.MaxBatchTokens < 0:
-		return bad("MaxBatchTokens", o.MaxBatchTokens)
-	case o.MaxQueue < 0:
-		return bad("MaxQueue", o.MaxQueue)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"DeviceID", o.DeviceID}, {"IntraOpThreads", o.IntraOpThreads}, {"InterOpThreads", o.InterOpThreads},
+		{"MaxBatchSize", o.MaxBatchSize}, {"MaxBatchTokens", o.MaxBatchTokens}, {"MaxQueue", o.MaxQueue},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("inference: option %s = %d must not be negative: %w", f.name, f.v, twostage.ErrInvalidInput)
+		}
 	}
 	return nil
 }

@@ -36,7 +36,8 @@ type Options struct {
 //
 // A program creates one runtime, opens models on it (usually through the
 // front ends, rerank.Open and embed.NewONNX, whose options take it), and
-// closes it at the end. Front ends given no runtime use Default.
+// closes it at the end. A nil *Runtime stands for Default in Open and
+// Tokenizer, so front ends given no runtime use the default one.
 type Runtime struct {
 	defaults ModelOptions
 	backends map[string]Backend
@@ -102,6 +103,9 @@ func (rt *Runtime) backend(p string) Backend {
 // provider the backend cannot run; twostage.ErrUnavailable when the
 // native library cannot be loaded.
 func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions) (*Model, error) {
+	if rt == nil {
+		rt = Default()
+	}
 	var o ModelOptions
 	if opts != nil {
 		o = *opts
@@ -190,6 +194,9 @@ func (rt *Runtime) Close() error {
 // file, share one (a Tokenizer is immutable). Errors: twostage.ErrNotFound
 // for a missing file, and tokenizer.FromFile's.
 func (rt *Runtime) Tokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if rt == nil {
+		rt = Default()
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w: %w", err, twostage.ErrNotFound)

@@ -75,10 +75,7 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	if err := checkText("instruction", o.Instruction); err != nil {
 		return nil, err
 	}
-	rt := o.Runtime
-	if rt == nil {
-		rt = inference.Default()
-	}
+	rt := o.Runtime // nil: inference.Default()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("rerank: model directory %q: %w", dir, err)
