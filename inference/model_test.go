@@ -11,6 +11,7 @@ import (
 
 	"twostage"
 	"twostage/inference"
+	"twostage/internal/testassets"
 )
 
 // fake is a backend whose executor scores a row as the sum of its real
@@ -357,5 +358,27 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if !errors.Is(inference.ErrModel, twostage.ErrInvalidInput) {
 		t.Error("ErrModel does not wrap twostage.ErrInvalidInput")
+	}
+}
+
+// TestTokenizerCache: a runtime loads a tokenizer file once; a nil
+// runtime stands for Default; a missing file is ErrNotFound.
+func TestTokenizerCache(t *testing.T) {
+	path := testassets.BertTokenizer(t)
+	rt := newRuntime(t, &fake{}, inference.ModelOptions{})
+	a, err := rt.Tokenizer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rt.Tokenizer(path)
+	if err != nil || a != b {
+		t.Fatalf("second load: %p, %v; want the cached %p", b, err, a)
+	}
+	var none *inference.Runtime
+	if c, err := none.Tokenizer(path); err != nil || c == a {
+		t.Fatalf("nil runtime: %p, %v; want Default's own copy", c, err)
+	}
+	if _, err := rt.Tokenizer(filepath.Join(t.TempDir(), "tokenizer.json")); !errors.Is(err, twostage.ErrNotFound) {
+		t.Fatalf("missing file: %v, want ErrNotFound", err)
 	}
 }

@@ -768,8 +768,8 @@ func TestOpenErrors(t *testing.T) {
 		message string
 	}{
 		{"no such directory", filepath.Join(t.TempDir(), "nope"), nil, twostage.ErrNotFound, "not a model directory"},
-		{"model missing token_type_ids", missing, nil, twostage.ErrInvalidInput, "lacks that input"},
-		{"model with an undeclared input", extra, nil, twostage.ErrInvalidInput, "token_type_ids"},
+		{"model missing token_type_ids", missing, nil, inference.ErrModel, "lacks that input"},
+		{"model with an undeclared input", extra, nil, inference.ErrModel, "token_type_ids"},
 		{"embedding model", tinymodel.Model(t, modeldir.FamilyBertEmbedding), nil, twostage.ErrUnsupported, "not a cross-encoder"},
 		{"cuda on the cpu library", zr, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderCUDA}}, twostage.ErrUnsupported, "cuda execution provider not available"},
 		{"tensorrt on the cpu library", zr, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderTensorRT}}, twostage.ErrUnsupported, "tensorrt execution provider not available"},
