@@ -37,9 +37,9 @@ import (
 
 	"twostage"
 	"twostage/convert/hf"
-	"twostage/convert/internal/half"
 	"twostage/convert/onnxgraph"
 	"twostage/convert/safetensors"
+	"twostage/internal/half"
 	"twostage/modeldir"
 )
 

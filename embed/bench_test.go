@@ -15,7 +15,9 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"twostage/convert/tinymodel"
+	"twostage/inference"
 	"twostage/internal/ort"
+	"twostage/internal/record"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
@@ -67,24 +69,40 @@ func BenchmarkONNXVsRawORT(b *testing.B) {
 	dir := tinymodel.ModelSpec(b, miniLM, nil)
 	texts := benchTexts(n, 1)
 	ctx := context.Background()
-	e, err := NewONNX(dir, nil)
+	// The embedder runs on a recording backend (ONNX Runtime on the CPU,
+	// through the inference.Backend seam) that records the warm-up's
+	// batches.
+	var (
+		mu      sync.Mutex
+		on      = true
+		batches []recordedBatch
+	)
+	rec := record.Backend(inference.ProviderCPU, func(b *inference.Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			batches = append(batches, recordedBatch{slices.Clone(b.IDs), slices.Clone(b.Mask), b.Rows, b.Seq})
+		}
+	})
+	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": rec}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	e, err := NewONNX(dir, &ONNXOptions{Runtime: rt, ModelOptions: inference.ModelOptions{Provider: "record"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	var mu sync.Mutex
-	var batches []recordedBatch
-	e.onBatch = func(ids, mask []int64, rows, seq int) {
-		mu.Lock()
-		batches = append(batches, recordedBatch{slices.Clone(ids), slices.Clone(mask), rows, seq})
-		mu.Unlock()
-	}
 	if _, err := e.EmbedDocuments(ctx, texts); err != nil { // warm-up, records the shapes
 		b.Fatal(err)
 	}
-	e.onBatch = nil
-	// The raw session gets the embedder's session options.
-	raw, err := ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{ConfigEntries: (&ONNXOptions{}).sessionConfig()})
+	mu.Lock()
+	on = false
+	mu.Unlock()
+	// The raw session gets the embedder's session options (spinning off on
+	// the CPU, as the runtime sets it).
+	raw, err := ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{ConfigEntries: map[string]string{"session.intra_op.allow_spinning": "0"}})
 	if err != nil {
 		b.Fatal(err)
 	}

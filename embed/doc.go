@@ -6,9 +6,10 @@
 //     --family bert-embedding` or a published ONNX export. Hidden states are
 //     pooled as the model says (mean over real tokens, CLS or last token),
 //     optionally L2-normalized, with query and passage prefixes where a model
-//     needs them. Concurrent calls share dynamic batches grouped by length
-//     under a token budget (package internal/batcher, shared with the rerank
-//     engine), so a text embeds the same alone or in any batch.
+//     needs them. This package owns tokenizing, pooling and normalising;
+//     loading, batching and running belong to package inference, so
+//     concurrent calls share dynamic batches grouped by length under a
+//     token budget, and a text embeds the same alone or in any batch.
 //   - OpenAI and TEI: HTTP embedding APIs (the OpenAI-compatible
 //     /v1/embeddings of OpenAI, vLLM, Ollama and TEI, and TEI's /embed), with
 //     batching to the server's limit, retries with backoff on 429 and 5xx

@@ -16,6 +16,7 @@ import (
 	"twostage/convert/onnxgraph"
 	"twostage/convert/refmodel"
 	"twostage/convert/tinymodel"
+	"twostage/inference"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 	"twostage/tokenizer"
@@ -32,16 +33,33 @@ var onnxTexts = []string{
 }
 
 // tinyEmbedder converts (once per process) the tiny BERT bi-encoder with
-// seed 1 and opens it with opts.
+// seed 1 and opens it with opts in a runtime of its own (so that its
+// batching and counters are its own).
 func tinyEmbedder(t *testing.T, opts *ONNXOptions) (*ONNX, string) {
 	t.Helper()
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyBertEmbedding)
-	e, err := NewONNX(dir, opts)
+	rt, err := inference.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
+	o := ONNXOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Runtime = rt
+	e, err := NewONNX(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
+			t.Errorf("close: %v", err)
+		}
+		if err := rt.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	return e, dir
 }
 
@@ -68,21 +86,11 @@ func norm(v []float32) float64 {
 // one big batch, in other orders, in small token-budget batches and from
 // concurrent callers whose texts share dynamic batches.
 func TestONNXBatchInvariance(t *testing.T) {
-	e, _ := tinyEmbedder(t, nil)
+	// MinFill -1: length grouping takes any fill, so batches mix lengths.
+	e, _ := tinyEmbedder(t, &ONNXOptions{ModelOptions: inference.ModelOptions{MinFill: -1}})
 	ctx := context.Background()
 	if e.Dim() != 32 || e.Pooling() != modeldir.PoolingMean || !e.Normalized() {
 		t.Fatalf("dim %d pooling %q normalized %v, want 32 mean true", e.Dim(), e.Pooling(), e.Normalized())
-	}
-	var mu sync.Mutex
-	padded := 0
-	e.onBatch = func(ids, mask []int64, rows, seq int) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, m := range mask {
-			if m == 0 {
-				padded++
-			}
-		}
 	}
 	alone := make([][]float32, len(onnxTexts))
 	for i, s := range onnxTexts {
@@ -125,13 +133,11 @@ func TestONNXBatchInvariance(t *testing.T) {
 	}
 	got, _ = e.EmbedDocuments(ctx, repTexts)
 	check("repeats", got, rep)
-	mu.Lock()
-	if padded == 0 {
-		t.Fatal("no batch held padding: the test does not exercise padding")
+	if st := e.Stats(); st.PaddedTokens <= st.RealTokens {
+		t.Fatalf("stats %+v: no batch held padding, the test does not exercise padding", st)
 	}
-	mu.Unlock()
 
-	small, _ := tinyEmbedder(t, &ONNXOptions{MaxBatchSize: 2, MaxBatchTokens: 40})
+	small, _ := tinyEmbedder(t, &ONNXOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 2, MaxBatchTokens: 40}})
 	got, err = small.EmbedDocuments(ctx, onnxTexts)
 	if err != nil {
 		t.Fatal(err)
@@ -316,9 +322,9 @@ func TestONNXErrorsAndClose(t *testing.T) {
 		{"no model files", empty, nil, twostage.ErrNotFound},
 		{"cross-encoder", cross, nil, twostage.ErrUnsupported},
 		{"bad pooling", dir, &ONNXOptions{Pooling: "max"}, twostage.ErrInvalidInput},
-		{"negative batch", dir, &ONNXOptions{MaxBatchSize: -1}, twostage.ErrInvalidInput},
+		{"negative batch", dir, &ONNXOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: -1}}, twostage.ErrInvalidInput},
 		{"max length below specials", dir, &ONNXOptions{MaxLength: 2}, twostage.ErrInvalidInput},
-		{"gpu provider on cpu library", dir, &ONNXOptions{Provider: "cuda"}, twostage.ErrUnsupported},
+		{"gpu provider on cpu library", dir, &ONNXOptions{ModelOptions: inference.ModelOptions{Provider: "cuda"}}, twostage.ErrUnsupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewONNX(tc.dir, tc.opts)
@@ -501,9 +507,10 @@ func TestONNXPooledOutput(t *testing.T) {
 }
 
 func TestPoolHelpers(t *testing.T) {
-	// Two real tokens then a padded one holding huge values that must not count.
+	// Two real tokens, then a padded one holding huge values that must not
+	// count (the runtime passes only the real tokens' rows; pool must not
+	// read beyond n).
 	hs := []float32{1, 2, 3, 4, 1e6, -1e6}
-	mask := []int64{1, 1, 0}
 	for _, tc := range []struct {
 		mode string
 		want []float32
@@ -512,7 +519,7 @@ func TestPoolHelpers(t *testing.T) {
 		{modeldir.PoolingCLS, []float32{1, 2}},
 		{modeldir.PoolingLast, []float32{3, 4}},
 	} {
-		got := pool(tc.mode, hs, mask, 2, 2)
+		got := pool(tc.mode, hs, 2, 2)
 		if maxDiff(got, tc.want) != 0 {
 			t.Errorf("%s: got %v, want %v", tc.mode, got, tc.want)
 		}

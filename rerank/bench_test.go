@@ -1,4 +1,4 @@
-package rerank
+package rerank_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"twostage/convert"
 	"twostage/convert/tinymodel"
+	"twostage/internal/rerankbench"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
@@ -16,7 +17,8 @@ import (
 // BenchmarkEngineVsRaw builds a random-weight Qwen3 zerank model sized for
 // a CPU (the real 151,936-token vocabulary, hidden 256, 4 layers) and
 // prints the engine's throughput against the raw ONNX Runtime session on
-// the same model, shapes and threads, measured side by side in one run,
+// the same model, shapes and threads, measured side by side in one run by
+// the harness in internal/rerankbench,
 // with padding efficiency with and without length grouping:
 //
 //	go test -run '^$' -bench EngineVsRaw -benchtime 1x -timeout 30m ./rerank
@@ -48,7 +50,7 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 		copts = &convert.Options{Compute: c}
 	}
 	dir := tinymodel.ModelSpec(b, spec, copts)
-	o := &BenchOptions{CallsPerClient: 1}
+	o := &rerankbench.Options{CallsPerClient: 1}
 	o.Engine.Provider = os.Getenv("TWOSTAGE_BENCH_PROVIDER")
 	o.Engine.MaxBatchTokens = env("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
 	if os.Getenv("TWOSTAGE_BENCH_SPIN") == "1" {
@@ -70,7 +72,7 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 		o.CallsPerClient = n
 	}
 	for i := 0; i < b.N; i++ {
-		rep, err := Bench(context.Background(), dir, o)
+		rep, err := rerankbench.Run(context.Background(), dir, o)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func (e *Engine) CutTokens(texts []string, maxTokens int) ([]string, []int, erro
 	out, counts := make([]string, len(texts)), make([]int, len(texts))
 	// The texts are encoded on all cores, as the tokenizer's EncodeBatch does.
 	par.For(len(texts), runtime.GOMAXPROCS(0), func(i int) error {
-		out[i], counts[i] = cutTokens(e.c.prompt.tok, texts[i], maxTokens)
+		out[i], counts[i] = cutTokens(e.prompt.tok, texts[i], maxTokens)
 		return nil
 	})
 	return out, counts, nil

@@ -6,16 +6,25 @@ import (
 	"log"
 	"sort"
 
+	"twostage/inference"
 	"twostage/rerank"
 )
 
 // Open a converted zerank-2 directory (`twostage convert --from zerank-2/
-// --to models/zerank-2`) and rerank candidates. Every Open of the same
-// directory in the process shares one engine, so concurrent searches are
-// batched together.
+// --to models/zerank-2`) in a runtime and rerank candidates. Every Open of
+// the same directory in the runtime shares one model, so concurrent
+// searches are batched together.
 func ExampleOpen() {
+	rt, err := inference.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rt.Close()
 	e, err := rerank.Open("models/zerank-2", &rerank.EngineOptions{
-		Provider: rerank.ProviderCPU, // or rerank.ProviderCUDA with a GPU build of ONNX Runtime
+		Runtime: rt,
+		ModelOptions: inference.ModelOptions{
+			Provider: inference.ProviderCPU, // or inference.ProviderCUDA with a GPU build of ONNX Runtime
+		},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -36,5 +45,5 @@ func ExampleOpen() {
 		fmt.Printf("%.3f (raw %.2f) %s\n", scores[i].Score, scores[i].Raw, docs[i])
 	}
 	st := e.Stats()
-	fmt.Printf("%d pairs in %d batches, %.0f%% of computed tokens real\n", st.Pairs, st.Batches, 100*st.Fill())
+	fmt.Printf("%d pairs in %d batches, %.0f%% of computed tokens real\n", st.Items, st.Batches, 100*st.Fill())
 }

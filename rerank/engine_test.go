@@ -17,6 +17,7 @@ import (
 	"twostage"
 	"twostage/convert/refmodel"
 	"twostage/convert/tinymodel"
+	"twostage/inference"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 	"twostage/tokenizer"
@@ -82,7 +83,7 @@ func openEngine(t *testing.T, dir string, opts *EngineOptions) *Engine {
 
 func testTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
 	t.Helper()
-	tok, err := loadTokenizer(modeldir.TokenizerPath(dir))
+	tok, err := inference.Default().Tokenizer(modeldir.TokenizerPath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func TestPiecewiseTokenizationMatchesWholeString(t *testing.T) {
 				for di, doc := range testDocs {
 					got := p.pair(q, doc)
 					ids, types := wholeIDs(t, tok, family, query, doc)
-					if !equalIDs(got.ids, ids) {
-						t.Errorf("query %d doc %d: piecewise ids\n%v\nwhole-string ids\n%v", qi, di, got.ids, ids)
+					if !equalIDs(got.IDs, ids) {
+						t.Errorf("query %d doc %d: piecewise ids\n%v\nwhole-string ids\n%v", qi, di, got.IDs, ids)
 					}
-					if family == modeldir.FamilyBertCrossEncoder && !equalIDs(got.types, types) {
-						t.Errorf("query %d doc %d: type ids %v, want %v", qi, di, got.types, types)
+					if family == modeldir.FamilyBertCrossEncoder && !equalIDs(got.TypeIDs, types) {
+						t.Errorf("query %d doc %d: type ids %v, want %v", qi, di, got.TypeIDs, types)
 					}
 				}
 			}
@@ -182,7 +183,7 @@ func TestScoresMatchReference(t *testing.T) {
 			dir := model(t, family)
 			ref := reference(t, family)
 			tok := testTokenizer(t, dir)
-			e := openEngine(t, dir, &EngineOptions{MaxBatchSize: 4})
+			e := openEngine(t, dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 4}})
 			got, err := e.Rerank(context.Background(), testQuery, testDocs)
 			if err != nil {
 				t.Fatal(err)
@@ -234,10 +235,10 @@ func TestTruncationKeepsTemplate(t *testing.T) {
 			if e.MaxLength() != maxLen {
 				t.Fatalf("MaxLength %d, want %d", e.MaxLength(), maxLen)
 			}
-			q := e.c.prompt.query(testQuery)
-			p := e.c.prompt.pair(q, long)
-			if len(p.ids) != maxLen {
-				t.Fatalf("%d tokens, want %d", len(p.ids), maxLen)
+			q := e.prompt.query(testQuery)
+			p := e.prompt.pair(q, long)
+			if len(p.IDs) != maxLen {
+				t.Fatalf("%d tokens, want %d", len(p.IDs), maxLen)
 			}
 			whole, _ := wholeIDs(t, tok, family, testQuery, long)
 			var wantTail []int64
@@ -251,17 +252,17 @@ func TestTruncationKeepsTemplate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equalIDs(p.ids, concat(enc.IDs)) {
-					t.Fatalf("bert truncation %v, want %v (EncodeTruncated longest-first)", p.ids, enc.IDs)
+				if !equalIDs(p.IDs, concat(enc.IDs)) {
+					t.Fatalf("bert truncation %v, want %v (EncodeTruncated longest-first)", p.IDs, enc.IDs)
 				}
 				wantTail = concat(enc.IDs[len(enc.IDs)-1:])
 			}
-			if !equalIDs(p.ids[maxLen-len(wantTail):], wantTail) {
-				t.Errorf("template tail %v, want %v", p.ids[maxLen-len(wantTail):], wantTail)
+			if !equalIDs(p.IDs[maxLen-len(wantTail):], wantTail) {
+				t.Errorf("template tail %v, want %v", p.IDs[maxLen-len(wantTail):], wantTail)
 			}
 			head := maxLen - len(wantTail)
-			if family != modeldir.FamilyBertCrossEncoder && !equalIDs(p.ids[:head], whole[:head]) {
-				t.Errorf("kept tokens %v differ from the whole string's %v", p.ids[:head], whole[:head])
+			if family != modeldir.FamilyBertCrossEncoder && !equalIDs(p.IDs[:head], whole[:head]) {
+				t.Errorf("kept tokens %v differ from the whole string's %v", p.IDs[:head], whole[:head])
 			}
 			got, err := e.Rerank(context.Background(), testQuery, []string{long, "short"})
 			if err != nil {
@@ -269,9 +270,9 @@ func TestTruncationKeepsTemplate(t *testing.T) {
 			}
 			var types []int64
 			if family == modeldir.FamilyBertCrossEncoder {
-				types = p.types
+				types = p.TypeIDs
 			}
-			want, err := ref.Score(p.ids, types)
+			want, err := ref.Score(p.IDs, types)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +319,7 @@ func TestBatchInvariance(t *testing.T) {
 			docs := mixedDocs(60, 1)
 			alone := make([]float64, len(docs))
 			{
-				e := openEngine(t, dir, &EngineOptions{MaxBatchSize: 1, IntraOpThreads: 1})
+				e := openEngine(t, dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 1, IntraOpThreads: 1}})
 				for i, d := range docs {
 					s, err := e.Rerank(context.Background(), testQuery, []string{d})
 					if err != nil {
@@ -332,9 +333,9 @@ func TestBatchInvariance(t *testing.T) {
 				e.Close()
 			}
 			for _, o := range []EngineOptions{
-				{MaxBatchSize: 64, NoLengthGrouping: true, IntraOpThreads: 1},
-				{MaxBatchSize: 7, MinFill: -1, IntraOpThreads: 2},
-				{MaxBatchSize: 32, MaxBatchTokens: 1000, IntraOpThreads: 1},
+				{ModelOptions: inference.ModelOptions{MaxBatchSize: 64, NoLengthGrouping: true, IntraOpThreads: 1}},
+				{ModelOptions: inference.ModelOptions{MaxBatchSize: 7, MinFill: -1, IntraOpThreads: 2}},
+				{ModelOptions: inference.ModelOptions{MaxBatchSize: 32, MaxBatchTokens: 1000, IntraOpThreads: 1}},
 			} {
 				e := openEngine(t, dir, &o)
 				check := func(idx []int, got []twostage.Score) error {
@@ -484,7 +485,7 @@ func TestBadInput(t *testing.T) {
 // TestLongCallIsSplit scores 10,000 documents in one call.
 func TestLongCallIsSplit(t *testing.T) {
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
-	e := openEngine(t, dir, &EngineOptions{MaxBatchSize: 64})
+	e := openEngine(t, dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 64}})
 	docs := mixedDocs(10000, 3)
 	got, err := e.Rerank(context.Background(), testQuery, docs)
 	if err != nil {
@@ -494,7 +495,7 @@ func TestLongCallIsSplit(t *testing.T) {
 		t.Fatalf("%d scores for %d docs", len(got), len(docs))
 	}
 	st := e.Stats()
-	if st.Pairs != 10000 || st.Batches < 10000/64 {
+	if st.Items != 10000 || st.Batches < 10000/64 {
 		t.Fatalf("stats %+v: want 10000 pairs in at least %d batches", st, 10000/64)
 	}
 	for _, i := range []int{0, 4999, 9999} {
@@ -510,7 +511,7 @@ func TestLongCallIsSplit(t *testing.T) {
 
 func TestCancellation(t *testing.T) {
 	dir := model(t, modeldir.FamilyZerank)
-	e := openEngine(t, dir, &EngineOptions{MaxBatchSize: 8})
+	e := openEngine(t, dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 8}})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := e.Rerank(ctx, testQuery, []string{"a"}); !errors.Is(err, context.Canceled) {
@@ -534,7 +535,7 @@ func TestCancellation(t *testing.T) {
 		t.Fatalf("call cancelled midway: %v, want context.Canceled", err)
 	}
 	st := e.Stats()
-	if st.Cancelled == 0 || st.Pairs >= int64(len(docs)) {
+	if st.Cancelled == 0 || st.Items >= int64(len(docs)) {
 		t.Fatalf("stats %+v: queued pairs of the cancelled call should have been dropped", st)
 	}
 	// The engine still works.
@@ -549,7 +550,7 @@ func TestCancellation(t *testing.T) {
 func TestOverloadAndCloseDrains(t *testing.T) {
 	checkGoroutines(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
-	e, err := Open(dir, &EngineOptions{MaxBatchSize: 64, MaxBatchTokens: 1 << 20, MaxWait: time.Hour, MaxQueue: 50})
+	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 64, MaxBatchTokens: 1 << 20, MaxWait: time.Hour, MaxQueue: 50}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +578,7 @@ func TestOverloadAndCloseDrains(t *testing.T) {
 	if r.err != nil || len(r.s) != len(docs) {
 		t.Fatalf("queued call after Close: %d scores, %v; want %d scores", len(r.s), r.err, len(docs))
 	}
-	if st := e.Stats(); st.Overloaded != 20 || st.Pairs != 40 {
+	if st := e.Stats(); st.Overloaded != 20 || st.Items != 40 {
 		t.Fatalf("stats %+v: want 20 overloaded, 40 run", st)
 	}
 	if err := e.Close(); !errors.Is(err, twostage.ErrClosed) {
@@ -594,7 +595,7 @@ func TestOverloadAndCloseDrains(t *testing.T) {
 func TestCloseDuringLoad(t *testing.T) {
 	checkGoroutines(t)
 	dir := model(t, modeldir.FamilyZerank)
-	e, err := Open(dir, &EngineOptions{MaxBatchSize: 8})
+	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,6 +643,11 @@ func TestCloseDuringLoad(t *testing.T) {
 	}
 }
 
+// TestSharedEngine: engines on the same model directory and backend
+// options share one model (one batch queue, one set of counters) in a
+// runtime, whatever their MaxLength; different backend options load
+// another; batching options that differ from the loaded model's fail Open
+// instead of being dropped; a runtime of its own shares nothing.
 func TestSharedEngine(t *testing.T) {
 	checkGoroutines(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
@@ -649,35 +655,56 @@ func TestSharedEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A relative path to the same directory shares the engine.
+	// A relative path to the same directory shares the model.
 	wd, _ := os.Getwd()
 	rel, err := filepath.Rel(wd, dir)
 	if err != nil {
 		rel = dir
 	}
-	b, err := Open(rel, &EngineOptions{MaxBatchSize: 3}) // batching options do not split engines
+	if _, err := Open(rel, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 3}}); !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), "MaxBatchSize 32, not 3") {
+		t.Fatalf("Open with other batching: %v; want ErrInvalidInput naming MaxBatchSize", err)
+	}
+	b, err := Open(rel, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: inference.DefaultMaxBatchSize}}) // the same batching shares
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(dir, &EngineOptions{MaxLength: 64}) // max length does
+	c, err := Open(dir, &EngineOptions{MaxLength: 64}) // a front-end option shares the model too
 	if err != nil {
 		t.Fatal(err)
 	}
-	nospin, err := Open(dir, &EngineOptions{SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}}) // session config does
+	nospin, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}}}) // session config does not
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.c != b.c || a.c == c.c || a.c == nospin.c {
-		t.Fatalf("sharing: a==b %v (want true), a==c %v, a==nospin %v (want false)", a.c == b.c, a.c == c.c, a.c == nospin.c)
+	rt, err := inference.New(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := nospin.Close(); err != nil {
+	own, err := Open(dir, &EngineOptions{Runtime: rt}) // nor does another runtime
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Rerank(context.Background(), testQuery, testDocs); err != nil {
 		t.Fatal(err)
 	}
-	if a.Stats().Pairs != int64(len(testDocs)) {
-		t.Fatalf("a's stats do not count b's calls: %+v", a.Stats())
+	n := int64(len(testDocs))
+	for _, tc := range []struct {
+		name string
+		e    *Engine
+		want int64
+	}{{"a", a, n}, {"b", b, n}, {"c", c, n}, {"nospin", nospin, 0}, {"own runtime", own, 0}} {
+		if got := tc.e.Stats().Items; got != tc.want {
+			t.Errorf("%s counts %d pairs after b's call, want %d", tc.name, got, tc.want)
+		}
+	}
+	if err := errors.Join(nospin.Close(), rt.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.Rerank(context.Background(), testQuery, testDocs); !errors.Is(err, twostage.ErrClosed) {
+		t.Fatalf("engine of a closed runtime: %v, want ErrClosed", err)
+	}
+	if err := own.Close(); err != nil {
+		t.Fatalf("Close after the runtime's: %v", err)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -691,18 +718,19 @@ func TestSharedEngine(t *testing.T) {
 	if err := errors.Join(b.Close(), c.Close()); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(dir, nil)
+	d, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 3}}) // a fresh model takes new batching
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if d.c == a.c {
-		t.Fatal("Open after the last Close reused the stopped engine")
+	if d.Stats().Items != 0 {
+		t.Fatal("Open after the last Close reused the stopped model")
 	}
 }
 
 func TestOpenErrors(t *testing.T) {
 	testassets.ONNXRuntime(t)
+	checkGoroutines(t) // a failed Open leaves no model running
 	zr := tinymodel.Model(t, modeldir.FamilyZerank)
 	bert := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
 
@@ -740,18 +768,18 @@ func TestOpenErrors(t *testing.T) {
 		message string
 	}{
 		{"no such directory", filepath.Join(t.TempDir(), "nope"), nil, twostage.ErrNotFound, "not a model directory"},
-		{"model missing token_type_ids", missing, nil, twostage.ErrInvalidInput, "lacks that input"},
-		{"model with an undeclared input", extra, nil, twostage.ErrInvalidInput, "token_type_ids"},
+		{"model missing token_type_ids", missing, nil, inference.ErrModel, "lacks that input"},
+		{"model with an undeclared input", extra, nil, inference.ErrModel, "token_type_ids"},
 		{"embedding model", tinymodel.Model(t, modeldir.FamilyBertEmbedding), nil, twostage.ErrUnsupported, "not a cross-encoder"},
-		{"cuda on the cpu library", zr, &EngineOptions{Provider: ProviderCUDA}, twostage.ErrUnsupported, "cuda execution provider not available"},
-		{"tensorrt on the cpu library", zr, &EngineOptions{Provider: ProviderTensorRT}, twostage.ErrUnsupported, "tensorrt execution provider not available"},
-		{"unknown provider", zr, &EngineOptions{Provider: "tpu"}, twostage.ErrInvalidInput, "unknown execution provider"},
+		{"cuda on the cpu library", zr, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderCUDA}}, twostage.ErrUnsupported, "cuda execution provider not available"},
+		{"tensorrt on the cpu library", zr, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderTensorRT}}, twostage.ErrUnsupported, "tensorrt execution provider not available"},
+		{"unknown provider", zr, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: "tpu"}}, twostage.ErrInvalidInput, "unknown execution provider"},
 		{"max length above the model's", bert, &EngineOptions{MaxLength: 100000}, twostage.ErrInvalidInput, "above the model's"},
-		{"negative batch size", bert, &EngineOptions{MaxBatchSize: -1}, twostage.ErrInvalidInput, "MaxBatchSize"},
-		{"provider options on cpu", bert, &EngineOptions{ProviderOptions: map[string]string{"x": "y"}}, twostage.ErrInvalidInput, "provider options"},
+		{"negative batch size", bert, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: -1}}, twostage.ErrInvalidInput, "MaxBatchSize"},
+		{"provider options on cpu", bert, &EngineOptions{ModelOptions: inference.ModelOptions{ProviderOptions: map[string]string{"x": "y"}}}, twostage.ErrInvalidInput, "provider options"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.opts != nil && (tc.opts.Provider == ProviderCUDA || tc.opts.Provider == ProviderTensorRT) && providerLibraryPresent(tc.opts.Provider) {
+			if tc.opts != nil && (tc.opts.Provider == inference.ProviderCUDA || tc.opts.Provider == inference.ProviderTensorRT) && providerLibraryPresent(tc.opts.Provider) {
 				t.Skipf("the loaded onnx runtime library ships the %s provider (scripts/gpu-check.sh covers it)", tc.opts.Provider)
 			}
 			e, err := Open(tc.dir, tc.opts)
@@ -763,11 +791,6 @@ func TestOpenErrors(t *testing.T) {
 				t.Fatalf("error %q; want one wrapping %v and saying %q", err, tc.want, tc.message)
 			}
 		})
-	}
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	if len(registry.cores) != 0 {
-		t.Fatalf("failed Opens left %d engines registered", len(registry.cores))
 	}
 }
 
@@ -810,24 +833,4 @@ func checkGoroutines(t *testing.T) {
 		n := runtime.Stack(buf, true)
 		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
 	})
-}
-
-func TestHalfToFloat(t *testing.T) {
-	for _, tc := range []struct {
-		h    uint16
-		want float32
-	}{
-		{0x3C00, 1}, {0xC000, -2}, {0x3800, 0.5}, {0x0000, 0}, {0x0001, 1.0 / (1 << 24)},
-		{0x8001, -1.0 / (1 << 24)}, {0x7BFF, 65504}, {0x3555, 0.33325195},
-	} {
-		if got := halfToFloat(tc.h); got != tc.want {
-			t.Errorf("halfToFloat(%#04x) = %v, want %v", tc.h, got, tc.want)
-		}
-	}
-	if got := halfToFloat(0x7C00); !math.IsInf(float64(got), 1) {
-		t.Errorf("halfToFloat(0x7c00) = %v, want +Inf", got)
-	}
-	if got := halfToFloat(0x7E00); !math.IsNaN(float64(got)) {
-		t.Errorf("halfToFloat(0x7e00) = %v, want NaN", got)
-	}
 }

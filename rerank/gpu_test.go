@@ -8,6 +8,7 @@ import (
 
 	"twostage/convert"
 	"twostage/convert/tinymodel"
+	"twostage/inference"
 	"twostage/modeldir"
 )
 
@@ -25,7 +26,7 @@ func TestGPU(t *testing.T) {
 		t.Skip("GPU checks: set TWOSTAGE_TEST_PROVIDER=cuda and ONNXRUNTIME_LIB to a GPU build of ONNX Runtime (scripts/gpu-check.sh)")
 	}
 	popts := map[string]string{}
-	if provider == ProviderCUDA {
+	if provider == inference.ProviderCUDA {
 		popts["use_tf32"] = "0"
 	}
 	docs := append(append([]string(nil), testDocs...), mixedDocs(100, 11)...)
@@ -34,7 +35,7 @@ func TestGPU(t *testing.T) {
 			dir := model(t, family)
 			ref := reference(t, family)
 			tok := testTokenizer(t, dir)
-			e := openEngine(t, dir, &EngineOptions{Provider: provider, ProviderOptions: popts, MaxBatchSize: 16})
+			e := openEngine(t, dir, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: provider, ProviderOptions: popts, MaxBatchSize: 16}})
 			got, err := e.Rerank(context.Background(), testQuery, docs)
 			if err != nil {
 				t.Fatal(err)
@@ -67,7 +68,7 @@ func TestGPU(t *testing.T) {
 			}
 			for _, compute := range []string{modeldir.DtypeFP32, modeldir.DtypeFP16} {
 				d16 := tinymodel.ModelSpec(t, tinymodel.Spec{Family: family, Seed: 1}, &convert.Options{Dtype: modeldir.DtypeFP16, Compute: compute})
-				e16 := openEngine(t, d16, &EngineOptions{Provider: provider, ProviderOptions: popts})
+				e16 := openEngine(t, d16, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: provider, ProviderOptions: popts}})
 				got16, err := e16.Rerank(context.Background(), testQuery, docs)
 				if err != nil {
 					t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"twostage"
+	"twostage/inference"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )
@@ -73,12 +74,6 @@ func cutChars(s string, n int) string {
 		i++
 	}
 	return s
-}
-
-// pair is one tokenized (query, document) input: ids and, for BERT, type ids.
-type pair struct {
-	ids   []int64
-	types []int64 // nil unless the model takes token_type_ids
 }
 
 // prompter turns a query and its documents into model inputs for one family.
@@ -155,7 +150,7 @@ func (p *prompter) query(text string) *query {
 // pair builds the model input for one document: the template stays whole,
 // the document's tokens are cut on the right to fit the max length (and,
 // for zerank, the query's too once the document has no tokens left).
-func (p *prompter) pair(q *query, doc string) pair {
+func (p *prompter) pair(q *query, doc string) inference.Input {
 	switch p.family {
 	case modeldir.FamilyZerank:
 		e, _ := p.tok.Encode(zerankDoc+cutChars(doc, zerankDocChars), false)
@@ -171,23 +166,23 @@ func (p *prompter) pair(q *query, doc string) pair {
 				qt = qt[:max(len(qt)-over, min(len(qt), 2))]
 			}
 		}
-		return pair{ids: concat(p.pre, qt, p.mid, d, p.post)}
+		return inference.Input{IDs: concat(p.pre, qt, p.mid, d, p.post)}
 	case modeldir.FamilyQwen3Reranker:
 		e, _ := p.tok.Encode(qwen3Middle(p.instruction, q.text, doc), false)
 		m := e.IDs
 		if budget := p.maxLen - len(p.pre) - len(p.post); len(m) > budget {
 			m = m[:budget]
 		}
-		return pair{ids: concat(p.pre, m, p.post)}
+		return inference.Input{IDs: concat(p.pre, m, p.post)}
 	default: // BERT cross-encoder: sentence-transformers' CrossEncoder truncation (longest first)
 		a := cloneEncoding(q.enc)
 		b := p.tok.EncodeRaw(doc, 1)
 		budget := p.maxLen - p.tok.NumSpecialTokens(true)
 		_ = tokenizer.TruncatePair(a, b, budget, tokenizer.LongestFirst) // LongestFirst cannot fail
 		e := p.tok.PostProcess(a, b, true)
-		out := pair{ids: make([]int64, len(e.IDs)), types: make([]int64, len(e.IDs))}
+		out := inference.Input{IDs: make([]int64, len(e.IDs)), TypeIDs: make([]int64, len(e.IDs))}
 		for i := range e.IDs {
-			out.ids[i], out.types[i] = int64(e.IDs[i]), int64(e.TypeIDs[i])
+			out.IDs[i], out.TypeIDs[i] = int64(e.IDs[i]), int64(e.TypeIDs[i])
 		}
 		return out
 	}

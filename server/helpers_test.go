@@ -19,6 +19,7 @@ import (
 	"twostage"
 	"twostage/adapters/memstore"
 	"twostage/embed"
+	"twostage/inference"
 	"twostage/rerank"
 	"twostage/server"
 )
@@ -280,12 +281,6 @@ type job struct {
 	ready chan struct{}
 }
 
-// engineStats mirrors the field names the engine exposes.
-type engineStats struct {
-	Batches, Pairs, RealTokens, PaddedTokens, QueueDepth int64
-	QueueWait, RunTime                                   time.Duration
-}
-
 func newBatchingEngine(maxPairs int, window time.Duration) *batchingEngine {
 	b := &batchingEngine{in: make(chan *job, 1024), maxPairs: maxPairs, window: window, lex: rerank.NewLexical(), done: make(chan struct{})}
 	b.wg.Add(1)
@@ -293,10 +288,11 @@ func newBatchingEngine(maxPairs int, window time.Duration) *batchingEngine {
 	return b
 }
 
-func (b *batchingEngine) Stats() engineStats {
-	return engineStats{
-		Batches: b.batches.Load(), Pairs: b.pairs.Load(), RealTokens: b.real.Load(), PaddedTokens: b.padded.Load(),
-		QueueDepth: b.queued.Load(), QueueWait: time.Duration(b.waitNS.Load()), RunTime: time.Duration(b.runNS.Load()),
+// Stats implements server.StatsReporter, as rerank.Engine does.
+func (b *batchingEngine) Stats() inference.Stats {
+	return inference.Stats{
+		Batches: b.batches.Load(), Items: b.pairs.Load(), RealTokens: b.real.Load(), PaddedTokens: b.padded.Load(),
+		Queued: b.queued.Load(), QueueWait: time.Duration(b.waitNS.Load()), RunTime: time.Duration(b.runNS.Load()),
 	}
 }
 
@@ -382,10 +378,10 @@ func (b *batchingEngine) Close() error {
 // statsReranker implements server.StatsReporter directly.
 type statsReranker struct {
 	*countingReranker
-	st server.EngineStats
+	st inference.Stats
 }
 
-func (s statsReranker) Stats() server.EngineStats { return s.st }
+func (s statsReranker) Stats() inference.Stats { return s.st }
 
 // metricValue returns the value of the first /metrics sample whose line
 // starts with prefix (name plus labels), or an error.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -11,118 +10,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"twostage"
+	"twostage/inference"
 )
 
-// EngineStats are a batching engine's cumulative counters and its current
-// queue depth, as /metrics reports them.
-type EngineStats struct {
-	Calls        int64         // Rerank calls that queued work
-	Batches      int64         // batches run
-	Pairs        int64         // query-document pairs scored
-	RealTokens   int64         // tokens of the pairs themselves
-	PaddedTokens int64         // tokens computed, padding included
-	QueueDepth   int64         // pairs (or calls) waiting now
-	Overloaded   int64         // pairs refused because the queue was full
-	Cancelled    int64         // queued pairs dropped by cancelled calls
-	QueueWait    time.Duration // total time pairs waited in the queue
-	PrepareTime  time.Duration // total time building input tensors
-	RunTime      time.Duration // total time spent running batches
-}
-
 // StatsReporter is the optional reranker capability that feeds the engine
-// metrics: batch sizes, padding efficiency, queue depth. A reranker whose
-// Stats method returns another struct type is read too, by field name
-// (Calls, Batches, Pairs, RealTokens or Tokens, PaddedTokens, QueueDepth or
-// Queued, Overloaded, Cancelled, QueueWait, PrepareTime, RunTime; integer,
-// float or time.Duration fields), with the queue depth from a QueueDepth()
-// or Queued() method when the struct has none, so an engine such as
-// rerank.Engine need not import this package. A reranker that wraps others
-// (a fallback chain) is looked through when it has a
+// metrics (batch sizes, padding efficiency, queue depth): rerank.Engine
+// and embed.ONNX have it, through package inference. A reranker that wraps
+// others (a fallback chain) is looked through when it has a
 // Rerankers() []twostage.Reranker method.
 type StatsReporter interface {
-	Stats() EngineStats
-}
-
-// engineStats reads r's statistics if it has any.
-func engineStats(r any) (EngineStats, bool) {
-	if sr, ok := r.(StatsReporter); ok {
-		return sr.Stats(), true
-	}
-	rv := reflect.ValueOf(r)
-	if !rv.IsValid() {
-		return EngineStats{}, false
-	}
-	m := rv.MethodByName("Stats")
-	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
-		return EngineStats{}, false
-	}
-	v := m.Call(nil)[0]
-	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-		if v.IsNil() {
-			return EngineStats{}, false
-		}
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct {
-		return EngineStats{}, false
-	}
-	var st EngineStats
-	found := false
-	num := func(dst *int64, names ...string) bool {
-		for _, name := range names {
-			if x, ok := number(v.FieldByName(name)); ok {
-				*dst, found = x, true
-				return true
-			}
-		}
-		return false
-	}
-	num(&st.Calls, "Calls")
-	num(&st.Batches, "Batches")
-	num(&st.Pairs, "Pairs")
-	num(&st.RealTokens, "RealTokens", "Tokens")
-	num(&st.PaddedTokens, "PaddedTokens")
-	num(&st.Overloaded, "Overloaded")
-	num(&st.Cancelled, "Cancelled")
-	var qw, pt, rt int64
-	num(&qw, "QueueWait")
-	num(&pt, "PrepareTime")
-	num(&rt, "RunTime")
-	st.QueueWait, st.PrepareTime, st.RunTime = time.Duration(qw), time.Duration(pt), time.Duration(rt)
-	if !num(&st.QueueDepth, "QueueDepth", "Queued") {
-		for _, name := range []string{"QueueDepth", "Queued"} {
-			qm := rv.MethodByName(name)
-			if qm.IsValid() && qm.Type().NumIn() == 0 && qm.Type().NumOut() == 1 {
-				if x, ok := number(qm.Call(nil)[0]); ok {
-					st.QueueDepth = x
-					break
-				}
-			}
-		}
-	}
-	return st, found
-}
-
-// number reads an integer, float or duration value.
-func number(f reflect.Value) (int64, bool) {
-	if !f.IsValid() {
-		return 0, false
-	}
-	switch f.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return f.Int(), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return int64(f.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return int64(f.Float()), true
-	}
-	return 0, false
+	Stats() inference.Stats
 }
 
 // findStats looks for statistics on r and, through Rerankers(), inside it.
-func findStats(r twostage.Reranker, depth int) (EngineStats, bool) {
-	if st, ok := engineStats(r); ok {
-		return st, true
+func findStats(r twostage.Reranker, depth int) (inference.Stats, bool) {
+	if sr, ok := r.(StatsReporter); ok {
+		return sr.Stats(), true
 	}
 	if w, ok := r.(interface{ Rerankers() []twostage.Reranker }); ok && depth < 4 {
 		for _, in := range w.Rerankers() {
@@ -131,13 +34,13 @@ func findStats(r twostage.Reranker, depth int) (EngineStats, bool) {
 			}
 		}
 	}
-	return EngineStats{}, false
+	return inference.Stats{}, false
 }
 
 // engineSources returns each configured reranker that reports statistics,
 // once per instance, by name.
-func (s *Server) engineSources() map[string]EngineStats {
-	out := map[string]EngineStats{}
+func (s *Server) engineSources() map[string]inference.Stats {
+	out := map[string]inference.Stats{}
 	seen := map[any]bool{}
 	for _, name := range names(s.allRerankers) {
 		r := s.allRerankers[name]
@@ -170,7 +73,7 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func newMetrics(reg *prometheus.Registry, sources func() map[string]EngineStats) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, sources func() map[string]inference.Stats) (*metrics, error) {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -248,7 +151,7 @@ var (
 
 // engineCollector reads the engines' statistics at scrape time.
 type engineCollector struct {
-	sources func() map[string]EngineStats
+	sources func() map[string]inference.Stats
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -260,10 +163,10 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, st := range c.sources() {
 		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(st.Batches), name)
-		ch <- prometheus.MustNewConstMetric(descPairs, prometheus.CounterValue, float64(st.Pairs), name)
+		ch <- prometheus.MustNewConstMetric(descPairs, prometheus.CounterValue, float64(st.Items), name)
 		ch <- prometheus.MustNewConstMetric(descReal, prometheus.CounterValue, float64(st.RealTokens), name)
 		ch <- prometheus.MustNewConstMetric(descPadded, prometheus.CounterValue, float64(st.PaddedTokens), name)
-		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.QueueDepth), name)
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued), name)
 		ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, st.QueueWait.Seconds(), name)
 		ch <- prometheus.MustNewConstMetric(descRun, prometheus.CounterValue, st.RunTime.Seconds(), name)
 		ch <- prometheus.MustNewConstMetric(descPrep, prometheus.CounterValue, st.PrepareTime.Seconds(), name)
@@ -271,7 +174,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Overloaded), name, "overloaded")
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Cancelled), name, "cancelled")
 		if st.Batches > 0 {
-			ch <- prometheus.MustNewConstMetric(descMeanB, prometheus.GaugeValue, float64(st.Pairs)/float64(st.Batches), name)
+			ch <- prometheus.MustNewConstMetric(descMeanB, prometheus.GaugeValue, float64(st.Items)/float64(st.Batches), name)
 		}
 		if st.PaddedTokens > 0 {
 			ch <- prometheus.MustNewConstMetric(descPadEff, prometheus.GaugeValue, float64(st.RealTokens)/float64(st.PaddedTokens), name)

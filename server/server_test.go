@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/inference"
 	"twostage/rerank"
 	"twostage/server"
 )
@@ -563,15 +564,15 @@ collections:
 	wg.Wait()
 	st := eng.Stats()
 	// 40 rerank calls of 2 documents and 40 searches of 5 candidates.
-	if st.Pairs != 2*perProcess/2*2+2*perProcess/2*5 {
-		t.Errorf("engine scored %d pairs, want %d", st.Pairs, 2*perProcess/2*2+2*perProcess/2*5)
+	if st.Items != 2*perProcess/2*2+2*perProcess/2*5 {
+		t.Errorf("engine scored %d pairs, want %d", st.Items, 2*perProcess/2*2+2*perProcess/2*5)
 	}
 	if st.Batches < 1 || st.Batches > 2*perProcess {
 		t.Errorf("engine ran %d batches for %d calls", st.Batches, 2*perProcess)
 	}
 	m := string(e.do("GET", "/metrics", "", "").body)
-	if v, err := metricValue(m, `twostage_engine_pairs_total{reranker="default"}`); err != nil || v != float64(st.Pairs) {
-		t.Errorf("metrics pairs %v (%v), want %d", v, err, st.Pairs)
+	if v, err := metricValue(m, `twostage_engine_pairs_total{reranker="default"}`); err != nil || v != float64(st.Items) {
+		t.Errorf("metrics pairs %v (%v), want %d", v, err, st.Items)
 	}
 	if v, err := metricValue(m, `twostage_engine_batches_total{reranker="default"}`); err != nil || v != float64(st.Batches) {
 		t.Errorf("metrics batches %v (%v), want %d", v, err, st.Batches)
@@ -579,11 +580,11 @@ collections:
 	if strings.Contains(m, `twostage_engine_pairs_total{reranker="engine"}`) {
 		t.Error("one engine reported twice under two names")
 	}
-	t.Logf("2 clients x %d calls: %d batches, %.2f pairs per batch", perProcess, st.Batches, float64(st.Pairs)/float64(st.Batches))
+	t.Logf("2 clients x %d calls: %d batches, %.2f pairs per batch", perProcess, st.Batches, float64(st.Items)/float64(st.Batches))
 }
 
 func TestMetrics(t *testing.T) {
-	direct := statsReranker{newCounting(), server.EngineStats{Batches: 4, Pairs: 10, RealTokens: 900, PaddedTokens: 1000, QueueDepth: 3, QueueWait: 2 * time.Second, RunTime: 3 * time.Second}}
+	direct := statsReranker{newCounting(), inference.Stats{Batches: 4, Items: 10, RealTokens: 900, PaddedTokens: 1000, Queued: 3, QueueWait: 2 * time.Second, RunTime: 3 * time.Second}}
 	cfg := `
 embedders: {default: "hash:64"}
 rerankers: {default: direct, lexical: lexical}
@@ -733,36 +734,33 @@ collections:
 	}
 }
 
-// engineShaped has the Stats shape of rerank.Engine (Tokens, not
-// RealTokens; the queue depth from a method), which the server reads by
-// field name without the engine importing this package.
+// engineShaped has a Stats method returning a struct of the engine's field
+// names but not inference.Stats: the server reads statistics through the
+// typed StatsReporter interface only, never by field name.
 type engineShaped struct{ *countingReranker }
 
 type engineShapedStats struct {
-	Calls                  int64
-	Batches, Pairs         int64
-	Tokens, PaddedTokens   int64
-	QueueWait              time.Duration
-	PrepareTime, RunTime   time.Duration
-	Overloaded, Cancelled  int64
-	unexported, NotANumber string
+	Batches, Pairs       int64
+	Tokens, PaddedTokens int64
 }
 
 func (engineShaped) Stats() engineShapedStats {
-	return engineShapedStats{Calls: 7, Batches: 3, Pairs: 12, Tokens: 300, PaddedTokens: 400, QueueWait: time.Second,
-		PrepareTime: 500 * time.Millisecond, RunTime: 4 * time.Second, Overloaded: 5, Cancelled: 6}
+	return engineShapedStats{Batches: 3, Pairs: 12, Tokens: 300, PaddedTokens: 400}
 }
 
-func (engineShaped) QueueDepth() int { return 9 }
+// chain wraps a reranker, as a fallback chain does.
+type chain struct {
+	*countingReranker
+	inner []twostage.Reranker
+}
 
-// notStats has a Stats method of another meaning: no engine metrics.
-type notStats struct{ *countingReranker }
+func (c *chain) Rerankers() []twostage.Reranker { return c.inner }
 
-func (notStats) Stats() string { return "fine" }
-
-func TestEngineStatsByFieldName(t *testing.T) {
-	cfg := "rerankers: {default: shaped, other: odd}\n"
-	e := start(t, cfg, nil, map[string]twostage.Reranker{"shaped": engineShaped{newCounting()}, "odd": notStats{newCounting()}})
+func TestEngineStatsTyped(t *testing.T) {
+	typed := statsReranker{newCounting(), inference.Stats{Calls: 7, Batches: 3, Items: 12, RealTokens: 300, PaddedTokens: 400, Queued: 9,
+		QueueWait: time.Second, PrepareTime: 500 * time.Millisecond, RunTime: 4 * time.Second, Overloaded: 5, Cancelled: 6}}
+	cfg := "rerankers: {default: wrapped, other: shaped}\n"
+	e := start(t, cfg, nil, map[string]twostage.Reranker{"wrapped": &chain{newCounting(), []twostage.Reranker{typed}}, "shaped": engineShaped{newCounting()}})
 	m := string(e.do("GET", "/metrics", "", "").body)
 	want := map[string]float64{
 		`twostage_engine_calls_total{reranker="default"}`:                             7,
@@ -783,6 +781,6 @@ func TestEngineStatsByFieldName(t *testing.T) {
 		}
 	}
 	if strings.Contains(m, `reranker="other"`) {
-		t.Error("a Stats method returning a string produced engine metrics")
+		t.Error("a Stats method returning another struct type produced engine metrics")
 	}
 }

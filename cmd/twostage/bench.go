@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"twostage/inference"
+	"twostage/internal/rerankbench"
 	"twostage/rerank"
 )
 
@@ -72,10 +74,10 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *model == "" {
 		return usageErr("--model is required")
 	}
-	o := &rerank.BenchOptions{
+	o := &rerankbench.Options{
 		DocsPerCall: *docs, CallsPerClient: *calls, MinTokens: *minTok, MedianTokens: *medTok, MaxTokens: *maxTok,
-		Engine: rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
-			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens},
+		Engine: rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
+			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens}},
 		Log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) },
 	}
 	if *spin {
@@ -88,19 +90,19 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		o.Clients = append(o.Clients, n)
 	}
-	rep, err := rerank.Bench(ctx, *model, o)
+	rep, err := rerankbench.Run(ctx, *model, o)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		type row struct {
-			rerank.BenchRow
+			rerankbench.Row
 			TokensPerSec, PairsPerSec, RatioToRaw, TokensPerCPUSec, CPURatioToRaw, Fill float64
 		}
 		out := struct {
-			*rerank.BenchReport
+			*rerankbench.Report
 			Rows []row
-		}{BenchReport: rep}
+		}{Report: rep}
 		for _, r := range rep.Rows {
 			out.Rows = append(out.Rows, row{r, r.TokensPerSec(), r.PairsPerSec(), rep.Ratio(r), r.TokensPerCPUSec(), rep.CPURatio(r), r.Fill()})
 		}

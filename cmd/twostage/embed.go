@@ -80,7 +80,8 @@ func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
 	if dir, err = modelDir(dir, modeldir.FamilyBertEmbedding); err != nil {
 		return nil, err
 	}
-	o := &embed.ONNXOptions{Pooling: opts["pooling"], QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"], Provider: opts["provider"]}
+	o := &embed.ONNXOptions{Pooling: opts["pooling"], QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"]}
+	o.Provider = opts["provider"]
 	if v, ok := opts["normalize"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -88,7 +89,7 @@ func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
 		}
 		o.Normalize = &b
 	}
-	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens, "threads": &o.Threads} {
+	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens, "threads": &o.IntraOpThreads} {
 		if *p, err = intOpt(spec, opts, key); err != nil {
 			return nil, err
 		}

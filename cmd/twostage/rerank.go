@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"twostage"
+	"twostage/inference"
 	"twostage/modeldir"
 	"twostage/rerank"
 )
@@ -40,7 +41,8 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 	if dir, err = modelDir(dir, family); err != nil {
 		return nil, err
 	}
-	o := &rerank.EngineOptions{Provider: opts["provider"], Instruction: opts["instruction"]}
+	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
+	o.Provider = opts["provider"]
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
 		if *p, err = intOpt(spec, opts, key); err != nil {
@@ -108,7 +110,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	e, err := rerank.Open(dir, &rerank.EngineOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
+	e, err := rerank.Open(dir, &rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
 		MaxLength: *maxLen, Instruction: *instruction})
 	if err != nil {
 		return err

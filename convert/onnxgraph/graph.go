@@ -23,7 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"twostage"
-	"twostage/convert/internal/half"
+	"twostage/internal/half"
 )
 
 // DataType is an ONNX TensorProto element type.

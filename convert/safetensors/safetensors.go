@@ -19,7 +19,7 @@ import (
 	"sort"
 
 	"twostage"
-	"twostage/convert/internal/half"
+	"twostage/internal/half"
 )
 
 // Sentinel errors, matched with errors.Is.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"twostage"
-	"twostage/convert/internal/half"
+	"twostage/internal/half"
 )
 
 func f32bytes(v ...float32) []byte {

@@ -19,8 +19,8 @@ import (
 	"path/filepath"
 
 	"twostage"
-	"twostage/convert/internal/half"
 	"twostage/convert/safetensors"
+	"twostage/internal/half"
 	"twostage/modeldir"
 )
 

@@ -1,6 +1,8 @@
-// Package ort holds the one reference-counted ONNX Runtime environment that
-// the embed and rerank packages share, and a small session wrapper over
-// github.com/yalue/onnxruntime_go with explicit execution-provider choice.
+// Package ort is the ONNX Runtime binding: it finds the library, holds the
+// one reference-counted process-wide environment (onnxruntime_go allows one
+// per process), and wraps sessions over github.com/yalue/onnxruntime_go
+// with explicit execution-provider choice. Package inference's ORT backend
+// is its user; tests and tools use it for raw sessions.
 //
 // # Finding the library
 //

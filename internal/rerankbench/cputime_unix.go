@@ -1,6 +1,6 @@
 //go:build unix
 
-package rerank
+package rerankbench
 
 import (
 	"syscall"

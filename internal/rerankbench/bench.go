@@ -1,4 +1,11 @@
-package rerank
+// Package rerankbench measures the rerank engine against the raw ONNX
+// Runtime session on the same model, shapes and threads, side by side in
+// one run: the harness behind `twostage bench rerank` and the rerank
+// package's BenchmarkEngineVsRaw. It uses only the public API of packages
+// rerank and inference: the engine's pairs are recorded through a
+// recording inference.Backend, and the raw session is the ONNX Runtime
+// backend's Executor run on fixed-shape batches.
+package rerankbench
 
 import (
 	"context"
@@ -14,10 +21,14 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/inference"
+	"twostage/internal/record"
+	"twostage/modeldir"
+	"twostage/rerank"
 )
 
-// BenchOptions configures Bench. Zero fields take the defaults in brackets.
-type BenchOptions struct {
+// Options configures Run. Zero fields take the defaults in brackets.
+type Options struct {
 	// Clients lists the concurrent-client counts of the engine runs
 	// [1 and 16].
 	Clients []int
@@ -33,16 +44,17 @@ type BenchOptions struct {
 	Seed uint64
 	// Engine is the engine configuration (provider, threads, batching); the
 	// raw session uses the same provider and threads, and the same batch
-	// caps.
-	Engine EngineOptions
+	// caps. Its Runtime is ignored: every engine run has a runtime of its
+	// own.
+	Engine rerank.EngineOptions
 	// NoUngrouped skips the run without length grouping.
 	NoUngrouped bool
 	// Log, when set, reports progress.
 	Log func(format string, args ...any)
 }
 
-// BenchRow is one measured configuration.
-type BenchRow struct {
+// Row is one measured configuration.
+type Row struct {
 	// Name says what ran.
 	Name string
 	// Clients is the number of concurrent callers (0 for the raw session).
@@ -68,7 +80,7 @@ type BenchRow struct {
 
 // TokensPerCPUSec is real tokens per CPU second of the process: unlike
 // TokensPerSec it barely moves with other processes' load.
-func (r BenchRow) TokensPerCPUSec() float64 {
+func (r Row) TokensPerCPUSec() float64 {
 	if r.CPU <= 0 {
 		return 0
 	}
@@ -76,22 +88,22 @@ func (r BenchRow) TokensPerCPUSec() float64 {
 }
 
 // TokensPerSec is real tokens per second.
-func (r BenchRow) TokensPerSec() float64 { return float64(r.Tokens) / r.Wall.Seconds() }
+func (r Row) TokensPerSec() float64 { return float64(r.Tokens) / r.Wall.Seconds() }
 
 // PairsPerSec is pairs per second.
-func (r BenchRow) PairsPerSec() float64 { return float64(r.Pairs) / r.Wall.Seconds() }
+func (r Row) PairsPerSec() float64 { return float64(r.Pairs) / r.Wall.Seconds() }
 
 // Fill is the padding efficiency, real over computed tokens.
-func (r BenchRow) Fill() float64 {
+func (r Row) Fill() float64 {
 	if r.Padded == 0 {
 		return 1
 	}
 	return float64(r.Tokens) / float64(r.Padded)
 }
 
-// BenchReport is Bench's result: the raw session's ceiling first, then the
+// Report is Run's result: the raw session's ceiling first, then the
 // engine runs.
-type BenchReport struct {
+type Report struct {
 	Model  string
 	Family string
 	// Device names the execution provider.
@@ -102,15 +114,15 @@ type BenchReport struct {
 	MinTokens, MaxTokens int
 	// Rows holds the raw session first (all its measurements together),
 	// then the engine runs.
-	Rows []BenchRow
+	Rows []Row
 	// RawMeasurements are the raw session's real tokens per second, measured
 	// before the first engine run and after each one.
 	RawMeasurements []float64
 }
 
 // Ratio is row's real tokens per second over the raw session's, measured
-// next to it (BenchRow.Ceiling).
-func (r *BenchReport) Ratio(row BenchRow) float64 {
+// next to it (Row.Ceiling).
+func (r *Report) Ratio(row Row) float64 {
 	if row.Ceiling == 0 {
 		return 1
 	}
@@ -121,7 +133,7 @@ func (r *BenchReport) Ratio(row BenchRow) float64 {
 // where CPU time is not measured). On a machine shared with other work it
 // is the steadier measure of the engine's own overhead (tokenizing,
 // scheduling, copying, padding).
-func (r *BenchReport) CPURatio(row BenchRow) float64 {
+func (r *Report) CPURatio(row Row) float64 {
 	if row.CPUCeiling == 0 || row.CPU == 0 {
 		return 0
 	}
@@ -129,7 +141,7 @@ func (r *BenchReport) CPURatio(row BenchRow) float64 {
 }
 
 // WriteTable prints the report side by side.
-func (r *BenchReport) WriteTable(w io.Writer) {
+func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "model %s (%s) on %s; inputs %.0f tokens on average (%d to %d)\n", r.Model, r.Family, r.Device, r.MeanTokens, r.MinTokens, r.MaxTokens)
 	fmt.Fprintf(w, "%-32s %6s %7s %9s %8s %7s %11s %7s %6s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "tokens/cpu-s", "vs raw", "fill", "p50", "p99")
 	for _, row := range r.Rows {
@@ -159,7 +171,7 @@ know while last might us great old year off come since against go came right use
 
 // benchDocs generates the workload: per client, per call, DocsPerCall
 // documents with log-normal lengths in words.
-func benchDocs(o *BenchOptions, clients int) [][][]string {
+func benchDocs(o *Options, clients int) [][][]string {
 	rng := rand.New(rand.NewPCG(o.Seed, 0xbe4c))
 	sigma := math.Log(float64(o.MaxTokens)/float64(o.MedianTokens)) / 2.33 // MaxTokens at the 99th percentile
 	out := make([][][]string, clients)
@@ -185,7 +197,7 @@ func benchDocs(o *BenchOptions, clients int) [][][]string {
 	return out
 }
 
-// Bench measures the engine against the raw ONNX Runtime session on the
+// Run measures the engine against the raw ONNX Runtime session on the
 // same model, shapes and threads, side by side in one run:
 //
 //   - the ceiling: the raw session running the largest engine run's pairs,
@@ -201,8 +213,8 @@ func benchDocs(o *BenchOptions, clients int) [][][]string {
 //
 // Each row reports real tokens per second and its ratio to the ceiling,
 // padding efficiency, and per-call latency.
-func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, error) {
-	o := BenchOptions{}
+func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
+	o := Options{}
 	if opts != nil {
 		o = *opts
 	}
@@ -223,7 +235,7 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		o.Seed = 1
 	}
 	if o.MinTokens > o.MedianTokens || o.MedianTokens > o.MaxTokens {
-		return nil, fmt.Errorf("rerank: bench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("rerankbench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, twostage.ErrInvalidInput)
 	}
 	logf := o.Log
 	if logf == nil {
@@ -231,7 +243,7 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("rerank: bench: %w", err)
+		return nil, fmt.Errorf("rerankbench: %w", err)
 	}
 	maxClients := slices.Max(o.Clients)
 	work := benchDocs(&o, maxClients)
@@ -239,20 +251,30 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	// The raw session stays loaded: it is measured before the first engine
 	// run and after each one, and every engine row is compared with the
 	// measurements around it.
-	logf("loading the raw session")
-	raw, err := loadCore(abs, &o.Engine)
+	cfg, err := modeldir.Load(abs)
+	if err != nil {
+		return nil, fmt.Errorf("rerankbench: %w", err)
+	}
+	logf("tokenizing the workload")
+	pairs, err := recordPairs(ctx, abs, &o, work)
 	if err != nil {
 		return nil, err
 	}
-	defer raw.sess.Close()
-	rep := &BenchReport{Model: abs, Family: raw.cfg.Family, Device: deviceName(&o.Engine)}
-	batches := rawBatches(raw, &o, work, rep)
-	logf("raw session: %d pairs in %d batches", len(work)*o.CallsPerClient*o.DocsPerCall, len(batches))
+	logf("loading the raw session")
+	mo := o.Engine.ModelOptions
+	raw, err := inference.ORT().Open(modeldir.ModelPath(abs), inference.Score, &mo)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	rep := &Report{Model: abs, Family: cfg.Family, Device: deviceName(&o.Engine)}
+	batches := rawBatches(pairs, &o, rep)
+	logf("raw session: %d pairs in %d batches", len(pairs), len(batches))
 	if err := rawWarmup(raw, batches); err != nil {
 		return nil, err
 	}
-	ceiling := BenchRow{Name: "raw ORT session, fixed shapes"}
-	measure := func() (BenchRow, error) {
+	ceiling := Row{Name: "raw ORT session, fixed shapes"}
+	measure := func() (Row, error) {
 		r, err := benchRaw(ctx, raw, batches, logf)
 		if err != nil {
 			return r, err
@@ -282,7 +304,7 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	if !o.NoUngrouped {
 		runs = append(runs, run{maxClients, false})
 	}
-	var rows []BenchRow
+	var rows []Row
 	for _, r := range runs {
 		eo := o.Engine
 		eo.NoLengthGrouping = !r.grouped
@@ -308,13 +330,13 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		rows = append(rows, row)
 	}
 	ceiling.Ceiling, ceiling.CPUCeiling = ceiling.TokensPerSec(), ceiling.TokensPerCPUSec()
-	rep.Rows = append([]BenchRow{ceiling}, rows...)
+	rep.Rows = append([]Row{ceiling}, rows...)
 	return rep, nil
 }
 
-func deviceName(o *EngineOptions) string {
+func deviceName(o *rerank.EngineOptions) string {
 	switch p := strings.ToLower(o.Provider); p {
-	case "", ProviderCPU:
+	case "", inference.ProviderCPU:
 		if o.IntraOpThreads > 0 {
 			return fmt.Sprintf("cpu (%d threads)", o.IntraOpThreads)
 		}
@@ -324,43 +346,88 @@ func deviceName(o *EngineOptions) string {
 	}
 }
 
-// rawBatches tokenizes every call's documents in work, sorts the pairs by
-// length and cuts them into batches under the engine's caps, each pair cut
-// to its batch's shortest: the raw session's fixed-shape, unpadded batches.
-func rawBatches(c *core, o *BenchOptions, work [][][]string, rep *BenchReport) [][]pair {
-	q := c.prompt.query(benchQuery)
-	var pairs []pair
-	for _, client := range work {
-		for _, docs := range client {
-			pairs = append(pairs, c.pairs(q, docs)...)
+// recordPairs runs every call of work once through an engine on a
+// recording backend and returns the pairs it ran (template, tokenization
+// and truncation exactly the engine's).
+func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string) ([]inference.Input, error) {
+	var pairs []inference.Input
+	see := func(b *inference.Batch) { // on the runner goroutine, one batch at a time
+		for row := range b.Real {
+			n := b.Lens[row]
+			p := inference.Input{IDs: slices.Clone(b.IDs[row*b.Seq : row*b.Seq+n])}
+			if b.TypeIDs != nil {
+				p.TypeIDs = slices.Clone(b.TypeIDs[row*b.Seq : row*b.Seq+n])
+			}
+			pairs = append(pairs, p)
 		}
 	}
+	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": record.Backend(o.Engine.Provider, see)}})
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	eo := o.Engine
+	eo.Runtime = rt
+	eo.Provider = "record"
+	e, err := rerank.Open(dir, &eo)
+	if err != nil {
+		return nil, err
+	}
+	for _, client := range work {
+		for _, docs := range client {
+			if _, err := e.Rerank(ctx, benchQuery, docs); err != nil {
+				return nil, errors.Join(err, e.Close())
+			}
+		}
+	}
+	if err := e.Close(); err != nil { // waits for the runner: pairs is complete
+		return nil, err
+	}
+	return pairs, nil
+}
+
+// rawBatches sorts the pairs by length and cuts them into batches under
+// the engine's caps, each pair cut to its batch's shortest: the raw
+// session's fixed-shape, unpadded batches.
+func rawBatches(pairs []inference.Input, o *Options, rep *Report) []*inference.Batch {
 	rep.MinTokens = math.MaxInt
 	var sum int
 	for _, p := range pairs {
-		sum += len(p.ids)
-		rep.MinTokens = min(rep.MinTokens, len(p.ids))
-		rep.MaxTokens = max(rep.MaxTokens, len(p.ids))
+		sum += len(p.IDs)
+		rep.MinTokens = min(rep.MinTokens, len(p.IDs))
+		rep.MaxTokens = max(rep.MaxTokens, len(p.IDs))
 	}
 	rep.MeanTokens = float64(sum) / float64(len(pairs))
-	slices.SortStableFunc(pairs, func(a, b pair) int { return len(a.ids) - len(b.ids) })
-	bo := o.Engine.batcherOptions()
-	var batches [][]pair
+	slices.SortStableFunc(pairs, func(a, b inference.Input) int { return len(a.IDs) - len(b.IDs) })
+	maxSize, maxTokens := o.Engine.MaxBatchSize, o.Engine.MaxBatchTokens
+	if maxSize == 0 {
+		maxSize = inference.DefaultMaxBatchSize
+	}
+	if maxTokens == 0 {
+		maxTokens = inference.DefaultMaxBatchTokens
+	}
+	var batches []*inference.Batch
 	for start := 0; start < len(pairs); {
 		end := start + 1
-		for end < len(pairs) && end-start < bo.MaxBatchSize && (end-start+1)*len(pairs[end].ids) <= bo.MaxBatchTokens {
+		for end < len(pairs) && end-start < maxSize && (end-start+1)*len(pairs[end].IDs) <= maxTokens {
 			end++
 		}
 		// Fixed shape: every pair cut to the batch's shortest, so the
 		// session computes no padding at all (sorted neighbours differ by a
 		// few tokens, so the shapes are those the engine runs).
-		b := make([]pair, end-start)
-		n := len(pairs[start].ids)
+		n := len(pairs[start].IDs)
+		rows := end - start
+		b := &inference.Batch{Rows: rows, Seq: n, Real: rows, Lens: make([]int, rows),
+			IDs: make([]int64, 0, rows*n), Mask: make([]int64, rows*n)}
 		for i, p := range pairs[start:end] {
-			b[i].ids = p.ids[:n]
-			if p.types != nil {
-				b[i].types = p.types[:n]
+			b.IDs = append(b.IDs, p.IDs[:n]...)
+			if p.TypeIDs != nil {
+				b.TypeIDs = append(b.TypeIDs, p.TypeIDs[:n]...)
 			}
+			b.Lens[i] = n
+		}
+		for i := range b.Mask {
+			b.Mask[i] = 1
 		}
 		batches = append(batches, b)
 		start = end
@@ -369,12 +436,8 @@ func rawBatches(c *core, o *BenchOptions, work [][][]string, rep *BenchReport) [
 }
 
 // rawWarmup runs the longest batch once.
-func rawWarmup(c *core, batches [][]pair) error {
-	run, err := c.prepare(batches[len(batches)-1])
-	if err != nil {
-		return err
-	}
-	_, err = run()
+func rawWarmup(x inference.Executor, batches []*inference.Batch) error {
+	_, err := x.Run(context.Background(), batches[len(batches)-1])
 	return err
 }
 
@@ -382,8 +445,8 @@ func rawWarmup(c *core, batches [][]pair) error {
 // more than 8 batches it runs every second one (they are sorted by length,
 // so the sample keeps the length mix) to keep the repeated measurements
 // short.
-func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, ...any)) (BenchRow, error) {
-	var row BenchRow
+func benchRaw(ctx context.Context, x inference.Executor, batches []*inference.Batch, logf func(string, ...any)) (Row, error) {
+	var row Row
 	stride := 1
 	if len(batches) > 8 {
 		stride = 2
@@ -394,24 +457,16 @@ func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, 
 			return row, err
 		}
 		c0 := processCPU() // CPU counts building the tensors too, as the engine's does
-		run, err := c.prepare(b)
-		if err != nil {
-			return row, err
-		}
 		t0 := time.Now()
-		_, err = run()
+		_, err := x.Run(ctx, b)
 		row.Wall += time.Since(t0)
 		row.CPU += processCPU() - c0
 		if err != nil {
 			return row, err
 		}
-		longest := 0
-		for _, p := range b {
-			row.Tokens += int64(len(p.ids))
-			longest = max(longest, len(p.ids))
-		}
-		row.Padded += int64(longest * len(b))
-		row.Pairs += int64(len(b))
+		row.Tokens += int64(b.Rows * b.Seq)
+		row.Padded += int64(b.Rows * b.Seq)
+		row.Pairs += int64(b.Rows)
 		row.Batches++
 		if i%max(1, len(batches)/4) == 0 {
 			logf("raw session: batch %d of %d", i+1, len(batches))
@@ -424,19 +479,20 @@ const benchQuery = "which documents explain how the search model ranks results f
 
 // benchEngine runs one client per entry of work, each making its calls in
 // turn, on a fresh engine.
-func benchEngine(ctx context.Context, dir string, eo *EngineOptions, work [][][]string, name string) (BenchRow, error) {
-	row := BenchRow{Name: name, Clients: len(work)}
-	e, err := Open(dir, eo)
+func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work [][][]string, name string) (Row, error) {
+	row := Row{Name: name, Clients: len(work)}
+	rt, err := inference.New(nil) // a runtime of its own: nothing else shares the model
+	if err != nil {
+		return row, err
+	}
+	defer rt.Close()
+	o := *eo
+	o.Runtime = rt
+	e, err := rerank.Open(dir, &o)
 	if err != nil {
 		return row, err
 	}
 	defer e.Close()
-	registry.mu.Lock()
-	shared := e.c.refs != 1
-	registry.mu.Unlock()
-	if shared {
-		return row, fmt.Errorf("rerank: bench: the engine for %s is shared with another holder; close it first: %w", dir, twostage.ErrInvalidInput)
-	}
 	if _, err := e.Rerank(ctx, benchQuery, work[0][0]); err != nil { // warm-up
 		return row, err
 	}
@@ -476,9 +532,9 @@ func benchEngine(ctx context.Context, dir string, eo *EngineOptions, work [][][]
 	}
 	after := e.Stats()
 	row.Calls = after.Calls - before.Calls
-	row.Pairs = after.Pairs - before.Pairs
+	row.Pairs = after.Items - before.Items
 	row.Batches = after.Batches - before.Batches
-	row.Tokens = after.Tokens - before.Tokens
+	row.Tokens = after.RealTokens - before.RealTokens
 	row.Padded = after.PaddedTokens - before.PaddedTokens
 	slices.Sort(lat)
 	row.P50 = lat[(len(lat)-1)/2]

@@ -1,5 +1,7 @@
 // Package half converts between float32 and the 16-bit float formats
-// (IEEE 754 binary16 and bfloat16) stored in checkpoints and ONNX files.
+// (IEEE 754 binary16 and bfloat16) stored in checkpoints and ONNX files and
+// returned by float16 models: package convert and the inference runtime
+// share it.
 package half
 
 import "math"

@@ -3,7 +3,7 @@ package half_test
 import (
 	"fmt"
 
-	"twostage/convert/internal/half"
+	"twostage/internal/half"
 )
 
 func Example() {

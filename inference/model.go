@@ -1,0 +1,267 @@
+package inference
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"twostage"
+	"twostage/internal/batcher"
+)
+
+// Input is one tokenized input: its token ids and, for models that take
+// them, its token type ids (same length). Front ends build them (prompt,
+// truncation); the model pads, batches and runs them.
+type Input struct {
+	IDs, TypeIDs []int64
+}
+
+// Model is a handle on a model loaded in a Runtime, shared by every handle
+// that opened the same model: their calls are queued together, grouped by
+// length under the token budget, right-padded and run in batches by one
+// runner (package internal/batcher). It is safe for concurrent use.
+type Model struct {
+	m      *model
+	closed atomic.Bool
+}
+
+// model is the shared, loaded model behind the handles.
+type model struct {
+	rt    *Runtime
+	key   string
+	refs  int // guarded by rt.mu
+	path  string
+	task  Task
+	pad   int64
+	exec  Executor
+	sig   Signature
+	opts  ModelOptions // batching defaults filled in
+	b     *batcher.Batcher[Input, []float32]
+	chunk int
+
+	calls     atomic.Int64
+	bucketPad atomic.Int64 // tokens added by Executor.Shape
+	width     atomic.Int64 // learnt width of a symbolic output
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+func newModel(rt *Runtime, key, path string, task Task, pad int64, exec Executor, o ModelOptions) *model {
+	m := &model{rt: rt, key: key, refs: 1, path: path, task: task, pad: pad, exec: exec, sig: exec.Signature(), opts: o}
+	m.width.Store(int64(m.sig.Width))
+	bo := o.batcherOptions()
+	m.b = batcher.New(func(in Input) int { return len(in.IDs) }, m.prepare, &bo)
+	m.chunk = max(4*m.b.Options().MaxBatchSize, 128)
+	return m
+}
+
+// prepare pads a batch to the executor's shape (on the batcher's former
+// goroutine, overlapping the previous run) and returns its run function.
+func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
+	rows, seq := len(batch), 0
+	for _, in := range batch {
+		seq = max(seq, len(in.IDs))
+	}
+	R, S := m.exec.Shape(rows, seq)
+	if R < rows || S < seq {
+		return nil, fmt.Errorf("inference: executor shape %dx%d is below the batch's %dx%d: %w", R, S, rows, seq, ErrModel)
+	}
+	m.bucketPad.Add(int64(R*S - rows*seq))
+	b := &Batch{Rows: R, Seq: S, Real: rows, Lens: make([]int, R), IDs: make([]int64, R*S), Mask: make([]int64, R*S)}
+	if m.sig.TypeIDs {
+		b.TypeIDs = make([]int64, R*S)
+	}
+	for r := range R {
+		row := b.IDs[r*S : (r+1)*S]
+		n := 0
+		if r < rows {
+			in := batch[r]
+			n = copy(row, in.IDs)
+			if b.TypeIDs != nil {
+				copy(b.TypeIDs[r*S:], in.TypeIDs)
+			}
+		}
+		for j := n; j < S; j++ {
+			row[j] = m.pad
+		}
+		mask := b.Mask[r*S : r*S+n]
+		for j := range mask {
+			mask[j] = 1
+		}
+		b.Lens[r] = n
+	}
+	return func() ([][]float32, error) { return m.run(b) }, nil
+}
+
+// run runs one batch and cuts the output into one slice per real row.
+func (m *model) run(b *Batch) ([][]float32, error) {
+	out, err := m.exec.Run(context.Background(), b)
+	if err != nil {
+		return nil, err
+	}
+	res := make([][]float32, b.Real)
+	w := out.Width
+	bad := func(want int) error {
+		return fmt.Errorf("inference: %s: output of %d values (width %d) for a %dx%d batch, want %d: %w", m.path, len(out.Data), w, b.Rows, b.Seq, want, twostage.ErrDimension)
+	}
+	switch {
+	case m.task == Score:
+		if len(out.Data) < b.Real {
+			return nil, bad(b.Rows)
+		}
+		for r := range res {
+			res[r] = out.Data[r : r+1 : r+1]
+		}
+	case m.sig.Pooled:
+		if w <= 0 || len(out.Data) < b.Real*w {
+			return nil, bad(b.Rows * max(w, 1))
+		}
+		for r := range res {
+			res[r] = out.Data[r*w : (r+1)*w : (r+1)*w]
+		}
+	default:
+		if w <= 0 || len(out.Data) < b.Real*b.Seq*w {
+			return nil, bad(b.Rows * b.Seq * max(w, 1))
+		}
+		for r := range res {
+			lo := r * b.Seq * w
+			res[r] = out.Data[lo : lo+b.Lens[r]*w : lo+b.Lens[r]*w]
+		}
+	}
+	if w > 0 {
+		m.width.CompareAndSwap(0, int64(w))
+	}
+	return res, nil
+}
+
+// stop drains the queue, stops the goroutines and closes the executor,
+// once.
+func (m *model) stop() error {
+	m.stopOnce.Do(func() {
+		m.b.Shutdown()
+		m.stopErr = m.exec.Close()
+	})
+	return m.stopErr
+}
+
+func (h *Model) check() error {
+	if h.closed.Load() {
+		return fmt.Errorf("inference: model handle closed: %w", twostage.ErrClosed)
+	}
+	return nil
+}
+
+// Run queues inputs and blocks until every one has run, returning one raw
+// output per input, in order: for Score one value (the raw score); for
+// Embed with a pooled signature the vector, otherwise the hidden states of
+// the input's real tokens, len(IDs) rows of Width values. The slices are
+// the caller's. An input's output does not depend on what it is batched
+// with. It counts one call in Stats.
+//
+// Errors: twostage.ErrClosed after Close (of the handle or the runtime);
+// twostage.ErrOverloaded, at once and with nothing queued, when the queue
+// cannot take every input; ctx's error when ctx ends first (the call's
+// queued inputs are dropped); the executor's error for a failed batch.
+func (h *Model) Run(ctx context.Context, in []Input) ([][]float32, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	h.m.calls.Add(1)
+	return h.m.b.Add(ctx, in)
+}
+
+// Stream runs n inputs built by fill(lo, hi), which returns the inputs
+// lo to hi-1. Up to a chunk (four batches, at least 128 inputs) it is Run;
+// beyond, the calling goroutine builds the inputs chunk by chunk and
+// queues each as soon as it is built, so the model starts on the first
+// while the rest are being built (tokenized), and the chunks' batches
+// interleave with other calls'. The first failure cancels the rest. It
+// counts one call in Stats; outputs and errors are Run's.
+func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input) ([][]float32, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	m := h.m
+	m.calls.Add(1)
+	if n <= m.chunk {
+		return m.b.Add(ctx, fill(0, n))
+	}
+	out := make([][]float32, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for lo := 0; lo < n && ctx.Err() == nil; lo += m.chunk {
+		hi := min(lo+m.chunk, n)
+		items := fill(lo, hi)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := m.b.Add(ctx, items)
+			if err != nil {
+				fail(err)
+				return
+			}
+			copy(out[lo:], res)
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil { // the parent ended between chunks
+		first = ctx.Err()
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// Signature describes the loaded model. For Embed models with a symbolic
+// width, Width is 0 until the first batch has run.
+func (h *Model) Signature() Signature {
+	s := h.m.sig
+	s.Width = int(h.m.width.Load())
+	return s
+}
+
+// Options returns the shared model's options, batching defaults filled in.
+func (h *Model) Options() ModelOptions { return h.m.opts }
+
+// Stats returns the shared model's counters, across every handle.
+func (h *Model) Stats() Stats {
+	s := h.m.b.Stats()
+	return Stats{
+		Calls: h.m.calls.Load(), Batches: s.Batches, Items: s.Items,
+		RealTokens: s.Tokens, PaddedTokens: s.PaddedTokens + h.m.bucketPad.Load(),
+		Queued:    int64(h.m.b.Queued()),
+		QueueWait: s.QueueWait, PrepareTime: s.PrepareTime, RunTime: s.RunTime,
+		Overloaded: s.Overloaded, Cancelled: s.Cancelled,
+	}
+}
+
+// Close releases this handle; later calls on it return twostage.ErrClosed.
+// When it is the model's last handle, the model stops taking calls,
+// finishes the inputs already queued (their callers get their outputs),
+// stops its goroutines and closes its executor; Close returns after all of
+// that.
+func (h *Model) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("inference: model handle already closed: %w", twostage.ErrClosed)
+	}
+	if !h.m.rt.release(h.m) {
+		return nil
+	}
+	return h.m.stop()
+}

@@ -1,0 +1,38 @@
+package inference
+
+import "time"
+
+// Stats counts what a model has done since it was loaded, across every
+// handle on it. Front ends return it as it is (rerank.Engine.Stats,
+// embed.ONNX.Stats), and the server's /metrics reads it through
+// interface{ Stats() inference.Stats }.
+type Stats struct {
+	// Calls is the number of Run and Stream calls that queued work.
+	Calls int64
+	// Batches and Items (inputs: query-document pairs, texts) run.
+	Batches, Items int64
+	// RealTokens is the tokens of the inputs run; PaddedTokens the tokens
+	// computed, padding included (length padding within a batch, and the
+	// rows and columns a backend's shape buckets add). Fill is their
+	// ratio.
+	RealTokens, PaddedTokens int64
+	// Queued is the inputs waiting for a batch now (bounded by MaxQueue).
+	Queued int64
+	// QueueWait is the time inputs waited for a batch, summed over inputs.
+	QueueWait time.Duration
+	// PrepareTime is the time spent padding batches and RunTime the time
+	// in the backend, summed over batches.
+	PrepareTime, RunTime time.Duration
+	// Overloaded counts inputs refused with twostage.ErrOverloaded;
+	// Cancelled queued inputs dropped by cancelled calls.
+	Overloaded, Cancelled int64
+}
+
+// Fill is the padding efficiency: real tokens over computed tokens (1 when
+// nothing ran).
+func (s Stats) Fill() float64 {
+	if s.PaddedTokens == 0 {
+		return 1
+	}
+	return float64(s.RealTokens) / float64(s.PaddedTokens)
+}
