@@ -15,7 +15,7 @@ import (
 // holds it (two servers would overwrite each other's saves), and succeeds
 // once it is closed.
 func TestMemFileLock(t *testing.T) {
-	spec := "mem:" + filepath.Join(t.TempDir(), "sub", "docs.jsonl")
+	spec := "mem:" + filepath.Join(t.TempDir(), "sub", "docs.snap")
 	info := twostage.Info{Dim: 4, Metric: twostage.Cosine}
 	first, err := openMem(context.Background(), spec, info)
 	if err != nil {

@@ -235,10 +235,11 @@ func OpenStore(ctx context.Context, spec string, info twostage.Info) (*twostage.
 }
 
 // OpenStoreReadOnly opens the store spec names for reading only where its
-// scheme has a read-only mode (faiss:DIR, mem:FILE): beside a process that
-// writes it, in a read-only directory, holding no lock and rewriting
-// nothing on close. A scheme without one (a server's collection) opens as
-// with OpenStore.
+// scheme has a read-only mode, for programs that never write: faiss:DIR
+// opens beside a process that writes it and in a read-only directory;
+// mem:FILE loads the snapshot, then holds no lock and saves nothing on
+// close. A scheme without one (a server's collection) opens as with
+// OpenStore.
 func OpenStoreReadOnly(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
 	mu.RLock()
 	s, ok := stores[SchemeOf(spec)]

@@ -67,6 +67,22 @@ func (s *stageFlags) openStore(ctx context.Context, info twostage.Info) (*twosta
 	return openStore(ctx, s.store, info)
 }
 
+// printSpecs lists the registered schemes of --store, --embedder and
+// --reranker with their help, for `twostage help`.
+func printSpecs(w io.Writer) {
+	for _, k := range []struct {
+		flag string
+		l    []spec.Scheme
+	}{{"--store", spec.Stores()}, {"--embedder", spec.Embedders()}, {"--reranker", spec.Rerankers()}} {
+		fmt.Fprintf(w, "\n%s specs:\n", k.flag)
+		for _, s := range k.l {
+			fmt.Fprintf(w, "  %-11s %s\n", s.Name, s.Help)
+		}
+	}
+	fmt.Fprintln(w, "  none        no rerank stage (--reranker only)")
+	fmt.Fprintln(w, "\nA model pulled with `twostage pull` is named by itself: --reranker zerank-2.")
+}
+
 // closeAll closes every value that has a Close method, joining the errors.
 func closeAll(vs ...any) error {
 	var errs []error
