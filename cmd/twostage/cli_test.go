@@ -376,7 +376,7 @@ func TestServeChecksTheRecordedSettings(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	cfg := filepath.Join(dir, "serve.yaml")
-	os.WriteFile(cfg, []byte("embedders: {default: \"hash:16\"}\ncollections:\n  docs:\n    store: \"mem:"+snap+"\"\n"), 0o644)
+	os.WriteFile(cfg, []byte("embedders: {default: \"hash:16\"}\nallow_mem_file: true\ncollections:\n  docs:\n    store: \"mem:"+snap+"\"\n"), 0o644)
 	code, _, stderr := cli(t, "", "serve", "--config", cfg, "--listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(stderr, "was built with embedder hash:16 (16 dimensions) and metric dot") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("serve with metric cosine over a dot store: exit %d %q", code, stderr)
