@@ -2,9 +2,12 @@
 // one language the CLI's flags, the server's config and Go programs share:
 //
 //	stores     mem:  mem:FILE.snap  faiss:DIR[?index=hnsw&...]  qdrant://HOST:PORT/COLLECTION  weaviate://HOST:PORT/CLASS
-//	embedders  hash:DIM  onnx:DIR|NAME[,key=value...]  openai:URL,model=NAME  tei:URL  all-MiniLM-L6-v2 (a pulled name)
-//	rerankers  lexical  none  zerank:DIR|NAME  onnx:DIR  zerank-2 (a pulled name)  cohere:URL  jina:URL  tei:URL  vllm:URL
+//	embedders  hash:DIM  onnx:DIR[,key=value...]  openai:URL,model=NAME  tei:URL  all-MiniLM-L6-v2 (a pulled name)
+//	rerankers  lexical  none  zerank:DIR  onnx:DIR  zerank-2 (a pulled name)  cohere:URL  jina:URL  tei:URL  vllm:URL
 //	           zeroentropy:URL#model=M&latency=L  twostage:URL  chain:A|B|C
+//
+// A model's DIR is a directory written by `twostage convert` or the name of
+// a model pulled by `twostage pull`.
 //
 // A spec is SCHEME:ARG (or SCHEME://ARG, or a bare SCHEME); its scheme picks
 // the opener, registered in the shape of database/sql's Register and Open:
