@@ -92,7 +92,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		var body []byte
-		status, body = buf.failure()
+		status, body = buf.failure(responseID(w))
 		buf.Reset()
 		buf.Buffer.Write(body)
 	}

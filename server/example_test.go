@@ -8,16 +8,12 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"twostage"
-	"twostage/adapters/memstore"
-	"twostage/embed"
-	"twostage/rerank"
 	"twostage/server"
 )
 
 // A server over the model-free stages, answering a Cohere-style rerank
-// request. `twostage serve --config FILE` does the same with the CLI's
-// stage specs.
+// request. The zero Openers opens the config's specs with package spec, as
+// `twostage serve --config FILE` does.
 func Example() {
 	cfg, err := server.ParseConfig([]byte(`
 embedders: {default: "hash:64"}
@@ -29,13 +25,7 @@ collections:
 		fmt.Println(err)
 		return
 	}
-	srv, err := server.Open(context.Background(), cfg, server.Openers{
-		Store: func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
-			return memstore.New(info.Dim, info.Metric)
-		},
-		Embedder: func(ctx context.Context, spec string) (twostage.Embedder, error) { return embed.NewHashing(64) },
-		Reranker: func(ctx context.Context, spec string) (twostage.Reranker, error) { return rerank.NewLexical(), nil },
-	}, nil)
+	srv, err := server.Open(context.Background(), cfg, server.Openers{}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -36,10 +36,10 @@ func TestExpandVars(t *testing.T) {
 // The README's example with DATA_DIR unset fails, naming the variable and
 // its line, instead of creating a store at /docs.
 func TestConfigUnsetVariableNamesItsLine(t *testing.T) {
-	cfg := "# data lives in ${DATA_DIR}\nembedders: {default: \"hash:8\"}\ncollections:\n  docs:\n    store: \"mem:${DATA_DIR}/docs.snap\"\n"
+	cfg := "# data lives in ${DATA_DIR}\nembedders: {default: \"hash:8\"}\nallow_mem_file: true\ncollections:\n  docs:\n    store: \"mem:${DATA_DIR}/docs.snap\"\n"
 	_, err := ParseConfig([]byte(cfg), func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "line 5: ${DATA_DIR} is unset") || !errors.Is(err, twostage.ErrInvalidInput) {
-		t.Fatalf("unset DATA_DIR: %v; want an error naming line 5 and the variable", err)
+	if err == nil || !strings.Contains(err.Error(), "line 6: ${DATA_DIR} is unset") || !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Fatalf("unset DATA_DIR: %v; want an error naming line 6 and the variable", err)
 	}
 	c, err := ParseConfig([]byte(strings.Replace(cfg, "${DATA_DIR}/", "${DATA_DIR:-/tmp/ts}/", 1)), func(string) string { return "" })
 	if err != nil || c.Collections["docs"].Store != "mem:/tmp/ts/docs.snap" {

@@ -199,14 +199,16 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// failure is the status and body writeJSON sends when encoding fails.
-func (b *responseBuffer) failure() (int, []byte) {
-	if b.err == nil {
-		return http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode response"},"message":"encode response"}` + "\n")
+// failure is the status and body writeJSON sends when encoding fails; id
+// is the request id, as every error body carries.
+func (b *responseBuffer) failure(id string) (int, []byte) {
+	status, code, msg := http.StatusInternalServerError, "internal", "encode response"
+	if b.err != nil {
+		status, code, msg = b.err.Status, b.err.Code, b.err.Message
 	}
 	var out bytes.Buffer
-	fmt.Fprintf(&out, `{"error":{"code":%q,"message":%q},"message":%q}`+"\n", b.err.Code, b.err.Message, b.err.Message)
-	return b.err.Status, out.Bytes()
+	fmt.Fprintf(&out, `{"error":{"code":%q,"message":%q},"message":%q,"id":%q}`+"\n", code, msg, msg, id)
+	return status, out.Bytes()
 }
 
 // serveConns serves hs on ln, with TLS when it is configured.

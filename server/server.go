@@ -31,15 +31,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"twostage"
+	"twostage/spec"
 )
 
-// Openers turn spec strings into stages; the twostage command passes the
-// CLI's own, so the config file takes the same specs as the flags.
+// Openers turn the config's spec strings into stages. A nil field opens
+// with package spec (spec.OpenStore, spec.OpenEmbedder, spec.OpenReranker),
+// so the zero Openers takes the same specs as the twostage command's flags;
+// a program sets a field to open its own stages, or to check a store before
+// opening it as the twostage command does.
 type Openers struct {
 	Store    func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error)
 	Embedder func(ctx context.Context, spec string) (twostage.Embedder, error)
 	// Reranker may return nil, nil for "none".
 	Reranker func(ctx context.Context, spec string) (twostage.Reranker, error)
+}
+
+// withDefaults fills the nil fields with package spec's openers.
+func (op Openers) withDefaults() Openers {
+	if op.Store == nil {
+		op.Store = spec.OpenStore
+	}
+	if op.Embedder == nil {
+		op.Embedder = spec.OpenEmbedder
+	}
+	if op.Reranker == nil {
+		op.Reranker = spec.OpenReranker
+	}
+	return op
 }
 
 // Options are the server's runtime options; nil means the defaults.
@@ -81,16 +99,16 @@ type collection struct {
 	reranker string // spec or name, for responses
 }
 
-// Open builds a Server from cfg, opening every stage with op. A reranker or
-// embedder named by several collections (or by the same spec) is opened
-// once and shared. If Open fails it closes what it opened.
+// Open builds a Server from cfg, opening every stage with op (the zero
+// Openers: package spec). A reranker or embedder named by several
+// collections (or by the same spec) is opened once and shared. If Open
+// fails it closes what it opened; an error in a spec as written wraps
+// spec.ErrBadSpec.
 func Open(ctx context.Context, cfg *Config, op Openers, opts *Options) (_ *Server, err error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("server: nil config: %w", twostage.ErrInvalidInput)
 	}
-	if op.Store == nil || op.Embedder == nil || op.Reranker == nil {
-		return nil, fmt.Errorf("server: openers missing: %w", twostage.ErrInvalidInput)
-	}
+	op = op.withDefaults()
 	s := &Server{cfg: *cfg, collections: map[string]*collection{}, rerankers: map[string]twostage.Reranker{}, allRerankers: map[string]twostage.Reranker{}}
 	if opts != nil {
 		s.log, s.reg = opts.Logger, opts.Registry

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"twostage/inference"
 	"twostage/rerank"
 	"twostage/server"
+	"twostage/spec"
 )
 
 func TestRerankEndpoints(t *testing.T) {
@@ -657,9 +660,47 @@ collections: {docs: {store: mem, reranker: a}}
 			t.Errorf("err = %v", err)
 		}
 	})
-	t.Run("nil config or openers", func(t *testing.T) {
+	t.Run("nil config", func(t *testing.T) {
 		if _, err := server.Open(context.Background(), nil, server.Openers{}, nil); !errors.Is(err, twostage.ErrInvalidInput) {
 			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("zero openers open specs with package spec", func(t *testing.T) {
+		cfg, err := server.ParseConfig([]byte("embedders: {default: \"hash:8\"}\nrerankers: {default: lexical}\ncollections: {docs: {store: \"mem:\"}}\n"), func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.Open(context.Background(), cfg, server.Openers{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		defer srv.Close()
+		r := doWith(t, ts.Client(), "POST", ts.URL+"/v1/collections/docs/documents",
+			`{"documents":[{"id":"m","text":"Mars is the red planet"},{"id":"v","text":"Venus is hot"}]}`, "")
+		if r.status != 200 {
+			t.Fatalf("upsert: %d %s", r.status, r.body)
+		}
+		r = doWith(t, ts.Client(), "POST", ts.URL+"/v1/search", `{"collection":"docs","query":"red planet","top_n":1}`, "")
+		var res server.SearchResponse
+		if err := json.Unmarshal(r.body, &res); err != nil || r.status != 200 || len(res.Hits) != 1 || res.Hits[0].ID != "m" || !res.Reranked {
+			t.Fatalf("search: %d %s, want m reranked first", r.status, r.body)
+		}
+	})
+	t.Run("zero openers: a bad spec", func(t *testing.T) {
+		for _, c := range []string{
+			"embedders: {default: \"hash:8\"}\ncollections: {docs: {store: \"nosuch:x\"}}\n",
+			"embedders: {default: \"nosuch\"}\ncollections: {docs: {store: \"mem:\"}}\n",
+			"rerankers: {default: \"lexical|x\"}\n",
+		} {
+			cfg, err := server.ParseConfig([]byte(c), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := server.Open(context.Background(), cfg, server.Openers{}, nil); !errors.Is(err, spec.ErrBadSpec) || !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("%q: err = %v, want spec.ErrBadSpec", c, err)
+			}
 		}
 	})
 }

@@ -27,7 +27,7 @@ var demoQueries = []struct {
 	{query: "learning", filter: twostage.Eq("topic", "ai")},
 }
 
-// demoStore is the embedded store the demo indexes into; store_faiss.go sets
+// demoStore is the embedded store the demo indexes into; stages.go sets
 // it to the FAISS store when built with -tags faiss.
 var demoStore = func(dir string) string { return "mem:" }
 

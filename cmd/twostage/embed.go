@@ -9,159 +9,21 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"twostage"
-	"twostage/embed"
-	"twostage/modeldir"
+	"twostage/spec"
 )
-
-// Environment variables holding the API key of HTTP embedders, first found
-// wins. Keys never go on the command line, where ps and shell history see
-// them.
-var apiKeyEnv = []string{"TWOSTAGE_EMBED_API_KEY", "OPENAI_API_KEY"}
 
 func init() {
 	register("embed", "embed JSON lines {\"text\": ...} from stdin with a bi-encoder", cmdEmbed)
-	registerEmbedder("onnx", "ONNX bi-encoder; onnx:DIR[,pooling=mean|cls|last][,normalize=BOOL][,max_length=N]"+
-		"[,query_prefix=S][,passage_prefix=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt]", openONNX)
-	registerEmbedder("openai", "OpenAI-compatible /v1/embeddings (OpenAI, vLLM, Ollama, TEI); openai:URL,model=NAME[,dim=N]"+
-		"[,dimensions=N][,batch=N][,timeout=DUR][,retries=N][,query_prefix=S][,passage_prefix=S]; key from "+strings.Join(apiKeyEnv, " or "), openOpenAI)
-	registerEmbedder("tei", "Text Embeddings Inference /embed; tei:URL[,dim=N][,batch=N][,timeout=DUR][,retries=N]"+
-		"[,query_prefix=S][,passage_prefix=S]; key from "+apiKeyEnv[0], openTEI)
-}
-
-// specOptions splits "scheme:TARGET,key=value,..." into TARGET and the
-// options, rejecting keys not in allowed.
-func specOptions(spec string, allowed ...string) (string, map[string]string, error) {
-	rest := strings.TrimPrefix(spec, schemeOf(spec)+":")
-	parts := strings.Split(rest, ",")
-	target, opts := parts[0], map[string]string{}
-	for _, p := range parts[1:] {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok {
-			return "", nil, usageErr("%q: option %q is not key=value", spec, p)
-		}
-		known := false
-		for _, a := range allowed {
-			known = known || a == k
-		}
-		if !known {
-			return "", nil, usageErr("%q: unknown option %q (known: %s)", spec, k, strings.Join(allowed, ", "))
-		}
-		opts[k] = v
-	}
-	if target == "" {
-		return "", nil, usageErr("%q: missing %s target", spec, schemeOf(spec))
-	}
-	return target, opts, nil
-}
-
-func intOpt(spec string, opts map[string]string, key string) (int, error) {
-	v, ok := opts[key]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, usageErr("%q: %s=%q is not a non-negative number", spec, key, v)
-	}
-	return n, nil
-}
-
-func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
-	dir, opts, err := specOptions(spec, "pooling", "normalize", "max_length", "query_prefix", "passage_prefix", "batch", "batch_tokens", "threads", "provider")
-	if err != nil {
-		return nil, err
-	}
-	if dir, err = modelDir(dir, modeldir.FamilyBertEmbedding); err != nil {
-		return nil, err
-	}
-	o := &embed.ONNXOptions{Pooling: opts["pooling"], QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"]}
-	o.Provider = opts["provider"]
-	if v, ok := opts["normalize"]; ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, usageErr("%q: normalize=%q is not true or false", spec, v)
-		}
-		o.Normalize = &b
-	}
-	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens, "threads": &o.IntraOpThreads} {
-		if *p, err = intOpt(spec, opts, key); err != nil {
-			return nil, err
-		}
-	}
-	return embed.NewONNX(dir, o)
-}
-
-// httpOptions reads the options shared by the HTTP embedders.
-func httpOptions(spec string, opts map[string]string) (*embed.HTTPOptions, error) {
-	o := &embed.HTTPOptions{QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"]}
-	for _, k := range apiKeyEnv {
-		if v := os.Getenv(k); v != "" {
-			o.APIKey = v
-			break
-		}
-	}
-	var err error
-	var retries int
-	for key, p := range map[string]*int{"dim": &o.Dim, "batch": &o.BatchSize, "retries": &retries} {
-		if *p, err = intOpt(spec, opts, key); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok := opts["retries"]; ok {
-		o.Retry.Attempts = retries + 1 // retries=0: none
-	}
-	if v, ok := opts["timeout"]; ok {
-		if o.Timeout, err = time.ParseDuration(v); err != nil || o.Timeout <= 0 {
-			return nil, usageErr("%q: timeout=%q is not a positive duration such as 30s", spec, v)
-		}
-	}
-	return o, nil
-}
-
-func openOpenAI(ctx context.Context, spec string) (twostage.Embedder, error) {
-	url, opts, err := specOptions(spec, "model", "dim", "dimensions", "batch", "timeout", "retries", "query_prefix", "passage_prefix")
-	if err != nil {
-		return nil, err
-	}
-	if opts["model"] == "" {
-		return nil, usageErr("%q: missing model=NAME", spec)
-	}
-	o, err := httpOptions(spec, opts)
-	if err != nil {
-		return nil, err
-	}
-	dims, err := intOpt(spec, opts, "dimensions")
-	if err != nil {
-		return nil, err
-	}
-	if dims > 0 {
-		return embed.NewOpenAIDimensions(ctx, url, opts["model"], dims, o)
-	}
-	return embed.NewOpenAI(ctx, url, opts["model"], o)
-}
-
-func openTEI(ctx context.Context, spec string) (twostage.Embedder, error) {
-	url, opts, err := specOptions(spec, "dim", "batch", "timeout", "retries", "query_prefix", "passage_prefix")
-	if err != nil {
-		return nil, err
-	}
-	o, err := httpOptions(spec, opts)
-	if err != nil {
-		return nil, err
-	}
-	return embed.NewTEI(ctx, url, o)
 }
 
 func cmdEmbed(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("embed", stderr)
 	model := fs.String("model", "", "bi-encoder model directory (same as --embedder onnx:DIR)")
-	spec := fs.String("embedder", "", "any embedder spec instead of --model: "+schemeList(embedderSchemes))
+	espec := fs.String("embedder", "", "any embedder spec instead of --model: "+spec.Names(spec.Embedders()))
 	asJSON := fs.Bool("json", false, `write {"embedding": [...]} lines for programs instead of a summary per text`)
 	query := fs.Bool("query", false, "embed the texts as search queries (query prefix) instead of documents")
 	batch := fs.Int("batch", 256, "texts read and embedded at once")
@@ -177,17 +39,17 @@ func cmdEmbed(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
-	case *model != "" && *spec != "":
+	case *model != "" && *espec != "":
 		return usageErr("give --model or --embedder, not both")
 	case *model != "":
-		*spec = "onnx:" + *model
-	case *spec == "":
+		*espec = "onnx:" + *model
+	case *espec == "":
 		return usageErr("--model DIR is required (a bi-encoder converted with `twostage convert --family bert-embedding`, or a published ONNX export)")
 	}
 	if *batch <= 0 {
 		return usageErr("--batch must be positive")
 	}
-	e, err := openEmbedder(ctx, *spec)
+	e, err := openEmbedder(ctx, *espec)
 	if err != nil {
 		return err
 	}

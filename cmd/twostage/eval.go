@@ -18,6 +18,7 @@ import (
 	"twostage/eval"
 	"twostage/eval/plot"
 	"twostage/internal/progress"
+	"twostage/spec"
 )
 
 func init() {
@@ -298,7 +299,7 @@ func evalMayWrite(sf *stageFlags, n int) error {
 		return fmt.Errorf("eval indexes only into a store it created, and %s was not (it holds %d documents); pass a new --store: %w",
 			sf.store, n, twostage.ErrInvalidInput)
 	}
-	if schemeOf(sf.store) == "mem" || n == 0 {
+	if spec.SchemeOf(sf.store) == "mem" || n == 0 {
 		return nil // in memory for this run only, or an empty collection
 	}
 	return fmt.Errorf("eval indexes only into a store it created; %s holds %d documents: pass an empty or new --store: %w",

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"twostage"
+	"twostage/spec"
 )
 
 func init() {
@@ -39,7 +40,7 @@ func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case rec != nil:
 		// The recorded settings are enough: no embedder is loaded.
 		store, err = sf.openStore(ctx, twostage.Info{Dim: rec.Dim, Metric: rec.Metric})
-	case schemeOf(sf.store) == "faiss":
+	case spec.SchemeOf(sf.store) == "faiss":
 		// An unrecorded FAISS store: its manifest has the dimension and metric.
 		store, err = sf.openStore(ctx, twostage.Info{})
 	default:
@@ -86,8 +87,8 @@ func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // diskSize is the bytes an embedded store takes: its directory (faiss) or
 // its file (mem).
-func diskSize(spec, data string) (int64, error) {
-	if schemeOf(spec) != "faiss" {
+func diskSize(store, data string) (int64, error) {
+	if spec.SchemeOf(store) != "faiss" {
 		st, err := os.Stat(data)
 		if err != nil {
 			return 0, err

@@ -88,6 +88,7 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
+	printSpecs(w)
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,42 +136,4 @@ func printPulled(c *hub.Client, w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\t%s\n", m.Ref.Name, rev, m.Commit, fam, dt, dir)
 	}
 	return tw.Flush()
-}
-
-// modelDir resolves the directory argument of a model spec: an existing
-// directory stays as it is; a pulled model's name (zerank-2, ORG/NAME[@REV])
-// becomes its directory in the cache, found without any request; a name not
-// pulled is an error saying to run `twostage pull NAME`. family narrows the
-// lookup ("" for any).
-func modelDir(arg, family string) (string, error) {
-	if st, err := os.Stat(arg); err == nil && st.IsDir() {
-		return arg, nil
-	}
-	if !hub.IsRef(arg) {
-		return arg, nil
-	}
-	c, err := hub.New(&hub.Options{Offline: true})
-	if err != nil {
-		return "", err
-	}
-	m, err := c.Lookup(arg, family)
-	if err != nil {
-		if r, _ := hub.ParseRef(arg); r.Family == "" && errors.Is(err, hub.ErrNotPulled) {
-			return "", fmt.Errorf("%s is neither a directory nor a pulled model: %w", arg, err)
-		}
-		return "", err
-	}
-	return m.Dir, nil
-}
-
-// pulledSpec turns a bare model name given as a stage spec ("zerank-2",
-// "all-MiniLM-L6-v2,batch=8", "ORG/NAME@REV") into "onnx:NAME...", whose
-// opener resolves the name with modelDir; any other spec is returned as it
-// is.
-func pulledSpec(spec string, registered func(scheme string) bool) string {
-	name, _, _ := strings.Cut(spec, ",")
-	if registered(schemeOf(spec)) || !hub.IsRef(name) {
-		return spec
-	}
-	return "onnx:" + spec
 }

@@ -170,7 +170,7 @@ func TestServeConfigPulledName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.Open(context.Background(), c, server.Openers{Store: openStore, Embedder: openEmbedder, Reranker: openReranker}, nil)
+		srv, err := server.Open(context.Background(), c, server.Openers{}, nil)
 		if tt.wantErr == "" {
 			if err != nil {
 				t.Fatalf("server with reranker %s: %v", tt.reranker, err)

@@ -13,52 +13,12 @@ import (
 
 	"twostage"
 	"twostage/inference"
-	"twostage/modeldir"
 	"twostage/rerank"
+	"twostage/spec"
 )
-
-// engineSpecKeys are the options of the zerank: and onnx: reranker specs.
-var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device"}
 
 func init() {
 	register("rerank", "score JSON lines {\"text\": ...} against a query with a cross-encoder (zerank-2)", cmdRerank)
-	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt][,device=N]"
-	registerReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
-		func(ctx context.Context, spec string) (twostage.Reranker, error) {
-			return openEngine(spec, modeldir.FamilyZerank)
-		})
-	registerReranker("onnx", "any converted cross-encoder (zerank, qwen3-reranker, bert-cross-encoder; family from twostage.json); onnx:DIR"+help,
-		func(ctx context.Context, spec string) (twostage.Reranker, error) { return openEngine(spec, "") })
-}
-
-// openEngine opens the shared rerank engine for a zerank:DIR or onnx:DIR
-// spec; family, when set, is the family the directory must hold.
-func openEngine(spec, family string) (*rerank.Engine, error) {
-	dir, opts, err := specOptions(spec, engineSpecKeys...)
-	if err != nil {
-		return nil, err
-	}
-	if dir, err = modelDir(dir, family); err != nil {
-		return nil, err
-	}
-	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
-	o.Provider = opts["provider"]
-	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
-		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
-		if *p, err = intOpt(spec, opts, key); err != nil {
-			return nil, err
-		}
-	}
-	if family != "" {
-		cfg, err := modeldir.Load(dir)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.Family != family {
-			return nil, usageErr("%q: %s holds a %s model, not %s (use onnx:%s)", spec, dir, cfg.Family, family, dir)
-		}
-	}
-	return rerank.Open(dir, o)
 }
 
 // rerankResult is one line of `twostage rerank --json`.
@@ -106,7 +66,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	dir, err := modelDir(*model, "")
+	dir, err := spec.ModelDir(*model, "")
 	if err != nil {
 		return err
 	}

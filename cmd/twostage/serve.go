@@ -36,9 +36,9 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		cfg.Listen = *listen
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := server.Open(ctx, cfg, server.Openers{Store: openRecordedStore, Embedder: openEmbedder, Reranker: openReranker}, &server.Options{Logger: log})
+	srv, err := server.Open(ctx, cfg, server.Openers{Store: openRecordedStore}, &server.Options{Logger: log})
 	if err != nil {
-		return err
+		return specErr(err)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

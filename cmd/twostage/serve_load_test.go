@@ -20,6 +20,7 @@ import (
 	"twostage/convert/tinymodel"
 	"twostage/modeldir"
 	"twostage/server"
+	stagespec "twostage/spec"
 )
 
 // TestServeLoadTinyModel is the bounded load test: 32 concurrent
@@ -35,7 +36,7 @@ func TestServeLoadTinyModel(t *testing.T) {
 	spec := os.Getenv("TWOSTAGE_LOAD_RERANKER")
 	if spec == "" {
 		for _, s := range []string{"onnx", "zerank"} {
-			if _, ok := rerankerSchemes[s]; ok {
+			if strings.Contains(", "+stagespec.Names(stagespec.Rerankers())+", ", ", "+s+", ") {
 				spec = s + ":" + tinymodel.Model(t, modeldir.FamilyZerank)
 				break
 			}
@@ -61,7 +62,7 @@ func TestServeLoadTinyModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.Open(context.Background(), cfg, server.Openers{Store: openStore, Embedder: openEmbedder, Reranker: openReranker},
+	srv, err := server.Open(context.Background(), cfg, server.Openers{},
 		&server.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

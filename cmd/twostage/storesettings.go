@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/spec"
 )
 
 // storeSettings is what an embedded store (faiss:DIR, mem:FILE) records
@@ -32,9 +33,9 @@ const settingsName = "twostage.json"
 // embeddedStore returns where an embedded store keeps its data and its
 // settings file, and ok false for stores that are not files on this
 // machine (mem: without a file, qdrant, weaviate).
-func embeddedStore(spec string) (data, settings string, ok bool) {
-	arg, _, _ := strings.Cut(specArg(spec), "?")
-	switch schemeOf(spec) {
+func embeddedStore(store string) (data, settings string, ok bool) {
+	arg, _, _ := strings.Cut(spec.Arg(store), "?")
+	switch spec.SchemeOf(store) {
 	case "faiss":
 		if arg == "" {
 			return "", "", false
@@ -138,16 +139,16 @@ func (s *stageFlags) explicit(name string) bool {
 // settings must be opened with them, and a config that contradicts them is
 // an error that says what to write (the server's config fills its own
 // defaults, so it cannot leave the choice to the store).
-func openRecordedStore(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
-	if _, setPath, ok := embeddedStore(spec); ok {
+func openRecordedStore(ctx context.Context, store string, info twostage.Info) (*twostage.Store, error) {
+	if _, setPath, ok := embeddedStore(store); ok {
 		rec, err := readSettings(setPath)
 		if err != nil {
 			return nil, err
 		}
 		if rec != nil && (rec.Metric != info.Metric || rec.Dim != info.Dim) {
 			return nil, fmt.Errorf("store %s was built with embedder %s (%d dimensions) and metric %s; the config gives %d dimensions and metric %s: set the collection's embedder and metric to match: %w",
-				spec, rec.Embedder, rec.Dim, rec.Metric, info.Dim, info.Metric, twostage.ErrInvalidInput)
+				store, rec.Embedder, rec.Dim, rec.Metric, info.Dim, info.Metric, twostage.ErrInvalidInput)
 		}
 	}
-	return openStore(ctx, spec, info)
+	return openStore(ctx, store, info)
 }

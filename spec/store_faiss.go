@@ -1,9 +1,8 @@
-package main
+package spec
 
 import (
 	"context"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,17 +12,13 @@ import (
 
 // The faiss:DIR scheme opens the embedded FAISS store. Built without
 // -tags faiss, opening it returns faisslocal's "build with -tags faiss"
-// error and the defaults stay on the in-memory store.
+// error, so a spec written for a FAISS build says what it needs.
 func init() {
-	registerStore("faiss", "embedded FAISS store (build with -tags faiss); faiss:DIR, or faiss:DIR?index=flat|hnsw|ivfflat|ivfpq"+
-		" with m, ef_construction, ef_search, nlist, nprobe, pq_m, nbits, train_size", openFaiss)
-	readOnlyStores["faiss"] = func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
-		return openFaissWith(spec, info, true)
-	}
-	if faisslocal.Enabled {
-		defaultStore = "faiss:" + filepath.Join(".twostage", "faiss")
-		demoStore = func(dir string) string { return "faiss:" + filepath.Join(dir, "faiss") }
-	}
+	mustRegister(RegisterStore("faiss", "embedded FAISS store (build with -tags faiss); faiss:DIR, or faiss:DIR?index=flat|hnsw|ivfflat|ivfpq"+
+		" with m, ef_construction, ef_search, nlist, nprobe, pq_m, nbits, train_size", openFaiss,
+		func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+			return openFaissWith(spec, info, true)
+		}))
 }
 
 func openFaiss(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
@@ -33,9 +28,9 @@ func openFaiss(ctx context.Context, spec string, info twostage.Info) (*twostage.
 // openFaissWith opens a faiss:DIR store, read-only (faisslocal.Options.
 // ReadOnly: beside a writer, in a read-only directory) when readOnly is set.
 func openFaissWith(spec string, info twostage.Info, readOnly bool) (*twostage.Store, error) {
-	dir, query, _ := strings.Cut(specArg(spec), "?")
+	dir, query, _ := strings.Cut(Arg(spec), "?")
 	if dir == "" {
-		return nil, usageErr("faiss store needs a directory: faiss:DIR")
+		return nil, badf("faiss store needs a directory: faiss:DIR")
 	}
 	opts := &faisslocal.Options{Dim: info.Dim, Metric: info.Metric, ReadOnly: readOnly}
 	if query != "" {
@@ -52,7 +47,7 @@ func openFaissWith(spec string, info twostage.Info, readOnly bool) (*twostage.St
 func faissIndexSpec(query string) (faisslocal.IndexSpec, error) {
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return nil, usageErr("faiss store options %q: %v", query, err)
+		return nil, badf("faiss store options %q: %v", query, err)
 	}
 	known := map[string]bool{"index": true}
 	num := func(name string) (int, error) {
@@ -63,7 +58,7 @@ func faissIndexSpec(query string) (faisslocal.IndexSpec, error) {
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			return 0, usageErr("faiss store option %s=%q: want a positive integer", name, s)
+			return 0, badf("faiss store option %s=%q: want a positive integer", name, s)
 		}
 		return n, nil
 	}
@@ -86,14 +81,14 @@ func faissIndexSpec(query string) (faisslocal.IndexSpec, error) {
 	case "ivfpq":
 		spec = faisslocal.IVFPQ{NList: get("nlist"), NProbe: get("nprobe"), M: get("pq_m"), NBits: get("nbits"), TrainSize: get("train_size")}
 	default:
-		return nil, usageErr("faiss store: unknown index %q (flat, hnsw, ivfflat or ivfpq)", kind)
+		return nil, badf("faiss store: unknown index %q (flat, hnsw, ivfflat or ivfpq)", kind)
 	}
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
 	for k := range q {
 		if !known[k] {
-			return nil, usageErr("faiss store: option %q does not apply to index %q", k, q.Get("index"))
+			return nil, badf("faiss store: option %q does not apply to index %q", k, q.Get("index"))
 		}
 	}
 	return spec, nil

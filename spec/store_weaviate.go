@@ -1,4 +1,4 @@
-package main
+package spec
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // through its REST port (8080 by default), creating it with the embedder's
 // dimension when it does not exist.
 func init() {
-	registerStore("weaviate", "Weaviate server; weaviate://HOST:PORT/CLASS, or with ?text_key=KEY&id_key=KEY&index=hnsw|flat&tls=1", openWeaviate)
+	mustRegister(RegisterStore("weaviate", "Weaviate server; weaviate://HOST:PORT/CLASS, or with ?text_key=KEY&id_key=KEY&index=hnsw|flat&tls=1", openWeaviate, nil))
 }
 
 func openWeaviate(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {

@@ -1,4 +1,4 @@
-package main
+package spec
 
 import (
 	"context"
@@ -25,25 +25,25 @@ func init() {
 		remote.Twostage:    "another twostage server; twostage:URL, optional key in TWOSTAGE_API_KEY",
 	}
 	for _, k := range remote.Kinds() {
-		registerReranker(string(k), helps[k], func(ctx context.Context, spec string) (twostage.Reranker, error) {
+		mustRegister(RegisterReranker(string(k), helps[k], func(ctx context.Context, spec string) (twostage.Reranker, error) {
 			return openRemote(k, spec)
-		})
+		}))
 	}
-	registerReranker("chain", "fallback chain tried in order, e.g. chain:zerank:DIR|zeroentropy (first success wins)", openChain)
+	mustRegister(RegisterReranker("chain", "fallback chain tried in order, e.g. chain:zerank:DIR|zeroentropy (first success wins)", openChain))
 }
 
 func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
-	u, frag, _ := strings.Cut(specArg(spec), "#")
+	u, frag, _ := strings.Cut(Arg(spec), "#")
 	opts := &remote.Options{}
 	if frag != "" {
 		if err := remoteFragment(frag, opts); err != nil {
-			return nil, usageErr("reranker %q: %v", spec, err)
+			return nil, badf("reranker %q: %v", spec, err)
 		}
 	}
 	r, err := remote.New(k, remoteURL(u), opts)
 	if err != nil {
 		if errors.Is(err, twostage.ErrInvalidInput) {
-			return nil, usageErr("reranker %q: %v", spec, err)
+			return nil, badf("reranker %q: %v", spec, err)
 		}
 		return nil, err
 	}
@@ -56,16 +56,18 @@ func openChain(ctx context.Context, spec string) (twostage.Reranker, error) {
 	var stages []fallback.Stage
 	closeOpened := func() {
 		for _, s := range stages {
-			closeAll(s.Reranker)
+			if c, ok := s.Reranker.(interface{ Close() error }); ok {
+				c.Close()
+			}
 		}
 	}
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
-		if p == "" || p == "none" || schemeOf(p) == "chain" {
+		if p == "" || p == "none" || SchemeOf(p) == "chain" {
 			closeOpened()
-			return nil, usageErr("reranker %q: stage %q: want a reranker spec (not empty, none or another chain)", spec, p)
+			return nil, badf("reranker %q: stage %q: want a reranker spec (not empty, none or another chain)", spec, p)
 		}
-		r, err := openReranker(ctx, p)
+		r, err := OpenReranker(ctx, p)
 		if err != nil {
 			closeOpened()
 			return nil, fmt.Errorf("chain stage %q: %w", p, err)

@@ -1,0 +1,59 @@
+package spec
+
+import (
+	"context"
+
+	"twostage"
+	"twostage/modeldir"
+	"twostage/rerank"
+)
+
+// The local reranker schemes: lexical (model-free BM25) and the ONNX
+// engine's zerank: and onnx:. openEngine reads every engine option: a new
+// option is one key in engineSpecKeys and one field set there.
+
+// engineSpecKeys are the options of the zerank: and onnx: reranker specs.
+var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device"}
+
+func init() {
+	mustRegister(RegisterReranker("lexical", "model-free BM25 over the candidates", func(ctx context.Context, spec string) (twostage.Reranker, error) {
+		return rerank.NewLexical(), nil
+	}))
+	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt][,device=N]"
+	mustRegister(RegisterReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
+		func(ctx context.Context, spec string) (twostage.Reranker, error) {
+			return openEngine(spec, modeldir.FamilyZerank)
+		}))
+	mustRegister(RegisterReranker("onnx", "any converted cross-encoder (zerank, qwen3-reranker, bert-cross-encoder; family from twostage.json); onnx:DIR"+help,
+		func(ctx context.Context, spec string) (twostage.Reranker, error) { return openEngine(spec, "") }))
+}
+
+// openEngine opens the shared rerank engine for a zerank:DIR or onnx:DIR
+// spec; family, when set, is the family the directory must hold.
+func openEngine(spec, family string) (*rerank.Engine, error) {
+	dir, opts, err := options(spec, engineSpecKeys...)
+	if err != nil {
+		return nil, err
+	}
+	if dir, err = ModelDir(dir, family); err != nil {
+		return nil, err
+	}
+	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
+	o.Provider = opts["provider"]
+	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
+		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
+		if *p, err = intOpt(spec, opts, key); err != nil {
+			return nil, err
+		}
+	}
+	if family != "" {
+		cfg, err := modeldir.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Family != family {
+			return nil, badf("%q: %s holds a %s model, not %s (use onnx:%s)", spec, dir, cfg.Family, family, dir)
+		}
+	}
+	return rerank.Open(dir, o)
+}
