@@ -22,8 +22,9 @@
 #   name:    a short name
 #   why:     what bug it plants (one line)
 #   file:    path relative to the repository root
-#   find:    an exact one-line string, found exactly once in file
-#   replace: what replaces it (\n for a new line)
+#   find:    an exact string, found exactly once in file (\n for a new
+#            line, \t for a tab)
+#   replace: what replaces it (\n, \t as in find)
 #   test:    the command, run from the scratch copy's root, that must fail
 # Lines starting with # are comments.
 set -euo pipefail
@@ -125,7 +126,7 @@ done
 # Apply a mutant: exactly one occurrence of find, replaced literally.
 apply() { # apply FILE FIND REPLACE
 	FIND=$2 REPL=$3 perl -0777 -i -pe '
-		BEGIN { $f = $ENV{FIND}; $r = $ENV{REPL}; $r =~ s/\\n/\n/g; $r =~ s/\\t/\t/g }
+		BEGIN { $f = $ENV{FIND}; $r = $ENV{REPL}; for ($f, $r) { s/\\n/\n/g; s/\\t/\t/g } }
 		$n = () = /\Q$f\E/g;
 		die "found $n times\n" if $n != 1;
 		s/\Q$f\E/$r/;
