@@ -9,6 +9,7 @@
 #                                   /tmp/twostage-mutants; a fixed path lets the
 #                                   Go build cache serve later runs)
 #   MUTANTS_LOG=DIR                 keep each test run's output there
+#   MUTANTS_TIMEOUT=SECONDS         the limit on one test command (300)
 #
 # First every distinct test command must pass on the unmutated copy (a
 # mutant "caught" by a test that fails anyway proves nothing). Then, for
@@ -33,6 +34,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 list=${MUTANTS_LIST:-$root/scripts/mutants.txt}
 scratch=${MUTANTS_DIR:-/tmp/twostage-mutants}
 logdir=${MUTANTS_LOG:-}
+limit=${MUTANTS_TIMEOUT:-300} # seconds a test command may run; a mutant that hangs it is caught
 export TWOSTAGE_REQUIRE_DEPS=1 OMP_WAIT_POLICY=PASSIVE
 
 # Parse the list into parallel arrays.
@@ -103,7 +105,7 @@ fi
 [[ -n $logdir ]] && mkdir -p "$logdir"
 
 run() { # run CMD LOG: the command's exit status, output to LOG
-	(cd "$scratch" && bash -c "$1") >"$2" 2>&1
+	(cd "$scratch" && timeout -k 10 "$limit" bash -c "$1") >"$2" 2>&1
 }
 
 # The baseline: every test command passes on the unmutated tree.
@@ -149,7 +151,9 @@ for i in "${sel[@]}"; do
 	log=${logdir:+$logdir/$name.log}
 	log=${log:-$(mktemp)}
 	start=$SECONDS
-	if run "${tests[$i]}" "$log"; then
+	rc=0
+	run "${tests[$i]}" "$log" || rc=$?
+	if ((rc == 0)); then
 		echo "mutant $name: MISSED ($((SECONDS - start))s): ${whys[$i]}"
 		missed+=("$name")
 	elif grep -qE '\[build failed\]|\[setup failed\]|^# twostage' "$log"; then
@@ -158,7 +162,9 @@ for i in "${sel[@]}"; do
 		grep -m5 -E '\.go:[0-9]+:[0-9]+: ' "$log" >&2 || true
 		missed+=("$name (does not compile)")
 	else
-		echo "mutant $name: caught ($((SECONDS - start))s)"
+		how=caught
+		((rc == 124 || rc == 137)) && how="caught (the test command timed out)"
+		echo "mutant $name: $how ($((SECONDS - start))s)"
 		caught=$((caught + 1))
 	fi
 	[[ -n $logdir ]] || rm -f "$log"
