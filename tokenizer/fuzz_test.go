@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
@@ -62,6 +63,9 @@ func FuzzEncode(f *testing.F) {
 	} {
 		f.Add(s, "pair")
 	}
+	// WordPiece's word limit (100 characters for BERT): at the limit a word
+	// is split, one character over it is [UNK].
+	f.Add(strings.Repeat("ab", 50), "c"+strings.Repeat("ab", 50))
 	qwen, bert := fuzzTokenizers(f)
 	ref := startRefServer(f)
 	f.Fuzz(func(t *testing.T, text, pair string) {
