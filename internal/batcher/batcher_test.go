@@ -194,7 +194,11 @@ func TestOverloadCancelAndDrain(t *testing.T) {
 		resB <- result{out, err}
 	}()
 	waitFor(t, "5 queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 5 })
-	if _, err := b.Add(context.Background(), []item{{6, 1}}); !errors.Is(err, twostage.ErrOverloaded) {
+	// A deadline, so that a batcher that queues the item instead fails the
+	// test rather than hanging it.
+	over, cancelOver := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelOver()
+	if _, err := b.Add(over, []item{{6, 1}}); !errors.Is(err, twostage.ErrOverloaded) {
 		t.Fatalf("Add over MaxQueue: %v, want ErrOverloaded", err)
 	}
 	cancelA()
