@@ -34,6 +34,7 @@ vet: deps
 ## test: the whole suite with the race detector; missing assets fail, not skip
 test: deps deps-weaviate vet
 	TWOSTAGE_REQUIRE_DEPS=1 $(GO) test $(GOFLAGS_T) -race -count=1 -timeout 45m $(PKGS)
+	TWOSTAGE_REQUIRE_DEPS=1 $(GO) test -race -count=1 ./faisslocal/
 
 ## test-short: a quick run without the race detector
 test-short: deps
@@ -50,3 +51,8 @@ vulncheck:
 
 clean:
 	rm -rf twostage .twostage
+
+.PHONY: mutants
+## mutants: plant the known bugs of scripts/mutants.txt one at a time in a scratch copy; each must fail its test
+mutants: deps
+	scripts/mutants.sh

@@ -70,14 +70,17 @@ func TestZeroVectorCosine(t *testing.T) {
 	}
 }
 
-// slowDriver blocks searches until released.
+// slowDriver blocks searches until released; entered receives a value when
+// a search reaches the driver.
 type slowDriver struct {
 	*memstore.Driver
+	entered chan struct{}
 	release chan struct{}
 	closed  chan struct{}
 }
 
 func (s *slowDriver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
+	s.entered <- struct{}{}
 	<-s.release
 	return s.Driver.Search(ctx, q)
 }
@@ -86,7 +89,7 @@ func (s *slowDriver) Close() error { close(s.closed); return nil }
 
 func TestCloseWaitsForCallsInFlight(t *testing.T) {
 	d, _ := memstore.NewDriver(2, twostage.Dot)
-	sd := &slowDriver{Driver: d, release: make(chan struct{}), closed: make(chan struct{})}
+	sd := &slowDriver{Driver: d, entered: make(chan struct{}, 1), release: make(chan struct{}), closed: make(chan struct{})}
 	s := twostage.NewStore(sd)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -96,7 +99,7 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 			t.Errorf("search in flight: %v", err)
 		}
 	}()
-	time.Sleep(20 * time.Millisecond) // let the search start
+	<-sd.entered // the search is in the driver
 	closeDone := make(chan error)
 	go func() { closeDone <- s.Close() }()
 	select {

@@ -36,6 +36,11 @@ func TestMetricsKnownAnswers(t *testing.T) {
 			(2.5 + 3/math.Log2(5)) / (3 + 2/log3 + 0.5)},
 		// The ideal order scores 1.
 		{"ndcg ideal", graded, []string{"d", "a", "b", "c"}, Metric{MeasureNDCG, 10}, 1},
+		// More relevant documents (3) than k (2): the ideal is cut at k too.
+		// IDCG@2 = 3/1 + 2/log2 3, so the ideal top 2 scores 1, and a(2) d(3)
+		// scores (2 + 3/log2 3) / (3 + 2/log2 3) ≈ 0.8820.
+		{"ndcg more relevant than k, ideal", graded, []string{"d", "a", "b"}, Metric{MeasureNDCG, 2}, 1},
+		{"ndcg more relevant than k", graded, []string{"a", "d", "b"}, Metric{MeasureNDCG, 2}, (2 + 3/log3) / (3 + 2/log3)},
 		// k larger than the ranking: only d, at rank 1. DCG = 3; IDCG@10 = 3 + 2/log2 3 + 1/2.
 		{"ndcg k beyond ranking", graded, []string{"d"}, Metric{MeasureNDCG, 10}, 3 / (3 + 2/log3 + 0.5)},
 		// No relevant judgment: IDCG = 0, nDCG = 0 (trec_eval leaves DCG = 0).

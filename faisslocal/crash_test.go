@@ -123,17 +123,35 @@ func (s crashState) apply(line string) {
 	}
 }
 
+// crashKillSeedEnv replays a TestCrashRecovery run: the kill times come
+// from this seed (logged by every run), the children's writes from the
+// round number.
+const crashKillSeedEnv = "FAISSLOCAL_CRASH_KILL_SEED"
+
 func TestCrashRecovery(t *testing.T) {
 	rounds := 6
 	if testing.Short() {
 		rounds = 2
 	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashKillSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashKillSeedEnv, s, err)
+		}
+	}
+	t.Logf("kill times from seed %d (%s=%d replays them)", seed, crashKillSeedEnv, seed)
 	for kind := range crashKinds() {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
 			acked := crashState{}
+			h := fnv.New64a()
+			h.Write([]byte(kind))
+			kills := rand.New(rand.NewPCG(seed, h.Sum64()))
 			for round := range rounds {
-				inflight := runCrashChild(t, dir, kind, round, acked)
+				killAfter := time.Duration(30+kills.IntN(300)) * time.Millisecond
+				t.Logf("round %d: kill after %v", round, killAfter)
+				inflight := runCrashChild(t, dir, kind, round, killAfter, acked)
 				verifyCrashState(t, dir, acked, inflight, round)
 			}
 		})
@@ -142,7 +160,7 @@ func TestCrashRecovery(t *testing.T) {
 
 // runCrashChild runs the child until it is killed, updating acked with the
 // acknowledged writes; it returns the write in flight ("" if none).
-func runCrashChild(t *testing.T, dir, kind string, round int, acked crashState) string {
+func runCrashChild(t *testing.T, dir, kind string, round int, killAfter time.Duration, acked crashState) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashKindEnv+"="+kind, fmt.Sprint(crashSeedEnv, "=", round))
@@ -162,7 +180,6 @@ func runCrashChild(t *testing.T, dir, kind string, round int, acked crashState) 
 		}
 		close(lines)
 	}()
-	killAfter := time.Duration(30+rand.IntN(300)) * time.Millisecond
 	var timer <-chan time.Time
 	inflight := ""
 	for line := range lines {

@@ -1047,6 +1047,9 @@ func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document
 	if err := d.check(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("faisslocal: get: %w", err)
+	}
 	err = d.db.View(func(tx *bolt.Tx) error {
 		db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
 		for _, id := range ids {
@@ -1078,6 +1081,9 @@ func (d *Driver) Count(ctx context.Context) (int, error) {
 	defer d.mu.RUnlock()
 	if err := d.check(); err != nil {
 		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("faisslocal: count: %w", err)
 	}
 	return len(d.slotOf), nil
 }

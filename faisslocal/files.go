@@ -18,7 +18,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	}
 	_, werr := f.Write(data)
 	if werr == nil {
-		werr = f.Sync()
+		werr = fsys.Sync(f)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
@@ -27,7 +27,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("faisslocal: write %s: %w", name, werr)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("faisslocal: write %s: %w", name, err)
 	}
 	return syncDir(dir)
@@ -39,7 +39,7 @@ func syncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
+	err = fsys.Sync(f)
 	return errors.Join(err, f.Close())
 }
 

@@ -41,6 +41,9 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.
 	if q.K <= 0 {
 		return nil, fmt.Errorf("faisslocal: k %d must be positive: %w", q.K, twostage.ErrInvalidInput)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("faisslocal: search: %w", err)
+	}
 	return d.searchOne(ctx, q, d.queryVector(q.Vector), nil)
 }
 
@@ -191,6 +194,10 @@ func (d *Driver) searchOne(ctx context.Context, q twostage.Query, qv []float32, 
 				cands = cs[0]
 			}
 			first = nil
+			// Between the native search and reading the documents.
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("faisslocal: search: %w", err)
+			}
 			got, err := d.hydrate(tx, q, cands, refine > 0, k)
 			if err != nil {
 				return err

@@ -133,7 +133,7 @@ func removeStaleIndexFiles(dir string, keep uint64) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "index-*.faiss*"))
 	for _, m := range matches {
 		if filepath.Base(m) != indexFileName(keep) {
-			os.Remove(m)
+			fsys.Remove(m)
 		}
 	}
 }

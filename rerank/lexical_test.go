@@ -90,7 +90,7 @@ func TestLexicalPrefersCloseQueryWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(got[2].Raw > got[0].Raw && got[0].Raw < got[2].Raw && math.Abs(got[1].Raw-got[2].Raw) < 1e-12) {
+	if !(got[2].Raw > got[0].Raw && got[1].Raw > got[0].Raw && math.Abs(got[1].Raw-got[2].Raw) < 1e-12) {
 		t.Errorf("raw scores %v: want adjacent pairs (docs 1, 2) equal and above the spread one (doc 0)", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"twostage"
 	"twostage/adapters/memstore"
 	"twostage/embed"
+	"twostage/internal/filterspec"
 	"twostage/rerank"
 )
 
@@ -39,6 +40,29 @@ var fuzzSeeds = []string{
 	`{"ids":[""]}`,
 	`{"query":"q","documents":["a"]} trailing`,
 	`[]`, `null`, `"string"`, `{`, ``, "\xff\xfe", `{"query":"\ud800","documents":["\u0000"]}`,
+	// Invalid UTF-8 inside otherwise valid requests: encoding/json would
+	// turn it into U+FFFD, so only the body check rejects it.
+	"{\"query\":\"q\xff\",\"documents\":[\"a\"]}",
+	"{\"query\":\"q\",\"documents\":[\"a\xc3\"]}",
+	"{\"query\":\"q\xed\xa0\x80\"}",
+	"{\"documents\":[{\"id\":\"a\xff\",\"text\":\"x\"}]}",
+	"{\"ids\":[\"\xfe\"]}",
+	// The decoders' limit is 8 documents: 8 pass, 9 do not.
+	`{"query":"q","documents":["1","2","3","4","5","6","7","8"]}`,
+	`{"query":"q","documents":["1","2","3","4","5","6","7","8","9"]}`,
+	`{"documents":[{"id":"1"},{"id":"2"},{"id":"3"},{"id":"4"},{"id":"5"},{"id":"6"},{"id":"7"},{"id":"8"},{"id":"9"}]}`,
+	// Filters whose answer depends on a bound's strictness.
+	`{"query":"q","filter":{"op":"range","field":"moons","lt":2}}`,
+	`{"query":"q","filter":{"op":"range","field":"moons","gte":2,"lte":2}}`,
+	`{"query":"q","filter":{"op":"not","filters":[{"op":"in","field":"kind","values":["planet",2]}]}}`,
+}
+
+// fuzzDocs are the metadata FuzzDecodeSearch evaluates decoded filters on.
+var fuzzDocs = []map[string]any{
+	{"kind": "planet", "moons": int64(2)},
+	{"kind": "moon", "moons": 0.5, "tags": []string{"icy", "small"}},
+	{"moons": int64(79)},
+	{},
 }
 
 func FuzzDecodeRerank(f *testing.F) {
@@ -57,10 +81,8 @@ func FuzzDecodeRerank(f *testing.F) {
 		if req.Documents == nil || len(req.Documents) > 8 || (req.TopN != nil && *req.TopN < 0) {
 			t.Fatalf("accepted bad documents or top_n: %q", data)
 		}
-		for _, d := range req.Documents {
-			if !utf8.ValidString(d.Text) {
-				t.Fatalf("accepted invalid UTF-8: %q", data)
-			}
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted a body that is not valid UTF-8: %q", data)
 		}
 	})
 }
@@ -78,11 +100,19 @@ func FuzzDecodeSearch(f *testing.F) {
 		if strings.TrimSpace(req.Query) == "" && req.Vector == nil {
 			t.Fatalf("accepted a search without query: %q", data)
 		}
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted a body that is not valid UTF-8: %q", data)
+		}
 		if req.Filter != nil {
-			if _, err := req.Filter.Normalize(); err != nil {
+			nf, err := req.Filter.Normalize()
+			if err != nil {
 				t.Fatalf("accepted a filter that does not normalize: %v", err)
 			}
-			req.Filter.Match(map[string]any{"kind": "planet", "moons": int64(2)})
+			for _, md := range fuzzDocs {
+				if got, want := nf.Match(md), filterspec.Match(nf, md); got != want {
+					t.Errorf("filter of %q on %v: Match = %v, the documented semantics say %v", data, md, got, want)
+				}
+			}
 		}
 	})
 }
@@ -95,6 +125,9 @@ func FuzzDecodeDocuments(f *testing.F) {
 		if up, err := decodeUpsert(data, 8); err != nil {
 			checkAPIError(t, err)
 		} else {
+			if !utf8.Valid(data) {
+				t.Fatalf("accepted a body that is not valid UTF-8: %q", data)
+			}
 			if len(up.Documents) > 8 {
 				t.Fatalf("accepted %d documents", len(up.Documents))
 			}

@@ -53,6 +53,9 @@ func (d *Driver) Info() twostage.Info { return d.info }
 
 // Upsert implements twostage.Driver.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: upsert: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, doc := range docs {
@@ -63,6 +66,9 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 
 // Delete implements twostage.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, id := range ids {
@@ -73,6 +79,9 @@ func (d *Driver) Delete(ctx context.Context, ids []string) error {
 
 // Get implements twostage.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: get: %w", err)
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	out := make([]twostage.Document, 0, len(ids))
@@ -87,6 +96,9 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 // Search implements twostage.Driver: exact scores over every document,
 // then the best K copied out.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: search: %w", err)
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	type scored struct {
@@ -119,11 +131,17 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, 
 	for i, s := range all {
 		hits[i] = twostage.Hit{Document: clone(*s.doc, q.WithVectors), RetrievalScore: s.score}
 	}
-	return hits, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: search: %w", err)
+	}
+	return hits, nil
 }
 
 // Count implements twostage.Driver.
 func (d *Driver) Count(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memstore: count: %w", err)
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return len(d.docs), nil

@@ -24,6 +24,26 @@ func (b broken) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, e
 		q.Filter = nil
 	case "ignores-missing-field":
 		q.Filter = dropNot(q.Filter)
+	case "ignores-ctx", "checks-ctx-only-first":
+		if b.flaw == "checks-ctx-only-first" && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		ctx = context.Background()
+	case "returns-more-than-k":
+		q.K++
+	case "unsorted-map-order": // every match, in map order
+		n, _ := b.Driver.Count(ctx)
+		q.K = n + 1
+		hits, err := b.Driver.Search(ctx, q)
+		m := map[string]twostage.Hit{}
+		for _, h := range hits {
+			m[h.ID] = h
+		}
+		hits = hits[:0]
+		for _, h := range m {
+			hits = append(hits, h)
+		}
+		return hits, err
 	}
 	hits, err := b.Driver.Search(ctx, q)
 	if b.flaw == "l2-distance-not-similarity" && b.Info().Metric == twostage.L2 {
@@ -52,6 +72,8 @@ func dropNot(f *twostage.Filter) *twostage.Filter {
 
 func (b broken) Upsert(ctx context.Context, docs []twostage.Document) error {
 	switch b.flaw {
+	case "ignores-ctx":
+		ctx = context.Background()
 	case "ignores-overwrite":
 		var fresh []twostage.Document
 		for _, d := range docs {
@@ -75,6 +97,9 @@ func (b broken) Upsert(ctx context.Context, docs []twostage.Document) error {
 func (b broken) Delete(ctx context.Context, ids []string) error {
 	if b.flaw == "ignores-delete" {
 		return nil
+	}
+	if b.flaw == "ignores-ctx" {
+		ctx = context.Background()
 	}
 	return b.Driver.Delete(ctx, ids)
 }
@@ -105,9 +130,14 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"ignores-delete", "Delete"},
 		{"ints-become-floats", "UpsertGet"},
 		{"l2-distance-not-similarity", "SearchOrder/l2"},
+		{"l2-distance-not-similarity", "KnownScores/l2"},
+		{"ignores-ctx", "DriverCancel"},
+		{"checks-ctx-only-first", "DriverCancelDuring"},
+		{"returns-more-than-k", "DriverSearch/cosine"},
+		{"unsorted-map-order", "DriverSearch/cosine"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.flaw, func(t *testing.T) {
+		t.Run(tc.flaw+"/"+tc.failsIn, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v")
 			cmd.Env = append(os.Environ(), "STORETEST_FLAW="+tc.flaw)
 			out, err := cmd.CombinedOutput()

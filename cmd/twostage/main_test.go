@@ -36,9 +36,13 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"index", "--store", "mem:", "--file", "/nonexistent/docs.jsonl"}, 1, "no such file"},
 	}
 	for _, tc := range tests {
-		code, _, stderr := cli(t, "", tc.args...)
+		code, stdout, stderr := cli(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.inStderr) {
 			t.Errorf("twostage %q: exit %d stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.inStderr)
+		}
+		// No expected message means help: the usage on stdout, nothing on stderr.
+		if tc.inStderr == "" && (stderr != "" || !strings.Contains(stdout, "Usage: twostage COMMAND")) {
+			t.Errorf("twostage %q: stdout %q stderr %q; want the usage on stdout and nothing on stderr", tc.args, stdout, stderr)
 		}
 		if strings.Count(strings.TrimSpace(stderr), "\n") > 0 && tc.code == 1 {
 			t.Errorf("twostage %q: error is not one line: %q", tc.args, stderr)

@@ -30,8 +30,8 @@ import (
 // must show in /metrics (mean batch size above 1). p50 and p99 are logged.
 //
 // The reranker spec is TWOSTAGE_LOAD_RERANKER, else onnx:DIR or zerank:DIR
-// with the tiny model, whichever scheme the engine registers; the test skips,
-// saying so, while no engine scheme is registered.
+// with the tiny model, whichever scheme the engine registers; the test fails
+// when neither is registered.
 func TestServeLoadTinyModel(t *testing.T) {
 	spec := os.Getenv("TWOSTAGE_LOAD_RERANKER")
 	if spec == "" {
@@ -43,7 +43,7 @@ func TestServeLoadTinyModel(t *testing.T) {
 		}
 	}
 	if spec == "" {
-		t.Skip("no ONNX engine reranker scheme (onnx: or zerank:) is registered yet; set TWOSTAGE_LOAD_RERANKER to run")
+		t.Fatal("no ONNX engine reranker scheme (onnx: or zerank:) is registered; set TWOSTAGE_LOAD_RERANKER to run")
 	}
 	dur := 5 * time.Second
 	if v := os.Getenv("TWOSTAGE_LOAD_DURATION"); v != "" {

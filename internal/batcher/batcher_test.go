@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,7 +194,11 @@ func TestOverloadCancelAndDrain(t *testing.T) {
 		resB <- result{out, err}
 	}()
 	waitFor(t, "5 queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 5 })
-	if _, err := b.Add(context.Background(), []item{{6, 1}}); !errors.Is(err, twostage.ErrOverloaded) {
+	// A deadline, so that a batcher that queues the item instead fails the
+	// test rather than hanging it.
+	over, cancelOver := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelOver()
+	if _, err := b.Add(over, []item{{6, 1}}); !errors.Is(err, twostage.ErrOverloaded) {
 		t.Fatalf("Add over MaxQueue: %v, want ErrOverloaded", err)
 	}
 	cancelA()
@@ -341,5 +346,38 @@ func TestGroupingCutsPadding(t *testing.T) {
 	t.Logf("fill with grouping %.3f, without %.3f", fills[true], fills[false])
 	if fills[true] < 0.9 || fills[false] > 0.8 {
 		t.Fatalf("fill with grouping %.3f (want >= 0.9), without %.3f (want <= 0.8 for this mix)", fills[true], fills[false])
+	}
+}
+
+// TestPickKeepsMinFill checks the fill rule on pick directly: a batch grown
+// around the oldest item takes a longer item only while real tokens over
+// padded tokens stay at or above MinFill.
+func TestPickKeepsMinFill(t *testing.T) {
+	rec := &recorder{}
+	for _, tc := range []struct {
+		minFill float64
+		sizes   []int
+		want    []int
+	}{
+		// 10, 10, then 1000: with the long item the fill is 1020/3000 = 0.34.
+		{0.5, []int{10, 10, 1000}, []int{0, 1}},
+		{0.3, []int{10, 10, 1000}, []int{0, 1, 2}},
+		// 10 and 15: fill 25/30 = 0.83.
+		{0.8, []int{10, 15}, []int{0, 1}},
+		{0.9, []int{10, 15}, []int{0}},
+	} {
+		b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 8, MinFill: tc.minFill, MaxWait: time.Hour})
+		b.mu.Lock()
+		for i, s := range tc.sizes {
+			b.queue = append(b.queue, &entry[item, int]{item: item{i, s}, size: s})
+		}
+		sel, _ := b.pick()
+		b.queue = nil
+		b.mu.Unlock()
+		b.Shutdown()
+		slices.Sort(sel)
+		if !slices.Equal(sel, tc.want) {
+			t.Errorf("MinFill %v, sizes %v: picked %v, want %v", tc.minFill, tc.sizes, sel, tc.want)
+		}
 	}
 }
