@@ -48,6 +48,23 @@ func ZerankTemplate(query, doc string) string {
 	return zerankPre + zerankQ + cutChars(query, zerankQueryChars) + zerankMid + zerankDoc + cutChars(doc, zerankDocChars) + zerankPost
 }
 
+// ZerankInstructionTemplate renders zerank's input text with a task
+// instruction in ZeroEntropy's format: the system turn becomes
+// <query>{query}</query>\n<instruction>{instruction}</instruction>. An empty
+// instruction gives ZerankTemplate's text byte for byte. The query is cut to
+// the reference implementation's 2,000 characters first.
+func ZerankInstructionTemplate(instruction, query, doc string) string {
+	return zerankPre + zerankQ + zerankSystem(instruction, cutChars(query, zerankQueryChars)) + zerankMid + zerankDoc + cutChars(doc, zerankDocChars) + zerankPost
+}
+
+// zerankSystem is the system turn's text after "system\n".
+func zerankSystem(instruction, query string) string {
+	if instruction == "" {
+		return query
+	}
+	return "<query>" + query + "</query>\n<instruction>" + instruction + "</instruction>"
+}
+
 // Qwen3RerankerTemplate renders Qwen3-Reranker's input text for an
 // instruction ("" means DefaultInstruction), a query and a document.
 func Qwen3RerankerTemplate(instruction, query, doc string) string {
@@ -115,7 +132,7 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 			return nil, err
 		}
 		p.pre, p.post = enc(qwen3Prefix), enc(qwen3Suffix)
-		if least := len(p.pre) + len(p.post) + 1; least > maxLen {
+		if least := len(p.pre) + len(p.post) + len(enc(qwen3Middle(instruction, "", ""))); least > maxLen {
 			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the qwen3-reranker template: %w", maxLen, least, twostage.ErrInvalidInput)
 		}
 	case modeldir.FamilyBertCrossEncoder:
@@ -130,16 +147,21 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 
 // query is one call's query, encoded once for all its documents.
 type query struct {
-	text string
-	q    []int               // zerank: the query piece's tokens
-	enc  *tokenizer.Encoding // bert: the query's raw encoding
+	text        string
+	instruction string              // the call's instruction ("": the family's default)
+	q           []int               // zerank: the query piece's tokens
+	enc         *tokenizer.Encoding // bert: the query's raw encoding
 }
 
-func (p *prompter) query(text string) *query {
-	q := &query{text: text}
+// query encodes a call's query with the engine's instruction.
+func (p *prompter) query(text string) *query { return p.queryWith(text, p.instruction) }
+
+// queryWith encodes a call's query with instruction.
+func (p *prompter) queryWith(text, instruction string) *query {
+	q := &query{text: text, instruction: instruction}
 	switch p.family {
 	case modeldir.FamilyZerank:
-		e, _ := p.tok.Encode(zerankQ+cutChars(text, zerankQueryChars), false)
+		e, _ := p.tok.Encode(zerankQ+zerankSystem(instruction, cutChars(text, zerankQueryChars)), false)
 		q.q = e.IDs
 	case modeldir.FamilyBertCrossEncoder:
 		q.enc = p.tok.EncodeRaw(text, 0)
@@ -148,15 +170,23 @@ func (p *prompter) query(text string) *query {
 }
 
 // pair builds the model input for one document: the template stays whole,
-// the document's tokens are cut on the right to fit the max length (and,
-// for zerank, the query's too once the document has no tokens left).
+// the document's tokens are cut on the right to fit the max length (and the
+// query's too once the document has no tokens left).
 func (p *prompter) pair(q *query, doc string) inference.Input {
 	switch p.family {
 	case modeldir.FamilyZerank:
 		e, _ := p.tok.Encode(zerankDoc+cutChars(doc, zerankDocChars), false)
 		d, qt := e.IDs, q.q
 		fixed := len(p.pre) + len(p.mid) + len(p.post)
-		if over := fixed + len(qt) + len(d) - p.maxLen; over > 0 {
+		if over := fixed + len(qt) + len(d) - p.maxLen; over > 0 && q.instruction != "" {
+			// With an instruction the query sits inside tags: cut the
+			// texts, so that the tags stay whole.
+			return inference.Input{IDs: p.fit(q, doc, func(qText, dText string) []int64 {
+				qe, _ := p.tok.Encode(zerankQ+zerankSystem(q.instruction, cutChars(qText, zerankQueryChars)), false)
+				de, _ := p.tok.Encode(zerankDoc+cutChars(dText, zerankDocChars), false)
+				return concat(p.pre, qe.IDs, p.mid, de.IDs, p.post)
+			})}
+		} else if over > 0 {
 			// Cut the document down to its "user\n" tokens, then the query
 			// down to its "system\n" tokens; newPrompter ensured that fits.
 			keepD := max(len(d)-over, min(len(d), 2))
@@ -168,12 +198,13 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 		}
 		return inference.Input{IDs: concat(p.pre, qt, p.mid, d, p.post)}
 	case modeldir.FamilyQwen3Reranker:
-		e, _ := p.tok.Encode(qwen3Middle(p.instruction, q.text, doc), false)
-		m := e.IDs
-		if budget := p.maxLen - len(p.pre) - len(p.post); len(m) > budget {
-			m = m[:budget]
+		build := func(qText, dText string) []int64 {
+			e, _ := p.tok.Encode(qwen3Middle(q.instruction, qText, dText), false)
+			return concat(p.pre, e.IDs, p.post)
 		}
-		return inference.Input{IDs: concat(p.pre, m, p.post)}
+		// The middle's texts are cut (the document first), never its
+		// "<Instruct>: ", "<Query>: " and "<Document>: " markers.
+		return inference.Input{IDs: p.fit(q, doc, build)}
 	default: // BERT cross-encoder: sentence-transformers' CrossEncoder truncation (longest first)
 		a := cloneEncoding(q.enc)
 		b := p.tok.EncodeRaw(doc, 1)
@@ -186,6 +217,37 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 		}
 		return out
 	}
+}
+
+// fit returns build(query, doc) cut to the max length: the document's text
+// is cut by tokens first, then the query's, and build's template is never
+// cut. Each round drops at least the excess tokens of one text, so it ends.
+func (p *prompter) fit(q *query, doc string, build func(qText, dText string) []int64) []int64 {
+	qText := q.text
+	ids := build(qText, doc)
+	for len(ids) > p.maxLen {
+		over := len(ids) - p.maxLen
+		switch {
+		case doc != "":
+			doc = cutText(p.tok, doc, over)
+		case qText != "":
+			qText = cutText(p.tok, qText, over)
+		default:
+			return ids // the template alone; newPrompter rules this out
+		}
+		ids = build(qText, doc)
+	}
+	return ids
+}
+
+// cutText drops at least drop tokens from the end of text.
+func cutText(tok *tokenizer.Tokenizer, text string, drop int) string {
+	e, _ := tok.Encode(text, false)
+	if keep := len(e.IDs) - drop; keep >= 1 {
+		out, _ := cutTokens(tok, text, keep)
+		return out
+	}
+	return ""
 }
 
 func concat(parts ...[]int) []int64 {
