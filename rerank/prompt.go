@@ -2,6 +2,8 @@ package rerank
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"twostage"
@@ -178,21 +180,21 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 		e, _ := p.tok.Encode(zerankDoc+cutChars(doc, zerankDocChars), false)
 		d, qt := e.IDs, q.q
 		fixed := len(p.pre) + len(p.mid) + len(p.post)
-		if over := fixed + len(qt) + len(d) - p.maxLen; over > 0 && q.instruction != "" {
-			// With an instruction the query sits inside tags: cut the
-			// texts, so that the tags stay whole.
-			return inference.Input{IDs: p.fit(q, doc, func(qText, dText string) []int64 {
-				qe, _ := p.tok.Encode(zerankQ+zerankSystem(q.instruction, cutChars(qText, zerankQueryChars)), false)
-				de, _ := p.tok.Encode(zerankDoc+cutChars(dText, zerankDocChars), false)
-				return concat(p.pre, qe.IDs, p.mid, de.IDs, p.post)
-			})}
-		} else if over > 0 {
+		if over := fixed + len(qt) + len(d) - p.maxLen; over > 0 {
 			// Cut the document down to its "user\n" tokens, then the query
 			// down to its "system\n" tokens; newPrompter ensured that fits.
 			keepD := max(len(d)-over, min(len(d), 2))
 			over -= len(d) - keepD
 			d = d[:keepD]
-			if over > 0 {
+			if over > 0 && q.instruction != "" {
+				// The query sits inside tags: cut its text, so that the
+				// tags and the instruction stay whole.
+				for text := q.text; over > 0 && text != ""; over = fixed + len(qt) + len(d) - p.maxLen {
+					text = cutText(p.tok, text, over)
+					e, _ := p.tok.Encode(zerankQ+zerankSystem(q.instruction, cutChars(text, zerankQueryChars)), false)
+					qt = e.IDs
+				}
+			} else if over > 0 {
 				qt = qt[:max(len(qt)-over, min(len(qt), 2))]
 			}
 		}
@@ -202,8 +204,20 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 			e, _ := p.tok.Encode(qwen3Middle(q.instruction, qText, dText), false)
 			return concat(p.pre, e.IDs, p.post)
 		}
-		// The middle's texts are cut (the document first), never its
-		// "<Instruct>: ", "<Query>: " and "<Document>: " markers.
+		e, _ := p.tok.Encode(qwen3Middle(q.instruction, q.text, doc), false)
+		m := e.IDs
+		budget := p.maxLen - len(p.pre) - len(p.post)
+		if len(m) <= budget {
+			return inference.Input{IDs: concat(p.pre, m, p.post)}
+		}
+		// The official truncation cuts the middle's tokens on the right;
+		// that is kept while it cuts only the document, never the
+		// "<Instruct>: ", "<Query>: " and "<Document>:" markers. Otherwise
+		// the texts are cut, the document first, then the query.
+		h, _ := p.tok.Encode(strings.TrimSuffix(qwen3Middle(q.instruction, q.text, ""), " "), false)
+		if budget > len(h.IDs) && slices.Equal(m[:len(h.IDs)], h.IDs) {
+			return inference.Input{IDs: concat(p.pre, m[:budget], p.post)}
+		}
 		return inference.Input{IDs: p.fit(q, doc, build)}
 	default: // BERT cross-encoder: sentence-transformers' CrossEncoder truncation (longest first)
 		a := cloneEncoding(q.enc)
