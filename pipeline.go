@@ -230,9 +230,14 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
-	if rerank {
+	if rerank && !opts.RerankOptions.IsZero() {
+		// A caller's error, refused before the search rather than
+		// degraded to first-stage order.
 		if err := opts.RerankOptions.Check(); err != nil {
 			return fmt.Errorf("twostage: search: %w", err)
+		}
+		if _, ok := p.reranker.(OptionsReranker); !ok {
+			return fmt.Errorf("twostage: search: reranker %T takes no per-call options (instruction, long documents, token caps): %w", p.reranker, ErrUnsupported)
 		}
 	}
 	resolveLimits(opts, rerank)
