@@ -46,6 +46,9 @@ func TestChunkedScoreIsBestChunk(t *testing.T) {
 				if i == 1 && len(ws) != maxChunks {
 					t.Errorf("long doc: %d windows, want the bound %d", len(ws), maxChunks)
 				}
+				if ws[0].lo != 0 || (len(ws) < maxChunks && ws[len(ws)-1].hi != len(doc)) {
+					t.Errorf("doc %d: windows %v do not start at 0 and, under the bound, end at %d", i, ws, len(doc))
+				}
 				texts := make([]string, len(ws))
 				for k, w := range ws {
 					texts[k] = doc[w.lo:w.hi]
@@ -267,6 +270,9 @@ func TestCapsKeepTemplate(t *testing.T) {
 					}
 					if !containsInOrder(ids, tok, pieces, t) {
 						t.Errorf("%s: ids %v lack a template piece of %q", name, ids, pieces)
+					}
+					if pre := concat(e.prompt.pre); !equalIDs(ids[:len(pre)], pre) {
+						t.Errorf("%s: starts %v, want the template's start %v", name, ids[:len(pre)], pre)
 					}
 					if post := concat(mustEncode(t, tok, pieces[len(pieces)-1])); !equalIDs(ids[len(ids)-len(post):], post) {
 						t.Errorf("%s: ends %v, want the template's end %v", name, ids[len(ids)-len(post):], post)
