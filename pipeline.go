@@ -123,10 +123,10 @@ type SearchOptions struct {
 	// Hybrid, when set, uses the store's native hybrid search for the first
 	// stage with this alpha (1 = pure vector); the store must support it.
 	Hybrid *float64
-	// RerankOptions are passed to the reranker (instruction, long
-	// documents, token caps); set, they need a reranker that implements
-	// OptionsReranker (ErrUnsupported otherwise).
-	RerankOptions
+	// Rerank are the per-call options passed to the reranker
+	// (instruction, long documents, token caps); set, they need a reranker
+	// that implements OptionsReranker (ErrUnsupported otherwise).
+	Rerank RerankOptions
 }
 
 // Result is the outcome of Pipeline.Search.
@@ -189,7 +189,7 @@ func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions)
 	// order stands.
 	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 && strings.TrimSpace(query) != "" {
 		t = time.Now()
-		scores, err := p.rerank(ctx, query, hits, opts.RerankOptions)
+		scores, err := p.rerank(ctx, query, hits, opts.Rerank)
 		res.Timings.Rerank = time.Since(t)
 		switch {
 		case err == nil:
@@ -230,10 +230,10 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
-	if rerank && !opts.RerankOptions.IsZero() {
+	if rerank && !opts.Rerank.IsZero() {
 		// A caller's error, refused before the search rather than
 		// degraded to first-stage order.
-		if err := opts.RerankOptions.Check(); err != nil {
+		if err := opts.Rerank.Check(); err != nil {
 			return fmt.Errorf("twostage: search: %w", err)
 		}
 		if _, ok := p.reranker.(OptionsReranker); !ok {

@@ -23,7 +23,8 @@ const (
 
 // RerankOptions are the per-call options of a rerank: the instruction, the
 // long-document strategy and the token caps. The zero value means the
-// reranker's defaults. SearchOptions embeds them for Pipeline.Search.
+// reranker's defaults. SearchOptions.Rerank carries them through
+// Pipeline.Search.
 type RerankOptions struct {
 	// Instruction is the task instruction: Qwen3-Reranker's <Instruct>
 	// ("" its default), zerank's in ZeroEntropy's format (the system turn

@@ -39,7 +39,7 @@ func TestSearchRerankOptions(t *testing.T) {
 	or := &optsReranker{lex: rerank.NewLexical(), spanEnd: 7}
 	p := newPipeline(t, or, nil)
 	ro := twostage.RerankOptions{Instruction: "x", LongDocuments: twostage.Chunk, ChunkTokens: 64, MaxTokensPerDoc: 100, MaxTokensPerQuery: 10}
-	res, err := p.Search(ctx, "machine learning", twostage.SearchOptions{TopN: 2, RerankOptions: ro})
+	res, err := p.Search(ctx, "machine learning", twostage.SearchOptions{TopN: 2, Rerank: ro})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +68,12 @@ func TestSearchRerankOptions(t *testing.T) {
 		{"overlap above size", p, twostage.RerankOptions{ChunkTokens: 4, ChunkOverlap: 5}, twostage.ErrInvalidInput},
 		{"negative cap", p, twostage.RerankOptions{MaxTokensPerQuery: -1}, twostage.ErrInvalidInput},
 	} {
-		res, err := tc.p.Search(ctx, "machine learning", twostage.SearchOptions{RerankOptions: tc.opts, Policy: &degrade})
+		res, err := tc.p.Search(ctx, "machine learning", twostage.SearchOptions{Rerank: tc.opts, Policy: &degrade})
 		if !errors.Is(err, tc.want) || res != nil {
 			t.Errorf("%s: %v, %v; want %v", tc.name, res, err, tc.want)
 		}
 	}
-	if _, err := plain.Search(ctx, "machine learning", twostage.SearchOptions{NoRerank: true, RerankOptions: twostage.RerankOptions{Instruction: "x"}}); err != nil {
+	if _, err := plain.Search(ctx, "machine learning", twostage.SearchOptions{NoRerank: true, Rerank: twostage.RerankOptions{Instruction: "x"}}); err != nil {
 		t.Errorf("no rerank stage: options are moot, got %v", err)
 	}
 }

@@ -556,7 +556,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if req.MaxTokensPerQuery != nil {
 		ro.MaxTokensPerQuery = *req.MaxTokensPerQuery
 	}
-	opts.RerankOptions = ro
+	opts.Rerank = ro
 	switch req.OnError {
 	case "fail":
 		p := twostage.FailOnRerankError

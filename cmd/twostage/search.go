@@ -90,7 +90,7 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	if opts.RerankOptions, err = rf.options(); err != nil {
+	if opts.Rerank, err = rf.options(); err != nil {
 		return err
 	}
 	sf.mustExist, sf.readOnly = true, true
