@@ -123,6 +123,9 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := len(prompt.pair(prompt.query(""), "").IDs); n > maxLen {
+		return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the template with its instruction: %w", maxLen, n, twostage.ErrInvalidInput)
+	}
 	m, err := rt.Open(modeldir.ModelPath(abs), inference.Score, int64(cfg.PadTokenID), &o.ModelOptions)
 	if err != nil {
 		return nil, fmt.Errorf("rerank: open %s: %w", abs, err)

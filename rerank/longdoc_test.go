@@ -224,6 +224,14 @@ func TestInstructionPerCall(t *testing.T) {
 			}
 		})
 	}
+	long := strings.Repeat("a long instruction ", 40)
+	if _, err := Open(model(t, modeldir.FamilyZerank), &EngineOptions{MaxLength: 64, Instruction: long}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("open zerank with an instruction above the max length: %v, want ErrInvalidInput", err)
+	}
+	short := openEngine(t, model(t, modeldir.FamilyZerank), &EngineOptions{MaxLength: 64})
+	if _, err := short.RerankWith(ctx, testQuery, []string{"a"}, twostage.RerankOptions{Instruction: long}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("a call's instruction above the max length: %v, want ErrInvalidInput", err)
+	}
 	bert := openEngine(t, model(t, modeldir.FamilyBertCrossEncoder), nil)
 	if _, err := bert.RerankWith(ctx, testQuery, []string{"a"}, twostage.RerankOptions{Instruction: "x"}); !errors.Is(err, twostage.ErrUnsupported) {
 		t.Errorf("bert with an instruction: %v, want ErrUnsupported", err)
