@@ -31,6 +31,10 @@ type Hit struct {
 	RerankScore float64 `json:"rerank_score,omitempty"`
 	// RerankRaw is the reranker's uncalibrated score (a logit for zerank).
 	RerankRaw float64 `json:"rerank_raw,omitempty"`
+	// RerankChunk is the window of the text that gave RerankScore when the
+	// reranker scored the text in chunks (RerankOptions.LongDocuments =
+	// Chunk); nil otherwise.
+	RerankChunk *Span `json:"rerank_chunk,omitempty"`
 	// Reranked reports whether the reranker scored this hit.
 	Reranked bool `json:"reranked"`
 }

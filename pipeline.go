@@ -27,6 +27,10 @@ type Score struct {
 	Score float64 `json:"score"`
 	// Raw is the model's uncalibrated output (a logit for cross-encoders).
 	Raw float64 `json:"raw"`
+	// Chunk is the window of the document that gave Score when the
+	// document was scored in chunks (RerankOptions.LongDocuments = Chunk);
+	// nil otherwise.
+	Chunk *Span `json:"chunk,omitempty"`
 }
 
 // Reranker scores documents against a query. Implementations are in package
@@ -119,6 +123,10 @@ type SearchOptions struct {
 	// Hybrid, when set, uses the store's native hybrid search for the first
 	// stage with this alpha (1 = pure vector); the store must support it.
 	Hybrid *float64
+	// Rerank are the per-call options passed to the reranker
+	// (instruction, long documents, token caps); set, they need a reranker
+	// that implements OptionsReranker (ErrUnsupported otherwise).
+	Rerank RerankOptions
 }
 
 // Result is the outcome of Pipeline.Search.
@@ -181,7 +189,7 @@ func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions)
 	// order stands.
 	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 && strings.TrimSpace(query) != "" {
 		t = time.Now()
-		scores, err := p.rerank(ctx, query, hits)
+		scores, err := p.rerank(ctx, query, hits, opts.Rerank)
 		res.Timings.Rerank = time.Since(t)
 		switch {
 		case err == nil:
@@ -222,6 +230,16 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
+	if rerank && !opts.Rerank.IsZero() {
+		// A caller's error, refused before the search rather than
+		// degraded to first-stage order.
+		if err := opts.Rerank.Check(); err != nil {
+			return fmt.Errorf("twostage: search: %w", err)
+		}
+		if _, ok := p.reranker.(OptionsReranker); !ok {
+			return fmt.Errorf("twostage: search: reranker %T takes no per-call options (instruction, long documents, token caps): %w", p.reranker, ErrUnsupported)
+		}
+	}
 	resolveLimits(opts, rerank)
 	switch {
 	case opts.Vector == nil && p.embedder == nil:
@@ -232,7 +250,7 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	return nil
 }
 
-func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit) ([]Score, error) {
+func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit, opts RerankOptions) ([]Score, error) {
 	if p.opts.RerankTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.opts.RerankTimeout)
@@ -242,7 +260,7 @@ func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit) ([]Scor
 	for i, h := range hits {
 		docs[i] = h.Text
 	}
-	scores, err := p.reranker.Rerank(ctx, query, docs)
+	scores, err := RerankWith(ctx, p.reranker, query, docs, opts)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("reranker timed out after %v: %w: %w", p.opts.RerankTimeout, ErrUnavailable, err)
@@ -260,7 +278,7 @@ func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit) ([]Scor
 func applyScores(hits []Hit, scores []Score, minScore float64) []Hit {
 	out := hits[:0]
 	for i, h := range hits {
-		h.RerankScore, h.RerankRaw, h.Reranked = scores[i].Score, scores[i].Raw, true
+		h.RerankScore, h.RerankRaw, h.Reranked, h.RerankChunk = scores[i].Score, scores[i].Raw, true, scores[i].Chunk
 		h.Score = h.RerankScore
 		if h.RerankScore >= minScore {
 			out = append(out, h)

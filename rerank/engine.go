@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync/atomic"
 
 	"twostage"
@@ -30,9 +29,21 @@ type EngineOptions struct {
 	// MaxLength caps the tokens of one (query, document) input; 0 means the
 	// model's max_length (twostage.json). It may only lower it.
 	MaxLength int
-	// Instruction is Qwen3-Reranker's task instruction ("": its default).
-	// Other families ignore it.
+	// Instruction is the default task instruction of every call:
+	// Qwen3-Reranker's ("": its default) or zerank's, in ZeroEntropy's
+	// format ("": the plain prompt). A BERT cross-encoder takes none
+	// (twostage.ErrUnsupported). A call's RerankOptions.Instruction
+	// replaces it.
 	Instruction string
+
+	// LongDocuments is the default long-document strategy of every call
+	// ("": twostage.Truncate); ChunkTokens, ChunkOverlap and MaxChunks are
+	// the chunking defaults (see twostage.RerankOptions). A call's nonzero
+	// RerankOptions fields replace them.
+	LongDocuments twostage.LongDocuments
+	ChunkTokens   int
+	ChunkOverlap  int
+	MaxChunks     int
 }
 
 // Engine reranks with a cross-encoder model directory (zerank, Qwen3-Reranker
@@ -53,6 +64,8 @@ type Engine struct {
 	prompt *prompter
 	model  *inference.Model
 	closed atomic.Bool
+
+	defaults twostage.RerankOptions // EngineOptions' per-call defaults
 }
 
 // Open returns an engine on the model directory dir, loading the model in
@@ -74,6 +87,11 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	}
 	if err := checkText("instruction", o.Instruction); err != nil {
 		return nil, err
+	}
+	defaults := twostage.RerankOptions{Instruction: o.Instruction, LongDocuments: o.LongDocuments,
+		ChunkTokens: o.ChunkTokens, ChunkOverlap: o.ChunkOverlap, MaxChunks: o.MaxChunks}
+	if err := defaults.Check(); err != nil {
+		return nil, fmt.Errorf("rerank: engine options: %w", err)
 	}
 	rt := o.Runtime // nil: inference.Default()
 	abs, err := filepath.Abs(dir)
@@ -98,15 +116,21 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
 	}
+	if o.Instruction != "" && cfg.Family == modeldir.FamilyBertCrossEncoder {
+		return nil, fmt.Errorf("rerank: a %s model takes no instruction: %w", cfg.Family, twostage.ErrUnsupported)
+	}
 	prompt, err := newPrompter(cfg.Family, tok, maxLen, o.Instruction)
 	if err != nil {
 		return nil, err
+	}
+	if n := len(prompt.pair(prompt.query(""), "").IDs); n > maxLen {
+		return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the template with its instruction: %w", maxLen, n, twostage.ErrInvalidInput)
 	}
 	m, err := rt.Open(modeldir.ModelPath(abs), inference.Score, int64(cfg.PadTokenID), &o.ModelOptions)
 	if err != nil {
 		return nil, fmt.Errorf("rerank: open %s: %w", abs, err)
 	}
-	e := &Engine{cfg: cfg, maxLen: maxLen, prompt: prompt, model: m}
+	e := &Engine{cfg: cfg, maxLen: maxLen, prompt: prompt, model: m, defaults: defaults}
 	if err := e.checkSignature(modeldir.ModelPath(abs)); err != nil {
 		return nil, errors.Join(err, m.Close())
 	}
@@ -140,7 +164,8 @@ func (e *Engine) MaxLength() int { return e.maxLen }
 // Stats returns the shared model's counters (Items are pairs).
 func (e *Engine) Stats() inference.Stats { return e.model.Stats() }
 
-// Rerank implements twostage.Reranker: one Score per document, aligned with
+// Rerank implements twostage.Reranker: RerankWith with the engine's
+// defaults (EngineOptions). It returns one Score per document, aligned with
 // docs. Score.Raw is the model's raw score (the "Yes" logit for zerank,
 // logit(yes) - logit(no) for Qwen3-Reranker, the classifier logit for BERT);
 // Score.Score is the calibrated score in [0, 1] (sigmoid(raw/5) for zerank,
@@ -157,37 +182,7 @@ func (e *Engine) Stats() inference.Stats { return e.model.Stats() }
 // a closed engine or runtime twostage.ErrClosed; when ctx ends the call's
 // queued pairs are dropped and ctx's error is returned.
 func (e *Engine) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
-	if e.closed.Load() {
-		return nil, fmt.Errorf("rerank: engine closed: %w", twostage.ErrClosed)
-	}
-	if err := checkText("query", query); err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(query) == "" {
-		return nil, fmt.Errorf("rerank: empty query: %w", twostage.ErrInvalidInput)
-	}
-	for i, d := range docs {
-		if err := checkText(fmt.Sprintf("document %d", i), d); err != nil {
-			return nil, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("rerank: %w", err)
-	}
-	if len(docs) == 0 {
-		return []twostage.Score{}, nil
-	}
-	q := e.prompt.query(query)
-	raw, err := e.model.Stream(ctx, len(docs), func(lo, hi int) []inference.Input { return e.pairs(q, docs[lo:hi]) })
-	if err != nil {
-		return nil, fmt.Errorf("rerank: %w", err)
-	}
-	res := make([]twostage.Score, len(docs))
-	for i, r := range raw {
-		x := float64(r[0])
-		res[i] = twostage.Score{Score: e.cfg.Calibration.Apply(x), Raw: x}
-	}
-	return res, nil
+	return e.RerankWith(ctx, query, docs, twostage.RerankOptions{})
 }
 
 // pairs tokenizes docs, in parallel when there are many.

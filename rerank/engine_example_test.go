@@ -6,6 +6,7 @@ import (
 	"log"
 	"sort"
 
+	"twostage"
 	"twostage/inference"
 	"twostage/rerank"
 )
@@ -46,4 +47,30 @@ func ExampleOpen() {
 	}
 	st := e.Stats()
 	fmt.Printf("%d pairs in %d batches, %.0f%% of computed tokens real\n", st.Items, st.Batches, 100*st.Fill())
+}
+
+// Score long pages by their best window, with a task instruction and a
+// query cap, per call.
+func ExampleEngine_RerankWith() {
+	e, err := rerank.Open("models/zerank-2", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+	pages := []string{"... a 30,000-token page ...", "... another ..."}
+	scores, err := e.RerankWith(context.Background(), "which page explains prefix caching?", pages, twostage.RerankOptions{
+		Instruction:       "Prefer pages written for operators",
+		LongDocuments:     twostage.Chunk,
+		ChunkTokens:       1024,
+		ChunkOverlap:      128,
+		MaxChunks:         32,
+		MaxTokensPerQuery: 256,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, s := range scores {
+		text := []rune(pages[i])
+		fmt.Printf("page %d: %.3f, best window %q\n", i, s.Score, string(text[s.Chunk.Start:s.Chunk.End]))
+	}
 }

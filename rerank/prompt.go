@@ -2,6 +2,8 @@ package rerank
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"twostage"
@@ -46,6 +48,23 @@ const (
 // piecewise tokenization is tested against.
 func ZerankTemplate(query, doc string) string {
 	return zerankPre + zerankQ + cutChars(query, zerankQueryChars) + zerankMid + zerankDoc + cutChars(doc, zerankDocChars) + zerankPost
+}
+
+// ZerankInstructionTemplate renders zerank's input text with a task
+// instruction in ZeroEntropy's format: the system turn becomes
+// <query>{query}</query>\n<instruction>{instruction}</instruction>. An empty
+// instruction gives ZerankTemplate's text byte for byte. The query is cut to
+// the reference implementation's 2,000 characters first.
+func ZerankInstructionTemplate(instruction, query, doc string) string {
+	return zerankPre + zerankQ + zerankSystem(instruction, cutChars(query, zerankQueryChars)) + zerankMid + zerankDoc + cutChars(doc, zerankDocChars) + zerankPost
+}
+
+// zerankSystem is the system turn's text after "system\n".
+func zerankSystem(instruction, query string) string {
+	if instruction == "" {
+		return query
+	}
+	return "<query>" + query + "</query>\n<instruction>" + instruction + "</instruction>"
 }
 
 // Qwen3RerankerTemplate renders Qwen3-Reranker's input text for an
@@ -115,7 +134,7 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 			return nil, err
 		}
 		p.pre, p.post = enc(qwen3Prefix), enc(qwen3Suffix)
-		if least := len(p.pre) + len(p.post) + 1; least > maxLen {
+		if least := len(p.pre) + len(p.post) + len(enc(qwen3Middle(instruction, "", ""))); least > maxLen {
 			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the qwen3-reranker template: %w", maxLen, least, twostage.ErrInvalidInput)
 		}
 	case modeldir.FamilyBertCrossEncoder:
@@ -130,16 +149,21 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 
 // query is one call's query, encoded once for all its documents.
 type query struct {
-	text string
-	q    []int               // zerank: the query piece's tokens
-	enc  *tokenizer.Encoding // bert: the query's raw encoding
+	text        string
+	instruction string              // the call's instruction ("": the family's default)
+	q           []int               // zerank: the query piece's tokens
+	enc         *tokenizer.Encoding // bert: the query's raw encoding
 }
 
-func (p *prompter) query(text string) *query {
-	q := &query{text: text}
+// query encodes a call's query with the engine's instruction.
+func (p *prompter) query(text string) *query { return p.queryWith(text, p.instruction) }
+
+// queryWith encodes a call's query with instruction.
+func (p *prompter) queryWith(text, instruction string) *query {
+	q := &query{text: text, instruction: instruction}
 	switch p.family {
 	case modeldir.FamilyZerank:
-		e, _ := p.tok.Encode(zerankQ+cutChars(text, zerankQueryChars), false)
+		e, _ := p.tok.Encode(zerankQ+zerankSystem(instruction, cutChars(text, zerankQueryChars)), false)
 		q.q = e.IDs
 	case modeldir.FamilyBertCrossEncoder:
 		q.enc = p.tok.EncodeRaw(text, 0)
@@ -148,8 +172,8 @@ func (p *prompter) query(text string) *query {
 }
 
 // pair builds the model input for one document: the template stays whole,
-// the document's tokens are cut on the right to fit the max length (and,
-// for zerank, the query's too once the document has no tokens left).
+// the document's tokens are cut on the right to fit the max length (and the
+// query's too once the document has no tokens left).
 func (p *prompter) pair(q *query, doc string) inference.Input {
 	switch p.family {
 	case modeldir.FamilyZerank:
@@ -162,18 +186,39 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 			keepD := max(len(d)-over, min(len(d), 2))
 			over -= len(d) - keepD
 			d = d[:keepD]
-			if over > 0 {
+			if over > 0 && q.instruction != "" {
+				// The query sits inside tags: cut its text, so that the
+				// tags and the instruction stay whole.
+				for text := q.text; over > 0 && text != ""; over = fixed + len(qt) + len(d) - p.maxLen {
+					text = cutText(p.tok, text, over)
+					e, _ := p.tok.Encode(zerankQ+zerankSystem(q.instruction, cutChars(text, zerankQueryChars)), false)
+					qt = e.IDs
+				}
+			} else if over > 0 {
 				qt = qt[:max(len(qt)-over, min(len(qt), 2))]
 			}
 		}
 		return inference.Input{IDs: concat(p.pre, qt, p.mid, d, p.post)}
 	case modeldir.FamilyQwen3Reranker:
-		e, _ := p.tok.Encode(qwen3Middle(p.instruction, q.text, doc), false)
-		m := e.IDs
-		if budget := p.maxLen - len(p.pre) - len(p.post); len(m) > budget {
-			m = m[:budget]
+		build := func(qText, dText string) []int64 {
+			e, _ := p.tok.Encode(qwen3Middle(q.instruction, qText, dText), false)
+			return concat(p.pre, e.IDs, p.post)
 		}
-		return inference.Input{IDs: concat(p.pre, m, p.post)}
+		e, _ := p.tok.Encode(qwen3Middle(q.instruction, q.text, doc), false)
+		m := e.IDs
+		budget := p.maxLen - len(p.pre) - len(p.post)
+		if len(m) <= budget {
+			return inference.Input{IDs: concat(p.pre, m, p.post)}
+		}
+		// The official truncation cuts the middle's tokens on the right;
+		// that is kept while it cuts only the document, never the
+		// "<Instruct>: ", "<Query>: " and "<Document>:" markers. Otherwise
+		// the texts are cut, the document first, then the query.
+		h, _ := p.tok.Encode(strings.TrimSuffix(qwen3Middle(q.instruction, q.text, ""), " "), false)
+		if budget > len(h.IDs) && slices.Equal(m[:len(h.IDs)], h.IDs) {
+			return inference.Input{IDs: concat(p.pre, m[:budget], p.post)}
+		}
+		return inference.Input{IDs: p.fit(q, doc, build)}
 	default: // BERT cross-encoder: sentence-transformers' CrossEncoder truncation (longest first)
 		a := cloneEncoding(q.enc)
 		b := p.tok.EncodeRaw(doc, 1)
@@ -186,6 +231,37 @@ func (p *prompter) pair(q *query, doc string) inference.Input {
 		}
 		return out
 	}
+}
+
+// fit returns build(query, doc) cut to the max length: the document's text
+// is cut by tokens first, then the query's, and build's template is never
+// cut. Each round drops at least the excess tokens of one text, so it ends.
+func (p *prompter) fit(q *query, doc string, build func(qText, dText string) []int64) []int64 {
+	qText := q.text
+	ids := build(qText, doc)
+	for len(ids) > p.maxLen {
+		over := len(ids) - p.maxLen
+		switch {
+		case doc != "":
+			doc = cutText(p.tok, doc, over)
+		case qText != "":
+			qText = cutText(p.tok, qText, over)
+		default:
+			return ids // the template alone; newPrompter rules this out
+		}
+		ids = build(qText, doc)
+	}
+	return ids
+}
+
+// cutText drops at least drop tokens from the end of text.
+func cutText(tok *tokenizer.Tokenizer, text string, drop int) string {
+	e, _ := tok.Encode(text, false)
+	if keep := len(e.IDs) - drop; keep >= 1 {
+		out, _ := cutTokens(tok, text, keep)
+		return out
+	}
+	return ""
 }
 
 func concat(parts ...[]int) []int64 {

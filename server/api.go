@@ -194,8 +194,42 @@ type RerankRequest struct {
 	RankFields []string `json:"rank_fields"`
 	// MaxTokensPerDoc cuts each ranked text to this many tokens (Cohere v2).
 	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
+	// RerankFields are twostage's extensions: instruction, long documents,
+	// max_tokens_per_query.
+	RerankFields
 
 	texts []string // what is ranked, per document
+}
+
+// RerankFields are the per-call rerank options of /v1/rerank, /v2/rerank
+// and /v1/search (twostage.RerankOptions): fields that Cohere's and Jina's
+// clients do not send, so their requests are unchanged.
+type RerankFields struct {
+	// Instruction is the task instruction (vLLM's field): zerank's in
+	// ZeroEntropy's format, Qwen3-Reranker's <Instruct>.
+	Instruction string `json:"instruction"`
+	// LongDocuments is "truncate" (the default) or "chunk".
+	LongDocuments string `json:"long_documents"`
+	// ChunkTokens, ChunkOverlap and MaxChunks size the windows of "chunk".
+	ChunkTokens  int `json:"chunk_tokens"`
+	ChunkOverlap int `json:"chunk_overlap"`
+	MaxChunks    int `json:"max_chunks"`
+	// MaxTokensPerQuery cuts the query to this many tokens (vLLM).
+	MaxTokensPerQuery *int `json:"max_tokens_per_query"`
+}
+
+// options checks f and returns its twostage.RerankOptions, token caps
+// left out (the caller applies them).
+func (f *RerankFields) options() (twostage.RerankOptions, error) {
+	o := twostage.RerankOptions{Instruction: f.Instruction, LongDocuments: twostage.LongDocuments(f.LongDocuments),
+		ChunkTokens: f.ChunkTokens, ChunkOverlap: f.ChunkOverlap, MaxChunks: f.MaxChunks}
+	if f.MaxTokensPerQuery != nil && *f.MaxTokensPerQuery < 1 {
+		return o, badRequest("invalid_input", `"max_tokens_per_query" %d: want at least 1`, *f.MaxTokensPerQuery)
+	}
+	if err := o.Check(); err != nil {
+		return o, badRequest("invalid_input", "%v", err)
+	}
+	return o, nil
 }
 
 // decodeRerank parses and validates a rerank body.
@@ -226,6 +260,9 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
 		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
+	if _, err := req.RerankFields.options(); err != nil {
+		return nil, err
+	}
 	texts, err := rankTexts(req.Documents, req.RankFields)
 	if err != nil {
 		return nil, err
@@ -241,6 +278,9 @@ type RerankResult struct {
 	RelevanceScore float64         `json:"relevance_score"`
 	RawScore       float64         `json:"raw_score"`
 	Document       *RerankDocument `json:"document,omitempty"`
+	// Chunk is the best window's character offsets in the ranked text,
+	// with "long_documents": "chunk".
+	Chunk *twostage.Span `json:"chunk,omitempty"`
 }
 
 // RerankResponse is the union of the Cohere and Jina responses, with
@@ -297,7 +337,15 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	if req.MaxTokensPerDoc != nil {
 		maxTokens = *req.MaxTokensPerDoc
 	}
-	docs, tokens, err := cutDocuments(rr, *req.Query, req.texts, maxTokens)
+	maxQuery := 0
+	if req.MaxTokensPerQuery != nil {
+		maxQuery = *req.MaxTokensPerQuery
+	}
+	query, docs, tokens, err := cutDocuments(rr, *req.Query, req.texts, maxQuery, maxTokens)
+	if err != nil {
+		return err
+	}
+	opts, err := req.RerankFields.options() // checked by decodeRerank
 	if err != nil {
 		return err
 	}
@@ -308,7 +356,7 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.rerankDocs.Observe(float64(len(docs)))
 	ctx, rep := fallback.Track(r.Context())
 	t := time.Now()
-	scores, err := rr.Rerank(ctx, *req.Query, docs)
+	scores, err := twostage.RerankWith(ctx, rr, query, docs, opts)
 	s.metrics.stage.WithLabelValues("rerank").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return err
@@ -318,7 +366,7 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := make([]RerankResult, len(docs))
 	for i, sc := range scores {
-		res[i] = RerankResult{Index: i, RelevanceScore: sc.Score, RawScore: sc.Raw}
+		res[i] = RerankResult{Index: i, RelevanceScore: sc.Score, RawScore: sc.Raw, Chunk: sc.Chunk}
 		if returnDocs {
 			res[i].Document = &req.Documents[i]
 		}
@@ -366,6 +414,11 @@ type SearchRequest struct {
 
 	// OmitText leaves the documents' text out of the hits.
 	OmitText bool `json:"omit_text"`
+
+	// MaxTokensPerDoc cuts each hit's text to this many tokens before
+	// reranking; RerankFields are the other per-call rerank options.
+	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
+	RerankFields
 }
 
 func decodeSearch(data []byte) (*SearchRequest, error) {
@@ -383,6 +436,11 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 		return nil, badRequest("invalid_input", "query or collection is not valid UTF-8")
 	case req.OnError != "" && req.OnError != "fail" && req.OnError != "degrade":
 		return nil, badRequest("invalid_input", `"on_rerank_error" %q: want fail or degrade`, req.OnError)
+	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
+		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
+	}
+	if _, err := req.RerankFields.options(); err != nil {
+		return nil, err
 	}
 	if req.Filter != nil {
 		f, err := req.Filter.Normalize()
@@ -488,6 +546,17 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if req.MinScore != nil {
 		opts.MinScore = *req.MinScore
 	}
+	ro, err := req.RerankFields.options() // checked by decodeSearch
+	if err != nil {
+		return err
+	}
+	if req.MaxTokensPerDoc != nil {
+		ro.MaxTokensPerDoc = *req.MaxTokensPerDoc
+	}
+	if req.MaxTokensPerQuery != nil {
+		ro.MaxTokensPerQuery = *req.MaxTokensPerQuery
+	}
+	opts.Rerank = ro
 	switch req.OnError {
 	case "fail":
 		p := twostage.FailOnRerankError

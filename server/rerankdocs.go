@@ -146,11 +146,11 @@ func tokenCutter(rr twostage.Reranker) (TokenCutter, bool) {
 	return nil, false
 }
 
-// cutDocuments cuts texts to maxTokens tokens (maxTokens < 1: no cut) with
-// rr's tokenizer, or the estimate when it has none, and returns the texts
-// with the total tokens ranked: the query's once per document plus each
-// document's.
-func cutDocuments(rr twostage.Reranker, query string, texts []string, maxTokens int) ([]string, int, error) {
+// cutDocuments cuts the query to maxQuery tokens and texts to maxTokens
+// tokens (< 1: no cut) with rr's tokenizer, or the estimate when it has
+// none, and returns them with the total tokens ranked: the query's once per
+// document plus each document's.
+func cutDocuments(rr twostage.Reranker, query string, texts []string, maxQuery, maxTokens int) (string, []string, int, error) {
 	cut := func(texts []string, max int) ([]string, []int, error) {
 		out, n := estimateTokens(texts, max)
 		return out, n, nil
@@ -160,20 +160,20 @@ func cutDocuments(rr twostage.Reranker, query string, texts []string, maxTokens 
 	}
 	out, counts, err := cut(texts, maxTokens)
 	if err != nil {
-		return nil, 0, fmt.Errorf("server: cut documents: %w", err)
+		return "", nil, 0, fmt.Errorf("server: cut documents: %w", err)
 	}
-	_, qn, err := cut([]string{query}, 0)
+	q, qn, err := cut([]string{query}, maxQuery)
 	if err != nil {
-		return nil, 0, fmt.Errorf("server: count query tokens: %w", err)
+		return "", nil, 0, fmt.Errorf("server: cut query: %w", err)
 	}
-	if len(out) != len(texts) || len(counts) != len(texts) || len(qn) != 1 {
-		return nil, 0, fmt.Errorf("server: cut documents: %d texts and %d counts for %d documents: %w", len(out), len(counts), len(texts), twostage.ErrUnavailable)
+	if len(out) != len(texts) || len(counts) != len(texts) || len(qn) != 1 || len(q) != 1 {
+		return "", nil, 0, fmt.Errorf("server: cut documents: %d texts and %d counts for %d documents: %w", len(out), len(counts), len(texts), twostage.ErrUnavailable)
 	}
 	total := len(texts) * qn[0]
 	for _, c := range counts {
 		total += c
 	}
-	return out, total, nil
+	return q[0], out, total, nil
 }
 
 // estimateTokens is the token count and cut for rerankers without a

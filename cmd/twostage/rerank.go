@@ -26,6 +26,8 @@ type rerankResult struct {
 	Index          int     `json:"index"`
 	RelevanceScore float64 `json:"relevance_score"`
 	RawScore       float64 `json:"raw_score"`
+	// Chunk is the best window's character offsets, with --long-documents chunk.
+	Chunk *twostage.Span `json:"chunk,omitempty"`
 }
 
 // cmdRerank runs `twostage rerank --model DIR --query TEXT [--docs FILE] [--json]`.
@@ -39,7 +41,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	maxLen := fs.Int("max-length", 0, "cap on tokens per (query, document) input (0: the model's)")
-	instruction := fs.String("instruction", "", "task instruction for qwen3-reranker models (default: its own)")
+	rf := addRerankFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: twostage rerank --model DIR --query TEXT [--docs FILE] [--json]")
 		fs.PrintDefaults()
@@ -52,6 +54,10 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	if *model == "" || *query == "" {
 		return usageErr("--model and --query are required")
+	}
+	ro, err := rf.options()
+	if err != nil {
+		return err
 	}
 	in := stdin
 	if *docsPath != "" {
@@ -71,11 +77,11 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	e, err := rerank.Open(dir, &rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
-		MaxLength: *maxLen, Instruction: *instruction})
+		MaxLength: *maxLen})
 	if err != nil {
 		return err
 	}
-	scores, err := e.Rerank(ctx, *query, docs)
+	scores, err := e.RerankWith(ctx, *query, docs, ro)
 	if cerr := e.Close(); err == nil {
 		err = cerr
 	}
@@ -84,13 +90,22 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	res := make([]rerankResult, len(scores))
 	for i, s := range scores {
-		res[i] = rerankResult{Index: i, RelevanceScore: s.Score, RawScore: s.Raw}
+		res[i] = rerankResult{Index: i, RelevanceScore: s.Score, RawScore: s.Raw, Chunk: s.Chunk}
 	}
 	sort.SliceStable(res, func(a, b int) bool { return res[a].RelevanceScore > res[b].RelevanceScore })
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string][]rerankResult{"results": res})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if ro.LongDocuments == twostage.Chunk {
+		// The best window's text, and its character offsets.
+		fmt.Fprintln(tw, "rank\tindex\tscore\traw\tchunk\ttext")
+		for rank, r := range res {
+			text := []rune(docs[r.Index])[r.Chunk.Start:r.Chunk.End]
+			fmt.Fprintf(tw, "%d\t%d\t%.4f\t%.4f\t%d-%d\t%s\n", rank+1, r.Index, r.RelevanceScore, r.RawScore, r.Chunk.Start, r.Chunk.End, snippet(string(text), 60))
+		}
+		return tw.Flush()
+	}
 	fmt.Fprintln(tw, "rank\tindex\tscore\traw\ttext")
 	for rank, r := range res {
 		fmt.Fprintf(tw, "%d\t%d\t%.4f\t%.4f\t%s\n", rank+1, r.Index, r.RelevanceScore, r.RawScore, snippet(docs[r.Index], 60))

@@ -78,6 +78,7 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := newFlags("search", stderr)
 	sf := addStageFlags(fs, true)
 	qf := addSearchFlags(fs)
+	rf := addRerankFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,6 +88,9 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	opts, po, err := qf.options(sf.reranker != "none")
 	if err != nil {
+		return err
+	}
+	if opts.Rerank, err = rf.options(); err != nil {
 		return err
 	}
 	sf.mustExist, sf.readOnly = true, true

@@ -116,6 +116,14 @@ func Track(ctx context.Context) (context.Context, *Report) {
 // (reachable with errors.Is and errors.As), except that a call every stage
 // rejects as invalid input wraps only twostage.ErrInvalidInput.
 func (c *Chain) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
+	return c.RerankWith(ctx, query, docs, twostage.RerankOptions{})
+}
+
+// RerankWith implements twostage.OptionsReranker: Rerank with per-call
+// options, passed to each stage through twostage.RerankWith. A stage that
+// takes no options fails with twostage.ErrUnsupported and the chain moves
+// on; when every stage fails so the error wraps twostage.ErrUnsupported.
+func (c *Chain) RerankWith(ctx context.Context, query string, docs []string, opts twostage.RerankOptions) ([]twostage.Score, error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -124,9 +132,9 @@ func (c *Chain) Rerank(ctx context.Context, query string, docs []string) ([]twos
 	}
 	rep, _ := ctx.Value(reportKey{}).(*Report)
 	var causes []error
-	allInvalid := true
+	allInvalid, allUnsupported := true, true
 	for _, s := range c.stages {
-		scores, err := c.try(ctx, s, query, docs)
+		scores, err := c.try(ctx, s, query, docs, opts)
 		if err == nil {
 			if rep != nil {
 				rep.mu.Lock()
@@ -144,6 +152,7 @@ func (c *Chain) Rerank(ctx context.Context, query string, docs []string) ([]twos
 		err = fmt.Errorf("%s: %w", s.Name, err)
 		causes = append(causes, err)
 		allInvalid = allInvalid && errors.Is(err, twostage.ErrInvalidInput)
+		allUnsupported = allUnsupported && errors.Is(err, twostage.ErrUnsupported)
 		if rep != nil {
 			rep.mu.Lock()
 			rep.skipped = append(rep.skipped, err)
@@ -154,19 +163,22 @@ func (c *Chain) Rerank(ctx context.Context, query string, docs []string) ([]twos
 	for i, s := range c.stages {
 		names[i] = s.Name
 	}
+	if allUnsupported {
+		return nil, fmt.Errorf("fallback: no reranker (%s) takes these options: %w", strings.Join(names, ", "), errors.Join(causes...))
+	}
 	if allInvalid {
 		return nil, fmt.Errorf("fallback: every reranker (%s) rejected the input: %w", strings.Join(names, ", "), errors.Join(causes...))
 	}
 	return nil, fmt.Errorf("fallback: every reranker (%s) failed: %w: %w", strings.Join(names, ", "), twostage.ErrUnavailable, errors.Join(causes...))
 }
 
-func (c *Chain) try(ctx context.Context, s Stage, query string, docs []string) ([]twostage.Score, error) {
+func (c *Chain) try(ctx context.Context, s Stage, query string, docs []string, opts twostage.RerankOptions) ([]twostage.Score, error) {
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		defer cancel()
 	}
-	scores, err := s.Reranker.Rerank(ctx, query, docs)
+	scores, err := twostage.RerankWith(ctx, s.Reranker, query, docs, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -245,3 +245,44 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Errorf("remote called %d times, want 3", remoteCalls.Load())
 	}
 }
+
+// withOpts is a fake that takes per-call options and records them.
+type withOpts struct {
+	fake
+	got twostage.RerankOptions
+}
+
+func (w *withOpts) RerankWith(ctx context.Context, q string, docs []string, opts twostage.RerankOptions) ([]twostage.Score, error) {
+	w.got = opts
+	return w.Rerank(ctx, q, docs)
+}
+
+// TestChainPassesOptions checks that per-call options reach the first
+// stage that takes them, that a stage without them is skipped, and that a
+// chain where no stage takes them reports ErrUnsupported.
+func TestChainPassesOptions(t *testing.T) {
+	opts := twostage.RerankOptions{Instruction: "be strict", LongDocuments: twostage.Chunk}
+	plain, taker := &fake{}, &withOpts{}
+	c, err := fallback.New(fallback.Stage{Name: "plain", Reranker: plain}, fallback.Stage{Name: "taker", Reranker: taker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, rep := fallback.Track(context.Background())
+	got, err := twostage.RerankWith(ctx, c, "q", []string{"a", "b"}, opts)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if rep.Served() != "taker" || taker.got != opts || plain.calls.Load() != 0 {
+		t.Errorf("served by %q with %+v (plain stage called %d times); want taker with %+v, plain never called", rep.Served(), taker.got, plain.calls.Load(), opts)
+	}
+	only, err := fallback.New(fallback.Stage{Name: "plain", Reranker: &fake{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := only.RerankWith(context.Background(), "q", []string{"a"}, opts); !errors.Is(err, twostage.ErrUnsupported) {
+		t.Errorf("no stage takes options: err %v, want ErrUnsupported", err)
+	}
+	if got, err := only.RerankWith(context.Background(), "q", []string{"a"}, twostage.RerankOptions{}); err != nil || len(got) != 1 {
+		t.Errorf("zero options: %v, %v; want the plain Rerank", got, err)
+	}
+}
