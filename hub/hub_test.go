@@ -516,24 +516,23 @@ func TestOffline(t *testing.T) {
 	}
 }
 
-func TestConcurrentGoroutines(t *testing.T) {
+// checkPullOnce serves one cross-encoder repository and runs n pulls of it
+// at once into one home directory: all must succeed into the same
+// directory, and each file must be fetched once. what names the pullers.
+func checkPullOnce(t *testing.T, n int, what string, pull func(s *hubtest.Server, home string) (dir string, err error)) {
+	t.Helper()
 	cleanEnv(t)
 	s := hubtest.New(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	home := t.TempDir()
 	var wg sync.WaitGroup
-	dirs := make([]string, 4)
-	errs := make([]error, 4)
+	dirs := make([]string, n)
+	errs := make([]error, n)
 	for i := range dirs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := client(t, s, home, nil)
-			m, err := c.Pull(context.Background(), "org/model", nil)
-			if err == nil {
-				dirs[i] = m.Dir
-			}
-			errs[i] = err
+			dirs[i], errs[i] = pull(s, home)
 		}()
 	}
 	wg.Wait()
@@ -543,10 +542,20 @@ func TestConcurrentGoroutines(t *testing.T) {
 		}
 	}
 	for _, f := range crossNeed {
-		if n := s.Count("org/model", f); n != 1 {
-			t.Errorf("%s fetched %d times by 4 concurrent pulls, want 1", f, n)
+		if c := s.Count("org/model", f); c != 1 {
+			t.Errorf("%s fetched %d times by %d %s, want 1", f, c, n, what)
 		}
 	}
+}
+
+func TestConcurrentGoroutines(t *testing.T) {
+	checkPullOnce(t, 4, "concurrent pulls", func(s *hubtest.Server, home string) (string, error) {
+		m, err := client(t, s, home, nil).Pull(context.Background(), "org/model", nil)
+		if err != nil {
+			return "", err
+		}
+		return m.Dir, nil
+	})
 }
 
 // TestHelperPull is run as a child process by TestConcurrentProcesses.
@@ -566,43 +575,24 @@ func TestHelperPull(t *testing.T) {
 }
 
 func TestConcurrentProcesses(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
-	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
-	home := t.TempDir()
-	var wg sync.WaitGroup
-	outs := make([]string, 2)
-	errs := make([]error, 2)
-	for i := range outs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPull$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "HUBTEST_CHILD=1", "HF_ENDPOINT="+s.URL, "TWOSTAGE_HOME="+home)
-			b, err := cmd.CombinedOutput()
-			outs[i], errs[i] = string(b), err
-		}()
-	}
-	wg.Wait()
-	var dirs []string
-	for i, out := range outs {
-		if errs[i] != nil {
-			t.Fatalf("child %d: %v\n%s", i, errs[i], out)
+	checkPullOnce(t, 2, "concurrent processes", func(s *hubtest.Server, home string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPull$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HUBTEST_CHILD=1", "HF_ENDPOINT="+s.URL, "TWOSTAGE_HOME="+home)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("child: %w\n%s", err, b)
 		}
-		for _, line := range strings.Split(out, "\n") {
+		var dirs []string
+		for _, line := range strings.Split(string(b), "\n") {
 			if d, ok := strings.CutPrefix(line, "DIR="); ok {
 				dirs = append(dirs, d)
 			}
 		}
-	}
-	if len(dirs) != 2 || dirs[0] != dirs[1] {
-		t.Fatalf("children pulled into %q, want one directory twice", dirs)
-	}
-	for _, f := range crossNeed {
-		if n := s.Count("org/model", f); n != 1 {
-			t.Errorf("%s fetched %d times by two concurrent processes, want 1", f, n)
+		if len(dirs) != 1 {
+			return "", fmt.Errorf("child printed directories %q, want one\n%s", dirs, b)
 		}
-	}
+		return dirs[0], nil
+	})
 }
 
 func TestParseRef(t *testing.T) {
