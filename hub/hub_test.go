@@ -49,6 +49,14 @@ func cleanEnv(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", "")
 }
 
+// newHub starts a stand-in Hub for a test, with the developer's Hugging
+// Face settings kept out (cleanEnv).
+func newHub(t *testing.T) *hubtest.Server {
+	t.Helper()
+	cleanEnv(t)
+	return hubtest.New(t)
+}
+
 // newRepo builds a stand-in repository from a tiny checkpoint of family,
 // with the decoys and, for every family, the sentence-transformers files
 // (zerank-2 carries them too); need lists what a pull may request.
@@ -125,8 +133,7 @@ func assertNothingInstalled(t *testing.T, c *hub.Client, ref string) {
 }
 
 func TestPullMatchesConvertByHand(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/tiny-zerank", modeldir.FamilyZerank, crossNeed)
 	commit := s.Add(repo)
 	c := client(t, s, t.TempDir(), nil)
@@ -224,8 +231,7 @@ func TestPullMatchesConvertByHand(t *testing.T) {
 }
 
 func TestPullEmbedderSentenceTransformers(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/tiny-embed", modeldir.FamilyBertEmbedding, embedNeed))
 	c := client(t, s, t.TempDir(), nil)
 	m, err := c.Pull(context.Background(), "org/tiny-embed", nil)
@@ -247,8 +253,7 @@ func TestPullEmbedderSentenceTransformers(t *testing.T) {
 }
 
 func TestGated(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	r := newRepo(t, "org/gated", modeldir.FamilyBertCrossEncoder, crossNeed)
 	r.Gated = true
 	s.Add(r)
@@ -295,8 +300,7 @@ func TestGated(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	noTok := newRepo(t, "org/no-tokenizer", modeldir.FamilyBertCrossEncoder, crossNeed)
 	delete(noTok.Files, "tokenizer.json")
@@ -327,8 +331,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	ctx := context.Background()
 
@@ -370,8 +373,7 @@ func TestRetries(t *testing.T) {
 }
 
 func TestIntegrity(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	for _, tt := range []struct {
 		name  string
@@ -411,8 +413,7 @@ func TestIntegrity(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	s.Add(repo)
 	ctx := context.Background()
@@ -477,8 +478,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestOffline(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	home := t.TempDir()
 	ctx := context.Background()
@@ -521,8 +521,7 @@ func TestOffline(t *testing.T) {
 // directory, and each file must be fetched once. what names the pullers.
 func checkPullOnce(t *testing.T, n int, what string, pull func(s *hubtest.Server, home string) (dir string, err error)) {
 	t.Helper()
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	home := t.TempDir()
 	var wg sync.WaitGroup
@@ -664,8 +663,7 @@ func TestLookupNotPulled(t *testing.T) {
 // A part file that is already whole (a crash between the last byte and the
 // rename) is verified and installed: the Hub answers 416 to its range.
 func TestResumeWholePartFile(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	commit := s.Add(repo)
 	home := t.TempDir()
@@ -697,8 +695,7 @@ func TestResumeWholePartFile(t *testing.T) {
 }
 
 func TestPullShardedCheckpoint(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	spec := tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 1, Shards: 2}
 	ckpt := tinymodel.Checkpoint(t, spec)
 	r, err := hubtest.RepoFromDir("org/sharded", ckpt, decoys)
@@ -738,8 +735,7 @@ func TestPullShardedCheckpoint(t *testing.T) {
 }
 
 func TestResumeAfterStall(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	s.Add(repo)
 	const cut = 1 << 20
