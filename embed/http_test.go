@@ -433,16 +433,7 @@ func TestHTTPFailures(t *testing.T) {
 		})
 		t.Run(kind+"/close", func(t *testing.T) {
 			f := newFakeServer(t, kind, 4)
-			e := openFake(t, f, fast(HTTPOptions{}))
-			if err := e.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Close(); !errors.Is(err, twostage.ErrClosed) {
-				t.Errorf("second Close: %v", err)
-			}
-			if _, err := e.EmbedQuery(ctx, "x"); !errors.Is(err, twostage.ErrClosed) {
-				t.Errorf("after Close: %v", err)
-			}
+			checkClose(t, openFake(t, f, fast(HTTPOptions{})))
 		})
 	}
 }
@@ -450,6 +441,21 @@ func TestHTTPFailures(t *testing.T) {
 type closingEmbedder interface {
 	twostage.Embedder
 	Close() error
+}
+
+// checkClose closes e, then checks that a second Close and a query after
+// it both fail with ErrClosed.
+func checkClose(t *testing.T, e closingEmbedder) {
+	t.Helper()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); !errors.Is(err, twostage.ErrClosed) {
+		t.Errorf("second Close: %v, want ErrClosed", err)
+	}
+	if _, err := e.EmbedQuery(context.Background(), "x"); !errors.Is(err, twostage.ErrClosed) {
+		t.Errorf("EmbedQuery after Close: %v, want ErrClosed", err)
+	}
 }
 
 func openFake(t *testing.T, f *fakeServer, o *HTTPOptions) closingEmbedder {
@@ -469,6 +475,20 @@ func openFake(t *testing.T, f *fakeServer, o *HTTPOptions) closingEmbedder {
 	return e
 }
 
+// checkBatches embeds in with e and checks the 4-dimensional vectors and
+// the batch sizes f saw (printed as fmt.Sprint prints a []int).
+func checkBatches(t *testing.T, e twostage.Embedder, f *fakeServer, in []string, want string) {
+	t.Helper()
+	got, err := e.EmbedDocuments(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVectors(t, got, in, "", 4)
+	if s := f.batchSizes(); fmt.Sprint(s) != want {
+		t.Errorf("batch sizes %v, want %s", s, want)
+	}
+}
+
 // TestTEIBatchLimit: the batch size comes from GET /info; a server that
 // still refuses a batch as too large (413) gets it halved.
 func TestTEIBatchLimit(t *testing.T) {
@@ -483,14 +503,7 @@ func TestTEIBatchLimit(t *testing.T) {
 		t.Fatalf("info %+v", e.Info())
 	}
 	in := texts(8)
-	got, err := e.EmbedDocuments(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkVectors(t, got, in, "", 4)
-	if s := f.batchSizes(); fmt.Sprint(s) != "[1 3 3 2]" {
-		t.Errorf("batch sizes %v, want [1 3 3 2]", s)
-	}
+	checkBatches(t, e, f, in, "[1 3 3 2]")
 
 	g := newFakeServer(t, "tei", 4)
 	g.maxBatch = 3
@@ -498,15 +511,8 @@ func TestTEIBatchLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = e2.EmbedDocuments(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkVectors(t, got, in, "", 4)
 	// 8 -> 413, halves of 4 -> 413, quarters of 2 succeed; later calls use 2.
-	if s := g.batchSizes(); fmt.Sprint(s) != "[1 2 2 2 2]" {
-		t.Errorf("batch sizes %v, want [1 2 2 2 2]", s)
-	}
+	checkBatches(t, e2, g, in, "[1 2 2 2 2]")
 	g.mu.Lock()
 	g.batches = nil
 	g.mu.Unlock()
@@ -580,12 +586,5 @@ func TestMaxBatchChars(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := append(texts(5), strings.Repeat("x", 100), "tail") // 17 or 18 bytes each, then 100, then 4
-	got, err := e.EmbedDocuments(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkVectors(t, got, in, "", 4)
-	if s := f.batchSizes(); fmt.Sprint(s) != "[2 2 1 1 1]" {
-		t.Errorf("batch sizes %v, want [2 2 1 1 1]", s)
-	}
+	checkBatches(t, e, f, in, "[2 2 1 1 1]")
 }

@@ -352,15 +352,7 @@ func TestONNXErrorsAndClose(t *testing.T) {
 	if _, err := e.EmbedDocuments(cctx, []string{"x"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); !errors.Is(err, twostage.ErrClosed) {
-		t.Errorf("second Close: %v, want ErrClosed", err)
-	}
-	if _, err := e.EmbedQuery(ctx, "x"); !errors.Is(err, twostage.ErrClosed) {
-		t.Errorf("EmbedQuery after Close: %v, want ErrClosed", err)
-	}
+	checkClose(t, e)
 }
 
 // TestONNXPublishedLayout: a Hugging Face style export (onnx/model.onnx,

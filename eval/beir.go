@@ -258,43 +258,48 @@ func recordID(raw json.RawMessage) (string, error) {
 // or number), "text" and an optional "title"; other fields are ignored.
 // Errors name the line.
 func ReadCorpus(r io.Reader) ([]Doc, error) {
-	var docs []Doc
-	seen := map[string]int{}
-	err := jsonLines(r, func(line int, b []byte) error {
-		rec, id, err := decodeRecord(line, b, seen)
-		if err != nil {
-			return err
-		}
+	return readRecords(r, func(line int, id string, rec record) (Doc, error) {
 		d := Doc{ID: id, Text: *rec.Text}
 		if rec.Title != nil {
 			if err := twostage.CheckText("title", *rec.Title); err != nil {
-				return fmt.Errorf("line %d: _id %q: %w", line, id, err)
+				return d, fmt.Errorf("line %d: _id %q: %w", line, id, err)
 			}
 			d.Title = *rec.Title
 		}
-		docs = append(docs, d)
-		return nil
+		return d, nil
 	})
-	return docs, err
 }
 
 // ReadQueries reads queries.jsonl: one JSON object a line with "_id" and
 // "text"; other fields are ignored. An empty query text is an error.
 func ReadQueries(r io.Reader) ([]Query, error) {
-	var qs []Query
+	return readRecords(r, func(line int, id string, rec record) (Query, error) {
+		if strings.TrimSpace(*rec.Text) == "" {
+			return Query{}, fmt.Errorf("line %d: query %q has an empty text: %w", line, id, twostage.ErrInvalidInput)
+		}
+		return Query{ID: id, Text: *rec.Text}, nil
+	})
+}
+
+// readRecords reads JSON lines of records with a unique "_id" and a "text"
+// (see decodeRecord) and turns each into a T with conv. On an error it
+// returns the records before the failing line with the error.
+func readRecords[T any](r io.Reader, conv func(line int, id string, rec record) (T, error)) ([]T, error) {
+	var out []T
 	seen := map[string]int{}
 	err := jsonLines(r, func(line int, b []byte) error {
 		rec, id, err := decodeRecord(line, b, seen)
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(*rec.Text) == "" {
-			return fmt.Errorf("line %d: query %q has an empty text: %w", line, id, twostage.ErrInvalidInput)
+		v, err := conv(line, id, rec)
+		if err != nil {
+			return err
 		}
-		qs = append(qs, Query{ID: id, Text: *rec.Text})
+		out = append(out, v)
 		return nil
 	})
-	return qs, err
+	return out, err
 }
 
 // ReadQrels reads a qrels TSV file: query-id, corpus-id and an integer

@@ -49,6 +49,14 @@ func cleanEnv(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", "")
 }
 
+// newHub starts a stand-in Hub for a test, with the developer's Hugging
+// Face settings kept out (cleanEnv).
+func newHub(t *testing.T) *hubtest.Server {
+	t.Helper()
+	cleanEnv(t)
+	return hubtest.New(t)
+}
+
 // newRepo builds a stand-in repository from a tiny checkpoint of family,
 // with the decoys and, for every family, the sentence-transformers files
 // (zerank-2 carries them too); need lists what a pull may request.
@@ -125,8 +133,7 @@ func assertNothingInstalled(t *testing.T, c *hub.Client, ref string) {
 }
 
 func TestPullMatchesConvertByHand(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/tiny-zerank", modeldir.FamilyZerank, crossNeed)
 	commit := s.Add(repo)
 	c := client(t, s, t.TempDir(), nil)
@@ -224,8 +231,7 @@ func TestPullMatchesConvertByHand(t *testing.T) {
 }
 
 func TestPullEmbedderSentenceTransformers(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/tiny-embed", modeldir.FamilyBertEmbedding, embedNeed))
 	c := client(t, s, t.TempDir(), nil)
 	m, err := c.Pull(context.Background(), "org/tiny-embed", nil)
@@ -247,8 +253,7 @@ func TestPullEmbedderSentenceTransformers(t *testing.T) {
 }
 
 func TestGated(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	r := newRepo(t, "org/gated", modeldir.FamilyBertCrossEncoder, crossNeed)
 	r.Gated = true
 	s.Add(r)
@@ -295,8 +300,7 @@ func TestGated(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	noTok := newRepo(t, "org/no-tokenizer", modeldir.FamilyBertCrossEncoder, crossNeed)
 	delete(noTok.Files, "tokenizer.json")
@@ -327,8 +331,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	ctx := context.Background()
 
@@ -370,8 +373,7 @@ func TestRetries(t *testing.T) {
 }
 
 func TestIntegrity(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	for _, tt := range []struct {
 		name  string
@@ -411,8 +413,7 @@ func TestIntegrity(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	s.Add(repo)
 	ctx := context.Background()
@@ -477,8 +478,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestOffline(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	home := t.TempDir()
 	ctx := context.Background()
@@ -516,24 +516,22 @@ func TestOffline(t *testing.T) {
 	}
 }
 
-func TestConcurrentGoroutines(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+// checkPullOnce serves one cross-encoder repository and runs n pulls of it
+// at once into one home directory: all must succeed into the same
+// directory, and each file must be fetched once. what names the pullers.
+func checkPullOnce(t *testing.T, n int, what string, pull func(s *hubtest.Server, home string) (dir string, err error)) {
+	t.Helper()
+	s := newHub(t)
 	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
 	home := t.TempDir()
 	var wg sync.WaitGroup
-	dirs := make([]string, 4)
-	errs := make([]error, 4)
+	dirs := make([]string, n)
+	errs := make([]error, n)
 	for i := range dirs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := client(t, s, home, nil)
-			m, err := c.Pull(context.Background(), "org/model", nil)
-			if err == nil {
-				dirs[i] = m.Dir
-			}
-			errs[i] = err
+			dirs[i], errs[i] = pull(s, home)
 		}()
 	}
 	wg.Wait()
@@ -543,10 +541,20 @@ func TestConcurrentGoroutines(t *testing.T) {
 		}
 	}
 	for _, f := range crossNeed {
-		if n := s.Count("org/model", f); n != 1 {
-			t.Errorf("%s fetched %d times by 4 concurrent pulls, want 1", f, n)
+		if c := s.Count("org/model", f); c != 1 {
+			t.Errorf("%s fetched %d times by %d %s, want 1", f, c, n, what)
 		}
 	}
+}
+
+func TestConcurrentGoroutines(t *testing.T) {
+	checkPullOnce(t, 4, "concurrent pulls", func(s *hubtest.Server, home string) (string, error) {
+		m, err := client(t, s, home, nil).Pull(context.Background(), "org/model", nil)
+		if err != nil {
+			return "", err
+		}
+		return m.Dir, nil
+	})
 }
 
 // TestHelperPull is run as a child process by TestConcurrentProcesses.
@@ -566,43 +574,24 @@ func TestHelperPull(t *testing.T) {
 }
 
 func TestConcurrentProcesses(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
-	s.Add(newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed))
-	home := t.TempDir()
-	var wg sync.WaitGroup
-	outs := make([]string, 2)
-	errs := make([]error, 2)
-	for i := range outs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPull$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "HUBTEST_CHILD=1", "HF_ENDPOINT="+s.URL, "TWOSTAGE_HOME="+home)
-			b, err := cmd.CombinedOutput()
-			outs[i], errs[i] = string(b), err
-		}()
-	}
-	wg.Wait()
-	var dirs []string
-	for i, out := range outs {
-		if errs[i] != nil {
-			t.Fatalf("child %d: %v\n%s", i, errs[i], out)
+	checkPullOnce(t, 2, "concurrent processes", func(s *hubtest.Server, home string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPull$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HUBTEST_CHILD=1", "HF_ENDPOINT="+s.URL, "TWOSTAGE_HOME="+home)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("child: %w\n%s", err, b)
 		}
-		for _, line := range strings.Split(out, "\n") {
+		var dirs []string
+		for _, line := range strings.Split(string(b), "\n") {
 			if d, ok := strings.CutPrefix(line, "DIR="); ok {
 				dirs = append(dirs, d)
 			}
 		}
-	}
-	if len(dirs) != 2 || dirs[0] != dirs[1] {
-		t.Fatalf("children pulled into %q, want one directory twice", dirs)
-	}
-	for _, f := range crossNeed {
-		if n := s.Count("org/model", f); n != 1 {
-			t.Errorf("%s fetched %d times by two concurrent processes, want 1", f, n)
+		if len(dirs) != 1 {
+			return "", fmt.Errorf("child printed directories %q, want one\n%s", dirs, b)
 		}
-	}
+		return dirs[0], nil
+	})
 }
 
 func TestParseRef(t *testing.T) {
@@ -674,8 +663,7 @@ func TestLookupNotPulled(t *testing.T) {
 // A part file that is already whole (a crash between the last byte and the
 // rename) is verified and installed: the Hub answers 416 to its range.
 func TestResumeWholePartFile(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	commit := s.Add(repo)
 	home := t.TempDir()
@@ -707,8 +695,7 @@ func TestResumeWholePartFile(t *testing.T) {
 }
 
 func TestPullShardedCheckpoint(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	spec := tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 1, Shards: 2}
 	ckpt := tinymodel.Checkpoint(t, spec)
 	r, err := hubtest.RepoFromDir("org/sharded", ckpt, decoys)
@@ -748,8 +735,7 @@ func TestPullShardedCheckpoint(t *testing.T) {
 }
 
 func TestResumeAfterStall(t *testing.T) {
-	cleanEnv(t)
-	s := hubtest.New(t)
+	s := newHub(t)
 	repo := newRepo(t, "org/model", modeldir.FamilyBertCrossEncoder, crossNeed)
 	s.Add(repo)
 	const cut = 1 << 20

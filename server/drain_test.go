@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -25,20 +24,8 @@ func TestShutdownDrain(t *testing.T) {
 	if cfg.ShutdownDrain != drain {
 		t.Fatalf("shutdown_drain parsed as %v", cfg.ShutdownDrain)
 	}
-	env := &testEnv{t: t, opened: map[string]int{}}
-	srv, err := server.Open(context.Background(), cfg, env.openers(nil), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ln, stop, served := serveLoopback(t, cfg, nil)
 	url := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
 	fresh := func() *http.Client { // a new connection each time
 		return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}

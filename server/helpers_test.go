@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,6 +68,32 @@ func start(t testing.TB, yamlText string, env map[string]string, extra map[strin
 		e.srv.Close()
 	})
 	return e
+}
+
+// serveLoopback opens a server for cfg with the test openers (and extra
+// rerankers) and serves it on a fresh loopback listener. Calling stop begins
+// shutdown; Serve's result arrives on served. Cleanup stops and closes the
+// server.
+func serveLoopback(t *testing.T, cfg *server.Config, extra map[string]twostage.Reranker) (srv *server.Server, ln net.Listener, stop context.CancelFunc, served <-chan error) {
+	t.Helper()
+	e := &testEnv{t: t, opened: map[string]int{}}
+	srv, err := server.Open(context.Background(), cfg, e.openers(extra), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		srv.Close()
+	})
+	return srv, ln, stop, errc
 }
 
 func (e *testEnv) openers(extra map[string]twostage.Reranker) server.Openers {

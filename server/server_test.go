@@ -446,19 +446,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &testEnv{t: t, opened: map[string]int{}}
-	srv, err := server.Open(context.Background(), cfg, env.openers(map[string]twostage.Reranker{"gate": gate}), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln, stop, served := serveLoopback(t, cfg, map[string]twostage.Reranker{"gate": gate})
 	url := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error)
-	go func() { served <- srv.Serve(ctx, ln) }()
 
 	inflight := make(chan response)
 	go func() {
@@ -502,16 +491,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	gate := newGate()
 	cfg, _ := server.ParseConfig([]byte(baseConfig+"rerank:\n  reranker: gate\nshutdown_timeout: 50ms\nshutdown_drain: 0s\n"), func(string) string { return "" })
-	env := &testEnv{t: t, opened: map[string]int{}}
-	srv, err := server.Open(context.Background(), cfg, env.openers(map[string]twostage.Reranker{"gate": gate}), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	_, ln, stop, served := serveLoopback(t, cfg, map[string]twostage.Reranker{"gate": gate})
 	go http.Post("http://"+ln.Addr().String()+"/v1/rerank", "application/json", strings.NewReader(`{"query":"q","documents":["a"]}`))
 	<-gate.entered
 	stop()

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -62,22 +61,10 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, opened: map[string]int{}}
-	srv, err := server.Open(context.Background(), cfg, e.openers(nil), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, ln) }()
+	_, ln, stop, served := serveLoopback(t, cfg, nil)
 	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
+		stop()
+		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -35,14 +34,7 @@ func TestAddedTokenFlags(t *testing.T) {
 		added = append(added, full)
 	}
 	m["added_tokens"] = added
-	out, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "tokenizer.json")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeJSON(t, "tokenizer.json", m)
 	texts := []string{
 		"a <mask> b", "a   <mask>b", "<mask>", "  <mask>  ", "x [END]   y", "[END]", "[END]\n\tz",
 		"hello world and HELLO WORLD and Hello World", "héllo wörld", "ab abc cab ab.", "xab ab_ab (ab)",

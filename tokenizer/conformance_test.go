@@ -2,11 +2,8 @@ package tokenizer
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -49,30 +46,12 @@ func writeCorpus(t testing.TB, texts []string) (string, *corpusFile) {
 		}
 		c.Truncate = append(c.Truncate, [4]any{i, (i*13 + 5) % len(texts), 5 + i%60, strategy})
 	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "corpus.json")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, c
+	return writeJSON(t, "corpus.json", c), c
 }
 
 func runReference(t *testing.T, ref refEnv, tokPath, corpusPath string) *refOutput {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "reference.json")
-	runNode(t, out, "testdata/reference.js", ref.binding, tokPath, corpusPath)
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r refOutput
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
+	return nodeJSON[refOutput](t, "testdata/reference.js", ref.binding, tokPath, corpusPath)
 }
 
 // diffs collects mismatches and reports the first few.

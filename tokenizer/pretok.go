@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -141,30 +142,28 @@ func applyBehavior(s string, spans []span, b splitBehavior, out []string) []stri
 			}
 			prevMatch = sp.isMatch
 		}
-	case behMergedWithPrevious:
+	case behMergedWithPrevious, behMergedWithNext:
+		// A match joins the piece before it; MergedWithNext is the same
+		// walk from the end, joining the piece after it.
+		next := b == behMergedWithNext
 		prevMatch := false
-		for _, sp := range spans {
-			if sp.isMatch && !prevMatch && len(ps) > 0 {
-				ps[len(ps)-1].end = sp.end
-			} else {
-				ps = append(ps, piece{sp.start, sp.end, false})
-			}
-			prevMatch = sp.isMatch
-		}
-	case behMergedWithNext:
-		prevMatch := false
-		var rev []piece
-		for i := len(spans) - 1; i >= 0; i-- {
+		for i := range spans {
 			sp := spans[i]
-			if sp.isMatch && !prevMatch && len(rev) > 0 {
-				rev[len(rev)-1].start = sp.start
-			} else {
-				rev = append(rev, piece{sp.start, sp.end, false})
+			if next {
+				sp = spans[len(spans)-1-i]
+			}
+			switch {
+			case !sp.isMatch || prevMatch || len(ps) == 0:
+				ps = append(ps, piece{sp.start, sp.end, false})
+			case next:
+				ps[len(ps)-1].start = sp.start
+			default:
+				ps[len(ps)-1].end = sp.end
 			}
 			prevMatch = sp.isMatch
 		}
-		for i := len(rev) - 1; i >= 0; i-- {
-			ps = append(ps, rev[i])
+		if next {
+			slices.Reverse(ps)
 		}
 	}
 	for _, p := range ps {

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,4 +54,35 @@ func runNode(t testing.TB, outPath, script string, args ...string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("node %s: %v", script, err)
 	}
+}
+
+// nodeJSON runs a Node script with args and decodes the JSON it prints.
+func nodeJSON[T any](t testing.TB, script string, args ...string) *T {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "node-out.json")
+	runNode(t, out, script, args...)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("node %s output: %v", script, err)
+	}
+	return v
+}
+
+// writeJSON encodes v into a file called name in a fresh temporary
+// directory and returns its path.
+func writeJSON(t testing.TB, name string, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

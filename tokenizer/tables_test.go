@@ -2,12 +2,10 @@ package tokenizer
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"go/format"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -42,17 +40,7 @@ func (p *probeResult) refNorm(r rune, compose bool) string {
 func runProbe(t *testing.T) *probeResult {
 	t.Helper()
 	ref := referenceEnv(t)
-	out := filepath.Join(t.TempDir(), "probe.json")
-	runNode(t, out, "testdata/probe.js", ref.binding, ref.qwen, ref.bert)
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p probeResult
-	if err := json.Unmarshal(data, &p); err != nil {
-		t.Fatal(err)
-	}
-	return &p
+	return nodeJSON[probeResult](t, "testdata/probe.js", ref.binding, ref.qwen, ref.bert)
 }
 
 // goClasses returns the classes the Go code computes without overrides, and

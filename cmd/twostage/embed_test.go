@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -18,17 +19,27 @@ import (
 	"twostage/modeldir"
 )
 
+// textsJSONL returns the JSON lines input of the embed and rerank commands:
+// one {"text": ...} object a text, with the extra fields, each followed by
+// a blank line (the commands skip blank lines).
+func textsJSONL(texts []string, extra map[string]string) string {
+	var b strings.Builder
+	for _, s := range texts {
+		rec := map[string]string{"text": s}
+		maps.Copy(rec, extra)
+		line, _ := json.Marshal(rec)
+		b.Write(line)
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
+
 func TestEmbedCommand(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyBertEmbedding)
 	texts := []string{"a short text", "", "a much longer text about machine learning and vector search engines", "ünïcode 🙂"}
-	var in strings.Builder
-	for _, s := range texts {
-		b, _ := json.Marshal(map[string]string{"text": s, "id": "ignored"})
-		in.Write(b)
-		in.WriteString("\n\n") // blank lines are skipped
-	}
-	code, out, stderr := cli(t, in.String(), "embed", "--model", dir, "--json", "--batch", "3")
+	in := textsJSONL(texts, map[string]string{"id": "ignored"})
+	code, out, stderr := cli(t, in, "embed", "--model", dir, "--json", "--batch", "3")
 	if code != 0 {
 		t.Fatalf("embed: exit %d: %s", code, stderr)
 	}
@@ -62,7 +73,7 @@ func TestEmbedCommand(t *testing.T) {
 		}
 	}
 	// The human summary: one line per input, with dimension and norm.
-	code, out, _ = cli(t, in.String(), "embed", "--model", dir)
+	code, out, _ = cli(t, in, "embed", "--model", dir)
 	if code != 0 || strings.Count(out, "\n") != len(texts) || !strings.Contains(out, "dim 32\tnorm 1.0000") {
 		t.Errorf("summary output (exit %d):\n%s", code, out)
 	}

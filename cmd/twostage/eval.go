@@ -11,12 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"twostage"
 	"twostage/eval"
 	"twostage/eval/plot"
+	"twostage/internal/par"
 	"twostage/internal/progress"
 	"twostage/spec"
 )
@@ -329,51 +329,27 @@ func runConfig(ctx context.Context, p *twostage.Pipeline, queries []eval.Query, 
 	results := make([]out, len(queries))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	next := make(chan int)
 	start := time.Now()
-	for range ef.concurrency {
-		wg.Add(1)
-		go func() { // exits when next is closed
-			defer wg.Done()
-			for i := range next {
-				res, err := p.Search(ctx, queries[i].Text, opts)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("%s: query %q: %w", c.name, queries[i].ID, err)
-						cancel()
-					}
-					mu.Unlock()
-					continue
-				}
-				hits := make([]eval.Scored, 0, len(res.Hits))
-				for _, h := range res.Hits {
-					if ef.ignoreIdentical && h.ID == queries[i].ID {
-						continue // BEIR's ignore_identical_ids
-					}
-					hits = append(hits, eval.Scored{ID: h.ID, Score: h.Score})
-				}
-				results[i] = out{hits, res.Timings}
-				bar.Add(1)
-			}
-		}()
-	}
-	for i := range queries {
-		if ctx.Err() != nil {
-			break
+	err := par.For(len(queries), ef.concurrency, func(i int) error {
+		res, err := p.Search(ctx, queries[i].Text, opts)
+		if err != nil {
+			cancel() // stop the searches in flight
+			return fmt.Errorf("%s: query %q: %w", c.name, queries[i].ID, err)
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+		hits := make([]eval.Scored, 0, len(res.Hits))
+		for _, h := range res.Hits {
+			if ef.ignoreIdentical && h.ID == queries[i].ID {
+				continue // BEIR's ignore_identical_ids
+			}
+			hits = append(hits, eval.Scored{ID: h.ID, Score: h.Score})
+		}
+		results[i] = out{hits, res.Timings}
+		bar.Add(1)
+		return nil
+	})
 	wall := time.Since(start)
-	if firstErr != nil {
-		return configResult{}, nil, firstErr
+	if err != nil {
+		return configResult{}, nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return configResult{}, nil, err

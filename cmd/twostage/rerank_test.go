@@ -17,23 +17,11 @@ import (
 	"twostage/rerank"
 )
 
-func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb strings.Builder
-	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
-	return code, out.String(), errb.String()
-}
-
 func TestRerankCommand(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyZerank)
 	docs := []string{"Go is a programming language.", "Bananas are yellow.", "", "Reranking reorders search results with a cross-encoder."}
-	var in strings.Builder
-	for _, d := range docs {
-		b, _ := json.Marshal(map[string]string{"text": d})
-		in.Write(b)
-		in.WriteString("\n\n")
-	}
+	in := textsJSONL(docs, nil)
 	const query = "what reorders search results?"
 	e, err := rerank.Open(dir, nil)
 	if err != nil {
@@ -45,7 +33,7 @@ func TestRerankCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, stdout, stderr := runCLI(t, in.String(), "rerank", "--model", dir, "--query", query, "--json")
+	code, stdout, stderr := cli(t, in, "rerank", "--model", dir, "--query", query, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -74,10 +62,10 @@ func TestRerankCommand(t *testing.T) {
 
 	// Table output, documents from a file.
 	path := filepath.Join(t.TempDir(), "docs.jsonl")
-	if err := os.WriteFile(path, []byte(in.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runCLI(t, "", "rerank", "--model", dir, "--query", query, "--docs", path)
+	code, stdout, stderr = cli(t, "", "rerank", "--model", dir, "--query", query, "--docs", path)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -102,7 +90,7 @@ func TestRerankCommand(t *testing.T) {
 		{"cuda on cpu", "{\"text\": \"x\"}\n", []string{"rerank", "--model", dir, "--query", "q", "--provider", "cuda"}, 1, "cuda execution provider not available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, tc.stdin, tc.args...)
+			code, _, stderr := cli(t, tc.stdin, tc.args...)
 			if code != tc.code || !strings.Contains(stderr, tc.msg) {
 				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, stderr, tc.code, tc.msg)
 			}
@@ -147,7 +135,7 @@ func TestEngineRerankerSpecs(t *testing.T) {
 func TestBenchRerankCommand(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
-	code, stdout, stderr := runCLI(t, "", "bench", "rerank", "--model", dir, "--clients", "1,3", "--docs", "6",
+	code, stdout, stderr := cli(t, "", "bench", "rerank", "--model", dir, "--clients", "1,3", "--docs", "6",
 		"--min-tokens", "5", "--median-tokens", "20", "--max-tokens", "80")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -158,10 +146,10 @@ func TestBenchRerankCommand(t *testing.T) {
 			t.Errorf("bench output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if code, _, stderr := runCLI(t, "", "bench", "rerank"); code != 2 || !strings.Contains(stderr, "--model is required") {
+	if code, _, stderr := cli(t, "", "bench", "rerank"); code != 2 || !strings.Contains(stderr, "--model is required") {
 		t.Errorf("bench without --model: exit %d, %s", code, stderr)
 	}
-	if code, _, stderr := runCLI(t, "", "bench", "nonsense"); code != 2 || !strings.Contains(stderr, "unknown bench target") {
+	if code, _, stderr := cli(t, "", "bench", "nonsense"); code != 2 || !strings.Contains(stderr, "unknown bench target") {
 		t.Errorf("unknown target: exit %d, %s", code, stderr)
 	}
 }
@@ -184,10 +172,10 @@ func TestSearchWithONNXReranker(t *testing.T) {
 		in.Write(b)
 		in.WriteByte('\n')
 	}
-	if code, out, stderr := runCLI(t, in.String(), "index", "--store", store); code != 0 {
+	if code, out, stderr := cli(t, in.String(), "index", "--store", store); code != 0 {
 		t.Fatalf("index: exit %d %s %s", code, out, stderr)
 	}
-	code, out, stderr := runCLI(t, "", "search", "--store", store, "--reranker", "onnx:"+model, "--json", "--top-n", "4", "--candidate-k", "4", "cat", "mat")
+	code, out, stderr := cli(t, "", "search", "--store", store, "--reranker", "onnx:"+model, "--json", "--top-n", "4", "--candidate-k", "4", "cat", "mat")
 	if code != 0 {
 		t.Fatalf("search: exit %d: %s", code, stderr)
 	}

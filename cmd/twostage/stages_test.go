@@ -7,7 +7,7 @@ import (
 
 // `twostage help` lists every registered scheme with its help, and "none".
 func TestHelpListsSpecs(t *testing.T) {
-	code, out, _ := runCLI(t, "", "help")
+	code, out, _ := cli(t, "", "help")
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
 	}
@@ -33,7 +33,7 @@ func TestSpecErrorsExitCodes(t *testing.T) {
 		{[]string{"index", "--store", "mem:" + dir + "/d.snap", "--embedder", "hash:4"}, 1, "hashing dimension 4"},
 		{[]string{"search", "--store", "mem:", "--reranker", "chain:lexical|", "q"}, 2, "want a reranker spec"},
 	} {
-		code, _, stderr := runCLI(t, `{"id":"a","text":"x"}`+"\n", tt.args...)
+		code, _, stderr := cli(t, `{"id":"a","text":"x"}`+"\n", tt.args...)
 		if code != tt.code || !strings.Contains(stderr, tt.msg) {
 			t.Errorf("%q: exit %d %q; want %d and %q", tt.args, code, stderr, tt.code, tt.msg)
 		}

@@ -29,67 +29,79 @@ func ReadModelIO(path string) (inputs, outputs []IOInfo, err error) {
 		return fmt.Errorf("ort: %s: malformed onnx model (%s): %w", path, what, twostage.ErrInvalidInput)
 	}
 	sawGraph := false
-	for {
-		num, typ, err := readTag(r)
-		if err == io.EOF {
-			break
+	err = eachField(r, bad("tag"), func(num protowire.Number, typ protowire.Type) error {
+		if num != 7 || typ != protowire.BytesType { // not ModelProto.graph
+			if err := skipField(r, typ); err != nil {
+				return bad("model field")
+			}
+			return nil
 		}
+		n, err := binary.ReadUvarint(r)
 		if err != nil {
-			return nil, nil, bad("tag")
+			return bad("graph length")
 		}
-		if num == 7 && typ == protowire.BytesType { // ModelProto.graph
-			n, err := binary.ReadUvarint(r)
-			if err != nil {
-				return nil, nil, bad("graph length")
-			}
-			lr := &io.LimitedReader{R: r, N: int64(n)}
-			br := bufio.NewReader(lr)
-			for {
-				gnum, gtyp, err := readTag(br)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return nil, nil, bad("graph tag")
-				}
-				if (gnum == 11 || gnum == 12) && gtyp == protowire.BytesType {
-					m, err := binary.ReadUvarint(br)
-					if err != nil || m > 1<<20 {
-						return nil, nil, bad("value info length")
-					}
-					buf := make([]byte, m)
-					if _, err := io.ReadFull(br, buf); err != nil {
-						return nil, nil, bad("value info")
-					}
-					vi, err := parseValueInfo(buf)
-					if err != nil {
-						return nil, nil, bad(err.Error())
-					}
-					if gnum == 11 {
-						inputs = append(inputs, vi)
-					} else {
-						outputs = append(outputs, vi)
-					}
-					continue
-				}
+		lr := &io.LimitedReader{R: r, N: int64(n)}
+		br := bufio.NewReader(lr)
+		err = eachField(br, bad("graph tag"), func(gnum protowire.Number, gtyp protowire.Type) error {
+			if (gnum != 11 && gnum != 12) || gtyp != protowire.BytesType { // not GraphProto.input or output
 				if err := skipField(br, gtyp); err != nil {
-					return nil, nil, bad("graph field")
+					return bad("graph field")
 				}
+				return nil
 			}
-			if lr.N != 0 {
-				return nil, nil, bad("truncated graph")
+			m, err := binary.ReadUvarint(br)
+			if err != nil || m > 1<<20 {
+				return bad("value info length")
 			}
-			sawGraph = true
-			continue
+			buf := make([]byte, m)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return bad("value info")
+			}
+			vi, err := parseValueInfo(buf)
+			if err != nil {
+				return bad(err.Error())
+			}
+			if gnum == 11 {
+				inputs = append(inputs, vi)
+			} else {
+				outputs = append(outputs, vi)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		if err := skipField(r, typ); err != nil {
-			return nil, nil, bad("model field")
+		if lr.N != 0 {
+			return bad("truncated graph")
 		}
+		sawGraph = true
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if !sawGraph || len(outputs) == 0 {
 		return nil, nil, bad("no graph outputs")
 	}
 	return inputs, outputs, nil
+}
+
+// eachField reads the field tags of a protobuf message from r until its
+// end and calls f with each; f consumes the field's value. A tag that does
+// not decode returns badTag.
+func eachField(r *bufio.Reader, badTag error, f func(protowire.Number, protowire.Type) error) error {
+	for {
+		num, typ, err := readTag(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return badTag
+		}
+		if err := f(num, typ); err != nil {
+			return err
+		}
+	}
 }
 
 func readTag(r *bufio.Reader) (protowire.Number, protowire.Type, error) {

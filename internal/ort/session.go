@@ -150,34 +150,40 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 		}
 	case CUDA:
 		popts["device_id"] = strconv.Itoa(o.DeviceID)
-		cu, err := ortgo.NewCUDAProviderOptions()
-		if err != nil {
-			return fail(providerErr(o.Provider, err))
-		}
-		defer cu.Destroy()
-		if err := cu.Update(popts); err != nil {
-			return fail(providerErr(o.Provider, err))
-		}
-		if err := so.AppendExecutionProviderCUDA(cu); err != nil {
+		if err := appendProvider(ortgo.NewCUDAProviderOptions, so.AppendExecutionProviderCUDA, popts); err != nil {
 			return fail(providerErr(o.Provider, err))
 		}
 	case TensorRT:
 		popts["device_id"] = strconv.Itoa(o.DeviceID)
-		trt, err := ortgo.NewTensorRTProviderOptions()
-		if err != nil {
-			return fail(providerErr(o.Provider, err))
-		}
-		defer trt.Destroy()
-		if err := trt.Update(popts); err != nil {
-			return fail(providerErr(o.Provider, err))
-		}
-		if err := so.AppendExecutionProviderTensorRT(trt); err != nil {
+		if err := appendProvider(ortgo.NewTensorRTProviderOptions, so.AppendExecutionProviderTensorRT, popts); err != nil {
 			return fail(providerErr(o.Provider, err))
 		}
 	default:
 		return fail(fmt.Errorf("ort: unknown execution provider %q (want cpu, cuda or tensorrt): %w", o.Provider, twostage.ErrInvalidInput))
 	}
 	return so, nil
+}
+
+// providerOptions is what onnxruntime_go's CUDA and TensorRT provider
+// options have in common.
+type providerOptions interface {
+	Update(map[string]string) error
+	Destroy() error
+}
+
+// appendProvider creates a provider's options with newOptions, sets popts
+// on them and appends the provider with appendTo; the options are destroyed
+// before it returns.
+func appendProvider[P providerOptions](newOptions func() (P, error), appendTo func(P) error, popts map[string]string) error {
+	po, err := newOptions()
+	if err != nil {
+		return err
+	}
+	defer po.Destroy()
+	if err := po.Update(popts); err != nil {
+		return err
+	}
+	return appendTo(po)
 }
 
 func providerErr(p Provider, err error) error {
