@@ -44,7 +44,7 @@ func TestRerankOptionFlags(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"text": d})
 		in.Write(append(b, '\n'))
 	}
-	code, stdout, stderr := runCLI(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
+	code, stdout, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
 	if code != 0 {
 		t.Fatalf("rerank: exit %d: %s", code, stderr)
 	}
@@ -63,7 +63,7 @@ func TestRerankOptionFlags(t *testing.T) {
 			t.Errorf("rerank doc %d: raw %v chunk %v, want %v %v", r.Index, r.RawScore, r.Chunk, w.Raw, *w.Chunk)
 		}
 	}
-	code, stdout, stderr = runCLI(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
+	code, stdout, stderr = cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
 	if code != 0 || !strings.Contains(stdout, "chunk") {
 		t.Errorf("rerank table: exit %d %s %s, want a chunk column", code, stdout, stderr)
 	}
@@ -106,7 +106,7 @@ func TestRerankOptionFlags(t *testing.T) {
 		{[]string{"--chunk-tokens", "4", "--chunk-overlap", "4"}, "--chunk-overlap"},
 		{[]string{"--max-tokens-per-query", "-1"}, "--max-tokens-per-query"},
 	} {
-		code, _, stderr := runCLI(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, tc.args...)...)
+		code, _, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("rerank %q: exit %d %q, want 2 naming %s", tc.args, code, stderr, tc.want)
 		}
