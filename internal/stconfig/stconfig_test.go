@@ -45,11 +45,11 @@ func TestRead(t *testing.T) {
 			"1_Pooling/config.json": meanPooling,
 		}, true, Config{MaxSeqLength: 256, Pooling: modeldir.PoolingMean, Normalize: true}},
 		{"cls without normalize, pooling elsewhere", map[string]string{
-			ModulesFile: `[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"pool","type":"sentence_transformers.models.Pooling"}]`,
+			ModulesFile:        `[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"pool","type":"sentence_transformers.models.Pooling"}]`,
 			"pool/config.json": clsPooling,
 		}, true, Config{Pooling: modeldir.PoolingCLS}},
 		{"last token", map[string]string{
-			ModulesFile: `[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},{"path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]`,
+			ModulesFile:             `[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},{"path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]`,
 			SBERTFile:               `{"max_seq_length": 8192}`,
 			"1_Pooling/config.json": `{"pooling_mode_lasttoken": true}`,
 		}, true, Config{MaxSeqLength: 8192, Pooling: modeldir.PoolingLast, Normalize: true}},
