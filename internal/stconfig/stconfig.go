@@ -61,8 +61,10 @@ type poolingConfig struct {
 }
 
 // Read reads the sentence-transformers files in dir. found is false when dir
-// has neither modules.json nor sentence_bert_config.json (a plain Hugging
-// Face checkpoint); then c is nil. Errors wrap ErrMalformed or ErrUnsupported.
+// has none of modules.json, sentence_bert_config.json and
+// 1_Pooling/config.json (a plain Hugging Face checkpoint); then c is nil. A
+// Pooling module without a path in modules.json is looked for at 1_Pooling.
+// Errors wrap ErrMalformed or ErrUnsupported.
 func Read(dir string) (c *Config, found bool, err error) {
 	var mods []module
 	hasMods, err := readJSON(filepath.Join(dir, ModulesFile), &mods)
@@ -78,7 +80,10 @@ func Read(dir string) (c *Config, found bool, err error) {
 		return nil, false, err
 	}
 	if !hasMods && !hasSB {
-		return nil, false, nil
+		// A published export may carry only the Pooling module's config.
+		if _, err := os.Stat(filepath.Join(dir, PoolingDir, moduleConfig)); err != nil {
+			return nil, false, nil
+		}
 	}
 	c = &Config{}
 	if sb.MaxSeqLength != nil {
@@ -102,6 +107,9 @@ func Read(dir string) (c *Config, found bool, err error) {
 			}
 		case "Pooling":
 			poolingPath = m.Path
+			if poolingPath == "" {
+				poolingPath = PoolingDir
+			}
 		case "Normalize":
 			c.Normalize = true
 		default:

@@ -56,6 +56,11 @@ func TestRead(t *testing.T) {
 		{"sentence_bert_config only, default pooling place", map[string]string{
 			SBERTFile: `{"max_seq_length": 128}`, "1_Pooling/config.json": clsPooling,
 		}, true, Config{MaxSeqLength: 128, Pooling: modeldir.PoolingCLS}},
+		{"pooling config only", map[string]string{"1_Pooling/config.json": clsPooling}, true, Config{Pooling: modeldir.PoolingCLS}},
+		{"modules without paths", map[string]string{
+			ModulesFile:             `[{"type":"sentence_transformers.models.Transformer"},{"type":"sentence_transformers.models.Pooling"},{"type":"sentence_transformers.models.Normalize"}]`,
+			"1_Pooling/config.json": clsPooling,
+		}, true, Config{Pooling: modeldir.PoolingCLS, Normalize: true}},
 		{"plain checkpoint", map[string]string{"config.json": `{}`}, false, Config{}},
 	}
 	for _, tt := range tests {
