@@ -12,7 +12,7 @@ all: build
 
 ## deps: Debian packages (FAISS, OpenBLAS), FAISS prelinked (.deps/faiss), npm packages (ONNX Runtime, tokenizers)
 deps:
-	@scripts/deps.sh apt faiss npm tokenizers
+	@scripts/deps.sh apt faiss npm tokenizers pjrt
 
 ## deps-weaviate: the Weaviate server for the integration tests (built once)
 deps-weaviate:
