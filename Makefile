@@ -2,7 +2,7 @@
 # (git-ignored) through scripts/deps.sh.
 
 GO        ?= go
-TAGS      ?= faiss
+TAGS      ?= faiss,xla,race_mu
 GOFLAGS_T := -tags $(TAGS)
 PKGS      ?= ./...
 

@@ -244,7 +244,7 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 	if err != nil {
 		return nil, err
 	}
-	defer raw.sess.Close()
+	defer raw.be.close()
 	rep := &BenchReport{Model: abs, Family: raw.cfg.Family, Device: deviceName(&o.Engine)}
 	batches := rawBatches(raw, &o, work, rep)
 	logf("raw session: %d pairs in %d batches", len(work)*o.CallsPerClient*o.DocsPerCall, len(batches))
@@ -252,6 +252,9 @@ func Bench(ctx context.Context, dir string, opts *BenchOptions) (*BenchReport, e
 		return nil, err
 	}
 	ceiling := BenchRow{Name: "raw ORT session, fixed shapes"}
+	if strings.ToLower(o.Engine.Provider) == ProviderXLA {
+		ceiling.Name = "raw XLA executor, bucket shapes"
+	}
 	measure := func() (BenchRow, error) {
 		r, err := benchRaw(ctx, raw, batches, logf)
 		if err != nil {
@@ -319,6 +322,15 @@ func deviceName(o *EngineOptions) string {
 			return fmt.Sprintf("cpu (%d threads)", o.IntraOpThreads)
 		}
 		return "cpu"
+	case ProviderXLA:
+		platform, compute := strings.ToLower(o.Platform), strings.ToLower(o.Compute)
+		if platform == "" {
+			platform = "cpu"
+		}
+		if compute == "" {
+			compute = "fp32"
+		}
+		return fmt.Sprintf("xla %s device %d, %s", platform, o.DeviceID, compute)
 	default:
 		return fmt.Sprintf("%s device %d", p, o.DeviceID)
 	}
@@ -410,7 +422,8 @@ func benchRaw(ctx context.Context, c *core, batches [][]pair, logf func(string, 
 			row.Tokens += int64(len(p.ids))
 			longest = max(longest, len(p.ids))
 		}
-		row.Padded += int64(longest * len(b))
+		B, S := c.be.shape(len(b), longest)
+		row.Padded += int64(B * S)
 		row.Pairs += int64(len(b))
 		row.Batches++
 		if i%max(1, len(batches)/4) == 0 {

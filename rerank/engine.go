@@ -32,6 +32,10 @@ const (
 	ProviderCUDA = "cuda"
 	// ProviderTensorRT needs a GPU build of ONNX Runtime with TensorRT.
 	ProviderTensorRT = "tensorrt"
+	// ProviderXLA runs a Hugging Face checkpoint directory as it is on
+	// OpenXLA's PJRT runtime (a binary built with -tags xla), on
+	// EngineOptions.Platform, in EngineOptions.Compute.
+	ProviderXLA = "xla"
 )
 
 // EngineOptions configures Open. Nil or zero fields mean the documented
@@ -66,6 +70,18 @@ type EngineOptions struct {
 	// Instruction is Qwen3-Reranker's task instruction ("": its default).
 	// Other families ignore it.
 	Instruction string
+
+	// Platform is the PJRT device of ProviderXLA: "cpu" ("") or "cuda".
+	// Its plugin is found through PJRT_PLUGIN_LIBRARY_PATH, .deps/pjrt, then
+	// go-xla's directories; a missing one fails Open (never a fallback).
+	Platform string
+	// Compute is ProviderXLA's weight and matrix-product type: "fp32" (""),
+	// "bf16" or "fp16"; norms, softmax and the residual stream stay float32.
+	Compute string
+	// Family is the model family of a ProviderXLA checkpoint when its
+	// config.json cannot tell ("": a Qwen3 checkpoint is zerank); zerank
+	// and qwen3-reranker share an architecture.
+	Family string
 
 	// MaxBatchSize caps pairs per batch (default 32).
 	MaxBatchSize int
@@ -136,9 +152,7 @@ type core struct {
 	cfg    *modeldir.Config
 	maxLen int
 	prompt *prompter
-	sess   *ort.Session
-	inputs []inputKind // per session input, in order
-	out    int         // index of the score output
+	be     backend
 	b      *batcher.Batcher[pair, float64]
 	chunk  int
 	calls  atomic.Int64
@@ -226,8 +240,12 @@ func (o *EngineOptions) validate() error {
 	}
 	switch strings.ToLower(o.Provider) {
 	case "", ProviderCPU, ProviderCUDA, ProviderTensorRT:
+		if o.Platform != "" || o.Compute != "" || o.Family != "" {
+			return fmt.Errorf("rerank: engine options Platform, Compute and Family are for provider xla: %w", twostage.ErrInvalidInput)
+		}
+	case ProviderXLA:
 	default:
-		return fmt.Errorf("rerank: unknown execution provider %q (want cpu, cuda or tensorrt): %w", o.Provider, twostage.ErrInvalidInput)
+		return fmt.Errorf("rerank: unknown execution provider %q (want cpu, cuda, tensorrt or xla): %w", o.Provider, twostage.ErrInvalidInput)
 	}
 	if err := checkText("instruction", o.Instruction); err != nil {
 		return err
@@ -249,14 +267,26 @@ func (o *EngineOptions) key(abs string) string {
 		sort.Strings(out)
 		return strings.Join(out, "\x01")
 	}
-	return fmt.Sprintf("%s\x00%s/%d/%d/%d\x00%s\x00%s\x00%d\x00%s", abs, p, o.DeviceID, o.IntraOpThreads, o.InterOpThreads,
-		kv(o.ProviderOptions), kv(o.SessionConfig), o.MaxLength, o.Instruction)
+	return fmt.Sprintf("%s\x00%s/%d/%d/%d\x00%s\x00%s\x00%d\x00%s\x00%s/%s/%s", abs, p, o.DeviceID, o.IntraOpThreads, o.InterOpThreads,
+		kv(o.ProviderOptions), kv(o.SessionConfig), o.MaxLength, o.Instruction, strings.ToLower(o.Platform), strings.ToLower(o.Compute), o.Family)
 }
 
 // loadCore loads the model and its session, without starting the scheduler.
-func loadCore(dir string, o *EngineOptions) (*core, error) {
-	cfg, err := modeldir.Load(dir)
-	if err != nil {
+func loadCore(dir string, o *EngineOptions) (c *core, err error) {
+	var (
+		cfg *modeldir.Config
+		be  backend
+	)
+	if strings.ToLower(o.Provider) == ProviderXLA {
+		if be, cfg, err = loadXLA(dir, o); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				be.close()
+			}
+		}()
+	} else if cfg, err = modeldir.Load(dir); err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
 	}
 	if !modeldir.IsCrossEncoder(cfg.Family) {
@@ -277,12 +307,16 @@ func loadCore(dir string, o *EngineOptions) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &core{dir: dir, cfg: cfg, maxLen: maxLen, prompt: prompt}
+	c = &core{dir: dir, cfg: cfg, maxLen: maxLen, prompt: prompt, be: be}
+	if be != nil {
+		return c, nil
+	}
 	inputs, outputs, err := ort.ReadModelIO(modeldir.ModelPath(dir))
 	if err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
 	}
-	if err := c.bindIO(inputs, outputs); err != nil {
+	ob := &ortBackend{}
+	if err := c.bindIO(ob, inputs, outputs); err != nil {
 		return nil, err
 	}
 	sessConfig := o.SessionConfig
@@ -292,7 +326,7 @@ func loadCore(dir string, o *EngineOptions) (*core, error) {
 			sessConfig[k] = v
 		}
 	}
-	c.sess, err = ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{
+	ob.sess, err = ort.NewSession(modeldir.ModelPath(dir), &ort.SessionOptions{
 		Provider:        ort.Provider(strings.ToLower(o.Provider)),
 		DeviceID:        o.DeviceID,
 		IntraOpThreads:  o.IntraOpThreads,
@@ -303,6 +337,7 @@ func loadCore(dir string, o *EngineOptions) (*core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rerank: open %s: %w", dir, err)
 	}
+	c.be = ob
 	return c, nil
 }
 
@@ -331,13 +366,14 @@ func (o *EngineOptions) batcherOptions() batcher.Options {
 // start starts the batch scheduler of a loaded core.
 func (c *core) start(o *EngineOptions) {
 	bo := o.batcherOptions()
+	bo.Shape = c.be.shape
 	c.b = batcher.New(func(p pair) int { return len(p.ids) }, c.prepare, &bo)
 	c.chunk = max(4*c.b.Options().MaxBatchSize, 128)
 }
 
 // bindIO checks the model's inputs and outputs against the cross-encoder
 // contract (modeldir) and records how to feed them.
-func (c *core) bindIO(inputs, outputs []ort.IOInfo) error {
+func (c *core) bindIO(ob *ortBackend, inputs, outputs []ort.IOInfo) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("rerank: %s: %s: %w", modeldir.ModelPath(c.dir), fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
 	}
@@ -361,7 +397,7 @@ func (c *core) bindIO(inputs, outputs []ort.IOInfo) error {
 			return bad("input %s has element type %v, want int64", in.Name, in.Type)
 		}
 		seen[k] = true
-		c.inputs = append(c.inputs, k)
+		ob.inputs = append(ob.inputs, k)
 	}
 	for k, name := range map[inputKind]string{inIDs: "input_ids", inMask: "attention_mask"} {
 		if !seen[k] {
@@ -371,22 +407,22 @@ func (c *core) bindIO(inputs, outputs []ort.IOInfo) error {
 	if c.cfg.HasTokenTypeIDs && !seen[inTypes] {
 		return bad("%s says the model takes token_type_ids, but it lacks that input", modeldir.ConfigFile)
 	}
-	c.out = 0
+	ob.out = 0
 	for i, out := range outputs {
 		if out.Name == modeldir.OutputLogits {
-			c.out = i
+			ob.out = i
 		}
 	}
-	switch t := outputs[c.out].Type; t {
+	switch t := outputs[ob.out].Type; t {
 	case ortgo.TensorElementDataTypeFloat, ortgo.TensorElementDataTypeFloat16:
 	default:
-		return bad("score output %s has element type %v, want float32 or float16", outputs[c.out].Name, t)
+		return bad("score output %s has element type %v, want float32 or float16", outputs[ob.out].Name, t)
 	}
 	return nil
 }
 
-// prepare builds a batch's right-padded input tensors; the returned run
-// function runs the session and returns the raw scores.
+// prepare builds a batch's right-padded inputs; the returned run function
+// runs them on the backend and returns the raw scores.
 func (c *core) prepare(batch []pair) (func() ([]float64, error), error) {
 	B, S := len(batch), 0
 	for _, p := range batch {
@@ -413,38 +449,7 @@ func (c *core) prepare(batch []pair) (func() ([]float64, error), error) {
 			copy(types[b*S:], p.types)
 		}
 	}
-	shape := ortgo.NewShape(int64(B), int64(S))
-	in := make([]ortgo.Value, 0, len(c.inputs))
-	destroy := func() {
-		for _, v := range in {
-			v.Destroy()
-		}
-	}
-	for _, k := range c.inputs {
-		data := map[inputKind][]int64{inIDs: ids, inMask: mask, inTypes: types}[k]
-		v, err := ortgo.NewTensor(shape, data)
-		if err != nil {
-			destroy()
-			return nil, fmt.Errorf("rerank: input tensor: %w", err)
-		}
-		in = append(in, v)
-	}
-	return func() ([]float64, error) {
-		defer destroy()
-		out := make([]ortgo.Value, len(c.sess.Outputs()))
-		err := c.sess.Run(in, out)
-		defer func() {
-			for _, v := range out {
-				if v != nil {
-					v.Destroy()
-				}
-			}
-		}()
-		if err != nil {
-			return nil, fmt.Errorf("rerank: %w", err)
-		}
-		return scores(out[c.out], B)
-	}, nil
+	return func() ([]float64, error) { return c.be.run(ids, mask, types, B, S) }, nil
 }
 
 // scores reads a [B] or [B, 1] float32 or float16 score tensor.
@@ -644,7 +649,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	c.b.Shutdown()
-	if err := c.sess.Close(); err != nil {
+	if err := c.be.close(); err != nil {
 		return fmt.Errorf("rerank: %w", err)
 	}
 	return nil

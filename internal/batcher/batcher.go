@@ -66,6 +66,11 @@ type Options struct {
 	// grouping accepts when it adds an item to a batch; 0 accepts any, 1
 	// only equal sizes. Ignored with NoGrouping.
 	MinFill float64
+	// Shape, when set, is the shape [B, S] that really runs a batch of n
+	// items whose largest has size longest (a backend that rounds batches up
+	// to compiled buckets); PaddedTokens then counts B*S. MaxBatchTokens
+	// still caps n*longest.
+	Shape func(n, longest int) (int, int)
 }
 
 func (o *Options) withDefaults() Options {
@@ -328,7 +333,12 @@ func (b *Batcher[In, Out]) form() {
 		b.stats.Batches++
 		b.stats.Items += int64(len(sel))
 		b.stats.Tokens += int64(tokens)
-		b.stats.PaddedTokens += int64(longest * len(sel))
+		if b.opts.Shape != nil {
+			B, S := b.opts.Shape(len(sel), longest)
+			b.stats.PaddedTokens += int64(B * S)
+		} else {
+			b.stats.PaddedTokens += int64(longest * len(sel))
+		}
 		b.mu.Unlock()
 
 		items := make([]In, len(j.entries))
