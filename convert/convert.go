@@ -15,6 +15,10 @@
 //     (the classifier logit).
 //   - BertModel: family bert-embedding (last_hidden_state).
 //
+// Each architecture is defined once, in package convert/arch; this package
+// emits that definition as ONNX (onnx.go), as package internal/xla emits it
+// as StableHLO.
+//
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
 // stored as float16 and widened to float32 inside the graph (ONNX Runtime
@@ -227,12 +231,7 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if o.Dtype == modeldir.DtypeFP16 {
 		dtype = onnxgraph.Float16
 	}
-	build := func(l *loader) error {
-		if modeldir.IsDecoder(family) {
-			return buildQwen3(l, cfg, mc.ScoreTokens)
-		}
-		return buildBert(l, cfg, family == modeldir.FamilyBertCrossEncoder)
-	}
+	build := func(l *loader) error { return buildArch(l, cfg, family, mc.ScoreTokens) }
 	// A dry run first checks every tensor's presence, shape and dtype, so a
 	// bad checkpoint fails in milliseconds, not after gigabytes of work.
 	dry, err := onnxgraph.New(family, filepath.Join(tmp, "dry-run.partial"))
@@ -500,15 +499,6 @@ func (l *loader) mm(x, w string) string {
 // mmAct is a @ b for two float32 activations, computed in the product type.
 func (l *loader) mmAct(a, b string) string {
 	return l.toFloat(l.op("MatMul", l.toCompute(a), l.toCompute(b)))
-}
-
-// matmulAdd is x @ w (+ b when b != ""), float32 in and out.
-func (l *loader) matmulAdd(x, w, b string) string {
-	y := l.mm(x, w)
-	if b != "" {
-		y = l.op("Add", y, b)
-	}
-	return y
 }
 
 // seqPositions returns int64 [S] = 0..S-1 for the sequence length of ids.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
 	"twostage"
 	"twostage/convert/internal/half"
@@ -20,11 +21,28 @@ type Checkpoint struct {
 // NewCheckpoint wraps an opened checkpoint (the caller keeps closing it).
 func NewCheckpoint(ck *safetensors.Checkpoint) *Checkpoint { return &Checkpoint{ck: ck} }
 
-// Name is the stored name of canonical name, and whether it exists.
+// Name is the stored name of canonical name, and whether it exists: as it
+// is, or with the "model." or "bert." prefix; a LayerNorm's weight and bias
+// also as gamma and beta (old BERT checkpoints). A missing name comes back
+// with the checkpoint's prefix.
 func (c *Checkpoint) Name(name string) (string, bool) {
-	for _, p := range []string{"", "model.", "bert."} {
-		if c.ck.Has(p + name) {
-			return p + name, true
+	alts := []string{name}
+	if b, ok := strings.CutSuffix(name, "LayerNorm.weight"); ok {
+		alts = append(alts, b+"LayerNorm.gamma")
+	} else if b, ok := strings.CutSuffix(name, "LayerNorm.bias"); ok {
+		alts = append(alts, b+"LayerNorm.beta")
+	}
+	prefixes := []string{"", "model.", "bert."}
+	for _, n := range alts {
+		for _, p := range prefixes {
+			if c.ck.Has(p + n) {
+				return p + n, true
+			}
+		}
+	}
+	for _, p := range prefixes[1:] {
+		if c.ck.Has(p+"embed_tokens.weight") || c.ck.Has(p+"embeddings.word_embeddings.weight") {
+			return p + name, false
 		}
 	}
 	return name, false
