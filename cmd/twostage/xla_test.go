@@ -81,3 +81,25 @@ func TestRerankCommandXLA(t *testing.T) {
 		}
 	}
 }
+
+// TestRerankerSpecXLA: the reranker spec (as the CLI's --reranker and the
+// server's config take it) opens the xla backend on a checkpoint, with the
+// spec's family, and refuses a family that contradicts the spec's kind.
+func TestRerankerSpecXLA(t *testing.T) {
+	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
+	r, err := openReranker(context.Background(), "zerank:"+ckpt+",provider=xla,compute=fp32,batch=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := r.Rerank(context.Background(), "what reorders search results?", []string{"a cross-encoder", "bananas"})
+	if c, ok := r.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if err != nil || len(scores) != 2 || scores[0].Raw == scores[1].Raw {
+		t.Fatalf("scores %v, %v", scores, err)
+	}
+	if _, err := openReranker(context.Background(), "zerank:"+ckpt+",provider=xla,family=qwen3-reranker"); err == nil || !strings.Contains(err.Error(), "family=qwen3-reranker on a zerank reranker") {
+		t.Errorf("contradicting family: %v", err)
+	}
+}
