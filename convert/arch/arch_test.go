@@ -2,13 +2,11 @@ package arch_test
 
 import (
 	"errors"
-	"math"
 	"testing"
 
 	"twostage"
 	"twostage/convert/arch"
 	"twostage/convert/hf"
-	"twostage/convert/refmodel"
 	"twostage/convert/safetensors"
 	"twostage/convert/tinymodel"
 	"twostage/modeldir"
@@ -33,70 +31,6 @@ func reference(t *testing.T, family string) (*arch.Reference, string) {
 		t.Fatal(err)
 	}
 	return arch.NewReference(m, src), dir
-}
-
-// TestReferenceMatchesOracle checks the one definition, evaluated in
-// float64 on a right-padded batch, against refmodel's independent per-token
-// forward pass of each unpadded row.
-func TestReferenceMatchesOracle(t *testing.T) {
-	rows := [][]int64{
-		{101, 2054, 2003, 1037, 3231, 102, 1037, 3231, 102},
-		{101, 7592, 102, 2088, 102},
-		{101, 102},
-	}
-	for _, family := range modeldir.Families {
-		t.Run(family, func(t *testing.T) {
-			ref, dir := reference(t, family)
-			oracle, err := refmodel.Load(dir, family)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer oracle.Close()
-			B, S := len(rows), 0
-			for _, r := range rows {
-				S = max(S, len(r))
-			}
-			ids, mask, types := make([]int64, B*S), make([]int64, B*S), make([]int64, B*S)
-			typeRows := make([][]int64, B)
-			for b, r := range rows {
-				typeRows[b] = make([]int64, len(r))
-				for s, id := range r {
-					ids[b*S+s], mask[b*S+s] = id, 1
-					if s >= 3 && modeldir.IsCrossEncoder(family) && !modeldir.IsDecoder(family) {
-						types[b*S+s], typeRows[b][s] = 1, 1
-					}
-				}
-			}
-			out, err := ref.Eval(ids, mask, types, B, S)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for b, r := range rows {
-				if family == modeldir.FamilyBertEmbedding {
-					want, err := oracle.HiddenStates(r, typeRows[b])
-					if err != nil {
-						t.Fatal(err)
-					}
-					H := out.Dims[2]
-					for s := range r {
-						for i := 0; i < H; i++ {
-							if got := out.Data[(b*S+s)*H+i]; math.Abs(got-want[s][i]) > 1e-9 {
-								t.Fatalf("row %d token %d dim %d: got %v, want %v", b, s, i, got, want[s][i])
-							}
-						}
-					}
-					continue
-				}
-				want, err := oracle.Score(r, typeRows[b])
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := out.Data[b]; math.Abs(got-want) > 1e-9 {
-					t.Errorf("row %d: got %v, want %v", b, got, want)
-				}
-			}
-		})
-	}
 }
 
 func TestReferenceErrors(t *testing.T) {
