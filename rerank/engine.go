@@ -114,8 +114,8 @@ type Stats struct {
 	Tokens, PaddedTokens int64
 	// QueueWait is the time pairs waited for a batch, summed over pairs.
 	QueueWait time.Duration
-	// PrepareTime is the time spent building input tensors and RunTime the
-	// time in ONNX Runtime, summed over batches.
+	// PrepareTime is the time spent building the padded inputs and RunTime
+	// the time in the backend (ONNX Runtime or XLA), summed over batches.
 	PrepareTime, RunTime time.Duration
 	// Overloaded counts pairs refused with ErrOverloaded; Cancelled queued
 	// pairs dropped by cancelled calls.
@@ -132,7 +132,9 @@ func (s Stats) Fill() float64 {
 
 // Engine reranks with a cross-encoder model directory (zerank, Qwen3-Reranker
 // or a BERT cross-encoder, as `twostage convert` writes them) on ONNX
-// Runtime. It implements twostage.Reranker and is safe for concurrent use.
+// Runtime, or, with ProviderXLA, with a Hugging Face checkpoint directory on
+// OpenXLA's PJRT runtime. It implements twostage.Reranker and is safe for
+// concurrent use.
 //
 // Engines are shared: every Open of the same model directory with the same
 // provider configuration, max length and instruction in one process returns
@@ -182,8 +184,10 @@ var registry struct {
 // Errors wrap twostage.ErrNotFound (no such model directory),
 // twostage.ErrInvalidInput (bad options, a model whose inputs or outputs
 // break the contract), twostage.ErrUnsupported (an embedding model, a
-// provider the ONNX Runtime library lacks) or twostage.ErrUnavailable (no
-// ONNX Runtime library).
+// provider the ONNX Runtime library lacks; for ProviderXLA: no loadable PJRT
+// plugin for the platform, a converted directory instead of a checkpoint, a
+// build without -tags xla) or twostage.ErrUnavailable (no ONNX Runtime
+// library).
 func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	var o EngineOptions
 	if opts != nil {
