@@ -386,10 +386,12 @@ func (h *hlo) Scores(q, k *stablehlo.Value) *stablehlo.Value {
 	}
 	qd, kd := q.Shape().Dimensions, k.Shape().Dimensions
 	B, S, nQ, D, T, nK := qd[0], qd[1], qd[2], qd[3], kd[1], kd[2]
-	q = h.reshape(h.convert(q, h.compute), B, S, nK, nQ/nK, D)
+	// Heads to the front on q (S x D per head), not on the scores (S x T
+	// per head, the larger tensor): the product comes out in its final order.
+	q = h.transpose(h.reshape(h.convert(q, h.compute), B, S, nK, nQ/nK, D), 0, 2, 3, 1, 4) // [B, nK, rep, S, D]
 	k = h.convert(k, h.compute)
-	s := h.dot(q, []int{4}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [B, nK, S, rep, T]
-	return h.reshape(h.transpose(s, 0, 1, 3, 2, 4), B, nQ, S, T)
+	s := h.dot(q, []int{4}, []int{0, 1}, k, []int{3}, []int{0, 2}) // [B, nK, rep, S, T]
+	return h.reshape(s, B, nQ, S, T)
 }
 
 func (h *hlo) Context(p, v *stablehlo.Value) *stablehlo.Value {
