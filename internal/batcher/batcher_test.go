@@ -343,3 +343,28 @@ func TestGroupingCutsPadding(t *testing.T) {
 		t.Fatalf("fill with grouping %.3f (want >= 0.9), without %.3f (want <= 0.8 for this mix)", fills[true], fills[false])
 	}
 }
+
+// TestShapeCountsPaddedTokens: with a Shape hook, a batch counts the shape
+// that runs it in PaddedTokens; without one, len(batch) x longest.
+func TestShapeCountsPaddedTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape func(n, longest int) (int, int)
+		want  int64
+	}{
+		{"no hook", nil, 3 * 7},
+		{"buckets", func(n, longest int) (int, int) { return 4, 16 }, 4 * 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 3, Shape: tc.shape})
+			defer b.Shutdown()
+			if _, err := b.Add(context.Background(), []item{{1, 5}, {2, 7}, {3, 2}}); err != nil {
+				t.Fatal(err)
+			}
+			if st := b.Stats(); st.Batches != 1 || st.Tokens != 14 || st.PaddedTokens != tc.want {
+				t.Errorf("stats %+v, want 1 batch, 14 tokens, %d padded", st, tc.want)
+			}
+		})
+	}
+}
