@@ -2,7 +2,7 @@
 # (git-ignored) through scripts/deps.sh.
 
 GO        ?= go
-TAGS      ?= faiss
+TAGS      ?= faiss,xla,race_mu
 GOFLAGS_T := -tags $(TAGS)
 PKGS      ?= ./...
 
@@ -12,7 +12,7 @@ all: build
 
 ## deps: Debian packages (FAISS, OpenBLAS), FAISS prelinked (.deps/faiss), npm packages (ONNX Runtime, tokenizers)
 deps:
-	@scripts/deps.sh apt faiss npm tokenizers
+	@scripts/deps.sh apt faiss npm tokenizers pjrt
 
 ## deps-weaviate: the Weaviate server for the integration tests (built once)
 deps-weaviate:

@@ -18,11 +18,12 @@ import (
 )
 
 // engineSpecKeys are the options of the zerank: and onnx: reranker specs.
-var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device"}
+var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device", "platform", "compute", "family"}
 
 func init() {
 	register("rerank", "score JSON lines {\"text\": ...} against a query with a cross-encoder (zerank-2)", cmdRerank)
-	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt][,device=N]"
+	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla][,device=N]" +
+		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F] (provider=xla: DIR is a Hugging Face checkpoint)"
 	registerReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
 		func(ctx context.Context, spec string) (twostage.Reranker, error) {
 			return openEngine(spec, modeldir.FamilyZerank)
@@ -42,14 +43,20 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 		return nil, err
 	}
 	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
-	o.Provider = opts["provider"]
+	o.Provider, o.Platform, o.Compute, o.Family = opts["provider"], opts["platform"], opts["compute"], opts["family"]
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
 		if *p, err = intOpt(spec, opts, key); err != nil {
 			return nil, err
 		}
 	}
-	if family != "" {
+	if family != "" && strings.EqualFold(o.Provider, inference.ProviderXLA) {
+		if o.Family == "" {
+			o.Family = family
+		} else if o.Family != family {
+			return nil, usageErr("%q: family=%s on a %s reranker", spec, o.Family, family)
+		}
+	} else if family != "" {
 		cfg, err := modeldir.Load(dir)
 		if err != nil {
 			return nil, err
@@ -75,7 +82,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	query := fs.String("query", "", "the query (required)")
 	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
-	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB)")
+	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB), or xla (a Hugging Face checkpoint on PJRT)")
+	xo := xlaFlags(fs)
 	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	maxLen := fs.Int("max-length", 0, "cap on tokens per (query, document) input (0: the model's)")
@@ -110,8 +118,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	e, err := rerank.Open(dir, &rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
-		MaxLength: *maxLen, Instruction: *instruction})
+	e, err := rerank.Open(dir, xo.apply(&rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
+		MaxLength: *maxLen, Instruction: *instruction}))
 	if err != nil {
 		return err
 	}
