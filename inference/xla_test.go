@@ -28,7 +28,7 @@ func TestXLABackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	m, err := rt.Open(filepath.Join(ckpt, "config.json"), inference.Score, 0, &inference.ModelOptions{Provider: "XLA", MaxBatchSize: 8})
+	m, err := rt.Open(filepath.Join(ckpt, "config.json"), inference.Score, 0, &inference.ModelOptions{Provider: "XLA", MaxBatchSize: 8, NoLengthGrouping: true})
 	if err != nil {
 		t.Fatal(err)
 	}
