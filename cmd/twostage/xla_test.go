@@ -103,3 +103,36 @@ func TestRerankerSpecXLA(t *testing.T) {
 		t.Errorf("contradicting family: %v", err)
 	}
 }
+
+// TestEmbedderSpecXLA: the embedder spec onnx:CHECKPOINT,provider=xla runs
+// a BERT checkpoint as it is and embeds as the converted model does on
+// ONNX Runtime, within 1e-4.
+func TestEmbedderSpecXLA(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1})
+	converted := tinymodel.Model(t, modeldir.FamilyBertEmbedding)
+	ctx := context.Background()
+	var vecs [2][]float32
+	for i, spec := range []string{"onnx:" + converted, "onnx:" + ckpt + ",provider=xla,platform=cpu,compute=fp32"} {
+		e, err := openEmbedder(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vecs[i], err = e.EmbedQuery(ctx, "vector search with approximate nearest neighbours")
+		if c, ok := e.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+	}
+	if len(vecs[0]) == 0 || len(vecs[0]) != len(vecs[1]) {
+		t.Fatalf("dimensions %d (ORT) and %d (xla)", len(vecs[0]), len(vecs[1]))
+	}
+	for j := range vecs[0] {
+		if math.Abs(float64(vecs[0][j]-vecs[1][j])) > 1e-4 {
+			t.Fatalf("dim %d: ORT %v, xla %v", j, vecs[0][j], vecs[1][j])
+		}
+	}
+}
