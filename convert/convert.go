@@ -19,6 +19,10 @@
 //     maximum length, pooling and normalization recorded in twostage.json;
 //     modules the graph cannot reproduce (Dense, max pooling) are an error.
 //
+// Each architecture is defined once, in package convert/arch; this package
+// emits that definition as ONNX (onnx.go), as package internal/xla emits it
+// as StableHLO.
+//
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
 // stored as float16 and widened to float32 inside the graph (ONNX Runtime
@@ -107,6 +111,55 @@ const DefaultExternalDataThreshold = 1800 << 20
 // decoderMaxLength caps the default max length of decoder families.
 const decoderMaxLength = 8192
 
+// Describe returns the model description (twostage.json's fields but Dtype
+// and Compute) of the checkpoint in dir with config cfg, run as family (""
+// guesses it): what Convert records, and what a runtime that reads the
+// checkpoint as it is (the xla backend) needs. Errors wrap ErrArchitecture
+// when the family does not fit the checkpoint.
+func Describe(dir string, cfg *hf.Config, family string) (*modeldir.Config, error) {
+	var err error
+	if family == "" {
+		if family, err = GuessFamily(cfg); err != nil {
+			return nil, err
+		}
+	}
+	mc, err := modeldir.Defaults(family)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	wantKind := hf.KindBert
+	if modeldir.IsDecoder(family) {
+		wantKind = hf.KindQwen3
+	}
+	if cfg.Kind() != wantKind {
+		return nil, fmt.Errorf("convert: family %s needs a %s checkpoint, %s is %s (%s): %w", family, wantKind, dir, cfg.ModelType, cfg.Architecture(), ErrArchitecture)
+	}
+	if family == modeldir.FamilyBertCrossEncoder && cfg.Architecture() == "BertModel" {
+		return nil, fmt.Errorf("convert: family %s needs BertForSequenceClassification, %s is BertModel (no classifier): %w", family, dir, ErrArchitecture)
+	}
+	mc.HiddenSize = cfg.HiddenSize
+	if modeldir.IsDecoder(family) {
+		mc.PadTokenID = cfg.Pad(151643) // <|endoftext|>
+		mc.MaxLength = min(cfg.MaxPositionEmbeddings, decoderMaxLength)
+		if mc.MaxLength <= 0 {
+			mc.MaxLength = decoderMaxLength
+		}
+	} else {
+		mc.PadTokenID = cfg.Pad(0)
+		mc.MaxLength = cfg.MaxPositionEmbeddings
+	}
+	if family == modeldir.FamilyBertEmbedding {
+		// sentence-transformers' own settings (max_seq_length, pooling,
+		// normalisation) are what its users get from this checkpoint.
+		st, _, err := stconfig.Read(dir)
+		if err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		applySentenceTransformers(&mc, st)
+	}
+	return &mc, nil
+}
+
 // GuessFamily returns the family for an unlabeled checkpoint.
 func GuessFamily(c *hf.Config) (string, error) {
 	switch c.Kind() {
@@ -157,32 +210,11 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	family := o.Family
-	if family == "" {
-		if family, err = GuessFamily(cfg); err != nil {
-			return nil, err
-		}
-	}
-	mc, err := modeldir.Defaults(family)
+	mcp, err := Describe(from, cfg, o.Family)
 	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return nil, err
 	}
-	wantKind := hf.KindBert
-	if modeldir.IsDecoder(family) {
-		wantKind = hf.KindQwen3
-	}
-	if cfg.Kind() != wantKind {
-		return nil, fmt.Errorf("convert: family %s needs a %s checkpoint, %s is %s (%s): %w", family, wantKind, from, cfg.ModelType, cfg.Architecture(), ErrArchitecture)
-	}
-	if family == modeldir.FamilyBertCrossEncoder && cfg.Architecture() == "BertModel" {
-		return nil, fmt.Errorf("convert: family %s needs BertForSequenceClassification, %s is BertModel (no classifier): %w", family, from, ErrArchitecture)
-	}
-	var st *stconfig.Config
-	if family == modeldir.FamilyBertEmbedding {
-		if st, _, err = stconfig.Read(from); err != nil {
-			return nil, fmt.Errorf("convert: %w", err)
-		}
-	}
+	mc, family := *mcp, mcp.Family
 	tokSrc := filepath.Join(from, modeldir.TokenizerFile)
 	if _, err := os.Stat(tokSrc); err != nil {
 		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, twostage.ErrNotFound)
@@ -214,12 +246,7 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if o.Dtype == modeldir.DtypeFP16 {
 		dtype = onnxgraph.Float16
 	}
-	build := func(l *loader) error {
-		if modeldir.IsDecoder(family) {
-			return buildQwen3(l, cfg, mc.ScoreTokens)
-		}
-		return buildBert(l, cfg, family == modeldir.FamilyBertCrossEncoder)
-	}
+	build := func(l *loader) error { return buildArch(l, cfg, family, mc.ScoreTokens) }
 	// A dry run first checks every tensor's presence, shape and dtype, so a
 	// bad checkpoint fails in milliseconds, not after gigabytes of work.
 	dry, err := onnxgraph.New(family, filepath.Join(tmp, "dry-run.partial"))
@@ -242,21 +269,9 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if half {
 		mc.Compute = modeldir.DtypeFP16
 	}
-	mc.HiddenSize = cfg.HiddenSize
 	mc.SourceModel = o.Source
 	if mc.SourceModel == "" {
 		mc.SourceModel = from
-	}
-	if modeldir.IsDecoder(family) {
-		mc.PadTokenID = cfg.Pad(151643) // <|endoftext|>
-		mc.MaxLength = min(cfg.MaxPositionEmbeddings, decoderMaxLength)
-		if mc.MaxLength <= 0 {
-			mc.MaxLength = decoderMaxLength
-		}
-	} else {
-		mc.PadTokenID = cfg.Pad(0)
-		mc.MaxLength = cfg.MaxPositionEmbeddings
-		applySentenceTransformers(&mc, st)
 	}
 	if err := build(l); err != nil {
 		return nil, err
@@ -517,15 +532,6 @@ func (l *loader) mm(x, w string) string {
 // mmAct is a @ b for two float32 activations, computed in the product type.
 func (l *loader) mmAct(a, b string) string {
 	return l.toFloat(l.op("MatMul", l.toCompute(a), l.toCompute(b)))
-}
-
-// matmulAdd is x @ w (+ b when b != ""), float32 in and out.
-func (l *loader) matmulAdd(x, w, b string) string {
-	y := l.mm(x, w)
-	if b != "" {
-		y = l.op("Add", y, b)
-	}
-	return y
 }
 
 // seqPositions returns int64 [S] = 0..S-1 for the sequence length of ids.

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"twostage"
+	"twostage/convert"
+	"twostage/convert/hf"
 	"twostage/inference"
 	"twostage/internal/par"
 	"twostage/internal/stconfig"
@@ -77,7 +80,10 @@ type ONNX struct {
 // Face layout: tokenizer.json with model.onnx or onnx/model.onnx, and the
 // sentence-transformers files (1_Pooling/config.json, modules.json,
 // sentence_bert_config.json) when present, which give pooling,
-// normalization and maximum length.
+// normalization and maximum length. With provider inference.ProviderXLA,
+// dir is a Hugging Face checkpoint (config.json, safetensors,
+// tokenizer.json) run as it is, described as `twostage convert` would
+// describe it, the sentence-transformers files overriding that.
 //
 // A model whose output is last_hidden_state (or token_embeddings)
 // [batch, seq, hidden] is pooled; one whose output is sentence_embedding,
@@ -101,7 +107,7 @@ func NewONNX(dir string, opts *ONNXOptions) (*ONNX, error) {
 		return nil, fmt.Errorf("embed: onnx: pooling %q (want mean, cls or last): %w", o.Pooling, twostage.ErrInvalidInput)
 	}
 	rt := o.Runtime // nil: inference.Default()
-	m, err := describe(dir)
+	m, err := describe(dir, &o.ModelOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -348,12 +354,16 @@ type modelFiles struct {
 }
 
 // describe reads a converted (twostage.json) or published model directory.
-func describe(dir string) (*modelFiles, error) {
+func describe(dir string, o *inference.ModelOptions) (*modelFiles, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("embed: onnx: model directory %s not found: %w", dir, twostage.ErrNotFound)
 	}
 	m := &modelFiles{tokenizer: modeldir.TokenizerPath(dir)}
-	if _, err := os.Stat(modeldir.ConfigPath(dir)); err == nil {
+	if strings.EqualFold(o.Provider, inference.ProviderXLA) {
+		if err := describeCheckpoint(dir, o.Family, m); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(modeldir.ConfigPath(dir)); err == nil {
 		c, err := modeldir.Load(dir)
 		if err != nil {
 			return nil, fmt.Errorf("embed: onnx: %w", err)
@@ -383,6 +393,44 @@ func describe(dir string) (*modelFiles, error) {
 		return nil, fmt.Errorf("embed: onnx: %s has no %s: %w", dir, modeldir.TokenizerFile, twostage.ErrNotFound)
 	}
 	return m, nil
+}
+
+// describeCheckpoint describes a Hugging Face checkpoint directory for
+// provider xla, which runs it as it is: as `twostage convert` would
+// (convert.Describe, family "" guessed), then the sentence-transformers
+// files where present, as for a published export.
+func describeCheckpoint(dir, family string, m *modelFiles) error {
+	m.model = filepath.Join(dir, "config.json")
+	if _, err := os.Stat(m.model); err != nil {
+		if _, err := os.Stat(modeldir.ConfigPath(dir)); err == nil {
+			return fmt.Errorf("embed: onnx: provider xla runs a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json); %s is a converted ONNX model: %w", dir, twostage.ErrUnsupported)
+		}
+		return fmt.Errorf("embed: onnx: %s has no config.json: %w", dir, twostage.ErrNotFound)
+	}
+	hc, err := hf.Read(dir)
+	if err != nil {
+		return fmt.Errorf("embed: onnx: %w", err)
+	}
+	c, err := convert.Describe(dir, hc, family)
+	if err != nil {
+		return fmt.Errorf("embed: onnx: %w", err)
+	}
+	if c.Family != modeldir.FamilyBertEmbedding {
+		return fmt.Errorf("embed: onnx: %s holds a %s model, not a bi-encoder (use it as a reranker): %w", dir, c.Family, twostage.ErrUnsupported)
+	}
+	m.pooling, m.normalize, m.maxLength, m.hidden, m.padID = c.Pooling, c.Normalize, c.MaxLength, c.HiddenSize, c.PadTokenID
+	var st modelFiles
+	readST(dir, &st)
+	if st.pooling != "" {
+		m.pooling = st.pooling
+	}
+	if _, err := os.Stat(filepath.Join(dir, "modules.json")); err == nil {
+		m.normalize = st.normalize
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sentence_bert_config.json")); err == nil && st.maxLength > 0 {
+		m.maxLength = min(m.maxLength, st.maxLength)
+	}
+	return nil
 }
 
 // readST fills pooling, normalization and maximum length from the

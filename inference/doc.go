@@ -22,9 +22,10 @@
 //   - Backend and Executor, the seam an execution engine plugs into: it
 //     receives right-padded batches after the batcher, may round their
 //     shape up to a compiled bucket, and returns raw per-row outputs. ORT
-//     (ONNX Runtime on CPU, CUDA or TensorRT) is built in; another backend
-//     (OpenXLA's PJRT) is added by name through Options.Backends and
-//     chosen with ModelOptions.Provider.
+//     (ONNX Runtime on CPU, CUDA or TensorRT) and XLA (OpenXLA's PJRT,
+//     provider "xla": a Hugging Face checkpoint run as it is, in a binary
+//     built with -tags xla) are built in; another backend is added by name
+//     through Options.Backends; ModelOptions.Provider chooses.
 //
 // What is not here: prompts, truncation and calibration (package rerank),
 // pooling and normalisation (package embed), tokenizing (package

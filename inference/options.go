@@ -19,6 +19,10 @@ const (
 	ProviderCUDA = "cuda"
 	// ProviderTensorRT needs a GPU build of ONNX Runtime with TensorRT.
 	ProviderTensorRT = "tensorrt"
+	// ProviderXLA is OpenXLA's PJRT runtime (the XLA backend, a binary
+	// built with -tags xla): it runs a Hugging Face checkpoint directory as
+	// it is, on ModelOptions.Platform, in ModelOptions.Compute.
+	ProviderXLA = "xla"
 )
 
 // Defaults of ModelOptions' zero fields, the same for every front end.
@@ -41,10 +45,10 @@ const (
 // with an error wrapping twostage.ErrInvalidInput instead of being ignored.
 type ModelOptions struct {
 	// Provider names the backend: ProviderCPU (""), ProviderCUDA or
-	// ProviderTensorRT for ONNX Runtime, or a name from Options.Backends
-	// (for example "xla"). A provider the loaded library lacks fails Open
-	// with an error wrapping twostage.ErrUnsupported: never a silent CPU
-	// fallback.
+	// ProviderTensorRT for ONNX Runtime, ProviderXLA for OpenXLA's PJRT
+	// (see XLA), or a name from Options.Backends. A provider the loaded
+	// library lacks fails Open with an error wrapping
+	// twostage.ErrUnsupported: never a silent CPU fallback.
 	Provider string
 	// DeviceID is the GPU ordinal.
 	DeviceID int
@@ -62,6 +66,18 @@ type ModelOptions struct {
 	// cores to the goroutines tokenizing the next batch. Set it to "1" for
 	// ONNX Runtime's default.
 	SessionConfig map[string]string
+	// Platform is ProviderXLA's PJRT device: "cpu" ("") or "cuda". Its
+	// plugin is found through PJRT_PLUGIN_LIBRARY_PATH, .deps/pjrt, then
+	// go-xla's directories; a missing one fails Open (never a fallback).
+	Platform string
+	// Compute is ProviderXLA's weight and matrix-product type: "fp32" (""),
+	// "bf16" or "fp16"; norms, softmax and the residual stream stay float32.
+	Compute string
+	// Family is the model family of a ProviderXLA checkpoint when its
+	// config.json cannot tell ("": a Qwen3 checkpoint is zerank); zerank
+	// and qwen3-reranker share an architecture. Platform, Compute and
+	// Family are for ProviderXLA: ONNX Runtime's providers refuse them.
+	Family string
 
 	// MaxBatchSize caps the inputs of one batch (DefaultMaxBatchSize).
 	MaxBatchSize int
@@ -121,6 +137,9 @@ func (o *ModelOptions) inherit(d *ModelOptions) {
 	if o.SessionConfig == nil {
 		o.SessionConfig = d.SessionConfig
 	}
+	orZero(&o.Platform, d.Platform)
+	orZero(&o.Compute, d.Compute)
+	orZero(&o.Family, d.Family)
 	orZero(&o.MaxBatchSize, d.MaxBatchSize)
 	orZero(&o.MaxBatchTokens, d.MaxBatchTokens)
 	orZero(&o.MaxWait, d.MaxWait)
@@ -157,8 +176,9 @@ func (o *ModelOptions) key(path string, task Task, pad int64) string {
 		sort.Strings(out)
 		return strings.Join(out, "\x01")
 	}
-	return fmt.Sprintf("%s\x00%v/%d\x00%s/%d/%d/%d\x00%s\x00%s", path, task, pad, o.provider(), o.DeviceID,
-		o.IntraOpThreads, o.InterOpThreads, kv(o.ProviderOptions), kv(o.SessionConfig))
+	return fmt.Sprintf("%s\x00%v/%d\x00%s/%d/%d/%d\x00%s\x00%s\x00%s/%s/%s", path, task, pad, o.provider(), o.DeviceID,
+		o.IntraOpThreads, o.InterOpThreads, kv(o.ProviderOptions), kv(o.SessionConfig),
+		strings.ToLower(o.Platform), strings.ToLower(o.Compute), o.Family)
 }
 
 // batching checks that want (zero fields: any) agrees with the batching of

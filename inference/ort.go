@@ -56,7 +56,10 @@ func (ortBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 	switch o.provider() {
 	case ProviderCPU, ProviderCUDA, ProviderTensorRT:
 	default:
-		return nil, fmt.Errorf("inference: unknown execution provider %q (want cpu, cuda or tensorrt, or one of the runtime's Backends): %w", o.Provider, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("inference: unknown execution provider %q (want cpu, cuda, tensorrt or xla, or one of the runtime's Backends): %w", o.Provider, twostage.ErrInvalidInput)
+	}
+	if o.Platform != "" || o.Compute != "" || o.Family != "" {
+		return nil, fmt.Errorf("inference: model options Platform, Compute and Family are for provider xla, not %s: %w", o.provider(), twostage.ErrInvalidInput)
 	}
 	inputs, outputs, err := ort.ReadModelIO(path)
 	if err != nil {

@@ -23,8 +23,8 @@ type Options struct {
 	// Default* constants fill what both leave zero).
 	Defaults ModelOptions
 	// Backends adds execution backends by provider name, beside the
-	// built-in ONNX Runtime providers (cpu, cuda, tensorrt); a name given
-	// here overrides a built-in one. For example "xla" for OpenXLA's PJRT.
+	// built-in ones (ONNX Runtime's cpu, cuda and tensorrt; xla, OpenXLA's
+	// PJRT); a name given here overrides a built-in one.
 	Backends map[string]Backend
 }
 
@@ -86,6 +86,9 @@ func Default() *Runtime { return defaultRuntime() }
 func (rt *Runtime) backend(p string) Backend {
 	if b, ok := rt.backends[p]; ok {
 		return b
+	}
+	if p == ProviderXLA {
+		return XLA()
 	}
 	return ORT()
 }

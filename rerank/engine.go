@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"twostage"
+	"twostage/convert"
+	"twostage/convert/hf"
 	"twostage/inference"
 	"twostage/internal/par"
 	"twostage/modeldir"
@@ -47,7 +51,8 @@ type EngineOptions struct {
 }
 
 // Engine reranks with a cross-encoder model directory (zerank, Qwen3-Reranker
-// or a BERT cross-encoder, as `twostage convert` writes them). It is the
+// or a BERT cross-encoder, as `twostage convert` writes them; with provider
+// inference.ProviderXLA, a Hugging Face checkpoint directory as it is). It is the
 // cross-encoder front end of package inference: it owns the prompt
 // (template and tokenization), truncation and calibration, and leaves
 // batching, padding and running to the shared inference.Model. It
@@ -75,7 +80,9 @@ type Engine struct {
 // twostage.ErrInvalidInput (bad options, batching options that differ
 // from those of the model already open, a model whose inputs or outputs
 // break the contract: inference.ErrModel), twostage.ErrUnsupported (an
-// embedding model, a provider the ONNX Runtime library lacks) or
+// embedding model, a provider the ONNX Runtime library lacks; for
+// provider xla: no loadable PJRT plugin for the platform, a converted
+// directory instead of a checkpoint, a build without -tags xla) or
 // twostage.ErrUnavailable (no ONNX Runtime library).
 func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	var o EngineOptions
@@ -98,9 +105,9 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rerank: model directory %q: %w", dir, err)
 	}
-	cfg, err := modeldir.Load(abs)
+	cfg, path, err := describe(abs, &o.ModelOptions)
 	if err != nil {
-		return nil, fmt.Errorf("rerank: %w", err)
+		return nil, err
 	}
 	if !modeldir.IsCrossEncoder(cfg.Family) {
 		return nil, fmt.Errorf("rerank: %s holds a %s model, not a cross-encoder: %w", abs, cfg.Family, twostage.ErrUnsupported)
@@ -126,16 +133,52 @@ func Open(dir string, opts *EngineOptions) (*Engine, error) {
 	if n := len(prompt.pair(prompt.query(""), "").IDs); n > maxLen {
 		return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the template with its instruction: %w", maxLen, n, twostage.ErrInvalidInput)
 	}
-	m, err := rt.Open(modeldir.ModelPath(abs), inference.Score, int64(cfg.PadTokenID), &o.ModelOptions)
+	m, err := rt.Open(path, inference.Score, int64(cfg.PadTokenID), &o.ModelOptions)
 	if err != nil {
 		return nil, fmt.Errorf("rerank: open %s: %w", abs, err)
 	}
 	e := &Engine{cfg: cfg, maxLen: maxLen, prompt: prompt, model: m, defaults: defaults}
-	if err := e.checkSignature(modeldir.ModelPath(abs)); err != nil {
+	if err := e.checkSignature(path); err != nil {
 		return nil, errors.Join(err, m.Close())
 	}
 	return e, nil
 }
+
+// describe reads the description of the model in dir and names the file
+// the runtime opens: for ONNX Runtime, a converted directory's
+// twostage.json and model.onnx; for provider xla, a Hugging Face
+// checkpoint's config.json, described as `twostage convert` would.
+func describe(dir string, o *inference.ModelOptions) (*modeldir.Config, string, error) {
+	if !strings.EqualFold(o.Provider, inference.ProviderXLA) {
+		if o.Platform != "" || o.Compute != "" || o.Family != "" {
+			return nil, "", fmt.Errorf("rerank: engine options Platform, Compute and Family are for provider xla: %w", twostage.ErrInvalidInput)
+		}
+		cfg, err := modeldir.Load(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("rerank: %w", err)
+		}
+		return cfg, modeldir.ModelPath(dir), nil
+	}
+	path := filepath.Join(dir, hfConfig)
+	if _, err := os.Stat(path); err != nil {
+		if _, err := os.Stat(modeldir.ConfigPath(dir)); err == nil {
+			return nil, "", fmt.Errorf("rerank: provider xla runs a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json); %s is a converted ONNX model: %w", dir, twostage.ErrUnsupported)
+		}
+		return nil, "", fmt.Errorf("rerank: %s has no %s: %w", dir, hfConfig, twostage.ErrNotFound)
+	}
+	hc, err := hf.Read(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("rerank: %w", err)
+	}
+	cfg, err := convert.Describe(dir, hc, o.Family)
+	if err != nil {
+		return nil, "", fmt.Errorf("rerank: %w", err)
+	}
+	return cfg, path, nil
+}
+
+// hfConfig is a Hugging Face checkpoint's configuration file.
+const hfConfig = "config.json"
 
 // checkSignature checks the model's inputs against the cross-encoder
 // contract (modeldir) and its config.

@@ -2,7 +2,7 @@
 # deps.sh fetches everything twostage needs that is not Go source into .deps/
 # (git-ignored). Idempotent: each step is skipped when its output already exists.
 #
-#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|spamassassin|pystack|all]...
+#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|pjrt|spamassassin|pystack|all]...
 #
 # all is what make deps and make deps-weaviate install; spamassassin and
 # pystack are for scripts/vs-seed.sh only.
@@ -179,6 +179,32 @@ step_govulncheck() {
   touch "$DEPS/bin/.govulncheck-$GOVULNCHECK_VERSION"
 }
 
+# pjrt: XLA's CPU PJRT plugin (a test asset: the xla backend's tests run on
+# it), from the PyPI wheel lammps-jax-pjrt-cpu (PJRT C API 0.115, which
+# go-xla v0.1.4's API 0.83 loads), unpacked to .deps/pjrt/pjrt_c_api_cpu_plugin.so.
+# GPU machines use JAX's CUDA plugin instead (see README).
+PJRT_WHEEL=lammps-jax-pjrt-cpu==0.11.2
+PJRT_WHEEL_SHA256=1319390d948b39f69f7dade496b7c385149d9ca6097a6b62114da113216d9ad1
+step_pjrt() {
+  local out="$DEPS/pjrt/pjrt_c_api_cpu_plugin.so" stamp="$DEPS/pjrt/.stamp-$PJRT_WHEEL_SHA256"
+  [ -f "$out" ] && [ -f "$stamp" ] && return 0
+  log "fetching the CPU PJRT plugin ($PJRT_WHEEL)"
+  mkdir -p "$DEPS/pjrt"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: "$PJRT_WHEEL" -d "$tmp" >&2
+  local whl
+  whl=$(ls "$tmp"/*.whl)
+  echo "$PJRT_WHEEL_SHA256  $whl" | sha256sum -c --quiet - || { log "pjrt: sha256 mismatch for $whl"; rm -rf "$tmp"; exit 1; }
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+n = [x for x in z.namelist() if x.endswith("/pjrt_c_api_cpu_plugin.so")][0]
+open(sys.argv[2], "wb").write(z.read(n))' "$whl" "$tmp/plugin.so"
+  mv -f "$tmp/plugin.so" "$out"
+  rm -rf "$tmp"
+  touch "$stamp"
+}
+
 [ $# -eq 0 ] && set -- all
 for s in "$@"; do
   case "$s" in
@@ -191,7 +217,8 @@ for s in "$@"; do
     minilm) step_minilm ;;
     spamassassin) step_spamassassin ;;
     pystack) step_pystack ;;
-    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate; step_minilm ;;
+    pjrt) step_pjrt ;;
+    all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate; step_minilm; step_pjrt ;;
     *) echo "deps: unknown step $s" >&2; exit 2 ;;
   esac
 done

@@ -32,7 +32,8 @@ func init() {
 		return embed.NewHashing(dim)
 	}))
 	mustRegister(RegisterEmbedder("onnx", "ONNX bi-encoder; onnx:DIR[,pooling=mean|cls|last][,normalize=BOOL][,max_length=N]"+
-		"[,query_prefix=S][,passage_prefix=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt]", openONNX))
+		"[,query_prefix=S][,passage_prefix=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla]"+
+		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16] (provider=xla: DIR is a Hugging Face checkpoint)", openONNX))
 	mustRegister(RegisterEmbedder("openai", "OpenAI-compatible /v1/embeddings (OpenAI, vLLM, Ollama, TEI); openai:URL,model=NAME[,dim=N]"+
 		"[,dimensions=N][,batch=N][,timeout=DUR][,retries=N][,query_prefix=S][,passage_prefix=S]; key from "+strings.Join(apiKeyEnv, " or "), openOpenAI))
 	mustRegister(RegisterEmbedder("tei", "Text Embeddings Inference /embed; tei:URL[,dim=N][,batch=N][,timeout=DUR][,retries=N]"+
@@ -40,7 +41,8 @@ func init() {
 }
 
 func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
-	dir, opts, err := options(spec, "pooling", "normalize", "max_length", "query_prefix", "passage_prefix", "batch", "batch_tokens", "threads", "provider")
+	dir, opts, err := options(spec, "pooling", "normalize", "max_length", "query_prefix", "passage_prefix", "batch", "batch_tokens", "threads", "provider",
+		"platform", "compute")
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +50,7 @@ func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
 		return nil, err
 	}
 	o := &embed.ONNXOptions{Pooling: opts["pooling"], QueryPrefix: opts["query_prefix"], PassagePrefix: opts["passage_prefix"]}
-	o.Provider = opts["provider"]
+	o.Provider, o.Platform, o.Compute = opts["provider"], opts["platform"], opts["compute"]
 	if v, ok := opts["normalize"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

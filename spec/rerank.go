@@ -2,8 +2,10 @@ package spec
 
 import (
 	"context"
+	"strings"
 
 	"twostage"
+	"twostage/inference"
 	"twostage/modeldir"
 	"twostage/rerank"
 )
@@ -13,13 +15,14 @@ import (
 // option is one key in engineSpecKeys and one field set there.
 
 // engineSpecKeys are the options of the zerank: and onnx: reranker specs.
-var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device"}
+var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device", "platform", "compute", "family"}
 
 func init() {
 	mustRegister(RegisterReranker("lexical", "model-free BM25 over the candidates", func(ctx context.Context, spec string) (twostage.Reranker, error) {
 		return rerank.NewLexical(), nil
 	}))
-	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt][,device=N]"
+	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla][,device=N]" +
+		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F] (provider=xla: DIR is a Hugging Face checkpoint)"
 	mustRegister(RegisterReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
 		func(ctx context.Context, spec string) (twostage.Reranker, error) {
 			return openEngine(spec, modeldir.FamilyZerank)
@@ -39,14 +42,22 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 		return nil, err
 	}
 	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
-	o.Provider = opts["provider"]
+	o.Provider, o.Platform, o.Compute, o.Family = opts["provider"], opts["platform"], opts["compute"], opts["family"]
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
 		if *p, err = intOpt(spec, opts, key); err != nil {
 			return nil, err
 		}
 	}
-	if family != "" {
+	if family != "" && strings.EqualFold(o.Provider, inference.ProviderXLA) {
+		// A Hugging Face checkpoint has no twostage.json: the scheme names
+		// the family (zerank and qwen3-reranker share an architecture).
+		if o.Family == "" {
+			o.Family = family
+		} else if o.Family != family {
+			return nil, badf("%q: family=%s on a %s reranker", spec, o.Family, family)
+		}
+	} else if family != "" {
 		cfg, err := modeldir.Load(dir)
 		if err != nil {
 			return nil, err

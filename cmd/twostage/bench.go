@@ -61,7 +61,8 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	minTok := fs.Int("min-tokens", 30, "shortest document, in words (about one token each)")
 	medTok := fs.Int("median-tokens", 120, "median document length (log-normal)")
 	maxTok := fs.Int("max-tokens", 600, "longest document")
-	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
+	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda, tensorrt or xla (a Hugging Face checkpoint on PJRT)")
+	xo := xlaFlags(fs)
 	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
@@ -80,6 +81,7 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens}},
 		Log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) },
 	}
+	xo.apply(&o.Engine)
 	if *spin {
 		o.Engine.SessionConfig = map[string]string{"session.intra_op.allow_spinning": "1"}
 	}

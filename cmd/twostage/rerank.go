@@ -37,7 +37,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	query := fs.String("query", "", "the query (required)")
 	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
-	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB)")
+	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB), or xla (a Hugging Face checkpoint on PJRT)")
+	xo := xlaFlags(fs)
 	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	maxLen := fs.Int("max-length", 0, "cap on tokens per (query, document) input (0: the model's)")
@@ -76,8 +77,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	e, err := rerank.Open(dir, &rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
-		MaxLength: *maxLen})
+	e, err := rerank.Open(dir, xo.apply(&rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
+		MaxLength: *maxLen}))
 	if err != nil {
 		return err
 	}

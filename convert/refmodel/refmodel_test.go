@@ -66,3 +66,70 @@ func TestScoreProperties(t *testing.T) {
 		t.Errorf("HiddenStates on a decoder: %v", err)
 	}
 }
+
+// TestDefinitionMatchesOracle checks convert/arch's one definition of each
+// architecture, evaluated in float64, against the independent per-token
+// oracle, to 1e-9.
+func TestDefinitionMatchesOracle(t *testing.T) {
+	seqs := [][]int64{
+		{101, 2054, 2003, 1037, 3231, 102, 1037, 3231, 102},
+		{101, 7592, 102, 2088, 102},
+		{101, 102},
+	}
+	specs := []tinymodel.Spec{
+		{Family: modeldir.FamilyZerank, Seed: 3},
+		{Family: modeldir.FamilyQwen3Reranker, Seed: 4, Untied: true},
+		{Family: modeldir.FamilyBertCrossEncoder, Seed: 5},
+		{Family: modeldir.FamilyBertEmbedding, Seed: 6},
+	}
+	for _, spec := range specs {
+		t.Run(spec.Family, func(t *testing.T) {
+			dir := tinymodel.Checkpoint(t, spec)
+			m, err := Load(dir, spec.Family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			o, err := loadOracle(dir, spec.Family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.close()
+			for i, ids := range seqs {
+				types := make([]int64, len(ids))
+				for s := 3; s < len(ids); s++ {
+					types[s] = 1
+				}
+				if spec.Family == modeldir.FamilyBertEmbedding {
+					got, err := m.HiddenStates(ids, types)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := o.hiddenStates(ids, types)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for s := range want {
+						for j := range want[s] {
+							if math.Abs(got[s][j]-want[s][j]) > 1e-9 {
+								t.Fatalf("seq %d token %d dim %d: %v, oracle %v", i, s, j, got[s][j], want[s][j])
+							}
+						}
+					}
+					continue
+				}
+				got, err := m.Score(ids, types)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := o.score(ids, types)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if math.Abs(got-want) > 1e-9 {
+					t.Errorf("seq %d: %v, oracle %v", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -1,5 +1,5 @@
 // Package record is an inference.Backend for benchmarks and tests: it runs
-// models on the built-in ONNX Runtime backend and shows every batch to a
+// models on a built-in backend (ONNX Runtime, or XLA) and shows every batch to a
 // callback before running it, so a harness can replay or take apart what
 // an engine ran (the rerank benchmark's pairs, the embedder benchmark's
 // padded batches) through the public seam alone.
@@ -7,13 +7,14 @@ package record
 
 import (
 	"context"
+	"strings"
 
 	"twostage/inference"
 )
 
 // Backend returns a backend that opens models with inference.ORT() on
-// provider ("" or "cpu", "cuda", "tensorrt"), whatever provider name the
-// runtime knows it by, and calls see with every batch before it runs. see
+// provider ("" or "cpu", "cuda", "tensorrt"), or with inference.XLA() for
+// "xla", whatever provider name the runtime knows it by, and calls see with every batch before it runs. see
 // is called from the model's runner goroutine, one batch at a time; b and
 // its slices are valid only during the call.
 func Backend(provider string, see func(b *inference.Batch)) inference.Backend {
@@ -28,7 +29,11 @@ type backend struct {
 func (r backend) Open(path string, task inference.Task, o *inference.ModelOptions) (inference.Executor, error) {
 	oo := *o
 	oo.Provider = r.provider
-	x, err := inference.ORT().Open(path, task, &oo)
+	b := inference.ORT()
+	if strings.EqualFold(r.provider, inference.ProviderXLA) {
+		b = inference.XLA()
+	}
+	x, err := b.Open(path, task, &oo)
 	if err != nil {
 		return nil, err
 	}

@@ -251,29 +251,33 @@ func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
 	// The raw session stays loaded: it is measured before the first engine
 	// run and after each one, and every engine row is compared with the
 	// measurements around it.
-	cfg, err := modeldir.Load(abs)
-	if err != nil {
-		return nil, fmt.Errorf("rerankbench: %w", err)
-	}
 	logf("tokenizing the workload")
-	pairs, err := recordPairs(ctx, abs, &o, work)
+	pairs, family, err := recordPairs(ctx, abs, &o, work)
 	if err != nil {
 		return nil, err
 	}
 	logf("loading the raw session")
 	mo := o.Engine.ModelOptions
-	raw, err := inference.ORT().Open(modeldir.ModelPath(abs), inference.Score, &mo)
+	xla := strings.EqualFold(mo.Provider, inference.ProviderXLA)
+	backend, path := inference.ORT(), modeldir.ModelPath(abs)
+	if xla { // a Hugging Face checkpoint directory, read as it is
+		backend, path = inference.XLA(), filepath.Join(abs, "config.json")
+	}
+	raw, err := backend.Open(path, inference.Score, &mo)
 	if err != nil {
 		return nil, err
 	}
 	defer raw.Close()
-	rep := &Report{Model: abs, Family: cfg.Family, Device: deviceName(&o.Engine)}
+	rep := &Report{Model: abs, Family: family, Device: deviceName(&o.Engine)}
 	batches := rawBatches(pairs, &o, rep)
 	logf("raw session: %d pairs in %d batches", len(pairs), len(batches))
 	if err := rawWarmup(raw, batches); err != nil {
 		return nil, err
 	}
 	ceiling := Row{Name: "raw ORT session, fixed shapes"}
+	if xla {
+		ceiling.Name = "raw XLA executor, bucket shapes"
+	}
 	measure := func() (Row, error) {
 		r, err := benchRaw(ctx, raw, batches, logf)
 		if err != nil {
@@ -341,6 +345,15 @@ func deviceName(o *rerank.EngineOptions) string {
 			return fmt.Sprintf("cpu (%d threads)", o.IntraOpThreads)
 		}
 		return "cpu"
+	case inference.ProviderXLA:
+		platform, compute := strings.ToLower(o.Platform), strings.ToLower(o.Compute)
+		if platform == "" {
+			platform = "cpu"
+		}
+		if compute == "" {
+			compute = "fp32"
+		}
+		return fmt.Sprintf("xla %s device %d, %s", platform, o.DeviceID, compute)
 	default:
 		return fmt.Sprintf("%s device %d", p, o.DeviceID)
 	}
@@ -348,8 +361,8 @@ func deviceName(o *rerank.EngineOptions) string {
 
 // recordPairs runs every call of work once through an engine on a
 // recording backend and returns the pairs it ran (template, tokenization
-// and truncation exactly the engine's).
-func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string) ([]inference.Input, error) {
+// and truncation exactly the engine's) and the model's family.
+func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string) ([]inference.Input, string, error) {
 	var pairs []inference.Input
 	see := func(b *inference.Batch) { // on the runner goroutine, one batch at a time
 		for row := range b.Real {
@@ -363,7 +376,7 @@ func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string)
 	}
 	rt, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"record": record.Backend(o.Engine.Provider, see)}})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer rt.Close()
 	eo := o.Engine
@@ -371,19 +384,19 @@ func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string)
 	eo.Provider = "record"
 	e, err := rerank.Open(dir, &eo)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, client := range work {
 		for _, docs := range client {
 			if _, err := e.Rerank(ctx, benchQuery, docs); err != nil {
-				return nil, errors.Join(err, e.Close())
+				return nil, "", errors.Join(err, e.Close())
 			}
 		}
 	}
 	if err := e.Close(); err != nil { // waits for the runner: pairs is complete
-		return nil, err
+		return nil, "", err
 	}
-	return pairs, nil
+	return pairs, e.Family(), nil
 }
 
 // rawBatches sorts the pairs by length and cuts them into batches under
@@ -464,8 +477,9 @@ func benchRaw(ctx context.Context, x inference.Executor, batches []*inference.Ba
 		if err != nil {
 			return row, err
 		}
+		R, S := x.Shape(b.Rows, b.Seq) // the bucket an XLA executor runs
 		row.Tokens += int64(b.Rows * b.Seq)
-		row.Padded += int64(b.Rows * b.Seq)
+		row.Padded += int64(R * S)
 		row.Pairs += int64(b.Rows)
 		row.Batches++
 		if i%max(1, len(batches)/4) == 0 {
@@ -496,14 +510,42 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 	if _, err := e.Rerank(ctx, benchQuery, work[0][0]); err != nil { // warm-up
 		return row, err
 	}
+	if strings.EqualFold(eo.Provider, inference.ProviderXLA) {
+		// XLA compiles a program per bucket shape on first use: an untimed
+		// pass over the same work compiles the shapes the timed pass runs.
+		if _, err := driveBench(ctx, e, work); err != nil {
+			return row, err
+		}
+	}
 	before := e.Stats()
+	c0, t0 := processCPU(), time.Now()
+	lat, err := driveBench(ctx, e, work)
+	row.Wall = time.Since(t0)
+	row.CPU = processCPU() - c0
+	if err != nil {
+		return row, err
+	}
+	after := e.Stats()
+	row.Calls = after.Calls - before.Calls
+	row.Pairs = after.Items - before.Items
+	row.Batches = after.Batches - before.Batches
+	row.Tokens = after.RealTokens - before.RealTokens
+	row.Padded = after.PaddedTokens - before.PaddedTokens
+	slices.Sort(lat)
+	row.P50 = lat[(len(lat)-1)/2]
+	row.P99 = lat[min(len(lat)-1, int(math.Ceil(0.99*float64(len(lat))))-1)]
+	return row, nil
+}
+
+// driveBench runs work on e, one goroutine per client, and returns the
+// calls' latencies.
+func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) ([]time.Duration, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		lat  []time.Duration
 		errs []error
 	)
-	c0, t0 := processCPU(), time.Now()
 	for _, calls := range work {
 		wg.Add(1)
 		go func() {
@@ -525,19 +567,5 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 		}()
 	}
 	wg.Wait()
-	row.Wall = time.Since(t0)
-	row.CPU = processCPU() - c0
-	if err := errors.Join(errs...); err != nil {
-		return row, err
-	}
-	after := e.Stats()
-	row.Calls = after.Calls - before.Calls
-	row.Pairs = after.Items - before.Items
-	row.Batches = after.Batches - before.Batches
-	row.Tokens = after.RealTokens - before.RealTokens
-	row.Padded = after.PaddedTokens - before.PaddedTokens
-	slices.Sort(lat)
-	row.P50 = lat[(len(lat)-1)/2]
-	row.P99 = lat[min(len(lat)-1, int(math.Ceil(0.99*float64(len(lat))))-1)]
-	return row, nil
+	return lat, errors.Join(errs...)
 }

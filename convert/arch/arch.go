@@ -1,0 +1,253 @@
+// Package arch defines the forward pass of each architecture twostage runs
+// (the Qwen3 decoder scored at its last real token, for zerank and
+// Qwen3-Reranker; BERT with its classifier head or its hidden states) once,
+// over a small tensor-op interface, Ops. A backend of Ops turns the one
+// definition into a program: StableHLO (for PJRT, one program per batch x
+// sequence bucket, weights as parameters) or a float64 evaluation (the
+// reference scores).
+//
+// The definitions work on right-padded batches [B, S] with an attention mask.
+// Which precision a backend computes in is the backend's policy, stated once
+// there: matrix products take the weight's type (the compute type for
+// matrices, float32 for the score head) and return float32; norms, softmax
+// and the residual stream are float32.
+package arch
+
+import (
+	"fmt"
+	"math"
+
+	"twostage"
+	"twostage/convert/hf"
+	"twostage/modeldir"
+)
+
+// Ops is the tensor-op interface an architecture is written over. T is the
+// backend's tensor handle. Ops report no errors: a backend records its first
+// error and returns it when the program is finished.
+//
+// Shapes are written [B, S, ...]: B the batch, S the (padded) sequence.
+// Binary element-wise ops broadcast numpy-style (trailing axes aligned,
+// size-1 axes stretched). Every float result is float32 unless said.
+type Ops[T any] interface {
+	// IDs, Mask and TypeIDs are the integer inputs [B, S]: token ids,
+	// attention mask (1 real, 0 padding; rows right-padded) and BERT's
+	// token type ids.
+	IDs() T
+	Mask() T
+	TypeIDs() T
+	// Weight is the checkpoint tensor name (canonical: without "model." or
+	// "bert." prefixes) of the given dimensions. Rank-2 weights are in the
+	// compute type; vectors are float32.
+	Weight(name string, dims ...int) T
+	// Rows is rows of the [V, dim] tensor name, as a float32 [len(rows), dim]
+	// matrix (the LM-head rows a score needs).
+	Rows(name string, rows []int, dim int) T
+	// Const is a float32 scalar; Vector a float32 vector.
+	Const(v float64) T
+	Vector(v []float64) T
+	// Positions is the token positions 0..S-1 as float32 [1, S, 1, 1];
+	// PositionIDs the same as integers [B, S] (for Embed).
+	Positions() T
+	PositionIDs() T
+
+	// Embed gathers rows of table [V, H] by ids [B, S]: [B, S, H].
+	Embed(table, ids T) T
+	// Linear is x [..., K] times w [N, K] transposed: [..., N], computed in
+	// w's type.
+	Linear(x, w T) T
+	Add(a, b T) T
+	Sub(a, b T) T
+	Mul(a, b T) T
+	Div(a, b T) T
+	Neg(x T) T
+	Rsqrt(x T) T
+	Cos(x T) T
+	Sin(x T) T
+	Sigmoid(x T) T
+	Tanh(x T) T
+	Erf(x T) T
+	// Mean is the mean over the last axis, kept as size 1.
+	Mean(x T) T
+	// Softmax is over the last axis.
+	Softmax(x T) T
+	// Slice is x[..., from:to] on the last axis; Concat joins on the last axis.
+	Slice(x T, from, to int) T
+	Concat(a, b T) T
+	// SplitHeads is [B, S, n*D] -> [B, S, n, D]; MergeHeads the inverse.
+	SplitHeads(x T, n int) T
+	MergeHeads(x T) T
+	// Scores is q [B, S, nQ, D] times k [B, T, nK, D] over D: [B, nQ, S, T];
+	// query head h uses key head h / (nQ/nK). Computed in the compute type.
+	Scores(q, k T) T
+	// Context is p [B, nQ, S, T] times v [B, T, nK, D] over T: [B, S, nQ, D],
+	// head h using value head h / (nQ/nK). Computed in the compute type.
+	Context(p, v T) T
+	// AttentionBias is the additive bias [B, 1, S, T] from the mask: 0 where
+	// key t is real (and, when causal, t <= s), -1e9 elsewhere.
+	AttentionBias(causal bool) T
+	// Last is x [B, S, H] at each row's last real token; First at position 0.
+	Last(x T) T
+	First(x T) T
+}
+
+// Model says what a program computes.
+type Model struct {
+	// Family is a modeldir family.
+	Family string
+	// Config is the checkpoint's config.json.
+	Config *hf.Config
+	// HeadTensor is the LM-head tensor (canonical name) of a decoder:
+	// "lm_head.weight", or "embed_tokens.weight" when tied.
+	HeadTensor string
+}
+
+// NewModel checks that cfg's architecture fits family.
+func NewModel(family string, cfg *hf.Config, hasLMHead bool) (*Model, error) {
+	m := &Model{Family: family, Config: cfg}
+	switch {
+	case modeldir.IsDecoder(family):
+		if cfg.Kind() != hf.KindQwen3 {
+			return nil, fmt.Errorf("arch: family %s needs a Qwen3 checkpoint, have model_type %q: %w", family, cfg.ModelType, twostage.ErrInvalidInput)
+		}
+		m.HeadTensor = "lm_head.weight"
+		if !hasLMHead {
+			if !cfg.Tied() {
+				return nil, fmt.Errorf("arch: checkpoint has no lm_head.weight and tie_word_embeddings is false: %w", twostage.ErrInvalidInput)
+			}
+			m.HeadTensor = "embed_tokens.weight"
+		}
+		d, _ := modeldir.Defaults(family)
+		for _, t := range d.ScoreTokens {
+			if t >= cfg.VocabSize {
+				return nil, fmt.Errorf("arch: score token %d outside vocab_size %d: %w", t, cfg.VocabSize, twostage.ErrInvalidInput)
+			}
+		}
+	case family == modeldir.FamilyBertCrossEncoder, family == modeldir.FamilyBertEmbedding:
+		if cfg.Kind() != hf.KindBert {
+			return nil, fmt.Errorf("arch: family %s needs a BERT checkpoint, have model_type %q: %w", family, cfg.ModelType, twostage.ErrInvalidInput)
+		}
+	default:
+		return nil, fmt.Errorf("arch: unknown family %q: %w", family, twostage.ErrUnsupported)
+	}
+	return m, nil
+}
+
+// Output is the model's result: raw scores [B, 1] for cross-encoders, the
+// last hidden state [B, S, H] for embedding models.
+func Output[T any](o Ops[T], m *Model) T {
+	if modeldir.IsDecoder(m.Family) {
+		return qwen3(o, m)
+	}
+	return bert(o, m)
+}
+
+// rmsNorm is x / sqrt(mean(x^2) + eps) * w over the last axis.
+func rmsNorm[T any](o Ops[T], x, w T, eps float64) T {
+	return o.Mul(o.Mul(x, o.Rsqrt(o.Add(o.Mean(o.Mul(x, x)), o.Const(eps)))), w)
+}
+
+// layerNorm is (x - mean) / sqrt(var + eps) * w + b over the last axis.
+func layerNorm[T any](o Ops[T], x, w, b T, eps float64) T {
+	c := o.Sub(x, o.Mean(x))
+	return o.Add(o.Mul(o.Mul(c, o.Rsqrt(o.Add(o.Mean(o.Mul(c, c)), o.Const(eps)))), w), b)
+}
+
+// qwen3 is the Qwen3 decoder (Hugging Face transformers' Qwen3 modelling
+// code), scored at the last real token by the family's LM-head rows:
+// logit("Yes") for zerank, logit("yes") - logit("no") for Qwen3-Reranker.
+func qwen3[T any](o Ops[T], m *Model) T {
+	c := m.Config
+	H, V, I := c.HiddenSize, c.VocabSize, c.IntermediateSize
+	nH, nKV, D := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	eps := c.RMSNormEps
+
+	// Rotary embedding, rotate-half convention: angles [1, S, 1, D].
+	inv := make([]float64, D)
+	for i := 0; i < D/2; i++ {
+		inv[i] = math.Pow(c.RopeTheta, -2*float64(i)/float64(D))
+		inv[i+D/2] = inv[i]
+	}
+	angles := o.Mul(o.Positions(), o.Vector(inv))
+	cos, sin := o.Cos(angles), o.Sin(angles)
+	rope := func(x T) T { // x [B, S, n, D]
+		rot := o.Concat(o.Neg(o.Slice(x, D/2, D)), o.Slice(x, 0, D/2))
+		return o.Add(o.Mul(x, cos), o.Mul(rot, sin))
+	}
+	linear := func(x T, name string, out, in int) T {
+		y := o.Linear(x, o.Weight(name+".weight", out, in))
+		if c.AttentionBias { // q, k and v projections only
+			y = o.Add(y, o.Weight(name+".bias", out))
+		}
+		return y
+	}
+	bias := o.AttentionBias(true)
+	scale := o.Const(1 / math.Sqrt(float64(D)))
+
+	x := o.Embed(o.Weight("embed_tokens.weight", V, H), o.IDs())
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("layers.%d.", l)
+		h := rmsNorm(o, x, o.Weight(p+"input_layernorm.weight", H), eps)
+		q := o.SplitHeads(linear(h, p+"self_attn.q_proj", nH*D, H), nH)
+		k := o.SplitHeads(linear(h, p+"self_attn.k_proj", nKV*D, H), nKV)
+		v := o.SplitHeads(linear(h, p+"self_attn.v_proj", nKV*D, H), nKV)
+		q = rope(rmsNorm(o, q, o.Weight(p+"self_attn.q_norm.weight", D), eps))
+		k = rope(rmsNorm(o, k, o.Weight(p+"self_attn.k_norm.weight", D), eps))
+		probs := o.Softmax(o.Add(o.Scores(o.Mul(q, scale), k), bias))
+		ctx := o.MergeHeads(o.Context(probs, v))
+		x = o.Add(x, o.Linear(ctx, o.Weight(p+"self_attn.o_proj.weight", H, nH*D)))
+
+		h = rmsNorm(o, x, o.Weight(p+"post_attention_layernorm.weight", H), eps)
+		gate := o.Linear(h, o.Weight(p+"mlp.gate_proj.weight", I, H))
+		act := o.Mul(o.Mul(gate, o.Sigmoid(gate)), o.Linear(h, o.Weight(p+"mlp.up_proj.weight", I, H)))
+		x = o.Add(x, o.Linear(act, o.Weight(p+"mlp.down_proj.weight", H, I)))
+	}
+	last := rmsNorm(o, o.Last(x), o.Weight("norm.weight", H), eps) // [B, H]
+	d, _ := modeldir.Defaults(m.Family)
+	logits := o.Linear(last, o.Rows(m.HeadTensor, d.ScoreTokens, H)) // [B, k]
+	if len(d.ScoreTokens) == 2 {
+		return o.Sub(o.Slice(logits, 0, 1), o.Slice(logits, 1, 2))
+	}
+	return logits
+}
+
+// bert is the BERT encoder (post-norm, exact GELU): the classifier logit
+// [B, 1] (tanh pooler on the first token, then the classifier) for a
+// cross-encoder, the last hidden state [B, S, H] for an embedding model.
+func bert[T any](o Ops[T], m *Model) T {
+	c := m.Config
+	H, nH, I := c.HiddenSize, c.NumAttentionHeads, c.IntermediateSize
+	D := H / nH
+	eps := c.LayerNormEps
+	lin := func(x T, name string, out, in int) T {
+		return o.Add(o.Linear(x, o.Weight(name+".weight", out, in)), o.Weight(name+".bias", out))
+	}
+	ln := func(x T, name string) T {
+		return layerNorm(o, x, o.Weight(name+".weight", H), o.Weight(name+".bias", H), eps)
+	}
+	// Position embeddings 0..S-1: the first S rows, gathered by position.
+	pos := o.Weight("embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, H)
+	x := o.Add(o.Embed(o.Weight("embeddings.word_embeddings.weight", c.VocabSize, H), o.IDs()),
+		o.Embed(o.Weight("embeddings.token_type_embeddings.weight", c.TypeVocabSize, H), o.TypeIDs()))
+	x = o.Add(x, o.Embed(pos, o.PositionIDs()))
+	x = ln(x, "embeddings.LayerNorm")
+	bias := o.AttentionBias(false)
+	scale := o.Const(1 / math.Sqrt(float64(D)))
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("encoder.layer.%d.", l)
+		q := o.SplitHeads(lin(x, p+"attention.self.query", H, H), nH)
+		k := o.SplitHeads(lin(x, p+"attention.self.key", H, H), nH)
+		v := o.SplitHeads(lin(x, p+"attention.self.value", H, H), nH)
+		probs := o.Softmax(o.Add(o.Scores(o.Mul(q, scale), k), bias))
+		a := lin(o.MergeHeads(o.Context(probs, v)), p+"attention.output.dense", H, H)
+		a = ln(o.Add(a, x), p+"attention.output.LayerNorm")
+		in := lin(a, p+"intermediate.dense", I, H)
+		in = o.Mul(o.Mul(in, o.Const(0.5)), o.Add(o.Const(1), o.Erf(o.Mul(in, o.Const(1/math.Sqrt2)))))
+		x = ln(o.Add(lin(in, p+"output.dense", H, I), a), p+"output.LayerNorm")
+	}
+	if m.Family == modeldir.FamilyBertEmbedding {
+		return x
+	}
+	pooled := o.Tanh(lin(o.First(x), "pooler.dense", H, H))
+	return lin(pooled, "classifier", 1, H)
+}

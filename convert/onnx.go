@@ -1,0 +1,328 @@
+package convert
+
+import (
+	"fmt"
+
+	"twostage/convert/arch"
+	"twostage/convert/hf"
+	og "twostage/convert/onnxgraph"
+	"twostage/modeldir"
+)
+
+// buildArch emits family's architecture (convert/arch's one definition) as
+// an ONNX graph under the cross-encoder contract: inputs input_ids,
+// attention_mask (and token_type_ids for BERT), int64 [batch, sequence];
+// output logits [batch, 1] (a decoder's only from its score rows of the LM
+// head, at the last real token), or last_hidden_state for an embedding
+// model.
+func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int) error {
+	src := arch.NewCheckpoint(l.ck)
+	if modeldir.IsDecoder(family) {
+		for _, t := range scoreTokens {
+			if t >= c.VocabSize {
+				return fmt.Errorf("convert: score token %d outside vocab_size %d: %w", t, c.VocabSize, ErrConfig)
+			}
+		}
+		switch name, ok := src.Name("lm_head.weight"); {
+		case ok:
+			info, _ := l.ck.Info(name)
+			if len(info.Shape) != 2 || info.Shape[0] != int64(c.VocabSize) || info.Shape[1] != int64(c.HiddenSize) {
+				return fmt.Errorf("convert: tensor lm_head.weight has shape %v, config.json implies [%d %d]: %w", info.Shape, c.VocabSize, c.HiddenSize, ErrShape)
+			}
+			l.advance(info.Bytes())
+		case !c.Tied():
+			return fmt.Errorf("convert: checkpoint has no tensor \"lm_head.weight\" and tie_word_embeddings is false: %w", ErrMissingTensor)
+		}
+	}
+	m, err := arch.NewModel(family, c, src.Has("lm_head.weight"))
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	o := &onnxOps{l: l, src: src, cfg: c, pending: map[string]pending{}, done: map[string]string{}}
+	o.ids = l.g.Input("input_ids", og.Int64, "batch", "sequence")
+	o.mask = l.g.Input("attention_mask", og.Int64, "batch", "sequence")
+	if !modeldir.IsDecoder(family) {
+		o.types = l.g.Input("token_type_ids", og.Int64, "batch", "sequence")
+	}
+	out := arch.Output[string](o, m)
+	if o.err != nil {
+		return o.err
+	}
+	if family == modeldir.FamilyBertEmbedding {
+		l.g.Output(out, modeldir.OutputLastHiddenState, og.Float, "batch", "sequence", int64(c.HiddenSize))
+	} else {
+		l.g.Output(out, modeldir.OutputLogits, og.Float, "batch", 1)
+	}
+	return nil
+}
+
+// pending is a weight named by the definition, read when its use says how
+// to store it: an embedding table (Embed), a matrix product's weight
+// (Linear) or a float32 vector (anything else).
+type pending struct {
+	name string
+	dims []int
+	rows []int // score rows of an LM head
+}
+
+// onnxOps implements arch.Ops by emitting ONNX nodes. Values are graph
+// value names; weights are marked "\x00w<n>" until used.
+type onnxOps struct {
+	l                *loader
+	src              *arch.Checkpoint
+	cfg              *hf.Config
+	ids, mask, types string
+	pending          map[string]pending
+	done             map[string]string // pending key -> graph value
+	err              error
+	seqLen           string // [1] int64, the sequence length
+}
+
+func (o *onnxOps) keep(err error) {
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+}
+
+func (o *onnxOps) IDs() string     { return o.ids }
+func (o *onnxOps) Mask() string    { return o.mask }
+func (o *onnxOps) TypeIDs() string { return o.types }
+
+func (o *onnxOps) mark(p pending) string {
+	key := fmt.Sprintf("\x00w%d", len(o.pending))
+	o.pending[key] = p
+	return key
+}
+
+func (o *onnxOps) Weight(name string, dims ...int) string {
+	return o.mark(pending{name: name, dims: dims})
+}
+
+func (o *onnxOps) Rows(name string, rows []int, dim int) string {
+	return o.mark(pending{name: name, dims: []int{len(rows), dim}, rows: rows})
+}
+
+// stored is the checkpoint's name for canonical name (prefixed as stored;
+// old BERT checkpoints' LayerNorm gamma/beta as such).
+func (o *onnxOps) stored(name string) string {
+	n, _ := o.src.Name(name)
+	return n
+}
+
+// resolve turns a pending weight used as a plain value into a float32
+// vector; other values pass through.
+func (o *onnxOps) resolve(x string) string {
+	p, ok := o.pending[x]
+	if !ok {
+		return x
+	}
+	if v, ok := o.done[x]; ok {
+		return v
+	}
+	if len(p.dims) != 1 {
+		o.keep(fmt.Errorf("convert: weight %s of rank %d used as a vector: %w", p.name, len(p.dims), ErrShape))
+		return ""
+	}
+	v, err := o.l.vector(o.stored(p.name), p.dims[0])
+	o.keep(err)
+	o.done[x] = v
+	return v
+}
+
+func (o *onnxOps) op(op string, in ...string) string {
+	for i := range in {
+		in[i] = o.resolve(in[i])
+	}
+	return o.l.g.Op(op, in)
+}
+
+func (o *onnxOps) opA(op string, in []string, attrs ...og.Attr) string {
+	for i := range in {
+		in[i] = o.resolve(in[i])
+	}
+	return o.l.g.Op(op, in, attrs...)
+}
+
+func (o *onnxOps) Const(v float64) string { return o.l.f32(float32(v)) }
+
+func (o *onnxOps) Vector(v []float64) string {
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x)
+	}
+	return o.l.g.ConstFloat(og.Float, f, int64(len(f)))
+}
+
+// sequence is the sequence length as int64 [1].
+func (o *onnxOps) sequence() string {
+	if o.seqLen == "" {
+		o.seqLen = o.op("Slice", o.op("Shape", o.ids), o.l.i64(1), o.l.i64(2), o.l.i64(0))
+	}
+	return o.seqLen
+}
+
+func (o *onnxOps) Positions() string {
+	f := o.opA("Cast", []string{o.l.seqPositions(o.ids)}, og.Int("to", int64(og.Float)))
+	return o.op("Reshape", f, o.l.i64(1, -1, 1, 1))
+}
+
+// PositionIDs is [S], which broadcasts against [B, S].
+func (o *onnxOps) PositionIDs() string { return o.l.seqPositions(o.ids) }
+
+func (o *onnxOps) Embed(table, ids string) string {
+	p, ok := o.pending[table]
+	if !ok || len(p.dims) != 2 {
+		o.keep(fmt.Errorf("convert: embedding of a value that is not a weight table: %w", ErrShape))
+		return ""
+	}
+	t, ok := o.done[table]
+	if !ok {
+		var err error
+		t, err = o.l.table(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		o.done[table] = t
+	}
+	return o.l.widen(o.op("Gather", t, ids))
+}
+
+func (o *onnxOps) Linear(x, w string) string {
+	p, ok := o.pending[w]
+	if !ok || len(p.dims) != 2 {
+		o.keep(fmt.Errorf("convert: matrix product with a value that is not a weight matrix: %w", ErrShape))
+		return ""
+	}
+	x = o.resolve(x)
+	if p.rows != nil { // LM-head rows: float32, transposed to [H, k]
+		v, ok := o.done[w]
+		if !ok {
+			v = o.headRows(p)
+			o.done[w] = v
+		}
+		return o.op("MatMul", x, v)
+	}
+	v, ok := o.done[w]
+	if !ok {
+		var err error
+		v, err = o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		o.done[w] = v
+	}
+	return o.l.mm(x, v)
+}
+
+// headRows reads the score rows of an LM head as a float32 [H, k] value.
+func (o *onnxOps) headRows(p pending) string {
+	if o.l.dry {
+		return ""
+	}
+	rows, _, err := o.l.ck.ReadRows(o.stored(p.name), p.rows)
+	if err != nil {
+		o.keep(fmt.Errorf("convert: %w", err))
+		return ""
+	}
+	k, H := len(p.rows), p.dims[1]
+	t := make([]float32, H*k)
+	for r, row := range rows {
+		for i, x := range row {
+			t[i*k+r] = x
+		}
+	}
+	v, err := o.l.param("score_head", t, int64(H), int64(k))
+	o.keep(err)
+	return v
+}
+
+func (o *onnxOps) Add(a, b string) string { return o.op("Add", a, b) }
+func (o *onnxOps) Sub(a, b string) string { return o.op("Sub", a, b) }
+func (o *onnxOps) Mul(a, b string) string { return o.op("Mul", a, b) }
+func (o *onnxOps) Div(a, b string) string { return o.op("Div", a, b) }
+func (o *onnxOps) Neg(x string) string    { return o.op("Neg", x) }
+func (o *onnxOps) Rsqrt(x string) string  { return o.op("Reciprocal", o.op("Sqrt", x)) }
+func (o *onnxOps) Cos(x string) string    { return o.op("Cos", x) }
+func (o *onnxOps) Sin(x string) string    { return o.op("Sin", x) }
+func (o *onnxOps) Sigmoid(x string) string {
+	return o.op("Sigmoid", x)
+}
+func (o *onnxOps) Tanh(x string) string { return o.op("Tanh", x) }
+func (o *onnxOps) Erf(x string) string  { return o.op("Erf", x) }
+
+func (o *onnxOps) Mean(x string) string {
+	return o.opA("ReduceMean", []string{x}, og.Ints("axes", -1), og.Int("keepdims", 1))
+}
+
+func (o *onnxOps) Softmax(x string) string {
+	return o.opA("Softmax", []string{x}, og.Int("axis", -1))
+}
+
+func (o *onnxOps) Slice(x string, from, to int) string {
+	return o.op("Slice", x, o.l.i64(int64(from)), o.l.i64(int64(to)), o.l.i64(-1))
+}
+
+func (o *onnxOps) Concat(a, b string) string {
+	return o.opA("Concat", []string{a, b}, og.Int("axis", -1))
+}
+
+func (o *onnxOps) SplitHeads(x string, n int) string {
+	return o.op("Reshape", x, o.l.i64(0, 0, int64(n), -1))
+}
+
+func (o *onnxOps) MergeHeads(x string) string { return o.op("Reshape", x, o.l.i64(0, 0, -1)) }
+
+// heads are the query and key heads and the head size.
+func (o *onnxOps) heads() (nQ, nK, D int64) {
+	c := o.cfg
+	nQ, nK = int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads)
+	if nK == 0 || c.Kind() == hf.KindBert {
+		nK = nQ
+	}
+	D = int64(c.HeadDim)
+	if D == 0 || c.Kind() == hf.KindBert {
+		D = int64(c.HiddenSize) / nQ
+	}
+	return
+}
+
+// square is the int64 shape [lead..., S, S].
+func (o *onnxOps) square(lead ...int64) string {
+	s := o.sequence()
+	return o.opA("Concat", []string{o.l.i64(lead...), s, s}, og.Int("axis", 0))
+}
+
+func (o *onnxOps) Scores(q, k string) string {
+	nQ, nK, D := o.heads()
+	g := o.l.g
+	// Grouped-query attention by broadcasting: query head h uses key head h / rep.
+	q5 := g.Op("Transpose", []string{o.op("Reshape", q, o.l.i64(0, 0, nK, nQ/nK, D))}, og.Ints("perm", 0, 2, 3, 1, 4)) // [B,nK,rep,S,D]
+	kt := o.op("Unsqueeze", g.Op("Transpose", []string{o.resolve(k)}, og.Ints("perm", 0, 2, 3, 1)), o.l.i64(2))        // [B,nK,1,D,T]
+	return o.op("Reshape", o.l.mmAct(q5, kt), o.square(0, nQ))                                                         // [B,nQ,S,T]
+}
+
+func (o *onnxOps) Context(p, v string) string {
+	nQ, nK, D := o.heads()
+	g := o.l.g
+	p5 := o.op("Reshape", p, o.square(0, nK, nQ/nK))                                                            // [B,nK,rep,S,T]
+	vt := o.op("Unsqueeze", g.Op("Transpose", []string{o.resolve(v)}, og.Ints("perm", 0, 2, 1, 3)), o.l.i64(2)) // [B,nK,1,T,D]
+	c := g.Op("Transpose", []string{o.l.mmAct(p5, vt)}, og.Ints("perm", 0, 3, 1, 2, 4))                         // [B,S,nK,rep,D]
+	return o.op("Reshape", c, o.l.i64(0, 0, nQ, D))
+}
+
+func (o *onnxOps) AttentionBias(causal bool) string {
+	keyOK := o.op("Unsqueeze", o.opA("Cast", []string{o.mask}, og.Int("to", int64(og.Bool))), o.l.i64(1, 2)) // [B,1,1,T]
+	if causal {
+		pos := o.l.seqPositions(o.ids)
+		c := o.op("LessOrEqual", o.op("Unsqueeze", pos, o.l.i64(0)), o.op("Unsqueeze", pos, o.l.i64(1))) // [S,T]: t <= s
+		keyOK = o.op("And", c, keyOK)
+	}
+	return o.op("Where", keyOK, o.l.f32(0), o.l.f32(-1e9))
+}
+
+func (o *onnxOps) Last(x string) string {
+	last := o.op("Sub", o.opA("ReduceSum", []string{o.mask, o.l.i64(1)}, og.Int("keepdims", 1)), o.l.i64(1)) // [B,1]
+	return o.opA("GatherND", []string{x, last}, og.Int("batch_dims", 1))                                     // [B,H]
+}
+
+func (o *onnxOps) First(x string) string {
+	return o.opA("Gather", []string{x, o.l.scalarI64(0)}, og.Int("axis", 1))
+}
+
+var _ arch.Ops[string] = (*onnxOps)(nil)

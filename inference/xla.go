@@ -1,0 +1,98 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"twostage"
+	"twostage/internal/xla"
+	"twostage/modeldir"
+)
+
+// XLA returns the built-in OpenXLA backend, which serves ProviderXLA: it
+// runs a Hugging Face checkpoint directory as it is (config.json,
+// safetensors, sharded or not, in F32, F16 or BF16), compiled by a PJRT
+// plugin per shape bucket (package internal/xla), weights uploaded once.
+// It needs a binary built with -tags xla; without it Open fails with an
+// error wrapping twostage.ErrUnsupported that says so.
+//
+// Open's path names a file in the checkpoint directory (config.json); the
+// backend reads the directory. ModelOptions.Platform, DeviceID, Compute
+// and Family configure it; the ONNX Runtime fields (threads, provider
+// options, session configuration) are ignored. Shape rounds batches up to
+// the compiled buckets (xla.Buckets), so bucket padding shows in Stats.
+// Score runs cross-encoder families (one raw score per row), Embed the
+// embedding family (hidden states per token, which the front end pools).
+//
+// Errors: no loadable plugin for the platform, a family the task cannot
+// use, or a build without the xla tag wrap twostage.ErrUnsupported; a
+// missing config.json twostage.ErrNotFound; bad options or a checkpoint
+// that does not match its config twostage.ErrInvalidInput.
+func XLA() Backend { return xlaBackend{} }
+
+type xlaBackend struct{}
+
+type xlaExec struct {
+	e   *xla.Executor
+	sig Signature
+}
+
+// Open implements Backend.
+func (xlaBackend) Open(path string, task Task, o *ModelOptions) (Executor, error) {
+	dir := filepath.Dir(path)
+	e, err := xla.Open(dir, &xla.Options{Platform: strings.ToLower(o.Platform), DeviceID: o.DeviceID,
+		Compute: strings.ToLower(o.Compute), Family: o.Family})
+	if err != nil {
+		return nil, fmt.Errorf("inference: %w", err)
+	}
+	desc := e.Describe()
+	if embed := desc.Family == modeldir.FamilyBertEmbedding; embed != (task == Embed) {
+		return nil, errors.Join(fmt.Errorf("inference: %s holds a %s model, which cannot %s: %w", dir, desc.Family, task, twostage.ErrUnsupported), e.Close())
+	}
+	x := &xlaExec{e: e, sig: Signature{Mask: true, TypeIDs: desc.HasTokenTypeIDs, Output: outLogits}}
+	if task == Embed {
+		x.sig.Output = outHidden
+	}
+	return x, nil
+}
+
+func (x *xlaExec) Signature() Signature { return x.sig }
+
+func (x *xlaExec) Shape(rows, seq int) (int, int) { return x.e.Shape(rows, seq) }
+
+// Run hands the executor the batch's real rows only: it adds its own
+// padding rows up to the bucket (each with one real token, so that no row
+// is all padding), which is the runtime's Shape(Real, Seq) = (Rows, Seq).
+func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
+	n := b.Real * b.Seq
+	var types []int64
+	if b.TypeIDs != nil {
+		types = b.TypeIDs[:n]
+	}
+	if x.sig.Output == outHidden {
+		h, err := x.e.Hidden(ctx, b.IDs[:n], b.Mask[:n], types, b.Real, b.Seq)
+		if err != nil {
+			return nil, fmt.Errorf("inference: %w", err)
+		}
+		return &Output{Data: h, Width: len(h) / max(n, 1)}, nil
+	}
+	s, err := x.e.Run(ctx, b.IDs[:n], b.Mask[:n], types, b.Real, b.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("inference: %w", err)
+	}
+	out := make([]float32, len(s))
+	for i, v := range s {
+		out[i] = float32(v) // the device computed float32
+	}
+	return &Output{Data: out, Width: 1}, nil
+}
+
+func (x *xlaExec) Close() error {
+	if err := x.e.Close(); err != nil {
+		return fmt.Errorf("inference: %w", err)
+	}
+	return nil
+}

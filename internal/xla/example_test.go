@@ -1,0 +1,34 @@
+package xla_test
+
+import (
+	"context"
+	"fmt"
+
+	"twostage/internal/xla"
+)
+
+// Example scores one right-padded batch of two token sequences with a
+// Hugging Face checkpoint on the CPU plugin, in bfloat16 (a build with
+// -tags xla; without it Open says so).
+func Example() {
+	e, err := xla.Open("path/to/hf-checkpoint", &xla.Options{Platform: xla.PlatformCPU, Compute: xla.ComputeBF16})
+	if err != nil {
+		fmt.Println("open failed")
+		return
+	}
+	defer e.Close()
+	ids := []int64{151644, 8948, 198, 151643, 151644, 872, 198, 9454}
+	mask := []int64{1, 1, 1, 0, 1, 1, 1, 1}
+	raw, err := e.Run(context.Background(), ids, mask, nil, 2, 4)
+	fmt.Println(len(raw), err)
+	// Output:
+	// open failed
+}
+
+// ExampleBuckets shows the compiled shape a batch of 5 inputs of at most
+// 100 tokens runs in.
+func ExampleBuckets() {
+	fmt.Println(xla.Buckets(5, 100, 8192))
+	// Output:
+	// 6 128
+}

@@ -1,0 +1,482 @@
+//go:build xla
+
+package xla
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gomlx/go-xla/pkg/pjrt"
+	"github.com/gomlx/go-xla/pkg/types/dtypes"
+
+	"twostage"
+	"twostage/convert"
+	"twostage/convert/arch"
+	"twostage/convert/hf"
+	"twostage/convert/safetensors"
+	"twostage/modeldir"
+)
+
+// Available reports whether this build has the PJRT runtime (build tag xla).
+const Available = true
+
+// client is one PJRT client on one device, shared by every Executor of
+// that plugin and device, with the executables compiled on it.
+type client struct {
+	key    string
+	refs   int // guarded by clients.mu
+	c      *pjrt.Client
+	device *pjrt.Device
+	mu     sync.Mutex
+	execs  map[[32]byte]*compiled
+}
+
+// compiled is one program's executable, compiled once.
+type compiled struct {
+	once sync.Once
+	exec *pjrt.LoadedExecutable
+	err  error
+}
+
+// clients holds the live clients by plugin path and device: PJRT plugins are
+// process-wide (go-xla loads each once), so their clients are too.
+var clients struct {
+	mu sync.Mutex
+	m  map[string]*client
+}
+
+// openClient returns a reference on the client of plugin path and device.
+func openClient(path string, device int) (*client, error) {
+	key := fmt.Sprintf("%s\x00%d", path, device)
+	clients.mu.Lock()
+	defer clients.mu.Unlock()
+	if c := clients.m[key]; c != nil {
+		c.refs++
+		return c, nil
+	}
+	plugin, err := pjrt.GetPlugin(path)
+	if err != nil {
+		return nil, fmt.Errorf("xla: plugin %s did not load: %v: %w", path, err, ErrNoPlugin)
+	}
+	pc, err := plugin.NewClient(nil)
+	if err != nil {
+		return nil, fmt.Errorf("xla: plugin %s: no client: %v: %w", path, err, ErrNoPlugin)
+	}
+	devs := pc.AddressableDevices()
+	if device < 0 || device >= len(devs) {
+		pc.Destroy()
+		return nil, fmt.Errorf("xla: device %d of %s: it has %d: %w", device, path, len(devs), twostage.ErrInvalidInput)
+	}
+	c := &client{key: key, refs: 1, c: pc, device: devs[device], execs: map[[32]byte]*compiled{}}
+	if clients.m == nil {
+		clients.m = map[string]*client{}
+	}
+	clients.m[key] = c
+	return c, nil
+}
+
+// release drops a reference; the last destroys the executables and the client.
+func (c *client) release() error {
+	clients.mu.Lock()
+	defer clients.mu.Unlock()
+	c.refs--
+	if c.refs > 0 {
+		return nil
+	}
+	delete(clients.m, c.key)
+	var errs []error
+	for _, e := range c.execs {
+		if e.exec != nil {
+			errs = append(errs, e.exec.Destroy())
+		}
+	}
+	errs = append(errs, c.c.Destroy())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("xla: %w", err)
+	}
+	return nil
+}
+
+// compile returns the executable of program text, compiling it once per client.
+func (c *client) compile(text []byte) (*pjrt.LoadedExecutable, error) {
+	key := sha256.Sum256(text)
+	c.mu.Lock()
+	e := c.execs[key]
+	if e == nil {
+		e = &compiled{}
+		c.execs[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() {
+		e.exec, e.err = c.c.Compile().WithStableHLO(text).Done()
+		if e.err != nil {
+			e.err = fmt.Errorf("xla: compile: %v: %w", e.err, twostage.ErrUnsupported)
+		}
+	})
+	return e.exec, e.err
+}
+
+// Executor runs one checkpoint's model on one PJRT device. It is safe for
+// concurrent use.
+type Executor struct {
+	c       *client
+	model   *arch.Model
+	desc    *modeldir.Config
+	compute string
+	maxLen  int
+	shape   func(b, s int) (int, int)
+
+	mu      sync.RWMutex // Run holds it shared, Close exclusive
+	closed  bool
+	weights map[string]*pjrt.Buffer // by Param key
+	progMu  sync.Mutex
+	progs   map[[2]int]*program
+}
+
+// program is one bucket's compiled program with its weight arguments.
+type program struct {
+	once   sync.Once
+	exec   *pjrt.LoadedExecutable
+	params []*pjrt.Buffer
+	inputs int
+	hidden int
+	err    error
+}
+
+// Open loads the Hugging Face checkpoint in dir (config.json, safetensors,
+// sharded or not, in F32, F16 or BF16) onto the platform's device: it
+// finds and loads the plugin, and uploads every weight once, in the compute
+// type. Programs are compiled on first use of each bucket shape.
+//
+// Errors wrap twostage.ErrUnsupported (no loadable plugin, see ErrNoPlugin;
+// an architecture or family it cannot run), twostage.ErrNotFound (no
+// config.json) or twostage.ErrInvalidInput (bad options, a checkpoint that
+// does not match its config).
+func Open(dir string, opts *Options) (*Executor, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	compute, err := o.computeType()
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxLength < 0 || o.DeviceID < 0 {
+		return nil, fmt.Errorf("xla: negative max length or device: %w", twostage.ErrInvalidInput)
+	}
+	cfg, err := hf.Read(dir)
+	if err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	desc, err := convert.Describe(dir, cfg, o.Family)
+	if err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	maxLen := desc.MaxLength
+	if o.MaxLength > 0 {
+		maxLen = min(maxLen, o.MaxLength)
+	}
+	platform := o.Platform
+	if platform == "" {
+		platform = PlatformCPU
+	}
+	env := os.Getenv(PluginEnv)
+	if o.PluginEnv != nil {
+		env = *o.PluginEnv
+	}
+	wd := o.WorkDir
+	if wd == "" {
+		wd, _ = os.Getwd()
+	}
+	path, err := FindPlugin(platform, env, wd)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	ck, err := safetensors.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	defer ck.Close()
+	src := arch.NewCheckpoint(ck)
+	model, err := arch.NewModel(desc.Family, cfg, src.Has("lm_head.weight"))
+	if err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	// The parameter list is the same for every bucket: take it from a small one.
+	probe, err := arch.StableHLO(model, 1, 1, compute)
+	if err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	c, err := openClient(path, o.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	e := &Executor{c: c, model: model, desc: desc, compute: compute, maxLen: maxLen, shape: o.Shape,
+		weights: map[string]*pjrt.Buffer{}, progs: map[[2]int]*program{}}
+	if e.shape == nil {
+		e.shape = func(b, s int) (int, int) { return Buckets(b, s, maxLen) }
+	}
+	for _, p := range probe.Params {
+		if err := e.upload(src, p); err != nil {
+			return nil, errors.Join(err, e.free())
+		}
+	}
+	return e, nil
+}
+
+func paramKey(p arch.Param) string { return fmt.Sprintf("%s%v", p.Name, p.Rows) }
+
+func dtypeOf(name string) dtypes.DType {
+	switch name {
+	case arch.BF16:
+		return dtypes.BFloat16
+	case arch.F16:
+		return dtypes.Float16
+	}
+	return dtypes.Float32
+}
+
+// upload puts one weight on the device, in its program type.
+func (e *Executor) upload(src *arch.Checkpoint, p arch.Param) error {
+	var raw []byte
+	if p.Rows != nil {
+		rows, err := src.Rows(p.Name, p.Rows)
+		if err != nil {
+			return fmt.Errorf("xla: %w", err)
+		}
+		var flat []float32
+		for _, r := range rows {
+			flat = append(flat, r...)
+		}
+		raw = arch.Encode(flat, p.Dtype)
+	} else {
+		var err error
+		if raw, err = src.Bytes(p.Name, p.Dtype, p.Dims); err != nil {
+			return fmt.Errorf("xla: %w", err)
+		}
+	}
+	buf, err := e.c.c.BufferFromHost().FromRawData(raw, dtypeOf(p.Dtype), p.Dims).ToDevice(e.c.device).Done()
+	if err != nil {
+		return fmt.Errorf("xla: upload %s: %w", p.Name, err)
+	}
+	e.weights[paramKey(p)] = buf
+	return nil
+}
+
+// free destroys the weights and drops the client.
+func (e *Executor) free() error {
+	var errs []error
+	for _, b := range e.weights {
+		errs = append(errs, b.Destroy())
+	}
+	e.weights = nil
+	errs = append(errs, e.c.release())
+	return errors.Join(errs...)
+}
+
+// Family is the model family run.
+func (e *Executor) Family() string { return e.desc.Family }
+
+// Describe is the model's description (family, calibration, padding id,
+// max length), as twostage.json would hold it.
+func (e *Executor) Describe() *modeldir.Config { return e.desc }
+
+// MaxLength is the longest sequence it runs.
+func (e *Executor) MaxLength() int { return e.maxLen }
+
+// Shape is the compiled shape that runs b rows of at most s tokens.
+func (e *Executor) Shape(b, s int) (int, int) {
+	B, S := e.shape(b, s)
+	return max(B, b), max(S, s)
+}
+
+// get returns the compiled program of bucket [B, S].
+func (e *Executor) get(B, S int) (*program, error) {
+	e.progMu.Lock()
+	p := e.progs[[2]int{B, S}]
+	if p == nil {
+		p = &program{}
+		e.progs[[2]int{B, S}] = p
+	}
+	e.progMu.Unlock()
+	p.once.Do(func() {
+		prog, err := arch.StableHLO(e.model, B, S, e.compute)
+		if err != nil {
+			p.err = fmt.Errorf("xla: %w", err)
+			return
+		}
+		if p.exec, p.err = e.c.compile(prog.Text); p.err != nil {
+			return
+		}
+		p.inputs, p.hidden = prog.Inputs, prog.Hidden
+		for _, w := range prog.Params {
+			buf := e.weights[paramKey(w)]
+			if buf == nil {
+				p.err = fmt.Errorf("xla: program [%d %d] wants weight %s, not uploaded: %w", B, S, w.Name, twostage.ErrInvalidInput)
+				return
+			}
+			p.params = append(p.params, buf)
+		}
+	})
+	return p, p.err
+}
+
+// Run scores a right-padded batch: ids, mask and types (nil: zeros; used by
+// BERT) are [b, s] row-major, each row's real tokens first. It rounds the
+// batch up to its compiled shape and returns one raw score per row (the
+// model's logit: the "Yes" logit, yes minus no, or the classifier logit).
+//
+// Errors: a token id outside the vocabulary, a row without a real token or
+// inputs of the wrong size wrap twostage.ErrInvalidInput; an embedding
+// model twostage.ErrUnsupported; a closed Executor twostage.ErrClosed; an
+// ended ctx its error (checked before the device runs).
+func (e *Executor) Run(ctx context.Context, ids, mask, types []int64, b, s int) ([]float64, error) {
+	out, err := e.run(ctx, ids, mask, types, b, s, false)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]float64, b)
+	for i := range res {
+		res[i] = float64(out[i])
+	}
+	return res, nil
+}
+
+// Hidden is Run for an embedding model: the last hidden state [b, s, H]
+// row-major, padding positions included.
+func (e *Executor) Hidden(ctx context.Context, ids, mask, types []int64, b, s int) ([]float32, error) {
+	return e.run(ctx, ids, mask, types, b, s, true)
+}
+
+func (e *Executor) run(ctx context.Context, ids, mask, types []int64, b, s int, hidden bool) ([]float32, error) {
+	if (e.desc.Family == modeldir.FamilyBertEmbedding) != hidden {
+		return nil, fmt.Errorf("xla: family %s: %w", e.desc.Family, twostage.ErrUnsupported)
+	}
+	if err := e.check(ids, mask, types, b, s); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
+	}
+	B, S := e.Shape(b, s)
+	p, err := e.get(B, S)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("xla: %w", err)
+	}
+	in := [3][]int32{make([]int32, B*S), make([]int32, B*S), make([]int32, B*S)}
+	pad := int32(e.desc.PadTokenID)
+	for r := 0; r < B; r++ {
+		for c := 0; c < S; c++ {
+			i, k := r*S+c, r*s+c
+			switch {
+			case r < b && c < s:
+				in[0][i], in[1][i] = int32(ids[k]), int32(mask[k])
+				if types != nil {
+					in[2][i] = int32(types[k])
+				}
+			case r >= b && c == 0: // a whole padding row: one real token
+				in[0][i], in[1][i] = pad, 1
+			default:
+				in[0][i] = pad
+			}
+		}
+	}
+	args := make([]*pjrt.Buffer, 0, p.inputs+len(p.params))
+	defer func() {
+		for _, a := range args[:min(len(args), p.inputs)] {
+			a.Destroy()
+		}
+	}()
+	for _, v := range in[:p.inputs] {
+		buf, err := e.c.c.BufferFromHost().FromFlatDataWithDimensions(v, []int{B, S}).ToDevice(e.c.device).Done()
+		if err != nil {
+			return nil, fmt.Errorf("xla: input upload: %w", err)
+		}
+		args = append(args, buf)
+	}
+	args = append(args, p.params...)
+	outs, err := p.exec.Execute(args...).OnDevice(e.c.device).Done()
+	if err != nil {
+		return nil, fmt.Errorf("xla: execute: %w", err)
+	}
+	defer func() {
+		for _, o := range outs {
+			o.Destroy()
+		}
+	}()
+	flat, _, err := pjrt.BufferToArray[float32](outs[0])
+	if err != nil {
+		return nil, fmt.Errorf("xla: read scores: %w", err)
+	}
+	if hidden { // [B, S, H] -> [b, s, H]
+		H := p.hidden
+		res := make([]float32, 0, b*s*H)
+		for r := 0; r < b; r++ {
+			res = append(res, flat[r*S*H:r*S*H+s*H]...)
+		}
+		return res, nil
+	}
+	return flat[:b], nil
+}
+
+// check validates a batch's inputs.
+func (e *Executor) check(ids, mask, types []int64, b, s int) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("xla: %s: %w", fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
+	}
+	if b < 1 || s < 1 || len(ids) != b*s || len(mask) != b*s || (types != nil && len(types) != b*s) {
+		return bad("inputs of %d ids, %d mask for a [%d %d] batch", len(ids), len(mask), b, s)
+	}
+	if s > e.maxLen {
+		return bad("sequence of %d tokens, above the max length %d", s, e.maxLen)
+	}
+	V := e.model.Config.VocabSize
+	for r := 0; r < b; r++ {
+		if mask[r*s] != 1 {
+			return bad("row %d has no real token first", r)
+		}
+		for c := 0; c < s; c++ {
+			if id := ids[r*s+c]; id < 0 || id >= int64(V) {
+				return bad("token id %d outside the vocabulary of %d", id, V)
+			}
+			if m := mask[r*s+c]; m != 0 && m != 1 {
+				return bad("attention mask value %d", m)
+			}
+			if types != nil {
+				if t := types[r*s+c]; t < 0 || t >= int64(max(e.model.Config.TypeVocabSize, 1)) {
+					return bad("token type id %d outside %d types", t, e.model.Config.TypeVocabSize)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Close waits for the runs in flight, then frees the weights and drops the
+// client (the last Executor on a device destroys it and its executables).
+// Later calls return twostage.ErrClosed.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("xla: executor already closed: %w", twostage.ErrClosed)
+	}
+	e.closed = true
+	if err := e.free(); err != nil {
+		return fmt.Errorf("xla: close: %w", err)
+	}
+	return nil
+}

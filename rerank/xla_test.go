@@ -1,0 +1,206 @@
+//go:build xla
+
+package rerank
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"twostage"
+	"twostage/convert/tinymodel"
+	"twostage/inference"
+	"twostage/internal/testassets"
+	"twostage/internal/xla"
+	"twostage/modeldir"
+)
+
+// checkpoint returns the tiny Hugging Face checkpoint that model(t, family)
+// was converted from, skipping or failing without the CPU PJRT plugin.
+func checkpoint(t *testing.T, family string) string {
+	t.Helper()
+	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	return tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1})
+}
+
+func xlaOptions(family string) *EngineOptions {
+	return &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Family: family, MaxBatchSize: 4}}
+}
+
+// TestXLAMatchesORT: the xla backend on the checkpoint as it is scores
+// every cross-encoder family as the ONNX Runtime backend does on the
+// converted model, within 1e-4, and calibrates the same way.
+func TestXLAMatchesORT(t *testing.T) {
+	for _, family := range crossFamilies {
+		t.Run(family, func(t *testing.T) {
+			ortE := openEngine(t, model(t, family), &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 4}})
+			xlaE := openEngine(t, checkpoint(t, family), xlaOptions(family))
+			if xlaE.Family() != family || xlaE.MaxLength() != ortE.MaxLength() {
+				t.Errorf("xla engine: family %s, max length %d; ORT: %s, %d", xlaE.Family(), xlaE.MaxLength(), ortE.Family(), ortE.MaxLength())
+			}
+			ctx := context.Background()
+			want, err := ortE.Rerank(ctx, testQuery, testDocs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := xlaE.Rerank(ctx, testQuery, testDocs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !near(got[i].Raw, want[i].Raw, 1e-4) || !near(got[i].Score, want[i].Score, 1e-4) {
+					t.Errorf("doc %d: xla %+v, ORT %+v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestXLAStatsCountBuckets: the padding that buckets add shows in the
+// engine's padded tokens (and so in Fill).
+func TestXLAStatsCountBuckets(t *testing.T) {
+	e := openEngine(t, checkpoint(t, modeldir.FamilyZerank), xlaOptions(""))
+	if _, err := e.Rerank(context.Background(), testQuery, testDocs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stats()
+	B, S := xla.Buckets(1, int(st.RealTokens), e.MaxLength())
+	if st.Batches != 1 || st.PaddedTokens != int64(B*S) || st.PaddedTokens <= st.RealTokens {
+		t.Errorf("one pair of %d tokens: %d batches, %d padded tokens; want 1 batch of %d x %d", st.RealTokens, st.Batches, st.PaddedTokens, B, S)
+	}
+}
+
+// TestXLABatchInvariance: a document's score does not depend on the call,
+// the batch or the bucket it runs in.
+func TestXLABatchInvariance(t *testing.T) {
+	e := openEngine(t, checkpoint(t, modeldir.FamilyQwen3Reranker), xlaOptions(modeldir.FamilyQwen3Reranker))
+	ctx := context.Background()
+	docs := mixedDocs(24, 2)
+	all, err := e.Rerank(ctx, testQuery, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 7, 23} {
+		one, err := e.Rerank(ctx, testQuery, docs[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(one[0].Raw, all[i].Raw, 1e-5) {
+			t.Errorf("doc %d: %v alone, %v in a call of %d", i, one[0].Raw, all[i].Raw, len(docs))
+		}
+	}
+}
+
+// TestXLABadInputSameErrors: the inputs ONNX Runtime's engine refuses are
+// refused with the same errors.
+func TestXLABadInputSameErrors(t *testing.T) {
+	ortE := openEngine(t, model(t, modeldir.FamilyBertCrossEncoder), nil)
+	xlaE := openEngine(t, checkpoint(t, modeldir.FamilyBertCrossEncoder), xlaOptions(""))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		query string
+		docs  []string
+	}{
+		{"empty query", "", []string{"a"}},
+		{"blank query", " \n\t", []string{"a"}},
+		{"invalid utf-8 query", "bad \xff query", []string{"a"}},
+		{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, werr := ortE.Rerank(ctx, tc.query, tc.docs)
+			_, gerr := xlaE.Rerank(ctx, tc.query, tc.docs)
+			if !errors.Is(gerr, twostage.ErrInvalidInput) || werr == nil || gerr.Error() != werr.Error() {
+				t.Errorf("xla: %v; ORT: %v", gerr, werr)
+			}
+		})
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := xlaE.Rerank(cctx, "query", []string{"a"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// TestXLACloseDuringLoad: 8 callers in a loop; Close finishes what is queued
+// and every caller returns, each with ErrClosed in the end.
+func TestXLACloseDuringLoad(t *testing.T) {
+	checkGoroutines(t)
+	e, err := Open(checkpoint(t, modeldir.FamilyZerank), &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, MaxBatchSize: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := mixedDocs(40, 6)
+	var wg sync.WaitGroup
+	var closed sync.Map
+	errs := make(chan error, 8)
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				n := 1 + (c*7+i)%len(docs)
+				got, err := e.Rerank(context.Background(), testQuery, docs[:n])
+				switch {
+				case errors.Is(err, twostage.ErrClosed):
+					closed.Store(c, true)
+					return
+				case err != nil:
+					errs <- err
+					return
+				case len(got) != n:
+					errs <- fmt.Errorf("%d scores for %d docs", len(got), n)
+					return
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for e.Stats().Batches < 10 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n := 0
+	closed.Range(func(any, any) bool { n++; return true })
+	if n != 8 {
+		t.Fatalf("%d of 8 callers saw ErrClosed", n)
+	}
+}
+
+func TestXLAOpenErrors(t *testing.T) {
+	ckpt := checkpoint(t, modeldir.FamilyZerank)
+	for _, tc := range []struct {
+		name string
+		dir  string
+		o    EngineOptions
+		want error
+	}{
+		{"converted directory", model(t, modeldir.FamilyZerank), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrUnsupported},
+		{"embedding checkpoint", tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1}), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrUnsupported},
+		{"missing directory", t.TempDir(), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrNotFound},
+		{"bad compute", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Compute: "int4"}}, twostage.ErrInvalidInput},
+		{"unknown platform", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Platform: "tpu"}}, twostage.ErrInvalidInput},
+		{"xla options on ORT", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Compute: "bf16"}}, twostage.ErrInvalidInput},
+		{"max length above the model's", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}, MaxLength: 1 << 20}, twostage.ErrInvalidInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(tc.dir, &tc.o)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Open: %v, want %v", err, tc.want)
+			}
+			if e != nil {
+				e.Close()
+			}
+		})
+	}
+}
