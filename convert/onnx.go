@@ -408,15 +408,16 @@ func (o *fusedOps) RotaryAttention(q, k, v string, theta float64) string {
 	nQ, nK, D := o.heads()
 	o.lengths()
 	cos, sin := o.caches(theta, int(D))
-	merge := func(x string) string { return o.op("Reshape", x, o.l.i64(0, 0, -1)) }
+	merge := func(x string) string { return o.l.toCompute(o.op("Reshape", x, o.l.i64(0, 0, -1))) }
 	out := o.ms("GroupQueryAttention",
-		[]string{merge(q), merge(k), merge(v), "", "", o.seqlensK, o.total, cos, sin}, 3,
+		[]string{merge(q), merge(k), merge(v), "", "", o.seqlensK, o.total, o.l.toCompute(cos), o.l.toCompute(sin)}, 3,
 		og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
 		og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
-	return out[0]
+	return o.l.toFloat(out[0])
 }
 
 func (o *fusedOps) Attention(q, k, v string, heads int) string {
 	o.lengths()
-	return o.ms("MultiHeadAttention", []string{q, k, v, "", o.keyMask}, 1, og.Int("num_heads", int64(heads)))[0]
+	c := o.l.toCompute
+	return o.l.toFloat(o.ms("MultiHeadAttention", []string{c(o.resolve(q)), c(o.resolve(k)), c(o.resolve(v)), "", o.keyMask}, 1, og.Int("num_heads", int64(heads)))[0])
 }
