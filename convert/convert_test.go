@@ -256,7 +256,7 @@ func checkGraphKind(t *testing.T, dir, family, graph string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attn := "MultiHeadAttention"
+	attn := "Attention"
 	if modeldir.IsDecoder(family) {
 		attn = "GroupQueryAttention"
 	}

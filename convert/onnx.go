@@ -337,7 +337,9 @@ var _ arch.Ops[string] = (*onnxOps)(nil)
 // SimplifiedLayerNormalization and com.microsoft's
 // SkipSimplifiedLayerNormalization, GroupQueryAttention (rotary embedding
 // inside, seqlens_k from the mask for right-padded rows),
-// MultiHeadAttention (key padding mask), SkipLayerNormalization and Gelu.
+// Attention (packed q, k and v projections, key padding mask), Gelu, and
+// ONNX's LayerNormalization after the residual Add (ORT 1.30's CPU
+// SkipLayerNormalization kernel profiled ten times slower than the two).
 // No [S, S] tensor is ever materialised: attention memory is linear in S.
 type fusedOps struct {
 	*onnxOps
@@ -366,7 +368,7 @@ func (o *fusedOps) AddRMSNorm(x, y, w string, eps float64) (sum, norm string) {
 }
 
 func (o *fusedOps) AddLayerNorm(x, y, w, b string, eps float64) string {
-	return o.ms("SkipLayerNormalization", []string{x, y, w, b}, 1, og.Float32("epsilon", float32(eps)))[0]
+	return o.opA("LayerNormalization", []string{o.op("Add", x, y), w, b}, og.Int("axis", -1), og.Float32("epsilon", float32(eps)))
 }
 
 func (o *fusedOps) Gelu(x string) string { return o.ms("Gelu", []string{x}, 1)[0] }
@@ -416,8 +418,26 @@ func (o *fusedOps) RotaryAttention(q, k, v string, theta float64) string {
 	return o.l.toFloat(out[0])
 }
 
-func (o *fusedOps) Attention(q, k, v string, heads int) string {
+func (o *fusedOps) SelfAttention(x, wq, bq, wk, bk, wv, bv string, heads int) string {
 	o.lengths()
-	c := o.l.toCompute
-	return o.l.toFloat(o.ms("MultiHeadAttention", []string{c(o.resolve(q)), c(o.resolve(k)), c(o.resolve(v)), "", o.keyMask}, 1, og.Int("num_heads", int64(heads)))[0])
+	// One [H, 3H] product for q, k and v: ONNX Runtime folds the Concat of
+	// the three weights at load.
+	var ws, bs []string
+	for _, w := range []string{wq, wk, wv} {
+		p, ok := o.pending[w]
+		if !ok || len(p.dims) != 2 {
+			o.keep(fmt.Errorf("convert: attention projection that is not a weight matrix: %w", ErrShape))
+			return ""
+		}
+		v, err := o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		ws = append(ws, v)
+	}
+	for _, b := range []string{bq, bk, bv} {
+		bs = append(bs, o.l.toCompute(o.resolve(b)))
+	}
+	w := o.opA("Concat", ws, og.Int("axis", 1))
+	b := o.opA("Concat", bs, og.Int("axis", 0))
+	out := o.ms("Attention", []string{o.l.toCompute(o.resolve(x)), w, b, o.keyMask}, 1, og.Int("num_heads", int64(heads)))[0]
+	return o.l.toFloat(out)
 }

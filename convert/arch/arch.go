@@ -109,9 +109,11 @@ type Fused[T any] interface {
 	// base theta on q [B, S, nQ, D] and k [B, S, nK, D]; v is [B, S, nK, D],
 	// query head h uses key head h / (nQ/nK). The result is [B, S, nQ*D].
 	RotaryAttention(q, k, v T, theta float64) T
-	// Attention is bidirectional attention over the real keys, scaled by
-	// 1/sqrt(H/heads), of q, k, v [B, S, H] with heads heads: [B, S, H].
-	Attention(q, k, v T, heads int) T
+	// SelfAttention is bidirectional attention over the real keys, scaled
+	// by 1/sqrt(H/heads), with heads heads, of the projections x wq + bq,
+	// x wk + bk, x wv + bv of x [B, S, H] (w are [H, H] Weights, b [H]):
+	// [B, S, H].
+	SelfAttention(x, wq, bq, wk, bk, wv, bv T, heads int) T
 }
 
 // Model says what a program computes.
@@ -296,13 +298,19 @@ func bert[T any](o Ops[T], m *Model) T {
 	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("encoder.layer.%d.", l)
-		q := lin(x, p+"attention.self.query", H, H)
-		k := lin(x, p+"attention.self.key", H, H)
-		v := lin(x, p+"attention.self.value", H, H)
 		var ctx T
 		if fused {
-			ctx = f.Attention(q, k, v, nH)
+			w := func(n string) (T, T) {
+				return o.Weight(p+"attention.self."+n+".weight", H, H), o.Weight(p+"attention.self."+n+".bias", H)
+			}
+			wq, bq := w("query")
+			wk, bk := w("key")
+			wv, bv := w("value")
+			ctx = f.SelfAttention(x, wq, bq, wk, bk, wv, bv, nH)
 		} else {
+			q := lin(x, p+"attention.self.query", H, H)
+			k := lin(x, p+"attention.self.key", H, H)
+			v := lin(x, p+"attention.self.value", H, H)
 			probs := o.Softmax(o.Add(o.Scores(o.Mul(o.SplitHeads(q, nH), scale), o.SplitHeads(k, nH)), bias))
 			ctx = o.MergeHeads(o.Context(probs, o.SplitHeads(v, nH)))
 		}
