@@ -19,6 +19,18 @@
 // emits that definition as ONNX (onnx.go), as package internal/xla emits it
 // as StableHLO.
 //
+// By default the graph is fused (Options.Graph, GraphFused): attention,
+// norms and GELU are ONNX Runtime's com.microsoft kernels
+// (GroupQueryAttention with the rotary embedding inside and per-row lengths
+// for right padding, Attention with packed projections and the key mask,
+// SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization, Gelu), so
+// the decoder's attention memory grows linearly with the sequence length.
+// GraphPlain emits standard opset-17 operators only, with attention as
+// explicit products over an [S, S] bias: the reference, and the graph for
+// runtimes other than ONNX Runtime. Both are checked against package
+// refmodel's float64 scores. README.md compares them with Microsoft's own
+// exporters.
+//
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
 // stored as float16 and widened to float32 inside the graph (ONNX Runtime
