@@ -59,8 +59,8 @@ def batch(kind, rows, length, vocab, seed=1):
 class Runner:
     """Scores a right-padded batch with one graph, whatever its interface."""
 
-    def __init__(self, name, path, kind):
-        self.name, self.kind = name, kind
+    def __init__(self, name, path, kind, kv=None):
+        self.name, self.kind, self.kv = name, kind, kv  # kv: (kv heads, head dim) of a cache input
         self.s = session(path)
         self.inputs = {i.name: i for i in self.s.get_inputs()}
         self.outputs = [o.name for o in self.s.get_outputs()]
@@ -79,8 +79,7 @@ class Runner:
                 f[name] = np.broadcast_to(np.arange(S, dtype=np.int64), (B, S)).copy()
             elif name.startswith("past_key_values"):
                 # [B, kv_heads, 0, head_dim]: an empty cache, prefill only.
-                shape = [B if d == "batch_size" else (0 if isinstance(d, str) else d) for d in i.shape]
-                f[name] = np.zeros(shape, np.float32)
+                f[name] = np.zeros((B, self.kv[0], 0, self.kv[1]), np.float32)
             else:
                 raise SystemExit(f"{self.name}: unknown input {name}")
         return f
@@ -98,7 +97,7 @@ def export_genai(ckpt, out, cache):
 
     builder = os.path.join(os.path.dirname(onnxruntime_genai.__file__), "models", "builder.py")
     subprocess.run([sys.executable, builder, "-i", ckpt, "-o", out, "-p", "fp32", "-e", "cpu", "-c", cache],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return os.path.join(out, "model.onnx")
 
 
@@ -139,15 +138,16 @@ def throughput(runners, kind, vocab, rows, length, reps):
     return {n: tokens / t for n, t in best.items()}, scores
 
 
-def peak_mem(path, kind, length, vocab):
+def peak_mem(path, kind, length, vocab, kv):
     """Peak resident memory (MiB) one row of length tokens adds, in a fresh process."""
-    out = subprocess.run([sys.executable, __file__, "--mem", path, kind, str(length), str(vocab)],
+    kv = kv or (0, 0)
+    out = subprocess.run([sys.executable, __file__, "--mem", path, kind, str(length), str(vocab), str(kv[0]), str(kv[1])],
                          check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
 
-def mem_child(path, kind, length, vocab):
-    r = Runner("m", path, kind)
+def mem_child(path, kind, length, vocab, kv):
+    r = Runner("m", path, kind, kv)
     r.scores(*batch(kind, 1, 8, vocab))
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -165,7 +165,7 @@ def rss(field):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--mem":
-        mem_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        mem_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), (int(sys.argv[6]), int(sys.argv[7])))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True, help="directory holding qwen3/, bert/ and their twostage conversions")
@@ -179,29 +179,32 @@ def main():
     print(f"ONNX Runtime {onnxruntime.__version__}, CPU, 1 intra-op thread; {a.rows} right-padded rows of "
           f"{a.length // 2}..{a.length} tokens; tokens/s best of {a.reps} interleaved runs\n")
     models = []
-    genai = export_genai(os.path.join(w, "qwen3"), os.path.join(w, "qwen3-genai"), os.path.join(w, "cache"))
-    models.append(("qwen3", "zerank", json.load(open(os.path.join(w, "qwen3", "config.json")))["vocab_size"], [
-        ("twostage fused", os.path.join(w, "qwen3-fused", "model.onnx")),
-        ("twostage plain", os.path.join(w, "qwen3-plain", "model.onnx")),
-        ("onnxruntime-genai builder", genai),
-    ]))
+    for q in ["qwen3", "qwen3v10k"]:
+        genai = export_genai(os.path.join(w, q), os.path.join(w, q + "-genai"), os.path.join(w, "cache"))
+        c = json.load(open(os.path.join(w, q, "config.json")))
+        vocab, kv = c["vocab_size"], (c["num_key_value_heads"], c["head_dim"])
+        models.append(("qwen3", f"zerank, vocab {vocab}", vocab, kv, [
+            ("twostage fused", os.path.join(w, q + "-fused", "model.onnx")),
+            ("twostage plain", os.path.join(w, q + "-plain", "model.onnx")),
+            ("onnxruntime-genai builder", genai),
+        ]))
     bert, fusedops = export_bert(os.path.join(w, "bert"), os.path.join(w, "bert-hf"))
     print("onnxruntime.transformers.optimizer fused:", {k: v for k, v in fusedops.items() if v})
-    models.append(("bert", "bert-cross-encoder", 30522, [
+    models.append(("bert", "bert-cross-encoder", 30522, None, [
         ("twostage fused", os.path.join(w, "bert-fused", "model.onnx")),
         ("twostage plain", os.path.join(w, "bert-plain", "model.onnx")),
         ("HF export + ORT optimizer", bert),
     ]))
-    for kind, family, vocab, graphs in models:
-        runners = [Runner(n, p, kind) for n, p in graphs]
+    for kind, family, vocab, kv, graphs in models:
+        runners = [Runner(n, p, kind, kv) for n, p in graphs]
         tps, scores = throughput(runners, kind, vocab, a.rows, a.length, a.reps)
         ref_name = graphs[-1][0]
         ref = scores[ref_name]
-        print(f"\n{family} ({os.path.basename(w)}/{kind}): exporter = {ref_name}")
+        print(f"\n{family}: exporter = {ref_name}")
         print(f"{'graph':28s} {'tokens/s':>10s} {'x exporter':>10s} {'max |score diff|':>17s} {'MiB @512':>9s} {'MiB @4096':>10s}")
         for n, p in graphs:
-            m512 = peak_mem(p, kind, 512, vocab)
-            m4k = peak_mem(p, kind, 4096, vocab)
+            m512 = peak_mem(p, kind, 512, vocab, kv)
+            m4k = peak_mem(p, kind, 4096, vocab, kv)
             diff = float(np.max(np.abs(scores[n] - ref)))
             print(f"{n:28s} {tps[n]:10.0f} {tps[n] / tps[ref_name]:10.2f} {diff:17.2e} {m512:9.1f} {m4k:10.1f}")
 

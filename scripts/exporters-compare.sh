@@ -23,9 +23,13 @@ go build -o "$bin/tinyckpt" ./convert/tinymodel/tinyckpt
 # vocabulary (the exporter computes every logit; twostage only the score row).
 [ -d "$work/qwen3" ] || "$bin/tinyckpt" --family zerank --hidden 256 --layers 2 --heads 4 --kv-heads 2 \
   --head-dim 64 --intermediate 768 --dtype F32 --dir "$work/qwen3"
+# The same with a 10,000-token vocabulary, so the exporter's full LM head
+# weighs less and the comparison is closer to the layers' kernels.
+[ -d "$work/qwen3v10k" ] || "$bin/tinyckpt" --family zerank --hidden 256 --layers 2 --heads 4 --kv-heads 2 \
+  --head-dim 64 --intermediate 768 --vocab 10000 --dtype F32 --dir "$work/qwen3v10k"
 [ -d "$work/bert" ] || "$bin/tinyckpt" --family bert-cross-encoder --hidden 256 --layers 2 --heads 4 \
   --intermediate 1024 --max-positions 4096 --dtype F32 --dir "$work/bert"
-for m in qwen3 bert; do
+for m in qwen3 qwen3v10k bert; do
   for g in fused plain; do
     [ -d "$work/$m-$g" ] || "$bin/twostage" convert --from "$work/$m" --to "$work/$m-$g" --graph "$g" --quiet
   done
