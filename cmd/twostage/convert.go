@@ -66,8 +66,12 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	computeType := cfg.Compute // "" means fp32 (max would pick "fp32" over "fp16")
+	if computeType == "" {
+		computeType = modeldir.DtypeFP32
+	}
 	fmt.Fprintf(stdout, "wrote %s: family %s, dtype %s, compute %s, max length %d, hidden %d (%.1fs)\n",
-		*to, cfg.Family, cfg.Dtype, max(cfg.Compute, modeldir.DtypeFP32), cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
+		*to, cfg.Family, cfg.Dtype, computeType, cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
 	return nil
 }
 

@@ -37,6 +37,15 @@ func TestCmdConvert(t *testing.T) {
 	if err := cmdConvert(context.Background(), []string{"--from", ckpt, "--to", plain, "--graph", "plain", "--quiet"}, nil, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
+	// The summary names the compute type asked for.
+	half := filepath.Join(t.TempDir(), "half")
+	stdout.Reset()
+	if err := cmdConvert(context.Background(), []string{"--from", ckpt, "--to", half, "--compute", "fp16", "--quiet"}, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "compute fp16") {
+		t.Errorf("summary %q does not say compute fp16", stdout.String())
+	}
 	for dir, want := range map[string]bool{out: true, plain: false} {
 		b, err := os.ReadFile(modeldir.ModelPath(dir))
 		if err != nil {
