@@ -371,6 +371,26 @@ func (o *fusedOps) AddLayerNorm(x, y, w, b string, eps float64) string {
 	return o.opA("LayerNormalization", []string{o.op("Add", x, y), w, b}, og.Int("axis", -1), og.Float32("epsilon", float32(eps)))
 }
 
+func (o *fusedOps) Projections(x string, ws ...string) []string {
+	// One product with the weights side by side (ONNX Runtime folds the
+	// Concat of initializers at load), then a Split.
+	var vs []string
+	sizes := make([]int64, len(ws))
+	for i, w := range ws {
+		p, ok := o.pending[w]
+		if !ok || len(p.dims) != 2 || p.rows != nil {
+			o.keep(fmt.Errorf("convert: projection with a value that is not a weight matrix: %w", ErrShape))
+			return make([]string, len(ws))
+		}
+		v, err := o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		vs = append(vs, v)
+		sizes[i] = int64(p.dims[0])
+	}
+	y := o.l.mm(o.resolve(x), o.opA("Concat", vs, og.Int("axis", 1)))
+	return o.l.g.OpN("Split", []string{y, o.l.i64(sizes...)}, len(ws), og.Int("axis", -1))
+}
+
 func (o *fusedOps) Gelu(x string) string { return o.ms("Gelu", []string{x}, 1)[0] }
 
 // lengths sets the per-row inputs the attention kernels take from the mask.

@@ -102,6 +102,9 @@ type Fused[T any] interface {
 	AddRMSNorm(x, y, w T, eps float64) (sum, norm T)
 	// AddLayerNorm is the layer norm of x + y with weight w and bias b.
 	AddLayerNorm(x, y, w, b T, eps float64) T
+	// Projections is Linear(x, w) for each of ws (weights [N_i, K] over the
+	// same x), computed as one product.
+	Projections(x T, ws ...T) []T
 	// Gelu is the exact (erf) GELU.
 	Gelu(x T) T
 	// RotaryAttention is causal attention over each row's real tokens,
@@ -206,12 +209,28 @@ func qwen3[T any](o Ops[T], m *Model) T {
 		rot := o.Concat(o.Neg(o.Slice(x, D/2, D)), o.Slice(x, 0, D/2))
 		return o.Add(o.Mul(x, cos), o.Mul(rot, sin))
 	}
-	linear := func(x T, name string, out, in int) T {
-		y := o.Linear(x, o.Weight(name+".weight", out, in))
-		if c.AttentionBias { // q, k and v projections only
-			y = o.Add(y, o.Weight(name+".bias", out))
+	// qkv are the q, k and v projections of h (with biases when the
+	// checkpoint has them).
+	qkv := func(h T, p string) (q, k, v T) {
+		names, outs := []string{"q_proj", "k_proj", "v_proj"}, []int{nH * D, nKV * D, nKV * D}
+		ys := make([]T, 3)
+		if fused {
+			ws := make([]T, 3)
+			for i := range ws {
+				ws[i] = o.Weight(p+"self_attn."+names[i]+".weight", outs[i], H)
+			}
+			copy(ys, f.Projections(h, ws...))
+		} else {
+			for i := range ys {
+				ys[i] = o.Linear(h, o.Weight(p+"self_attn."+names[i]+".weight", outs[i], H))
+			}
 		}
-		return y
+		if c.AttentionBias {
+			for i := range ys {
+				ys[i] = o.Add(ys[i], o.Weight(p+"self_attn."+names[i]+".bias", outs[i]))
+			}
+		}
+		return o.SplitHeads(ys[0], nH), o.SplitHeads(ys[1], nKV), o.SplitHeads(ys[2], nKV)
 	}
 	norm := func(x T, name string, n int) T {
 		if fused {
@@ -232,9 +251,7 @@ func qwen3[T any](o Ops[T], m *Model) T {
 	h := norm(x, "layers.0.input_layernorm.weight", H)
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("layers.%d.", l)
-		q := o.SplitHeads(linear(h, p+"self_attn.q_proj", nH*D, H), nH)
-		k := o.SplitHeads(linear(h, p+"self_attn.k_proj", nKV*D, H), nKV)
-		v := o.SplitHeads(linear(h, p+"self_attn.v_proj", nKV*D, H), nKV)
+		q, k, v := qkv(h, p)
 		q = norm(q, p+"self_attn.q_norm.weight", D)
 		k = norm(k, p+"self_attn.k_norm.weight", D)
 		var ctx T
