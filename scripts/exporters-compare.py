@@ -204,7 +204,7 @@ def main():
         ref_name = graphs[-1][0]
         ref = scores[ref_name]
         print(f"\n{family}: exporter = {ref_name}")
-        print(f"{'graph':28s} {'tokens/s':>10s} {'x exporter':>10s} {'max |score diff|':>17s} {'MiB @512':>9s} {'MiB @4096':>10s}")
+        print(f"{'graph':28s} {'tok/CPU-s':>10s} {'x exporter':>10s} {'max |score diff|':>17s} {'MiB @512':>9s} {'MiB @4096':>10s}")
         for n, p in graphs:
             m512 = peak_mem(p, kind, 512, vocab, kv)
             m4k = peak_mem(p, kind, 4096, vocab, kv)
