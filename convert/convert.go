@@ -23,6 +23,18 @@
 // emits that definition as ONNX (onnx.go), as package internal/xla emits it
 // as StableHLO.
 //
+// By default the graph is fused (Options.Graph, GraphFused): attention,
+// norms and GELU are ONNX Runtime's com.microsoft kernels
+// (GroupQueryAttention with the rotary embedding inside and per-row lengths
+// for right padding, Attention with packed projections and the key mask,
+// SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization, Gelu), so
+// the decoder's attention memory grows linearly with the sequence length.
+// GraphPlain emits standard opset-17 operators only, with attention as
+// explicit products over an [S, S] bias: the reference, and the graph for
+// runtimes other than ONNX Runtime. Both are checked against package
+// refmodel's float64 scores. README.md compares them with Microsoft's own
+// exporters.
+//
 // Weights are streamed: one checkpoint tensor is in memory at a time, and
 // converted weights go straight to disk. With Dtype fp16 the weights are
 // stored as float16 and widened to float32 inside the graph (ONNX Runtime
@@ -103,7 +115,24 @@ type Options struct {
 	// Source is recorded as twostage.json's source_model (default: the
 	// checkpoint directory).
 	Source string
+	// Graph is GraphFused (default) or GraphPlain.
+	Graph string
 }
+
+// Graph kinds (Options.Graph).
+const (
+	// GraphFused uses ONNX Runtime's fused kernels (com.microsoft
+	// GroupQueryAttention with the rotary embedding inside, or
+	// MultiHeadAttention; SimplifiedLayerNormalization,
+	// SkipSimplifiedLayerNormalization, SkipLayerNormalization, Gelu):
+	// fewer nodes, and attention memory linear in the sequence length. It
+	// needs ONNX Runtime (any provider with those kernels).
+	GraphFused = "fused"
+	// GraphPlain uses standard opset-17 operators only, attention as
+	// explicit matrix products with an [S, S] bias: the reference graph,
+	// for any ONNX runtime.
+	GraphPlain = "plain"
+)
 
 // DefaultExternalDataThreshold is the default Options.ExternalDataThreshold.
 const DefaultExternalDataThreshold = 1800 << 20
@@ -200,6 +229,12 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if o.Dtype != modeldir.DtypeFP32 && o.Dtype != modeldir.DtypeFP16 {
 		return nil, fmt.Errorf("convert: output dtype %q (want fp32 or fp16): %w", o.Dtype, ErrDtype)
 	}
+	if o.Graph == "" {
+		o.Graph = GraphFused
+	}
+	if o.Graph != GraphFused && o.Graph != GraphPlain {
+		return nil, fmt.Errorf("convert: graph %q (want fused or plain): %w", o.Graph, twostage.ErrInvalidInput)
+	}
 	if o.ExternalDataThreshold <= 0 {
 		o.ExternalDataThreshold = DefaultExternalDataThreshold
 	}
@@ -246,7 +281,7 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	if o.Dtype == modeldir.DtypeFP16 {
 		dtype = onnxgraph.Float16
 	}
-	build := func(l *loader) error { return buildArch(l, cfg, family, mc.ScoreTokens) }
+	build := func(l *loader) error { return buildArch(l, cfg, family, mc.ScoreTokens, o.Graph == GraphFused) }
 	// A dry run first checks every tensor's presence, shape and dtype, so a
 	// bad checkpoint fails in milliseconds, not after gigabytes of work.
 	dry, err := onnxgraph.New(family, filepath.Join(tmp, "dry-run.partial"))

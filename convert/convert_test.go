@@ -1,6 +1,7 @@
 package convert_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -211,57 +212,89 @@ func TestMatchesReference(t *testing.T) {
 		{"bert-embedding", tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 7}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ckpt := tinymodel.Checkpoint(t, tt.spec)
-			dir := tinymodel.ModelSpec(t, tt.spec, nil)
-			ref, err := refmodel.Load(ckpt, tt.spec.Family)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ref.Close() })
-			r := newRunner(t, dir)
-			spec, _ := tinymodel.Defaults(tt.spec)
-			bert := !modeldir.IsDecoder(tt.spec.Family)
-			seqs := randomSeqs(tt.spec.Seed, spec.Vocab, bert, lengths...)
-			want := reference(t, ref, tt.spec.Family, seqs)
-			batched := r.run(t, seqs)
-			compare(t, "batched vs reference", batched, want, 1e-4)
-			// Scoring each sequence alone must agree with the padded batch.
-			for i, q := range seqs {
-				alone := r.run(t, []seq{q})
-				compare(t, fmt.Sprintf("seq %d (len %d) alone vs batched", i, len(q.ids)), alone, batched[i:i+1], 1e-5)
-			}
-			// The scores must not be degenerate: rows differ.
-			if !bert || tt.spec.Family == modeldir.FamilyBertCrossEncoder {
-				if batched[0][0] == batched[1][0] || batched[1][0] == batched[3][0] {
-					t.Errorf("scores do not depend on the input: %v", batched)
+		for _, graph := range graphs {
+			t.Run(tt.name+" "+graph, func(t *testing.T) {
+				ckpt := tinymodel.Checkpoint(t, tt.spec)
+				dir := tinymodel.ModelSpec(t, tt.spec, &convert.Options{Graph: graph})
+				checkGraphKind(t, dir, tt.spec.Family, graph)
+				ref, err := refmodel.Load(ckpt, tt.spec.Family)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				t.Cleanup(func() { ref.Close() })
+				r := newRunner(t, dir)
+				spec, _ := tinymodel.Defaults(tt.spec)
+				bert := !modeldir.IsDecoder(tt.spec.Family)
+				seqs := randomSeqs(tt.spec.Seed, spec.Vocab, bert, lengths...)
+				want := reference(t, ref, tt.spec.Family, seqs)
+				batched := r.run(t, seqs)
+				compare(t, "batched vs reference", batched, want, 1e-4)
+				// Scoring each sequence alone must agree with the padded batch.
+				for i, q := range seqs {
+					alone := r.run(t, []seq{q})
+					compare(t, fmt.Sprintf("seq %d (len %d) alone vs batched", i, len(q.ids)), alone, batched[i:i+1], 1e-5)
+				}
+				// The scores must not be degenerate: rows differ.
+				if !bert || tt.spec.Family == modeldir.FamilyBertCrossEncoder {
+					if batched[0][0] == batched[1][0] || batched[1][0] == batched[3][0] {
+						t.Errorf("scores do not depend on the input: %v", batched)
+					}
+				}
+			})
+		}
+	}
+}
+
+// graphs are the graph kinds every fidelity test covers.
+var graphs = []string{convert.GraphFused, convert.GraphPlain}
+
+// checkGraphKind checks that dir's graph uses the fused kernels when graph
+// is fused (and only then), and never an [S, S] attention bias when fused.
+func checkGraphKind(t *testing.T, dir, family, graph string) {
+	t.Helper()
+	b, err := os.ReadFile(modeldir.ModelPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attn := "Attention"
+	if modeldir.IsDecoder(family) {
+		attn = "GroupQueryAttention"
+	}
+	for _, op := range []string{attn, "com.microsoft"} {
+		if got := bytes.Contains(b, []byte(op)); got != (graph == convert.GraphFused) {
+			t.Errorf("%s graph mentions %s: %v", graph, op, got)
+		}
+	}
+	// The plain graph's bias is Where(mask, 0, -1e9); the fused graph has none.
+	if got := bytes.Contains(b, []byte("Softmax")); got != (graph == convert.GraphPlain) {
+		t.Errorf("%s graph has a Softmax node: %v", graph, got)
 	}
 }
 
 func TestFP16(t *testing.T) {
 	for _, fam := range modeldir.Families {
 		for _, compute := range []string{modeldir.DtypeFP32, modeldir.DtypeFP16} {
-			t.Run(fam+" compute "+compute, func(t *testing.T) {
-				spec := tinymodel.Spec{Family: fam, Seed: 1}
-				dir32 := tinymodel.ModelSpec(t, spec, nil)
-				r32 := newRunner(t, dir32)
-				dir16 := tinymodel.ModelSpec(t, spec, &convert.Options{Dtype: modeldir.DtypeFP16, Compute: compute})
-				r16 := newRunner(t, dir16)
-				if r16.cfg.Dtype != modeldir.DtypeFP16 || (r16.cfg.Compute == modeldir.DtypeFP16) != (compute == modeldir.DtypeFP16) {
-					t.Fatalf("dtype %q compute %q, want fp16 / %s", r16.cfg.Dtype, r16.cfg.Compute, compute)
-				}
-				st32, _ := os.Stat(modeldir.ModelPath(dir32))
-				st16, _ := os.Stat(modeldir.ModelPath(dir16))
-				if st16.Size() > st32.Size()*6/10 {
-					t.Errorf("fp16 model is %d bytes, fp32 %d: weights not stored as fp16", st16.Size(), st32.Size())
-				}
-				full, _ := tinymodel.Defaults(spec)
-				seqs := randomSeqs(3, full.Vocab, !modeldir.IsDecoder(fam), 3, 40, 9)
-				compare(t, "fp16 vs fp32", r16.run(t, seqs), r32.run(t, seqs), 1e-2)
-			})
+			for _, graph := range graphs {
+				t.Run(fam+" compute "+compute+" "+graph, func(t *testing.T) {
+					spec := tinymodel.Spec{Family: fam, Seed: 1}
+					dir32 := tinymodel.ModelSpec(t, spec, &convert.Options{Graph: graph})
+					r32 := newRunner(t, dir32)
+					dir16 := tinymodel.ModelSpec(t, spec, &convert.Options{Dtype: modeldir.DtypeFP16, Compute: compute, Graph: graph})
+					checkGraphKind(t, dir16, fam, graph)
+					r16 := newRunner(t, dir16)
+					if r16.cfg.Dtype != modeldir.DtypeFP16 || (r16.cfg.Compute == modeldir.DtypeFP16) != (compute == modeldir.DtypeFP16) {
+						t.Fatalf("dtype %q compute %q, want fp16 / %s", r16.cfg.Dtype, r16.cfg.Compute, compute)
+					}
+					st32, _ := os.Stat(modeldir.ModelPath(dir32))
+					st16, _ := os.Stat(modeldir.ModelPath(dir16))
+					if st16.Size() > st32.Size()*6/10 {
+						t.Errorf("fp16 model is %d bytes, fp32 %d: weights not stored as fp16", st16.Size(), st32.Size())
+					}
+					full, _ := tinymodel.Defaults(spec)
+					seqs := randomSeqs(3, full.Vocab, !modeldir.IsDecoder(fam), 3, 40, 9)
+					compare(t, "fp16 vs fp32", r16.run(t, seqs), r32.run(t, seqs), 1e-2)
+				})
+			}
 		}
 	}
 }

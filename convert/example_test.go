@@ -20,3 +20,12 @@ func Example() {
 	}
 	fmt.Println(cfg.Family, cfg.ScoreTokens)
 }
+
+// Example_plainGraph converts to the plain graph: standard ONNX operators
+// only (no com.microsoft kernels), for runtimes other than ONNX Runtime.
+func Example_plainGraph() {
+	_, err := convert.Convert(context.Background(), "path/to/bert-checkpoint", "models/bert-plain", &convert.Options{
+		Graph: convert.GraphPlain,
+	})
+	fmt.Println(err != nil)
+}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"math"
 
 	"twostage/convert/arch"
 	"twostage/convert/hf"
@@ -14,8 +15,9 @@ import (
 // attention_mask (and token_type_ids for BERT), int64 [batch, sequence];
 // output logits [batch, 1] (a decoder's only from its score rows of the LM
 // head, at the last real token), or last_hidden_state for an embedding
-// model.
-func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int) error {
+// model. With fused, the graph uses ONNX Runtime's fused kernels
+// (fusedOps).
+func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int, fused bool) error {
 	src := arch.NewCheckpoint(l.ck)
 	if modeldir.IsDecoder(family) {
 		for _, t := range scoreTokens {
@@ -44,7 +46,11 @@ func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int) error 
 	if !modeldir.IsDecoder(family) {
 		o.types = l.g.Input("token_type_ids", og.Int64, "batch", "sequence")
 	}
-	out := arch.Output[string](o, m)
+	var ops arch.Ops[string] = o
+	if fused {
+		ops = &fusedOps{onnxOps: o}
+	}
+	out := arch.Output(ops, m)
 	if o.err != nil {
 		return o.err
 	}
@@ -326,3 +332,132 @@ func (o *onnxOps) First(x string) string {
 }
 
 var _ arch.Ops[string] = (*onnxOps)(nil)
+
+// fusedOps is onnxOps with ONNX Runtime's fused kernels (arch.Fused):
+// SimplifiedLayerNormalization and com.microsoft's
+// SkipSimplifiedLayerNormalization, GroupQueryAttention (rotary embedding
+// inside, seqlens_k from the mask for right-padded rows),
+// Attention (packed q, k and v projections, key padding mask), Gelu, and
+// ONNX's LayerNormalization after the residual Add (ORT 1.30's CPU
+// SkipLayerNormalization kernel profiled ten times slower than the two).
+// No [S, S] tensor is ever materialised: attention memory is linear in S.
+type fusedOps struct {
+	*onnxOps
+	seqlensK, total string                // int32 [B] real length - 1; int32 scalar S
+	keyMask         string                // int32 [B, S]
+	rotary          map[float64][2]string // cos, sin caches [S, D/2] by base
+}
+
+var _ arch.Fused[string] = (*fusedOps)(nil)
+
+func (o *fusedOps) ms(op string, in []string, n int, attrs ...og.Attr) []string {
+	for i := range in {
+		in[i] = o.resolve(in[i])
+	}
+	return o.l.g.OpDomain(og.MSDomain, op, in, n, attrs...)
+}
+
+func (o *fusedOps) RMSNorm(x, w string, eps float64) string {
+	return o.opA("SimplifiedLayerNormalization", []string{x, w},
+		og.Int("axis", -1), og.Float32("epsilon", float32(eps)), og.Int("stash_type", 1))
+}
+
+func (o *fusedOps) AddRMSNorm(x, y, w string, eps float64) (sum, norm string) {
+	out := o.ms("SkipSimplifiedLayerNormalization", []string{y, x, w}, 4, og.Float32("epsilon", float32(eps)))
+	return out[3], out[0]
+}
+
+func (o *fusedOps) AddLayerNorm(x, y, w, b string, eps float64) string {
+	return o.opA("LayerNormalization", []string{o.op("Add", x, y), w, b}, og.Int("axis", -1), og.Float32("epsilon", float32(eps)))
+}
+
+func (o *fusedOps) Projections(x string, ws ...string) []string {
+	// One product with the weights side by side (ONNX Runtime folds the
+	// Concat of initializers at load), then a Split.
+	var vs []string
+	sizes := make([]int64, len(ws))
+	for i, w := range ws {
+		p, ok := o.pending[w]
+		if !ok || len(p.dims) != 2 || p.rows != nil {
+			o.keep(fmt.Errorf("convert: projection with a value that is not a weight matrix: %w", ErrShape))
+			return make([]string, len(ws))
+		}
+		v, err := o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		vs = append(vs, v)
+		sizes[i] = int64(p.dims[0])
+	}
+	y := o.l.mm(o.resolve(x), o.opA("Concat", vs, og.Int("axis", 1)))
+	return o.l.g.OpN("Split", []string{y, o.l.i64(sizes...)}, len(ws), og.Int("axis", -1))
+}
+
+func (o *fusedOps) Gelu(x string) string { return o.ms("Gelu", []string{x}, 1)[0] }
+
+// lengths sets the per-row inputs the attention kernels take from the mask.
+func (o *fusedOps) lengths() {
+	if o.seqlensK != "" {
+		return
+	}
+	g := o.l.g
+	real := o.opA("ReduceSum", []string{o.mask, o.l.i64(1)}, og.Int("keepdims", 0)) // [B]
+	o.seqlensK = g.Op("Cast", []string{o.op("Sub", real, o.l.scalarI64(1))}, og.Int("to", int64(og.Int32)))
+	s := g.Op("Gather", []string{o.op("Shape", o.ids), o.l.scalarI64(1)}, og.Int("axis", 0))
+	o.total = g.Op("Cast", []string{s}, og.Int("to", int64(og.Int32)))
+	o.keyMask = g.Op("Cast", []string{o.mask}, og.Int("to", int64(og.Int32)))
+}
+
+// caches are GroupQueryAttention's cos and sin caches [S, D/2] for base
+// theta, computed from the sequence length (no max-length table stored).
+func (o *fusedOps) caches(theta float64, D int) (string, string) {
+	if c, ok := o.rotary[theta]; ok {
+		return c[0], c[1]
+	}
+	inv := make([]float64, D/2)
+	for i := range inv {
+		inv[i] = math.Pow(theta, -2*float64(i)/float64(D))
+	}
+	pos := o.opA("Cast", []string{o.l.seqPositions(o.ids)}, og.Int("to", int64(og.Float)))
+	angles := o.op("Mul", o.op("Unsqueeze", pos, o.l.i64(1)), o.Vector(inv)) // [S, D/2]
+	c := [2]string{o.op("Cos", angles), o.op("Sin", angles)}
+	if o.rotary == nil {
+		o.rotary = map[float64][2]string{}
+	}
+	o.rotary[theta] = c
+	return c[0], c[1]
+}
+
+func (o *fusedOps) RotaryAttention(q, k, v string, theta float64) string {
+	nQ, nK, D := o.heads()
+	o.lengths()
+	cos, sin := o.caches(theta, int(D))
+	merge := func(x string) string { return o.l.toCompute(o.op("Reshape", x, o.l.i64(0, 0, -1))) }
+	out := o.ms("GroupQueryAttention",
+		[]string{merge(q), merge(k), merge(v), "", "", o.seqlensK, o.total, o.l.toCompute(cos), o.l.toCompute(sin)}, 3,
+		og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
+		og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
+	return o.l.toFloat(out[0])
+}
+
+func (o *fusedOps) SelfAttention(x, wq, bq, wk, bk, wv, bv string, heads int) string {
+	o.lengths()
+	// One [H, 3H] product for q, k and v: ONNX Runtime folds the Concat of
+	// the three weights at load.
+	var ws, bs []string
+	for _, w := range []string{wq, wk, wv} {
+		p, ok := o.pending[w]
+		if !ok || len(p.dims) != 2 {
+			o.keep(fmt.Errorf("convert: attention projection that is not a weight matrix: %w", ErrShape))
+			return ""
+		}
+		v, err := o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
+		o.keep(err)
+		ws = append(ws, v)
+	}
+	for _, b := range []string{bq, bk, bv} {
+		bs = append(bs, o.l.toCompute(o.resolve(b)))
+	}
+	w := o.opA("Concat", ws, og.Int("axis", 1))
+	b := o.opA("Concat", bs, og.Int("axis", 0))
+	out := o.ms("Attention", []string{o.l.toCompute(o.resolve(x)), w, b, o.keyMask}, 1, og.Int("num_heads", int64(heads)))[0]
+	return o.l.toFloat(out)
+}

@@ -2,10 +2,10 @@
 # deps.sh fetches everything twostage needs that is not Go source into .deps/
 # (git-ignored). Idempotent: each step is skipped when its output already exists.
 #
-#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|pjrt|spamassassin|pystack|all]...
+#   scripts/deps.sh [apt|faiss|npm|tokenizers|weaviate|minilm|pjrt|spamassassin|pystack|exporters|all]...
 #
 # all is what make deps and make deps-weaviate install; spamassassin and
-# pystack are for scripts/vs-seed.sh only.
+# pystack are for scripts/vs-seed.sh only, exporters for scripts/exporters-compare.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPS=${DEPS:-$PWD/.deps}
@@ -205,6 +205,22 @@ open(sys.argv[2], "wb").write(z.read(n))' "$whl" "$tmp/plugin.so"
   touch "$stamp"
 }
 
+# exporters: a Python venv, .deps/exporters, with Microsoft's own ONNX
+# exporters and what they need, for scripts/exporters-compare.sh (not in
+# `all`: torch alone is gigabytes). Versions are pinned; onnxruntime is the
+# same 1.30.0 as the C library the Go code loads. onnxruntime-genai goes in
+# without its dependencies (it would pull another onnxruntime); its model
+# builder only needs onnx, torch and transformers.
+exporters_pkgs=(onnxruntime==1.30.0 onnx==1.23.2 onnx-ir==1.1.0 torch==2.15.0 transformers==5.23.0 numpy==2.4.6 tqdm==4.70.1)
+step_exporters() {
+  local venv="$DEPS/exporters"
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import onnxruntime_genai, torch, transformers' 2>/dev/null && return 0
+  log "installing the exporters venv: ${exporters_pkgs[*]} onnxruntime-genai==0.18.0"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "${exporters_pkgs[@]}" >&2
+  "$venv/bin/pip" install -q --no-deps onnxruntime-genai==0.18.0 >&2
+}
+
 [ $# -eq 0 ] && set -- all
 for s in "$@"; do
   case "$s" in
@@ -218,6 +234,7 @@ for s in "$@"; do
     spamassassin) step_spamassassin ;;
     pystack) step_pystack ;;
     pjrt) step_pjrt ;;
+    exporters) step_exporters ;;
     all) step_apt; step_faiss; step_npm; step_tokenizers; step_weaviate; step_minilm; step_pjrt ;;
     *) echo "deps: unknown step $s" >&2; exit 2 ;;
   esac

@@ -27,8 +27,9 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	family := fs.String("family", "", "model family: "+strings.Join(modeldir.Families, ", ")+" (default: guessed from config.json; Qwen3 checkpoints are zerank)")
 	maxLen := fs.Int("max-length", 0, "maximum input length recorded in twostage.json (default: from config.json, at most 8192 for Qwen3)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	graph := fs.String("graph", convert.GraphFused, "graph kind: fused (ONNX Runtime's fused attention and norm kernels) or plain (standard ONNX operators only, the reference)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: twostage convert --from HF_DIR --to OUT_DIR [--dtype fp32|fp16] [--compute fp32|fp16] [--family FAMILY]")
+		fmt.Fprintln(stderr, "Usage: twostage convert --from HF_DIR --to OUT_DIR [--dtype fp32|fp16] [--compute fp32|fp16] [--family FAMILY] [--graph fused|plain]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -49,8 +50,10 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return usageErr("--family %q: want one of %s", *family, strings.Join(modeldir.Families, ", "))
 	case *maxLen < 0:
 		return usageErr("--max-length must not be negative")
+	case *graph != convert.GraphFused && *graph != convert.GraphPlain:
+		return usageErr("--graph %q: want fused or plain", *graph)
 	}
-	opts := &convert.Options{Family: *family, Dtype: *dtype, Compute: *compute, MaxLength: *maxLen}
+	opts := &convert.Options{Family: *family, Dtype: *dtype, Compute: *compute, MaxLength: *maxLen, Graph: *graph}
 	var bar *convertProgress
 	if !*quiet && progress.IsTerminal(stderr) { // no carriage returns in logs and files
 		bar = newConvertProgress(stderr, "converting")
@@ -64,8 +67,12 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	computeType := cfg.Compute // "" means fp32 (max would pick "fp32" over "fp16")
+	if computeType == "" {
+		computeType = modeldir.DtypeFP32
+	}
 	fmt.Fprintf(stdout, "wrote %s: family %s, dtype %s, compute %s, max length %d, hidden %d (%.1fs)\n",
-		*to, cfg.Family, cfg.Dtype, max(cfg.Compute, modeldir.DtypeFP32), cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
+		*to, cfg.Family, cfg.Dtype, computeType, cfg.MaxLength, cfg.HiddenSize, time.Since(start).Seconds())
 	return nil
 }
 

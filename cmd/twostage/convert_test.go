@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,30 @@ func TestCmdConvert(t *testing.T) {
 		t.Errorf("stdout %q stderr %q: want a summary and no progress bar drawn into a buffer", stdout.String(), stderr.String())
 	}
 
+	// --graph plain writes the reference graph: standard operators only.
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := cmdConvert(context.Background(), []string{"--from", ckpt, "--to", plain, "--graph", "plain", "--quiet"}, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	// The summary names the compute type asked for.
+	half := filepath.Join(t.TempDir(), "half")
+	stdout.Reset()
+	if err := cmdConvert(context.Background(), []string{"--from", ckpt, "--to", half, "--compute", "fp16", "--quiet"}, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "compute fp16") {
+		t.Errorf("summary %q does not say compute fp16", stdout.String())
+	}
+	for dir, want := range map[string]bool{out: true, plain: false} {
+		b, err := os.ReadFile(modeldir.ModelPath(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("GroupQueryAttention")); got != want {
+			t.Errorf("%s: graph uses GroupQueryAttention: %v, want %v", dir, got, want)
+		}
+	}
+
 	usage := [][]string{
 		{"--to", out},
 		{"--from", ckpt},
@@ -39,6 +64,7 @@ func TestCmdConvert(t *testing.T) {
 		{"--from", ckpt, "--to", out, "--compute", "bf16"},
 		{"--from", ckpt, "--to", out, "--compute", "fp16", "--dtype", "fp32"},
 		{"--from", ckpt, "--to", out, "--family", "gpt"},
+		{"--from", ckpt, "--to", out, "--graph", "fast"},
 		{"--from", ckpt, "--to", out, "extra"},
 		{"--bogus"},
 	}

@@ -91,6 +91,34 @@ type Ops[T any] interface {
 	First(x T) T
 }
 
+// Fused is implemented by a backend that has fused kernels for the chains
+// of ops below (ONNX Runtime's com.microsoft operators); the definitions
+// then call them instead of emitting the chains. Each computes what the
+// chain it replaces computes.
+type Fused[T any] interface {
+	// RMSNorm is x / sqrt(mean(x^2) + eps) * w over the last axis.
+	RMSNorm(x, w T, eps float64) T
+	// AddRMSNorm is sum = x + y and RMSNorm(sum, w, eps).
+	AddRMSNorm(x, y, w T, eps float64) (sum, norm T)
+	// AddLayerNorm is the layer norm of x + y with weight w and bias b.
+	AddLayerNorm(x, y, w, b T, eps float64) T
+	// Projections is Linear(x, w) for each of ws (weights [N_i, K] over the
+	// same x), computed as one product.
+	Projections(x T, ws ...T) []T
+	// Gelu is the exact (erf) GELU.
+	Gelu(x T) T
+	// RotaryAttention is causal attention over each row's real tokens,
+	// scaled by 1/sqrt(D), after the rotate-half rotary embedding with
+	// base theta on q [B, S, nQ, D] and k [B, S, nK, D]; v is [B, S, nK, D],
+	// query head h uses key head h / (nQ/nK). The result is [B, S, nQ*D].
+	RotaryAttention(q, k, v T, theta float64) T
+	// SelfAttention is bidirectional attention over the real keys, scaled
+	// by 1/sqrt(H/heads), with heads heads, of the projections x wq + bq,
+	// x wk + bk, x wv + bv of x [B, S, H] (w are [H, H] Weights, b [H]):
+	// [B, S, H].
+	SelfAttention(x, wq, bq, wk, bk, wv, bv T, heads int) T
+}
+
 // Model says what a program computes.
 type Model struct {
 	// Family is a modeldir family.
@@ -162,47 +190,89 @@ func qwen3[T any](o Ops[T], m *Model) T {
 	nH, nKV, D := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	eps := c.RMSNormEps
 
-	// Rotary embedding, rotate-half convention: angles [1, S, 1, D].
-	inv := make([]float64, D)
-	for i := 0; i < D/2; i++ {
-		inv[i] = math.Pow(c.RopeTheta, -2*float64(i)/float64(D))
-		inv[i+D/2] = inv[i]
+	f, fused := any(o).(Fused[T])
+	// Rotary embedding, rotate-half convention: angles [1, S, 1, D]. (A
+	// fused backend's attention applies it.)
+	var cos, sin, bias, scale T
+	if !fused {
+		inv := make([]float64, D)
+		for i := 0; i < D/2; i++ {
+			inv[i] = math.Pow(c.RopeTheta, -2*float64(i)/float64(D))
+			inv[i+D/2] = inv[i]
+		}
+		angles := o.Mul(o.Positions(), o.Vector(inv))
+		cos, sin = o.Cos(angles), o.Sin(angles)
+		bias = o.AttentionBias(true)
+		scale = o.Const(1 / math.Sqrt(float64(D)))
 	}
-	angles := o.Mul(o.Positions(), o.Vector(inv))
-	cos, sin := o.Cos(angles), o.Sin(angles)
 	rope := func(x T) T { // x [B, S, n, D]
 		rot := o.Concat(o.Neg(o.Slice(x, D/2, D)), o.Slice(x, 0, D/2))
 		return o.Add(o.Mul(x, cos), o.Mul(rot, sin))
 	}
-	linear := func(x T, name string, out, in int) T {
-		y := o.Linear(x, o.Weight(name+".weight", out, in))
-		if c.AttentionBias { // q, k and v projections only
-			y = o.Add(y, o.Weight(name+".bias", out))
+	// qkv are the q, k and v projections of h (with biases when the
+	// checkpoint has them).
+	qkv := func(h T, p string) (q, k, v T) {
+		names, outs := []string{"q_proj", "k_proj", "v_proj"}, []int{nH * D, nKV * D, nKV * D}
+		ys := make([]T, 3)
+		if fused {
+			ws := make([]T, 3)
+			for i := range ws {
+				ws[i] = o.Weight(p+"self_attn."+names[i]+".weight", outs[i], H)
+			}
+			copy(ys, f.Projections(h, ws...))
+		} else {
+			for i := range ys {
+				ys[i] = o.Linear(h, o.Weight(p+"self_attn."+names[i]+".weight", outs[i], H))
+			}
 		}
-		return y
+		if c.AttentionBias {
+			for i := range ys {
+				ys[i] = o.Add(ys[i], o.Weight(p+"self_attn."+names[i]+".bias", outs[i]))
+			}
+		}
+		return o.SplitHeads(ys[0], nH), o.SplitHeads(ys[1], nKV), o.SplitHeads(ys[2], nKV)
 	}
-	bias := o.AttentionBias(true)
-	scale := o.Const(1 / math.Sqrt(float64(D)))
+	norm := func(x T, name string, n int) T {
+		if fused {
+			return f.RMSNorm(x, o.Weight(name, n), eps)
+		}
+		return rmsNorm(o, x, o.Weight(name, n), eps)
+	}
+	// addNorm is the residual add x + y and its norm (the next block's input).
+	addNorm := func(x, y T, name string) (T, T) {
+		if fused {
+			return f.AddRMSNorm(x, y, o.Weight(name, H), eps)
+		}
+		x = o.Add(x, y)
+		return x, rmsNorm(o, x, o.Weight(name, H), eps)
+	}
 
 	x := o.Embed(o.Weight("embed_tokens.weight", V, H), o.IDs())
+	h := norm(x, "layers.0.input_layernorm.weight", H)
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("layers.%d.", l)
-		h := rmsNorm(o, x, o.Weight(p+"input_layernorm.weight", H), eps)
-		q := o.SplitHeads(linear(h, p+"self_attn.q_proj", nH*D, H), nH)
-		k := o.SplitHeads(linear(h, p+"self_attn.k_proj", nKV*D, H), nKV)
-		v := o.SplitHeads(linear(h, p+"self_attn.v_proj", nKV*D, H), nKV)
-		q = rope(rmsNorm(o, q, o.Weight(p+"self_attn.q_norm.weight", D), eps))
-		k = rope(rmsNorm(o, k, o.Weight(p+"self_attn.k_norm.weight", D), eps))
-		probs := o.Softmax(o.Add(o.Scores(o.Mul(q, scale), k), bias))
-		ctx := o.MergeHeads(o.Context(probs, v))
-		x = o.Add(x, o.Linear(ctx, o.Weight(p+"self_attn.o_proj.weight", H, nH*D)))
+		q, k, v := qkv(h, p)
+		q = norm(q, p+"self_attn.q_norm.weight", D)
+		k = norm(k, p+"self_attn.k_norm.weight", D)
+		var ctx T
+		if fused {
+			ctx = f.RotaryAttention(q, k, v, c.RopeTheta)
+		} else {
+			probs := o.Softmax(o.Add(o.Scores(o.Mul(rope(q), scale), rope(k)), bias))
+			ctx = o.MergeHeads(o.Context(probs, v))
+		}
+		x, h = addNorm(x, o.Linear(ctx, o.Weight(p+"self_attn.o_proj.weight", H, nH*D)), p+"post_attention_layernorm.weight")
 
-		h = rmsNorm(o, x, o.Weight(p+"post_attention_layernorm.weight", H), eps)
 		gate := o.Linear(h, o.Weight(p+"mlp.gate_proj.weight", I, H))
 		act := o.Mul(o.Mul(gate, o.Sigmoid(gate)), o.Linear(h, o.Weight(p+"mlp.up_proj.weight", I, H)))
-		x = o.Add(x, o.Linear(act, o.Weight(p+"mlp.down_proj.weight", H, I)))
+		down := o.Linear(act, o.Weight(p+"mlp.down_proj.weight", H, I))
+		if l+1 < c.NumHiddenLayers {
+			x, h = addNorm(x, down, fmt.Sprintf("layers.%d.input_layernorm.weight", l+1))
+		} else {
+			x = o.Add(x, down)
+		}
 	}
-	last := rmsNorm(o, o.Last(x), o.Weight("norm.weight", H), eps) // [B, H]
+	last := norm(o.Last(x), "norm.weight", H) // [B, H]
 	d, _ := modeldir.Defaults(m.Family)
 	logits := o.Linear(last, o.Rows(m.HeadTensor, d.ScoreTokens, H)) // [B, k]
 	if len(d.ScoreTokens) == 2 {
@@ -222,28 +292,53 @@ func bert[T any](o Ops[T], m *Model) T {
 	lin := func(x T, name string, out, in int) T {
 		return o.Add(o.Linear(x, o.Weight(name+".weight", out, in)), o.Weight(name+".bias", out))
 	}
+	f, fused := any(o).(Fused[T])
 	ln := func(x T, name string) T {
 		return layerNorm(o, x, o.Weight(name+".weight", H), o.Weight(name+".bias", H), eps)
+	}
+	// addLN is the layer norm of the residual sum x + y.
+	addLN := func(x, y T, name string) T {
+		if fused {
+			return f.AddLayerNorm(x, y, o.Weight(name+".weight", H), o.Weight(name+".bias", H), eps)
+		}
+		return ln(o.Add(x, y), name)
 	}
 	// Position embeddings 0..S-1: the first S rows, gathered by position.
 	pos := o.Weight("embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, H)
 	x := o.Add(o.Embed(o.Weight("embeddings.word_embeddings.weight", c.VocabSize, H), o.IDs()),
 		o.Embed(o.Weight("embeddings.token_type_embeddings.weight", c.TypeVocabSize, H), o.TypeIDs()))
-	x = o.Add(x, o.Embed(pos, o.PositionIDs()))
-	x = ln(x, "embeddings.LayerNorm")
-	bias := o.AttentionBias(false)
-	scale := o.Const(1 / math.Sqrt(float64(D)))
+	x = addLN(x, o.Embed(pos, o.PositionIDs()), "embeddings.LayerNorm")
+	var bias, scale T
+	if !fused {
+		bias = o.AttentionBias(false)
+		scale = o.Const(1 / math.Sqrt(float64(D)))
+	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("encoder.layer.%d.", l)
-		q := o.SplitHeads(lin(x, p+"attention.self.query", H, H), nH)
-		k := o.SplitHeads(lin(x, p+"attention.self.key", H, H), nH)
-		v := o.SplitHeads(lin(x, p+"attention.self.value", H, H), nH)
-		probs := o.Softmax(o.Add(o.Scores(o.Mul(q, scale), k), bias))
-		a := lin(o.MergeHeads(o.Context(probs, v)), p+"attention.output.dense", H, H)
-		a = ln(o.Add(a, x), p+"attention.output.LayerNorm")
+		var ctx T
+		if fused {
+			w := func(n string) (T, T) {
+				return o.Weight(p+"attention.self."+n+".weight", H, H), o.Weight(p+"attention.self."+n+".bias", H)
+			}
+			wq, bq := w("query")
+			wk, bk := w("key")
+			wv, bv := w("value")
+			ctx = f.SelfAttention(x, wq, bq, wk, bk, wv, bv, nH)
+		} else {
+			q := lin(x, p+"attention.self.query", H, H)
+			k := lin(x, p+"attention.self.key", H, H)
+			v := lin(x, p+"attention.self.value", H, H)
+			probs := o.Softmax(o.Add(o.Scores(o.Mul(o.SplitHeads(q, nH), scale), o.SplitHeads(k, nH)), bias))
+			ctx = o.MergeHeads(o.Context(probs, o.SplitHeads(v, nH)))
+		}
+		a := addLN(lin(ctx, p+"attention.output.dense", H, H), x, p+"attention.output.LayerNorm")
 		in := lin(a, p+"intermediate.dense", I, H)
-		in = o.Mul(o.Mul(in, o.Const(0.5)), o.Add(o.Const(1), o.Erf(o.Mul(in, o.Const(1/math.Sqrt2)))))
-		x = ln(o.Add(lin(in, p+"output.dense", H, I), a), p+"output.LayerNorm")
+		if fused {
+			in = f.Gelu(in)
+		} else {
+			in = o.Mul(o.Mul(in, o.Const(0.5)), o.Add(o.Const(1), o.Erf(o.Mul(in, o.Const(1/math.Sqrt2)))))
+		}
+		x = addLN(lin(in, p+"output.dense", H, I), a, p+"output.LayerNorm")
 	}
 	if m.Family == modeldir.FamilyBertEmbedding {
 		return x

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -32,6 +34,7 @@ type DataType int32
 // Element types used by the builder.
 const (
 	Float   DataType = 1
+	Int32   DataType = 6
 	Int64   DataType = 7
 	Bool    DataType = 9
 	Float16 DataType = 10
@@ -41,7 +44,7 @@ const (
 // Size is the element size in bytes.
 func (d DataType) Size() int {
 	switch d {
-	case Float:
+	case Float, Int32:
 		return 4
 	case Int64, Double:
 		return 8
@@ -83,6 +86,7 @@ func String(name string, v string) Attr { return Attr{name: name, typ: 3, str: v
 
 type node struct {
 	op      string
+	domain  string
 	name    string
 	inputs  []string
 	outputs []string
@@ -113,6 +117,7 @@ type Graph struct {
 	inits   []initializer
 	names   map[string]bool
 	seq     int
+	domains map[string]bool // operator domains other than ONNX's used by nodes
 
 	spillPath string
 	spill     *os.File
@@ -180,6 +185,23 @@ func (g *Graph) OpN(op string, inputs []string, n int, attrs ...Attr) []string {
 		outs[i] = g.fresh(op)
 	}
 	g.nodes = append(g.nodes, node{op: op, name: outs[0] + "_node", inputs: inputs, outputs: outs, attrs: attrs})
+	return outs
+}
+
+// MSDomain is ONNX Runtime's contrib-operator domain (fused attention,
+// normalisation and activation kernels).
+const MSDomain = "com.microsoft"
+
+// OpDomain adds a node of an operator in domain (e.g. MSDomain) with n
+// outputs and returns their names. An input named "" is an omitted
+// optional input. The model imports the domain at version 1.
+func (g *Graph) OpDomain(domain, op string, inputs []string, n int, attrs ...Attr) []string {
+	outs := g.OpN(op, inputs, n, attrs...)
+	g.nodes[len(g.nodes)-1].domain = domain
+	if g.domains == nil {
+		g.domains = map[string]bool{}
+	}
+	g.domains[domain] = true
 	return outs
 }
 
@@ -420,6 +442,9 @@ func (g *Graph) Save(modelPath, dataPath string, external bool) error {
 	head = appendStr(head, 2, "twostage")
 	head = appendStr(head, 3, "1")
 	head = appendMsg(head, 8, appendVarint(nil, 2, Opset))
+	for _, d := range slices.Sorted(maps.Keys(g.domains)) {
+		head = appendMsg(head, 8, appendVarint(appendStr(nil, 1, d), 2, 1))
+	}
 	head = protowire.AppendTag(head, 7, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(graphSize))
 
@@ -497,6 +522,9 @@ func encodeNode(n node) []byte {
 	}
 	b = appendStr(b, 3, n.name)
 	b = appendStr(b, 4, n.op)
+	if n.domain != "" {
+		b = appendStr(b, 7, n.domain)
+	}
 	for _, a := range n.attrs {
 		var ab []byte
 		ab = appendStr(ab, 1, a.name)

@@ -140,3 +140,44 @@ func TestGraphErrors(t *testing.T) {
 		t.Errorf("spill file left after Close: %v", err)
 	}
 }
+
+// TestOpDomain runs a com.microsoft operator (Gelu): the node carries its
+// domain and the model imports it.
+func TestOpDomain(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	dir := t.TempDir()
+	g, err := og.New("gelu", filepath.Join(dir, "spill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := g.Input("x", og.Float, int64(5))
+	g.Output(g.OpDomain(og.MSDomain, "Gelu", []string{x}, 1)[0], "y", og.Float, int64(5))
+	model := filepath.Join(dir, "model.onnx")
+	if err := g.Save(model, "", false); err != nil {
+		t.Fatal(err)
+	}
+	release, err := ort.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	s, err := ort.NewSession(model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := []float32{-2, -0.5, 0, 0.5, 2}
+	xt, _ := ortgo.NewTensor(ortgo.NewShape(5), in)
+	defer xt.Destroy()
+	out := []ortgo.Value{nil}
+	if err := s.Run([]ortgo.Value{xt}, out); err != nil {
+		t.Fatal(err)
+	}
+	defer out[0].Destroy()
+	for i, got := range out[0].(*ortgo.Tensor[float32]).GetData() {
+		v := float64(in[i])
+		if want := v / 2 * (1 + math.Erf(v/math.Sqrt2)); math.Abs(float64(got)-want) > 1e-6 {
+			t.Errorf("gelu(%v) = %v, want %v", v, got, want)
+		}
+	}
+}
