@@ -325,6 +325,13 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 			d.suspect.Delete(o.ID)
 		}
 		d.remember(chunk)
+		if err := d.record(ctx, chunk); err != nil {
+			for _, doc := range docs[start:] {
+				be.Failed = append(be.Failed, doc.ID)
+			}
+			be.Err = err
+			return be
+		}
 		for _, r := range resp {
 			if r.Result == nil || r.Result.Errors == nil || len(r.Result.Errors.Error) == 0 {
 				continue

@@ -1,0 +1,424 @@
+package weaviatestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
+	"github.com/weaviate/weaviate/entities/models"
+
+	"twostage"
+	"twostage/internal/par"
+)
+
+var _ twostage.Checker = (*Driver)(nil)
+
+const (
+	// checkPage is the number of objects one cursor request reads.
+	checkPage = 500
+	// probeSize is the number of objects one probe query checks.
+	probeSize = 100
+	// checkWorkers is the default number of probe queries in flight.
+	checkWorkers = 4
+	// distTolerance bounds |reported - expected| distance, relative to
+	// max(1, |expected|), for a probe hit to count as the stored vector.
+	distTolerance = 1e-3
+)
+
+// Check implements twostage.Checker. It reads the class with the REST
+// objects cursor (the object store: every object Weaviate holds, with its
+// vector, checkPage at a time) and probes the vector index for each
+// objects: one nearVector query per probeSize objects, with the vector of
+// one of them and a where filter on their ids, limit probeSize. With an
+// allow list that small Weaviate searches exactly over the index's own
+// entries (HNSW's flat search skips ids that have no graph node), so the
+// query returns exactly the probed objects the index holds, each with its
+// distance to the query vector, which the check compares with the distance
+// it computes from the stored vectors. An object the probe does not return
+// is missing (its index entry, or its id's inverted-index entry, is lost); one
+// returned at another distance is mismatched. Then each object the probe
+// found is searched for with its own vector, without a filter, limit
+// reachLimit: a crash can keep a graph node but lose the links to it, and
+// such a node is missing too. Objects without a vector are counted but not
+// probed. The searches make the check cost about one query per object.
+//
+// Extra index entries (a graph node whose object is gone) cannot be
+// listed through Weaviate's API; Extra stays empty.
+//
+// Repair deletes each finding over REST and imports it again, unchanged (an
+// unchanged re-import alone does not re-index it), page by page as the
+// check goes. Writes to the class meanwhile are safe: an object the cursor
+// read before a newer write is re-imported only if the probe finds it
+// wrong, and the probe reads the index after that write.
+func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostage.CheckReport, error) {
+	var rep twostage.CheckReport
+	first := opts.FirstIDsOrDefault()
+	workers := opts.Workers
+	if workers == 0 {
+		workers = checkWorkers
+	}
+	after := ""
+	for {
+		var page []*models.Object
+		err := d.do(ctx, "check: read objects", func(ctx context.Context) error {
+			if err := d.repair(ctx); err != nil {
+				return err
+			}
+			var err error
+			g := d.client.Data().ObjectsGetter().WithClassName(d.class).WithLimit(checkPage).WithVector()
+			if after != "" {
+				g = g.WithAfter(after)
+			}
+			page, err = g.Do(ctx)
+			return err
+		})
+		if err != nil {
+			return rep, err
+		}
+		if len(page) == 0 {
+			return rep, nil
+		}
+		after = string(page[len(page)-1].ID)
+		missing, mismatched, err := d.probe(ctx, page, workers)
+		if err != nil {
+			return rep, err
+		}
+		for _, o := range missing {
+			rep.Missing.Add(d.docID(o), first)
+		}
+		for _, o := range mismatched {
+			rep.Mismatched.Add(d.docID(o), first)
+		}
+		rep.Checked += len(page)
+		if opts.Repair && len(missing)+len(mismatched) > 0 {
+			n, err := d.reimport(ctx, append(missing, mismatched...))
+			rep.Repaired += n
+			if err != nil {
+				return rep, err
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(rep.Checked)
+		}
+	}
+}
+
+// docID is the document id of an object (its IDKey property, else its
+// UUID).
+func (d *Driver) docID(o *models.Object) string {
+	if m, ok := o.Properties.(map[string]any); ok {
+		if s, ok := m[d.opts.IDKey].(string); ok && s != "" {
+			return s
+		}
+	}
+	return string(o.ID)
+}
+
+// probe checks objs (with their vectors) against the vector index and
+// returns those it misses and those it holds at another vector, in the
+// order of objs.
+func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) (missing, mismatched []*models.Object, err error) {
+	var withVec []*models.Object
+	for _, o := range objs {
+		if len(o.Vector) > 0 {
+			withVec = append(withVec, o)
+		}
+	}
+	n := (len(withVec) + probeSize - 1) / probeSize
+	state := make([]byte, len(withVec)) // 0 found, 1 missing, 2 mismatched
+	err = par.For(n, workers, func(b int) error {
+		lo, hi := b*probeSize, min((b+1)*probeSize, len(withVec))
+		return d.probeBatch(ctx, withVec[lo:hi], state[lo:hi])
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// An object the index holds can still be unreachable: the crash can
+	// lose the links to a node and keep the node. Search for each with its
+	// own vector, without a filter.
+	err = par.For(len(withVec), workers, func(i int) error {
+		if state[i] != 0 {
+			return nil
+		}
+		found, err := d.reachable(ctx, withVec[i])
+		if err == nil && !found {
+			state[i] = 1
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, o := range withVec {
+		switch state[i] {
+		case 1:
+			missing = append(missing, o)
+		case 2:
+			mismatched = append(mismatched, o)
+		}
+	}
+	return missing, mismatched, nil
+}
+
+func (d *Driver) probeBatch(ctx context.Context, objs []*models.Object, state []byte) error {
+	q := []float32(objs[0].Vector)
+	uuids := make([]string, len(objs))
+	for i, o := range objs {
+		uuids[i] = string(o.ID)
+	}
+	var resp *models.GraphQLResponse
+	err := d.do(ctx, "check: probe", func(ctx context.Context) error {
+		var err error
+		resp, err = d.client.GraphQL().Get().WithClassName(d.class).
+			WithFields(graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "id"}, {Name: "distance"}}}).
+			WithNearVector(d.client.GraphQL().NearVectorArgBuilder().WithVector(q)).
+			WithWhere(idFilter(uuids)).WithLimit(len(uuids)).Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return err
+	}
+	got := map[string]float64{}
+	for _, o := range d.objects(resp, "Get") {
+		add, _ := o["_additional"].(map[string]any)
+		id, _ := add["id"].(string)
+		if dist, ok := num(add["distance"]); ok {
+			got[id] = dist
+		}
+	}
+	for i, o := range objs {
+		dist, ok := got[string(o.ID)]
+		switch {
+		case !ok:
+			state[i] = 1
+		case len(o.Vector) != len(q):
+			state[i] = 2
+		default:
+			want := d.distance(q, o.Vector)
+			if math.Abs(dist-want) > distTolerance*math.Max(1, math.Abs(want)) {
+				state[i] = 2
+			}
+		}
+	}
+	return nil
+}
+
+// reachLimit is the limit of the unfiltered search with an object's own
+// vector: the object must be among these hits (a few, for duplicates).
+const reachLimit = 5
+
+// reachable reports whether an unfiltered nearVector search with o's own
+// vector returns o.
+func (d *Driver) reachable(ctx context.Context, o *models.Object) (bool, error) {
+	var resp *models.GraphQLResponse
+	err := d.do(ctx, "check: search", func(ctx context.Context) error {
+		var err error
+		resp, err = d.client.GraphQL().Get().WithClassName(d.class).
+			WithFields(graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "id"}}}).
+			WithNearVector(d.client.GraphQL().NearVectorArgBuilder().WithVector(o.Vector)).
+			WithLimit(reachLimit).Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, h := range d.objects(resp, "Get") {
+		add, _ := h["_additional"].(map[string]any)
+		if id, _ := add["id"].(string); id == string(o.ID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// distance is Weaviate's distance between a and b under the class's
+// metric.
+func (d *Driver) distance(a, b []float32) float64 {
+	var dot, na, nb, l2 float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		dot += x * y
+		na += x * x
+		nb += y * y
+		l2 += (x - y) * (x - y)
+	}
+	switch d.info.Metric {
+	case twostage.Dot:
+		return -dot
+	case twostage.L2:
+		return l2
+	}
+	if na == 0 || nb == 0 {
+		return 1
+	}
+	return 1 - dot/math.Sqrt(na*nb)
+}
+
+// reimport deletes objs over REST and imports them again as they are,
+// which makes Weaviate index them anew. It returns how many were
+// re-imported.
+func (d *Driver) reimport(ctx context.Context, objs []*models.Object) (int, error) {
+	clean := make([]*models.Object, len(objs))
+	uuids := make([]string, len(objs))
+	for i, o := range objs {
+		clean[i] = &models.Object{Class: d.class, ID: o.ID, Properties: o.Properties, Vector: o.Vector, Tenant: o.Tenant}
+		uuids[i] = string(o.ID)
+	}
+	done := 0
+	for start := 0; start < len(clean); start += d.opts.BatchSize {
+		chunk := clean[start:min(start+d.opts.BatchSize, len(clean))]
+		ids := uuids[start:min(start+d.opts.BatchSize, len(clean))]
+		err := d.do(ctx, "repair", func(ctx context.Context) error {
+			if err := d.deleteObjects(ctx, ids); err != nil {
+				return err
+			}
+			resp, err := d.client.Batch().ObjectsBatcher().WithObjects(chunk...).Do(ctx)
+			if err != nil {
+				return err
+			}
+			var errs []string
+			for _, r := range resp {
+				if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+					errs = append(errs, fmt.Sprintf("%s: %s", r.ID, r.Result.Errors.Error[0].Message))
+				}
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("weaviatestore: repair: %d objects rejected (%s): %w", len(errs), strings.Join(errs[:min(3, len(errs))], "; "), ErrRejected)
+			}
+			return nil
+		})
+		if err != nil {
+			return done, err
+		}
+		done += len(chunk)
+	}
+	return done, nil
+}
+
+// vectorsOf reads objects by UUID with their vectors through GraphQL (only
+// the id and vector); the UUIDs the id filter misses are read whole over
+// REST, and returned wrapped: an object whose Properties is the
+// *models.Object read (its id's inverted-index entry is lost). Deleted
+// objects are left out.
+func (d *Driver) vectorsOf(ctx context.Context, uuids []string) (objs []*models.Object, err error) {
+	found := map[string]bool{}
+	for start := 0; start < len(uuids); start += maxIDsPerQuery {
+		part := uuids[start:min(start+maxIDsPerQuery, len(uuids))]
+		var resp *models.GraphQLResponse
+		err := d.do(ctx, "read vectors", func(ctx context.Context) error {
+			var err error
+			resp, err = d.client.GraphQL().Get().WithClassName(d.class).
+				WithFields(graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "id"}, {Name: "vector"}}}).
+				WithWhere(idFilter(part)).WithLimit(len(part)).Do(ctx)
+			return gqlErr(resp, err)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range d.objects(resp, "Get") {
+			add, _ := o["_additional"].(map[string]any)
+			id, _ := add["id"].(string)
+			raw, _ := add["vector"].([]any)
+			v := make(models.C11yVector, len(raw))
+			for i, x := range raw {
+				f, _ := x.(float64)
+				v[i] = float32(f)
+			}
+			found[id] = true
+			objs = append(objs, &models.Object{ID: strfmt.UUID(id), Vector: v})
+		}
+	}
+	var lost []string
+	for _, u := range uuids {
+		if !found[u] {
+			lost = append(lost, u)
+		}
+	}
+	// Ids the filter did not return: deleted, or stored with their id's
+	// inverted-index entry lost. The latter are read whole over REST and
+	// marked with a nil vector (missing: the probe cannot find them).
+	full, err := d.restObjects(ctx, lost)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range full {
+		objs = append(objs, &models.Object{ID: o.ID, Vector: nil, Properties: o})
+	}
+	return objs, nil
+}
+
+// restObjects reads whole objects by UUID over REST (parallel, bounded);
+// missing ones are left out.
+func (d *Driver) restObjects(ctx context.Context, uuids []string) ([]*models.Object, error) {
+	out := make([]*models.Object, len(uuids))
+	err := par.For(len(uuids), restParallel, func(i int) error {
+		var objs []*models.Object
+		err := d.do(ctx, "get object", func(ctx context.Context) error {
+			var err error
+			objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(uuids[i]).WithVector().Do(ctx)
+			return err
+		})
+		if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out[i] = objs[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(o *models.Object) bool { return o == nil }), nil
+}
+
+// verify checks the objects with uuids against the vector index and, with
+// repair, re-imports the ones missing or mismatched. It returns the
+// document ids found wrong.
+func (d *Driver) verify(ctx context.Context, uuids []string, repair bool) (wrong []string, err error) {
+	objs, err := d.vectorsOf(ctx, uuids)
+	if err != nil {
+		return nil, err
+	}
+	var probed, lost []*models.Object
+	for _, o := range objs {
+		if full, ok := o.Properties.(*models.Object); ok {
+			lost = append(lost, full)
+		} else if len(o.Vector) > 0 {
+			probed = append(probed, o)
+		}
+	}
+	missing, mismatched, err := d.probe(ctx, probed, checkWorkers)
+	if err != nil {
+		return nil, err
+	}
+	bad := append(append(missing, mismatched...), lost...)
+	if len(bad) == 0 {
+		return nil, nil
+	}
+	// The probed objects carry only their vectors: read them whole.
+	var need []string
+	for _, o := range append(missing, mismatched...) {
+		need = append(need, string(o.ID))
+	}
+	full, err := d.restObjects(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	full = append(full, lost...)
+	for _, o := range full {
+		wrong = append(wrong, d.docID(o))
+	}
+	if repair {
+		if _, err := d.reimport(ctx, full); err != nil {
+			return wrong, err
+		}
+	}
+	return wrong, nil
+}

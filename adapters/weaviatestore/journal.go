@@ -1,0 +1,215 @@
+package weaviatestore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/google/uuid"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
+	"github.com/weaviate/weaviate/entities/models"
+)
+
+// The journal: a durable record, kept in Weaviate itself, of the objects a
+// Driver wrote last, so that any process opening the class (not only the
+// one that wrote them) can check those objects against the vector index and
+// re-index the ones a crash dropped from it.
+//
+// Why: Weaviate writes an object to its object store and inverted indexes
+// through write-ahead logs that survive a SIGKILL, but buffers its HNSW
+// commit log (32 KiB in 1.27-1.35) in the process: the index entries of the
+// last writes it acknowledged, up to the buffer's worth, are lost when the
+// process is killed (weaviate/weaviate#4262). The objects are still
+// counted and read, but vector search no longer returns them, and an
+// unchanged re-import does not index them again. The buffer holds a few
+// hundred bytes per insert (the node and its links), so it covers fewer
+// than a few hundred objects; the journal covers the last journalCover.
+//
+// Layout: class JournalClass (no vectors: its vector index is skipped)
+// holds, per written class, journalSlots writer slots of journalPages pages
+// of up to journalPageSize object UUIDs. A Driver picks a random slot when
+// it opens and fills its pages in turn, overwriting the oldest page, so a
+// slot holds at least the last journalCover UUIDs acknowledged by its
+// writer. Each acknowledged batch costs one more request: the import of the
+// current page (at most journalPageSize UUIDs).
+const (
+	// JournalClass is the Weaviate class holding the journal.
+	JournalClass    = "TwostageJournal"
+	journalSlots    = 16
+	journalPages    = 5
+	journalPageSize = 256
+	// journalCover is the number of most recent objects a slot is sure to
+	// list.
+	journalCover = (journalPages - 1) * journalPageSize
+)
+
+type journal struct {
+	mu      sync.Mutex
+	slot    int
+	page    int
+	pages   [journalPages][]string
+	created bool
+}
+
+func journalID(class string, slot, page int) strfmt.UUID {
+	return strfmt.UUID(uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "twostage-journal:%s:%d:%d", class, slot, page)).String())
+}
+
+// ensureJournalClass creates JournalClass unless it exists.
+func (d *Driver) ensureJournalClass(ctx context.Context) error {
+	var exists bool
+	err := d.do(ctx, "journal class exists", func(ctx context.Context) error {
+		var err error
+		exists, err = d.client.Schema().ClassExistenceChecker().WithClassName(JournalClass).Do(ctx)
+		return err
+	})
+	if err != nil || exists {
+		return err
+	}
+	f := false
+	class := &models.Class{
+		Class:             JournalClass,
+		Description:       "twostage: the objects each writer acknowledged last, checked against the vector index on open",
+		Vectorizer:        "none",
+		VectorIndexConfig: map[string]any{"skip": true},
+		Properties: []*models.Property{
+			{Name: "target", DataType: []string{"text"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
+			{Name: "ids", DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
+		},
+	}
+	err = d.do(ctx, "create journal class", func(ctx context.Context) error {
+		return d.client.Schema().ClassCreator().WithClass(class).Do(ctx)
+	})
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// record adds an acknowledged chunk to the journal and writes the pages it
+// changed. Upsert reports success only after this.
+func (d *Driver) record(ctx context.Context, chunk []*models.Object) error {
+	if d.opts.NoJournal {
+		return nil
+	}
+	j := &d.journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.created {
+		if err := d.ensureJournalClass(ctx); err != nil {
+			return err
+		}
+		j.created = true
+	}
+	changed := map[int]bool{}
+	for _, o := range chunk {
+		if len(j.pages[j.page]) == journalPageSize {
+			j.page = (j.page + 1) % journalPages
+			j.pages[j.page] = j.pages[j.page][:0]
+		}
+		j.pages[j.page] = append(j.pages[j.page], string(o.ID))
+		changed[j.page] = true
+	}
+	objs := make([]*models.Object, 0, len(changed))
+	for p := range changed {
+		objs = append(objs, &models.Object{Class: JournalClass, ID: journalID(d.class, j.slot, p),
+			Properties: map[string]any{"target": d.class, "ids": append([]string{}, j.pages[p]...)}})
+	}
+	return d.do(ctx, "journal", func(ctx context.Context) error {
+		resp, err := d.client.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range resp {
+			if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+				return fmt.Errorf("weaviatestore: journal page rejected: %s: %w", r.Result.Errors.Error[0].Message, ErrRejected)
+			}
+		}
+		return nil
+	})
+}
+
+// journaled returns the UUIDs the journal lists for the class, from every
+// writer slot.
+func (d *Driver) journaled(ctx context.Context) ([]string, error) {
+	var exists bool
+	err := d.do(ctx, "journal class exists", func(ctx context.Context) error {
+		var err error
+		exists, err = d.client.Schema().ClassExistenceChecker().WithClassName(JournalClass).Do(ctx)
+		return err
+	})
+	if err != nil || !exists {
+		return nil, err
+	}
+	var pageIDs []string
+	for s := range journalSlots {
+		for p := range journalPages {
+			pageIDs = append(pageIDs, string(journalID(d.class, s, p)))
+		}
+	}
+	var resp *models.GraphQLResponse
+	err = d.do(ctx, "read journal", func(ctx context.Context) error {
+		var err error
+		resp, err = d.client.GraphQL().Get().WithClassName(JournalClass).
+			WithFields(graphql.Field{Name: "ids"}).
+			WithWhere(idFilter(pageIDs)).WithLimit(len(pageIDs)).Do(ctx)
+		return gqlErr(resp, err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	top, _ := resp.Data["Get"].(map[string]any)
+	list, _ := top[JournalClass].([]any)
+	seen := map[string]bool{}
+	var out []string
+	for _, o := range list {
+		m, _ := o.(map[string]any)
+		ids, _ := m["ids"].([]any)
+		for _, x := range ids {
+			if s, ok := x.(string); ok && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// recoverJournal checks the objects the journal lists against the vector
+// index and re-indexes those a crash dropped from it. NewDriver calls it
+// (unless Options.NoJournal); it then picks the writer slot this Driver
+// records into.
+func (d *Driver) recoverJournal(ctx context.Context) error {
+	d.journal.slot = rand.IntN(journalSlots)
+	if d.opts.NoJournal {
+		return nil
+	}
+	uuids, err := d.journaled(ctx)
+	if err != nil || len(uuids) == 0 {
+		return err
+	}
+	wrong, err := d.verify(ctx, uuids, true)
+	if err != nil {
+		return fmt.Errorf("weaviatestore: open: re-indexing the journal's objects: %w", err)
+	}
+	if len(wrong) > 0 {
+		slog.Warn("weaviatestore: re-indexed objects missing from the vector index (lost in a crash)",
+			"class", d.class, "count", len(wrong), "first", wrong[:min(5, len(wrong))])
+	}
+	return nil
+}
+
+// RecoverJournal runs the check NewDriver runs on open (see JournalClass)
+// again: it checks the objects the journal lists against the vector index,
+// re-indexes those missing or mismatched, and returns their document ids.
+func (d *Driver) RecoverJournal(ctx context.Context) ([]string, error) {
+	uuids, err := d.journaled(ctx)
+	if err != nil || len(uuids) == 0 {
+		return nil, err
+	}
+	return d.verify(ctx, uuids, true)
+}
