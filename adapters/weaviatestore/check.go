@@ -44,7 +44,8 @@ const (
 // returned at another distance is mismatched. Then each object the probe
 // found is searched for with its own vector, without a filter, limit
 // reachLimit: a crash can keep a graph node but lose the links to it, and
-// such a node is missing too. Objects without a vector are counted but not
+// such a node is missing too (not under Dot, where an object need not rank
+// high for its own vector). Objects without a vector are counted but not
 // probed. The searches make the check cost about one query per object.
 //
 // Extra index entries (a graph node whose object is gone) cannot be
@@ -141,6 +142,11 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) 
 	// An object the index holds can still be unreachable: the crash can
 	// lose the links to a node and keep the node. Search for each with its
 	// own vector, without a filter.
+	if d.info.Metric == twostage.Dot {
+		// Under the dot product an object need not be near the top of a
+		// search with its own vector: only the filtered probe applies.
+		return d.split(withVec, state)
+	}
 	err = par.For(len(withVec), workers, func(i int) error {
 		if state[i] != 0 {
 			return nil
@@ -154,7 +160,12 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) 
 	if err != nil {
 		return nil, nil, err
 	}
-	for i, o := range withVec {
+	return d.split(withVec, state)
+}
+
+// split sorts probed objects by their state: 1 missing, 2 mismatched.
+func (d *Driver) split(objs []*models.Object, state []byte) (missing, mismatched []*models.Object, err error) {
+	for i, o := range objs {
 		switch state[i] {
 		case 1:
 			missing = append(missing, o)
