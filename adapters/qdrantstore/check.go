@@ -240,4 +240,3 @@ func (d *Driver) expectedScore(q, v []float32) float64 {
 	}
 	return dot
 }
-
