@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-openapi/strfmt"
@@ -147,13 +148,24 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) 
 		// search with its own vector: only the filtered probe applies.
 		return d.split(withVec, state)
 	}
-	err = par.For(len(withVec), workers, func(i int) error {
-		if state[i] != 0 {
-			return nil
+	var todo []int
+	for i := range withVec {
+		if state[i] == 0 {
+			todo = append(todo, i)
 		}
-		found, err := d.reachable(ctx, withVec[i])
-		if err == nil && !found {
-			state[i] = 1
+	}
+	n = (len(todo) + reachBatch - 1) / reachBatch
+	err = par.For(n, workers, func(b int) error {
+		part := todo[b*reachBatch : min((b+1)*reachBatch, len(todo))]
+		objs := make([]*models.Object, len(part))
+		for j, i := range part {
+			objs[j] = withVec[i]
+		}
+		found, err := d.reachable(ctx, objs)
+		for j, i := range part {
+			if err == nil && !found[j] {
+				state[i] = 1
+			}
 		}
 		return err
 	})
@@ -223,28 +235,48 @@ func (d *Driver) probeBatch(ctx context.Context, objs []*models.Object, state []
 // vector: the object must be among these hits (a few, for duplicates).
 const reachLimit = 5
 
-// reachable reports whether an unfiltered nearVector search with o's own
-// vector returns o.
-func (d *Driver) reachable(ctx context.Context, o *models.Object) (bool, error) {
+// reachBatch is the number of own-vector searches sent in one GraphQL
+// request (as aliased Get queries): it saves a request per search.
+const reachBatch = 25
+
+// reachable reports, for each of objs, whether an unfiltered nearVector
+// search with its own vector returns it. The searches go in one request.
+func (d *Driver) reachable(ctx context.Context, objs []*models.Object) ([]bool, error) {
+	var q strings.Builder
+	q.WriteString("{Get{")
+	for i, o := range objs {
+		fmt.Fprintf(&q, "q%d:%s(nearVector:{vector:[", i, d.class)
+		for j, x := range o.Vector {
+			if j > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(strconv.FormatFloat(float64(x), 'g', -1, 32))
+		}
+		fmt.Fprintf(&q, "]} limit:%d){_additional{id}}\n", reachLimit)
+	}
+	q.WriteString("}}")
 	var resp *models.GraphQLResponse
 	err := d.do(ctx, "check: search", func(ctx context.Context) error {
 		var err error
-		resp, err = d.client.GraphQL().Get().WithClassName(d.class).
-			WithFields(graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "id"}}}).
-			WithNearVector(d.client.GraphQL().NearVectorArgBuilder().WithVector(o.Vector)).
-			WithLimit(reachLimit).Do(ctx)
+		resp, err = d.client.GraphQL().Raw().WithQuery(q.String()).Do(ctx)
 		return gqlErr(resp, err)
 	})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for _, h := range d.objects(resp, "Get") {
-		add, _ := h["_additional"].(map[string]any)
-		if id, _ := add["id"].(string); id == string(o.ID) {
-			return true, nil
+	get, _ := resp.Data["Get"].(map[string]any)
+	out := make([]bool, len(objs))
+	for i, o := range objs {
+		hits, _ := get[fmt.Sprintf("q%d", i)].([]any)
+		for _, h := range hits {
+			m, _ := h.(map[string]any)
+			add, _ := m["_additional"].(map[string]any)
+			if id, _ := add["id"].(string); id == string(o.ID) {
+				out[i] = true
+			}
 		}
 	}
-	return false, nil
+	return out, nil
 }
 
 // distance is Weaviate's distance between a and b under the class's
