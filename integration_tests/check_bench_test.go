@@ -81,4 +81,3 @@ func readAll(b *testing.B, c *weaviate.Client, s *twostage.Store) int {
 		after = string(page[len(page)-1].ID)
 	}
 }
-
