@@ -54,9 +54,11 @@ const (
 //
 // Repair deletes each finding over REST and imports it again, unchanged (an
 // unchanged re-import alone does not re-index it), page by page as the
-// check goes. Writes to the class meanwhile are safe: an object the cursor
-// read before a newer write is re-imported only if the probe finds it
-// wrong, and the probe reads the index after that write.
+// check goes, each object read again just before. Weaviate has no
+// conditional write, so a write to the same id in the moment between that
+// read and the re-import can be undone; repair while no writer overwrites
+// the ids being repaired (the usual case after a crash: new writes go to
+// new ids or come after).
 func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostage.CheckReport, error) {
 	var rep twostage.CheckReport
 	first := opts.FirstIDsOrDefault()
@@ -98,8 +100,19 @@ func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostag
 		}
 		rep.Checked += len(page)
 		if opts.Repair && len(missing)+len(mismatched) > 0 {
-			n, err := d.reimport(ctx, append(missing, mismatched...))
-			rep.Repaired += n
+			// Re-read them just before: a write since the cursor read
+			// must not be undone by re-importing the older version.
+			bad := append(missing, mismatched...)
+			uuids := make([]string, len(bad))
+			for i, o := range bad {
+				uuids[i] = string(o.ID)
+			}
+			fresh, err := d.restObjects(ctx, uuids)
+			if err != nil {
+				return rep, err
+			}
+			n, err := d.reimport(ctx, fresh)
+			rep.Repaired += n + len(bad) - len(fresh) // deleted meanwhile: nothing to repair
 			if err != nil {
 				return rep, err
 			}
