@@ -93,6 +93,16 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 			t.Fatalf("%s before the crash: %d documents not found by their own vectors: %v", class, len(lost), lost[:min(5, len(lost))])
 		}
 		s.Close() // the writer is gone
+		if !opts.NoJournal {
+			// What the journal costs an Open when nothing was lost.
+			start := time.Now()
+			s, err := weaviatestore.Open(ctx, client(t, srv.Addr()), class, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: open with the journal's check, nothing lost: %v", class, time.Since(start).Round(time.Millisecond))
+			s.Close()
+		}
 	}
 
 	srv.Kill()
@@ -128,15 +138,26 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 				t.Errorf("%s: %s is not found by its own vector, but check does not report it", class, id)
 			}
 		}
-		rep, err = s.Check(ctx, twostage.CheckOptions{Repair: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Repaired != rep.Problems() {
-			t.Errorf("%s: check --repair = %v, want every finding repaired", class, rep)
-		}
-		if rep, err := s.Check(ctx, twostage.CheckOptions{}); err != nil || !rep.OK() || rep.Checked != len(docs) {
-			t.Errorf("%s: check after the repair = %v, %v; want %d checked, nothing wrong", class, rep, err, len(docs))
+		// Re-indexing changes the approximate HNSW graph (the deleted nodes
+		// stay as tombstones until Weaviate cleans them up), which can
+		// leave another, borderline object unreachable: check --repair is
+		// run until a check finds nothing, at most three times.
+		for round := 1; ; round++ {
+			rep, err = s.Check(ctx, twostage.CheckOptions{Repair: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Repaired != rep.Problems() {
+				t.Errorf("%s: check --repair = %v, want every finding repaired", class, rep)
+			}
+			rep, err := s.Check(ctx, twostage.CheckOptions{})
+			if err == nil && rep.OK() && rep.Checked == len(docs) {
+				t.Logf("%s: clean after %d rounds of check --repair", class, round)
+				break
+			}
+			if round == 3 {
+				t.Fatalf("%s: check after %d rounds of repair = %v, %v; want %d checked, nothing wrong", class, round, rep, err, len(docs))
+			}
 		}
 		if lost := notFindable(s); len(lost) > 0 {
 			t.Errorf("%s after check --repair: %d documents not found by their own vectors: %v", class, len(lost), lost[:min(5, len(lost))])

@@ -88,7 +88,7 @@ func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostag
 			return rep, nil
 		}
 		after = string(page[len(page)-1].ID)
-		missing, mismatched, err := d.probe(ctx, page, workers)
+		missing, mismatched, err := d.probe(ctx, page, workers, nil)
 		if err != nil {
 			return rep, err
 		}
@@ -136,8 +136,9 @@ func (d *Driver) docID(o *models.Object) string {
 
 // probe checks objs (with their vectors) against the vector index and
 // returns those it misses and those it holds at another vector, in the
-// order of objs.
-func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) (missing, mismatched []*models.Object, err error) {
+// order of objs. The own-vector searches run for the objects reach accepts
+// (nil: all).
+func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int, reach func(*models.Object) bool) (missing, mismatched []*models.Object, err error) {
 	var withVec []*models.Object
 	for _, o := range objs {
 		if len(o.Vector) > 0 {
@@ -162,8 +163,8 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int) 
 		return d.split(withVec, state)
 	}
 	var todo []int
-	for i := range withVec {
-		if state[i] == 0 {
+	for i, o := range withVec {
+		if state[i] == 0 && (reach == nil || reach(o)) {
 			todo = append(todo, i)
 		}
 	}
@@ -436,8 +437,12 @@ func (d *Driver) restObjects(ctx context.Context, uuids []string) ([]*models.Obj
 
 // verify checks the objects with uuids against the vector index and, with
 // repair, re-imports the ones missing or mismatched. It returns the
-// document ids found wrong.
-func (d *Driver) verify(ctx context.Context, uuids []string, repair bool) (wrong []string, err error) {
+// document ids found wrong. The own-vector searches (see Check) run for the
+// objects in tail only, unless the filtered probe finds something wrong:
+// a crash loses a suffix of Weaviate's HNSW log, so a node that lost its
+// links but not itself is among the last written (tail), or, when nodes
+// were lost, near them; then every object is searched for.
+func (d *Driver) verify(ctx context.Context, uuids []string, tail map[string]bool, repair bool) (wrong []string, err error) {
 	objs, err := d.vectorsOf(ctx, uuids)
 	if err != nil {
 		return nil, err
@@ -450,12 +455,31 @@ func (d *Driver) verify(ctx context.Context, uuids []string, repair bool) (wrong
 			probed = append(probed, o)
 		}
 	}
-	missing, mismatched, err := d.probe(ctx, probed, checkWorkers)
+	none := func(*models.Object) bool { return false }
+	missing, mismatched, err := d.probe(ctx, probed, checkWorkers, none)
 	if err != nil {
 		return nil, err
 	}
-	bad := append(append(missing, mismatched...), lost...)
-	if len(bad) == 0 {
+	reach := func(o *models.Object) bool { return tail[string(o.ID)] }
+	if len(missing)+len(mismatched)+len(lost) > 0 {
+		reach = nil
+	}
+	var ok []*models.Object
+	bad := map[strfmt.UUID]bool{}
+	for _, o := range append(missing, mismatched...) {
+		bad[o.ID] = true
+	}
+	for _, o := range probed {
+		if !bad[o.ID] {
+			ok = append(ok, o)
+		}
+	}
+	unreachable, _, err := d.probe(ctx, ok, checkWorkers, reach)
+	if err != nil {
+		return nil, err
+	}
+	missing = append(missing, unreachable...)
+	if len(missing)+len(mismatched)+len(lost) == 0 {
 		return nil, nil
 	}
 	// The probed objects carry only their vectors: read them whole.

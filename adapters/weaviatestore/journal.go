@@ -1,12 +1,15 @@
 package weaviatestore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/google/uuid"
@@ -79,6 +82,7 @@ func (d *Driver) ensureJournalClass(ctx context.Context) error {
 		Properties: []*models.Property{
 			{Name: "target", DataType: []string{"text"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
 			{Name: "ids", DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &f, IndexSearchable: &f},
+			{Name: "written", DataType: []string{"number"}, IndexFilterable: &f},
 		},
 	}
 	err = d.do(ctx, "create journal class", func(ctx context.Context) error {
@@ -117,7 +121,7 @@ func (d *Driver) record(ctx context.Context, chunk []*models.Object) error {
 	objs := make([]*models.Object, 0, len(changed))
 	for p := range changed {
 		objs = append(objs, &models.Object{Class: JournalClass, ID: journalID(d.class, j.slot, p),
-			Properties: map[string]any{"target": d.class, "ids": append([]string{}, j.pages[p]...)}})
+			Properties: map[string]any{"target": d.class, "ids": append([]string{}, j.pages[p]...), "written": float64(time.Now().UnixMicro())}})
 	}
 	return d.do(ctx, "journal", func(ctx context.Context) error {
 		resp, err := d.client.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)
@@ -133,50 +137,86 @@ func (d *Driver) record(ctx context.Context, chunk []*models.Object) error {
 	})
 }
 
+// journalTail is the number of most recent objects per writer slot that
+// the journal check searches for with their own vectors even when nothing
+// else is wrong (see verify).
+const journalTail = 128
+
 // journaled returns the UUIDs the journal lists for the class, from every
-// writer slot.
-func (d *Driver) journaled(ctx context.Context) ([]string, error) {
+// writer slot, and the set of each slot's journalTail most recent ones.
+func (d *Driver) journaled(ctx context.Context) (all []string, tail map[string]bool, err error) {
 	var exists bool
-	err := d.do(ctx, "journal class exists", func(ctx context.Context) error {
+	err = d.do(ctx, "journal class exists", func(ctx context.Context) error {
 		var err error
 		exists, err = d.client.Schema().ClassExistenceChecker().WithClassName(JournalClass).Do(ctx)
 		return err
 	})
 	if err != nil || !exists {
-		return nil, err
+		return nil, nil, err
 	}
 	var pageIDs []string
+	slotOf := map[string]int{}
 	for s := range journalSlots {
 		for p := range journalPages {
-			pageIDs = append(pageIDs, string(journalID(d.class, s, p)))
+			id := string(journalID(d.class, s, p))
+			pageIDs = append(pageIDs, id)
+			slotOf[id] = s
 		}
 	}
 	var resp *models.GraphQLResponse
 	err = d.do(ctx, "read journal", func(ctx context.Context) error {
 		var err error
 		resp, err = d.client.GraphQL().Get().WithClassName(JournalClass).
-			WithFields(graphql.Field{Name: "ids"}).
+			WithFields(graphql.Field{Name: "ids"}, graphql.Field{Name: "written"},
+				graphql.Field{Name: "_additional", Fields: []graphql.Field{{Name: "id"}}}).
 			WithWhere(idFilter(pageIDs)).WithLimit(len(pageIDs)).Do(ctx)
 		return gqlErr(resp, err)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	type page struct {
+		written float64
+		ids     []string
+	}
+	slots := make([][]page, journalSlots)
 	top, _ := resp.Data["Get"].(map[string]any)
 	list, _ := top[JournalClass].([]any)
-	seen := map[string]bool{}
-	var out []string
 	for _, o := range list {
 		m, _ := o.(map[string]any)
-		ids, _ := m["ids"].([]any)
-		for _, x := range ids {
-			if s, ok := x.(string); ok && !seen[s] {
-				seen[s] = true
-				out = append(out, s)
+		add, _ := m["_additional"].(map[string]any)
+		pid, _ := add["id"].(string)
+		var pg page
+		pg.written, _ = num(m["written"])
+		raw, _ := m["ids"].([]any)
+		for _, x := range raw {
+			if s, ok := x.(string); ok {
+				pg.ids = append(pg.ids, s)
+			}
+		}
+		slots[slotOf[pid]] = append(slots[slotOf[pid]], pg)
+	}
+	seen := map[string]bool{}
+	tail = map[string]bool{}
+	for _, pages := range slots {
+		// Newest page first, newest id first within it.
+		slices.SortFunc(pages, func(a, b page) int { return cmp.Compare(b.written, a.written) })
+		n := 0
+		for _, pg := range pages {
+			for i := len(pg.ids) - 1; i >= 0; i-- {
+				id := pg.ids[i]
+				if n < journalTail {
+					tail[id] = true
+					n++
+				}
+				if !seen[id] {
+					seen[id] = true
+					all = append(all, id)
+				}
 			}
 		}
 	}
-	return out, nil
+	return all, tail, nil
 }
 
 // recoverJournal checks the objects the journal lists against the vector
@@ -188,11 +228,11 @@ func (d *Driver) recoverJournal(ctx context.Context) error {
 	if d.opts.NoJournal {
 		return nil
 	}
-	uuids, err := d.journaled(ctx)
+	uuids, tail, err := d.journaled(ctx)
 	if err != nil || len(uuids) == 0 {
 		return err
 	}
-	wrong, err := d.verify(ctx, uuids, true)
+	wrong, err := d.verify(ctx, uuids, tail, true)
 	if err != nil {
 		return fmt.Errorf("weaviatestore: open: re-indexing the journal's objects: %w", err)
 	}
@@ -207,9 +247,9 @@ func (d *Driver) recoverJournal(ctx context.Context) error {
 // again: it checks the objects the journal lists against the vector index,
 // re-indexes those missing or mismatched, and returns their document ids.
 func (d *Driver) RecoverJournal(ctx context.Context) ([]string, error) {
-	uuids, err := d.journaled(ctx)
+	uuids, tail, err := d.journaled(ctx)
 	if err != nil || len(uuids) == 0 {
 		return nil, err
 	}
-	return d.verify(ctx, uuids, true)
+	return d.verify(ctx, uuids, tail, true)
 }
