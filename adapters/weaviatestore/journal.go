@@ -39,6 +39,25 @@ import (
 // slot holds at least the last journalCover UUIDs acknowledged by its
 // writer. Each acknowledged batch costs one more request: the import of the
 // current page (at most journalPageSize UUIDs).
+//
+// On Open: the pages are read (one query), every listed object is probed
+// in the vector index (one filtered query per 100), and each slot's last
+// journalTail objects are searched for with their own vectors; once
+// anything is found lost, all of them are. Measured on a loaded 2-core
+// machine with 1,280 journaled objects: about 0.6 s when nothing was lost,
+// 1-2.5 s when a crash had dropped ~28 objects (all re-indexed).
+//
+// Covered: objects a Driver acknowledged, among the last journalCover its
+// slot recorded, whose vector-index entries (node or links) a Weaviate
+// crash lost, whichever process opens the class next. Not covered: losses
+// larger than journalCover objects per writer; more than journalSlots
+// concurrent writers on a class (two writers that pick the same slot
+// overwrite each other's pages); objects written by other tools or with
+// Options.NoJournal; a writer killed between the batch import and its
+// journal write (its Upsert did not return, so nothing was acknowledged);
+// a process that opened the class before Weaviate restarted (it keeps only
+// the in-process replay of its last two batches). Driver.Check covers all
+// of these with a full scan.
 const (
 	// JournalClass is the Weaviate class holding the journal.
 	JournalClass    = "TwostageJournal"
