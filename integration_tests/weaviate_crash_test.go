@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -105,9 +106,53 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 		}
 	}
 
+	// A process that keeps the class open across the crash (a server that
+	// serves what a batch job wrote): it has no replay of the job's
+	// writes, and it makes a call while Weaviate is down, so it knows to
+	// check the journal again once Weaviate is back.
+	const longLived = "LongLived"
+	ll, err := weaviatestore.Open(ctx, client(t, srv.Addr()), longLived, &weaviatestore.Options{Dim: dim,
+		Retry: weaviatestore.Retry{Attempts: 2, Initial: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ll.Close()
+	job, err := weaviatestore.Open(ctx, client(t, srv.Addr()), longLived, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 100 {
+		if err := job.Upsert(ctx, docs[i:i+100]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job.Close()
+	before[longLived] = top10(ll)
+
 	srv.Kill()
+	if _, err := ll.Count(ctx); !errors.Is(err, twostage.ErrUnavailable) {
+		t.Fatalf("count while Weaviate is down: %v, want ErrUnavailable", err)
+	}
 	if err := srv.Start(0); err != nil {
 		t.Fatal(err)
+	}
+	{
+		probe, err := weaviatestore.Open(ctx, client(t, srv.Addr()), longLived, &weaviatestore.Options{NoJournal: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost := notFindable(probe)
+		probe.Close()
+		t.Logf("%s after the crash, before the server's next call: %d documents not found by their own vectors", longLived, len(lost))
+		if len(lost) == 0 {
+			t.Errorf("%s: the crash lost no index entries: the scenario did not reproduce", longLived)
+		}
+	}
+	if got := top10(ll); !slices.EqualFunc(got, before[longLived], slices.Equal) {
+		t.Errorf("%s after the restart: top 10s differ from before the crash:\n got %v\nwant %v", longLived, got, before[longLived])
+	}
+	if lost := notFindable(ll); len(lost) > 0 {
+		t.Errorf("%s after the restart: %d documents not found by their own vectors: %v", longLived, len(lost), lost[:min(5, len(lost))])
 	}
 
 	// Without the journal: the loss is there, Check reports it and repairs it.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-openapi/strfmt"
@@ -55,9 +56,9 @@ import (
 // overwrite each other's pages); objects written by other tools or with
 // Options.NoJournal; a writer killed between the batch import and its
 // journal write (its Upsert did not return, so nothing was acknowledged);
-// a process that opened the class before Weaviate restarted (it keeps only
-// the in-process replay of its last two batches). Driver.Check covers all
-// of these with a full scan.
+// a process that opened the class before Weaviate restarted and made no
+// call while it was down (one that did runs the check again, see
+// afterOutage). Driver.Check covers all of these with a full scan.
 const (
 	// JournalClass is the Weaviate class holding the journal.
 	JournalClass    = "TwostageJournal"
@@ -70,6 +71,9 @@ const (
 )
 
 type journal struct {
+	pending atomic.Bool // the server was unreachable: check the journal (see afterOutage)
+	checkMu sync.Mutex  // one journal check at a time
+
 	mu      sync.Mutex
 	slot    int
 	page    int
@@ -271,4 +275,50 @@ func (d *Driver) RecoverJournal(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return d.verify(ctx, uuids, tail, true)
+}
+
+// deferCheck handles a failed journal check after an outage: the caller's
+// own call goes on, and the next call tries the check again (a restarted
+// Weaviate can answer ready and still refuse deletes for a moment while it
+// loads its shards).
+func (d *Driver) deferCheck(err error) error {
+	slog.Warn("weaviatestore: journal check after an outage failed; the next call retries it", "class", d.class, "err", err)
+	return nil
+}
+
+// afterOutage runs the journal check of Open again once the server answers
+// after this Driver found it unreachable (it may have restarted and lost
+// index entries, of this writer's or another's). Calls run it first, as
+// they run repair; it does nothing otherwise. A Driver that made no call
+// while the server was down cannot tell it restarted: see JournalClass.
+func (d *Driver) afterOutage(ctx context.Context) error {
+	if d.opts.NoJournal || !d.journal.pending.Load() {
+		return nil
+	}
+	d.journal.checkMu.Lock()
+	defer d.journal.checkMu.Unlock()
+	if !d.journal.pending.Load() {
+		return nil // another call did it
+	}
+	// One probe, no retries: while the server is still down the caller's
+	// own call fails and is retried, and this runs again before it.
+	if ready, err := d.client.Misc().ReadyChecker().Do(ctx); err != nil || !ready {
+		return nil
+	}
+	uuids, tail, err := d.journaled(ctx)
+	if err != nil {
+		return d.deferCheck(err)
+	}
+	if len(uuids) > 0 {
+		wrong, err := d.verify(ctx, uuids, tail, true)
+		if err != nil {
+			return d.deferCheck(err)
+		}
+		if len(wrong) > 0 {
+			slog.Warn("weaviatestore: after an outage, re-indexed objects missing from the vector index",
+				"class", d.class, "count", len(wrong), "first", wrong[:min(5, len(wrong))])
+		}
+	}
+	d.journal.pending.Store(false)
+	return nil
 }

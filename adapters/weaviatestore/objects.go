@@ -412,6 +412,7 @@ func (d *Driver) remember(chunk []*models.Object) {
 // the index entries of the writes it acknowledged last, so those are queued
 // for replay.
 func (d *Driver) outage() {
+	d.journal.pending.Store(true) // see afterOutage
 	d.replayMu.Lock()
 	defer d.replayMu.Unlock()
 	for _, chunk := range d.recent {
@@ -428,6 +429,9 @@ func (d *Driver) outage() {
 // repair deletes and re-imports the writes queued by outage, once the server
 // answers again. Calls run it first; it does nothing when nothing is queued.
 func (d *Driver) repair(ctx context.Context) error {
+	if err := d.afterOutage(ctx); err != nil {
+		return err
+	}
 	d.replayMu.Lock()
 	defer d.replayMu.Unlock()
 	if len(d.replay) == 0 {
