@@ -22,7 +22,9 @@ import (
 // writer survives but what Weaviate stored) must find every document by its
 // own vector again, with every query's top 10 as before the crash: through
 // the journal on Open for a class written with it, through Check with
-// Repair for one written without.
+// Repair for one written without, and through the journal check a Driver
+// runs after it found the server unreachable, for a process (a server)
+// that had the class open across the crash while a batch job wrote it.
 func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 	bin, ok := weaviateserver.Binary(testassets.Deps())
 	if !ok {
