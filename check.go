@@ -20,6 +20,11 @@ type CheckOptions struct {
 	Progress func(checked int)
 	// FirstIDs is how many ids of each kind the report keeps (default 10).
 	FirstIDs int
+	// Exhaustive searches for every document with its own vector, where a
+	// backend otherwise searches only for those a crash can have cut off
+	// (weaviatestore: the most recently written). It costs about one
+	// query per document.
+	Exhaustive bool
 }
 
 // DefaultFirstIDs is CheckOptions.FirstIDs when it is zero.

@@ -1,6 +1,7 @@
 package weaviatestore
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -34,20 +35,28 @@ const (
 // Check implements twostage.Checker. It reads the class with the REST
 // objects cursor (the object store: every object Weaviate holds, with its
 // vector, checkPage at a time) and probes the vector index for each
-// objects: one nearVector query per probeSize objects, with the vector of
+// object: one nearVector query per probeSize objects, with the vector of
 // one of them and a where filter on their ids, limit probeSize. With an
 // allow list that small Weaviate searches exactly over the index's own
 // entries (HNSW's flat search skips ids that have no graph node), so the
 // query returns exactly the probed objects the index holds, each with its
 // distance to the query vector, which the check compares with the distance
 // it computes from the stored vectors. An object the probe does not return
-// is missing (its index entry, or its id's inverted-index entry, is lost); one
-// returned at another distance is mismatched. Then each object the probe
-// found is searched for with its own vector, without a filter, limit
-// reachLimit: a crash can keep a graph node but lose the links to it, and
-// such a node is missing too (not under Dot, where an object need not rank
-// high for its own vector). Objects without a vector are counted but not
-// probed. The searches make the check cost about one query per object.
+// is missing (its index entry, or its id's inverted-index entry, is lost);
+// one returned at another distance is mismatched. Objects without a vector
+// are counted but not probed.
+//
+// A crash can also keep a graph node and lose the links to it: the object
+// is then found by the probe but not by a search. Such nodes are among the
+// last the server indexed before the crash (it loses a suffix of its HNSW
+// log), so the check searches with their own vectors (without a filter,
+// limit reachLimit; 25 searches per request) for the reachRecent most
+// recently updated objects and, when the probe found objects missing, for
+// every object updated since reachSlack before the earliest of them (a
+// second cursor pass when those are more). With
+// CheckOptions.Exhaustive it searches for every object, about one query
+// per object. Not under Dot, where an object need not rank high for its
+// own vector.
 //
 // Extra index entries (a graph node whose object is gone) cannot be
 // listed through Weaviate's API; Extra stays empty.
@@ -60,12 +69,67 @@ const (
 // the ids being repaired (the usual case after a crash: new writes go to
 // new ids or come after).
 func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostage.CheckReport, error) {
-	var rep twostage.CheckReport
-	first := opts.FirstIDsOrDefault()
-	workers := opts.Workers
-	if workers == 0 {
-		workers = checkWorkers
+	c := &checkRun{d: d, opts: opts, first: opts.FirstIDsOrDefault(), workers: opts.Workers, lostSince: math.MaxInt64}
+	if c.workers == 0 {
+		c.workers = checkWorkers
 	}
+	reachAll := opts.Exhaustive
+	if d.info.Metric == twostage.Dot {
+		reachAll = false
+	}
+	err := d.cursor(ctx, func(page []*models.Object) error {
+		reach := func(*models.Object) bool { return false }
+		if reachAll {
+			reach = nil
+		}
+		missing, mismatched, err := d.probe(ctx, page, c.workers, reach)
+		if err != nil {
+			return err
+		}
+		c.rep.Checked += len(page)
+		if err := c.found(ctx, missing, mismatched); err != nil {
+			return err
+		}
+		if !reachAll {
+			c.remember(page, missing, mismatched)
+		}
+		if opts.Progress != nil {
+			opts.Progress(c.rep.Checked)
+		}
+		return nil
+	})
+	if err != nil || reachAll || d.info.Metric == twostage.Dot {
+		return c.rep, err
+	}
+	return c.rep, c.searchRecent(ctx)
+}
+
+const (
+	// reachRecent is the number of most recently updated objects a check
+	// searches for with their own vectors.
+	reachRecent = 1024
+	// reachSlack widens the searched window before the earliest object
+	// found missing (milliseconds of lastUpdateTimeUnix).
+	reachSlack = 60_000
+)
+
+// checkRun is the state of one Check.
+type checkRun struct {
+	d       *Driver
+	opts    twostage.CheckOptions
+	first   int
+	workers int
+	rep     twostage.CheckReport
+	// recent holds the reachRecent most recently updated objects found by
+	// the probe (a min-heap on lastUpdateTimeUnix); lostSince is the
+	// earliest update time of an object found missing.
+	recent    objHeap
+	lostSince int64
+	reported  map[strfmt.UUID]bool // findings so far, each reported once
+}
+
+// cursor calls f for each page of the class's objects (with vectors).
+func (d *Driver) cursor(ctx context.Context, f func([]*models.Object) error) error {
 	after := ""
 	for {
 		var page []*models.Object
@@ -81,46 +145,123 @@ func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostag
 			page, err = g.Do(ctx)
 			return err
 		})
-		if err != nil {
-			return rep, err
-		}
-		if len(page) == 0 {
-			return rep, nil
+		if err != nil || len(page) == 0 {
+			return err
 		}
 		after = string(page[len(page)-1].ID)
-		missing, mismatched, err := d.probe(ctx, page, workers, nil)
-		if err != nil {
-			return rep, err
-		}
-		for _, o := range missing {
-			rep.Missing.Add(d.docID(o), first)
-		}
-		for _, o := range mismatched {
-			rep.Mismatched.Add(d.docID(o), first)
-		}
-		rep.Checked += len(page)
-		if opts.Repair && len(missing)+len(mismatched) > 0 {
-			// Re-read them just before: a write since the cursor read
-			// must not be undone by re-importing the older version.
-			bad := append(missing, mismatched...)
-			uuids := make([]string, len(bad))
-			for i, o := range bad {
-				uuids[i] = string(o.ID)
-			}
-			fresh, err := d.restObjects(ctx, uuids)
-			if err != nil {
-				return rep, err
-			}
-			n, err := d.reimport(ctx, fresh)
-			rep.Repaired += n + len(bad) - len(fresh) // deleted meanwhile: nothing to repair
-			if err != nil {
-				return rep, err
-			}
-		}
-		if opts.Progress != nil {
-			opts.Progress(rep.Checked)
+		if err := f(page); err != nil {
+			return err
 		}
 	}
+}
+
+// found reports findings and, with Repair, re-imports them.
+func (c *checkRun) found(ctx context.Context, missing, mismatched []*models.Object) error {
+	if c.reported == nil {
+		c.reported = map[strfmt.UUID]bool{}
+	}
+	for _, o := range append(slices.Clip(missing), mismatched...) {
+		c.reported[o.ID] = true
+	}
+	for _, o := range missing {
+		c.rep.Missing.Add(c.d.docID(o), c.first)
+		c.lostSince = min(c.lostSince, o.LastUpdateTimeUnix)
+	}
+	for _, o := range mismatched {
+		c.rep.Mismatched.Add(c.d.docID(o), c.first)
+	}
+	if !c.opts.Repair || len(missing)+len(mismatched) == 0 {
+		return nil
+	}
+	// Re-read them just before: a write since the cursor read must not be
+	// undone by re-importing the older version.
+	bad := append(slices.Clip(missing), mismatched...)
+	uuids := make([]string, len(bad))
+	for i, o := range bad {
+		uuids[i] = string(o.ID)
+	}
+	fresh, err := c.d.restObjects(ctx, uuids)
+	if err != nil {
+		return err
+	}
+	n, err := c.d.reimport(ctx, fresh)
+	c.rep.Repaired += n + len(bad) - len(fresh) // deleted meanwhile: nothing to repair
+	return err
+}
+
+// remember keeps the most recently updated objects of page the probe found.
+func (c *checkRun) remember(page, missing, mismatched []*models.Object) {
+	bad := map[strfmt.UUID]bool{}
+	for _, o := range append(slices.Clip(missing), mismatched...) {
+		bad[o.ID] = true
+	}
+	for _, o := range page {
+		if len(o.Vector) == 0 || bad[o.ID] {
+			continue
+		}
+		if len(c.recent) < reachRecent {
+			heap.Push(&c.recent, o)
+		} else if o.LastUpdateTimeUnix > c.recent[0].LastUpdateTimeUnix {
+			c.recent[0] = o
+			heap.Fix(&c.recent, 0)
+		}
+	}
+}
+
+// searchRecent searches for the remembered objects with their own vectors
+// and, when objects were found missing earlier than the oldest of those,
+// makes a second cursor pass for the objects updated since.
+func (c *checkRun) searchRecent(ctx context.Context) error {
+	since := c.lostSince - reachSlack
+	var objs []*models.Object
+	oldest := int64(math.MaxInt64)
+	for _, o := range c.recent {
+		objs = append(objs, o)
+		oldest = min(oldest, o.LastUpdateTimeUnix)
+	}
+	if err := c.reach(ctx, objs); err != nil {
+		return err
+	}
+	if c.lostSince == math.MaxInt64 || len(c.recent) < reachRecent || since >= oldest {
+		return nil // the remembered objects cover the window
+	}
+	done := map[strfmt.UUID]bool{}
+	for _, o := range c.recent {
+		done[o.ID] = true
+	}
+	return c.d.cursor(ctx, func(page []*models.Object) error {
+		var objs []*models.Object
+		for _, o := range page {
+			if o.LastUpdateTimeUnix >= since && len(o.Vector) > 0 && !done[o.ID] && !c.reported[o.ID] {
+				objs = append(objs, o)
+			}
+		}
+		return c.reach(ctx, objs)
+	})
+}
+
+// reach searches for objs with their own vectors and reports (and
+// repairs) the ones not found as missing.
+func (c *checkRun) reach(ctx context.Context, objs []*models.Object) error {
+	unreachable, _, err := c.d.probe(ctx, objs, c.workers, nil)
+	if err != nil {
+		return err
+	}
+	return c.found(ctx, unreachable, nil)
+}
+
+// objHeap is a min-heap of objects by lastUpdateTimeUnix.
+type objHeap []*models.Object
+
+func (h objHeap) Len() int           { return len(h) }
+func (h objHeap) Less(i, j int) bool { return h[i].LastUpdateTimeUnix < h[j].LastUpdateTimeUnix }
+func (h objHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *objHeap) Push(x any)        { *h = append(*h, x.(*models.Object)) }
+func (h *objHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // docID is the document id of an object (its IDKey property, else its
