@@ -28,11 +28,13 @@ const (
 // under Options.VectorName is missing; for the others one query per
 // probeSize points, with one of their vectors and a has_id filter on them,
 // must return each at the score the check computes from the stored vectors
-// (else missing, or mismatched at another score); then each point is
-// searched for with its own vector, without a filter, and must be among the
-// first reachLimit hits (else missing: an HNSW graph that cannot reach it);
-// not under Dot, where a point need not rank high for its own vector. The
-// check costs about one query per point.
+// (else missing, or mismatched at another score). With
+// CheckOptions.Exhaustive each point is also searched for with its own
+// vector, without a filter, and must be among the first reachLimit hits
+// (else missing: an HNSW graph that does not reach it; Qdrant's HNSW is
+// approximate, so this finds recall misses, not lost data); not under Dot,
+// where a point need not rank high for its own vector. That costs about one
+// query per point; without it, one per probeSize.
 //
 // Extra index entries cannot be listed through Qdrant's API (a point is its
 // payload and vectors; Qdrant maintains its indexes from them); Extra stays
@@ -63,7 +65,7 @@ func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostag
 		if err != nil {
 			return rep, err
 		}
-		state, err := d.probe(ctx, page, workers)
+		state, err := d.probe(ctx, page, workers, opts.Exhaustive)
 		if err != nil {
 			return rep, err
 		}
@@ -142,7 +144,7 @@ func vectorsIn(v *qdrant.VectorsOutput) *qdrant.Vectors {
 	return qdrant.NewVectorsMap(m)
 }
 
-func (d *Driver) probe(ctx context.Context, page []*qdrant.RetrievedPoint, workers int) ([]int, error) {
+func (d *Driver) probe(ctx context.Context, page []*qdrant.RetrievedPoint, workers int, exhaustive bool) ([]int, error) {
 	state := make([]int, len(page))
 	var idx []int // points with a vector
 	for i, p := range page {
@@ -178,7 +180,7 @@ func (d *Driver) probe(ctx context.Context, page []*qdrant.RetrievedPoint, worke
 	if err != nil {
 		return nil, err
 	}
-	if d.info.Metric == twostage.Dot {
+	if !exhaustive || d.info.Metric == twostage.Dot {
 		// Under the dot product a point need not be near the top of a
 		// search with its own vector (a longer vector in about the same
 		// direction scores higher): only the filtered probe applies.

@@ -42,7 +42,7 @@ func TestCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			var calls, last int
-			rep, err := s.Check(ctx, twostage.CheckOptions{Progress: func(n int) { calls++; last = n }})
+			rep, err := s.Check(ctx, twostage.CheckOptions{Exhaustive: true, Progress: func(n int) { calls++; last = n }})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,7 +31,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	dim := fs.Int("dim", 0, "vector dimension, for stores that do not record it (mem:)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	exhaustive := fs.Bool("exhaustive", false, "search for every document with its own vector (weaviate: not only the most recently written; about one query per document)")
+	exhaustive := fs.Bool("exhaustive", false, "search for every document with its own vector (weaviate: not only the most recently written; qdrant: at all); about one query per document")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: twostage check --store S [--repair] [--exhaustive] [--workers N] [--json]")
 		fmt.Fprintln(stderr, "Checks that every document the store holds is found by its own vector; exits 1 when problems remain.")
