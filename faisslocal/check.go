@@ -11,7 +11,6 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"unsafe"
@@ -228,12 +227,13 @@ func (d *Driver) compareChunk(loc C.fl_locator, slots []int64, vecs []float32, w
 }
 
 func sameVector(a, b []float32) bool {
-	scale := 1.0
+	var scale float32 = 1
 	for _, x := range b {
-		scale = math.Max(scale, math.Abs(float64(x)))
+		scale = max(scale, x, -x)
 	}
+	tol := vecTolerance * scale
 	for i := range a {
-		if math.Abs(float64(a[i])-float64(b[i])) > vecTolerance*scale {
+		if d := a[i] - b[i]; d > tol || -d > tol {
 			return false
 		}
 	}
