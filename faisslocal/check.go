@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,13 +80,21 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 		return rep, nil, err
 	}
 	first := opts.FirstIDsOrDefault()
+	var mu sync.Mutex // guards rep and found: the comparing goroutine notes too
 	note := func(f finding) {
+		mu.Lock()
+		defer mu.Unlock()
 		found = append(found, f)
 		label := f.id
 		if label == "" {
 			label = fmt.Sprintf("slot %d", f.slot)
 		}
 		[]*twostage.CheckIDs{&rep.Missing, &rep.Extra, &rep.Mismatched}[f.kind].Add(label, first)
+	}
+	checked := func(n int) {
+		mu.Lock()
+		rep.Checked += n
+		mu.Unlock()
 	}
 	workers := opts.Workers
 	if workers == 0 {
@@ -98,30 +107,62 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 	defer C.fl_locator_free(loc)
 	dim := d.man.Dim
 	matched := 0
-	err = d.db.View(func(tx *bolt.Tx) error {
+	err = d.db.View(func(tx *bolt.Tx) (err error) {
 		vb := tx.Bucket(bucketVecs)
 		c := tx.Bucket(bucketDocs).Cursor()
-		ids := make([]string, 0, checkChunk)
-		slots := make([]int64, 0, checkChunk)
-		vecs := make([]float32, 0, checkChunk*dim)
+		// The cursor reads the next chunk while one goroutine compares the
+		// last with the index (on up to workers goroutines of its own). It
+		// exits when work is closed, which this function does on return.
+		type chunk struct {
+			ids   []string
+			slots []int64
+			vecs  []float32
+		}
+		work := make(chan chunk, 1)
+		var cmpErr error
+		cmpDone := make(chan struct{})
+		go func() {
+			defer close(cmpDone)
+			for ch := range work {
+				if cmpErr != nil {
+					continue // drain
+				}
+				res, err := d.compareChunk(loc, ch.slots, ch.vecs, workers)
+				if err != nil {
+					cmpErr = err
+					continue
+				}
+				for i, r := range res {
+					if r != foundNothing {
+						note(finding{kind: r, id: ch.ids[i], slot: ch.slots[i]})
+					}
+				}
+				checked(len(ch.ids))
+				if opts.Progress != nil {
+					mu.Lock()
+					n := rep.Checked
+					mu.Unlock()
+					opts.Progress(n)
+				}
+			}
+		}()
+		defer func() {
+			close(work)
+			<-cmpDone
+			if err == nil {
+				err = cmpErr
+			}
+		}()
+		next := func() chunk {
+			return chunk{make([]string, 0, checkChunk), make([]int64, 0, checkChunk), make([]float32, 0, checkChunk*dim)}
+		}
+		cur := next()
 		flush := func() error {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("faisslocal: check: %w", err)
 			}
-			res, err := d.compareChunk(loc, slots, vecs, workers)
-			if err != nil {
-				return err
-			}
-			for i, r := range res {
-				if r != foundNothing {
-					note(finding{kind: r, id: ids[i], slot: slots[i]})
-				}
-			}
-			rep.Checked += len(ids)
-			if opts.Progress != nil {
-				opts.Progress(rep.Checked)
-			}
-			ids, slots, vecs = ids[:0], slots[:0], vecs[:0]
+			work <- cur
+			cur = next()
 			return nil
 		}
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -129,31 +170,31 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 			slot, ok := d.slotOf[id]
 			switch {
 			case !ok || d.live[slot/8]&(1<<(slot%8)) == 0:
-				rep.Checked++
+				checked(1)
 				if ok {
 					matched++
 				}
 				note(finding{kind: foundMissing, id: id, slot: -1})
 				continue
 			case d.slots[slot] != id:
-				rep.Checked++
+				checked(1)
 				matched++
 				note(finding{kind: foundMismatched, id: id, slot: slot})
 				continue
 			}
 			matched++
 			var err error
-			if vecs, err = decodeVector(vecs, vb.Get(k), dim); err != nil {
+			if cur.vecs, err = decodeVector(cur.vecs, vb.Get(k), dim); err != nil {
 				return fmt.Errorf("faisslocal: check: document %q: %w", id, err)
 			}
-			ids, slots = append(ids, id), append(slots, slot)
-			if len(ids) == checkChunk {
+			cur.ids, cur.slots = append(cur.ids, id), append(cur.slots, slot)
+			if len(cur.ids) == checkChunk {
 				if err := flush(); err != nil {
 					return err
 				}
 			}
 		}
-		if len(ids) > 0 {
+		if len(cur.ids) > 0 {
 			if err := flush(); err != nil {
 				return err
 			}
