@@ -3,6 +3,7 @@ package weaviatestore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
 	"github.com/weaviate/weaviate/entities/models"
+
+	"twostage"
 )
 
 // The journal: a durable record, kept in Weaviate itself, of the objects a
@@ -74,11 +77,12 @@ type journal struct {
 	pending atomic.Bool // the server was unreachable: check the journal (see afterOutage)
 	checkMu sync.Mutex  // one journal check at a time
 
-	mu      sync.Mutex
-	slot    int
-	page    int
-	pages   [journalPages][]string
-	created bool
+	mu       sync.Mutex
+	slot     int
+	page     int
+	pages    [journalPages][]string
+	created  bool
+	disabled bool // the journal class could not be created
 }
 
 func journalID(class string, slot, page int) strfmt.UUID {
@@ -126,9 +130,20 @@ func (d *Driver) record(ctx context.Context, chunk []*models.Object) error {
 	j := &d.journal
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.disabled {
+		return nil
+	}
 	if !j.created {
 		if err := d.ensureJournalClass(ctx); err != nil {
-			return err
+			if errors.Is(err, twostage.ErrUnavailable) || ctx.Err() != nil {
+				return err
+			}
+			// For example a user without the right to change the schema:
+			// writes go on without the journal, and say so once.
+			slog.Warn("weaviatestore: cannot create the journal class; writes go on without it (set Options.NoJournal to silence this)",
+				"class", d.class, "journal", JournalClass, "err", err)
+			j.disabled = true
+			return nil
 		}
 		j.created = true
 	}
