@@ -10,10 +10,12 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -119,17 +121,25 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 			vecs  []float32
 		}
 		work := make(chan chunk, 1)
+		free := make(chan chunk, 3) // buffers: one read, one queued, one compared
+		for range 3 {
+			free <- chunk{make([]string, 0, checkChunk), make([]int64, 0, checkChunk), make([]float32, 0, checkChunk*dim)}
+		}
 		var cmpErr error
+		var failed atomic.Bool // cmpErr is set: stop reading
 		cmpDone := make(chan struct{})
 		go func() {
 			defer close(cmpDone)
 			for ch := range work {
 				if cmpErr != nil {
-					continue // drain
+					free <- ch // drain
+					continue
 				}
 				res, err := d.compareChunk(loc, ch.slots, ch.vecs, workers)
 				if err != nil {
 					cmpErr = err
+					failed.Store(true)
+					free <- ch
 					continue
 				}
 				for i, r := range res {
@@ -144,25 +154,26 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 					mu.Unlock()
 					opts.Progress(n)
 				}
+				free <- chunk{ch.ids[:0], ch.slots[:0], ch.vecs[:0]}
 			}
 		}()
 		defer func() {
 			close(work)
 			<-cmpDone
-			if err == nil {
+			if err == nil || err == errCompareFailed {
 				err = cmpErr
 			}
 		}()
-		next := func() chunk {
-			return chunk{make([]string, 0, checkChunk), make([]int64, 0, checkChunk), make([]float32, 0, checkChunk*dim)}
-		}
-		cur := next()
+		cur := <-free
 		flush := func() error {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("faisslocal: check: %w", err)
 			}
+			if failed.Load() {
+				return errCompareFailed // the deferred function returns cmpErr
+			}
 			work <- cur
-			cur = next()
+			cur = <-free
 			return nil
 		}
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -222,6 +233,10 @@ func (d *Driver) checkScan(ctx context.Context, opts twostage.CheckOptions) (rep
 	}
 	return rep, found, nil
 }
+
+// errCompareFailed stops the cursor of a check whose comparison failed; the
+// check returns the comparison's error.
+var errCompareFailed = errors.New("faisslocal: check: comparison failed")
 
 // foundNothing is compareChunk's result for a document the index holds as
 // stored.
