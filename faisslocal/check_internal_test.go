@@ -4,6 +4,7 @@ package faisslocal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -142,5 +143,33 @@ func TestCheckRepair(t *testing.T) {
 			}
 			findAll(d)
 		})
+	}
+}
+
+// TestCheckCanceled cancels a check from its progress callback after the
+// first chunk: it must stop with the context's error, not hang.
+func TestCheckCanceled(t *testing.T) {
+	const dim, n = 4, 3*checkChunk + 10
+	d, err := OpenDriver(t.TempDir(), &Options{Dim: dim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := rand.New(rand.NewPCG(9, 9))
+	docs := make([]twostage.Document, n)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprintf("d%05d", i), Vector: checkVec(r, dim)}
+	}
+	if err := d.Upsert(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep, err := d.Check(ctx, twostage.CheckOptions{Progress: func(int) { cancel() }})
+	if !errors.Is(err, context.Canceled) || rep.Checked >= n {
+		t.Errorf("canceled check = %v, %v; want context.Canceled before all %d are checked", rep, err, n)
+	}
+	if rep, err := d.Check(context.Background(), twostage.CheckOptions{}); err != nil || rep.Checked != n || !rep.OK() {
+		t.Errorf("check after a canceled one = %v, %v; want %d checked, nothing wrong", rep, err, n)
 	}
 }
