@@ -40,6 +40,17 @@ const (
 // payload and vectors; Qdrant maintains its indexes from them); Extra stays
 // empty.
 //
+// Crashes: Qdrant applies an upsert to its write-ahead log before it
+// answers (the adapter always waits), replays the log on restart, and builds
+// its HNSW indexes from the stored vectors, so no journal like
+// weaviatestore's is kept: a restart is not known to lose acknowledged
+// points or their searchability. This is from Qdrant's documentation; the
+// tests here run against the stand-in (qdranttest), which keeps its data
+// across Stop and Start and searches exactly. What the check finds on a
+// real Qdrant is points without the store's vector (written by other
+// tools), vectors other than the stored ones, and, with Exhaustive, HNSW
+// recall misses.
+//
 // Repair upserts each finding again as it is stored (whole payload, every
 // vector), with wait=true, which makes Qdrant index it anew; a point with no
 // vector cannot be repaired and stays counted.
