@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
@@ -33,6 +34,10 @@ func unreachable(err error) bool {
 		switch we.StatusCode {
 		case 502, 503, 504:
 			return true
+		case 500:
+			if strings.Contains(we.Msg, "non-existing index") {
+				return true // just restarted: a shard is still loading
+			}
 		}
 		derived := we.DerivedFromError
 		if derived == nil {

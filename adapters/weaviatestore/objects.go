@@ -322,6 +322,13 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 			d.suspect.Delete(o.ID)
 		}
 		d.remember(chunk)
+		if err := d.record(ctx, chunk); err != nil {
+			for _, doc := range docs[start:] {
+				be.Failed = append(be.Failed, doc.ID)
+			}
+			be.Err = err
+			return be
+		}
 		for _, r := range resp {
 			if r.Result == nil || r.Result.Errors == nil || len(r.Result.Errors.Error) == 0 {
 				continue
@@ -402,6 +409,7 @@ func (d *Driver) remember(chunk []*models.Object) {
 // the index entries of the writes it acknowledged last, so those are queued
 // for replay.
 func (d *Driver) outage() {
+	d.journal.pending.Store(true) // see afterOutage
 	d.replayMu.Lock()
 	defer d.replayMu.Unlock()
 	for _, chunk := range d.recent {
@@ -418,6 +426,9 @@ func (d *Driver) outage() {
 // repair deletes and re-imports the writes queued by outage, once the server
 // answers again. Calls run it first; it does nothing when nothing is queued.
 func (d *Driver) repair(ctx context.Context) error {
+	if err := d.afterOutage(ctx); err != nil {
+		return err
+	}
 	d.replayMu.Lock()
 	defer d.replayMu.Unlock()
 	if len(d.replay) == 0 {

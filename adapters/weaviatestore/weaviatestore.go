@@ -57,6 +57,10 @@
 // the driver keeps its last two acknowledged batches in memory and, once it
 // has seen the server unreachable, deletes and re-imports them before its
 // next call. This assumes no other writer overwrote those ids in between.
+// Beyond the process: Upsert records the objects it wrote last in a journal
+// kept in Weaviate (see JournalClass), and Open checks them against the
+// vector index and re-indexes the ones a crash dropped, whichever process
+// wrote them; Driver.Check (twostage check) verifies a whole class.
 package weaviatestore
 
 import (
@@ -122,6 +126,10 @@ type Options struct {
 	BatchSize int
 	// Retry bounds the retries of calls that find the server unavailable.
 	Retry Retry
+	// NoJournal turns the journal off (see JournalClass): Upsert records
+	// nothing and Open checks nothing; objects whose index entries a crash
+	// drops are then found only by Check.
+	NoJournal bool
 }
 
 // Retry is the module's retry policy, retry.Policy, under this package's
@@ -220,6 +228,8 @@ type Driver struct {
 	props     map[string]*models.Property
 	nullIndex bool
 	fetched   time.Time
+
+	journal journal // see JournalClass
 }
 
 // schemaTTL bounds how stale the cached schema may be when reading: metadata
@@ -249,6 +259,9 @@ func NewDriver(ctx context.Context, client *weaviate.Client, class string, opts 
 		}
 	}
 	if err := d.attach(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.recoverJournal(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil

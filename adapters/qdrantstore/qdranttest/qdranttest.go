@@ -14,7 +14,7 @@
 //     collection is AlreadyExists; using a missing one is NotFound.
 //   - Points service: Upsert (overwrites whole points; wrong vector size is
 //     InvalidArgument), Delete (by ids or filter; missing ids are ignored),
-//     Get, Count (exact), Query (nearest neighbours by a dense vector, with
+//     Get, Count (exact), Scroll (id order, offset, limit, filter), Query (nearest neighbours by a dense vector, with
 //     using, filter, limit, offset, score_threshold, with_payload include /
 //     exclude and with_vectors). Point ids are unsigned integers or UUIDs;
 //     UUIDs are canonicalized to lower-case hyphenated form. Writes are
