@@ -116,14 +116,14 @@ type Checker interface {
 // It returns an error wrapping ErrUnsupported when the backend has no
 // check.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (CheckReport, error) {
-	done, err := s.begin("check")
+	done, err := s.begin()
 	if err != nil {
-		return CheckReport{}, err
+		return CheckReport{}, wrap("check", err)
 	}
 	defer done()
 	c, ok := s.d.(Checker)
 	if !ok {
-		return CheckReport{}, fmt.Errorf("twostage: check: backend %T has none: %w", s.d, ErrUnsupported)
+		return CheckReport{}, fmt.Errorf("twostage: check: this store has no index check: %w", ErrUnsupported)
 	}
 	if opts.Workers < 0 {
 		return CheckReport{}, fmt.Errorf("twostage: check: workers %d: %w", opts.Workers, ErrInvalidInput)
