@@ -32,7 +32,7 @@ func TestCheckCommandFaiss(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(t, "", "check", "--store", "faiss:"+dir)
+	code, out, errOut := cli(t, "", "check", "--store", "faiss:"+dir)
 	if code != 0 || !strings.Contains(out, "checked 49 documents") || !strings.Contains(out, "missing:   0") {
 		t.Errorf("check of a sound faiss store: exit %d, stdout %q, stderr %q; want exit 0, 49 checked, none missing", code, out, errOut)
 	}

@@ -4,15 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"twostage"
 	"twostage/adapters/memstore"
+	"twostage/spec"
 )
 
 // brokenDriver is a memstore whose check reports two missing documents and
 // repairs them when asked.
 type brokenDriver struct{ *memstore.Driver }
+
+// registerBroken registers the broken-test scheme once per process (the
+// registry has no way back, as database/sql's has none).
+var registerBroken sync.Once
 
 func (brokenDriver) Check(ctx context.Context, opts twostage.CheckOptions) (twostage.CheckReport, error) {
 	rep := twostage.CheckReport{Checked: 5}
@@ -25,11 +31,15 @@ func (brokenDriver) Check(ctx context.Context, opts twostage.CheckOptions) (twos
 }
 
 func TestCheckCommand(t *testing.T) {
-	registerStore("broken-test", "a store whose check finds two documents missing", func(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
-		d, err := memstore.NewDriver(2, twostage.Cosine)
-		return twostage.NewStore(brokenDriver{d}), err
+	registerBroken.Do(func() {
+		err := spec.RegisterStore("broken-test", "a store whose check finds two documents missing", func(ctx context.Context, _ string, info twostage.Info) (*twostage.Store, error) {
+			d, err := memstore.NewDriver(2, twostage.Cosine)
+			return twostage.NewStore(brokenDriver{d}), err
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
-	t.Cleanup(func() { delete(storeSchemes, "broken-test") })
 	tests := []struct {
 		name     string
 		args     []string
@@ -45,14 +55,14 @@ func TestCheckCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runCLI(t, "", tt.args...)
+			code, out, errOut := cli(t, "", tt.args...)
 			if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.err) {
 				t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
 					tt.args, code, out, errOut, tt.code, tt.out, tt.err)
 			}
 		})
 	}
-	code, out, _ := runCLI(t, "", "check", "--store", "broken-test:", "--json")
+	code, out, _ := cli(t, "", "check", "--store", "broken-test:", "--json")
 	var rep struct {
 		Checked int
 		Missing struct {
