@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/driver"
 )
 
 var (
@@ -81,7 +82,7 @@ type Driver struct {
 }
 
 var (
-	_ twostage.Driver = (*Driver)(nil)
+	_ driver.Driver = (*Driver)(nil)
 )
 
 // Enabled reports whether this build has FAISS support (the faiss build tag).
@@ -894,10 +895,10 @@ func recoverCorrupt(op string, err *error) {
 	}
 }
 
-// Info implements twostage.Driver.
+// Info implements driver.Driver.
 func (d *Driver) Info() twostage.Info { return d.info }
 
-// Upsert implements twostage.Driver: one fsync'd bbolt transaction holds the
+// Upsert implements driver.Driver: one fsync'd bbolt transaction holds the
 // documents and their log entries; then the index is updated.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err error) {
 	if err := d.writable(); err != nil {
@@ -989,7 +990,7 @@ func (d *Driver) autoSave(ctx context.Context) {
 	}
 }
 
-// Delete implements twostage.Driver.
+// Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 	if err := d.writable(); err != nil {
 		return err
@@ -1038,7 +1039,7 @@ func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 	return nil
 }
 
-// Get implements twostage.Driver.
+// Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document, err error) {
 	defer recoverCorrupt("get", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -1075,7 +1076,7 @@ func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document
 	return out, err
 }
 
-// Count implements twostage.Driver.
+// Count implements driver.Driver.
 func (d *Driver) Count(ctx context.Context) (int, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -1222,7 +1223,7 @@ func (d *Driver) Stats() Stats {
 	return st
 }
 
-// Close implements twostage.Driver: it saves (see Save), then releases the
+// Close implements driver.Driver: it saves (see Save), then releases the
 // index, the database and the directory lock. Later calls return ErrClosed.
 func (d *Driver) Close() (err error) {
 	defer recoverCorrupt("close", &err)

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/par"
 )
 
@@ -26,7 +27,7 @@ type cand struct {
 // for before it scans the matching documents exactly.
 const maxOverFetch = 4096
 
-// Search implements twostage.Driver.
+// Search implements driver.Driver.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.Hit, err error) {
 	defer recoverCorrupt("search", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -55,7 +56,7 @@ func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]
 	defer recoverCorrupt("search", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for i, q := range qs {
-		if err := twostage.CheckVector(q.Vector, d.man.Dim); err != nil {
+		if err := driver.CheckVector(q.Vector, d.man.Dim); err != nil {
 			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)
 		}
 		if q.K <= 0 {
