@@ -102,17 +102,12 @@ func (r CheckReport) String() string {
 	return b.String()
 }
 
-// Checker is an optional Driver capability: it verifies that every document
-// the backend holds can be found by its own vector, streaming over the
-// documents in bounded memory, and with opts.Repair re-indexes what it
-// finds wrong. It honours ctx between steps. A repair that fails part-way
-// returns the report so far with the error; running the check again
-// resumes it.
-type Checker interface {
+// checker is driver.Checker, the optional capability behind Store.Check.
+type checker interface {
 	Check(ctx context.Context, opts CheckOptions) (CheckReport, error)
 }
 
-// Check verifies the backend's index against its documents (see Checker).
+// Check verifies the backend's index against its documents (see driver.Checker).
 // It returns an error wrapping ErrUnsupported when the backend has no
 // check.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (CheckReport, error) {
@@ -121,7 +116,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (CheckReport, erro
 		return CheckReport{}, wrap("check", err)
 	}
 	defer done()
-	c, ok := s.d.(Checker)
+	c, ok := s.d.(checker)
 	if !ok {
 		return CheckReport{}, fmt.Errorf("twostage: check: this store has no index check: %w", ErrUnsupported)
 	}
@@ -135,8 +130,8 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (CheckReport, erro
 	return r, wrap("check", err)
 }
 
-// SupportsCheck reports whether the backend implements Checker.
+// SupportsCheck reports whether the backend implements driver.Checker.
 func (s *Store) SupportsCheck() bool {
-	_, ok := s.d.(Checker)
+	_, ok := s.d.(checker)
 	return ok
 }

@@ -7,10 +7,11 @@ import (
 
 	"twostage"
 	"twostage/adapters/memstore"
+	"twostage/driver"
 )
 
 // plainDriver hides every optional capability of the driver it wraps.
-type plainDriver struct{ twostage.Driver }
+type plainDriver struct{ driver.Driver }
 
 func TestCheckUnsupported(t *testing.T) {
 	d, _ := memstore.NewDriver(2, twostage.Dot)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/filterspec"
 )
 
@@ -68,7 +69,7 @@ func FuzzFilterMatch(f *testing.F) {
 			t.Fatalf("a normalized filter does not normalize again: %v (%s)", err, data)
 		}
 		for _, md := range fuzzMetadata {
-			norm, err := twostage.NormalizeMetadata(md)
+			norm, err := driver.NormalizeMetadata(md)
 			if err != nil {
 				t.Fatal(err)
 			}

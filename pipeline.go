@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"twostage/internal/validate"
 )
 
 // Embedder turns text into vectors for the first stage. Implementations are
@@ -223,7 +225,7 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if strings.TrimSpace(query) == "" && opts.Vector == nil {
 		return fmt.Errorf("twostage: search: empty query: %w", ErrInvalidInput)
 	}
-	if err := CheckText("query", query); err != nil {
+	if err := validate.CheckText("query", query); err != nil {
 		return err
 	}
 	rerank := p.reranker != nil && !opts.NoRerank
@@ -335,7 +337,7 @@ func (p *Pipeline) checkIndex(docs []Document) error {
 			return fmt.Errorf("documents %d and %d share id %q: %w", j, i, d.ID, ErrInvalidInput)
 		}
 		seen[d.ID] = i
-		if err := CheckText("text of "+d.ID, d.Text); err != nil {
+		if err := validate.CheckText("text of "+d.ID, d.Text); err != nil {
 			return err
 		}
 		if len(d.Vector) > 0 {
@@ -345,7 +347,7 @@ func (p *Pipeline) checkIndex(docs []Document) error {
 		} else if p.embedder == nil {
 			return fmt.Errorf("document %q has no vector and the pipeline has no embedder: %w", d.ID, ErrInvalidInput)
 		}
-		if _, err := NormalizeMetadata(d.Metadata); err != nil {
+		if _, err := validate.NormalizeMetadata(d.Metadata); err != nil {
 			return fmt.Errorf("document %q: %w", d.ID, err)
 		}
 	}
@@ -357,7 +359,7 @@ func (p *Pipeline) embedMissing(ctx context.Context, batch []Document) error {
 	var texts []string
 	for i, d := range batch {
 		if len(d.Vector) == 0 {
-			if err := CheckText("text of "+d.ID, d.Text); err != nil {
+			if err := validate.CheckText("text of "+d.ID, d.Text); err != nil {
 				return err
 			}
 			idx = append(idx, i)

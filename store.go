@@ -8,52 +8,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"twostage/internal/validate"
 )
 
 // Info describes a store's vectors.
 type Info struct {
 	Dim    int
 	Metric Metric
-}
-
-// Driver is the contract a vector-store backend implements. Store wraps a
-// Driver and does, once for every backend, what the backend may rely on:
-//
-//   - Input is validated before it reaches the driver: ids are non-empty,
-//     valid UTF-8 and unique within a call; vectors have Info().Dim finite
-//     elements (and are non-zero for Cosine); metadata values have the
-//     portable types; filters are normalized (see Filter.Normalize); K >= 1.
-//     Empty batches never reach the driver.
-//   - No call reaches the driver after Close, and Close is called once, after
-//     the calls in flight have returned.
-//
-// What the driver must do:
-//
-//   - Honour ctx: return promptly with an error wrapping ctx.Err() when it is
-//     done. Backends that cannot interrupt a native call check ctx between
-//     steps.
-//   - Upsert overwrites documents with the same ID and is durable (as the
-//     backend defines durability) once it returns nil. A partial failure
-//     names the ids that failed.
-//   - Delete ignores ids that do not exist.
-//   - Get returns the documents found, in any order, with their vectors;
-//     missing ids are simply absent (Store reports them as ErrNotFound).
-//   - Search returns at most q.K hits matching q.Filter, with RetrievalScore
-//     set higher-is-better: cosine similarity, dot product, or negative
-//     squared Euclidean distance (see Metric). Vectors only when
-//     q.WithVectors. A filter the backend cannot express is an error
-//     wrapping ErrUnsupported.
-//   - Errors from an unreachable backend wrap ErrUnavailable; the backend's
-//     own error stays reachable with errors.As.
-//   - Every method is safe for concurrent use.
-type Driver interface {
-	Info() Info
-	Upsert(ctx context.Context, docs []Document) error
-	Delete(ctx context.Context, ids []string) error
-	Get(ctx context.Context, ids []string) ([]Document, error)
-	Search(ctx context.Context, q Query) ([]Hit, error)
-	Count(ctx context.Context) (int, error)
-	Close() error
 }
 
 // HybridQuery is a combined keyword and vector search (see HybridSearcher).
@@ -66,25 +28,46 @@ type HybridQuery struct {
 	Alpha float64
 }
 
-// HybridSearcher is an optional Driver capability: the backend's native
-// hybrid (keyword plus vector) search. RetrievalScore is the backend's fused
-// score, higher is better.
-type HybridSearcher interface {
-	HybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error)
+// backend is the method set of driver.Driver (package twostage/driver holds
+// the contract and its documentation). This package cannot name that type:
+// package driver imports this one for Document, Hit, Query and Info.
+// Package driver checks at compile time that every driver.Driver is one.
+type backend interface {
+	Info() Info
+	Upsert(ctx context.Context, docs []Document) error
+	Delete(ctx context.Context, ids []string) error
+	Get(ctx context.Context, ids []string) ([]Document, error)
+	Search(ctx context.Context, q Query) ([]Hit, error)
+	Count(ctx context.Context) (int, error)
+	Close() error
 }
 
-// Store is the portable vector store over a Driver. It is safe for concurrent
+// hybridSearcher is driver.HybridSearcher, batchSearcher is
+// driver.BatchSearcher: the optional capabilities Store finds by type
+// assertion.
+type (
+	hybridSearcher interface {
+		HybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error)
+	}
+	batchSearcher interface {
+		SearchBatch(ctx context.Context, qs []Query) ([][]Hit, error)
+	}
+)
+
+// Store is the portable vector store over a backend's driver.Driver. It is safe for concurrent
 // use. Close waits for calls in flight; later calls return ErrClosed.
 type Store struct {
-	d    Driver
+	d    backend
 	info Info
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
 }
 
-// NewStore returns a Store over d. Adapters call it from their Open functions.
-func NewStore(d Driver) *Store {
+// NewStore returns a Store over d, a driver.Driver (package twostage/driver
+// documents the contract a backend implements). Adapters call it from their
+// Open functions; users open stores through the adapters.
+func NewStore(d backend) *Store {
 	return &Store{d: d, info: d.Info()}
 }
 
@@ -141,13 +124,13 @@ func (s *Store) Upsert(ctx context.Context, docs []Document) error {
 			return wrap("upsert", fmt.Errorf("documents %d and %d share id %q: %w", j, i, d.ID, ErrInvalidInput))
 		}
 		seen[d.ID] = i
-		if err := CheckText("text of "+d.ID, d.Text); err != nil {
+		if err := validate.CheckText("text of "+d.ID, d.Text); err != nil {
 			return err
 		}
 		if err := s.checkVector(d.Vector); err != nil {
 			return wrap("upsert", fmt.Errorf("document %q: %w", d.ID, err))
 		}
-		md, err := NormalizeMetadata(d.Metadata)
+		md, err := validate.NormalizeMetadata(d.Metadata)
 		if err != nil {
 			return wrap("upsert", fmt.Errorf("document %q: %w", d.ID, err))
 		}
@@ -160,7 +143,7 @@ func (s *Store) Upsert(ctx context.Context, docs []Document) error {
 }
 
 func (s *Store) checkVector(v []float32) error {
-	if err := CheckVector(v, s.info.Dim); err != nil {
+	if err := validate.CheckVector(v, s.info.Dim); err != nil {
 		return err
 	}
 	if s.info.Metric == Cosine {
@@ -178,7 +161,7 @@ func checkID(id string) error {
 	if id == "" {
 		return fmt.Errorf("empty id: %w", ErrInvalidInput)
 	}
-	return CheckText("id", id)
+	return validate.CheckText("id", id)
 }
 
 func checkIDs(ids []string) ([]string, error) {
@@ -336,6 +319,54 @@ func finishHits(hits []Hit, k int) []Hit {
 	return hits
 }
 
+// SearchBatch runs several searches and returns their hits in the order of
+// qs, each as Search would return it. Every query is validated before any
+// runs. A backend with a batch capability (driver.BatchSearcher: faisslocal
+// runs unfiltered queries in one index call) answers them together; others
+// one by one.
+func (s *Store) SearchBatch(ctx context.Context, qs []Query) ([][]Hit, error) {
+	out, err := s.searchBatch(ctx, qs)
+	return out, wrap("search batch", err)
+}
+
+func (s *Store) searchBatch(ctx context.Context, qs []Query) ([][]Hit, error) {
+	done, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	clean := slices.Clone(qs)
+	for i := range clean {
+		q := &clean[i]
+		if q.Filter, err = s.checkQuery(ctx, q.Vector, q.K, q.Filter); err != nil {
+			return nil, fmt.Errorf("query %d: %w", i, err)
+		}
+	}
+	var out [][]Hit
+	if b, ok := s.d.(batchSearcher); ok {
+		if out, err = b.SearchBatch(ctx, clean); err != nil {
+			return nil, err
+		}
+		if len(out) != len(clean) {
+			return nil, fmt.Errorf("backend %T answered %d of %d queries", s.d, len(out), len(clean))
+		}
+	} else {
+		out = make([][]Hit, len(clean))
+		for i, q := range clean {
+			if out[i], err = s.d.Search(ctx, q); err != nil {
+				return nil, fmt.Errorf("query %d: %w", i, err)
+			}
+		}
+	}
+	for i := range out {
+		out[i] = finishHits(out[i], clean[i].K)
+	}
+	return out, nil
+}
+
 // HybridSearch runs the backend's native hybrid search. It returns an error
 // wrapping ErrUnsupported when the backend has none.
 func (s *Store) HybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) {
@@ -350,14 +381,14 @@ func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) 
 		return nil, err
 	}
 	defer done()
-	h, ok := s.d.(HybridSearcher)
+	h, ok := s.d.(hybridSearcher)
 	if !ok {
 		return nil, fmt.Errorf("backend %T has none: %w", s.d, ErrUnsupported)
 	}
 	if q.Alpha < 0 || q.Alpha > 1 {
 		return nil, fmt.Errorf("alpha %v outside [0,1]: %w", q.Alpha, ErrInvalidInput)
 	}
-	if err := CheckText("query text", q.Text); err != nil {
+	if err := validate.CheckText("query text", q.Text); err != nil {
 		return nil, err
 	}
 	q.Filter, err = s.checkQuery(ctx, q.Vector, q.K, q.Filter)
@@ -373,7 +404,7 @@ func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) 
 
 // SupportsHybrid reports whether the backend has native hybrid search.
 func (s *Store) SupportsHybrid() bool {
-	_, ok := s.d.(HybridSearcher)
+	_, ok := s.d.(hybridSearcher)
 	return ok
 }
 

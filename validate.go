@@ -4,120 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"unicode/utf8"
+
+	"twostage/internal/validate"
 )
 
-// This file holds the checks of what callers hand to a Store or a Pipeline:
-// vectors, texts, metadata values and filters (Filter.Normalize, with the
-// same value rules).
-
-// CheckVector returns an error wrapping ErrDimension when v does not have dim
-// elements, or ErrInvalidInput when it holds NaN or Inf.
-func CheckVector(v []float32, dim int) error {
-	if len(v) != dim {
-		return fmt.Errorf("twostage: vector has %d dimensions, want %d: %w", len(v), dim, ErrDimension)
-	}
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("twostage: vector element %d is %v: %w", i, x, ErrInvalidInput)
-		}
-	}
-	return nil
-}
-
-// CheckText returns an error wrapping ErrInvalidInput when s is not valid UTF-8.
-func CheckText(what, s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("twostage: %s is not valid UTF-8: %w", what, ErrInvalidInput)
-	}
-	return nil
-}
-
-// NormalizeMetadata returns a copy of md with every value converted to one of
-// the portable types (string, bool, int64, float64, []string), or an error
-// wrapping ErrInvalidInput naming the first key that cannot be.
-func NormalizeMetadata(md map[string]any) (map[string]any, error) {
-	if md == nil {
-		return nil, nil
-	}
-	out := make(map[string]any, len(md))
-	for k, v := range md {
-		if k == "" {
-			return nil, fmt.Errorf("twostage: empty metadata key: %w", ErrInvalidInput)
-		}
-		if err := CheckText("metadata key", k); err != nil {
-			return nil, err
-		}
-		nv, err := normalizeValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("twostage: metadata %q: %w", k, err)
-		}
-		out[k] = nv
-	}
-	return out, nil
-}
-
-func normalizeValue(v any) (any, error) {
-	switch x := v.(type) {
-	case string:
-		if !utf8.ValidString(x) {
-			return nil, fmt.Errorf("string is not valid UTF-8: %w", ErrInvalidInput)
-		}
-		return x, nil
-	case bool, int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case uint8:
-		return int64(x), nil
-	case uint16:
-		return int64(x), nil
-	case uint32:
-		return int64(x), nil
-	case uint:
-		if uint64(x) > math.MaxInt64 {
-			return nil, fmt.Errorf("integer %d overflows int64: %w", x, ErrInvalidInput)
-		}
-		return int64(x), nil
-	case uint64:
-		if x > math.MaxInt64 {
-			return nil, fmt.Errorf("integer %d overflows int64: %w", x, ErrInvalidInput)
-		}
-		return int64(x), nil
-	case float32:
-		return normalizeValue(float64(x))
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("number %v is not finite: %w", x, ErrInvalidInput)
-		}
-		return x, nil
-	case []string:
-		for _, s := range x {
-			if !utf8.ValidString(s) {
-				return nil, fmt.Errorf("string is not valid UTF-8: %w", ErrInvalidInput)
-			}
-		}
-		return append([]string(nil), x...), nil
-	case []any:
-		ss := make([]string, len(x))
-		for i, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("list element %d has type %T, only lists of strings are supported: %w", i, e, ErrInvalidInput)
-			}
-			ss[i] = s
-		}
-		return normalizeValue(ss)
-	default:
-		return nil, fmt.Errorf("unsupported type %T (want string, bool, int64, float64 or []string): %w", v, ErrInvalidInput)
-	}
-}
+// This file holds the checks of filters (Filter.Normalize). The checks of
+// vectors, texts and metadata values are in internal/validate, which package
+// driver re-exports for backends.
 
 // Normalize checks f and returns a copy whose values have the portable types
 // (string, bool, int64, float64), or an error wrapping ErrInvalidInput. A nil
@@ -163,7 +56,7 @@ func (f *Filter) normalize(depth int) (*Filter, error) {
 		if f.Field == "" {
 			return fmt.Errorf("%s filter needs a field: %w", f.Op, ErrInvalidInput)
 		}
-		return CheckText("filter field", f.Field)
+		return validate.CheckText("filter field", f.Field)
 	}
 	switch f.Op {
 	case OpEq:
@@ -260,7 +153,7 @@ func scalar(v any) (any, error) {
 	if v == nil {
 		return nil, fmt.Errorf("missing value: %w", ErrInvalidInput)
 	}
-	n, err := normalizeValue(v)
+	n, err := validate.NormalizeValue(v)
 	if err != nil {
 		return nil, err
 	}

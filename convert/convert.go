@@ -55,10 +55,10 @@ import (
 	"path/filepath"
 	"slices"
 
-	"twostage"
 	"twostage/convert/hf"
 	"twostage/convert/onnxgraph"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/internal/half"
 	"twostage/internal/stconfig"
 	"twostage/modeldir"
@@ -68,22 +68,22 @@ import (
 // sentinel).
 var (
 	// ErrArchitecture: the checkpoint's architecture or configuration is not
-	// supported (wraps twostage.ErrUnsupported).
+	// supported (wraps errdefs.ErrUnsupported).
 	ErrArchitecture = hf.ErrArchitecture
 	// ErrConfig: config.json is malformed or inconsistent (wraps
-	// twostage.ErrInvalidInput).
+	// errdefs.ErrInvalidInput).
 	ErrConfig = hf.ErrConfig
 	// ErrMissingTensor: a tensor the architecture needs is absent (wraps
-	// twostage.ErrNotFound).
+	// errdefs.ErrNotFound).
 	ErrMissingTensor = safetensors.ErrMissing
 	// ErrShape: a tensor's shape disagrees with config.json (wraps
-	// twostage.ErrDimension).
-	ErrShape = fmt.Errorf("convert: tensor shape mismatch: %w", twostage.ErrDimension)
+	// errdefs.ErrDimension).
+	ErrShape = fmt.Errorf("convert: tensor shape mismatch: %w", errdefs.ErrDimension)
 	// ErrDtype: a tensor has a dtype that cannot be converted, or the
-	// requested output dtype is unknown (wraps twostage.ErrUnsupported).
+	// requested output dtype is unknown (wraps errdefs.ErrUnsupported).
 	ErrDtype = safetensors.ErrDtype
 	// ErrMalformed: a safetensors file is corrupt (wraps
-	// twostage.ErrInvalidInput).
+	// errdefs.ErrInvalidInput).
 	ErrMalformed = safetensors.ErrMalformed
 )
 
@@ -224,7 +224,7 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 		o.Dtype = o.Compute
 	}
 	if o.Compute == modeldir.DtypeFP16 && o.Dtype != modeldir.DtypeFP16 {
-		return nil, fmt.Errorf("convert: fp16 compute needs fp16 weights, not %s: %w", o.Dtype, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("convert: fp16 compute needs fp16 weights, not %s: %w", o.Dtype, errdefs.ErrInvalidInput)
 	}
 	if o.Dtype != modeldir.DtypeFP32 && o.Dtype != modeldir.DtypeFP16 {
 		return nil, fmt.Errorf("convert: output dtype %q (want fp32 or fp16): %w", o.Dtype, ErrDtype)
@@ -233,13 +233,13 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 		o.Graph = GraphFused
 	}
 	if o.Graph != GraphFused && o.Graph != GraphPlain {
-		return nil, fmt.Errorf("convert: graph %q (want fused or plain): %w", o.Graph, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("convert: graph %q (want fused or plain): %w", o.Graph, errdefs.ErrInvalidInput)
 	}
 	if o.ExternalDataThreshold <= 0 {
 		o.ExternalDataThreshold = DefaultExternalDataThreshold
 	}
 	if o.MaxLength < 0 {
-		return nil, fmt.Errorf("convert: negative max length: %w", twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("convert: negative max length: %w", errdefs.ErrInvalidInput)
 	}
 	cfg, err := hf.Read(from)
 	if err != nil {
@@ -252,13 +252,13 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	mc, family := *mcp, mcp.Family
 	tokSrc := filepath.Join(from, modeldir.TokenizerFile)
 	if _, err := os.Stat(tokSrc); err != nil {
-		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, twostage.ErrNotFound)
+		return nil, fmt.Errorf("convert: %s has no %s: %w", from, modeldir.TokenizerFile, errdefs.ErrNotFound)
 	}
 	if st, err := os.Stat(to); err == nil && !st.IsDir() {
-		return nil, fmt.Errorf("convert: output %s exists and is not a directory: %w", to, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("convert: output %s exists and is not a directory: %w", to, errdefs.ErrInvalidInput)
 	}
 	if ents, err := os.ReadDir(to); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("convert: output directory %s is not empty: %w", to, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("convert: output directory %s is not empty: %w", to, errdefs.ErrInvalidInput)
 	}
 	ck, err := safetensors.Open(from)
 	if err != nil {
@@ -447,7 +447,7 @@ func (l *loader) table(name string, rows, cols int) (string, error) {
 		return l.ck.ReadRawChunks(name, 4<<20, func(b []byte) error {
 			var ok bool
 			if buf, ok = transcode(info.Dtype, b, l.dtype, buf[:0]); !ok {
-				return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, twostage.ErrInvalidInput)
+				return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, errdefs.ErrInvalidInput)
 			}
 			_, err := w.Write(buf)
 			return err
@@ -526,7 +526,7 @@ func (l *loader) linear(name string, out, in int) (string, error) {
 func checkFinite(name string, v []float32) error {
 	for _, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, twostage.ErrInvalidInput)
+			return fmt.Errorf("convert: tensor %s holds NaN or Inf: %w", name, errdefs.ErrInvalidInput)
 		}
 	}
 	return nil

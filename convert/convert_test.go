@@ -14,10 +14,10 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage"
 	"twostage/convert"
 	"twostage/convert/refmodel"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/internal/ort"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
@@ -491,7 +491,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"llama architecture", qwen, func(t *testing.T, d string) {
 			editConfig(t, d, func(m map[string]any) { m["model_type"] = "llama"; m["architectures"] = []string{"LlamaForCausalLM"} })
-		}, convert.Options{}, []error{convert.ErrArchitecture, twostage.ErrUnsupported}},
+		}, convert.Options{}, []error{convert.ErrArchitecture, errdefs.ErrUnsupported}},
 		{"qwen3 rope scaling", qwen, func(t *testing.T, d string) {
 			editConfig(t, d, func(m map[string]any) { m["rope_scaling"] = map[string]any{"type": "yarn", "factor": 4} })
 		}, convert.Options{}, []error{convert.ErrArchitecture}},
@@ -503,45 +503,45 @@ func TestErrors(t *testing.T) {
 		}, convert.Options{}, []error{convert.ErrArchitecture}},
 		{"family of another architecture", qwen, nil, convert.Options{Family: modeldir.FamilyBertCrossEncoder}, []error{convert.ErrArchitecture}},
 		{"cross-encoder from BertModel", embed, nil, convert.Options{Family: modeldir.FamilyBertCrossEncoder}, []error{convert.ErrArchitecture}},
-		{"unknown family", qwen, nil, convert.Options{Family: "colbert"}, []error{twostage.ErrUnsupported}},
+		{"unknown family", qwen, nil, convert.Options{Family: "colbert"}, []error{errdefs.ErrUnsupported}},
 		{"shape mismatch", qwen, func(t *testing.T, d string) {
 			editConfig(t, d, func(m map[string]any) { m["intermediate_size"] = 96 })
-		}, convert.Options{}, []error{convert.ErrShape, twostage.ErrDimension}},
+		}, convert.Options{}, []error{convert.ErrShape, errdefs.ErrDimension}},
 		{"bad head config", qwen, func(t *testing.T, d string) {
 			editConfig(t, d, func(m map[string]any) { m["num_key_value_heads"] = 3 })
-		}, convert.Options{}, []error{convert.ErrConfig, twostage.ErrInvalidInput}},
+		}, convert.Options{}, []error{convert.ErrConfig, errdefs.ErrInvalidInput}},
 		{"missing tensor", qwen, func(t *testing.T, d string) {
 			editHeader(t, d, func(h map[string]any) {
 				h["model.layers.1.mlp.up_proj.weighX"] = h["model.layers.1.mlp.up_proj.weight"]
 				delete(h, "model.layers.1.mlp.up_proj.weight")
 			})
-		}, convert.Options{}, []error{convert.ErrMissingTensor, twostage.ErrNotFound}},
+		}, convert.Options{}, []error{convert.ErrMissingTensor, errdefs.ErrNotFound}},
 		{"untied without lm_head", qwen, func(t *testing.T, d string) {
 			editConfig(t, d, func(m map[string]any) { m["tie_word_embeddings"] = false })
 		}, convert.Options{}, []error{convert.ErrMissingTensor}},
 		{"unknown tensor dtype", bert, func(t *testing.T, d string) {
 			editHeader(t, d, func(h map[string]any) { h["classifier.bias"].(map[string]any)["dtype"] = "F12" })
-		}, convert.Options{}, []error{convert.ErrDtype, twostage.ErrUnsupported}},
+		}, convert.Options{}, []error{convert.ErrDtype, errdefs.ErrUnsupported}},
 		{"integer weight", bert, func(t *testing.T, d string) {
 			editHeader(t, d, func(h map[string]any) { h["classifier.bias"].(map[string]any)["dtype"] = "I32" })
 		}, convert.Options{}, []error{convert.ErrDtype}},
 		{"unknown output dtype", bert, nil, convert.Options{Dtype: "bf16"}, []error{convert.ErrDtype}},
 		{"unknown compute type", bert, nil, convert.Options{Compute: "int8"}, []error{convert.ErrDtype}},
-		{"fp16 compute on fp32 weights", bert, nil, convert.Options{Dtype: "fp32", Compute: "fp16"}, []error{twostage.ErrInvalidInput}},
+		{"fp16 compute on fp32 weights", bert, nil, convert.Options{Dtype: "fp32", Compute: "fp16"}, []error{errdefs.ErrInvalidInput}},
 		{"malformed header", bert, func(t *testing.T, d string) {
 			p := filepath.Join(d, "model.safetensors")
 			b, _ := os.ReadFile(p)
 			b[8] = '[' // header no longer a JSON object
 			os.WriteFile(p, b, 0o644)
-		}, convert.Options{}, []error{convert.ErrMalformed, twostage.ErrInvalidInput}},
+		}, convert.Options{}, []error{convert.ErrMalformed, errdefs.ErrInvalidInput}},
 		{"truncated weights", bert, func(t *testing.T, d string) {
 			p := filepath.Join(d, "model.safetensors")
 			st, _ := os.Stat(p)
 			os.Truncate(p, st.Size()-100)
 		}, convert.Options{}, []error{convert.ErrMalformed}},
-		{"no config", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "config.json")) }, convert.Options{}, []error{twostage.ErrNotFound}},
-		{"no tokenizer", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }, convert.Options{}, []error{twostage.ErrNotFound}},
-		{"no weights", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "model.safetensors")) }, convert.Options{}, []error{twostage.ErrNotFound}},
+		{"no config", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "config.json")) }, convert.Options{}, []error{errdefs.ErrNotFound}},
+		{"no tokenizer", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }, convert.Options{}, []error{errdefs.ErrNotFound}},
+		{"no weights", bert, func(t *testing.T, d string) { os.Remove(filepath.Join(d, "model.safetensors")) }, convert.Options{}, []error{errdefs.ErrNotFound}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -567,11 +567,11 @@ func TestErrors(t *testing.T) {
 	// A non-empty output directory is refused.
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, "x"), nil, 0o644)
-	if _, err := convert.Convert(context.Background(), bert, out, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := convert.Convert(context.Background(), bert, out, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("non-empty output: %v, want ErrInvalidInput", err)
 	}
 	file := filepath.Join(out, "x")
-	if _, err := convert.Convert(context.Background(), bert, file, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := convert.Convert(context.Background(), bert, file, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("output is a file: %v, want ErrInvalidInput", err)
 	}
 	if _, err := os.Stat(file); err != nil {

@@ -14,7 +14,7 @@
 //     /v1/embeddings of OpenAI, vLLM, Ollama and TEI, and TEI's /embed), with
 //     batching to the server's limit, retries with backoff on 429 and 5xx
 //     (honouring Retry-After), a timeout per request and a clear
-//     twostage.ErrDimension when the server's dimension changes.
+//     errdefs.ErrDimension when the server's dimension changes.
 //
 // Errors wrap the sentinels of package twostage: ErrInvalidInput for bad
 // text or options, ErrNotFound for missing model files, ErrUnavailable for a

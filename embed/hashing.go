@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/textfeat"
 )
 
@@ -37,7 +38,7 @@ func (h *Hashing) Dim() int { return h.dim }
 
 // EmbedQuery implements twostage.Embedder.
 func (h *Hashing) EmbedQuery(ctx context.Context, text string) ([]float32, error) {
-	if err := twostage.CheckText("query", text); err != nil {
+	if err := driver.CheckText("query", text); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	v, err := h.vector(ctx, text)
@@ -54,7 +55,7 @@ func (h *Hashing) EmbedDocuments(ctx context.Context, texts []string) ([][]float
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("embed: %w", err)
 		}
-		if err := twostage.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
+		if err := driver.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
 			return nil, fmt.Errorf("embed: %w", err)
 		}
 		v, err := h.vector(ctx, t)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/retry"
 )
 
@@ -136,7 +137,7 @@ func (r *remote) Dim() int { return r.dim }
 
 // EmbedQuery implements twostage.Embedder.
 func (r *remote) EmbedQuery(ctx context.Context, text string) ([]float32, error) {
-	if err := twostage.CheckText("query", text); err != nil {
+	if err := driver.CheckText("query", text); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	vs, err := r.embed(ctx, []string{r.opts.QueryPrefix + text})
@@ -150,7 +151,7 @@ func (r *remote) EmbedQuery(ctx context.Context, text string) ([]float32, error)
 func (r *remote) EmbedDocuments(ctx context.Context, texts []string) ([][]float32, error) {
 	in := make([]string, len(texts))
 	for i, t := range texts {
-		if err := twostage.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
+		if err := driver.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
 			return nil, fmt.Errorf("embed: %w", err)
 		}
 		in[i] = r.opts.PassagePrefix + t
@@ -263,7 +264,7 @@ func (r *remote) sendSplit(ctx context.Context, texts []string, out [][]float32)
 		if r.dim != 0 && len(v) != r.dim {
 			return r.errf("server returned %d dimensions, expected %d (did the model behind the endpoint change?): %w", len(v), r.dim, twostage.ErrDimension)
 		}
-		if err := twostage.CheckVector(v, len(v)); err != nil {
+		if err := driver.CheckVector(v, len(v)); err != nil {
 			return r.errf("malformed response: %v: %w", err, twostage.ErrUnavailable)
 		}
 		out[i] = v

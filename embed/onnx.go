@@ -16,6 +16,7 @@ import (
 	"twostage"
 	"twostage/convert"
 	"twostage/convert/hf"
+	"twostage/driver"
 	"twostage/inference"
 	"twostage/internal/par"
 	"twostage/internal/stconfig"
@@ -188,7 +189,7 @@ func (e *ONNX) Normalized() bool { return e.normalize }
 
 // EmbedQuery implements twostage.Embedder: the query, with QueryPrefix.
 func (e *ONNX) EmbedQuery(ctx context.Context, text string) ([]float32, error) {
-	if err := twostage.CheckText("query", text); err != nil {
+	if err := driver.CheckText("query", text); err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	x, err := e.encode(e.opts.QueryPrefix + text)
@@ -207,7 +208,7 @@ func (e *ONNX) EmbedQuery(ctx context.Context, text string) ([]float32, error) {
 // of concurrent calls.
 func (e *ONNX) EmbedDocuments(ctx context.Context, texts []string) ([][]float32, error) {
 	for i, t := range texts {
-		if err := twostage.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
+		if err := driver.CheckText(fmt.Sprintf("text %d", i), t); err != nil {
 			return nil, fmt.Errorf("embed: %w", err)
 		}
 	}

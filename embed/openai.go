@@ -10,7 +10,7 @@ import (
 	"math"
 	"net/url"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // OpenAIMaxBatch is the most inputs the OpenAI embeddings API accepts in one
@@ -35,7 +35,7 @@ type openaiAPI struct {
 // ("https://api.openai.com/v1", "http://localhost:8000/v1") or the full
 // ".../embeddings" URL; a root without a path gets "/v1". Unless opts.Dim is
 // set, one probe request learns the dimension, so a server that is down
-// fails here with an error wrapping twostage.ErrUnavailable.
+// fails here with an error wrapping errdefs.ErrUnavailable.
 func NewOpenAI(ctx context.Context, baseURL, model string, opts *HTTPOptions) (*OpenAI, error) {
 	return newOpenAI(ctx, baseURL, model, 0, opts)
 }
@@ -46,7 +46,7 @@ func NewOpenAI(ctx context.Context, baseURL, model string, opts *HTTPOptions) (*
 // the model's vectors answer with an error.
 func NewOpenAIDimensions(ctx context.Context, baseURL, model string, dims int, opts *HTTPOptions) (*OpenAI, error) {
 	if dims <= 0 {
-		return nil, fmt.Errorf("embed: openai: dimensions %d must be positive: %w", dims, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("embed: openai: dimensions %d must be positive: %w", dims, errdefs.ErrInvalidInput)
 	}
 	return newOpenAI(ctx, baseURL, model, dims, opts)
 }
@@ -57,18 +57,18 @@ func newOpenAI(ctx context.Context, baseURL, model string, dims int, opts *HTTPO
 		return nil, err
 	}
 	if model == "" {
-		return nil, fmt.Errorf("embed: openai: empty model name: %w", twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("embed: openai: empty model name: %w", errdefs.ErrInvalidInput)
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("embed: openai: base url %q is not an http(s) url: %w", baseURL, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("embed: openai: base url %q is not an http(s) url: %w", baseURL, errdefs.ErrInvalidInput)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1"
 	}
 	if dims > 0 {
 		if o.Dim != 0 && o.Dim != dims {
-			return nil, fmt.Errorf("embed: openai: Dim %d differs from the requested dimensions %d: %w", o.Dim, dims, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("embed: openai: Dim %d differs from the requested dimensions %d: %w", o.Dim, dims, errdefs.ErrInvalidInput)
 		}
 		o.Dim = dims
 	}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -38,8 +38,8 @@ func TestONNXPublishedLayoutUnsupported(t *testing.T) {
 			if err == nil {
 				e.Close()
 			}
-			if !errors.Is(err, twostage.ErrUnsupported) {
-				t.Fatalf("err = %v, want twostage.ErrUnsupported", err)
+			if !errors.Is(err, errdefs.ErrUnsupported) {
+				t.Fatalf("err = %v, want errdefs.ErrUnsupported", err)
 			}
 		})
 	}

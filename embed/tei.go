@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // TEIDefaultBatch is the batch size NewTEI uses when the server's GET /info
@@ -38,7 +38,7 @@ type teiAPI struct{ url string }
 // ("http://localhost:8080"). It reads GET /info for the server's batch
 // limit (max_client_batch_size) unless opts.BatchSize is set, and, unless
 // opts.Dim is set, embeds one probe text to learn the dimension: a server
-// that is down fails here with an error wrapping twostage.ErrUnavailable.
+// that is down fails here with an error wrapping errdefs.ErrUnavailable.
 func NewTEI(ctx context.Context, baseURL string, opts *HTTPOptions) (*TEI, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -46,7 +46,7 @@ func NewTEI(ctx context.Context, baseURL string, opts *HTTPOptions) (*TEI, error
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("embed: tei: base url %q is not an http(s) url: %w", baseURL, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("embed: tei: base url %q is not an http(s) url: %w", baseURL, errdefs.ErrInvalidInput)
 	}
 	base := strings.TrimSuffix(strings.TrimRight(u.String(), "/"), "/embed")
 	t := &TEI{}

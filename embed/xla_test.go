@@ -8,8 +8,8 @@ import (
 	"math"
 	"testing"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
@@ -77,9 +77,9 @@ func TestXLAOpenErrors(t *testing.T) {
 		dir  string
 		want error
 	}{
-		{"converted directory", tinymodel.Model(t, modeldir.FamilyBertEmbedding), twostage.ErrUnsupported},
-		{"cross-encoder checkpoint", tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 1}), twostage.ErrUnsupported},
-		{"no config.json", t.TempDir(), twostage.ErrNotFound},
+		{"converted directory", tinymodel.Model(t, modeldir.FamilyBertEmbedding), errdefs.ErrUnsupported},
+		{"cross-encoder checkpoint", tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 1}), errdefs.ErrUnsupported},
+		{"no config.json", t.TempDir(), errdefs.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewONNX(tc.dir, &ONNXOptions{ModelOptions: xla})

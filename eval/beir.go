@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"twostage"
+	"twostage/driver"
 )
 
 // Doc is one corpus document of a BEIR data set.
@@ -229,7 +230,7 @@ func decodeRecord(line int, b []byte, seen map[string]int) (record, string, erro
 	if rec.Text == nil {
 		return rec, "", fmt.Errorf("line %d: _id %q has no \"text\": %w", line, id, twostage.ErrInvalidInput)
 	}
-	if err := twostage.CheckText("text", *rec.Text); err != nil {
+	if err := driver.CheckText("text", *rec.Text); err != nil {
 		return rec, "", fmt.Errorf("line %d: _id %q: %w", line, id, err)
 	}
 	return rec, id, nil
@@ -261,7 +262,7 @@ func ReadCorpus(r io.Reader) ([]Doc, error) {
 	return readRecords(r, func(line int, id string, rec record) (Doc, error) {
 		d := Doc{ID: id, Text: *rec.Text}
 		if rec.Title != nil {
-			if err := twostage.CheckText("title", *rec.Title); err != nil {
+			if err := driver.CheckText("title", *rec.Title); err != nil {
 				return d, fmt.Errorf("line %d: _id %q: %w", line, id, err)
 			}
 			d.Title = *rec.Title

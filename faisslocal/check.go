@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -21,10 +20,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/par"
 )
 
-var _ twostage.Checker = (*Driver)(nil)
+var _ driver.Checker = (*Driver)(nil)
 
 // checkChunk is the number of documents read from docs.db and compared
 // with the index per step of a check.
@@ -48,7 +48,7 @@ type finding struct {
 	slot int64 // for extras: the slot to drop
 }
 
-// Check implements twostage.Checker: it walks docs.db with a cursor and
+// Check implements driver.Checker: it walks docs.db with a cursor and
 // reads the index's copy of each document's vector back from FAISS. A
 // document is missing when the slot table has no live slot for it (or
 // FAISS has no entry at that slot), mismatched when the slot holds another
@@ -61,8 +61,7 @@ type finding struct {
 // The check holds the store's read lock: searches go on, writes wait until
 // it ends. Memory: one chunk of vectors plus the findings' ids.
 func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (rep twostage.CheckReport, err error) {
-	defer recoverCorrupt("check", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard("check", &err)()
 	var found []finding
 	rep, found, err = d.checkScan(ctx, opts)
 	if err != nil || !opts.Repair || len(found) == 0 {

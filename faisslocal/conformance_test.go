@@ -7,6 +7,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/storetest"
+	"twostage/driver"
 	"twostage/faisslocal"
 )
 
@@ -29,7 +30,7 @@ func TestConformance(t *testing.T) {
 	for _, kind := range conformanceKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			storetest.RunConformanceTests(t, storetest.Harness{
-				New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+				New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 					return faisslocal.OpenDriver(t.TempDir(), &faisslocal.Options{Dim: dim, Metric: m, Index: kind.spec})
 				},
 				MinRecall: kind.minRecall,

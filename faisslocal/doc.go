@@ -96,7 +96,7 @@
 // opens a parallel region and allocates an ntotal-byte visited table per
 // thread on every call, and woken workers wait for a CPU (README.md has the
 // queries per second of one and two threads under both OpenMP wait
-// policies, from cmd/faissbench). Batch searches (Driver.SearchBatch),
+// policies, from cmd/faissbench). Batch searches (Store.SearchBatch),
 // training and index builds use Options.Threads threads (default: the
 // number of CPUs).
 // Set OMP_WAIT_POLICY=PASSIVE in the environment of a process that shares

@@ -412,7 +412,8 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-// TestSearchBatch checks that batched searches answer as single ones do.
+// TestSearchBatch checks that batched searches, through Store.SearchBatch
+// and the driver.BatchSearcher capability, answer as single ones do.
 func TestSearchBatch(t *testing.T) {
 	const dim = 16
 	docs := clustered(8, 1000, dim)
@@ -429,7 +430,8 @@ func TestSearchBatch(t *testing.T) {
 				}
 				qs = append(qs, q)
 			}
-			batch, err := d.SearchBatch(ctx, qs)
+			s := twostage.NewStore(d) // not closed: openDriver's cleanup closes d
+			batch, err := s.SearchBatch(ctx, qs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -449,7 +451,7 @@ func TestSearchBatch(t *testing.T) {
 					t.Errorf("query %d: batch %v, single %v", i, got, want)
 				}
 			}
-			if _, err := d.SearchBatch(ctx, []twostage.Query{{Vector: make([]float32, 3), K: 1}}); !errors.Is(err, twostage.ErrDimension) {
+			if _, err := s.SearchBatch(ctx, []twostage.Query{{Vector: make([]float32, 3), K: 1}}); !errors.Is(err, twostage.ErrDimension) {
 				t.Errorf("bad dimension: %v, want ErrDimension", err)
 			}
 		})

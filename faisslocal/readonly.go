@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -108,19 +107,16 @@ func sharedLock(dir string) (*dirLock, bool, error) {
 // openView opens docs.db (or a consistent copy of it beside a writer) and
 // loads the index as of it.
 func openView(dir string, opts *Options, man manifest, lock *dirLock, shared bool) (d *Driver, err error) {
-	d = &Driver{dir: dir, lock: lock, threads: opts.threads(), compactRatio: opts.compactRatio(),
-		cache: newRecordCache(opts.recordCacheBytes()), readOnly: true}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	d = &Driver{settings: settings{dir: dir, threads: opts.threads(), compactRatio: opts.compactRatio(), readOnly: true},
+		files: files{lock: lock}, cache: newRecordCache(opts.recordCacheBytes())}
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("faisslocal: open %s: %v: %w", dir, r, ErrCorrupt)
-		}
 		if err != nil {
 			d.lock = nil // kept for the next try, or released by the caller
 			err = errors.Join(err, d.release())
 			d = nil
 		}
 	}()
+	defer guard("open "+dir, &err)()
 	d.man = man
 	d.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
 	d.l2 = man.Metric == twostage.L2

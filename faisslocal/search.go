@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,20 +25,13 @@ type cand struct {
 // for before it scans the matching documents exactly.
 const maxOverFetch = 4096
 
-// Search implements twostage.Driver.
+// Search implements driver.Driver.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.Hit, err error) {
-	defer recoverCorrupt("search", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard("search", &err)()
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.check(); err != nil {
 		return nil, err
-	}
-	if len(q.Vector) != d.man.Dim {
-		return nil, fmt.Errorf("faisslocal: query has %d dimensions, want %d: %w", len(q.Vector), d.man.Dim, twostage.ErrDimension)
-	}
-	if q.K <= 0 {
-		return nil, fmt.Errorf("faisslocal: k %d must be positive: %w", q.K, twostage.ErrInvalidInput)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("faisslocal: search: %w", err)
@@ -47,24 +39,12 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.
 	return d.searchOne(ctx, q, d.queryVector(q.Vector), nil)
 }
 
-// SearchBatch runs several searches at once: the unfiltered ones in one
-// FAISS call on Options.Threads threads, the filtered ones one by one. It
-// validates the queries itself (it is not part of twostage.Store) and returns
-// hits best first.
+// SearchBatch implements driver.BatchSearcher (call it through
+// twostage.Store.SearchBatch, which validates the queries): the unfiltered
+// queries in one FAISS call on Options.Threads threads, the filtered ones
+// one by one. It returns hits best first.
 func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]twostage.Hit, err error) {
-	defer recoverCorrupt("search", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	for i, q := range qs {
-		if err := twostage.CheckVector(q.Vector, d.man.Dim); err != nil {
-			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)
-		}
-		if q.K <= 0 {
-			return nil, fmt.Errorf("faisslocal: query %d: k %d must be positive: %w", i, q.K, twostage.ErrInvalidInput)
-		}
-		if qs[i].Filter, err = q.Filter.Normalize(); err != nil {
-			return nil, fmt.Errorf("faisslocal: query %d: %w", i, err)
-		}
-	}
+	defer guard("search", &err)()
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.check(); err != nil {
@@ -96,8 +76,7 @@ func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]
 		// goroutines, as the FAISS search did.
 		err = par.For(len(idx), d.threads, func(j int) (err error) {
 			// Each worker reads docs.db's mapped memory itself.
-			defer recoverCorrupt("search", &err)
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer guard("search", &err)()
 			out[idx[j]], err = d.searchOne(ctx, qs[idx[j]], vecs[j*dim:(j+1)*dim], cands[j])
 			return err
 		})

@@ -47,7 +47,7 @@ import (
 	"sync"
 	"time"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/retry"
 )
 
@@ -58,32 +58,32 @@ const DefaultEndpoint = "https://huggingface.co"
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrInvalidRef: a model reference is neither a known name nor ORG/NAME
-	// (wraps twostage.ErrInvalidInput).
-	ErrInvalidRef = fmt.Errorf("hub: invalid model reference: %w", twostage.ErrInvalidInput)
+	// (wraps errdefs.ErrInvalidInput).
+	ErrInvalidRef = fmt.Errorf("hub: invalid model reference: %w", errdefs.ErrInvalidInput)
 	// ErrRepoNotFound: the Hub has no such repository, or hides it (wraps
-	// twostage.ErrNotFound).
-	ErrRepoNotFound = fmt.Errorf("hub: repository not found: %w", twostage.ErrNotFound)
+	// errdefs.ErrNotFound).
+	ErrRepoNotFound = fmt.Errorf("hub: repository not found: %w", errdefs.ErrNotFound)
 	// ErrRevisionNotFound: the repository has no such branch, tag or commit
-	// (wraps twostage.ErrNotFound).
-	ErrRevisionNotFound = fmt.Errorf("hub: revision not found: %w", twostage.ErrNotFound)
+	// (wraps errdefs.ErrNotFound).
+	ErrRevisionNotFound = fmt.Errorf("hub: revision not found: %w", errdefs.ErrNotFound)
 	// ErrFileNotFound: a file the conversion needs is not in the repository
-	// (wraps twostage.ErrNotFound).
-	ErrFileNotFound = fmt.Errorf("hub: file not found: %w", twostage.ErrNotFound)
+	// (wraps errdefs.ErrNotFound).
+	ErrFileNotFound = fmt.Errorf("hub: file not found: %w", errdefs.ErrNotFound)
 	// ErrUnauthorized: the Hub answered 401 or 403, for a gated or private
-	// repository (wraps twostage.ErrUnavailable).
-	ErrUnauthorized = fmt.Errorf("hub: access denied: %w", twostage.ErrUnavailable)
+	// repository (wraps errdefs.ErrUnavailable).
+	ErrUnauthorized = fmt.Errorf("hub: access denied: %w", errdefs.ErrUnavailable)
 	// ErrIntegrity: a downloaded file's sha256, git sha1 or size disagrees
 	// with what the Hub announced, or the Hub served another commit.
 	ErrIntegrity = errors.New("hub: download does not match the hub's checksum")
 	// ErrUnavailable: the Hub kept failing (5xx, 429, network) after the
-	// retries (wraps twostage.ErrUnavailable).
-	ErrUnavailable = fmt.Errorf("hub: unavailable: %w", twostage.ErrUnavailable)
+	// retries (wraps errdefs.ErrUnavailable).
+	ErrUnavailable = fmt.Errorf("hub: unavailable: %w", errdefs.ErrUnavailable)
 	// ErrNotPulled: the model is not in the cache (offline mode, or Lookup)
-	// (wraps twostage.ErrNotFound).
-	ErrNotPulled = fmt.Errorf("hub: model not pulled: %w", twostage.ErrNotFound)
+	// (wraps errdefs.ErrNotFound).
+	ErrNotPulled = fmt.Errorf("hub: model not pulled: %w", errdefs.ErrNotFound)
 	// ErrUnsupported: the repository has no checkpoint twostage can convert,
-	// such as only .bin weights (wraps twostage.ErrUnsupported).
-	ErrUnsupported = fmt.Errorf("hub: unsupported repository: %w", twostage.ErrUnsupported)
+	// such as only .bin weights (wraps errdefs.ErrUnsupported).
+	ErrUnsupported = fmt.Errorf("hub: unsupported repository: %w", errdefs.ErrUnsupported)
 )
 
 // Options configures a Client. Nil or zero fields take the environment's
@@ -150,7 +150,7 @@ func New(opts *Options) (*Client, error) {
 	}
 	ep, err := url.Parse(strings.TrimRight(o.Endpoint, "/"))
 	if err != nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "" {
-		return nil, fmt.Errorf("hub: endpoint %q is not an http(s) URL: %w", o.Endpoint, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("hub: endpoint %q is not an http(s) URL: %w", o.Endpoint, errdefs.ErrInvalidInput)
 	}
 	if o.Token == "" {
 		o.Token = envToken()

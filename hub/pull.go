@@ -12,9 +12,9 @@ import (
 	"strings"
 	"sync"
 
-	"twostage"
 	"twostage/convert"
 	"twostage/convert/hf"
+	"twostage/errdefs"
 	"twostage/internal/par"
 	"twostage/modeldir"
 )
@@ -77,10 +77,10 @@ func (c *Client) Pull(ctx context.Context, ref string, opts *PullOptions) (*Mode
 		family = r.Family
 	}
 	if family != "" && !slices.Contains(modeldir.Families, family) {
-		return nil, fmt.Errorf("hub: family %q: want one of %s: %w", family, strings.Join(modeldir.Families, ", "), twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("hub: family %q: want one of %s: %w", family, strings.Join(modeldir.Families, ", "), errdefs.ErrInvalidInput)
 	}
 	if o.Dtype != "" && o.Dtype != modeldir.DtypeFP32 && o.Dtype != modeldir.DtypeFP16 {
-		return nil, fmt.Errorf("hub: dtype %q: want fp32 or fp16: %w", o.Dtype, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("hub: dtype %q: want fp32 or fp16: %w", o.Dtype, errdefs.ErrInvalidInput)
 	}
 	rd := c.repoDir(r.Repo)
 	if c.offline {
@@ -283,7 +283,7 @@ func removeParts(dir string) {
 // normalization and sequence length, then renames it into place.
 func convertSnapshot(ctx context.Context, snap, dst, family, dtype, source string, progress func(done, total int64)) error {
 	if ents, err := os.ReadDir(dst); err == nil && len(ents) > 0 {
-		return fmt.Errorf("hub: output directory %s is not empty: %w", dst, twostage.ErrInvalidInput)
+		return fmt.Errorf("hub: output directory %s is not empty: %w", dst, errdefs.ErrInvalidInput)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -387,7 +387,7 @@ func readJSON(path string, v any) (ok bool, err error) {
 		return false, fmt.Errorf("hub: %w", err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("hub: %s: %v: %w", path, err, twostage.ErrInvalidInput)
+		return false, fmt.Errorf("hub: %s: %v: %w", path, err, errdefs.ErrInvalidInput)
 	}
 	return true, nil
 }

@@ -40,9 +40,9 @@ func (t Task) String() string {
 //     validated. An Open that fails halfway releases what it took.
 //   - Errors: a model that breaks the input and output contract (see
 //     Signature) wraps ErrModel; a provider the backend cannot run here
-//     (no GPU build, no plugin) wraps twostage.ErrUnsupported; a missing
-//     native library twostage.ErrUnavailable; a missing file
-//     twostage.ErrNotFound. The backend's own error stays reachable with
+//     (no GPU build, no plugin) wraps errdefs.ErrUnsupported; a missing
+//     native library errdefs.ErrUnavailable; a missing file
+//     errdefs.ErrNotFound. The backend's own error stays reachable with
 //     errors.As.
 //   - Open may be called concurrently, for different models.
 type Backend interface {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/batcher"
 )
 
@@ -104,7 +104,7 @@ func (m *model) run(b *Batch) ([][]float32, error) {
 	res := make([][]float32, b.Real)
 	w := out.Width
 	bad := func(want int) error {
-		return fmt.Errorf("inference: %s: output of %d values (width %d) for a %dx%d batch, want %d: %w", m.path, len(out.Data), w, b.Rows, b.Seq, want, twostage.ErrDimension)
+		return fmt.Errorf("inference: %s: output of %d values (width %d) for a %dx%d batch, want %d: %w", m.path, len(out.Data), w, b.Rows, b.Seq, want, errdefs.ErrDimension)
 	}
 	switch {
 	case m.task == Score:
@@ -148,7 +148,7 @@ func (m *model) stop() error {
 
 func (h *Model) check() error {
 	if h.closed.Load() {
-		return fmt.Errorf("inference: model handle closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("inference: model handle closed: %w", errdefs.ErrClosed)
 	}
 	return nil
 }
@@ -160,8 +160,8 @@ func (h *Model) check() error {
 // the caller's. An input's output does not depend on what it is batched
 // with. It counts one call in Stats.
 //
-// Errors: twostage.ErrClosed after Close (of the handle or the runtime);
-// twostage.ErrOverloaded, at once and with nothing queued, when the queue
+// Errors: errdefs.ErrClosed after Close (of the handle or the runtime);
+// errdefs.ErrOverloaded, at once and with nothing queued, when the queue
 // cannot take every input; ctx's error when ctx ends first (the call's
 // queued inputs are dropped); the executor's error for a failed batch.
 func (h *Model) Run(ctx context.Context, in []Input) ([][]float32, error) {
@@ -251,14 +251,14 @@ func (h *Model) Stats() Stats {
 	}
 }
 
-// Close releases this handle; later calls on it return twostage.ErrClosed.
+// Close releases this handle; later calls on it return errdefs.ErrClosed.
 // When it is the model's last handle, the model stops taking calls,
 // finishes the inputs already queued (their callers get their outputs),
 // stops its goroutines and closes its executor; Close returns after all of
 // that.
 func (h *Model) Close() error {
 	if !h.closed.CompareAndSwap(false, true) {
-		return fmt.Errorf("inference: model handle already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("inference: model handle already closed: %w", errdefs.ErrClosed)
 	}
 	if !h.m.rt.release(h.m) {
 		return nil

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
 )
@@ -100,7 +100,7 @@ func newRuntime(t *testing.T, f *fake, defaults inference.ModelOptions) *inferen
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := rt.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
+		if err := rt.Close(); err != nil && !errors.Is(err, errdefs.ErrClosed) {
 			t.Errorf("close runtime: %v", err)
 		}
 	})
@@ -225,7 +225,7 @@ func TestSharingAndBatching(t *testing.T) {
 		{"queue", &inference.ModelOptions{MaxQueue: 5}, "MaxQueue"},
 		{"grouping", &inference.ModelOptions{NoLengthGrouping: true}, "NoLengthGrouping"},
 	} {
-		if _, err := rt.Open(path, inference.Score, 0, tc.o); !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := rt.Open(path, inference.Score, 0, tc.o); !errors.Is(err, errdefs.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want ErrInvalidInput saying %q", tc.name, err, tc.want)
 		}
 	}
@@ -246,7 +246,7 @@ func TestSharingAndBatching(t *testing.T) {
 	if err := errors.Join(a.Close(), b.Close(), c.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Close(); !errors.Is(err, twostage.ErrClosed) {
+	if err := a.Close(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("second Close: %v, want ErrClosed", err)
 	}
 	d, err := rt.Open(path, inference.Score, 0, &inference.ModelOptions{MaxBatchSize: 16}) // unloaded: new batching is fine
@@ -285,16 +285,16 @@ func TestErrorsAndClose(t *testing.T) {
 	if f.closes != 1 {
 		t.Fatalf("executor closed %d times, want 1", f.closes)
 	}
-	if _, err := m.Run(context.Background(), inputs(1)); !errors.Is(err, twostage.ErrClosed) {
+	if _, err := m.Run(context.Background(), inputs(1)); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("Run after the runtime's Close: %v, want ErrClosed", err)
 	}
-	if _, err := rt.Open(modelFile(t), inference.Score, 0, nil); !errors.Is(err, twostage.ErrClosed) {
+	if _, err := rt.Open(modelFile(t), inference.Score, 0, nil); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("Open after Close: %v, want ErrClosed", err)
 	}
 	if err := m.Close(); err != nil || f.closes != 1 {
 		t.Fatalf("handle Close after the runtime's: %v, executor closed %d times", err, f.closes)
 	}
-	if err := inference.Default().Close(); !errors.Is(err, twostage.ErrInvalidInput) {
+	if err := inference.Default().Close(); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Fatalf("closing the default runtime: %v, want ErrInvalidInput", err)
 	}
 }
@@ -342,9 +342,9 @@ func TestOpenErrors(t *testing.T) {
 		o    *inference.ModelOptions
 		want error
 	}{
-		{"unknown provider", path, &inference.ModelOptions{Provider: "tpu"}, twostage.ErrInvalidInput},
-		{"negative threads", path, &inference.ModelOptions{IntraOpThreads: -1}, twostage.ErrInvalidInput},
-		{"missing file", filepath.Join(t.TempDir(), "none.onnx"), nil, twostage.ErrNotFound},
+		{"unknown provider", path, &inference.ModelOptions{Provider: "tpu"}, errdefs.ErrInvalidInput},
+		{"negative threads", path, &inference.ModelOptions{IntraOpThreads: -1}, errdefs.ErrInvalidInput},
+		{"missing file", filepath.Join(t.TempDir(), "none.onnx"), nil, errdefs.ErrNotFound},
 	} {
 		if m, err := rt.Open(tc.path, inference.Score, 0, tc.o); !errors.Is(err, tc.want) {
 			if m != nil {
@@ -353,11 +353,11 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"": f}}); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := inference.New(&inference.Options{Backends: map[string]inference.Backend{"": f}}); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("unnamed backend: %v", err)
 	}
-	if !errors.Is(inference.ErrModel, twostage.ErrInvalidInput) {
-		t.Error("ErrModel does not wrap twostage.ErrInvalidInput")
+	if !errors.Is(inference.ErrModel, errdefs.ErrInvalidInput) {
+		t.Error("ErrModel does not wrap errdefs.ErrInvalidInput")
 	}
 }
 
@@ -378,7 +378,7 @@ func TestTokenizerCache(t *testing.T) {
 	if c, err := none.Tokenizer(path); err != nil || c == a {
 		t.Fatalf("nil runtime: %p, %v; want Default's own copy", c, err)
 	}
-	if _, err := rt.Tokenizer(filepath.Join(t.TempDir(), "tokenizer.json")); !errors.Is(err, twostage.ErrNotFound) {
+	if _, err := rt.Tokenizer(filepath.Join(t.TempDir(), "tokenizer.json")); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("missing file: %v, want ErrNotFound", err)
 	}
 }

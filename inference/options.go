@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/batcher"
 )
 
@@ -42,13 +42,13 @@ const (
 // of the same file in one runtime share one loaded model when they agree
 // on them. The batching fields are the shared model's: the first Open sets
 // them, and a later Open that asks for a different non-zero value fails
-// with an error wrapping twostage.ErrInvalidInput instead of being ignored.
+// with an error wrapping errdefs.ErrInvalidInput instead of being ignored.
 type ModelOptions struct {
 	// Provider names the backend: ProviderCPU (""), ProviderCUDA or
 	// ProviderTensorRT for ONNX Runtime, ProviderXLA for OpenXLA's PJRT
 	// (see XLA), or a name from Options.Backends. A provider the loaded
 	// library lacks fails Open with an error wrapping
-	// twostage.ErrUnsupported: never a silent CPU fallback.
+	// errdefs.ErrUnsupported: never a silent CPU fallback.
 	Provider string
 	// DeviceID is the GPU ordinal.
 	DeviceID int
@@ -88,7 +88,7 @@ type ModelOptions struct {
 	// (DefaultMaxWait; negative: never wait).
 	MaxWait time.Duration
 	// MaxQueue caps the inputs waiting for a batch; calls that would exceed
-	// it fail with twostage.ErrOverloaded (DefaultMaxQueue).
+	// it fail with errdefs.ErrOverloaded (DefaultMaxQueue).
 	MaxQueue int
 	// NoLengthGrouping batches inputs in arrival order instead of grouping
 	// inputs of similar length (which cuts padding).
@@ -110,7 +110,7 @@ func (o *ModelOptions) validate() error {
 		{"MaxBatchSize", o.MaxBatchSize}, {"MaxBatchTokens", o.MaxBatchTokens}, {"MaxQueue", o.MaxQueue},
 	} {
 		if f.v < 0 {
-			return fmt.Errorf("inference: option %s = %d must not be negative: %w", f.name, f.v, twostage.ErrInvalidInput)
+			return fmt.Errorf("inference: option %s = %d must not be negative: %w", f.name, f.v, errdefs.ErrInvalidInput)
 		}
 	}
 	return nil
@@ -187,7 +187,7 @@ func (o *ModelOptions) batching(want *ModelOptions, path string) error {
 	have := o
 	differ := func(name string, h, w any) error {
 		return fmt.Errorf("inference: %s is already open in this runtime with %s %v, not %v (the first Open sets a shared model's batching; ask for the same or leave it zero): %w",
-			path, name, h, w, twostage.ErrInvalidInput)
+			path, name, h, w, errdefs.ErrInvalidInput)
 	}
 	for _, f := range []struct {
 		name       string

@@ -6,7 +6,7 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/half"
 	"twostage/internal/ort"
 )
@@ -56,10 +56,10 @@ func (ortBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 	switch o.provider() {
 	case ProviderCPU, ProviderCUDA, ProviderTensorRT:
 	default:
-		return nil, fmt.Errorf("inference: unknown execution provider %q (want cpu, cuda, tensorrt or xla, or one of the runtime's Backends): %w", o.Provider, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("inference: unknown execution provider %q (want cpu, cuda, tensorrt or xla, or one of the runtime's Backends): %w", o.Provider, errdefs.ErrInvalidInput)
 	}
 	if o.Platform != "" || o.Compute != "" || o.Family != "" {
-		return nil, fmt.Errorf("inference: model options Platform, Compute and Family are for provider xla, not %s: %w", o.provider(), twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("inference: model options Platform, Compute and Family are for provider xla, not %s: %w", o.provider(), errdefs.ErrInvalidInput)
 	}
 	inputs, outputs, err := ort.ReadModelIO(path)
 	if err != nil {
@@ -154,7 +154,7 @@ func (e *ortExec) bind(path string, inputs, outputs []ort.IOInfo) error {
 		}
 		e.sig.Width = int(max(x.Shape[len(x.Shape)-1], 0))
 	default:
-		return fmt.Errorf("inference: unknown task %d: %w", e.task, twostage.ErrInvalidInput)
+		return fmt.Errorf("inference: unknown task %d: %w", e.task, errdefs.ErrInvalidInput)
 	}
 	e.sig.Output = outputs[e.out].Name
 	return nil
@@ -245,7 +245,7 @@ func (e *ortExec) read(v ortgo.Value, b *Batch) (*Output, error) {
 		okShape = w > 0 && (e.sig.Width == 0 || w == int64(e.sig.Width))
 	}
 	if !okShape {
-		return nil, fmt.Errorf("inference: output %s has shape %v, want %v with width %d: %w", e.sig.Output, dims, want, e.sig.Width, twostage.ErrDimension)
+		return nil, fmt.Errorf("inference: output %s has shape %v, want %v with width %d: %w", e.sig.Output, dims, want, e.sig.Width, errdefs.ErrDimension)
 	}
 	return &Output{Data: append([]float32(nil), t.GetData()...), Width: int(dims[len(dims)-1])}, nil
 }

@@ -7,15 +7,15 @@ import (
 	"path/filepath"
 	"sync"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/tokenizer"
 )
 
 // ErrModel is wrapped by the errors of a model that breaks the input and
 // output contract (see Backend): an unexpected input, an output of the
-// wrong type or shape. It wraps twostage.ErrInvalidInput, so
-// errors.Is(err, twostage.ErrInvalidInput) holds too.
-var ErrModel = fmt.Errorf("model breaks the input/output contract: %w", twostage.ErrInvalidInput)
+// wrong type or shape. It wraps errdefs.ErrInvalidInput, so
+// errors.Is(err, errdefs.ErrInvalidInput) holds too.
+var ErrModel = fmt.Errorf("model breaks the input/output contract: %w", errdefs.ErrInvalidInput)
 
 // Options configures New. Nil means every default.
 type Options struct {
@@ -62,7 +62,7 @@ func New(opts *Options) (*Runtime, error) {
 	rt := &Runtime{defaults: o.Defaults, backends: map[string]Backend{}, models: map[string]*model{}}
 	for name, b := range o.Backends {
 		if name == "" || b == nil {
-			return nil, fmt.Errorf("inference: backend %q: empty name or nil backend: %w", name, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("inference: backend %q: empty name or nil backend: %w", name, errdefs.ErrInvalidInput)
 		}
 		rt.backends[name] = b
 	}
@@ -99,11 +99,11 @@ func (rt *Runtime) backend(p string) Backend {
 // the token id that pads short rows. Each handle must be closed; the model
 // stops with its last handle's Close.
 //
-// Errors: twostage.ErrClosed after Close; twostage.ErrInvalidInput for bad
+// Errors: errdefs.ErrClosed after Close; errdefs.ErrInvalidInput for bad
 // options, or batching options that differ from the loaded model's (see
 // ModelOptions); ErrModel for a model that breaks the contract;
-// twostage.ErrNotFound for a missing file; twostage.ErrUnsupported for a
-// provider the backend cannot run; twostage.ErrUnavailable when the
+// errdefs.ErrNotFound for a missing file; errdefs.ErrUnsupported for a
+// provider the backend cannot run; errdefs.ErrUnavailable when the
 // native library cannot be loaded.
 func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions) (*Model, error) {
 	if rt == nil {
@@ -117,7 +117,7 @@ func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions)
 		return nil, err
 	}
 	if task != Score && task != Embed {
-		return nil, fmt.Errorf("inference: unknown task %d: %w", task, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("inference: unknown task %d: %w", task, errdefs.ErrInvalidInput)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -128,7 +128,7 @@ func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
-		return nil, fmt.Errorf("inference: runtime closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("inference: runtime closed: %w", errdefs.ErrClosed)
 	}
 	if m := rt.models[key]; m != nil {
 		if err := m.opts.batching(&o, abs); err != nil {
@@ -138,7 +138,7 @@ func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions)
 		return &Model{m: m}, nil
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("inference: model: %w: %w", err, twostage.ErrNotFound)
+		return nil, fmt.Errorf("inference: model: %w: %w", err, errdefs.ErrNotFound)
 	}
 	exec, err := rt.backend(o.provider()).Open(abs, task, &o)
 	if err != nil {
@@ -167,17 +167,17 @@ func (rt *Runtime) release(m *model) bool {
 // Close stops every model still open in the runtime: each finishes the
 // inputs already queued (their callers get their results), stops its
 // goroutines and releases its backend; later calls on their handles, and
-// later Opens, fail with twostage.ErrClosed. Close returns after all of
+// later Opens, fail with errdefs.ErrClosed. Close returns after all of
 // that. A second Close, or a Close of Default, fails with
-// twostage.ErrClosed or twostage.ErrInvalidInput.
+// errdefs.ErrClosed or errdefs.ErrInvalidInput.
 func (rt *Runtime) Close() error {
 	if rt.isDef {
-		return fmt.Errorf("inference: the default runtime is never closed (close its models' handles instead): %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("inference: the default runtime is never closed (close its models' handles instead): %w", errdefs.ErrInvalidInput)
 	}
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
-		return fmt.Errorf("inference: runtime already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("inference: runtime already closed: %w", errdefs.ErrClosed)
 	}
 	rt.closed = true
 	models := rt.models
@@ -194,7 +194,7 @@ func (rt *Runtime) Close() error {
 // loaded once per runtime and file identity (path, size, modification
 // time): loading Qwen3's takes seconds, and front ends of the same model
 // with different options, or different models with the same tokenizer
-// file, share one (a Tokenizer is immutable). Errors: twostage.ErrNotFound
+// file, share one (a Tokenizer is immutable). Errors: errdefs.ErrNotFound
 // for a missing file, and tokenizer.FromFile's.
 func (rt *Runtime) Tokenizer(path string) (*tokenizer.Tokenizer, error) {
 	if rt == nil {
@@ -202,7 +202,7 @@ func (rt *Runtime) Tokenizer(path string) (*tokenizer.Tokenizer, error) {
 	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w: %w", err, twostage.ErrNotFound)
+		return nil, fmt.Errorf("tokenizer: %w: %w", err, errdefs.ErrNotFound)
 	}
 	key := fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
 	if t, ok := rt.toks.Load(key); ok {

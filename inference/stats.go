@@ -23,7 +23,7 @@ type Stats struct {
 	// PrepareTime is the time spent padding batches and RunTime the time
 	// in the backend, summed over batches.
 	PrepareTime, RunTime time.Duration
-	// Overloaded counts inputs refused with twostage.ErrOverloaded;
+	// Overloaded counts inputs refused with errdefs.ErrOverloaded;
 	// Cancelled queued inputs dropped by cancelled calls.
 	Overloaded, Cancelled int64
 }

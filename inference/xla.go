@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/xla"
 	"twostage/modeldir"
 )
@@ -17,7 +17,7 @@ import (
 // safetensors, sharded or not, in F32, F16 or BF16), compiled by a PJRT
 // plugin per shape bucket (package internal/xla), weights uploaded once.
 // It needs a binary built with -tags xla; without it Open fails with an
-// error wrapping twostage.ErrUnsupported that says so.
+// error wrapping errdefs.ErrUnsupported that says so.
 //
 // Open's path names a file in the checkpoint directory (config.json); the
 // backend reads the directory. ModelOptions.Platform, DeviceID, Compute
@@ -28,9 +28,9 @@ import (
 // embedding family (hidden states per token, which the front end pools).
 //
 // Errors: no loadable plugin for the platform, a family the task cannot
-// use, or a build without the xla tag wrap twostage.ErrUnsupported; a
-// missing config.json twostage.ErrNotFound; bad options or a checkpoint
-// that does not match its config twostage.ErrInvalidInput.
+// use, or a build without the xla tag wrap errdefs.ErrUnsupported; a
+// missing config.json errdefs.ErrNotFound; bad options or a checkpoint
+// that does not match its config errdefs.ErrInvalidInput.
 func XLA() Backend { return xlaBackend{} }
 
 type xlaBackend struct{}
@@ -50,7 +50,7 @@ func (xlaBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 	}
 	desc := e.Describe()
 	if embed := desc.Family == modeldir.FamilyBertEmbedding; embed != (task == Embed) {
-		return nil, errors.Join(fmt.Errorf("inference: %s holds a %s model, which cannot %s: %w", dir, desc.Family, task, twostage.ErrUnsupported), e.Close())
+		return nil, errors.Join(fmt.Errorf("inference: %s holds a %s model, which cannot %s: %w", dir, desc.Family, task, errdefs.ErrUnsupported), e.Close())
 	}
 	x := &xlaExec{e: e, sig: Signature{Mask: true, TypeIDs: desc.HasTokenTypeIDs, Output: outLogits}}
 	if task == Embed {

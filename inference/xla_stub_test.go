@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/inference"
 )
 
@@ -21,7 +21,7 @@ func TestXLANotBuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := inference.Default().Open(path, inference.Score, 0, &inference.ModelOptions{Provider: inference.ProviderXLA})
-	if !errors.Is(err, twostage.ErrUnsupported) || !strings.Contains(err.Error(), "-tags xla") {
+	if !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "-tags xla") {
 		t.Fatalf("Open: %v, want ErrUnsupported naming -tags xla", err)
 	}
 }

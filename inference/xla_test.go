@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
 	"twostage/internal/xla"
@@ -56,7 +56,7 @@ func TestXLABackend(t *testing.T) {
 			t.Errorf("input %d: %v alone, %v in a batch of 3", i, one[0][0], all[i][0])
 		}
 	}
-	if _, err := m.Run(ctx, []inference.Input{{IDs: []int64{1 << 40}}}); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := m.Run(ctx, []inference.Input{{IDs: []int64{1 << 40}}}); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("token id outside the vocabulary: %v, want ErrInvalidInput", err)
 	}
 }
@@ -73,9 +73,9 @@ func TestXLABackendErrors(t *testing.T) {
 		o    inference.ModelOptions
 		want error
 	}{
-		{"cross-encoder as embedder", inference.Embed, inference.ModelOptions{Provider: inference.ProviderXLA}, twostage.ErrUnsupported},
-		{"bad compute", inference.Score, inference.ModelOptions{Provider: inference.ProviderXLA, Compute: "int4"}, twostage.ErrInvalidInput},
-		{"xla options on ORT", inference.Score, inference.ModelOptions{Compute: "bf16"}, twostage.ErrInvalidInput},
+		{"cross-encoder as embedder", inference.Embed, inference.ModelOptions{Provider: inference.ProviderXLA}, errdefs.ErrUnsupported},
+		{"bad compute", inference.Score, inference.ModelOptions{Provider: inference.ProviderXLA, Compute: "int4"}, errdefs.ErrInvalidInput},
+		{"xla options on ORT", inference.Score, inference.ModelOptions{Compute: "bf16"}, errdefs.ErrInvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := inference.Default().Open(path, tc.task, 0, &tc.o)

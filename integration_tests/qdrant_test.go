@@ -16,6 +16,7 @@ import (
 	"twostage/adapters/qdrantstore"
 	"twostage/adapters/qdrantstore/qdranttest"
 	"twostage/adapters/storetest"
+	"twostage/driver"
 	"twostage/embed"
 	"twostage/rerank"
 )
@@ -48,7 +49,7 @@ func qdrantClient(t *testing.T, addr string) *qdrant.Client {
 
 func qdrantHarness(c *qdrant.Client, exact bool) storetest.Harness {
 	return storetest.Harness{
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			name := freshClass("conf_")
 			t.Cleanup(func() { c.DeleteCollection(context.Background(), name) })
 			return qdrantstore.NewDriver(ctx, c, name, &qdrantstore.Options{Dim: dim, Metric: m, Exact: exact})

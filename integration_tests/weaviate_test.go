@@ -11,12 +11,13 @@ import (
 	"twostage"
 	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
+	"twostage/driver"
 )
 
 func TestWeaviateConformance(t *testing.T) {
 	_, c := needWeaviate(t)
 	storetest.RunConformanceTests(t, storetest.Harness{
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			class := freshClass("Conf")
 			t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
 			return weaviatestore.NewDriver(ctx, c, class, &weaviatestore.Options{Dim: dim, Metric: m})

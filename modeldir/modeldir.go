@@ -26,7 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // File names inside a model directory.
@@ -135,8 +135,8 @@ type Config struct {
 }
 
 // ErrInvalid is wrapped by every Validate error (it wraps
-// twostage.ErrInvalidInput itself).
-var ErrInvalid = fmt.Errorf("modeldir: invalid config: %w", twostage.ErrInvalidInput)
+// errdefs.ErrInvalidInput itself).
+var ErrInvalid = fmt.Errorf("modeldir: invalid config: %w", errdefs.ErrInvalidInput)
 
 // Defaults returns the Config fields fixed by family: calibration, score
 // tokens, pooling, normalization and token-type use. Size fields (MaxLength,
@@ -157,7 +157,7 @@ func Defaults(family string) (Config, error) {
 		c.Normalize = true
 		c.Calibration = Calibration{Kind: CalibrationNone}
 	default:
-		return Config{}, fmt.Errorf("modeldir: unknown family %q (want one of %v): %w", family, Families, twostage.ErrUnsupported)
+		return Config{}, fmt.Errorf("modeldir: unknown family %q (want one of %v): %w", family, Families, errdefs.ErrUnsupported)
 	}
 	return c, nil
 }
@@ -258,12 +258,12 @@ func (c *Config) Validate() error {
 }
 
 // Load reads and validates dir/twostage.json. A missing file wraps
-// twostage.ErrNotFound; a malformed or inconsistent one ErrInvalid.
+// errdefs.ErrNotFound; a malformed or inconsistent one ErrInvalid.
 func Load(dir string) (*Config, error) {
 	b, err := os.ReadFile(ConfigPath(dir))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("modeldir: %s is not a model directory (no %s; make one with `twostage convert`): %w", dir, ConfigFile, twostage.ErrNotFound)
+			return nil, fmt.Errorf("modeldir: %s is not a model directory (no %s; make one with `twostage convert`): %w", dir, ConfigFile, errdefs.ErrNotFound)
 		}
 		return nil, fmt.Errorf("modeldir: %w", err)
 	}

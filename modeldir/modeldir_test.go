@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 func valid(t *testing.T, family string) Config {
@@ -67,7 +67,7 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s: Output() = %q, want %q", tt.family, c.Output(), tt.output)
 		}
 	}
-	if _, err := Defaults("gpt2"); !errors.Is(err, twostage.ErrUnsupported) {
+	if _, err := Defaults("gpt2"); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Fatalf("Defaults(gpt2) = %v, want ErrUnsupported", err)
 	}
 }
@@ -100,7 +100,7 @@ func TestValidateRejects(t *testing.T) {
 			c := valid(t, tt.family)
 			tt.mut(&c)
 			err := c.Validate()
-			if !errors.Is(err, ErrInvalid) || !errors.Is(err, twostage.ErrInvalidInput) {
+			if !errors.Is(err, ErrInvalid) || !errors.Is(err, errdefs.ErrInvalidInput) {
 				t.Fatalf("Validate = %v, want ErrInvalid", err)
 			}
 			if err := Save(t.TempDir(), &c); !errors.Is(err, ErrInvalid) {
@@ -111,7 +111,7 @@ func TestValidateRejects(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	if _, err := Load(t.TempDir()); !errors.Is(err, twostage.ErrNotFound) {
+	if _, err := Load(t.TempDir()); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("Load(empty dir) = %v, want ErrNotFound", err)
 	}
 	dir := t.TempDir()

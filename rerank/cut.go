@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/par"
 	"twostage/tokenizer"
 )
@@ -14,11 +14,11 @@ import (
 // special tokens, no prompt template), and returns the texts with their
 // token counts; maxTokens < 1 cuts nothing and only counts. The server
 // uses it for Cohere's max_tokens_per_doc and Jina's usage. A text that is
-// not valid UTF-8 wraps twostage.ErrInvalidInput; a closed engine
-// twostage.ErrClosed.
+// not valid UTF-8 wraps errdefs.ErrInvalidInput; a closed engine
+// errdefs.ErrClosed.
 func (e *Engine) CutTokens(texts []string, maxTokens int) ([]string, []int, error) {
 	if e.closed.Load() {
-		return nil, nil, fmt.Errorf("rerank: engine closed: %w", twostage.ErrClosed)
+		return nil, nil, fmt.Errorf("rerank: engine closed: %w", errdefs.ErrClosed)
 	}
 	for i, t := range texts {
 		if err := checkText(fmt.Sprintf("text %d", i), t); err != nil {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
@@ -57,11 +57,11 @@ func TestCutTokens(t *testing.T) {
 					t.Errorf("limit 5 cut only %d texts", cut)
 				}
 			}
-			if _, _, err := e.CutTokens([]string{"a\xffb"}, 3); !errors.Is(err, twostage.ErrInvalidInput) {
+			if _, _, err := e.CutTokens([]string{"a\xffb"}, 3); !errors.Is(err, errdefs.ErrInvalidInput) {
 				t.Errorf("invalid UTF-8: %v, want ErrInvalidInput", err)
 			}
 			e.Close()
-			if _, _, err := e.CutTokens([]string{"a"}, 3); !errors.Is(err, twostage.ErrClosed) {
+			if _, _, err := e.CutTokens([]string{"a"}, 3); !errors.Is(err, errdefs.ErrClosed) {
 				t.Errorf("after Close: %v, want ErrClosed", err)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/textfeat"
 )
 
@@ -34,7 +35,7 @@ func NewLexical() *Lexical { return &Lexical{k1: 0.9, b: 0.4} }
 
 // Rerank implements twostage.Reranker. Score.Raw is the BM25 score.
 func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
-	if err := twostage.CheckText("query", query); err != nil {
+	if err := driver.CheckText("query", query); err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -60,7 +61,7 @@ func (l *Lexical) Rerank(ctx context.Context, query string, docs []string) ([]tw
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("rerank: %w", err)
 		}
-		if err := twostage.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
+		if err := driver.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
 			return nil, fmt.Errorf("rerank: %w", err)
 		}
 		words := textfeat.Words(nil, d)

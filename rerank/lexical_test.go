@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/textfeat"
 )
 
@@ -53,7 +53,7 @@ func TestLexicalBadInput(t *testing.T) {
 	if got, err := l.Rerank(context.Background(), "q", nil); err != nil || len(got) != 0 {
 		t.Errorf("no documents: got %v, %v; want empty, nil", got, err)
 	}
-	if _, err := l.Rerank(context.Background(), "q", []string{"ok", "bad \xff"}); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := l.Rerank(context.Background(), "q", []string{"ok", "bad \xff"}); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("invalid UTF-8 document: got %v, want ErrInvalidInput", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

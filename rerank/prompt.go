@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/modeldir"
 	"twostage/tokenizer"
@@ -115,7 +115,7 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 	need := func(tokens ...string) error {
 		for _, t := range tokens {
 			if _, ok := tok.TokenToID(t); !ok {
-				return fmt.Errorf("rerank: tokenizer lacks the %s template token %q: %w", family, t, twostage.ErrInvalidInput)
+				return fmt.Errorf("rerank: tokenizer lacks the %s template token %q: %w", family, t, errdefs.ErrInvalidInput)
 			}
 		}
 		return nil
@@ -127,7 +127,7 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 		}
 		p.pre, p.mid, p.post = enc(zerankPre), enc(zerankMid), enc(zerankPost)
 		if least := len(p.pre) + len(p.mid) + len(p.post) + len(enc(zerankQ)) + len(enc(zerankDoc)); least > maxLen {
-			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the zerank template: %w", maxLen, least, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the zerank template: %w", maxLen, least, errdefs.ErrInvalidInput)
 		}
 	case modeldir.FamilyQwen3Reranker:
 		if err := need("<|im_start|>", "<|im_end|>", "<think>", "</think>"); err != nil {
@@ -135,14 +135,14 @@ func newPrompter(family string, tok *tokenizer.Tokenizer, maxLen int, instructio
 		}
 		p.pre, p.post = enc(qwen3Prefix), enc(qwen3Suffix)
 		if least := len(p.pre) + len(p.post) + len(enc(qwen3Middle(instruction, "", ""))); least > maxLen {
-			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the qwen3-reranker template: %w", maxLen, least, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("rerank: max length %d is below the %d tokens of the qwen3-reranker template: %w", maxLen, least, errdefs.ErrInvalidInput)
 		}
 	case modeldir.FamilyBertCrossEncoder:
 		if least := tok.NumSpecialTokens(true) + 2; least > maxLen {
-			return nil, fmt.Errorf("rerank: max length %d too small for a pair: %w", maxLen, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("rerank: max length %d too small for a pair: %w", maxLen, errdefs.ErrInvalidInput)
 		}
 	default:
-		return nil, fmt.Errorf("rerank: family %q is not a cross-encoder: %w", family, twostage.ErrUnsupported)
+		return nil, fmt.Errorf("rerank: family %q is not a cross-encoder: %w", family, errdefs.ErrUnsupported)
 	}
 	return p, nil
 }
@@ -290,7 +290,7 @@ func cloneEncoding(e *tokenizer.Encoding) *tokenizer.Encoding {
 // checkText validates one input text.
 func checkText(what, s string) error {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("rerank: %s is not valid UTF-8: %w", what, twostage.ErrInvalidInput)
+		return fmt.Errorf("rerank: %s is not valid UTF-8: %w", what, errdefs.ErrInvalidInput)
 	}
 	return nil
 }

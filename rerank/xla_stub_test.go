@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/modeldir"
 )
@@ -17,7 +17,7 @@ import (
 func TestXLANotBuilt(t *testing.T) {
 	dir := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	_, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}})
-	if !errors.Is(err, twostage.ErrUnsupported) || !strings.Contains(err.Error(), "-tags xla") {
+	if !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "-tags xla") {
 		t.Fatalf("Open: %v, want ErrUnsupported naming -tags xla", err)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
 	"twostage/internal/xla"
@@ -113,7 +113,7 @@ func TestXLABadInputSameErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, werr := ortE.Rerank(ctx, tc.query, tc.docs)
 			_, gerr := xlaE.Rerank(ctx, tc.query, tc.docs)
-			if !errors.Is(gerr, twostage.ErrInvalidInput) || werr == nil || gerr.Error() != werr.Error() {
+			if !errors.Is(gerr, errdefs.ErrInvalidInput) || werr == nil || gerr.Error() != werr.Error() {
 				t.Errorf("xla: %v; ORT: %v", gerr, werr)
 			}
 		})
@@ -145,7 +145,7 @@ func TestXLACloseDuringLoad(t *testing.T) {
 				n := 1 + (c*7+i)%len(docs)
 				got, err := e.Rerank(context.Background(), testQuery, docs[:n])
 				switch {
-				case errors.Is(err, twostage.ErrClosed):
+				case errors.Is(err, errdefs.ErrClosed):
 					closed.Store(c, true)
 					return
 				case err != nil:
@@ -185,13 +185,13 @@ func TestXLAOpenErrors(t *testing.T) {
 		o    EngineOptions
 		want error
 	}{
-		{"converted directory", model(t, modeldir.FamilyZerank), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrUnsupported},
-		{"embedding checkpoint", tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1}), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrUnsupported},
-		{"missing directory", t.TempDir(), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, twostage.ErrNotFound},
-		{"bad compute", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Compute: "int4"}}, twostage.ErrInvalidInput},
-		{"unknown platform", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Platform: "tpu"}}, twostage.ErrInvalidInput},
-		{"xla options on ORT", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Compute: "bf16"}}, twostage.ErrInvalidInput},
-		{"max length above the model's", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}, MaxLength: 1 << 20}, twostage.ErrInvalidInput},
+		{"converted directory", model(t, modeldir.FamilyZerank), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, errdefs.ErrUnsupported},
+		{"embedding checkpoint", tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1}), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, errdefs.ErrUnsupported},
+		{"missing directory", t.TempDir(), EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}}, errdefs.ErrNotFound},
+		{"bad compute", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Compute: "int4"}}, errdefs.ErrInvalidInput},
+		{"unknown platform", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Platform: "tpu"}}, errdefs.ErrInvalidInput},
+		{"xla options on ORT", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Compute: "bf16"}}, errdefs.ErrInvalidInput},
+		{"max length above the model's", ckpt, EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA}, MaxLength: 1 << 20}, errdefs.ErrInvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := Open(tc.dir, &tc.o)

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/rerank/fallback"
 )
 
@@ -631,7 +632,7 @@ func jsonMetadata(md map[string]any) (map[string]any, error) {
 			}
 		}
 	}
-	return twostage.NormalizeMetadata(md)
+	return driver.NormalizeMetadata(md)
 }
 
 // DeleteRequest is the body of DELETE /v1/collections/{name}/documents

@@ -14,6 +14,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/memstore"
+	"twostage/driver"
 	"twostage/embed"
 	"twostage/internal/filterspec"
 	"twostage/rerank"
@@ -135,7 +136,7 @@ func FuzzDecodeDocuments(f *testing.F) {
 				if d.ID == "" {
 					t.Fatal("accepted an empty id")
 				}
-				if _, err := twostage.NormalizeMetadata(d.Metadata); err != nil {
+				if _, err := driver.NormalizeMetadata(d.Metadata); err != nil {
 					t.Fatalf("accepted metadata that does not normalize: %v", err)
 				}
 			}

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sync"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // scratch holds reusable buffers for one encode call.
@@ -144,13 +144,13 @@ func (t *Tokenizer) parallel(n int, f func(i int)) {
 
 // Decode turns ids back into text with the tokenizer's decoder; with
 // skipSpecial, special added tokens are left out. An id outside the
-// vocabulary is an error wrapping twostage.ErrInvalidInput.
+// vocabulary is an error wrapping errdefs.ErrInvalidInput.
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
 		tok, ok := t.IDToToken(id)
 		if !ok {
-			return "", fmt.Errorf("tokenizer: decode: unknown id %d: %w", id, twostage.ErrInvalidInput)
+			return "", fmt.Errorf("tokenizer: decode: unknown id %d: %w", id, errdefs.ErrInvalidInput)
 		}
 		if skipSpecial {
 			if a, ok := t.p.addedByID[id]; ok && a.Special {

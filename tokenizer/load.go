@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // pipeline is the loaded, immutable tokenizer.
@@ -37,11 +37,11 @@ type jsonFile struct {
 }
 
 func unsupported(kind, what string) error {
-	return fmt.Errorf("tokenizer: unsupported %s %s: %w", kind, what, twostage.ErrUnsupported)
+	return fmt.Errorf("tokenizer: unsupported %s %s: %w", kind, what, errdefs.ErrUnsupported)
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("tokenizer: "+format+": %w", append(args, twostage.ErrInvalidInput)...)
+	return fmt.Errorf("tokenizer: "+format+": %w", append(args, errdefs.ErrInvalidInput)...)
 }
 
 func isNull(raw json.RawMessage) bool {

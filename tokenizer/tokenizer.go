@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Tokenizer encodes and decodes text with the components of one
@@ -43,7 +43,7 @@ func FromFile(path string) (*Tokenizer, error) {
 
 // FromBytes loads a tokenizer from the contents of a tokenizer.json. A
 // component the package does not support gives an error naming it, wrapping
-// twostage.ErrUnsupported; malformed JSON wraps twostage.ErrInvalidInput.
+// errdefs.ErrUnsupported; malformed JSON wraps errdefs.ErrInvalidInput.
 func FromBytes(data []byte) (*Tokenizer, error) {
 	p, err := load(data)
 	if err != nil {
@@ -52,4 +52,4 @@ func FromBytes(data []byte) (*Tokenizer, error) {
 	return &Tokenizer{p: p}, nil
 }
 
-var _ = twostage.ErrInvalidInput
+var _ = errdefs.ErrInvalidInput

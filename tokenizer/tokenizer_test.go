@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/testassets"
 )
 
@@ -58,7 +58,7 @@ func TestLoadUnsupported(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromBytes(mutate(t, tc.mutate))
-			if !errors.Is(err, twostage.ErrUnsupported) {
+			if !errors.Is(err, errdefs.ErrUnsupported) {
 				t.Fatalf("got %v, want ErrUnsupported", err)
 			}
 			if !strings.Contains(err.Error(), tc.wantName) {
@@ -85,7 +85,7 @@ func TestLoadInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := FromBytes([]byte(tc.data)); !errors.Is(err, twostage.ErrInvalidInput) {
+			if _, err := FromBytes([]byte(tc.data)); !errors.Is(err, errdefs.ErrInvalidInput) {
 				t.Fatalf("got %v, want ErrInvalidInput", err)
 			}
 		})
@@ -132,7 +132,7 @@ func TestVocab(t *testing.T) {
 					t.Errorf("IDToToken(%d) succeeded", id)
 				}
 			}
-			if _, err := tc.tok.Decode([]int{tc.unknownID}, false); !errors.Is(err, twostage.ErrInvalidInput) {
+			if _, err := tc.tok.Decode([]int{tc.unknownID}, false); !errors.Is(err, errdefs.ErrInvalidInput) {
 				t.Errorf("Decode of an unknown id: got %v, want ErrInvalidInput", err)
 			}
 		})
@@ -185,7 +185,7 @@ func TestTruncatePair(t *testing.T) {
 		{"only second", 5, 10, 8, OnlySecond, 5, 3, nil},
 		{"only second too short", 10, 2, 8, OnlySecond, 10, 2, ErrTruncation},
 		{"only first", 10, 2, 8, OnlyFirst, 6, 2, nil},
-		{"only second without pair", 10, -1, 8, OnlySecond, 10, -1, twostage.ErrInvalidInput},
+		{"only second without pair", 10, -1, 8, OnlySecond, 10, -1, errdefs.ErrInvalidInput},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

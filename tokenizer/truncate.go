@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // TruncationStrategy selects which text of a pair loses tokens.
@@ -38,10 +38,10 @@ func (e *Encoding) truncate(n int) {
 // right as Hugging Face's truncate_encodings does. b may be nil. For a
 // budget that includes special tokens, pass maxTokens minus
 // NumSpecialTokens. OnlyFirst and OnlySecond fail with ErrTruncation (and
-// twostage.ErrInvalidInput) when their text is too short.
+// errdefs.ErrInvalidInput) when their text is too short.
 func TruncatePair(a, b *Encoding, maxTokens int, s TruncationStrategy) error {
 	if a == nil {
-		return fmt.Errorf("tokenizer: truncate: nil encoding: %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("tokenizer: truncate: nil encoding: %w", errdefs.ErrInvalidInput)
 	}
 	if maxTokens <= 0 {
 		a.truncate(0)
@@ -88,17 +88,17 @@ func TruncatePair(a, b *Encoding, maxTokens int, s TruncationStrategy) error {
 		target := a
 		if s == OnlySecond {
 			if b == nil {
-				return fmt.Errorf("tokenizer: truncate: OnlySecond without a second text: %w", twostage.ErrInvalidInput)
+				return fmt.Errorf("tokenizer: truncate: OnlySecond without a second text: %w", errdefs.ErrInvalidInput)
 			}
 			target = b
 		}
 		if target.Len() <= toRemove {
-			return fmt.Errorf("%w (%d tokens, %d to remove): %w", ErrTruncation, target.Len(), toRemove, twostage.ErrInvalidInput)
+			return fmt.Errorf("%w (%d tokens, %d to remove): %w", ErrTruncation, target.Len(), toRemove, errdefs.ErrInvalidInput)
 		}
 		target.truncate(target.Len() - toRemove)
 		return nil
 	}
-	return fmt.Errorf("tokenizer: truncate: unknown strategy %d: %w", s, twostage.ErrInvalidInput)
+	return fmt.Errorf("tokenizer: truncate: unknown strategy %d: %w", s, errdefs.ErrInvalidInput)
 }
 
 // EncodeTruncated encodes in (a text or a pair) so that the result, special
@@ -115,7 +115,7 @@ func (t *Tokenizer) EncodeTruncated(in Input, addSpecial bool, maxTokens int, s 
 	if addSpecial {
 		budget -= t.NumSpecialTokens(in.HasPair)
 		if budget < 0 {
-			return nil, fmt.Errorf("tokenizer: max tokens %d below the %d special tokens: %w", maxTokens, t.NumSpecialTokens(in.HasPair), twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("tokenizer: max tokens %d below the %d special tokens: %w", maxTokens, t.NumSpecialTokens(in.HasPair), errdefs.ErrInvalidInput)
 		}
 	}
 	if err := TruncatePair(a, b, budget, s); err != nil {

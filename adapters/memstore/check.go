@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"twostage/driver"
+
 	"twostage"
 )
 
-var _ twostage.Checker = (*Driver)(nil)
+var _ driver.Checker = (*Driver)(nil)
 
-// Check implements twostage.Checker. A memstore's documents are its index
+// Check implements driver.Checker. A memstore's documents are its index
 // (searches scan them), so every document is found by its own vector and
 // the check only counts them; Repair has nothing to do.
 func (d *Driver) Check(ctx context.Context, opts twostage.CheckOptions) (twostage.CheckReport, error) {

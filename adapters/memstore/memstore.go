@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"twostage"
+	"twostage/driver"
 )
 
 // New returns an empty in-memory store of vectors with dim dimensions
@@ -48,10 +49,10 @@ func NewDriver(dim int, metric twostage.Metric) (*Driver, error) {
 	return &Driver{info: twostage.Info{Dim: dim, Metric: metric}, docs: map[string]twostage.Document{}}, nil
 }
 
-// Info implements twostage.Driver.
+// Info implements driver.Driver.
 func (d *Driver) Info() twostage.Info { return d.info }
 
-// Upsert implements twostage.Driver.
+// Upsert implements driver.Driver.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: upsert: %w", err)
@@ -64,7 +65,7 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	return nil
 }
 
-// Delete implements twostage.Driver.
+// Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: delete: %w", err)
@@ -77,7 +78,7 @@ func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Get implements twostage.Driver.
+// Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: get: %w", err)
@@ -93,7 +94,7 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 	return out, nil
 }
 
-// Search implements twostage.Driver: exact scores over every document,
+// Search implements driver.Driver: exact scores over every document,
 // then the best K copied out.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
 	if err := ctx.Err(); err != nil {
@@ -137,7 +138,7 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, 
 	return hits, nil
 }
 
-// Count implements twostage.Driver.
+// Count implements driver.Driver.
 func (d *Driver) Count(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("memstore: count: %w", err)
@@ -147,7 +148,7 @@ func (d *Driver) Count(ctx context.Context) (int, error) {
 	return len(d.docs), nil
 }
 
-// Close implements twostage.Driver; it drops the documents.
+// Close implements driver.Driver; it drops the documents.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -225,7 +226,7 @@ func (d *Driver) ReadFrom(r io.Reader) (int64, error) {
 		if err := dec.Decode(&doc); err != nil {
 			return cr.n, fmt.Errorf("memstore: snapshot record %d of %d: %v: %w", i+1, h.N, err, twostage.ErrInvalidInput)
 		}
-		if err := twostage.CheckVector(doc.Vector, d.info.Dim); err != nil || doc.ID == "" {
+		if err := driver.CheckVector(doc.Vector, d.info.Dim); err != nil || doc.ID == "" {
 			return cr.n, fmt.Errorf("memstore: snapshot record %d is invalid: %w", i+1, errors.Join(err, twostage.ErrInvalidInput))
 		}
 		docs = append(docs, doc)
@@ -258,7 +259,7 @@ func FromJSONMetadata(md map[string]any) (map[string]any, error) {
 			}
 		}
 	}
-	return twostage.NormalizeMetadata(md)
+	return driver.NormalizeMetadata(md)
 }
 
 type countWriter struct {

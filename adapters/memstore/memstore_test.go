@@ -7,11 +7,12 @@ import (
 	"twostage"
 	"twostage/adapters/memstore"
 	"twostage/adapters/storetest"
+	"twostage/driver"
 )
 
 func TestConformance(t *testing.T) {
 	storetest.RunConformanceTests(t, storetest.Harness{
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			return memstore.NewDriver(dim, m)
 		},
 	})

@@ -7,10 +7,11 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/par"
 )
 
-var _ twostage.Checker = (*Driver)(nil)
+var _ driver.Checker = (*Driver)(nil)
 
 const (
 	checkPage    = 500 // points per scroll request
@@ -22,7 +23,7 @@ const (
 	scoreTolerance = 1e-3
 )
 
-// Check implements twostage.Checker. It scrolls through the collection's
+// Check implements driver.Checker. It scrolls through the collection's
 // points with their payloads and vectors (checkPage at a time, in id
 // order) and checks each against the search side: a point with no vector
 // under Options.VectorName is missing; for the others one query per

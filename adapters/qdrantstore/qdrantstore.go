@@ -61,6 +61,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/internal/layout"
+	"twostage/driver"
 	"twostage/retry"
 )
 
@@ -162,6 +163,8 @@ func Dial(ctx context.Context, addr, collection string, opts *Options) (*twostag
 	d.ownsClient = true
 	return twostage.NewStore(d), nil
 }
+
+var _ driver.Driver = (*Driver)(nil)
 
 // Driver is the Qdrant backend behind a twostage.Store. Most callers want
 // Open; NewDriver is for wrapping and for the conformance suite.
@@ -307,7 +310,7 @@ func (d *Driver) create(ctx context.Context) error {
 	return err
 }
 
-// Info implements twostage.Driver.
+// Info implements driver.Driver.
 func (d *Driver) Info() twostage.Info { return d.info }
 
 // Collection returns the collection name.
@@ -322,7 +325,7 @@ func (d *Driver) As(target any) bool {
 	return false
 }
 
-// Close implements twostage.Driver. It closes the client only when Dial
+// Close implements driver.Driver. It closes the client only when Dial
 // made it.
 func (d *Driver) Close() error {
 	if d.ownsClient {
@@ -365,7 +368,7 @@ func quoteList(ss []string, max int) string {
 	return out
 }
 
-// Upsert implements twostage.Driver: chunks of Options.BatchSize points,
+// Upsert implements driver.Driver: chunks of Options.BatchSize points,
 // each written with wait=true.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	points := make([]*qdrant.PointStruct, len(docs))
@@ -395,7 +398,7 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	return nil
 }
 
-// Delete implements twostage.Driver.
+// Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	for start := 0; start < len(ids); start += d.opts.BatchSize {
 		end := min(start+d.opts.BatchSize, len(ids))
@@ -416,7 +419,7 @@ func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Get implements twostage.Driver.
+// Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, error) {
 	pids := make([]*qdrant.PointId, len(ids))
 	for i, id := range ids {
@@ -445,7 +448,7 @@ func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, er
 	return out, nil
 }
 
-// Search implements twostage.Driver.
+// Search implements driver.Driver.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
 	f, err := d.filter(q.Filter)
 	if err != nil {
@@ -498,7 +501,7 @@ func (d *Driver) score(s float32) float64 {
 	return float64(s)
 }
 
-// Count implements twostage.Driver (an exact count).
+// Count implements driver.Driver (an exact count).
 func (d *Driver) Count(ctx context.Context) (int, error) {
 	var n uint64
 	err := d.do(ctx, "count", func(ctx context.Context) error {

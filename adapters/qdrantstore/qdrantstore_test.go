@@ -18,6 +18,7 @@ import (
 	"twostage/adapters/qdrantstore"
 	"twostage/adapters/qdrantstore/qdranttest"
 	"twostage/adapters/storetest"
+	"twostage/driver"
 )
 
 // These tests run against qdranttest, an in-process STAND-IN for Qdrant (no
@@ -67,7 +68,7 @@ func port(t *testing.T, addr string) int {
 func TestConformanceStandIn(t *testing.T) {
 	_, client, _ := standIn(t)
 	storetest.RunConformanceTests(t, storetest.Harness{
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			return qdrantstore.NewDriver(context.Background(), client, freshName("conf"), &qdrantstore.Options{Dim: dim, Metric: m})
 		},
 	})
@@ -77,7 +78,7 @@ func TestConformanceNamedVector(t *testing.T) {
 	_, client, _ := standIn(t)
 	storetest.RunConformanceTests(t, storetest.Harness{
 		Metrics: []twostage.Metric{twostage.L2},
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			return qdrantstore.NewDriver(context.Background(), client, freshName("named"),
 				&qdrantstore.Options{Dim: dim, Metric: m, VectorName: "dense", TextKey: "body", IDKey: "doc_id", BatchSize: 7})
 		},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/driver"
 )
 
 // specScore is the RetrievalScore the Metric documentation defines, written
@@ -106,7 +107,7 @@ func testKnownScores(t *testing.T, h Harness) {
 
 // newDriver makes a driver for the tests that call it directly, bypassing
 // twostage.Store, and closes it when the test ends.
-func (h Harness) newDriver(t *testing.T, m twostage.Metric) twostage.Driver {
+func (h Harness) newDriver(t *testing.T, m twostage.Metric) driver.Driver {
 	t.Helper()
 	d, err := h.New(t, dim, m)
 	if err != nil {

@@ -4,7 +4,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.RunConformanceTests(t, storetest.Harness{
-//			New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+//			New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 //				return mybackend.NewDriver(dim, m)
 //			},
 //		})
@@ -38,6 +38,7 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/driver"
 )
 
 // Harness tells the suite how to make the backend under test.
@@ -45,7 +46,7 @@ type Harness struct {
 	// New returns a new, empty driver for vectors of dim dimensions compared
 	// by m. It registers any cleanup with t.Cleanup; the suite closes the
 	// Store it wraps the driver in.
-	New func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error)
+	New func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error)
 	// Metrics lists the metrics the backend supports; nil means all three.
 	Metrics []twostage.Metric
 	// MinRecall is the recall@k, against exact search, that an approximate
@@ -178,7 +179,7 @@ func checkDoc(t *testing.T, got, want twostage.Document) {
 	if !sameVector(got.Vector, want.Vector) {
 		t.Errorf("document %q: got vector %v, want %v", want.ID, got.Vector, want.Vector)
 	}
-	wantMD, _ := twostage.NormalizeMetadata(want.Metadata)
+	wantMD, _ := driver.NormalizeMetadata(want.Metadata)
 	if len(got.Metadata) == 0 && len(wantMD) == 0 {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"twostage"
 	"twostage/adapters/memstore"
 	"twostage/adapters/storetest"
+	"twostage/driver"
 )
 
 // broken wraps the reference backend and breaks one promise of the contract.
@@ -112,7 +113,7 @@ func TestBrokenStoreHelper(t *testing.T) {
 		t.Skip("runs only as a child of TestSuiteCatchesBrokenStores")
 	}
 	storetest.RunConformanceTests(t, storetest.Harness{
-		New: func(t *testing.T, dim int, m twostage.Metric) (twostage.Driver, error) {
+		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			d, err := memstore.NewDriver(dim, m)
 			return broken{d, flaw}, err
 		},

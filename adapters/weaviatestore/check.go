@@ -15,10 +15,11 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/internal/par"
 )
 
-var _ twostage.Checker = (*Driver)(nil)
+var _ driver.Checker = (*Driver)(nil)
 
 const (
 	// checkPage is the number of objects one cursor request reads.
@@ -32,7 +33,7 @@ const (
 	distTolerance = 1e-3
 )
 
-// Check implements twostage.Checker. It reads the class with the REST
+// Check implements driver.Checker. It reads the class with the REST
 // objects cursor (the object store: every object Weaviate holds, with its
 // vector, checkPage at a time) and probes the vector index for each
 // object: one nearVector query per probeSize objects, with the vector of

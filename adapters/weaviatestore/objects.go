@@ -264,7 +264,7 @@ func (d *Driver) object(doc twostage.Document, props map[string]*models.Property
 	}, nil
 }
 
-// Upsert implements twostage.Driver: batch imports of Options.BatchSize
+// Upsert implements driver.Driver: batch imports of Options.BatchSize
 // objects. Objects the server rejects are named in a *BatchError; the rest
 // of the batch is written.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
@@ -467,7 +467,7 @@ func idFilter(uuids []string) *filters.WhereBuilder {
 	return filters.Where().WithPath([]string{"id"}).WithOperator(filters.ContainsAny).WithValueText(uuids...)
 }
 
-// Delete implements twostage.Driver.
+// Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) error {
 	for start := 0; start < len(ids); start += maxIDsPerQuery {
 		end := min(start+maxIDsPerQuery, len(ids))
@@ -537,7 +537,7 @@ func (d *Driver) buildFields(props map[string]*models.Property, additional []str
 	return append(out, add)
 }
 
-// Get implements twostage.Driver.
+// Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) ([]twostage.Document, error) {
 	props, _, err := d.schema(ctx, false)
 	if err != nil {
@@ -644,7 +644,7 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 	return out, nil
 }
 
-// Search implements twostage.Driver: nearVector with a where filter.
+// Search implements driver.Driver: nearVector with a where filter.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) ([]twostage.Hit, error) {
 	props, where, none, err := d.prepare(ctx, q.Filter)
 	if err != nil || none {
@@ -701,7 +701,7 @@ func (d *Driver) score(dist float64) float64 {
 	return -dist // dot: -dot product; l2-squared: the squared distance
 }
 
-// HybridSearch implements twostage.HybridSearcher with Weaviate's hybrid
+// HybridSearch implements driver.HybridSearcher with Weaviate's hybrid
 // query: BM25 over the text property fused with vector search. Alpha 1 is
 // pure vector search, 0 pure BM25. RetrievalScore is Weaviate's fused score.
 func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]twostage.Hit, error) {
@@ -726,7 +726,7 @@ func (d *Driver) HybridSearch(ctx context.Context, q twostage.HybridQuery) ([]tw
 	return hits, nil
 }
 
-// Count implements twostage.Driver.
+// Count implements driver.Driver.
 func (d *Driver) Count(ctx context.Context) (int, error) {
 	var resp *models.GraphQLResponse
 	err := d.do(ctx, "count", func(ctx context.Context) error {

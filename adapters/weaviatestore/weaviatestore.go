@@ -7,7 +7,7 @@
 // nearVector query with a where filter; Get, Delete and Count use GraphQL
 // Get, batch delete and Aggregate. Weaviate's native hybrid search (BM25 on
 // the text property fused with vector search, weighted by alpha) is offered
-// through twostage.HybridSearcher, so a Pipeline can use it.
+// through driver.HybridSearcher, so a Pipeline can use it.
 //
 // Ids: Weaviate object ids are UUIDs. A document id that is a canonical
 // lower-case UUID is used as it is; any other id maps to the UUIDv5 of
@@ -81,6 +81,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/internal/layout"
+	"twostage/driver"
 	"twostage/retry"
 )
 
@@ -136,6 +137,11 @@ type Options struct {
 // name for it. Zero fields mean: 4 attempts, 100ms doubling to 2s; Attempts
 // 1 disables retries.
 type Retry = retry.Policy
+
+var (
+	_ driver.Driver         = (*Driver)(nil)
+	_ driver.HybridSearcher = (*Driver)(nil)
+)
 
 var (
 	classRE = regexp.MustCompile(`^[A-Z][_0-9A-Za-z]*$`)
@@ -440,7 +446,7 @@ func (d *Driver) sampleDim(ctx context.Context) (int, error) {
 	return len(v), nil
 }
 
-// Info implements twostage.Driver.
+// Info implements driver.Driver.
 func (d *Driver) Info() twostage.Info { return d.info }
 
 // Class returns the (capitalized) class name.
@@ -455,7 +461,7 @@ func (d *Driver) As(target any) bool {
 	return false
 }
 
-// Close implements twostage.Driver. The client holds no resources that need
+// Close implements driver.Driver. The client holds no resources that need
 // closing; Close does nothing else.
 func (d *Driver) Close() error { return nil }
 

@@ -502,7 +502,7 @@ func childSearch(c config) error {
 			for j := i; j < min(i+64, to); j++ {
 				qs = append(qs, twostage.Query{Vector: q(j), K: k})
 			}
-			if _, err := d.SearchBatch(ctx, qs); err != nil {
+			if _, err := store.SearchBatch(ctx, qs); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -759,7 +759,7 @@ QPS: both sides search the same chunk of queries back to back, alternating which
     binding's overhead is the gap. QPS/CPU-s: queries per CPU-second of
     the whole process. recall@10: against the same side's Flat.
 go: Store.Search (validation, FAISS, the hits' text and metadata from the record cache or docs.db) at
-    batch 1 on one OpenMP thread; Driver.SearchBatch at batch 64. ivfpq re-scores its candidates from
+    batch 1 on one OpenMP thread; Store.SearchBatch at batch 64. ivfpq re-scores its candidates from
     the vectors in docs.db, ivfpq-mem inside FAISS from vectors kept in memory (IVFPQ.RefineInMemory).
     RSS B/vec: resident growth of a process reopening the store.
 c++: Index::search at batch 1 on one OpenMP thread, at batch 64 on all (IVF-PQ: IndexIVFPQ in an

@@ -17,8 +17,8 @@ import (
 	"fmt"
 	"math"
 
-	"twostage"
 	"twostage/convert/hf"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -136,27 +136,27 @@ func NewModel(family string, cfg *hf.Config, hasLMHead bool) (*Model, error) {
 	switch {
 	case modeldir.IsDecoder(family):
 		if cfg.Kind() != hf.KindQwen3 {
-			return nil, fmt.Errorf("arch: family %s needs a Qwen3 checkpoint, have model_type %q: %w", family, cfg.ModelType, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("arch: family %s needs a Qwen3 checkpoint, have model_type %q: %w", family, cfg.ModelType, errdefs.ErrInvalidInput)
 		}
 		m.HeadTensor = "lm_head.weight"
 		if !hasLMHead {
 			if !cfg.Tied() {
-				return nil, fmt.Errorf("arch: checkpoint has no lm_head.weight and tie_word_embeddings is false: %w", twostage.ErrInvalidInput)
+				return nil, fmt.Errorf("arch: checkpoint has no lm_head.weight and tie_word_embeddings is false: %w", errdefs.ErrInvalidInput)
 			}
 			m.HeadTensor = "embed_tokens.weight"
 		}
 		d, _ := modeldir.Defaults(family)
 		for _, t := range d.ScoreTokens {
 			if t >= cfg.VocabSize {
-				return nil, fmt.Errorf("arch: score token %d outside vocab_size %d: %w", t, cfg.VocabSize, twostage.ErrInvalidInput)
+				return nil, fmt.Errorf("arch: score token %d outside vocab_size %d: %w", t, cfg.VocabSize, errdefs.ErrInvalidInput)
 			}
 		}
 	case family == modeldir.FamilyBertCrossEncoder, family == modeldir.FamilyBertEmbedding:
 		if cfg.Kind() != hf.KindBert {
-			return nil, fmt.Errorf("arch: family %s needs a BERT checkpoint, have model_type %q: %w", family, cfg.ModelType, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("arch: family %s needs a BERT checkpoint, have model_type %q: %w", family, cfg.ModelType, errdefs.ErrInvalidInput)
 		}
 	default:
-		return nil, fmt.Errorf("arch: unknown family %q: %w", family, twostage.ErrUnsupported)
+		return nil, fmt.Errorf("arch: unknown family %q: %w", family, errdefs.ErrUnsupported)
 	}
 	return m, nil
 }

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"testing"
 
-	"twostage"
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -35,10 +35,10 @@ func reference(t *testing.T, family string) (*arch.Reference, string) {
 
 func TestReferenceErrors(t *testing.T) {
 	ref, _ := reference(t, modeldir.FamilyZerank)
-	if _, err := ref.Eval([]int64{1, 2}, []int64{1}, nil, 1, 2); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := ref.Eval([]int64{1, 2}, []int64{1}, nil, 1, 2); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("short mask: %v, want ErrInvalidInput", err)
 	}
-	if _, err := ref.Eval([]int64{tinymodel.Qwen3Vocab}, []int64{1}, nil, 1, 1); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := ref.Eval([]int64{tinymodel.Qwen3Vocab}, []int64{1}, nil, 1, 1); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("id past the vocabulary: %v, want ErrInvalidInput", err)
 	}
 }
@@ -68,10 +68,10 @@ func TestStableHLOProgram(t *testing.T) {
 	if last.Name != "embed_tokens.weight" || len(last.Rows) != 1 || last.Rows[0] != 9454 || last.Dtype != arch.F32 {
 		t.Errorf("head parameter %+v, want the tied row 9454 in F32", last)
 	}
-	if _, err := arch.StableHLO(m, 0, 8, arch.F32); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := arch.StableHLO(m, 0, 8, arch.F32); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("empty shape: %v", err)
 	}
-	if _, err := arch.StableHLO(m, 1, 8, "F64"); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := arch.StableHLO(m, 1, 8, "F64"); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("F64 compute: %v", err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"math"
 	"strings"
 
-	"twostage"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/internal/half"
 )
 
@@ -54,7 +54,7 @@ func (c *Checkpoint) Has(name string) bool { _, ok := c.Name(name); return ok }
 func (c *Checkpoint) info(name string) (*safetensors.Info, error) {
 	n, ok := c.Name(name)
 	if !ok {
-		return nil, fmt.Errorf("arch: checkpoint has no tensor %q: %w", name, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("arch: checkpoint has no tensor %q: %w", name, errdefs.ErrInvalidInput)
 	}
 	info, _ := c.ck.Info(n)
 	return info, nil
@@ -107,7 +107,7 @@ func (c *Checkpoint) Bytes(name, dtype string, want []int) ([]byte, error) {
 		return nil, err
 	}
 	if d := dims(info); fmt.Sprint(d) != fmt.Sprint(want) {
-		return nil, fmt.Errorf("arch: tensor %s has shape %v, config.json implies %v: %w", name, d, want, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("arch: tensor %s has shape %v, config.json implies %v: %w", name, d, want, errdefs.ErrInvalidInput)
 	}
 	if info.Dtype == dtype {
 		b, _, err := c.ck.ReadRaw(info.Name)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sync"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Source reads checkpoint tensors by canonical name (see Ops.Weight).
@@ -53,7 +53,7 @@ func NewReference(m *Model, src Source) *Reference {
 // or hidden states [B, S, H].
 func (r *Reference) Eval(ids, mask, types []int64, B, S int) (*Tensor, error) {
 	if len(ids) != B*S || len(mask) != B*S || (types != nil && len(types) != B*S) {
-		return nil, fmt.Errorf("arch: inputs of %d, %d tokens for a [%d %d] batch: %w", len(ids), len(mask), B, S, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("arch: inputs of %d, %d tokens for a [%d %d] batch: %w", len(ids), len(mask), B, S, errdefs.ErrInvalidInput)
 	}
 	in := func(v []int64) *Tensor {
 		t := &Tensor{Dims: []int{B, S}, Data: make([]float64, B*S)}
@@ -125,7 +125,7 @@ func (e *f64) load(t *Tensor) *Tensor {
 		n *= d
 	}
 	if !slices.Equal(dims, t.Dims) {
-		return e.fail(fmt.Errorf("arch: tensor %s has shape %v, config.json implies %v: %w", t.name, dims, t.Dims, twostage.ErrInvalidInput))
+		return e.fail(fmt.Errorf("arch: tensor %s has shape %v, config.json implies %v: %w", t.name, dims, t.Dims, errdefs.ErrInvalidInput))
 	}
 	w := &Tensor{Dims: dims, Data: make([]float64, n)}
 	for i, x := range v {
@@ -143,7 +143,7 @@ func (e *f64) Rows(name string, rows []int, dim int) *Tensor {
 	t := &Tensor{Dims: []int{len(rows), dim}}
 	for _, row := range v {
 		if len(row) != dim {
-			return e.fail(fmt.Errorf("arch: tensor %s has rows of %d, want %d: %w", name, len(row), dim, twostage.ErrInvalidInput))
+			return e.fail(fmt.Errorf("arch: tensor %s has rows of %d, want %d: %w", name, len(row), dim, errdefs.ErrInvalidInput))
 		}
 		for _, x := range row {
 			t.Data = append(t.Data, float64(x))
@@ -175,14 +175,14 @@ func (e *f64) PositionIDs() *Tensor {
 
 func (e *f64) Embed(table, ids *Tensor) *Tensor {
 	if len(table.Dims) != 2 {
-		return e.fail(fmt.Errorf("arch: embedding table of rank %d: %w", len(table.Dims), twostage.ErrInvalidInput))
+		return e.fail(fmt.Errorf("arch: embedding table of rank %d: %w", len(table.Dims), errdefs.ErrInvalidInput))
 	}
 	V, H := table.Dims[0], table.Dims[1]
 	out := &Tensor{Dims: append(slices.Clone(ids.Dims), H), Data: make([]float64, len(ids.Data)*H)}
 	var rows []int
 	for _, id := range ids.Data {
 		if id < 0 || int(id) >= V {
-			return e.fail(fmt.Errorf("arch: token id %v outside the table's %d rows: %w", id, V, twostage.ErrInvalidInput))
+			return e.fail(fmt.Errorf("arch: token id %v outside the table's %d rows: %w", id, V, errdefs.ErrInvalidInput))
 		}
 		rows = append(rows, int(id))
 	}
@@ -215,7 +215,7 @@ func (e *f64) Linear(x, w *Tensor) *Tensor {
 	}
 	N, K := w.Dims[0], w.Dims[1]
 	if x.Dims[len(x.Dims)-1] != K {
-		return e.fail(fmt.Errorf("arch: linear of %v by %v: %w", x.Dims, w.Dims, twostage.ErrInvalidInput))
+		return e.fail(fmt.Errorf("arch: linear of %v by %v: %w", x.Dims, w.Dims, errdefs.ErrInvalidInput))
 	}
 	rows := x.size() / K
 	out := &Tensor{Dims: append(slices.Clone(x.Dims[:len(x.Dims)-1]), N), Data: make([]float64, rows*N)}
@@ -253,7 +253,7 @@ func (e *f64) binary(a, b *Tensor, f func(x, y float64) float64) *Tensor {
 		case da[i] == 1:
 			dims[i] = db[i]
 		default:
-			return e.fail(fmt.Errorf("arch: cannot broadcast %v with %v: %w", a.Dims, b.Dims, twostage.ErrInvalidInput))
+			return e.fail(fmt.Errorf("arch: cannot broadcast %v with %v: %w", a.Dims, b.Dims, errdefs.ErrInvalidInput))
 		}
 	}
 	strides := func(d []int) []int {

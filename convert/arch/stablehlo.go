@@ -11,7 +11,7 @@ import (
 	"github.com/gomlx/go-xla/pkg/types/dtypes"
 	"github.com/gomlx/go-xla/pkg/types/shapes"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -51,7 +51,7 @@ func StableHLO(m *Model, B, S int, compute string) (*Program, error) {
 		return nil, err
 	}
 	if B < 1 || S < 1 {
-		return nil, fmt.Errorf("arch: program shape [%d %d]: %w", B, S, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("arch: program shape [%d %d]: %w", B, S, errdefs.ErrInvalidInput)
 	}
 	b := stablehlo.New("twostage_" + strings.ReplaceAll(m.Family, "-", "_"))
 	h := &hlo{fn: b.Main(), B: B, S: S, compute: dt, computeName: compute, params: map[string]*stablehlo.Value{}}
@@ -94,7 +94,7 @@ func dtypeOf(name string) (dtypes.DType, error) {
 	case BF16:
 		return dtypes.BFloat16, nil
 	}
-	return dtypes.InvalidDType, fmt.Errorf("arch: compute type %q (want F32, F16 or BF16): %w", name, twostage.ErrInvalidInput)
+	return dtypes.InvalidDType, fmt.Errorf("arch: compute type %q (want F32, F16 or BF16): %w", name, errdefs.ErrInvalidInput)
 }
 
 // hlo implements Ops by emitting StableHLO.
@@ -133,7 +133,7 @@ func (h *hlo) IDs() *stablehlo.Value  { return h.ids }
 func (h *hlo) Mask() *stablehlo.Value { return h.mask }
 func (h *hlo) TypeIDs() *stablehlo.Value {
 	if h.types == nil {
-		h.keep(fmt.Errorf("token type ids of a decoder: %w", twostage.ErrInvalidInput))
+		h.keep(fmt.Errorf("token type ids of a decoder: %w", errdefs.ErrInvalidInput))
 		return h.ids
 	}
 	return h.types
@@ -246,7 +246,7 @@ func (h *hlo) binary(op func(a, b *stablehlo.Value) (*stablehlo.Value, error), a
 		case pa[i] == 1:
 			dims[i] = pb[i]
 		default:
-			h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, twostage.ErrInvalidInput))
+			h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, errdefs.ErrInvalidInput))
 			return a
 		}
 	}

@@ -10,15 +10,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // ErrArchitecture reports a checkpoint whose architecture or configuration
 // (activation, rope scaling, position embedding type...) is not supported.
-var ErrArchitecture = fmt.Errorf("hf: unsupported architecture: %w", twostage.ErrUnsupported)
+var ErrArchitecture = fmt.Errorf("hf: unsupported architecture: %w", errdefs.ErrUnsupported)
 
 // ErrConfig reports a config.json that is missing, unreadable or inconsistent.
-var ErrConfig = fmt.Errorf("hf: bad config.json: %w", twostage.ErrInvalidInput)
+var ErrConfig = fmt.Errorf("hf: bad config.json: %w", errdefs.ErrInvalidInput)
 
 // Config holds the config.json fields twostage uses. Fields absent from the
 // file keep the Hugging Face defaults that Read fills in.
@@ -74,7 +74,7 @@ func Read(dir string) (*Config, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("hf: %s has no config.json: %w", dir, twostage.ErrNotFound)
+			return nil, fmt.Errorf("hf: %s has no config.json: %w", dir, errdefs.ErrNotFound)
 		}
 		return nil, fmt.Errorf("hf: %w", err)
 	}

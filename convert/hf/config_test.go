@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Read(t.TempDir()); !errors.Is(err, twostage.ErrNotFound) {
+	if _, err := Read(t.TempDir()); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Read(empty dir) = %v, want ErrNotFound", err)
 	}
 }

@@ -24,7 +24,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/half"
 )
 
@@ -211,14 +211,14 @@ func (g *Graph) OpDomain(domain, op string, inputs []string, n int, attrs ...Att
 // caller after Weight returns.
 func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (string, error) {
 	if g.closed {
-		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", twostage.ErrClosed)
+		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", errdefs.ErrClosed)
 	}
 	n := int64(typ.Size())
 	for _, d := range dims {
 		n *= d
 	}
 	if n != int64(len(data)) || typ.Size() == 0 {
-		return "", fmt.Errorf("onnxgraph: weight %s: %d bytes for dims %v of type %d: %w", name, len(data), dims, typ, twostage.ErrDimension)
+		return "", fmt.Errorf("onnxgraph: weight %s: %d bytes for dims %v of type %d: %w", name, len(data), dims, typ, errdefs.ErrDimension)
 	}
 	if g.names[name] {
 		name = g.fresh(name)
@@ -249,7 +249,7 @@ func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (st
 // product(dims) * typ.Size() bytes.
 func (g *Graph) WeightFrom(name string, typ DataType, dims []int64, write func(w io.Writer) error) (string, error) {
 	if g.closed {
-		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", twostage.ErrClosed)
+		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", errdefs.ErrClosed)
 	}
 	n := int64(typ.Size())
 	for _, d := range dims {
@@ -277,7 +277,7 @@ func (g *Graph) WeightFrom(name string, typ DataType, dims []int64, write func(w
 		return "", err
 	}
 	if cw.n != n {
-		return "", fmt.Errorf("onnxgraph: weight %s: wrote %d bytes for dims %v of type %d (want %d): %w", name, cw.n, dims, typ, n, twostage.ErrDimension)
+		return "", fmt.Errorf("onnxgraph: weight %s: wrote %d bytes for dims %v of type %d (want %d): %w", name, cw.n, dims, typ, n, errdefs.ErrDimension)
 	}
 	g.inits = append(g.inits, initializer{name: name, typ: typ, dims: append([]int64(nil), dims...), off: g.spillOff, size: n})
 	g.spillOff += n
@@ -360,10 +360,10 @@ func EncodeFloats(typ DataType, vals []float32) []byte {
 }
 
 // Close removes the spill file if Save has not consumed it. Idempotent in
-// effect; later calls return twostage.ErrClosed.
+// effect; later calls return errdefs.ErrClosed.
 func (g *Graph) Close() error {
 	if g.closed {
-		return fmt.Errorf("onnxgraph: graph already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("onnxgraph: graph already closed: %w", errdefs.ErrClosed)
 	}
 	g.closed = true
 	var err error
@@ -383,19 +383,19 @@ func (g *Graph) Close() error {
 // removed. The graph is closed afterwards.
 func (g *Graph) Save(modelPath, dataPath string, external bool) error {
 	if g.closed {
-		return fmt.Errorf("onnxgraph: save on closed graph: %w", twostage.ErrClosed)
+		return fmt.Errorf("onnxgraph: save on closed graph: %w", errdefs.ErrClosed)
 	}
 	defer g.Close()
 	if err := g.spillW.Flush(); err != nil {
 		return fmt.Errorf("onnxgraph: spill: %w", err)
 	}
 	if !external && g.spillOff > math.MaxInt32 {
-		return fmt.Errorf("onnxgraph: %d bytes of weights exceed the 2 GB protobuf limit; save with external data: %w", g.spillOff, twostage.ErrInvalidInput)
+		return fmt.Errorf("onnxgraph: %d bytes of weights exceed the 2 GB protobuf limit; save with external data: %w", g.spillOff, errdefs.ErrInvalidInput)
 	}
 	location := ""
 	if external {
 		if filepath.Dir(dataPath) != filepath.Dir(modelPath) {
-			return fmt.Errorf("onnxgraph: external data %s must sit next to %s: %w", dataPath, modelPath, twostage.ErrInvalidInput)
+			return fmt.Errorf("onnxgraph: external data %s must sit next to %s: %w", dataPath, modelPath, errdefs.ErrInvalidInput)
 		}
 		location = filepath.Base(dataPath)
 	}

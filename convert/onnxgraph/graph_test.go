@@ -10,8 +10,8 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage"
 	og "twostage/convert/onnxgraph"
+	"twostage/errdefs"
 	"twostage/internal/ort"
 	"twostage/internal/testassets"
 )
@@ -120,20 +120,20 @@ func TestGraphErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Weight("w", og.Float, []int64{3}, make([]byte, 8)); !errors.Is(err, twostage.ErrDimension) {
+	if _, err := g.Weight("w", og.Float, []int64{3}, make([]byte, 8)); !errors.Is(err, errdefs.ErrDimension) {
 		t.Errorf("Weight with wrong size: %v, want ErrDimension", err)
 	}
 	_, err = g.WeightFrom("w", og.Float, []int64{1000}, func(w io.Writer) error { _, err := w.Write(make([]byte, 10)); return err })
-	if !errors.Is(err, twostage.ErrDimension) {
+	if !errors.Is(err, errdefs.ErrDimension) {
 		t.Errorf("WeightFrom short: %v, want ErrDimension", err)
 	}
-	if err := g.Save(filepath.Join(dir, "m.onnx"), filepath.Join(t.TempDir(), "elsewhere.data"), true); !errors.Is(err, twostage.ErrInvalidInput) {
+	if err := g.Save(filepath.Join(dir, "m.onnx"), filepath.Join(t.TempDir(), "elsewhere.data"), true); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("external data in another directory: %v, want ErrInvalidInput", err)
 	}
-	if err := g.Close(); !errors.Is(err, twostage.ErrClosed) {
+	if err := g.Close(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Errorf("Close after Save: %v, want ErrClosed", err)
 	}
-	if _, err := g.Weight("x", og.Float, []int64{1}, make([]byte, 4)); !errors.Is(err, twostage.ErrClosed) {
+	if _, err := g.Weight("x", og.Float, []int64{1}, make([]byte, 4)); !errors.Is(err, errdefs.ErrClosed) {
 		t.Errorf("Weight after Close: %v, want ErrClosed", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "spill")); !errors.Is(err, os.ErrNotExist) {

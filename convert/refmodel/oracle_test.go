@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"twostage"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -165,11 +165,11 @@ func dot(a, b []float64) float64 {
 
 func (m *oracle) checkIDs(ids []int64) error {
 	if len(ids) == 0 {
-		return fmt.Errorf("refmodel: empty sequence: %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("refmodel: empty sequence: %w", errdefs.ErrInvalidInput)
 	}
 	for _, id := range ids {
 		if id < 0 || id >= int64(m.cfg.VocabSize) {
-			return fmt.Errorf("refmodel: token id %d outside vocab %d: %w", id, m.cfg.VocabSize, twostage.ErrInvalidInput)
+			return fmt.Errorf("refmodel: token id %d outside vocab %d: %w", id, m.cfg.VocabSize, errdefs.ErrInvalidInput)
 		}
 	}
 	return nil
@@ -204,7 +204,7 @@ func (m *oracle) score(ids, typeIDs []int64) (float64, error) {
 		}
 		return linear(m.get("classifier.weight"), m.get("classifier.bias"), pooled)[0], nil
 	}
-	return 0, fmt.Errorf("refmodel: family %s has no score: %w", m.family, twostage.ErrUnsupported)
+	return 0, fmt.Errorf("refmodel: family %s has no score: %w", m.family, errdefs.ErrUnsupported)
 }
 
 // hiddenStates returns BERT's last_hidden_state for one unpadded sequence,
@@ -214,7 +214,7 @@ func (m *oracle) hiddenStates(ids, typeIDs []int64) ([][]float64, error) {
 		return nil, err
 	}
 	if m.cfg.Kind() != hf.KindBert {
-		return nil, fmt.Errorf("refmodel: hidden states of %s: %w", m.family, twostage.ErrUnsupported)
+		return nil, fmt.Errorf("refmodel: hidden states of %s: %w", m.family, errdefs.ErrUnsupported)
 	}
 	return m.bert(ids, typeIDs), nil
 }

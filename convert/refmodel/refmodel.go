@@ -13,10 +13,10 @@ package refmodel
 import (
 	"fmt"
 
-	"twostage"
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -52,11 +52,11 @@ func (m *Model) Close() error { return m.ck.Close() }
 
 func (m *Model) eval(ids, typeIDs []int64) (*arch.Tensor, error) {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("refmodel: empty sequence: %w", twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("refmodel: empty sequence: %w", errdefs.ErrInvalidInput)
 	}
 	for _, id := range ids {
 		if id < 0 || id >= int64(m.cfg.VocabSize) {
-			return nil, fmt.Errorf("refmodel: token id %d outside vocab %d: %w", id, m.cfg.VocabSize, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("refmodel: token id %d outside vocab %d: %w", id, m.cfg.VocabSize, errdefs.ErrInvalidInput)
 		}
 	}
 	mask := make([]int64, len(ids))
@@ -76,7 +76,7 @@ func (m *Model) eval(ids, typeIDs []int64) (*arch.Tensor, error) {
 // means all zeros).
 func (m *Model) Score(ids, typeIDs []int64) (float64, error) {
 	if !modeldir.IsCrossEncoder(m.family) {
-		return 0, fmt.Errorf("refmodel: family %s has no score: %w", m.family, twostage.ErrUnsupported)
+		return 0, fmt.Errorf("refmodel: family %s has no score: %w", m.family, errdefs.ErrUnsupported)
 	}
 	if modeldir.IsDecoder(m.family) {
 		typeIDs = nil
@@ -92,10 +92,10 @@ func (m *Model) Score(ids, typeIDs []int64) (float64, error) {
 // [len(ids)][hidden].
 func (m *Model) HiddenStates(ids, typeIDs []int64) ([][]float64, error) {
 	if m.cfg.Kind() != hf.KindBert {
-		return nil, fmt.Errorf("refmodel: hidden states of %s: %w", m.family, twostage.ErrUnsupported)
+		return nil, fmt.Errorf("refmodel: hidden states of %s: %w", m.family, errdefs.ErrUnsupported)
 	}
 	if m.family != modeldir.FamilyBertEmbedding {
-		return nil, fmt.Errorf("refmodel: hidden states of %s (load it as %s): %w", m.family, modeldir.FamilyBertEmbedding, twostage.ErrUnsupported)
+		return nil, fmt.Errorf("refmodel: hidden states of %s (load it as %s): %w", m.family, modeldir.FamilyBertEmbedding, errdefs.ErrUnsupported)
 	}
 	out, err := m.eval(ids, typeIDs)
 	if err != nil {

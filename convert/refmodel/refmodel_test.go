@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"twostage"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -56,13 +56,13 @@ func TestScoreProperties(t *testing.T) {
 	if b2, _ := z.Score(ids[:4], nil); b2 != b {
 		t.Errorf("nondeterministic: %v then %v", b, b2)
 	}
-	if _, err := z.Score(nil, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := z.Score(nil, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("empty: %v", err)
 	}
-	if _, err := z.Score([]int64{tinymodel.Qwen3Vocab}, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := z.Score([]int64{tinymodel.Qwen3Vocab}, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("out of vocab: %v", err)
 	}
-	if _, err := z.HiddenStates(ids, nil); !errors.Is(err, twostage.ErrUnsupported) {
+	if _, err := z.HiddenStates(ids, nil); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("HiddenStates on a decoder: %v", err)
 	}
 }

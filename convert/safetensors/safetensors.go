@@ -18,7 +18,7 @@ import (
 	"slices"
 	"sort"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/half"
 )
 
@@ -26,11 +26,11 @@ import (
 var (
 	// ErrMalformed reports a file that is not valid safetensors (bad header
 	// length, bad JSON, offsets outside the file, size not matching shape).
-	ErrMalformed = fmt.Errorf("safetensors: malformed checkpoint: %w", twostage.ErrInvalidInput)
+	ErrMalformed = fmt.Errorf("safetensors: malformed checkpoint: %w", errdefs.ErrInvalidInput)
 	// ErrDtype reports a tensor dtype this package cannot convert.
-	ErrDtype = fmt.Errorf("safetensors: unsupported dtype: %w", twostage.ErrUnsupported)
+	ErrDtype = fmt.Errorf("safetensors: unsupported dtype: %w", errdefs.ErrUnsupported)
 	// ErrMissing reports a tensor name the checkpoint lacks.
-	ErrMissing = fmt.Errorf("safetensors: missing tensor: %w", twostage.ErrNotFound)
+	ErrMissing = fmt.Errorf("safetensors: missing tensor: %w", errdefs.ErrNotFound)
 )
 
 // File names of a Hugging Face checkpoint.
@@ -138,7 +138,7 @@ func Open(dir string) (*Checkpoint, error) {
 	if len(matches) == 1 {
 		return OpenFiles(matches[0])
 	}
-	return nil, fmt.Errorf("safetensors: no %s or %s in %s: %w", SingleFile, IndexFile, dir, twostage.ErrNotFound)
+	return nil, fmt.Errorf("safetensors: no %s or %s in %s: %w", SingleFile, IndexFile, dir, errdefs.ErrNotFound)
 }
 
 // OpenFiles opens the given safetensors files as one checkpoint. A tensor
@@ -362,10 +362,10 @@ func (c *Checkpoint) ReadFloat32(name string) ([]float32, *Info, error) {
 	return out, t, nil
 }
 
-// Close closes the files. Later calls return twostage.ErrClosed.
+// Close closes the files. Later calls return errdefs.ErrClosed.
 func (c *Checkpoint) Close() error {
 	if c.files == nil {
-		return fmt.Errorf("safetensors: checkpoint already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("safetensors: checkpoint already closed: %w", errdefs.ErrClosed)
 	}
 	var errs []error
 	for _, f := range c.files {
@@ -386,7 +386,7 @@ func (c *Checkpoint) ReadRows(name string, rows []int) ([][]float32, *Info, erro
 		return nil, nil, fmt.Errorf("safetensors: tensor %s is %s, want F32, F16 or BF16: %w", name, t.Dtype, ErrDtype)
 	}
 	if len(t.Shape) != 2 {
-		return nil, nil, fmt.Errorf("safetensors: ReadRows on %s of shape %v: %w", name, t.Shape, twostage.ErrDimension)
+		return nil, nil, fmt.Errorf("safetensors: ReadRows on %s of shape %v: %w", name, t.Shape, errdefs.ErrDimension)
 	}
 	size := int64(dtypeSizes[t.Dtype])
 	cols := t.Shape[1]
@@ -394,7 +394,7 @@ func (c *Checkpoint) ReadRows(name string, rows []int) ([][]float32, *Info, erro
 	b := make([]byte, cols*size)
 	for i, r := range rows {
 		if r < 0 || int64(r) >= t.Shape[0] {
-			return nil, nil, fmt.Errorf("safetensors: row %d of %s (%d rows): %w", r, name, t.Shape[0], twostage.ErrInvalidInput)
+			return nil, nil, fmt.Errorf("safetensors: row %d of %s (%d rows): %w", r, name, t.Shape[0], errdefs.ErrInvalidInput)
 		}
 		if _, err := t.file.ReadAt(b, t.begin+int64(r)*cols*size); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: read %s: %w", name, err)

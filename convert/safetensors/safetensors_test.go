@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/half"
 )
 
@@ -72,16 +72,16 @@ func TestReadDtypes(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := c.ReadFloat32("d"); !errors.Is(err, ErrDtype) || !errors.Is(err, twostage.ErrUnsupported) {
+	if _, _, err := c.ReadFloat32("d"); !errors.Is(err, ErrDtype) || !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("ReadFloat32(I64) = %v, want ErrDtype", err)
 	}
-	if _, _, err := c.ReadFloat32("nope"); !errors.Is(err, ErrMissing) || !errors.Is(err, twostage.ErrNotFound) {
+	if _, _, err := c.ReadFloat32("nope"); !errors.Is(err, ErrMissing) || !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("ReadFloat32(missing) = %v, want ErrMissing", err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); !errors.Is(err, twostage.ErrClosed) {
+	if err := c.Close(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Errorf("second Close = %v, want ErrClosed", err)
 	}
 }
@@ -149,7 +149,7 @@ func TestMalformed(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Open(t.TempDir()); !errors.Is(err, twostage.ErrNotFound) {
+	if _, err := Open(t.TempDir()); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("Open(empty dir) = %v, want ErrNotFound", err)
 	}
 }
@@ -163,12 +163,12 @@ func TestWriterChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(make([]byte, 12)); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := w.Write(make([]byte, 12)); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Fatalf("overlong Write = %v", err)
 	}
 	w2, _ := Create(p, []Header{{"a", F32, []int64{2}}}, nil)
 	w2.Write(make([]byte, 4))
-	if err := w2.Close(); !errors.Is(err, twostage.ErrInvalidInput) {
+	if err := w2.Close(); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Fatalf("short Close = %v", err)
 	}
 }

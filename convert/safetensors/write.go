@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Header declares one tensor for a Writer.
@@ -51,7 +51,7 @@ func Create(path string, headers []Header, metadata map[string]string) (*Writer,
 			return nil, fmt.Errorf("safetensors: tensor %s: dtype %q: %w", h.Name, h.Dtype, ErrDtype)
 		}
 		if h.Name == "" || seen[h.Name] {
-			return nil, fmt.Errorf("safetensors: empty or repeated tensor name %q: %w", h.Name, twostage.ErrInvalidInput)
+			return nil, fmt.Errorf("safetensors: empty or repeated tensor name %q: %w", h.Name, errdefs.ErrInvalidInput)
 		}
 		seen[h.Name] = true
 		name, _ := json.Marshal(h.Name)
@@ -94,7 +94,7 @@ func (w *Writer) Write(data []byte) (int, error) {
 			}
 		}
 		if w.next >= len(w.headers) {
-			return written, fmt.Errorf("safetensors: %d bytes written past the declared tensors: %w", len(data), twostage.ErrInvalidInput)
+			return written, fmt.Errorf("safetensors: %d bytes written past the declared tensors: %w", len(data), errdefs.ErrInvalidInput)
 		}
 		n := min(int64(len(data)), w.left)
 		if _, err := w.w.Write(data[:n]); err != nil {
@@ -110,7 +110,7 @@ func (w *Writer) Write(data []byte) (int, error) {
 // Close finishes the file; it fails when declared tensor data is missing.
 func (w *Writer) Close() error {
 	if w.f == nil {
-		return fmt.Errorf("safetensors: writer already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("safetensors: writer already closed: %w", errdefs.ErrClosed)
 	}
 	defer func() { w.f = nil }()
 	missing := w.left
@@ -125,7 +125,7 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	if missing != 0 {
-		return fmt.Errorf("safetensors: %s: %d bytes of tensor data never written: %w", w.f.Name(), missing, twostage.ErrInvalidInput)
+		return fmt.Errorf("safetensors: %s: %d bytes of tensor data never written: %w", w.f.Name(), missing, errdefs.ErrInvalidInput)
 	}
 	return nil
 }

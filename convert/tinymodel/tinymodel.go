@@ -18,8 +18,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"twostage"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/internal/half"
 	"twostage/modeldir"
 )
@@ -89,10 +89,10 @@ func Defaults(s Spec) (Spec, error) {
 			s.Dtype = safetensors.F32
 		}
 	default:
-		return s, fmt.Errorf("tinymodel: unknown family %q: %w", s.Family, twostage.ErrInvalidInput)
+		return s, fmt.Errorf("tinymodel: unknown family %q: %w", s.Family, errdefs.ErrInvalidInput)
 	}
 	if s.Dtype != safetensors.BF16 && s.Dtype != safetensors.F16 && s.Dtype != safetensors.F32 {
-		return s, fmt.Errorf("tinymodel: dtype %q: %w", s.Dtype, twostage.ErrInvalidInput)
+		return s, fmt.Errorf("tinymodel: dtype %q: %w", s.Dtype, errdefs.ErrInvalidInput)
 	}
 	if s.Shards < 1 {
 		s.Shards = 1
@@ -245,7 +245,7 @@ func WriteProgress(dir string, s Spec, progress func(done, total int64)) error {
 		tok = filepath.Join(DepsDir(), "tokenizers", name)
 	}
 	if _, err := os.Stat(tok); err != nil {
-		return fmt.Errorf("tinymodel: tokenizer %s (run scripts/deps.sh): %w", tok, twostage.ErrNotFound)
+		return fmt.Errorf("tinymodel: tokenizer %s (run scripts/deps.sh): %w", tok, errdefs.ErrNotFound)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("tinymodel: %w", err)

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
@@ -75,11 +75,11 @@ func TestWrite(t *testing.T) {
 
 func TestSpecErrors(t *testing.T) {
 	for _, s := range []Spec{{Family: "t5"}, {Family: modeldir.FamilyZerank, Dtype: "I8"}} {
-		if err := Write(t.TempDir(), s); !errors.Is(err, twostage.ErrInvalidInput) {
+		if err := Write(t.TempDir(), s); !errors.Is(err, errdefs.ErrInvalidInput) {
 			t.Errorf("Write(%+v) = %v, want ErrInvalidInput", s, err)
 		}
 	}
-	if err := Write(t.TempDir(), Spec{Family: modeldir.FamilyZerank, Tokenizer: "/nonexistent/tokenizer.json"}); !errors.Is(err, twostage.ErrNotFound) {
+	if err := Write(t.TempDir(), Spec{Family: modeldir.FamilyZerank, Tokenizer: "/nonexistent/tokenizer.json"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("missing tokenizer: %v, want ErrNotFound", err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/eval"
 )
 
@@ -112,7 +112,7 @@ func hasReranked(r *eval.Report) bool {
 
 func check(r *eval.Report) error {
 	if r == nil || len(r.Runs) == 0 {
-		return fmt.Errorf("plot: the report has no runs: %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("plot: the report has no runs: %w", errdefs.ErrInvalidInput)
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func Metrics(w io.Writer, r *eval.Report, opts *Options) error {
 		return err
 	}
 	if len(r.Metrics) == 0 {
-		return fmt.Errorf("plot: the report has no metrics: %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("plot: the report has no metrics: %w", errdefs.ErrInvalidInput)
 	}
 	names := make([]string, len(r.Metrics))
 	for i, m := range r.Metrics {
@@ -220,7 +220,7 @@ func Latency(w io.Writer, r *eval.Report, opts *Options) error {
 		}
 	}
 	if len(stages) == 0 {
-		return fmt.Errorf("plot: the report has no latencies: %w", twostage.ErrInvalidInput)
+		return fmt.Errorf("plot: the report has no latencies: %w", errdefs.ErrInvalidInput)
 	}
 	pcts := []struct {
 		name string
@@ -280,7 +280,7 @@ func Tradeoff(w io.Writer, r *eval.Report, m eval.Metric, opts *Options) error {
 	for ri, run := range r.Runs {
 		v, ok := run.Metrics[name]
 		if !ok {
-			return fmt.Errorf("plot: run %s has no %s: %w", run.Name, name, twostage.ErrInvalidInput)
+			return fmt.Errorf("plot: run %s has no %s: %w", run.Name, name, errdefs.ErrInvalidInput)
 		}
 		xy := plotter.XY{X: run.LatencyMS[eval.StageTotal].P50, Y: v}
 		if run.Reranked {

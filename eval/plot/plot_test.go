@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/eval"
 )
 
@@ -138,7 +138,7 @@ func TestPlotErrors(t *testing.T) {
 		"tradeoff unknown":  Tradeoff(&b, noMetric, eval.Metric{Measure: eval.MeasureNDCG, K: 5}, nil),
 		"metrics no metric": Metrics(&b, &eval.Report{Runs: noMetric.Runs}, nil),
 	} {
-		if !errors.Is(err, twostage.ErrInvalidInput) {
+		if !errors.Is(err, errdefs.ErrInvalidInput) {
 			t.Errorf("%s: error %v, want ErrInvalidInput", name, err)
 		}
 	}

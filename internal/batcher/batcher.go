@@ -1,7 +1,7 @@
 // Package batcher turns concurrent, blocking calls into batches for a model
 // runner: dynamic batching under an item cap and a token budget, with length
 // grouping to cut padding, a bounded wait for a batch to fill, a bounded queue
-// that refuses work with twostage.ErrOverloaded instead of growing, and
+// that refuses work with errdefs.ErrOverloaded instead of growing, and
 // overlap of preparing the next batch with running the current one.
 //
 // It knows nothing about models. A caller supplies the size of an item (its
@@ -40,7 +40,7 @@ import (
 	"sync"
 	"time"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Options configures a Batcher. Zero fields take the documented defaults.
@@ -56,7 +56,7 @@ type Options struct {
 	// wait).
 	MaxWait time.Duration
 	// MaxQueue caps the number of queued items (not yet in a batch); an Add
-	// that would exceed it fails at once with twostage.ErrOverloaded
+	// that would exceed it fails at once with errdefs.ErrOverloaded
 	// (default 16384).
 	MaxQueue int
 	// NoGrouping takes items in arrival order instead of grouping them by
@@ -192,7 +192,7 @@ func (b *Batcher[In, Out]) Options() Options { return b.opts }
 // Add queues items and blocks until every one has been run, returning the
 // outputs in item order. Zero items return an empty result at once.
 //
-// Errors: twostage.ErrClosed after Shutdown has begun; twostage.ErrOverloaded
+// Errors: errdefs.ErrClosed after Shutdown has begun; errdefs.ErrOverloaded
 // (at once, nothing queued) when the queue cannot take all items; the
 // context's error when ctx ends first: the call's queued items are then
 // dropped, and results of its items already in a batch are discarded; the
@@ -210,7 +210,7 @@ func (b *Batcher[In, Out]) Add(ctx context.Context, items []In) ([]Out, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil, fmt.Errorf("batcher: add after shutdown: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("batcher: add after shutdown: %w", errdefs.ErrClosed)
 	}
 	if len(items) == 0 {
 		b.mu.Unlock()
@@ -220,7 +220,7 @@ func (b *Batcher[In, Out]) Add(ctx context.Context, items []In) ([]Out, error) {
 		b.stats.Overloaded += int64(len(items))
 		n := len(b.queue)
 		b.mu.Unlock()
-		return nil, fmt.Errorf("batcher: queue holds %d of %d items, cannot take %d more: %w", n, b.opts.MaxQueue, len(items), twostage.ErrOverloaded)
+		return nil, fmt.Errorf("batcher: queue holds %d of %d items, cannot take %d more: %w", n, b.opts.MaxQueue, len(items), errdefs.ErrOverloaded)
 	}
 	b.queue = append(b.queue, entries...)
 	b.mu.Unlock()
@@ -258,7 +258,7 @@ func (b *Batcher[In, Out]) Stats() Stats {
 	return b.stats
 }
 
-// Shutdown stops taking new items (Add then fails with twostage.ErrClosed),
+// Shutdown stops taking new items (Add then fails with errdefs.ErrClosed),
 // runs every item already queued, and returns once both goroutines have
 // exited. Calls waiting in Add get their results. Later calls return at once.
 func (b *Batcher[In, Out]) Shutdown() {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // item is a test item: an id and a size.
@@ -163,7 +163,7 @@ func TestZeroItemsAndClosed(t *testing.T) {
 	}
 	b.Shutdown()
 	b.Shutdown() // idempotent
-	if _, err := b.Add(context.Background(), []item{{1, 1}}); !errors.Is(err, twostage.ErrClosed) {
+	if _, err := b.Add(context.Background(), []item{{1, 1}}); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("Add after Shutdown: %v, want ErrClosed", err)
 	}
 	if n := len(rec.snapshot()); n != 0 {
@@ -198,7 +198,7 @@ func TestOverloadCancelAndDrain(t *testing.T) {
 	// test rather than hanging it.
 	over, cancelOver := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelOver()
-	if _, err := b.Add(over, []item{{6, 1}}); !errors.Is(err, twostage.ErrOverloaded) {
+	if _, err := b.Add(over, []item{{6, 1}}); !errors.Is(err, errdefs.ErrOverloaded) {
 		t.Fatalf("Add over MaxQueue: %v, want ErrOverloaded", err)
 	}
 	cancelA()

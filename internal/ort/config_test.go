@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/testassets"
 )
 
@@ -27,7 +27,7 @@ func TestSessionConfigEntries(t *testing.T) {
 	// ONNX Runtime rejects an empty key; the error must say so and wrap
 	// ErrInvalidInput.
 	_, err := NewSession(path, &SessionOptions{ConfigEntries: map[string]string{"": "x"}})
-	if !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), "session config entry") {
+	if !errors.Is(err, errdefs.ErrInvalidInput) || !strings.Contains(err.Error(), "session config entry") {
 		t.Fatalf("empty key: %v; want ErrInvalidInput naming the entry", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // ReadModelIO reads the graph inputs and outputs declared in an ONNX model
@@ -21,12 +21,12 @@ import (
 func ReadModelIO(path string) (inputs, outputs []IOInfo, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ort: read model io: %w: %w", err, twostage.ErrNotFound)
+		return nil, nil, fmt.Errorf("ort: read model io: %w: %w", err, errdefs.ErrNotFound)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<16)
 	bad := func(what string) error {
-		return fmt.Errorf("ort: %s: malformed onnx model (%s): %w", path, what, twostage.ErrInvalidInput)
+		return fmt.Errorf("ort: %s: malformed onnx model (%s): %w", path, what, errdefs.ErrInvalidInput)
 	}
 	sawGraph := false
 	err = eachField(r, bad("tag"), func(num protowire.Number, typ protowire.Type) error {

@@ -15,7 +15,7 @@
 //     directory above it (the repository root when run from inside the
 //     repository, as tests and `go run` are).
 //
-// When none loads, Acquire returns an error wrapping twostage.ErrUnavailable
+// When none loads, Acquire returns an error wrapping errdefs.ErrUnavailable
 // that names every path tried.
 //
 // # Lifetime
@@ -41,7 +41,7 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // EnvLibrary is the environment variable naming the ONNX Runtime library file.
@@ -89,7 +89,7 @@ func Candidates() []string {
 // Acquire takes a reference on the process-wide ONNX Runtime environment,
 // initializing it on first use. The returned release function drops the
 // reference (later calls of the same function are no-ops returning
-// twostage.ErrClosed); the environment is destroyed with the last reference.
+// errdefs.ErrClosed); the environment is destroyed with the last reference.
 func Acquire() (release func() error, err error) {
 	env.mu.Lock()
 	defer env.mu.Unlock()
@@ -101,7 +101,7 @@ func Acquire() (release func() error, err error) {
 	env.refs++
 	var once sync.Once
 	return func() error {
-		err := fmt.Errorf("ort: environment reference already released: %w", twostage.ErrClosed)
+		err := fmt.Errorf("ort: environment reference already released: %w", errdefs.ErrClosed)
 		once.Do(func() { err = releaseRef() })
 		return err
 	}, nil
@@ -126,7 +126,7 @@ func initialize() error {
 	cands := Candidates()
 	if len(cands) == 0 {
 		return fmt.Errorf("ort: onnx runtime library not found: set %s to libonnxruntime.so (ORT >= 1.24), or %s to a directory holding lib/libonnxruntime.so, or run scripts/deps.sh to fetch .deps/lib/libonnxruntime.so: %w",
-			EnvLibrary, EnvDeps, twostage.ErrUnavailable)
+			EnvLibrary, EnvDeps, errdefs.ErrUnavailable)
 	}
 	var errs []string
 	for _, p := range cands {
@@ -143,7 +143,7 @@ func initialize() error {
 		return nil
 	}
 	return fmt.Errorf("ort: no onnx runtime library could be loaded (tried %s; set %s or %s): %w",
-		strings.Join(errs, "; "), EnvLibrary, EnvDeps, twostage.ErrUnavailable)
+		strings.Join(errs, "; "), EnvLibrary, EnvDeps, errdefs.ErrUnavailable)
 }
 
 // LibraryPath returns the library the live environment was loaded from, or

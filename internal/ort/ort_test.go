@@ -9,7 +9,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/internal/testassets"
 )
 
@@ -116,16 +116,16 @@ func TestSession(t *testing.T) {
 	for _, o := range outs {
 		o.Destroy()
 	}
-	if err := s.Run([]ortgo.Value{x}, []ortgo.Value{nil}); !errors.Is(err, twostage.ErrInvalidInput) {
+	if err := s.Run([]ortgo.Value{x}, []ortgo.Value{nil}); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Fatalf("Run with wrong arity: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); !errors.Is(err, twostage.ErrClosed) {
+	if err := s.Close(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("second Close: %v, want ErrClosed", err)
 	}
-	if err := s.Run([]ortgo.Value{x, ids}, []ortgo.Value{nil, nil}); !errors.Is(err, twostage.ErrClosed) {
+	if err := s.Run([]ortgo.Value{x, ids}, []ortgo.Value{nil, nil}); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("Run after Close: %v, want ErrClosed", err)
 	}
 }
@@ -141,12 +141,12 @@ func TestSessionErrors(t *testing.T) {
 		opts *SessionOptions
 		want error
 	}{
-		{"cuda on cpu library", model, &SessionOptions{Provider: CUDA}, twostage.ErrUnsupported},
-		{"tensorrt on cpu library", model, &SessionOptions{Provider: TensorRT}, twostage.ErrUnsupported},
-		{"unknown provider", model, &SessionOptions{Provider: "tpu"}, twostage.ErrInvalidInput},
-		{"negative threads", model, &SessionOptions{IntraOpThreads: -1}, twostage.ErrInvalidInput},
-		{"missing model", filepath.Join(t.TempDir(), "none.onnx"), nil, twostage.ErrNotFound},
-		{"malformed model", bad, nil, twostage.ErrInvalidInput},
+		{"cuda on cpu library", model, &SessionOptions{Provider: CUDA}, errdefs.ErrUnsupported},
+		{"tensorrt on cpu library", model, &SessionOptions{Provider: TensorRT}, errdefs.ErrUnsupported},
+		{"unknown provider", model, &SessionOptions{Provider: "tpu"}, errdefs.ErrInvalidInput},
+		{"negative threads", model, &SessionOptions{IntraOpThreads: -1}, errdefs.ErrInvalidInput},
+		{"missing model", filepath.Join(t.TempDir(), "none.onnx"), nil, errdefs.ErrNotFound},
+		{"malformed model", bad, nil, errdefs.ErrInvalidInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestAcquireRefcount(t *testing.T) {
 	if err := r1(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r1(); !errors.Is(err, twostage.ErrClosed) {
+	if err := r1(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Fatalf("double release: %v, want ErrClosed", err)
 	}
 	if !ortgo.IsInitialized() {
@@ -214,7 +214,7 @@ func TestLibraryMissing(t *testing.T) {
 	t.Setenv(EnvDeps, "/nonexistent-deps")
 	t.Chdir(t.TempDir())
 	_, err := Acquire()
-	if !errors.Is(err, twostage.ErrUnavailable) {
+	if !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 	for _, want := range []string{"/nonexistent/libonnxruntime.so", "/nonexistent-deps/lib/libonnxruntime.so", EnvLibrary, EnvDeps} {

@@ -9,7 +9,7 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Provider names an ONNX Runtime execution provider.
@@ -29,7 +29,7 @@ const (
 type SessionOptions struct {
 	// Provider selects the execution provider; "" means CPU. Asking for one
 	// that the loaded library lacks fails NewSession with an error wrapping
-	// twostage.ErrUnsupported: there is never a silent fallback to CPU.
+	// errdefs.ErrUnsupported: there is never a silent fallback to CPU.
 	Provider Provider
 	// DeviceID is the GPU ordinal for CUDA and TensorRT.
 	DeviceID int
@@ -46,7 +46,7 @@ type SessionOptions struct {
 	// "session.intra_op.allow_spinning": "0" (thread-pool threads sleep
 	// instead of spinning between runs, which frees the CPU for other work
 	// on a busy machine). An unknown key is ignored by ONNX Runtime; a bad
-	// value fails NewSession with an error wrapping twostage.ErrInvalidInput.
+	// value fails NewSession with an error wrapping errdefs.ErrInvalidInput.
 	ConfigEntries map[string]string
 }
 
@@ -82,7 +82,7 @@ func NewSession(modelPath string, opts *SessionOptions) (*Session, error) {
 		opts = &SessionOptions{}
 	}
 	if _, err := os.Stat(modelPath); err != nil {
-		return nil, fmt.Errorf("ort: model: %w: %w", err, twostage.ErrNotFound)
+		return nil, fmt.Errorf("ort: model: %w: %w", err, errdefs.ErrNotFound)
 	}
 	inputs, outputs, err := ReadModelIO(modelPath)
 	if err != nil {
@@ -122,7 +122,7 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 		return nil, err
 	}
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
-		return fail(fmt.Errorf("ort: negative thread count: %w", twostage.ErrInvalidInput))
+		return fail(fmt.Errorf("ort: negative thread count: %w", errdefs.ErrInvalidInput))
 	}
 	if o.IntraOpThreads > 0 {
 		if err := so.SetIntraOpNumThreads(o.IntraOpThreads); err != nil {
@@ -136,7 +136,7 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 	}
 	for k, v := range o.ConfigEntries {
 		if err := so.AddSessionConfigEntry(k, v); err != nil {
-			return fail(fmt.Errorf("ort: session config entry %s=%s: %v: %w", k, v, err, twostage.ErrInvalidInput))
+			return fail(fmt.Errorf("ort: session config entry %s=%s: %v: %w", k, v, err, errdefs.ErrInvalidInput))
 		}
 	}
 	popts := map[string]string{}
@@ -146,7 +146,7 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 	switch o.Provider {
 	case "", CPU:
 		if len(o.ProviderOptions) > 0 {
-			return fail(fmt.Errorf("ort: provider options given for the cpu provider: %w", twostage.ErrInvalidInput))
+			return fail(fmt.Errorf("ort: provider options given for the cpu provider: %w", errdefs.ErrInvalidInput))
 		}
 	case CUDA:
 		popts["device_id"] = strconv.Itoa(o.DeviceID)
@@ -159,7 +159,7 @@ func sessionOptions(o *SessionOptions) (*ortgo.SessionOptions, error) {
 			return fail(providerErr(o.Provider, err))
 		}
 	default:
-		return fail(fmt.Errorf("ort: unknown execution provider %q (want cpu, cuda or tensorrt): %w", o.Provider, twostage.ErrInvalidInput))
+		return fail(fmt.Errorf("ort: unknown execution provider %q (want cpu, cuda or tensorrt): %w", o.Provider, errdefs.ErrInvalidInput))
 	}
 	return so, nil
 }
@@ -187,7 +187,7 @@ func appendProvider[P providerOptions](newOptions func() (P, error), appendTo fu
 }
 
 func providerErr(p Provider, err error) error {
-	return fmt.Errorf("ort: %s %s (library %s: %v): %w", p, errProvider, LibraryPath(), err, twostage.ErrUnsupported)
+	return fmt.Errorf("ort: %s %s (library %s: %v): %w", p, errProvider, LibraryPath(), err, errdefs.ErrUnsupported)
 }
 
 // Path returns the model file the session was created from.
@@ -224,11 +224,11 @@ func (s *Session) Run(inputs, outputs []ortgo.Value) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.s == nil {
-		return fmt.Errorf("ort: run on closed session: %w", twostage.ErrClosed)
+		return fmt.Errorf("ort: run on closed session: %w", errdefs.ErrClosed)
 	}
 	if len(inputs) != len(s.inputs) || len(outputs) != len(s.outputs) {
 		return fmt.Errorf("ort: run with %d inputs and %d outputs, model has %d and %d: %w",
-			len(inputs), len(outputs), len(s.inputs), len(s.outputs), twostage.ErrInvalidInput)
+			len(inputs), len(outputs), len(s.inputs), len(s.outputs), errdefs.ErrInvalidInput)
 	}
 	if err := s.s.Run(inputs, outputs); err != nil {
 		return fmt.Errorf("ort: run %s: %w", s.path, err)
@@ -237,12 +237,12 @@ func (s *Session) Run(inputs, outputs []ortgo.Value) error {
 }
 
 // Close destroys the session and releases its environment reference. Later
-// calls return twostage.ErrClosed.
+// calls return errdefs.ErrClosed.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s == nil {
-		return fmt.Errorf("ort: session already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("ort: session already closed: %w", errdefs.ErrClosed)
 	}
 	err := s.s.Destroy()
 	s.s = nil

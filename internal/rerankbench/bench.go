@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"twostage"
+	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/record"
 	"twostage/modeldir"
@@ -235,7 +235,7 @@ func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
 		o.Seed = 1
 	}
 	if o.MinTokens > o.MedianTokens || o.MedianTokens > o.MaxTokens {
-		return nil, fmt.Errorf("rerankbench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, twostage.ErrInvalidInput)
+		return nil, fmt.Errorf("rerankbench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, errdefs.ErrInvalidInput)
 	}
 	logf := o.Log
 	if logf == nil {

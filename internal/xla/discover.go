@@ -15,7 +15,7 @@
 // (~/.local/lib/go-xla, /usr/local/lib/go-xla, ...). A plugin is a file
 // named pjrt_c_api_<platform>_plugin.so; for cuda, JAX's xla_cuda_plugin.so
 // too. A platform whose plugin is missing or does not load fails Open with
-// an error wrapping twostage.ErrUnsupported that lists every place searched:
+// an error wrapping errdefs.ErrUnsupported that lists every place searched:
 // there is never a fallback to another device.
 package xla
 
@@ -25,7 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 // Platforms.
@@ -41,7 +41,7 @@ const (
 const PluginEnv = "PJRT_PLUGIN_LIBRARY_PATH"
 
 // ErrNoPlugin is wrapped by Open's error when no loadable plugin was found.
-var ErrNoPlugin = fmt.Errorf("xla: no PJRT plugin: %w", twostage.ErrUnsupported)
+var ErrNoPlugin = fmt.Errorf("xla: no PJRT plugin: %w", errdefs.ErrUnsupported)
 
 // pluginNames are the file names of platform's plugin, in order of preference.
 func pluginNames(platform string) []string {
@@ -69,7 +69,7 @@ func defaultDirs() []string {
 // lists every place searched.
 func FindPlugin(platform, env, wd string) (string, error) {
 	if platform != PlatformCPU && platform != PlatformCUDA {
-		return "", fmt.Errorf("xla: unknown platform %q (want cpu or cuda): %w", platform, twostage.ErrInvalidInput)
+		return "", fmt.Errorf("xla: unknown platform %q (want cpu or cuda): %w", platform, errdefs.ErrInvalidInput)
 	}
 	var searched []string
 	look := func(dir string) string {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"twostage"
+	"twostage/errdefs"
 )
 
 func TestFindPlugin(t *testing.T) {
@@ -51,7 +51,7 @@ func TestFindPlugin(t *testing.T) {
 	// Nothing for cuda: the error names every place searched, and wraps
 	// ErrNoPlugin and ErrUnsupported. The cpu plugin is never taken instead.
 	_, err := FindPlugin(PlatformCUDA, filepath.Dir(envDir), wd)
-	if !errors.Is(err, ErrNoPlugin) || !errors.Is(err, twostage.ErrUnsupported) {
+	if !errors.Is(err, ErrNoPlugin) || !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Fatalf("cuda with only cpu plugins: %v, want ErrNoPlugin", err)
 	}
 	for _, want := range []string{filepath.Dir(envDir), filepath.Join(tmp, "repo", ".deps", "pjrt"), filepath.Join(wd, ".deps", "pjrt"), "/usr/local/lib/go-xla", "pjrt_c_api_cuda_plugin.so or xla_cuda_plugin.so"} {
@@ -63,7 +63,7 @@ func TestFindPlugin(t *testing.T) {
 	if _, err := FindPlugin(PlatformCUDA, envDir, ""); !errors.Is(err, ErrNoPlugin) || !strings.Contains(err.Error(), "not a cuda plugin") {
 		t.Errorf("cpu plugin file for cuda: %v", err)
 	}
-	if _, err := FindPlugin("tpu", "", wd); !errors.Is(err, twostage.ErrInvalidInput) {
+	if _, err := FindPlugin("tpu", "", wd); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("unknown platform: %v, want ErrInvalidInput", err)
 	}
 }

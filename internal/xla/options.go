@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"twostage"
 	"twostage/convert/arch"
+	"twostage/errdefs"
 )
 
 // Compute types for Options.Compute.
@@ -50,7 +50,7 @@ func (o *Options) computeType() (string, error) {
 	case ComputeFP16:
 		return arch.F16, nil
 	}
-	return "", fmt.Errorf("xla: compute type %q (want fp32, bf16 or fp16): %w", o.Compute, twostage.ErrInvalidInput)
+	return "", fmt.Errorf("xla: compute type %q (want fp32, bf16 or fp16): %w", o.Compute, errdefs.ErrInvalidInput)
 }
 
 // Buckets rounds b and s up to the next step of 1, 2, 3, 4, 6, 8, 12, 16,

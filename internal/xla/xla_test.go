@@ -11,11 +11,11 @@ import (
 	"sync"
 	"testing"
 
-	"twostage"
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
 	"twostage/convert/tinymodel"
+	"twostage/errdefs"
 	"twostage/internal/testassets"
 	"twostage/internal/xla"
 	"twostage/modeldir"
@@ -264,7 +264,7 @@ func TestCloseUnderLoad(t *testing.T) {
 			started <- struct{}{}
 			for {
 				_, err := e.Run(ctx, ids, mask, nil, B, S)
-				if errors.Is(err, twostage.ErrClosed) {
+				if errors.Is(err, errdefs.ErrClosed) {
 					closedSeen[g] = true
 					return
 				}
@@ -287,7 +287,7 @@ func TestCloseUnderLoad(t *testing.T) {
 			t.Errorf("caller %d did not end with ErrClosed", g)
 		}
 	}
-	if err := e.Close(); !errors.Is(err, twostage.ErrClosed) {
+	if err := e.Close(); !errors.Is(err, errdefs.ErrClosed) {
 		t.Errorf("second Close: %v, want ErrClosed", err)
 	}
 }
@@ -304,12 +304,12 @@ func TestBadInputs(t *testing.T) {
 		cancelled  bool
 		wantCtxErr bool
 	}{
-		{"id past the vocabulary", []int64{1, tinymodel.Qwen3Vocab}, []int64{1, 1}, 1, 2, twostage.ErrInvalidInput, false, false},
-		{"negative id", []int64{-1}, []int64{1}, 1, 1, twostage.ErrInvalidInput, false, false},
-		{"size mismatch", []int64{1, 2, 3}, []int64{1, 1}, 1, 3, twostage.ErrInvalidInput, false, false},
-		{"empty row", []int64{1, 2}, []int64{0, 0}, 1, 2, twostage.ErrInvalidInput, false, false},
-		{"bad mask value", []int64{1, 2}, []int64{1, 2}, 1, 2, twostage.ErrInvalidInput, false, false},
-		{"empty batch", nil, nil, 0, 0, twostage.ErrInvalidInput, false, false},
+		{"id past the vocabulary", []int64{1, tinymodel.Qwen3Vocab}, []int64{1, 1}, 1, 2, errdefs.ErrInvalidInput, false, false},
+		{"negative id", []int64{-1}, []int64{1}, 1, 1, errdefs.ErrInvalidInput, false, false},
+		{"size mismatch", []int64{1, 2, 3}, []int64{1, 1}, 1, 3, errdefs.ErrInvalidInput, false, false},
+		{"empty row", []int64{1, 2}, []int64{0, 0}, 1, 2, errdefs.ErrInvalidInput, false, false},
+		{"bad mask value", []int64{1, 2}, []int64{1, 2}, 1, 2, errdefs.ErrInvalidInput, false, false},
+		{"empty batch", nil, nil, 0, 0, errdefs.ErrInvalidInput, false, false},
 		{"cancelled", []int64{1}, []int64{1}, 1, 1, context.Canceled, true, true},
 	}
 	for _, tc := range tests {
@@ -325,7 +325,7 @@ func TestBadInputs(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.Hidden(ctx, []int64{1}, []int64{1}, nil, 1, 1); !errors.Is(err, twostage.ErrUnsupported) {
+	if _, err := e.Hidden(ctx, []int64{1}, []int64{1}, nil, 1, 1); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("Hidden on a cross-encoder: %v, want ErrUnsupported", err)
 	}
 }
@@ -345,11 +345,11 @@ func TestOpenErrors(t *testing.T) {
 		o    xla.Options
 		want error
 	}{
-		{"no plugin anywhere", dir, xla.Options{PluginEnv: &empty, WorkDir: tmp, Platform: xla.PlatformCUDA}, twostage.ErrUnsupported},
+		{"no plugin anywhere", dir, xla.Options{PluginEnv: &empty, WorkDir: tmp, Platform: xla.PlatformCUDA}, errdefs.ErrUnsupported},
 		{"plugin that does not load", dir, xla.Options{PluginEnv: &fake}, xla.ErrNoPlugin},
-		{"bad compute", dir, xla.Options{Compute: "int8"}, twostage.ErrInvalidInput},
-		{"family of another architecture", dir, xla.Options{Family: modeldir.FamilyBertCrossEncoder}, twostage.ErrUnsupported},
-		{"no checkpoint", tmp, xla.Options{}, twostage.ErrNotFound},
+		{"bad compute", dir, xla.Options{Compute: "int8"}, errdefs.ErrInvalidInput},
+		{"family of another architecture", dir, xla.Options{Family: modeldir.FamilyBertCrossEncoder}, errdefs.ErrUnsupported},
+		{"no checkpoint", tmp, xla.Options{}, errdefs.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/driver"
 	"twostage/retry"
 )
 
@@ -283,11 +284,11 @@ func (r *Reranker) Rerank(ctx context.Context, query string, docs []string) ([]t
 	if strings.TrimSpace(query) == "" {
 		return nil, fmt.Errorf("remote: %s: empty query: %w", r.kind, twostage.ErrInvalidInput)
 	}
-	if err := twostage.CheckText("query", query); err != nil {
+	if err := driver.CheckText("query", query); err != nil {
 		return nil, fmt.Errorf("remote: %s: %w", r.kind, err)
 	}
 	for i, d := range docs {
-		if err := twostage.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
+		if err := driver.CheckText(fmt.Sprintf("document %d", i), d); err != nil {
 			return nil, fmt.Errorf("remote: %s: %w", r.kind, err)
 		}
 	}

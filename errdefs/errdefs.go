@@ -1,0 +1,31 @@
+// Package errdefs holds the sentinel errors of the twostage module, as a leaf
+// package that imports nothing of the module. Package twostage re-exports
+// every one (twostage.ErrNotFound is errdefs.ErrNotFound), so errors.Is
+// matches whichever name a caller uses; packages below the root (tokenizer,
+// the batcher, the converters) import this one instead of the root.
+package errdefs
+
+import "errors"
+
+// Sentinel errors. Every package in the module wraps one of these, so callers
+// can branch with errors.Is whatever the backend or model.
+var (
+	// ErrNotFound reports ids that do not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidInput reports a malformed argument: an empty id or query, a NaN
+	// vector, invalid UTF-8, an unsupported metadata type, a bad option.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrDimension reports a vector whose length differs from the store's or
+	// the embedder's dimension.
+	ErrDimension = errors.New("dimension mismatch")
+	// ErrClosed reports a call on a closed Store, engine or server.
+	ErrClosed = errors.New("closed")
+	// ErrUnavailable reports a backend or model service that cannot be reached
+	// (after bounded retries) or timed out.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrOverloaded reports a full queue: the caller should back off and retry.
+	ErrOverloaded = errors.New("overloaded")
+	// ErrUnsupported reports an optional capability the backend lacks, or a
+	// filter it cannot express.
+	ErrUnsupported = errors.New("unsupported")
+)

@@ -1,0 +1,124 @@
+// Package validate holds the input checks that package twostage (the Store
+// and the Pipeline) and package twostage/driver (re-exporting them for
+// backends) share: vectors, texts and metadata values. It imports only
+// errdefs, so both can use it.
+package validate
+
+import (
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"twostage/errdefs"
+)
+
+// CheckVector returns an error wrapping errdefs.ErrDimension when v does not have dim
+// elements, or errdefs.ErrInvalidInput when it holds NaN or Inf.
+func CheckVector(v []float32, dim int) error {
+	if len(v) != dim {
+		return fmt.Errorf("twostage: vector has %d dimensions, want %d: %w", len(v), dim, errdefs.ErrDimension)
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("twostage: vector element %d is %v: %w", i, x, errdefs.ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// CheckText returns an error wrapping errdefs.ErrInvalidInput when s is not valid UTF-8.
+func CheckText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("twostage: %s is not valid UTF-8: %w", what, errdefs.ErrInvalidInput)
+	}
+	return nil
+}
+
+// NormalizeMetadata returns a copy of md with every value converted to one of
+// the portable types (string, bool, int64, float64, []string), or an error
+// wrapping errdefs.ErrInvalidInput naming the first key that cannot be.
+func NormalizeMetadata(md map[string]any) (map[string]any, error) {
+	if md == nil {
+		return nil, nil
+	}
+	out := make(map[string]any, len(md))
+	for k, v := range md {
+		if k == "" {
+			return nil, fmt.Errorf("twostage: empty metadata key: %w", errdefs.ErrInvalidInput)
+		}
+		if err := CheckText("metadata key", k); err != nil {
+			return nil, err
+		}
+		nv, err := NormalizeValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("twostage: metadata %q: %w", k, err)
+		}
+		out[k] = nv
+	}
+	return out, nil
+}
+
+// NormalizeValue converts one metadata or filter value to a portable type
+// (string, bool, int64, float64 or []string), or returns an error wrapping
+// ErrInvalidInput.
+func NormalizeValue(v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if !utf8.ValidString(x) {
+			return nil, fmt.Errorf("string is not valid UTF-8: %w", errdefs.ErrInvalidInput)
+		}
+		return x, nil
+	case bool, int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int8:
+		return int64(x), nil
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return nil, fmt.Errorf("integer %d overflows int64: %w", x, errdefs.ErrInvalidInput)
+		}
+		return int64(x), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return nil, fmt.Errorf("integer %d overflows int64: %w", x, errdefs.ErrInvalidInput)
+		}
+		return int64(x), nil
+	case float32:
+		return NormalizeValue(float64(x))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("number %v is not finite: %w", x, errdefs.ErrInvalidInput)
+		}
+		return x, nil
+	case []string:
+		for _, s := range x {
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("string is not valid UTF-8: %w", errdefs.ErrInvalidInput)
+			}
+		}
+		return append([]string(nil), x...), nil
+	case []any:
+		ss := make([]string, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("list element %d has type %T, only lists of strings are supported: %w", i, e, errdefs.ErrInvalidInput)
+			}
+			ss[i] = s
+		}
+		return NormalizeValue(ss)
+	default:
+		return nil, fmt.Errorf("unsupported type %T (want string, bool, int64, float64 or []string): %w", v, errdefs.ErrInvalidInput)
+	}
+}
