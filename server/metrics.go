@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,18 +42,30 @@ func findStats(r twostage.Reranker, depth int) (inference.Stats, bool) {
 // once per instance, by name.
 func (s *Server) engineSources() map[string]inference.Stats {
 	out := map[string]inference.Stats{}
-	seen := map[any]bool{}
+	var seen []twostage.Reranker
 	for _, name := range names(s.allRerankers) {
 		r := s.allRerankers[name]
-		if seen[r] {
+		if slices.ContainsFunc(seen, func(o twostage.Reranker) bool { return same(o, r) }) {
 			continue
 		}
-		seen[r] = true
+		seen = append(seen, r)
 		if st, ok := findStats(r, 0); ok {
 			out[name] = st
 		}
 	}
 	return out
+}
+
+// same reports whether a and b are one reranker. Rerankers are usually
+// pointers; a value of a type that == cannot compare (a struct holding a
+// slice) is only ever the same as nothing else, rather than a panic.
+func same(a, b twostage.Reranker) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return a == b
 }
 
 type metrics struct {
