@@ -27,7 +27,7 @@ const (
 	DefaultMaxBatchTokens = 16384
 	DefaultMaxWait        = 2 * time.Millisecond
 	DefaultMaxQueue       = 16384
-	DefaultMinFill        = 0.9
+	DefaultMinFill        = 0.95
 )
 
 // ModelOptions configure one model: where it runs and how its calls are
