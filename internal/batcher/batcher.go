@@ -434,7 +434,7 @@ func (b *Batcher[In, Out]) pick() (sel []int, full bool) {
 	q := b.queue
 	capN, budget := b.opts.MaxBatchSize, b.opts.MaxBatchTokens
 	fits := func(n, longest int) bool { return n <= capN && (budget == 0 || n*longest <= budget) }
-	if b.opts.NoGrouping || len(q) == 1 {
+	if b.opts.NoGrouping || (len(q) == 1 && len(b.planned) == 0) {
 		longest := 0
 		for i, e := range q {
 			l := max(longest, e.size)

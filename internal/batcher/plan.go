@@ -5,8 +5,8 @@ import (
 	"slices"
 )
 
-// plan picks the next length-grouped batch (b.mu held, at least two items
-// queued). It groups only a window of the oldest queued items (Window),
+// plan picks the next length-grouped batch (b.mu held, queue not empty).
+// It groups only a window of the oldest queued items (Window),
 // so that calls are served in about arrival order and finish one after
 // another rather than all near the end.
 //

@@ -157,3 +157,48 @@ func TestPlanTakesTheOldestAndKeepsCaps(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanSkipsDroppedItems plans a full window, drops one call's queued
+// items as a cancelled Add does, and checks that the rest of the plan runs
+// without them, in the order of the oldest items.
+func TestPlanSkipsDroppedItems(t *testing.T) {
+	b := &Batcher[item, int]{opts: (&Options{MaxBatchSize: 2, MinFill: 0.9, Window: 6}).withDefaults()}
+	keep, drop := &call[int]{}, &call[int]{}
+	// Sizes pair up as (0,3), (1,4), (2,5); call drop owns 4 and 5.
+	for i, s := range []int{10, 50, 90, 10, 50, 90} {
+		c := keep
+		if i >= 4 {
+			c = drop
+		}
+		b.queue = append(b.queue, &entry[item, int]{c: c, item: item{i, s}, size: s})
+	}
+	ids := func(sel []int) []int {
+		var out []int
+		for _, i := range sel {
+			out = append(out, b.queue[i].item.id)
+		}
+		return out
+	}
+	take := func(sel []int) {
+		b.queue = slices.DeleteFunc(b.queue, func(e *entry[item, int]) bool {
+			return slices.ContainsFunc(sel, func(i int) bool { return e.item.id == i })
+		})
+	}
+	sel, full := b.pick()
+	if got := ids(sel); !slices.Equal(got, []int{0, 3}) || !full || len(b.planned) != 2 {
+		t.Fatalf("first batch %v (full %v, %d planned), want [0 3], full, 2 planned", got, full, len(b.planned))
+	}
+	take(ids(sel))
+	b.queue = slices.DeleteFunc(b.queue, func(e *entry[item, int]) bool { return e.c == drop })
+	for _, want := range [][]int{{1}, {2}} {
+		sel, full := b.pick()
+		got := ids(sel)
+		if !slices.Equal(got, want) || !full {
+			t.Fatalf("batch %v (full %v), want %v, full", got, full, want)
+		}
+		take(got)
+	}
+	if len(b.queue) != 0 || len(b.planned) != 0 {
+		t.Fatalf("%d queued, %d planned after the plan ran", len(b.queue), len(b.planned))
+	}
+}
