@@ -78,7 +78,8 @@ type ModelOptions struct {
 	// inputs of similar length (which cuts padding).
 	NoLengthGrouping bool
 	// MinFill is the least fill (real over padded tokens) length grouping
-	// accepts when growing a batch (DefaultMinFill; negative: any).
+	// accepts in a batch (DefaultMinFill; negative: any). Grouping cuts the
+	// oldest queued inputs into the fewest batches at that fill.
 	MinFill float64
 }
 
