@@ -31,7 +31,7 @@ const (
 	DefaultMaxBatchTokens = 16384
 	DefaultMaxWait        = 2 * time.Millisecond
 	DefaultMaxQueue       = 16384
-	DefaultMinFill        = 0.9
+	DefaultMinFill        = 0.95
 )
 
 // ModelOptions configure one model: where it runs and how its calls are
@@ -94,7 +94,8 @@ type ModelOptions struct {
 	// inputs of similar length (which cuts padding).
 	NoLengthGrouping bool
 	// MinFill is the least fill (real over padded tokens) length grouping
-	// accepts when growing a batch (DefaultMinFill; negative: any).
+	// accepts in a batch (DefaultMinFill; negative: any). Grouping cuts the
+	// oldest queued inputs into the fewest batches at that fill.
 	MinFill float64
 }
 

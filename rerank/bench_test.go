@@ -29,6 +29,7 @@ import (
 // TWOSTAGE_BENCH_HIDDEN and TWOSTAGE_BENCH_LAYERS (model size; heads of 64
 // dimensions, intermediate 3x hidden), TWOSTAGE_BENCH_COMPUTE=fp16 (fp16
 // weights and matrix products), TWOSTAGE_BENCH_BATCH_TOKENS.
+// TWOSTAGE_BENCH_NO_UNGROUPED=1 skips the run without length grouping.
 // TWOSTAGE_BENCH_SPIN=1 lets ONNX Runtime's idle threads spin (its
 // default; the engine turns spinning off on the CPU), raw session and engine
 // alike.
@@ -53,6 +54,7 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 	o := &rerankbench.Options{CallsPerClient: 1}
 	o.Engine.Provider = os.Getenv("TWOSTAGE_BENCH_PROVIDER")
 	o.Engine.MaxBatchTokens = env("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
+	o.NoUngrouped = os.Getenv("TWOSTAGE_BENCH_NO_UNGROUPED") == "1"
 	if os.Getenv("TWOSTAGE_BENCH_SPIN") == "1" {
 		o.Engine.SessionConfig = map[string]string{"session.intra_op.allow_spinning": "1"}
 	}
@@ -88,5 +90,6 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 		b.ReportMetric(rep.Ratio(best), "ratio-vs-raw")
 		b.ReportMetric(best.Fill(), "fill")
 		b.ReportMetric(best.TokensPerSec(), "tokens/s")
+		b.ReportMetric(best.MedianDone, "median-call-done")
 	}
 }

@@ -23,12 +23,17 @@
 // A batch is formed when the queue holds a full batch (MaxBatchSize items,
 // or MaxBatchTokens padded tokens), when the oldest queued item has waited
 // MaxWait, or at Shutdown. The oldest queued item is always in the next
-// batch, so no item starves. With length grouping (the default) the batch
-// grows from the oldest item to the queued items nearest to it in size,
-// choosing at each step the neighbour that adds the least padding, as long as
-// the batch stays within MaxBatchTokens and its fill (real tokens over
-// padded tokens, len(batch) * longest) stays at or above MinFill. Without
-// grouping, items are taken in arrival order.
+// batch, so no item starves. With length grouping (the default) the batcher
+// looks at a window of the oldest queued items (Window), sorts it by size
+// and cuts it into runs of neighbours, each within MaxBatchSize and
+// MaxBatchTokens and with a fill (real tokens over padded tokens,
+// len(batch) * longest) at or above MinFill, choosing the cut with the
+// fewest batches and then the least padding. Under load (the window full)
+// the cut is the plan for the next batches, run in the order of their
+// oldest items; items queued meanwhile wait for the next plan. Because only
+// the window is grouped, calls finish in about arrival order, one after
+// another, instead of all together at the end. Without grouping, items are
+// taken in arrival order.
 package batcher
 
 import (
@@ -63,9 +68,15 @@ type Options struct {
 	// size.
 	NoGrouping bool
 	// MinFill is the lowest fill (real over padded tokens) that length
-	// grouping accepts when it adds an item to a batch; 0 accepts any, 1
-	// only equal sizes. Ignored with NoGrouping.
+	// grouping accepts in a batch; 0 accepts any (grouping then cuts the
+	// fewest batches, padded or not), 1 only equal sizes. Ignored with
+	// NoGrouping.
 	MinFill float64
+	// Window is how many of the oldest queued items length grouping
+	// chooses from (default 8 * MaxBatchSize): the smaller, the sooner
+	// each call finishes; the larger, the less padding. Ignored with
+	// NoGrouping.
+	Window int
 }
 
 func (o *Options) withDefaults() Options {
@@ -89,6 +100,9 @@ func (o *Options) withDefaults() Options {
 		r.MaxQueue = 16384
 	}
 	r.MinFill = min(max(r.MinFill, 0), 1)
+	if r.Window <= 0 {
+		r.Window = 8 * r.MaxBatchSize
+	}
 	return r
 }
 
@@ -133,10 +147,13 @@ type Batcher[In, Out any] struct {
 	size    func(In) int
 	prepare PrepareFunc[In, Out]
 
-	mu     sync.Mutex
-	queue  []*entry[In, Out] // arrival order
-	closed bool
-	stats  Stats
+	mu    sync.Mutex
+	queue []*entry[In, Out] // arrival order
+	// planned holds the batches still to run from the last window
+	// planned by length grouping (see plan), in order.
+	planned [][]*entry[In, Out]
+	closed  bool
+	stats   Stats
 
 	wake chan struct{}      // capacity 1: something changed for the former
 	jobs chan *job[In, Out] // unbuffered: one prepared batch waits at most
@@ -410,14 +427,6 @@ func (b *Batcher[In, Out]) deliver(j *job[In, Out], out []Out, err error) {
 	}
 }
 
-// candidate is a neighbour that pick may add to a batch: its position in
-// the size order, and the batch's longest size, tokens and fill with it.
-type candidate struct {
-	ok      bool
-	i, l, t int
-	fill    float64
-}
-
 // pick chooses the next batch from the queue (b.mu held, queue not empty)
 // and reports whether it is full: more items are queued, but the item cap or
 // the token budget keeps them out. It returns indices into b.queue.
@@ -425,7 +434,7 @@ func (b *Batcher[In, Out]) pick() (sel []int, full bool) {
 	q := b.queue
 	capN, budget := b.opts.MaxBatchSize, b.opts.MaxBatchTokens
 	fits := func(n, longest int) bool { return n <= capN && (budget == 0 || n*longest <= budget) }
-	if b.opts.NoGrouping || len(q) == 1 {
+	if b.opts.NoGrouping || (len(q) == 1 && len(b.planned) == 0) {
 		longest := 0
 		for i, e := range q {
 			l := max(longest, e.size)
@@ -437,72 +446,7 @@ func (b *Batcher[In, Out]) pick() (sel []int, full bool) {
 		}
 		return sel, len(sel) == capN
 	}
-	// Sort queue positions by size (arrival order breaks ties) and grow a
-	// window around the oldest item.
-	order := make([]int, len(q))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(x, y int) int { return q[x].size - q[y].size })
-	pos := slices.Index(order, 0)
-	lo, hi := pos, pos
-	longest, tokens := q[0].size, q[0].size
-	n := 1
-	sel = append(sel, 0)
-	for {
-		if n == capN {
-			return sel, true
-		}
-		var cands [2]candidate
-		if lo > 0 {
-			i := order[lo-1]
-			t := tokens + q[i].size
-			cands[0] = candidate{true, lo - 1, longest, t, float64(t) / float64((n+1)*longest)}
-		}
-		if hi < len(order)-1 {
-			i := order[hi+1]
-			l := max(longest, q[i].size)
-			t := tokens + q[i].size
-			cands[1] = candidate{true, hi + 1, l, t, float64(t) / float64((n+1)*l)}
-		}
-		if !cands[0].ok && !cands[1].ok {
-			return sel, false
-		}
-		// Try the candidate that keeps the batch fuller first.
-		first := 0
-		if !cands[0].ok || (cands[1].ok && cands[1].fill > cands[0].fill) {
-			first = 1
-		}
-		chosen := -1
-		for _, k := range []int{first, 1 - first} {
-			c := cands[k]
-			if c.ok && fits(n+1, c.l) && c.fill >= b.opts.MinFill {
-				chosen = k
-				break
-			}
-		}
-		if chosen < 0 {
-			// Something is queued that this batch cannot take: full if the
-			// cap or the budget is what stops it.
-			for _, c := range cands {
-				if c.ok && !fits(n+1, c.l) {
-					return sel, true
-				}
-			}
-			// Only the fill rule stops it: the batch is as good as it gets
-			// with what is queued now; more arrivals may join it.
-			return sel, false
-		}
-		c := cands[chosen]
-		if chosen == 0 {
-			lo = c.i
-		} else {
-			hi = c.i
-		}
-		sel = append(sel, order[c.i])
-		n++
-		longest, tokens = c.l, c.t
-	}
+	return b.plan()
 }
 
 // Queued returns the number of items waiting for a batch.

@@ -294,7 +294,9 @@ func TestGroupingCutsPadding(t *testing.T) {
 	fills := map[bool]float64{}
 	for _, grouping := range []bool{true, false} {
 		rec := &recorder{gate: make(chan struct{}), started: make(chan int, 1000)}
-		b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 8, NoGrouping: !grouping, MaxWait: time.Hour})
+		// MinFill 0.9, as the inference runtime sets it: with 0 grouping
+		// accepts any fill and cuts the fewest batches, padding or not.
+		b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 8, NoGrouping: !grouping, MaxWait: time.Hour, MinFill: 0.9})
 		// The first call fills one batch that holds the runner.
 		first := make(chan error, 1)
 		go func() {
@@ -324,13 +326,15 @@ func TestGroupingCutsPadding(t *testing.T) {
 			}
 		}()
 		rec.gate <- struct{}{}
+		// Shutdown forms the last, partial batches at once (MaxWait is an
+		// hour) and returns when every item has run.
+		b.Shutdown()
 		if err := <-first; err != nil {
 			t.Fatal(err)
 		}
 		if err := <-res; err != nil {
 			t.Fatal(err)
 		}
-		b.Shutdown()
 		close(rec.started)
 		var tok, pad int
 		for _, batch := range rec.snapshot()[1:] {

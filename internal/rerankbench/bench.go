@@ -67,6 +67,12 @@ type Row struct {
 	Wall time.Duration
 	// P50 and P99 are per-call latencies (engine rows).
 	P50, P99 time.Duration
+	// FirstDone and MedianDone are when the first call and the median call
+	// finished, from the start of the run, as fractions of Wall (engine
+	// rows): per-call fairness. Clients start together, so when every call
+	// waits for the last batches both are near 1; calls that finish one
+	// after another bring MedianDone towards 0.5.
+	FirstDone, MedianDone float64
 	// CPU is the process's CPU time over the run (all threads: tokenizing,
 	// scheduling and ONNX Runtime's pools); for the raw session, while it
 	// builds tensors and runs.
@@ -143,15 +149,17 @@ func (r *Report) CPURatio(row Row) float64 {
 // WriteTable prints the report side by side.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "model %s (%s) on %s; inputs %.0f tokens on average (%d to %d)\n", r.Model, r.Family, r.Device, r.MeanTokens, r.MinTokens, r.MaxTokens)
-	fmt.Fprintf(w, "%-32s %6s %7s %9s %8s %7s %11s %7s %6s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "tokens/cpu-s", "vs raw", "fill", "p50", "p99")
+	fmt.Fprintf(w, "%-32s %6s %7s %9s %8s %7s %11s %7s %6s %9s %9s %9s\n", "run", "pairs", "batches", "tokens/s", "pairs/s", "vs raw", "tokens/cpu-s", "vs raw", "fill", "p50", "p99", "done 1st/med")
 	for _, row := range r.Rows {
-		p50, p99 := "-", "-"
+		p50, p99, done := "-", "-", "-"
 		if row.Clients > 0 {
 			p50, p99 = row.P50.Round(time.Millisecond).String(), row.P99.Round(time.Millisecond).String()
+			done = fmt.Sprintf("%.2f/%.2f", row.FirstDone, row.MedianDone)
 		}
-		fmt.Fprintf(w, "%-32s %6d %7d %9.0f %8.1f %7.3f %11.0f %7.3f %6.3f %9s %9s\n", row.Name, row.Pairs, row.Batches,
-			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.TokensPerCPUSec(), r.CPURatio(row), row.Fill(), p50, p99)
+		fmt.Fprintf(w, "%-32s %6d %7d %9.0f %8.1f %7.3f %11.0f %7.3f %6.3f %9s %9s %9s\n", row.Name, row.Pairs, row.Batches,
+			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.TokensPerCPUSec(), r.CPURatio(row), row.Fill(), p50, p99, done)
 	}
+	fmt.Fprintln(w, "done 1st/med: when the first and the median call finished, as fractions of the run (all clients start together)")
 	if len(r.RawMeasurements) > 1 {
 		ms := make([]string, len(r.RawMeasurements))
 		for i, m := range r.RawMeasurements {
@@ -513,13 +521,13 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 	if strings.EqualFold(eo.Provider, inference.ProviderXLA) {
 		// XLA compiles a program per bucket shape on first use: an untimed
 		// pass over the same work compiles the shapes the timed pass runs.
-		if _, err := driveBench(ctx, e, work); err != nil {
+		if _, _, err := driveBench(ctx, e, work); err != nil {
 			return row, err
 		}
 	}
 	before := e.Stats()
 	c0, t0 := processCPU(), time.Now()
-	lat, err := driveBench(ctx, e, work)
+	lat, done, err := driveBench(ctx, e, work)
 	row.Wall = time.Since(t0)
 	row.CPU = processCPU() - c0
 	if err != nil {
@@ -534,16 +542,19 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 	slices.Sort(lat)
 	row.P50 = lat[(len(lat)-1)/2]
 	row.P99 = lat[min(len(lat)-1, int(math.Ceil(0.99*float64(len(lat))))-1)]
+	slices.Sort(done)
+	row.FirstDone = done[0].Seconds() / row.Wall.Seconds()
+	row.MedianDone = done[(len(done)-1)/2].Seconds() / row.Wall.Seconds()
 	return row, nil
 }
 
 // driveBench runs work on e, one goroutine per client, and returns the
-// calls' latencies.
-func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) ([]time.Duration, error) {
+// calls' latencies and when each call finished, from its start.
+func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) (lat, done []time.Duration, err error) {
+	t0 := time.Now()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		lat  []time.Duration
 		errs []error
 	)
 	for _, calls := range work {
@@ -556,6 +567,7 @@ func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) ([]tim
 				d := time.Since(c0)
 				mu.Lock()
 				lat = append(lat, d)
+				done = append(done, time.Since(t0))
 				if err != nil {
 					errs = append(errs, err)
 				}
@@ -567,5 +579,5 @@ func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) ([]tim
 		}()
 	}
 	wg.Wait()
-	return lat, errors.Join(errs...)
+	return lat, done, errors.Join(errs...)
 }

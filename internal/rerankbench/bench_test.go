@@ -36,6 +36,9 @@ func TestRun(t *testing.T) {
 		if row.Name != want.name || row.Pairs != want.pairs || row.Calls != want.pairs/6 {
 			t.Errorf("row %d: %q with %d pairs in %d calls; want %q with %d pairs", i+1, row.Name, row.Pairs, row.Calls, want.name, want.pairs)
 		}
+		if row.FirstDone <= 0 || row.FirstDone > row.MedianDone || row.MedianDone > 1 {
+			t.Errorf("row %q: first call done at %.3f, median at %.3f of the run; want 0 < first <= median <= 1", row.Name, row.FirstDone, row.MedianDone)
+		}
 		if row.Ceiling <= 0 || row.Tokens <= 0 || row.Padded < row.Tokens {
 			t.Errorf("row %q: ceiling %v, tokens %d, padded %d", row.Name, row.Ceiling, row.Tokens, row.Padded)
 		}
