@@ -11,8 +11,8 @@ import (
 
 // BenchmarkDtypes runs one mid-sized Qwen3 reranker (hidden 512, 4 layers)
 // on CPU converted three ways, side by side: fp32; fp16 weights with fp32
-// products. Each iteration runs all three; it reports each one's ns/op and
-// the fp16 variants' speedup over fp32 (above 1: faster than fp32).
+// products; fp16 products. Each iteration runs all three; it reports each
+// one's ns/op and the fp16 variants' speedup over fp32 (above 1: faster).
 //
 //	go test -run '^$' -bench Dtypes -benchtime 5x ./convert
 func BenchmarkDtypes(b *testing.B) {
