@@ -5,15 +5,22 @@ import (
 	"fmt"
 	"log"
 
+	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/modeldir"
 	"twostage/rerank"
 )
 
 // A program creates one runtime, opens its models through the front ends,
 // and closes the runtime at the end. Engines on the same model directory
 // in the runtime share one loaded model, so their calls fill the same
-// batches.
+// batches. (A tiny random zerank model built by convert/tinymodel stands
+// in for models/zerank-2.)
 func Example() {
+	dir, err := tinymodel.Dir(modeldir.FamilyZerank)
+	if err != nil {
+		log.Fatal(err)
+	}
 	rt, err := inference.New(&inference.Options{
 		Defaults: inference.ModelOptions{IntraOpThreads: 4},
 	})
@@ -21,7 +28,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer rt.Close()
-	e, err := rerank.Open("models/zerank-2", &rerank.EngineOptions{Runtime: rt})
+	e, err := rerank.Open(dir, &rerank.EngineOptions{Runtime: rt})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -32,4 +39,5 @@ func Example() {
 	}
 	st := e.Stats()
 	fmt.Printf("score %.3f; %d pairs in %d batches, fill %.2f\n", scores[0].Score, st.Items, st.Batches, st.Fill())
+	// Output: score 0.569; 1 pairs in 1 batches, fill 1.00
 }

@@ -7,21 +7,29 @@ import (
 	"sort"
 
 	"twostage"
+	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/modeldir"
 	"twostage/rerank"
 )
 
 // Open a converted zerank-2 directory (`twostage convert --from zerank-2/
 // --to models/zerank-2`) in a runtime and rerank candidates. Every Open of
 // the same directory in the runtime shares one model, so concurrent
-// searches are batched together.
+// searches are batched together. (A tiny random zerank model built by
+// convert/tinymodel stands in for models/zerank-2, so the scores say
+// nothing about relevance.)
 func ExampleOpen() {
+	dir, err := tinymodel.Dir(modeldir.FamilyZerank)
+	if err != nil {
+		log.Fatal(err)
+	}
 	rt, err := inference.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer rt.Close()
-	e, err := rerank.Open("models/zerank-2", &rerank.EngineOptions{
+	e, err := rerank.Open(dir, &rerank.EngineOptions{
 		Runtime: rt,
 		ModelOptions: inference.ModelOptions{
 			Provider: inference.ProviderCPU, // or inference.ProviderCUDA with a GPU build of ONNX Runtime
@@ -46,13 +54,21 @@ func ExampleOpen() {
 		fmt.Printf("%.3f (raw %.2f) %s\n", scores[i].Score, scores[i].Raw, docs[i])
 	}
 	st := e.Stats()
-	fmt.Printf("%d pairs in %d batches, %.0f%% of computed tokens real\n", st.Items, st.Batches, 100*st.Fill())
+	fmt.Printf("%d pairs scored\n", st.Items)
+	// Output:
+	// 0.736 (raw 5.14) Bananas are rich in potassium.
+	// 0.495 (raw -0.09) A cross-encoder reads the query and the document together and scores their relevance.
+	// 2 pairs scored
 }
 
 // Score long pages by their best window, with a task instruction and a
 // query cap, per call.
 func ExampleEngine_RerankWith() {
-	e, err := rerank.Open("models/zerank-2", nil)
+	dir, err := tinymodel.Dir(modeldir.FamilyZerank) // stands in for models/zerank-2
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := rerank.Open(dir, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -73,4 +89,7 @@ func ExampleEngine_RerankWith() {
 		text := []rune(pages[i])
 		fmt.Printf("page %d: %.3f, best window %q\n", i, s.Score, string(text[s.Chunk.Start:s.Chunk.End]))
 	}
+	// Output:
+	// page 0: 0.857, best window "... a 30,000-token page ..."
+	// page 1: 0.855, best window "... another ..."
 }

@@ -12,18 +12,19 @@ import (
 	"twostage/modeldir"
 )
 
-// TestGPU runs the engine on a GPU execution provider. It needs a GPU build
-// of ONNX Runtime (ONNXRUNTIME_LIB) and a GPU, so it runs only when
-// TWOSTAGE_TEST_PROVIDER names the provider (cuda or tensorrt);
-// scripts/gpu-check.sh sets both. It checks, for every family, the GPU's
+// TestGPU runs the engine on a GPU execution provider named by
+// TWOSTAGE_TEST_PROVIDER (cuda or tensorrt), which needs a GPU build of ONNX
+// Runtime (ONNXRUNTIME_LIB) and a GPU; scripts/gpu-check.sh sets both. It checks, for every family, the GPU's
 // scores against the float64 reference (fp32 weights, TF32 off) and against
 // the same pairs scored alone on the GPU, and fp16 models (fp16 weights,
 // fp32 and fp16 compute) against the fp32 model within fp16's precision.
-// TWOSTAGE_TEST_PROVIDER=cpu runs the same checks on the CPU.
+// Without TWOSTAGE_TEST_PROVIDER the same checks run on ONNX Runtime's CPU
+// provider, the stand-in that make test runs, so the test never skips.
 func TestGPU(t *testing.T) {
 	provider := os.Getenv("TWOSTAGE_TEST_PROVIDER")
 	if provider == "" {
-		t.Skip("GPU checks: set TWOSTAGE_TEST_PROVIDER=cuda and ONNXRUNTIME_LIB to a GPU build of ONNX Runtime (scripts/gpu-check.sh)")
+		provider = inference.ProviderCPU
+		t.Log("TWOSTAGE_TEST_PROVIDER unset: running the GPU checks on the CPU provider (scripts/gpu-check.sh sets cuda)")
 	}
 	popts := map[string]string{}
 	if provider == inference.ProviderCUDA {

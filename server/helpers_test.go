@@ -296,6 +296,8 @@ type batchingEngine struct {
 	wg       sync.WaitGroup
 
 	batches, pairs, real, padded, queued, waitNS, runNS atomic.Int64
+	// mixed counts the batches holding calls with different queries.
+	mixed atomic.Int64
 }
 
 type job struct {
@@ -378,6 +380,12 @@ func (b *batchingEngine) loop() {
 				longest = max(longest, l)
 			}
 			j.out, j.err = b.lex.Rerank(j.ctx, j.q, j.docs)
+		}
+		for _, j := range batch[1:] {
+			if j.q != batch[0].q {
+				b.mixed.Add(1)
+				break
+			}
 		}
 		b.batches.Add(1)
 		b.pairs.Add(int64(n))

@@ -1,15 +1,21 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -501,12 +507,13 @@ func TestShutdownTimeout(t *testing.T) {
 	close(gate.release)
 }
 
-// TestTwoProcessesShareOneEngine: two clients with their own connections
-// (standing in for two application processes) use one server; every call
+// TestTwoProcessesShareOneEngine: two client processes (children of this
+// test binary, each with its own connections) use one server; every call
 // from either reaches the same engine instance, opened once although two
-// collections and the rerank endpoint name it.
+// collections and the rerank endpoint name it, and the engine merges calls
+// from both processes into the same batches.
 func TestTwoProcessesShareOneEngine(t *testing.T) {
-	eng := newBatchingEngine(64, 2*time.Millisecond)
+	eng := newBatchingEngine(64, 20*time.Millisecond)
 	cfg := `
 embedders: {default: "hash:64"}
 rerankers: {default: engine}
@@ -520,38 +527,52 @@ collections:
 	if e.opened["engine"] != 1 {
 		t.Fatalf("engine opened %d times, want 1", e.opened["engine"])
 	}
-	const perProcess = 40
-	var wg sync.WaitGroup
+	// Both children connect and wait on stdin, so that their calls overlap.
+	var children []*exec.Cmd
+	var gos []io.WriteCloser
 	for p := range 2 {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-		t.Cleanup(client.CloseIdleConnections)
-		for g := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range perProcess / 4 {
-					var r response
-					if i%2 == 0 {
-						r = doWith(t, client, "POST", e.url+"/v1/rerank", `{"query":"red planet","documents":["mars red planet","venus"]}`, "")
-					} else {
-						coll := []string{"a", "b"}[(p+g)%2]
-						r = doWith(t, client, "POST", e.url+"/v1/search", `{"query":"red planet","collection":"`+coll+`","top_n":2,"candidate_k":5}`, "")
-					}
-					if r.status != 200 {
-						t.Errorf("process %d: %d %s", p, r.status, r.body)
-					}
-				}
-			}()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTwoProcessesClientChild$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), twoProcessesEnv+"="+e.url+" "+strconv.Itoa(p))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("client process %d:\n%s", p, out.String())
+			}
+		})
+		children, gos = append(children, cmd), append(gos, stdin)
+	}
+	for _, w := range gos {
+		w.Write([]byte("go\n"))
+		w.Close()
+	}
+	for p, cmd := range children {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("client process %d: %v", p, err)
 		}
 	}
-	wg.Wait()
 	st := eng.Stats()
 	// 40 rerank calls of 2 documents and 40 searches of 5 candidates.
-	if st.Items != 2*perProcess/2*2+2*perProcess/2*5 {
-		t.Errorf("engine scored %d pairs, want %d", st.Items, 2*perProcess/2*2+2*perProcess/2*5)
+	calls := 2 * twoProcessesCalls
+	if want := int64(calls/2*2 + calls/2*5); st.Items != want {
+		t.Errorf("engine scored %d pairs, want %d", st.Items, want)
 	}
-	if st.Batches < 1 || st.Batches > 2*perProcess {
-		t.Errorf("engine ran %d batches for %d calls", st.Batches, 2*perProcess)
+	// One call brings at most 5 pairs: more per batch on average means the
+	// engine merged calls; without batching the mean is 3.5.
+	if st.Batches == 0 || float64(st.Items)/float64(st.Batches) <= 5 {
+		t.Errorf("engine ran %d batches of %d pairs for %d calls: calls were not batched together", st.Batches, st.Items, calls)
+	}
+	if mixed := eng.mixed.Load(); mixed == 0 {
+		t.Errorf("no batch held calls of both processes (%d batches)", st.Batches)
 	}
 	m := string(e.do("GET", "/metrics", "", "").body)
 	if v, err := metricValue(m, `twostage_engine_pairs_total{reranker="default"}`); err != nil || v != float64(st.Items) {
@@ -563,7 +584,48 @@ collections:
 	if strings.Contains(m, `twostage_engine_pairs_total{reranker="engine"}`) {
 		t.Error("one engine reported twice under two names")
 	}
-	t.Logf("2 clients x %d calls: %d batches, %.2f pairs per batch", perProcess, st.Batches, float64(st.Items)/float64(st.Batches))
+	t.Logf("2 processes x %d calls: %d batches, %.2f pairs per batch, %d batches with calls of both", twoProcessesCalls, st.Batches, float64(st.Items)/float64(st.Batches), eng.mixed.Load())
+}
+
+const (
+	twoProcessesEnv   = "TWOSTAGE_TWO_PROCESSES_CLIENT"
+	twoProcessesCalls = 40
+)
+
+// TestTwoProcessesClientChild is one client process of
+// TestTwoProcessesShareOneEngine: 4 goroutines make twoProcessesCalls calls
+// in all, half /v1/rerank and half /v1/search, with a query naming the
+// process, once a line arrives on stdin.
+func TestTwoProcessesClientChild(t *testing.T) {
+	arg := os.Getenv(twoProcessesEnv)
+	if arg == "" {
+		t.Skip("runs only as a child of TestTwoProcessesShareOneEngine")
+	}
+	url, p, _ := strings.Cut(arg, " ")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	query := "red planet p" + p
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range twoProcessesCalls / 4 {
+				var r response
+				if i%2 == 0 {
+					r = doWith(t, client, "POST", url+"/v1/rerank", `{"query":"`+query+`","documents":["mars red planet","venus"]}`, "")
+				} else {
+					coll := []string{"a", "b"}[g%2]
+					r = doWith(t, client, "POST", url+"/v1/search", `{"query":"`+query+`","collection":"`+coll+`","top_n":2,"candidate_k":5}`, "")
+				}
+				if r.status != 200 {
+					t.Errorf("process %s: %d %s", p, r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestMetrics(t *testing.T) {

@@ -9,15 +9,27 @@ import (
 
 	"twostage"
 	"twostage/adapters/weaviatestore"
+	"twostage/integration_tests/weaviateserver"
+	"twostage/internal/testassets"
 )
 
 // Open a class on a Weaviate server, write documents, then search by vector
-// and with Weaviate's native hybrid search. (It needs a server, so it is
-// compiled but not run; integration_tests runs the same calls against a
-// real weaviate-server.)
+// and with Weaviate's native hybrid search. A throwaway weaviate-server
+// (scripts/deps.sh weaviate) stands in for one on localhost:8080.
 func Example() {
+	bin, ok := weaviateserver.Binary(testassets.Deps())
+	if !ok {
+		log.Fatal("run scripts/deps.sh weaviate")
+	}
+	srv, err := weaviateserver.Start(bin, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Stop()
+	host := srv.Addr() // "localhost:8080" for a server of your own
+
 	ctx := context.Background()
-	client, err := weaviate.NewClient(weaviate.Config{Host: "localhost:8080", Scheme: "http"})
+	client, err := weaviate.NewClient(weaviate.Config{Host: host, Scheme: "http"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,4 +56,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(len(hybrid))
+	// Output:
+	// a
+	// 2
 }

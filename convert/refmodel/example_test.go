@@ -2,18 +2,31 @@ package refmodel_test
 
 import (
 	"fmt"
+	"os"
 
 	"twostage/convert/refmodel"
+	"twostage/convert/tinymodel"
 	"twostage/modeldir"
 )
 
 // Example scores one sequence with a checkpoint's reference forward pass.
+// A tiny random zerank checkpoint written by convert/tinymodel stands in for
+// a downloaded one; the reference computes in float64, so the score is the
+// same on every machine.
 func Example() {
-	m, err := refmodel.Load("path/to/hf-checkpoint", modeldir.FamilyZerank)
-	if err != nil {
-		fmt.Println("load:", err != nil)
+	dir, _ := os.MkdirTemp("", "ckpt")
+	defer os.RemoveAll(dir)
+	if err := tinymodel.Write(dir, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1}); err != nil {
+		fmt.Println(err)
 		return
 	}
+	m, err := refmodel.Load(dir, modeldir.FamilyZerank)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
 	raw, err := m.Score([]int64{151644, 8948, 198}, nil)
-	fmt.Println(raw, err)
+	fmt.Printf("%.6f %v\n", raw, err)
+	// Output: 3.819995 <nil>
 }

@@ -157,14 +157,37 @@ func ModelSpec(tb testing.TB, s Spec, opts *convert.Options) string {
 			o.Family = s.Family
 		}
 	}
-	o.Progress = nil
-	key := fmt.Sprintf("model %s %+v", ckpt, o)
-	dir, err := cached(key, func(dir string) error {
-		_, err := convert.Convert(context.Background(), ckpt, dir, &o)
-		return err
-	})
+	dir, err := convertCached(ckpt, o)
 	if err != nil {
 		tb.Fatalf("tinymodel: convert: %v", err)
 	}
 	return dir
+}
+
+func convertCached(ckpt string, o convert.Options) (string, error) {
+	o.Progress = nil
+	key := fmt.Sprintf("model %s %+v", ckpt, o)
+	return cached(key, func(dir string) error {
+		_, err := convert.Convert(context.Background(), ckpt, dir, &o)
+		return err
+	})
+}
+
+// Dir is Model for callers without a testing.TB (examples): it returns the
+// fp32 model directory of family's seed-1 tiny model, or an error (missing
+// tokenizer included) instead of failing a test.
+func Dir(family string) (string, error) {
+	s, err := Defaults(Spec{Family: family, Seed: 1})
+	if err != nil {
+		return "", err
+	}
+	ckpt, err := cached("ckpt "+specKey(s), func(dir string) error { return Write(dir, s) })
+	if err != nil {
+		return "", fmt.Errorf("tinymodel: %w", err)
+	}
+	dir, err := convertCached(ckpt, convert.Options{Family: family})
+	if err != nil {
+		return "", fmt.Errorf("tinymodel: convert: %w", err)
+	}
+	return dir, nil
 }

@@ -26,5 +26,16 @@ func ExampleWrite() {
 	dir, _ := os.MkdirTemp("", "ckpt")
 	defer os.RemoveAll(dir)
 	err := tinymodel.Write(dir, tinymodel.Spec{Family: modeldir.FamilyBertCrossEncoder, Seed: 7, Layers: 1})
-	fmt.Println(err)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		fmt.Println(e.Name())
+	}
+	// Output:
+	// config.json
+	// model.safetensors
+	// tokenizer.json
 }
