@@ -583,7 +583,8 @@ func (d *Driver) restObjects(ctx context.Context, uuids []string) ([]*models.Obj
 // objects in tail only, unless the filtered probe finds something wrong:
 // a crash loses a suffix of Weaviate's HNSW log, so a node that lost its
 // links but not itself is among the last written (tail), or, when nodes
-// were lost, near them; then every object is searched for.
+// were lost, near them; then every object is searched for. A nil tail
+// searches for every object.
 func (d *Driver) verify(ctx context.Context, uuids []string, tail map[string]bool, repair bool) (wrong []string, err error) {
 	objs, err := d.vectorsOf(ctx, uuids)
 	if err != nil {
@@ -603,7 +604,7 @@ func (d *Driver) verify(ctx context.Context, uuids []string, tail map[string]boo
 		return nil, err
 	}
 	reach := func(o *models.Object) bool { return tail[string(o.ID)] }
-	if len(missing)+len(mismatched)+len(lost) > 0 {
+	if tail == nil || len(missing)+len(mismatched)+len(lost) > 0 {
 		reach = nil
 	}
 	var ok []*models.Object
