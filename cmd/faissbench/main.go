@@ -60,6 +60,7 @@ type config struct {
 	Rounds, Chunk   int
 	Keep            bool
 	Layout          string
+	Serve, ServeAs  string
 }
 
 func main() {
@@ -85,6 +86,8 @@ func main() {
 	flag.IntVar(&c.Chunk, "chunk", 16, "queries per timed chunk at batch 1")
 	flag.BoolVar(&c.Keep, "keep", false, "keep the stores and index files in -work, and reuse kept ones instead of building")
 	flag.StringVar(&c.Layout, "layout", "", "comma-separated C++ baseline binaries: search with each (kinds from -kinds), batch 1, side by side (scripts/faisslayout.sh)")
+	flag.StringVar(&c.Serve, "serve", "", "another baseline for the searches: a program speaking faissbench-cpp's serve protocol on the C++-built index (scripts/faissbench-cpu.sh: faiss-cpu)")
+	flag.StringVar(&c.ServeAs, "serve-name", "", "the -serve baseline's name in the report")
 	flag.StringVar(&c.Child, "child", "", "internal: build, reopen or search")
 	flag.StringVar(&c.Kind, "kind", "", "internal: the kind a child runs")
 	flag.Parse()
@@ -436,7 +439,11 @@ func childSearch(c config) error {
 	}
 	store := twostage.NewStore(d)
 	defer store.Close()
-	cs, _, err := startCPP(c, c.Kind)
+	sc := c
+	if c.Serve != "" {
+		sc = c.withCPP(c.Serve)
+	}
+	cs, _, err := startCPP(sc, c.Kind)
 	if err != nil {
 		return err
 	}
@@ -720,6 +727,9 @@ func build(c config, kind string) (g, x result, err error) {
 
 // report prints the table: every cell faisslocal/C++ and their ratio.
 func report(w io.Writer, c config, kinds []string, res map[string]result) {
+	if c.Serve != "" {
+		fmt.Fprintf(w, "\nQPS, QPS/CPU-s and recall@10 columns: the baseline is %s (-serve), searching the index file FAISS from C++ built\n", c.ServeAs)
+	}
 	fmt.Fprintf(w, "\nfaisslocal vs FAISS from C++: n=%d dim=%d queries=%d k=10 cosine, %d CPUs (OpenMP %d threads at batch 64)\n",
 		c.N, c.Dim, c.NQ, runtime.NumCPU(), res[kinds[0]].Threads)
 	fmt.Fprintf(w, "HNSW M=%d efC=%d efS=%d; IVF nlist=%d nprobe=%d train=%d; PQ m=%d nbits=%d refine=%d; %d passes, chunks of %d (b1) and 64 (b64)\n\n",
