@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"twostage/server"
 )
 
 // indexed returns a mem store spec holding three documents.
@@ -376,9 +378,33 @@ func TestServeChecksTheRecordedSettings(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	cfg := filepath.Join(dir, "serve.yaml")
-	os.WriteFile(cfg, []byte("allow_mem_file: true\nembedders: {default: \"hash:16\"}\ncollections:\n  docs:\n    store: \"mem:"+snap+"\"\n"), 0o644)
+	os.WriteFile(cfg, []byte("allow_mem_file: true\nembedders: {default: \"hash:16\"}\ncollections:\n  docs:\n    store: \"mem:"+snap+"\"\n    metric: cosine\n"), 0o644)
 	code, _, stderr := cli(t, "", "serve", "--config", cfg, "--listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(stderr, "was built with embedder hash:16 (16 dimensions) and metric dot") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("serve with metric cosine over a dot store: exit %d %q", code, stderr)
+	}
+}
+
+// A collection that leaves metric and embedder out is served with the
+// settings its store recorded; one that sets them keeps its own.
+func TestServeAdoptsTheRecordedSettings(t *testing.T) {
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "docs.snap")
+	if code, _, stderr := cli(t, `{"id":"a","text":"x"}`, "index", "--store", "mem:"+snap, "--metric", "dot", "--embedder", "hash:16"); code != 0 {
+		t.Fatal(stderr)
+	}
+	yml := "allow_mem_file: true\nembedders: {default: \"hash:32\"}\ncollections:\n  docs:\n    store: \"mem:" + snap + "\"\n  mine:\n    store: \"mem:" + snap + "\"\n    metric: l2\n    embedder: default\n"
+	cfg, err := server.ParseConfig([]byte(yml), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adoptRecorded(cfg, []byte(yml)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Collections["docs"]; got.Metric != "dot" || got.Embedder != "hash:16" {
+		t.Errorf("docs: metric %q, embedder %q; want the recorded dot and hash:16", got.Metric, got.Embedder)
+	}
+	if got := cfg.Collections["mine"]; got.Metric != "l2" || got.Embedder != "default" {
+		t.Errorf("mine: metric %q, embedder %q; want the config's own l2 and default", got.Metric, got.Embedder)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+
+	"gopkg.in/yaml.v3"
 
 	"twostage/server"
 )
@@ -32,6 +35,13 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	raw, err := os.ReadFile(*config)
+	if err != nil {
+		return err
+	}
+	if err := adoptRecorded(cfg, raw); err != nil {
+		return usageErr("%v", err)
+	}
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
@@ -47,4 +57,37 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fmt.Fprintf(stderr, "twostage serve: listening on http://%s\n", ln.Addr())
 	err = srv.Serve(ctx, ln)
 	return errors.Join(err, srv.Close())
+}
+
+// adoptRecorded gives each collection over an embedded store that recorded
+// how it was built (faiss:DIR, mem:FILE) the recorded metric and embedder,
+// unless the collection in the config file (raw) sets them itself: a store
+// is served as it was built unless the config says otherwise, and then
+// openRecordedStore reports a contradiction.
+func adoptRecorded(cfg *server.Config, raw []byte) error {
+	var doc struct {
+		Collections map[string]map[string]any `yaml:"collections"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for name, cc := range cfg.Collections {
+		_, setPath, ok := embeddedStore(cc.Store)
+		if !ok {
+			continue
+		}
+		rec, err := readSettings(setPath)
+		if err != nil || rec == nil {
+			continue // openRecordedStore reports a settings file it cannot read
+		}
+		set := doc.Collections[name]
+		if _, ok := set["metric"]; !ok && rec.Metric != "" {
+			cc.Metric = string(rec.Metric)
+		}
+		if _, ok := set["embedder"]; !ok && rec.Embedder != "" {
+			cc.Embedder = rec.Embedder
+		}
+		cfg.Collections[name] = cc
+	}
+	return nil
 }
