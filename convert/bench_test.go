@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

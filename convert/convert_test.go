@@ -15,11 +15,11 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"twostage/convert"
-	"twostage/convert/refmodel"
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/internal/ort"
+	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
 // Example converts a Hugging Face checkpoint to an fp16 model directory. A
-// tiny random zerank checkpoint written by convert/tinymodel stands in for
+// tiny random zerank checkpoint written by internal/tinymodel stands in for
 // a downloaded zerank-2.
 func Example() {
 	tmp, _ := os.MkdirTemp("", "convert")

@@ -10,7 +10,7 @@ import (
 
 	"twostage"
 	"twostage/convert"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"twostage/convert"
-	"twostage/convert/internal/tffixture"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tffixture"
+	"twostage/internal/tinymodel"
 )
 
 // transformersTolerance bounds a converted graph's relative difference to

@@ -14,11 +14,11 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"twostage/convert/tinymodel"
 	"twostage/inference"
 	"twostage/internal/ort"
 	"twostage/internal/record"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

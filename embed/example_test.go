@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 
 	"twostage"
-	"twostage/convert/tinymodel"
 	"twostage/embed"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
@@ -24,7 +24,7 @@ func ExampleHashing() {
 
 // NewONNX loads a bi-encoder converted with `twostage convert --family
 // bert-embedding` (or a published ONNX export); e5 models want prefixes.
-// (A tiny random bert-embedding model built by convert/tinymodel stands in
+// (A tiny random bert-embedding model built by internal/tinymodel stands in
 // for models/e5-small-v2, so the similarity says nothing about meaning.)
 func ExampleNewONNX() {
 	dir, err := tinymodel.Dir(modeldir.FamilyBertEmbedding)

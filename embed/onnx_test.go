@@ -14,10 +14,10 @@ import (
 
 	"twostage"
 	"twostage/convert/onnxgraph"
-	"twostage/convert/refmodel"
-	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )

@@ -8,10 +8,10 @@ import (
 	"math"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"twostage/convert/tinymodel"
 	"twostage/hub"
 	"twostage/internal/hubtest"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

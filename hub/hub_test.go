@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
 	"twostage/hub"
 	"twostage/internal/hubtest"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 	"twostage/retry"

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log"
 
-	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 )
@@ -14,7 +14,7 @@ import (
 // A program creates one runtime, opens its models through the front ends,
 // and closes the runtime at the end. Engines on the same model directory
 // in the runtime share one loaded model, so their calls fill the same
-// batches. (A tiny random zerank model built by convert/tinymodel stands
+// batches. (A tiny random zerank model built by internal/tinymodel stands
 // in for models/zerank-2.)
 func Example() {
 	dir, err := tinymodel.Dir(modeldir.FamilyZerank)

@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/internal/xla"
 	"twostage/modeldir"
 )

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
 	"twostage/internal/rerankbench"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

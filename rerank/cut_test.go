@@ -6,9 +6,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

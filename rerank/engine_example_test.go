@@ -7,8 +7,8 @@ import (
 	"sort"
 
 	"twostage"
-	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 )
@@ -17,7 +17,7 @@ import (
 // --to models/zerank-2`) in a runtime and rerank candidates. Every Open of
 // the same directory in the runtime shares one model, so concurrent
 // searches are batched together. (A tiny random zerank model built by
-// convert/tinymodel stands in for models/zerank-2, so the scores say
+// internal/tinymodel stands in for models/zerank-2, so the scores say
 // nothing about relevance.)
 func ExampleOpen() {
 	dir, err := tinymodel.Dir(modeldir.FamilyZerank)

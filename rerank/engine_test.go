@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"twostage"
-	"twostage/convert/refmodel"
-	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
 	"twostage/inference"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

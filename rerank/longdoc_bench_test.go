@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"twostage"
-	"twostage/convert/tinymodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

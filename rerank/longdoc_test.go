@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"twostage"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )

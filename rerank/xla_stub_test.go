@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

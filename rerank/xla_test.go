@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/internal/xla"
 	"twostage/modeldir"
 )

@@ -18,7 +18,7 @@ mkdir -p "$work"
 bin="$work/bin"
 mkdir -p "$bin"
 go build -o "$bin/twostage" ./cmd/twostage
-go build -o "$bin/tinyckpt" ./convert/tinymodel/tinyckpt
+go build -o "$bin/tinyckpt" ./internal/tinymodel/tinyckpt
 # Qwen3: GQA (4 query heads on 2 key/value heads), the real 151,936-token
 # vocabulary (the exporter computes every logit; twostage only the score row).
 [ -d "$work/qwen3" ] || "$bin/tinyckpt" --family zerank --hidden 256 --layers 2 --heads 4 --kv-heads 2 \

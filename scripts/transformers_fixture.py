@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """transformers_fixture.py: reference scores from Hugging Face transformers, in
-float64, for the tiny checkpoints convert/refmodel's TestTransformersFixture
+float64, for the tiny checkpoints internal/refmodel's TestTransformersFixture
 writes (it runs this script when TWOSTAGE_WRITE_FIXTURE=1).
 
     python transformers_fixture.py REQUEST_JSON

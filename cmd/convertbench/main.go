@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"twostage/convert"
-	"twostage/convert/tinymodel"
 	"twostage/internal/ort"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"twostage/convert/tinymodel"
 	"twostage/embed"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

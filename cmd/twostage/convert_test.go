@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -13,9 +13,9 @@ import (
 	"sync"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/embed"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/hub"
 	"twostage/internal/hubtest"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 	"twostage/server"

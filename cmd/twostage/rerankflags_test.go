@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"twostage"
-	"twostage/convert/tinymodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 )

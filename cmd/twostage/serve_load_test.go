@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/server"
 	stagespec "twostage/spec"

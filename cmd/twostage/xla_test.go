@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -7,8 +7,8 @@ import (
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

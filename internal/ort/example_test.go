@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"twostage/convert/tinymodel"
 	"twostage/internal/ort"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
 // ExampleNewSession loads a model on the CPU provider and lists its inputs
-// (here the graph of a tiny BERT cross-encoder built by convert/tinymodel).
+// (here the graph of a tiny BERT cross-encoder built by internal/tinymodel).
 func ExampleNewSession() {
 	dir, err := tinymodel.Dir(modeldir.FamilyBertCrossEncoder)
 	if err != nil {

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"log"
 
-	"twostage/convert/tinymodel"
 	"twostage/embed"
 	"twostage/inference"
 	"twostage/internal/record"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
 // Count the padded tokens of the batches an embedder runs, through a
 // runtime whose "record" provider is ONNX Runtime on the CPU. (A tiny
-// bert-embedding model built by convert/tinymodel stands in for
+// bert-embedding model built by internal/tinymodel stands in for
 // models/all-MiniLM-L6-v2; it has the same tokenizer.)
 func Example() {
 	dir, err := tinymodel.Dir(modeldir.FamilyBertEmbedding)

@@ -6,15 +6,15 @@ import (
 	"io"
 	"log"
 
-	"twostage/convert/tinymodel"
 	"twostage/internal/rerankbench"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
 // Measure a converted cross-encoder against the raw session with 1 and 2
 // concurrent clients. rep.WriteTable(os.Stdout) prints the table `twostage
 // bench rerank` prints; its speeds vary from run to run, so this example
-// prints only what ran. (A tiny zerank model built by convert/tinymodel
+// prints only what ran. (A tiny zerank model built by internal/tinymodel
 // stands in for models/zerank-2.)
 func Example() {
 	dir, err := tinymodel.Dir(modeldir.FamilyZerank)

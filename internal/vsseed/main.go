@@ -31,9 +31,9 @@ import (
 
 	"twostage"
 	"twostage/convert"
-	"twostage/convert/tinymodel"
 	"twostage/embed"
 	"twostage/faisslocal"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
 	"twostage/tokenizer"

@@ -14,9 +14,9 @@ import (
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
 	"twostage/internal/testassets"
+	"twostage/internal/tinymodel"
 	"twostage/internal/xla"
 	"twostage/modeldir"
 )

@@ -1,9 +1,11 @@
 // Command tinyckpt writes a small random Hugging Face checkpoint
 // (config.json, model.safetensors, tokenizer.json from .deps/tokenizers) of
 // the given family and sizes, for scripts that compare twostage's converted
-// graphs with other exporters on the same weights:
+// graphs with other exporters on the same weights (scripts/exporters-compare.sh).
+// It lives under internal/ with the package it wraps: its checkpoints have
+// random weights and serve the project's comparisons, not users' models.
 //
-//	go run ./convert/tinymodel/tinyckpt --family zerank --hidden 256 --layers 2 --dir /tmp/ckpt
+//	go run ./internal/tinymodel/tinyckpt --family zerank --hidden 256 --layers 2 --dir /tmp/ckpt
 package main
 
 import (
@@ -11,7 +13,7 @@ import (
 	"fmt"
 	"os"
 
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 )
 
 func main() {

@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"twostage/convert/tinymodel"
 	"twostage/errdefs"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

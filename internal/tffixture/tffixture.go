@@ -1,5 +1,5 @@
 // Package tffixture holds the cases of the committed Hugging Face
-// transformers fixture (convert/refmodel/testdata/transformers.json): tiny
+// transformers fixture (internal/refmodel/testdata/transformers.json): tiny
 // seeded checkpoints, the token sequences scored on them, and the raw
 // scores transformers computed in float64. refmodel's and convert's tests
 // both check against it, so the two read one list of cases.
@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
@@ -55,7 +55,7 @@ type Fixture struct {
 // Path is the fixture file's absolute path.
 func Path() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "refmodel", "testdata", "transformers.json")
+	return filepath.Join(filepath.Dir(file), "..", "refmodel", "testdata", "transformers.json")
 }
 
 // Load reads the fixture and checks that it has a score for every sequence

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"twostage/convert/internal/tffixture"
-	"twostage/convert/tinymodel"
+	"twostage/internal/tffixture"
+	"twostage/internal/tinymodel"
 )
 
 // transformersTolerance is each case's bound on refmodel's relative

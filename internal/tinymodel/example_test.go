@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"twostage/convert/tinymodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 
-	"twostage/convert/refmodel"
-	"twostage/convert/tinymodel"
+	"twostage/internal/refmodel"
+	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
 
 // Example scores one sequence with a checkpoint's reference forward pass.
-// A tiny random zerank checkpoint written by convert/tinymodel stands in for
+// A tiny random zerank checkpoint written by internal/tinymodel stands in for
 // a downloaded one; the reference computes in float64, so the score is the
 // same on every machine.
 func Example() {
