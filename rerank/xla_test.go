@@ -5,8 +5,6 @@ package rerank
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,48 +131,7 @@ func TestXLACloseDuringLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := mixedDocs(40, 6)
-	var wg sync.WaitGroup
-	var closed sync.Map
-	errs := make(chan error, 8)
-	for c := 0; c < 8; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				n := 1 + (c*7+i)%len(docs)
-				got, err := e.Rerank(context.Background(), testQuery, docs[:n])
-				switch {
-				case errors.Is(err, errdefs.ErrClosed):
-					closed.Store(c, true)
-					return
-				case err != nil:
-					errs <- err
-					return
-				case len(got) != n:
-					errs <- fmt.Errorf("%d scores for %d docs", len(got), n)
-					return
-				}
-			}
-		}()
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for e.Stats().Batches < 10 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	n := 0
-	closed.Range(func(any, any) bool { n++; return true })
-	if n != 8 {
-		t.Fatalf("%d of 8 callers saw ErrClosed", n)
-	}
+	closeUnderLoad(t, e, 60*time.Second)
 }
 
 func TestXLAOpenErrors(t *testing.T) {
