@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 	"twostage/integration_tests/weaviateserver"
 	"twostage/internal/testassets"
@@ -40,11 +41,11 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 	docs := make([]twostage.Document, n)
 	for i := range docs {
 		id := fmt.Sprintf("d%04d", i)
-		docs[i] = twostage.Document{ID: id, Text: "text of " + id, Vector: randVec(r, dim), Metadata: map[string]any{"i": int64(i)}}
+		docs[i] = twostage.Document{ID: id, Text: "text of " + id, Vector: storetest.RandomVector(r, dim), Metadata: map[string]any{"i": int64(i)}}
 	}
 	qs := make([][]float32, queries)
 	for i := range qs {
-		qs[i] = randVec(r, dim)
+		qs[i] = storetest.RandomVector(r, dim)
 	}
 	classes := map[string]*weaviatestore.Options{
 		"Journaled":   {Dim: dim},
