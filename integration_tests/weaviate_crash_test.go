@@ -11,8 +11,6 @@ import (
 	"twostage"
 	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
-	"twostage/integration_tests/weaviateserver"
-	"twostage/internal/testassets"
 )
 
 // TestWeaviateCrashAfterWriterGone is issue 19's scenario: a batch job
@@ -27,15 +25,7 @@ import (
 // runs after it found the server unreachable, for a process (a server)
 // that had the class open across the crash while a batch job wrote it.
 func TestWeaviateCrashAfterWriterGone(t *testing.T) {
-	bin, ok := weaviateserver.Binary(testassets.Deps())
-	if !ok {
-		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
-	}
-	srv, err := weaviateserver.Start(bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := ownWeaviate(t)
 	const dim, n, queries = 16, 2000, 20
 	r := rand.New(rand.NewPCG(19, 19))
 	docs := make([]twostage.Document, n)

@@ -22,8 +22,6 @@ import (
 	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 	"twostage/embed"
-	"twostage/integration_tests/weaviateserver"
-	"twostage/internal/testassets"
 	"twostage/rerank"
 )
 
@@ -32,15 +30,7 @@ import (
 // ErrUnavailable after bounded retries, restarts it on the same data
 // directory, and checks that every acknowledged write is there.
 func TestWeaviateRestart(t *testing.T) {
-	bin, ok := weaviateserver.Binary(testassets.Deps())
-	if !ok {
-		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
-	}
-	srv, err := weaviateserver.Start(bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := ownWeaviate(t)
 	c := client(t, srv.Addr())
 	const class, dim = "Restart", 16
 	patient, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{Dim: dim,
