@@ -450,21 +450,25 @@ func TestConcurrentQueriesGetTheirOwnScores(t *testing.T) {
 	}
 }
 
+// badInput is a rerank call every engine refuses with ErrInvalidInput.
+type badInput struct {
+	name  string
+	query string
+	docs  []string
+}
+
+var badInputs = []badInput{
+	{"empty query", "", []string{"a"}},
+	{"blank query", " \n\t", []string{"a"}},
+	{"invalid utf-8 query", "bad \xff query", []string{"a"}},
+	{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
+}
+
 func TestBadInput(t *testing.T) {
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	e := openEngine(t, dir, nil)
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		query string
-		docs  []string
-	}{
-		{"empty query", "", []string{"a"}},
-		{"blank query", " \n\t", []string{"a"}},
-		{"invalid utf-8 query", "bad \xff query", []string{"a"}},
-		{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
-		{"empty query, no docs", "", nil},
-	} {
+	for _, tc := range append(badInputs, badInput{"empty query, no docs", "", nil}) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := e.Rerank(ctx, tc.query, tc.docs)
 			if !errors.Is(err, twostage.ErrInvalidInput) || got != nil {

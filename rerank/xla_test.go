@@ -98,16 +98,7 @@ func TestXLABadInputSameErrors(t *testing.T) {
 	ortE := openEngine(t, model(t, modeldir.FamilyBertCrossEncoder), nil)
 	xlaE := openEngine(t, checkpoint(t, modeldir.FamilyBertCrossEncoder), xlaOptions(""))
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		query string
-		docs  []string
-	}{
-		{"empty query", "", []string{"a"}},
-		{"blank query", " \n\t", []string{"a"}},
-		{"invalid utf-8 query", "bad \xff query", []string{"a"}},
-		{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
-	} {
+	for _, tc := range badInputs {
 		t.Run(tc.name, func(t *testing.T) {
 			_, werr := ortE.Rerank(ctx, tc.query, tc.docs)
 			_, gerr := xlaE.Rerank(ctx, tc.query, tc.docs)
