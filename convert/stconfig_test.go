@@ -10,23 +10,10 @@ import (
 
 	"twostage"
 	"twostage/convert"
+	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
-
-// writeFiles writes name -> body under dir, creating folders.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestSentenceTransformersConfig: a bi-encoder's max_seq_length, pooling and
 // normalization come from its sentence-transformers files, not from
@@ -84,7 +71,7 @@ func fmtModules(format string, normalize bool) string {
 func convertST(t *testing.T, src string, files map[string]string) *modeldir.Config {
 	t.Helper()
 	dir := copyCheckpoint(t, src)
-	writeFiles(t, dir, files)
+	testassets.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "model")
 	if _, err := convert.Convert(context.Background(), dir, out, nil); err != nil {
 		t.Fatal(err)
@@ -106,7 +93,7 @@ func TestSentenceTransformersUnsupported(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := copyCheckpoint(t, src)
-			writeFiles(t, dir, files)
+			testassets.WriteFiles(t, dir, files)
 			out := filepath.Join(t.TempDir(), "model")
 			_, err := convert.Convert(context.Background(), dir, out, nil)
 			if !errors.Is(err, twostage.ErrUnsupported) {

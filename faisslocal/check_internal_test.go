@@ -13,15 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/adapters/storetest"
 )
-
-func checkVec(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return v
-}
 
 // TestCheckRepair damages a store's index in each way Check knows (a
 // document without a live slot, a slot holding another vector, a slot whose
@@ -51,7 +44,7 @@ func TestCheckRepair(t *testing.T) {
 			var docs []twostage.Document
 			for i := range n {
 				id := fmt.Sprintf("d%03d", i)
-				vecs[id] = checkVec(r, dim)
+				vecs[id] = storetest.RandomVector(r, dim)
 				docs = append(docs, twostage.Document{ID: id, Text: id, Vector: vecs[id]})
 			}
 			if err := d.Upsert(ctx, docs); err != nil {
@@ -78,7 +71,7 @@ func TestCheckRepair(t *testing.T) {
 			exact := name != "ivfpq"
 			if exact {
 				d.kill(d.slotOf["d020"])
-				if err := d.appendVectors([]string{"d020"}, checkVec(r, dim), 1); err != nil {
+				if err := d.appendVectors([]string{"d020"}, storetest.RandomVector(r, dim), 1); err != nil {
 					d.mu.Unlock()
 					t.Fatal(err)
 				}
@@ -158,7 +151,7 @@ func TestCheckCanceled(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	docs := make([]twostage.Document, n)
 	for i := range docs {
-		docs[i] = twostage.Document{ID: fmt.Sprintf("d%05d", i), Vector: checkVec(r, dim)}
+		docs[i] = twostage.Document{ID: fmt.Sprintf("d%05d", i), Vector: storetest.RandomVector(r, dim)}
 	}
 	if err := d.Upsert(context.Background(), docs); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/faisslocal"
 )
 
@@ -49,7 +50,7 @@ func versionVector(id string, v int) []float32 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%d", id, v)
 	r := rand.New(rand.NewPCG(h.Sum64(), 1))
-	return randVec(r, crashDim)
+	return storetest.RandomVector(r, crashDim)
 }
 
 // TestCrashChild is the child process of TestCrashRecovery.

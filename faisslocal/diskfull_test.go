@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/faisslocal"
 	"twostage/internal/testassets"
 )
@@ -79,7 +80,7 @@ func TestDiskFull(t *testing.T) {
 		var docs []twostage.Document
 		for i := range 20 {
 			id := fmt.Sprintf("b%03d-%02d", b, i)
-			docs = append(docs, twostage.Document{ID: id, Text: strings.Repeat("x", 200), Vector: randVec(r, dim)})
+			docs = append(docs, twostage.Document{ID: id, Text: strings.Repeat("x", 200), Vector: storetest.RandomVector(r, dim)})
 		}
 		return docs
 	}

@@ -16,18 +16,11 @@ import (
 	"testing"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/faisslocal"
 )
 
 var ctx = context.Background()
-
-func randVec(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return v
-}
 
 // clustered returns n documents in 20 clusters, with metadata "group"
 // (id index mod 100) and "lang".
@@ -35,12 +28,12 @@ func clustered(seed uint64, n, dim int) []twostage.Document {
 	r := rand.New(rand.NewPCG(seed, 7))
 	centers := make([][]float32, 20)
 	for i := range centers {
-		centers[i] = randVec(r, dim)
+		centers[i] = storetest.RandomVector(r, dim)
 	}
 	docs := make([]twostage.Document, n)
 	for i := range docs {
 		c := centers[r.IntN(len(centers))]
-		v := randVec(r, dim)
+		v := storetest.RandomVector(r, dim)
 		for j := range v {
 			v[j] = c[j] + 0.3*v[j]
 		}
@@ -132,7 +125,7 @@ func TestReopen(t *testing.T) {
 			over := slices.Clone(docs[:100])
 			r := rand.New(rand.NewPCG(2, 2))
 			for i := range over {
-				over[i].Vector = randVec(r, dim)
+				over[i].Vector = storetest.RandomVector(r, dim)
 				over[i].Text = "new"
 			}
 			upsert(t, d, over)
@@ -291,7 +284,7 @@ func TestFilteredSearchReturnsK(t *testing.T) {
 				{"none", twostage.Eq("group", int64(1000)), 10},
 			}
 			for _, tc := range filters {
-				q := randVec(r, dim)
+				q := storetest.RandomVector(r, dim)
 				nf, err := tc.f.Normalize()
 				if err != nil {
 					t.Fatal(err)
@@ -424,7 +417,7 @@ func TestSearchBatch(t *testing.T) {
 			r := rand.New(rand.NewPCG(9, 9))
 			var qs []twostage.Query
 			for i := range 40 {
-				q := twostage.Query{Vector: randVec(r, dim), K: 5 + i%3}
+				q := twostage.Query{Vector: storetest.RandomVector(r, dim), K: 5 + i%3}
 				if i%4 == 0 {
 					q.Filter = twostage.Eq("group", int64(i))
 				}
@@ -465,11 +458,11 @@ func TestHNSWEfSearch(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 12))
 	docs := make([]twostage.Document, 3000)
 	for i := range docs {
-		docs[i] = twostage.Document{ID: fmt.Sprintf("h%04d", i), Vector: randVec(r, dim)} // unclustered: hard for HNSW
+		docs[i] = twostage.Document{ID: fmt.Sprintf("h%04d", i), Vector: storetest.RandomVector(r, dim)} // unclustered: hard for HNSW
 	}
 	queries := make([][]float32, 50)
 	for i := range queries {
-		queries[i] = randVec(r, dim)
+		queries[i] = storetest.RandomVector(r, dim)
 	}
 	dir := t.TempDir()
 	meanRecall := func(d *faisslocal.Driver) float64 {
@@ -544,7 +537,7 @@ func TestConcurrentMaintenance(t *testing.T) {
 			r := rand.New(rand.NewPCG(15, uint64(g)))
 			var err error
 			for i := 0; i < 60 && err == nil; i++ {
-				q := twostage.Query{Vector: randVec(r, dim), K: 5}
+				q := twostage.Query{Vector: storetest.RandomVector(r, dim), K: 5}
 				switch i % 3 {
 				case 0:
 					_, err = d.Search(ctx, q)
@@ -605,7 +598,7 @@ func TestRecordCache(t *testing.T) {
 	compare := func(step string) {
 		t.Helper()
 		for range 40 {
-			q := twostage.Query{Vector: randVec(r, dim), K: 10}
+			q := twostage.Query{Vector: storetest.RandomVector(r, dim), K: 10}
 			a, err1 := cached.Search(ctx, q)
 			b, err2 := plain.Search(ctx, q)
 			if err1 != nil || err2 != nil {

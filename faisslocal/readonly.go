@@ -157,23 +157,15 @@ func (d *Driver) loadView(moving bool) error {
 				return fmt.Errorf("faisslocal: %s has no %s bucket: %w", dbName, b, ErrCorrupt)
 			}
 		}
-		if v := tx.Bucket(bucketMeta).Get(keySeq); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("faisslocal: sequence record: %w", ErrCorrupt)
-			}
-			d.seq = binary.BigEndian.Uint64(v)
-		}
-		return nil
+		return d.readSeq(tx)
 	})
 	if err != nil {
 		return err
 	}
 	if snap == nil {
-		if d.index, err = newIndex(d.man.Dim, d.l2, d.man.Index, false); err != nil {
+		if err := d.resetIndex(); err != nil {
 			return err
 		}
-		d.index.setEfSearch(d.man.Index.EfSearch)
-		d.slotOf = map[string]int64{}
 		return d.rebuild(context.Background(), false)
 	}
 	if moving && snap.seq > d.seq {

@@ -26,25 +26,13 @@ func (d *Driver) load(rebuild bool) error {
 			return fmt.Errorf("%w (open with Options.RebuildIndex to rebuild the index from the documents)", err)
 		}
 	}
-	err := d.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keySeq); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("faisslocal: sequence record: %w", ErrCorrupt)
-			}
-			d.seq = binary.BigEndian.Uint64(v)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := d.db.View(d.readSeq); err != nil {
 		return err
 	}
 	if snap == nil {
-		d.index, err = newIndex(d.man.Dim, d.l2, d.man.Index, false)
-		if err != nil {
+		if err := d.resetIndex(); err != nil {
 			return err
 		}
-		d.index.setEfSearch(d.man.Index.EfSearch)
-		d.slotOf = map[string]int64{}
 		if err := d.rebuild(context.Background(), false); err != nil {
 			return err
 		}
@@ -60,6 +48,28 @@ func (d *Driver) load(rebuild bool) error {
 		return err
 	}
 	return d.trimLog()
+}
+
+// readSeq reads the sequence number of the last logged write into d.seq.
+func (d *Driver) readSeq(tx *bolt.Tx) error {
+	if v := tx.Bucket(bucketMeta).Get(keySeq); v != nil {
+		if len(v) != 8 {
+			return fmt.Errorf("faisslocal: sequence record: %w", ErrCorrupt)
+		}
+		d.seq = binary.BigEndian.Uint64(v)
+	}
+	return nil
+}
+
+// resetIndex gives d a new, empty index and slot map, for a rebuild from
+// the documents.
+func (d *Driver) resetIndex() (err error) {
+	if d.index, err = newIndex(d.man.Dim, d.l2, d.man.Index, false); err != nil {
+		return err
+	}
+	d.index.setEfSearch(d.man.Index.EfSearch)
+	d.slotOf = map[string]int64{}
+	return nil
 }
 
 func (d *Driver) loadSnapshot(snap *snapshot) error {

@@ -1,6 +1,10 @@
 package inference
 
-import "time"
+import (
+	"time"
+
+	"twostage/internal/batcher"
+)
 
 // Stats counts what a model has done since it was loaded, across every
 // handle on it. Front ends return it as it is (rerank.Engine.Stats,
@@ -31,8 +35,5 @@ type Stats struct {
 // Fill is the padding efficiency: real tokens over computed tokens (1 when
 // nothing ran).
 func (s Stats) Fill() float64 {
-	if s.PaddedTokens == 0 {
-		return 1
-	}
-	return float64(s.RealTokens) / float64(s.PaddedTokens)
+	return batcher.Stats{Tokens: s.RealTokens, PaddedTokens: s.PaddedTokens}.Fill()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 )
 
@@ -39,7 +40,7 @@ func BenchmarkWeaviateOverhead(b *testing.B) {
 		docs[i] = twostage.Document{
 			ID:       fmt.Sprintf("doc-%05d", i),
 			Text:     fmt.Sprintf("document %d about topic %d with some more words to carry", i, i%37),
-			Vector:   randVec(r, dim),
+			Vector:   storetest.RandomVector(r, dim),
 			Metadata: map[string]any{"lang": langs[i%3], "year": int64(1990 + i%30)},
 		}
 	}
@@ -95,7 +96,7 @@ func BenchmarkWeaviateOverhead(b *testing.B) {
 	}
 	qs := make([][]float32, queries)
 	for i := range qs {
-		qs[i] = randVec(r, dim)
+		qs[i] = storetest.RandomVector(r, dim)
 	}
 	searchAdapter := func(q []float32) time.Duration {
 		start := time.Now()

@@ -9,6 +9,7 @@ import (
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkWeaviateCheck(b *testing.B) {
 	for start := 0; start < n; start += 1000 {
 		docs := make([]twostage.Document, 0, 1000)
 		for i := start; i < start+1000; i++ {
-			docs = append(docs, twostage.Document{ID: fmt.Sprintf("doc-%05d", i), Text: "text", Vector: randVec(r, dim)})
+			docs = append(docs, twostage.Document{ID: fmt.Sprintf("doc-%05d", i), Text: "text", Vector: storetest.RandomVector(r, dim)})
 		}
 		if err := s.Upsert(ctx, docs); err != nil {
 			b.Fatal(err)

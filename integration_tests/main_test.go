@@ -45,6 +45,23 @@ func startShared() {
 	}
 }
 
+// ownWeaviate starts a weaviate-server of t's own (for a test that kills
+// it), stopped when t ends, or skips t (fails it under
+// TWOSTAGE_REQUIRE_DEPS=1) without the binary.
+func ownWeaviate(t testing.TB) *weaviateserver.Server {
+	t.Helper()
+	bin, ok := weaviateserver.Binary(testassets.Deps())
+	if !ok {
+		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
+	}
+	srv, err := weaviateserver.Start(bin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
 // needWeaviate returns the shared server and a client for it, or skips t
 // (fails it under TWOSTAGE_REQUIRE_DEPS=1) when there is none.
 func needWeaviate(t testing.TB) (*weaviateserver.Server, *weaviate.Client) {

@@ -1,53 +1,24 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"twostage/adapters/weaviatestore"
+	"twostage/internal/servetest"
 )
 
 // startServeBin starts `bin serve --config cfg` and returns it with its URL.
 func startServeBin(t *testing.T, bin, cfg string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() { // exits when the process's stderr closes
-		re := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case u := <-urls:
-		return cmd, u
-	case <-time.After(60 * time.Second):
-		t.Fatal("twostage serve did not start within 60s")
-	}
-	return nil, ""
+	return cmd, servetest.Start(t, cmd)
 }
 
 // TestServeKilledWeaviate kills `twostage serve` (over a Weaviate class of
@@ -63,62 +34,13 @@ func TestServeKilledWeaviate(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu    sync.Mutex
-		acked []string
-		seq   int
-	)
 	client := &http.Client{Timeout: 30 * time.Second}
 	cmd, url := startServeBin(t, bin, cfg)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var ids, docs []string
-				for j := range 5 {
-					id := fmt.Sprintf("w%d-%d-%d", w, i, j)
-					ids = append(ids, id)
-					docs = append(docs, fmt.Sprintf(`{"id":%q,"text":"document %s about topic %d"}`, id, id, i%7))
-				}
-				resp, err := client.Post(url+"/v1/collections/docs/documents", "application/json",
-					strings.NewReader(`{"documents":[`+strings.Join(docs, ",")+`]}`))
-				if err != nil {
-					continue // the server is gone; wait for stop
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					mu.Lock()
-					acked = append(acked, ids...)
-					seq++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		mu.Lock()
-		n := seq
-		mu.Unlock()
-		if n >= 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d upserts answered 200 in 60s", n)
-		}
-	}
+	u := servetest.StartUpserts(client, url, "", 4)
+	u.WaitAnswered(t, 30)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	close(stop)
-	wg.Wait()
+	acked := u.Stop()
 	cmd, _ = startServeBin(t, bin, cfg)
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
-	"twostage/integration_tests/weaviateserver"
-	"twostage/internal/testassets"
 )
 
 // TestWeaviateCrashAfterWriterGone is issue 19's scenario: a batch job
@@ -26,25 +25,17 @@ import (
 // runs after it found the server unreachable, for a process (a server)
 // that had the class open across the crash while a batch job wrote it.
 func TestWeaviateCrashAfterWriterGone(t *testing.T) {
-	bin, ok := weaviateserver.Binary(testassets.Deps())
-	if !ok {
-		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
-	}
-	srv, err := weaviateserver.Start(bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := ownWeaviate(t)
 	const dim, n, queries = 16, 2000, 20
 	r := rand.New(rand.NewPCG(19, 19))
 	docs := make([]twostage.Document, n)
 	for i := range docs {
 		id := fmt.Sprintf("d%04d", i)
-		docs[i] = twostage.Document{ID: id, Text: "text of " + id, Vector: randVec(r, dim), Metadata: map[string]any{"i": int64(i)}}
+		docs[i] = twostage.Document{ID: id, Text: "text of " + id, Vector: storetest.RandomVector(r, dim), Metadata: map[string]any{"i": int64(i)}}
 	}
 	qs := make([][]float32, queries)
 	for i := range qs {
-		qs[i] = randVec(r, dim)
+		qs[i] = storetest.RandomVector(r, dim)
 	}
 	classes := map[string]*weaviatestore.Options{
 		"Journaled":   {Dim: dim},

@@ -19,35 +19,18 @@ import (
 
 	"twostage"
 	"twostage/adapters/memstore"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 	"twostage/embed"
-	"twostage/integration_tests/weaviateserver"
-	"twostage/internal/testassets"
 	"twostage/rerank"
 )
-
-func randVec(r *rand.Rand, n int) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return v
-}
 
 // TestWeaviateRestart kills a real weaviate-server (SIGKILL) while a writer
 // is upserting, checks that calls during the outage fail with
 // ErrUnavailable after bounded retries, restarts it on the same data
 // directory, and checks that every acknowledged write is there.
 func TestWeaviateRestart(t *testing.T) {
-	bin, ok := weaviateserver.Binary(testassets.Deps())
-	if !ok {
-		testassets.Missing(t, bin+" (run scripts/deps.sh weaviate)")
-	}
-	srv, err := weaviateserver.Start(bin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := ownWeaviate(t)
 	c := client(t, srv.Addr())
 	const class, dim = "Restart", 16
 	patient, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{Dim: dim,
@@ -85,7 +68,7 @@ func TestWeaviateRestart(t *testing.T) {
 			var docs []twostage.Document
 			for i := range 20 {
 				id := fmt.Sprintf("b%03d-%02d", b, i)
-				docs = append(docs, twostage.Document{ID: id, Text: "text of " + id, Vector: randVec(r, dim),
+				docs = append(docs, twostage.Document{ID: id, Text: "text of " + id, Vector: storetest.RandomVector(r, dim),
 					Metadata: map[string]any{"batch": int64(b), "tag": []string{"x", id}}})
 			}
 			if err := patient.Upsert(ctx, docs); err != nil {
@@ -118,7 +101,7 @@ func TestWeaviateRestart(t *testing.T) {
 
 	// During the outage: bounded retries, then ErrUnavailable with the
 	// client's error reachable.
-	_, err = impatient.Search(ctx, twostage.Query{Vector: randVec(rand.New(rand.NewPCG(2, 2)), dim), K: 3})
+	_, err = impatient.Search(ctx, twostage.Query{Vector: storetest.RandomVector(rand.New(rand.NewPCG(2, 2)), dim), K: 3})
 	if !errors.Is(err, twostage.ErrUnavailable) {
 		t.Fatalf("search during the outage: got %v, want ErrUnavailable", err)
 	}
@@ -133,7 +116,7 @@ func TestWeaviateRestart(t *testing.T) {
 	if !errors.Is(err, twostage.ErrUnavailable) {
 		t.Errorf("count during the outage: got %v, want ErrUnavailable", err)
 	}
-	err = impatient.Upsert(ctx, []twostage.Document{{ID: "during-outage", Vector: randVec(rand.New(rand.NewPCG(3, 3)), dim)}})
+	err = impatient.Upsert(ctx, []twostage.Document{{ID: "during-outage", Vector: storetest.RandomVector(rand.New(rand.NewPCG(3, 3)), dim)}})
 	var be *weaviatestore.BatchError
 	if !errors.Is(err, twostage.ErrUnavailable) || !errors.As(err, &be) || !slices.Equal(be.Failed, []string{"during-outage"}) {
 		t.Errorf("upsert during the outage: got %v, want ErrUnavailable naming during-outage", err)

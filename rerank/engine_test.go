@@ -450,21 +450,25 @@ func TestConcurrentQueriesGetTheirOwnScores(t *testing.T) {
 	}
 }
 
+// badInput is a rerank call every engine refuses with ErrInvalidInput.
+type badInput struct {
+	name  string
+	query string
+	docs  []string
+}
+
+var badInputs = []badInput{
+	{"empty query", "", []string{"a"}},
+	{"blank query", " \n\t", []string{"a"}},
+	{"invalid utf-8 query", "bad \xff query", []string{"a"}},
+	{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
+}
+
 func TestBadInput(t *testing.T) {
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	e := openEngine(t, dir, nil)
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		query string
-		docs  []string
-	}{
-		{"empty query", "", []string{"a"}},
-		{"blank query", " \n\t", []string{"a"}},
-		{"invalid utf-8 query", "bad \xff query", []string{"a"}},
-		{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
-		{"empty query, no docs", "", nil},
-	} {
+	for _, tc := range append(badInputs, badInput{"empty query, no docs", "", nil}) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := e.Rerank(ctx, tc.query, tc.docs)
 			if !errors.Is(err, twostage.ErrInvalidInput) || got != nil {
@@ -602,16 +606,25 @@ func TestCloseDuringLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeUnderLoad(t, e, 30*time.Second)
+}
+
+// closeUnderLoad runs 8 callers reranking in a loop on e, closes e after
+// its 10th batch (or after wait), and checks that every call returned
+// full-length results or ErrClosed and that all 8 callers saw ErrClosed.
+func closeUnderLoad(t *testing.T, e *Engine, wait time.Duration) {
+	t.Helper()
 	docs := mixedDocs(40, 6)
 	var wg sync.WaitGroup
-	var ok, closed sync.Map
+	var closed sync.Map
 	errs := make(chan error, 8)
 	for c := 0; c < 8; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				got, err := e.Rerank(context.Background(), testQuery, docs[:1+(c*7+i)%len(docs)])
+				n := 1 + (c*7+i)%len(docs)
+				got, err := e.Rerank(context.Background(), testQuery, docs[:n])
 				switch {
 				case errors.Is(err, twostage.ErrClosed):
 					closed.Store(c, true)
@@ -619,15 +632,14 @@ func TestCloseDuringLoad(t *testing.T) {
 				case err != nil:
 					errs <- err
 					return
-				case len(got) != 1+(c*7+i)%len(docs):
-					errs <- fmt.Errorf("%d scores", len(got))
+				case len(got) != n:
+					errs <- fmt.Errorf("%d scores for %d docs", len(got), n)
 					return
 				}
-				ok.Store(c, true)
 			}
 		}()
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for e.Stats().Batches < 10 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}

@@ -5,8 +5,6 @@ package rerank
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,16 +98,7 @@ func TestXLABadInputSameErrors(t *testing.T) {
 	ortE := openEngine(t, model(t, modeldir.FamilyBertCrossEncoder), nil)
 	xlaE := openEngine(t, checkpoint(t, modeldir.FamilyBertCrossEncoder), xlaOptions(""))
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		query string
-		docs  []string
-	}{
-		{"empty query", "", []string{"a"}},
-		{"blank query", " \n\t", []string{"a"}},
-		{"invalid utf-8 query", "bad \xff query", []string{"a"}},
-		{"invalid utf-8 document", "query", []string{"fine", "bad \xc3\x28"}},
-	} {
+	for _, tc := range badInputs {
 		t.Run(tc.name, func(t *testing.T) {
 			_, werr := ortE.Rerank(ctx, tc.query, tc.docs)
 			_, gerr := xlaE.Rerank(ctx, tc.query, tc.docs)
@@ -133,48 +122,7 @@ func TestXLACloseDuringLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := mixedDocs(40, 6)
-	var wg sync.WaitGroup
-	var closed sync.Map
-	errs := make(chan error, 8)
-	for c := 0; c < 8; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				n := 1 + (c*7+i)%len(docs)
-				got, err := e.Rerank(context.Background(), testQuery, docs[:n])
-				switch {
-				case errors.Is(err, errdefs.ErrClosed):
-					closed.Store(c, true)
-					return
-				case err != nil:
-					errs <- err
-					return
-				case len(got) != n:
-					errs <- fmt.Errorf("%d scores for %d docs", len(got), n)
-					return
-				}
-			}
-		}()
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for e.Stats().Batches < 10 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	n := 0
-	closed.Range(func(any, any) bool { n++; return true })
-	if n != 8 {
-		t.Fatalf("%d of 8 callers saw ErrClosed", n)
-	}
+	closeUnderLoad(t, e, 60*time.Second)
 }
 
 func TestXLAOpenErrors(t *testing.T) {

@@ -13,15 +13,8 @@ import (
 
 	"twostage"
 	"twostage/adapters/qdrantstore"
+	"twostage/adapters/storetest"
 )
-
-func vecOf(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return v
-}
 
 func TestCheck(t *testing.T) {
 	for _, metric := range []twostage.Metric{twostage.Cosine, twostage.Dot, twostage.L2} {
@@ -36,7 +29,7 @@ func TestCheck(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 3))
 			var docs []twostage.Document
 			for i := range 520 { // two scroll pages
-				docs = append(docs, twostage.Document{ID: fmt.Sprintf("p%04d", i), Text: "t", Vector: vecOf(r, 8)})
+				docs = append(docs, twostage.Document{ID: fmt.Sprintf("p%04d", i), Text: "t", Vector: storetest.RandomVector(r, 8)})
 			}
 			if err := s.Upsert(ctx, docs); err != nil {
 				t.Fatal(err)
@@ -100,7 +93,7 @@ func TestRestartUnderWrites(t *testing.T) {
 			}
 			var docs []twostage.Document
 			for i := range 10 {
-				docs = append(docs, twostage.Document{ID: fmt.Sprintf("b%d-%d", b, i), Vector: vecOf(r, 4)})
+				docs = append(docs, twostage.Document{ID: fmt.Sprintf("b%d-%d", b, i), Vector: storetest.RandomVector(r, 4)})
 			}
 			if err := s.Upsert(ctx, docs); err != nil {
 				fails.Add(1)

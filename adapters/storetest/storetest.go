@@ -130,7 +130,11 @@ const dim = 8
 var ctx = context.Background()
 
 // vec returns a deterministic pseudo-random vector.
-func vec(r *rand.Rand, n int) []float32 {
+func vec(r *rand.Rand, n int) []float32 { return RandomVector(r, n) }
+
+// RandomVector returns a vector of n standard normal components drawn from
+// r: deterministic for a seeded r.
+func RandomVector(r *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
 	for i := range v {
 		v[i] = float32(r.NormFloat64())

@@ -551,25 +551,32 @@ func (d *Driver) vectorsOf(ctx context.Context, uuids []string) (objs []*models.
 	return objs, nil
 }
 
+// restObject reads the whole object with uuid over REST: nil, nil when
+// it is missing.
+func (d *Driver) restObject(ctx context.Context, uuid string) (*models.Object, error) {
+	var objs []*models.Object
+	err := d.do(ctx, "get object", func(ctx context.Context) error {
+		var err error
+		objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(uuid).WithVector().Do(ctx)
+		return err
+	})
+	if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return objs[0], nil
+}
+
 // restObjects reads whole objects by UUID over REST (parallel, bounded);
 // missing ones are left out.
 func (d *Driver) restObjects(ctx context.Context, uuids []string) ([]*models.Object, error) {
 	out := make([]*models.Object, len(uuids))
 	err := par.For(len(uuids), restParallel, func(i int) error {
-		var objs []*models.Object
-		err := d.do(ctx, "get object", func(ctx context.Context) error {
-			var err error
-			objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(uuids[i]).WithVector().Do(ctx)
-			return err
-		})
-		if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		out[i] = objs[0]
-		return nil
+		o, err := d.restObject(ctx, uuids[i])
+		out[i] = o
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -605,20 +605,14 @@ func (d *Driver) getREST(ctx context.Context, uuids []string, props map[string]*
 	}
 	results := make([]result, len(uuids))
 	par.For(len(uuids), restParallel, func(i int) error {
-		var objs []*models.Object
-		err := d.do(ctx, "get object", func(ctx context.Context) error {
-			var err error
-			objs, err = d.client.Data().ObjectsGetter().WithClassName(d.class).WithID(uuids[i]).WithVector().Do(ctx)
-			return err
-		})
-		if errors.Is(err, twostage.ErrNotFound) || (err == nil && len(objs) == 0) {
-			return nil
-		}
+		o, err := d.restObject(ctx, uuids[i])
 		if err != nil {
 			results[i].err = err
 			return nil
 		}
-		o := objs[0]
+		if o == nil {
+			return nil
+		}
 		m, _ := o.Properties.(map[string]any)
 		conv := make(map[string]any, len(m)+1)
 		for k, v := range m {

@@ -33,23 +33,11 @@ func TestRerankCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, stdout, stderr := cli(t, in, "rerank", "--model", dir, "--query", query, "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var got struct {
-		Results []rerankResult `json:"results"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-		t.Fatalf("%v: %s", err, stdout)
-	}
-	if len(got.Results) != len(docs) {
-		t.Fatalf("%d results for %d docs", len(got.Results), len(docs))
-	}
+	got := rerankJSON(t, in, len(docs), "rerank", "--model", dir, "--query", query, "--json")
 	seen := map[int]bool{}
-	for k, r := range got.Results {
-		if k > 0 && r.RelevanceScore > got.Results[k-1].RelevanceScore {
-			t.Errorf("results not sorted by relevance_score: %v", got.Results)
+	for k, r := range got {
+		if k > 0 && r.RelevanceScore > got[k-1].RelevanceScore {
+			t.Errorf("results not sorted by relevance_score: %v", got)
 		}
 		if seen[r.Index] || r.Index < 0 || r.Index >= len(docs) {
 			t.Fatalf("bad or repeated index %d", r.Index)
@@ -65,7 +53,7 @@ func TestRerankCommand(t *testing.T) {
 	if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = cli(t, "", "rerank", "--model", dir, "--query", query, "--docs", path)
+	code, stdout, stderr := cli(t, "", "rerank", "--model", dir, "--query", query, "--docs", path)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -73,7 +61,7 @@ func TestRerankCommand(t *testing.T) {
 	if len(lines) != len(docs)+1 || !strings.HasPrefix(lines[0], "rank") {
 		t.Fatalf("table:\n%s", stdout)
 	}
-	if top := got.Results[0]; !strings.Contains(lines[1], fmt.Sprintf("%.4f", top.RelevanceScore)) {
+	if top := got[0]; !strings.Contains(lines[1], fmt.Sprintf("%.4f", top.RelevanceScore)) {
 		t.Errorf("first table row %q lacks the top score %.4f", lines[1], top.RelevanceScore)
 	}
 
@@ -213,4 +201,25 @@ func TestSearchWithONNXReranker(t *testing.T) {
 			t.Errorf("hits not in rerank order: %s", out)
 		}
 	}
+}
+
+// rerankJSON runs the CLI with args (a `rerank ... --json` command line)
+// on stdin in and returns its results, failing the test unless it exits 0
+// with n of them.
+func rerankJSON(t *testing.T, in string, n int, args ...string) []rerankResult {
+	t.Helper()
+	code, stdout, stderr := cli(t, in, args...)
+	if code != 0 {
+		t.Fatalf("rerank: exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Results []rerankResult `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(got.Results) != n {
+		t.Fatalf("%d results for %d docs", len(got.Results), n)
+	}
+	return got.Results
 }

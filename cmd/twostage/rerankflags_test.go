@@ -44,26 +44,14 @@ func TestRerankOptionFlags(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"text": d})
 		in.Write(append(b, '\n'))
 	}
-	code, stdout, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
-	if code != 0 {
-		t.Fatalf("rerank: exit %d: %s", code, stderr)
-	}
-	var got struct {
-		Results []rerankResult `json:"results"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-		t.Fatalf("%v: %s", err, stdout)
-	}
-	if len(got.Results) != len(docs) {
-		t.Fatalf("%d results for %d docs", len(got.Results), len(docs))
-	}
-	for _, r := range got.Results {
+	got := rerankJSON(t, in.String(), len(docs), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
+	for _, r := range got {
 		w := want[r.Index]
 		if r.RawScore != w.Raw || r.Chunk == nil || *r.Chunk != *w.Chunk {
 			t.Errorf("rerank doc %d: raw %v chunk %v, want %v %v", r.Index, r.RawScore, r.Chunk, w.Raw, *w.Chunk)
 		}
 	}
-	code, stdout, stderr = cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
+	code, stdout, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
 	if code != 0 || !strings.Contains(stdout, "chunk") {
 		t.Errorf("rerank table: exit %d %s %s, want a chunk column", code, stdout, stderr)
 	}

@@ -3,25 +3,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"twostage"
 	"twostage/faisslocal"
+	"twostage/internal/servetest"
 )
 
 // serveCrashEnv holds the config path in the child process of
@@ -46,32 +42,7 @@ func startServe(t *testing.T, cfg string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), serveCrashEnv+"="+cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() { // exits when the child's stderr closes
-		re := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case u := <-urls:
-		return cmd, u
-	case <-time.After(60 * time.Second):
-		t.Fatal("twostage serve did not start within 60s")
-	}
-	return nil, ""
+	return cmd, servetest.Start(t, cmd)
 }
 
 // TestServeKilledUnderUpserts kills `twostage serve` (a real process, over
@@ -86,72 +57,16 @@ func TestServeKilledUnderUpserts(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu    sync.Mutex
-		acked []string
-		seq   int
-	)
+	var acked []string
 	client := &http.Client{Timeout: 10 * time.Second}
 	for round := range 2 {
 		cmd, url := startServe(t, cfg)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					var ids []string
-					var body strings.Builder
-					body.WriteString(`{"documents":[`)
-					for j := range 5 {
-						id := fmt.Sprintf("r%d-w%d-%d-%d", round, w, i, j)
-						ids = append(ids, id)
-						if j > 0 {
-							body.WriteString(",")
-						}
-						fmt.Fprintf(&body, `{"id":%q,"text":"document %s about topic %d"}`, id, id, i%7)
-					}
-					body.WriteString("]}")
-					resp, err := client.Post(url+"/v1/collections/docs/documents", "application/json", strings.NewReader(body.String()))
-					if err != nil {
-						continue // the server is gone; wait for stop
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						mu.Lock()
-						acked = append(acked, ids...)
-						seq++
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-		// Kill once the clients have had 30 more upserts answered.
-		mu.Lock()
-		target := seq + 30
-		mu.Unlock()
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-			mu.Lock()
-			n := seq
-			mu.Unlock()
-			if n >= target {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: only %d upserts answered 200 in 60s", round, n)
-			}
-		}
+		u := servetest.StartUpserts(client, url, fmt.Sprintf("r%d-", round), 4)
+		// Kill once the clients have had 30 upserts answered.
+		u.WaitAnswered(t, 30)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		close(stop)
-		wg.Wait()
+		acked = append(acked, u.Stop()...)
 	}
 	// Restart once more and shut down gracefully, then read the store.
 	cmd, _ := startServe(t, cfg)

@@ -6,7 +6,6 @@ import (
 
 	"twostage/convert/arch"
 	"twostage/convert/hf"
-	"twostage/convert/safetensors"
 	"twostage/errdefs"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
@@ -16,21 +15,12 @@ import (
 func reference(t *testing.T, family string) (*arch.Reference, string) {
 	t.Helper()
 	dir := tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 3})
-	cfg, err := hf.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := safetensors.Open(dir)
+	ref, ck, err := arch.OpenReference(dir, family)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ck.Close() })
-	src := arch.NewCheckpoint(ck)
-	m, err := arch.NewModel(family, cfg, src.Has("lm_head.weight"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return arch.NewReference(m, src), dir
+	return ref, dir
 }
 
 func TestReferenceErrors(t *testing.T) {

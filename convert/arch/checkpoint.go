@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"twostage/convert/hf"
 	"twostage/convert/safetensors"
 	"twostage/errdefs"
 	"twostage/internal/half"
@@ -135,4 +136,25 @@ func Encode(v []float32, dtype string) []byte {
 		}
 	}
 	return b
+}
+
+// OpenReference opens the Hugging Face checkpoint in dir (config.json and
+// its safetensors files) and returns a float64 evaluator of it as family,
+// with the opened checkpoint, which the caller closes after the last Eval.
+func OpenReference(dir, family string) (*Reference, *safetensors.Checkpoint, error) {
+	cfg, err := hf.Read(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("arch: %w", err)
+	}
+	ck, err := safetensors.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("arch: %w", err)
+	}
+	src := NewCheckpoint(ck)
+	m, err := NewModel(family, cfg, src.Has("lm_head.weight"))
+	if err != nil {
+		ck.Close()
+		return nil, nil, err
+	}
+	return NewReference(m, src), ck, nil
 }

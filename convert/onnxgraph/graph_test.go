@@ -77,16 +77,7 @@ func TestSaveAndRun(t *testing.T) {
 			if _, err := os.Stat(data); (err == nil) != tt.external {
 				t.Errorf("external data file present = %v, want %v", err == nil, tt.external)
 			}
-			release, err := ort.Acquire()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer release()
-			s, err := ort.NewSession(model, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := session(t, model)
 			x := make([]float32, 2*n)
 			for i := range x {
 				x[i] = float32(i%5) * 0.5
@@ -156,16 +147,7 @@ func TestOpDomain(t *testing.T) {
 	if err := g.Save(model, "", false); err != nil {
 		t.Fatal(err)
 	}
-	release, err := ort.Acquire()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	s, err := ort.NewSession(model, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := session(t, model)
 	in := []float32{-2, -0.5, 0, 0.5, 2}
 	xt, _ := ortgo.NewTensor(ortgo.NewShape(5), in)
 	defer xt.Destroy()
@@ -180,4 +162,21 @@ func TestOpDomain(t *testing.T) {
 			t.Errorf("gelu(%v) = %v, want %v", v, got, want)
 		}
 	}
+}
+
+// session opens an ONNX Runtime session on the model file, holding the
+// runtime, both released when t ends.
+func session(t *testing.T, model string) *ort.Session {
+	t.Helper()
+	release, err := ort.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release() })
+	s, err := ort.NewSession(model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -323,25 +323,13 @@ func (b *Batcher[In, Out]) form() {
 			}
 			continue
 		}
-		j := &job[In, Out]{entries: make([]*entry[In, Out], len(sel))}
-		taken := make([]bool, len(b.queue))
+		j := &job[In, Out]{entries: b.take(sel)}
 		longest, tokens := 0, 0
-		for k, i := range sel {
-			e := b.queue[i]
-			j.entries[k] = e
-			taken[i] = true
+		for _, e := range j.entries {
 			longest = max(longest, e.size)
 			tokens += e.size
 			b.stats.QueueWait += now.Sub(e.at)
 		}
-		kept := b.queue[:0]
-		for i, e := range b.queue {
-			if !taken[i] {
-				kept = append(kept, e)
-			}
-		}
-		clear(b.queue[len(kept):])
-		b.queue = kept
 		b.stats.Batches++
 		b.stats.Items += int64(len(sel))
 		b.stats.Tokens += int64(tokens)
@@ -425,6 +413,27 @@ func (b *Batcher[In, Out]) deliver(j *job[In, Out], out []Out, err error) {
 			close(c.done)
 		}
 	}
+}
+
+// take removes the entries at queue positions sel from the queue, keeping
+// the others in order, and returns them in sel's order. The caller holds
+// b.mu.
+func (b *Batcher[In, Out]) take(sel []int) []*entry[In, Out] {
+	out := make([]*entry[In, Out], len(sel))
+	taken := make([]bool, len(b.queue))
+	for k, i := range sel {
+		out[k] = b.queue[i]
+		taken[i] = true
+	}
+	kept := b.queue[:0]
+	for i, e := range b.queue {
+		if !taken[i] {
+			kept = append(kept, e)
+		}
+	}
+	clear(b.queue[len(kept):])
+	b.queue = kept
+	return out
 }
 
 // pick chooses the next batch from the queue (b.mu held, queue not empty)

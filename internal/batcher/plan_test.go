@@ -14,20 +14,7 @@ func drain(b *Batcher[item, int]) [][]*entry[item, int] {
 	var out [][]*entry[item, int]
 	for len(b.queue) > 0 {
 		sel, _ := b.pick()
-		batch := make([]*entry[item, int], len(sel))
-		taken := make([]bool, len(b.queue))
-		for k, i := range sel {
-			batch[k] = b.queue[i]
-			taken[i] = true
-		}
-		kept := b.queue[:0]
-		for i, e := range b.queue {
-			if !taken[i] {
-				kept = append(kept, e)
-			}
-		}
-		b.queue = kept
-		out = append(out, batch)
+		out = append(out, b.take(sel))
 	}
 	return out
 }
@@ -138,17 +125,7 @@ func TestPlanTakesTheOldestAndKeepsCaps(t *testing.T) {
 					t.Fatalf("trial %d: fill %.3f below MinFill %.3f", trial, float64(sum)/float64(len(sel)*longest), b.opts.MinFill)
 				}
 			}
-			taken := make(map[int]bool)
-			for _, i := range sel {
-				taken[i] = true
-			}
-			kept := b.queue[:0]
-			for i, e := range b.queue {
-				if !taken[i] {
-					kept = append(kept, e)
-				}
-			}
-			b.queue = kept
+			b.take(sel)
 		}
 		for id, ok := range seen {
 			if !ok {

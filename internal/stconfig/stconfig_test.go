@@ -2,11 +2,10 @@ package stconfig
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"twostage"
+	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
 
@@ -21,15 +20,7 @@ const (
 func write(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testassets.WriteFiles(t, dir, files)
 	return dir
 }
 

@@ -73,3 +73,18 @@ func MiniLM(t testing.TB) string {
 	Path(t, "models/all-MiniLM-L6-v2/model.safetensors")
 	return Path(t, "models/all-MiniLM-L6-v2")
 }
+
+// WriteFiles writes each name -> body of files under dir (names are
+// slash-separated paths; folders are created), failing t on an error.
+func WriteFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

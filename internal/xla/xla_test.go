@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"twostage/convert/arch"
-	"twostage/convert/hf"
 	"twostage/convert/safetensors"
 	"twostage/errdefs"
 	"twostage/internal/testassets"
@@ -69,21 +68,12 @@ var rows = [][]int64{
 
 func reference(t *testing.T, dir, family string) *arch.Reference {
 	t.Helper()
-	cfg, err := hf.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := safetensors.Open(dir)
+	ref, ck, err := arch.OpenReference(dir, family)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ck.Close() })
-	src := arch.NewCheckpoint(ck)
-	m, err := arch.NewModel(family, cfg, src.Has("lm_head.weight"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return arch.NewReference(m, src)
+	return ref
 }
 
 // TestFamiliesMatchReference: every family in fp32 within 1e-4 of the
