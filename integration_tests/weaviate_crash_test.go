@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,6 +55,45 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 			}
 		}
 		return out
+	}
+	// exact holds each query's true top 10 (cosine, brute force);
+	// recall counts the places of a result that are in it.
+	exact := make([][]string, len(qs))
+	for i, q := range qs {
+		type scored struct {
+			id string
+			s  float64
+		}
+		all := make([]scored, len(docs))
+		for j, d := range docs {
+			all[j] = scored{d.ID, twostage.Cosine.Similarity(q, d.Vector)}
+		}
+		slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.s, a.s) })
+		for _, a := range all[:10] {
+			exact[i] = append(exact[i], a.id)
+		}
+	}
+	recall := func(got [][]string) int {
+		n := 0
+		for i := range got {
+			for _, id := range got[i] {
+				if slices.Contains(exact[i], id) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	differ := func(a, b [][]string) int {
+		n := 0
+		for i := range a {
+			for j := range a[i] {
+				if j >= len(b[i]) || a[i][j] != b[i][j] {
+					n++
+				}
+			}
+		}
+		return n
 	}
 	// findable returns the documents a search with their own vector misses.
 	notFindable := func(s *twostage.Store) []string {
@@ -113,8 +153,17 @@ func TestWeaviateCrashAfterWriterGone(t *testing.T) {
 		if lost := notFindable(s); len(lost) > 0 {
 			t.Errorf("%s after check --repair: %d documents not found by their own vectors: %v", class, len(lost), lost[:min(5, len(lost))])
 		}
-		if got := top10(s); !slices.EqualFunc(got, before[class], slices.Equal) {
-			t.Errorf("%s after check --repair: top 10s differ from before the crash:\n got %v\nwant %v", class, got, before[class])
+		// Weaviate's HNSW search is approximate and re-indexing changes its
+		// graph, so a repaired class can order a borderline neighbour
+		// differently from before the crash. What must hold: its top 10s
+		// are as close to the exact ones as before the crash (at most 1% of
+		// the 200 places lower), and they are logged when they differ.
+		got := top10(s)
+		if r, r0 := recall(got), recall(before[class]); r < r0-len(qs)*10/100 {
+			t.Errorf("%s after check --repair: %d of %d exact top-10 places found, %d before the crash", class, r, len(qs)*10, r0)
+		}
+		if !slices.EqualFunc(got, before[class], slices.Equal) {
+			t.Logf("%s after check --repair: top 10s differ from before the crash in %d places", class, differ(got, before[class]))
 		}
 	}
 	// afterAutomaticRepair states what the journal guarantees: every
