@@ -159,24 +159,27 @@ step_pystack() {
 
 WEAVIATE_VERSION=v1.35.2
 step_weaviate() {
-  [ -x "$DEPS/bin/weaviate-server" ] && [ -f "$DEPS/bin/.weaviate-$WEAVIATE_VERSION" ] && return 0
-  log "building weaviate-server $WEAVIATE_VERSION (a few minutes, once)"
+  go_tool weaviate-server github.com/weaviate/weaviate/cmd/weaviate-server "$WEAVIATE_VERSION" "building weaviate-server $WEAVIATE_VERSION (a few minutes, once)"
+}
+
+# go_tool BIN PACKAGE VERSION MESSAGE installs a pinned Go command into
+# .deps/bin once (go install checks it against the checksum database); a
+# stamp names the version, so a new pin reinstalls.
+go_tool() {
+  local bin=$1 pkg=$2 version=$3 msg=$4
+  [ -x "$DEPS/bin/$bin" ] && [ -f "$DEPS/bin/.$bin-$version" ] && return 0
+  log "$msg"
   mkdir -p "$DEPS/bin"
-  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" 2>&1 | grep -v "^go: downloading" >&2 || true)
-  [ -x "$DEPS/bin/weaviate-server" ] || { log "weaviate-server build failed"; exit 1; }
-  touch "$DEPS/bin/.weaviate-$WEAVIATE_VERSION"
+  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "$pkg@$version" 2>&1 | grep -v "^go: downloading" >&2 || true)
+  [ -x "$DEPS/bin/$bin" ] || { log "$bin install failed"; exit 1; }
+  touch "$DEPS/bin/.$bin-$version"
 }
 
 # govulncheck for `make vulncheck`, pinned; go install checks the module
 # against go.sum's checksum database like every other Go module.
 GOVULNCHECK_VERSION=v1.10.0
 step_govulncheck() {
-  [ -x "$DEPS/bin/govulncheck" ] && [ -f "$DEPS/bin/.govulncheck-$GOVULNCHECK_VERSION" ] && return 0
-  log "installing govulncheck $GOVULNCHECK_VERSION"
-  mkdir -p "$DEPS/bin"
-  (cd /tmp && GOBIN="$DEPS/bin" GOFLAGS=-mod=mod go install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" 2>&1 | grep -v "^go: downloading" >&2 || true)
-  [ -x "$DEPS/bin/govulncheck" ] || { log "govulncheck install failed"; exit 1; }
-  touch "$DEPS/bin/.govulncheck-$GOVULNCHECK_VERSION"
+  go_tool govulncheck golang.org/x/vuln/cmd/govulncheck "$GOVULNCHECK_VERSION" "installing govulncheck $GOVULNCHECK_VERSION"
 }
 
 # pjrt: XLA's CPU PJRT plugin (a test asset: the xla backend's tests run on

@@ -37,18 +37,11 @@ func cmdPull(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "Environment: HF_ENDPOINT, HF_TOKEN (gated models), HF_HUB_OFFLINE=1 (cache only), TWOSTAGE_HOME (cache root).")
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after the model reference.
-	var refs []string
-	for rest := args; ; {
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		refs = append(refs, fs.Arg(0))
-		rest = fs.Args()[1:]
+	// Flags may come before or after the model reference (parseFlags).
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
+	refs := fs.Args()
 	switch {
 	case *list && len(refs) > 0:
 		return usageErr("--list takes no model")
