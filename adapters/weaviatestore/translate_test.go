@@ -77,6 +77,8 @@ func TestObjectID(t *testing.T) {
 func TestOptions(t *testing.T) {
 	for _, o := range []*Options{
 		{Dim: -1}, {Metric: "manhattan"}, {IndexType: "ivf"}, {TextKey: "x", IDKey: "x"}, {TextKey: "Bad"}, {IDKey: "has space"},
+		{HNSW: HNSW{Ef: -2}}, {HNSW: HNSW{EfConstruction: 3}}, {HNSW: HNSW{MaxConnections: 3}}, {HNSW: HNSW{MaxConnections: 2048}},
+		{IndexType: "flat", HNSW: HNSW{Ef: 100}},
 	} {
 		if _, err := NewDriver(ctx, nil, "Docs", o); !errors.Is(err, twostage.ErrInvalidInput) {
 			t.Errorf("options %+v: got %v, want ErrInvalidInput", o, err)

@@ -111,6 +111,12 @@ type Options struct {
 	Metric twostage.Metric
 	// IndexType of a class Open creates: "hnsw" (default) or "flat" (exact).
 	IndexType string
+	// HNSW sets the HNSW index of a class Open creates (zero fields:
+	// Weaviate's defaults); its search quality is Ef. For an existing class
+	// each nonzero field must equal the class's value, or Open fails with
+	// twostage.ErrInvalidInput: Open never changes an existing class's
+	// index. Driver.HNSW reports the class's settings.
+	HNSW HNSW
 	// NoCreate makes Open fail with twostage.ErrNotFound instead of creating
 	// a missing class.
 	NoCreate bool
@@ -165,6 +171,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if out.IndexType != "hnsw" && out.IndexType != "flat" {
 		return bad("index type %q (want hnsw or flat)", out.IndexType)
+	}
+	if err := out.HNSW.check(out.IndexType); err != nil {
+		return out, err
 	}
 	for _, k := range []string{out.TextKey, out.IDKey} {
 		if !propRE.MatchString(k) || k != lowerFirst(k) {
@@ -235,6 +244,8 @@ type Driver struct {
 	nullIndex bool
 	fetched   time.Time
 
+	hnsw HNSW // the class's HNSW settings, read by attach
+
 	journal journal // see JournalClass
 }
 
@@ -303,6 +314,12 @@ func (d *Driver) attach(ctx context.Context) error {
 		if s, ok := m["distance"].(string); ok {
 			dist = s
 		}
+		if c.VectorIndexType == "hnsw" {
+			d.hnsw = readHNSW(m)
+		}
+	}
+	if err := matchHNSW(d.class, c.VectorIndexType, d.opts.HNSW, d.hnsw); err != nil {
+		return err
 	}
 	switch dist {
 	case "cosine":
@@ -359,12 +376,16 @@ func (d *Driver) create(ctx context.Context) error {
 	}
 	dist := map[twostage.Metric]string{twostage.Cosine: "cosine", twostage.Dot: "dot", twostage.L2: "l2-squared"}[m]
 	f, t := false, true
+	cfg := map[string]any{"distance": dist}
+	if d.opts.IndexType == "hnsw" {
+		d.opts.HNSW.apply(cfg)
+	}
 	class := &models.Class{
 		Class:             d.class,
 		Description:       fmt.Sprintf("twostage documents (twostage dim %d)", d.opts.Dim),
 		Vectorizer:        "none",
 		VectorIndexType:   d.opts.IndexType,
-		VectorIndexConfig: map[string]any{"distance": dist},
+		VectorIndexConfig: cfg,
 		InvertedIndexConfig: &models.InvertedIndexConfig{
 			IndexNullState: true, IndexPropertyLength: true,
 		},
