@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
 
 	"twostage"
+	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 	"twostage/spec"
 )
@@ -114,4 +119,124 @@ func TestWeaviateHNSWSettings(t *testing.T) {
 	if _, err := spec.OpenStore(ctx, "weaviate://"+srv.Addr()+"/"+viaSpec+"?ef=301", twostage.Info{Dim: 4}); !errors.Is(err, twostage.ErrInvalidInput) {
 		t.Errorf("spec with ef=301 on a class with ef 300: err = %v, want ErrInvalidInput", err)
 	}
+}
+
+// setClassEf changes the search ef of an existing class through Weaviate's
+// class update (ef is the one HNSW setting Weaviate lets change; Open
+// never does), so a test can search one graph with two ef values.
+func setClassEf(t *testing.T, c *weaviate.Client, class string, ef int) {
+	t.Helper()
+	cl, err := c.Schema().ClassGetter().WithClassName(class).Do(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ok := cl.VectorIndexConfig.(map[string]any)
+	if !ok {
+		t.Fatalf("class %s has no vectorIndexConfig", class)
+	}
+	cfg["ef"] = ef
+	if err := c.Schema().ClassUpdater().WithClass(cl).Do(ctx); err != nil {
+		t.Fatalf("set ef of %s to %d: %v", class, ef, err)
+	}
+	if _, got := classHNSW(t, c, class); got.Ef != ef {
+		t.Fatalf("ef of %s after the update = %d, want %d", class, got.Ef, ef)
+	}
+}
+
+// TestWeaviateHNSWEf checks that a class's ef decides its searches, on one
+// graph: with ef above the number of objects every top 10 is the exact
+// (brute-force) one; with ef 10 on the same graph (2,000 random
+// 64-dimensional vectors, hard for HNSW) some are not, so the exact
+// results come from the setting and not from an easy data set.
+func TestWeaviateHNSWEf(t *testing.T) {
+	_, c := needWeaviate(t)
+	const dim, n, queries = 64, 2000, 50
+	r := rand.New(rand.NewPCG(22, 19))
+	docs := make([]twostage.Document, n)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprintf("e%04d", i), Vector: storetest.RandomVector(r, dim)}
+	}
+	qs := make([][]float32, queries)
+	exact := make([][]string, queries)
+	for i := range qs {
+		qs[i] = storetest.RandomVector(r, dim)
+		exact[i] = exactTopK(docs, qs[i], 10)
+	}
+	class := freshClass("HnswEf")
+	t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
+	s, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{Dim: dim, HNSW: weaviatestore.HNSW{Ef: 2 * n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Upsert(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	for i, ef := range []int{2 * n, 10, -1, 2 * n} { // the first as created
+		if i > 0 {
+			setClassEf(t, c, class, ef)
+		}
+		got := searchTopK(t, s, qs, 10)
+		found := placesFound(got, exact)
+		t.Logf("ef %d: %d of %d exact top-10 places found", ef, found, queries*10)
+		switch {
+		case ef == 2*n:
+			for i := range got {
+				if !slices.Equal(got[i], exact[i]) {
+					t.Errorf("ef %d, query %d: top 10 %v, want the exact %v", ef, i, got[i], exact[i])
+				}
+			}
+		case ef == 10 && found == queries*10:
+			t.Errorf("ef 10: every top 10 exact; want some places missed (is ef applied?)")
+		}
+	}
+}
+
+// exactTopK returns the ids of q's k nearest docs by cosine similarity,
+// by brute force.
+func exactTopK(docs []twostage.Document, q []float32, k int) []string {
+	type scored struct {
+		id string
+		s  float64
+	}
+	all := make([]scored, len(docs))
+	for j, d := range docs {
+		all[j] = scored{d.ID, twostage.Cosine.Similarity(q, d.Vector)}
+	}
+	slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.s, a.s) })
+	out := make([]string, 0, k)
+	for _, a := range all[:min(k, len(all))] {
+		out = append(out, a.id)
+	}
+	return out
+}
+
+// searchTopK returns the ids of each query's top k from s.
+func searchTopK(t *testing.T, s *twostage.Store, qs [][]float32, k int) [][]string {
+	t.Helper()
+	out := make([][]string, len(qs))
+	for i, q := range qs {
+		hits, err := s.Search(ctx, twostage.Query{Vector: q, K: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			out[i] = append(out[i], h.ID)
+		}
+	}
+	return out
+}
+
+// placesFound counts the ids of got that are in the same query's exact
+// list (recall, in places).
+func placesFound(got, exact [][]string) int {
+	n := 0
+	for i := range got {
+		for _, id := range got[i] {
+			if slices.Contains(exact[i], id) {
+				n++
+			}
+		}
+	}
+	return n
 }
