@@ -37,6 +37,12 @@
 // Weaviate. Every document also lists its metadata keys, which
 // makes Exists exact, also for empty strings and lists.
 //
+// Index: a class Open creates has an HNSW index (or a flat one, exact, with
+// Options.IndexType "flat"); Options.HNSW sets its ef, efConstruction and
+// maxConnections (zero: Weaviate's defaults; see HNSW and the package's
+// README.md). An existing class is never changed: settings that differ
+// from its own fail Open, and Driver.HNSW reports what it has.
+//
 // Scores: Weaviate reports distances; RetrievalScore is 1-distance for
 // cosine (the cosine similarity), -distance for dot (the dot product) and
 // for l2-squared (the negative squared Euclidean distance).
