@@ -2,6 +2,7 @@ package spec
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"twostage"
@@ -22,7 +23,7 @@ func init() {
 		return rerank.NewLexical(), nil
 	}))
 	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla][,device=N]" +
-		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F] (provider=xla: DIR is a Hugging Face checkpoint)"
+		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F]" + chunkSpecHelp + " (provider=xla: DIR is a Hugging Face checkpoint)"
 	mustRegister(RegisterReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
 		func(ctx context.Context, spec string) (twostage.Reranker, error) {
 			return openEngine(spec, modeldir.FamilyZerank)
@@ -34,7 +35,7 @@ func init() {
 // openEngine opens the shared rerank engine for a zerank:DIR or onnx:DIR
 // spec; family, when set, is the family the directory must hold.
 func openEngine(spec, family string) (*rerank.Engine, error) {
-	dir, opts, err := options(spec, engineSpecKeys...)
+	dir, opts, err := options(spec, slices.Concat(engineSpecKeys, chunkSpecKeys)...)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +43,9 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 		return nil, err
 	}
 	o := &rerank.EngineOptions{Instruction: opts["instruction"]}
+	if err := chunkOptions(spec, opts, o); err != nil {
+		return nil, err
+	}
 	o.Provider, o.Platform, o.Compute, o.Family = opts["provider"], opts["platform"], opts["compute"], opts["family"]
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {

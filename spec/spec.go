@@ -6,6 +6,16 @@
 //	rerankers  lexical  none  zerank:DIR  onnx:DIR  zerank-2 (a pulled name)  cohere:URL  jina:URL  tei:URL  vllm:URL
 //	           zeroentropy:URL#model=M&latency=L  twostage:URL  chain:A|B|C
 //
+// The engine's rerankers (zerank:DIR, onnx:DIR, a pulled name) take
+// ,key=value options: max_length, instruction, batch, batch_tokens,
+// threads, provider, device, platform, compute, family, and the
+// long-document defaults long_documents=truncate|chunk, chunk_tokens=N,
+// chunk_overlap=N (below chunk_tokens) and max_chunks=N (see
+// rerank.EngineOptions; 0 means the default). Stores take ?key=value
+// options (weaviate://HOST:PORT/CLASS?ef=N&ef_construction=N&max_connections=N
+// sets the HNSW index of a class it creates); Stores, Embedders and
+// Rerankers list them all.
+//
 // A model's DIR is a directory written by `twostage convert` or the name of
 // a model pulled by `twostage pull`.
 //
