@@ -112,6 +112,12 @@ func TestWeaviateHNSWSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sd *weaviatestore.Driver
+	if !s.As(&sd) {
+		t.Error("Store.As(**weaviatestore.Driver) = false, want the driver")
+	} else if got := sd.HNSW(); got != (weaviatestore.HNSW{Ef: 300, EfConstruction: 96, MaxConnections: 8}) {
+		t.Errorf("Driver.HNSW of a spec-opened store = %+v, want ef 300, efConstruction 96, maxConnections 8", got)
+	}
 	s.Close()
 	if _, got := classHNSW(t, c, viaSpec); got != (weaviatestore.HNSW{Ef: 300, EfConstruction: 96, MaxConnections: 8}) {
 		t.Errorf("schema of a class a spec created: %+v, want ef 300, efConstruction 96, maxConnections 8", got)
