@@ -21,6 +21,7 @@ import (
 	"twostage/convert/safetensors"
 	"twostage/errdefs"
 	"twostage/internal/half"
+	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
 
@@ -353,7 +354,7 @@ func DepsDir() string {
 			}
 		}
 	}
-	return filepath.Join(sourceRoot(), ".deps")
+	return filepath.Join(testassets.Root(), ".deps")
 }
 
 func copyFile(src, dst string) error {
