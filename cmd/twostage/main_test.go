@@ -133,6 +133,7 @@ func TestIndexCSVAndBadRecords(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`{"id":"a"}`, `missing "text"`},
 		{`{"text":"no id"}`, `missing "id"`},
+		{`{"id":{},"text":"x"}`, `"id" must be a string or a number, got {}`},
 		{"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}", "already on line 1"},
 		{`{"id":"a","text":"x","metadata":{"m":{"nested":1}}}`, "unsupported type"},
 		{`{"id":"a","text":"x","vector":[1,2]}`, "dimension"},
