@@ -23,11 +23,8 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	format := fs.String("format", "", "jsonl or csv (default: from the file extension, else jsonl)")
 	batch := fs.Int("batch", 256, "documents embedded and written at once")
 	csvTypes := fs.String("csv-types", "", "types of CSV columns, e.g. year=int,price=float,draft=bool (default: text; or type the header: year:int)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	in := stdin
 	if *file != "-" {

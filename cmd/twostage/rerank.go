@@ -47,11 +47,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintln(stderr, "Usage: twostage rerank --model DIR --query TEXT [--docs FILE] [--json]")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
 	}
 	if *model == "" || *query == "" {
 		return usageErr("--model and --query are required")
