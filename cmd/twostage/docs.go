@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,19 @@ func readDocs(r io.Reader, format string, csvTypes string) ([]twostage.Document,
 		return readCSV(r, csvTypes)
 	}
 	return nil, usageErr("unknown format %q (jsonl or csv)", format)
+}
+
+// openInput opens what a command reads its records from: stdin when path
+// is "" or "-", else the file at path.
+func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
+	if path == "" || path == "-" {
+		return io.NopCloser(stdin), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func readJSONL(r io.Reader) ([]twostage.Document, error) {

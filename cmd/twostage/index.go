@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,15 +25,11 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	in := stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	in, err := openInput(*file, stdin)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	if *format == "" {
 		*format = "jsonl"
 		if strings.EqualFold(filepath.Ext(*file), ".csv") {
