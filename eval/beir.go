@@ -16,6 +16,7 @@ import (
 
 	"twostage"
 	"twostage/driver"
+	"twostage/internal/validate"
 )
 
 // Doc is one corpus document of a BEIR data set.
@@ -219,7 +220,10 @@ func decodeRecord(line int, b []byte, seen map[string]int) (record, string, erro
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return rec, "", fmt.Errorf("line %d: %v: %w", line, err, twostage.ErrInvalidInput)
 	}
-	id, err := recordID(rec.ID)
+	id, err := validate.JSONID("_id", rec.ID)
+	if err == nil && strings.TrimSpace(id) == "" { // BEIR ids are never blank
+		err = fmt.Errorf("empty \"_id\": %w", twostage.ErrInvalidInput)
+	}
 	if err != nil {
 		return rec, "", fmt.Errorf("line %d: %w", line, err)
 	}
@@ -234,25 +238,6 @@ func decodeRecord(line int, b []byte, seen map[string]int) (record, string, erro
 		return rec, "", fmt.Errorf("line %d: _id %q: %w", line, id, err)
 	}
 	return rec, id, nil
-}
-
-// recordID accepts a string or a number _id.
-func recordID(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", fmt.Errorf("missing \"_id\": %w", twostage.ErrInvalidInput)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		if strings.TrimSpace(s) == "" {
-			return "", fmt.Errorf("empty \"_id\": %w", twostage.ErrInvalidInput)
-		}
-		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), nil
-	}
-	return "", fmt.Errorf("\"_id\" must be a string or a number, got %s: %w", raw, twostage.ErrInvalidInput)
 }
 
 // ReadCorpus reads corpus.jsonl: one JSON object a line with "_id" (string

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -249,6 +250,33 @@ func TestPullEmbedderSentenceTransformers(t *testing.T) {
 		if n := s.Count("org/tiny-embed", f); n != 1 {
 			t.Errorf("%s requested %d times, want 1", f, n)
 		}
+	}
+}
+
+// A sentence_bert_config.json max_seq_length beyond the checkpoint's
+// position table is capped at the table, as `twostage convert` records it
+// (convert reads the sentence-transformers files for pull too).
+func TestPullEmbedderMaxSeqLengthCapped(t *testing.T) {
+	s := newHub(t)
+	r := newRepo(t, "org/long-embed", modeldir.FamilyBertEmbedding, embedNeed)
+	r.Files["sentence_bert_config.json"] = []byte(`{"max_seq_length": 1000000, "do_lower_case": false}`)
+	s.Add(r)
+	m, err := client(t, s, t.TempDir(), nil).Pull(context.Background(), "org/long-embed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := modeldir.Load(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hf struct {
+		MaxPositionEmbeddings int `json:"max_position_embeddings"`
+	}
+	if err := json.Unmarshal(r.Files["config.json"], &hf); err != nil || hf.MaxPositionEmbeddings == 0 {
+		t.Fatalf("the checkpoint's config.json: %v, max_position_embeddings %d", err, hf.MaxPositionEmbeddings)
+	}
+	if cfg.MaxLength != hf.MaxPositionEmbeddings || cfg.Pooling != modeldir.PoolingCLS || !cfg.Normalize {
+		t.Errorf("embedder config %+v, want max length %d (the position table), cls pooling, normalized", cfg, hf.MaxPositionEmbeddings)
 	}
 }
 

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -279,8 +278,9 @@ func removeParts(dir string) {
 }
 
 // convertSnapshot converts snap into dst through a sibling temporary
-// directory, applying a sentence-transformers bi-encoder's pooling,
-// normalization and sequence length, then renames it into place.
+// directory, then renames it into place. convert applies a
+// sentence-transformers bi-encoder's pooling, normalization and sequence
+// length (internal/stconfig).
 func convertSnapshot(ctx context.Context, snap, dst, family, dtype, source string, progress func(done, total int64)) error {
 	if ents, err := os.ReadDir(dst); err == nil && len(ents) > 0 {
 		return fmt.Errorf("hub: output directory %s is not empty: %w", dst, errdefs.ErrInvalidInput)
@@ -293,32 +293,10 @@ func convertSnapshot(ctx context.Context, snap, dst, family, dtype, source strin
 		return fmt.Errorf("hub: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	st, err := readSentenceTransformers(snap)
-	if err != nil {
-		return err
-	}
 	out := filepath.Join(tmp, "model")
 	opts := &convert.Options{Family: family, Dtype: dtype, Source: source, Progress: progress}
-	if family == modeldir.FamilyBertEmbedding {
-		opts.MaxLength = st.maxLength
-	}
 	if _, err := convert.Convert(ctx, snap, out, opts); err != nil {
 		return fmt.Errorf("hub: %w", err)
-	}
-	if family == modeldir.FamilyBertEmbedding && (st.pooling != "" || st.normalize != nil) {
-		cfg, err := modeldir.Load(out)
-		if err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
-		if st.pooling != "" {
-			cfg.Pooling = st.pooling
-		}
-		if st.normalize != nil {
-			cfg.Normalize = *st.normalize
-		}
-		if err := modeldir.Save(out, cfg); err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
 	}
 	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("hub: replace %s: %w", dst, err)
@@ -327,67 +305,4 @@ func convertSnapshot(ctx context.Context, snap, dst, family, dtype, source strin
 		return fmt.Errorf("hub: %w", err)
 	}
 	return nil
-}
-
-// stSettings are a sentence-transformers bi-encoder's settings.
-type stSettings struct {
-	pooling   string // "" when 1_Pooling/config.json is absent
-	normalize *bool  // nil when modules.json is absent
-	maxLength int    // 0 when sentence_bert_config.json is absent
-}
-
-func readSentenceTransformers(snap string) (stSettings, error) {
-	var st stSettings
-	var pool map[string]any
-	if ok, err := readJSON(filepath.Join(snap, filepath.FromSlash(poolingFile)), &pool); err != nil {
-		return st, err
-	} else if ok {
-		on := func(k string) bool { b, _ := pool[k].(bool); return b }
-		switch {
-		case on("pooling_mode_cls_token"):
-			st.pooling = modeldir.PoolingCLS
-		case on("pooling_mode_mean_tokens"):
-			st.pooling = modeldir.PoolingMean
-		case on("pooling_mode_lasttoken"):
-			st.pooling = modeldir.PoolingLast
-		default:
-			return st, fmt.Errorf("hub: %s: pooling mode not supported (twostage pools mean, cls or last): %w", poolingFile, ErrUnsupported)
-		}
-	}
-	var modules []struct {
-		Type string `json:"type"`
-	}
-	if ok, err := readJSON(filepath.Join(snap, modulesFile), &modules); err != nil {
-		return st, err
-	} else if ok {
-		norm := false
-		for _, m := range modules {
-			norm = norm || strings.HasSuffix(m.Type, ".Normalize")
-		}
-		st.normalize = &norm
-	}
-	var sb struct {
-		MaxSeqLength int `json:"max_seq_length"`
-	}
-	if ok, err := readJSON(filepath.Join(snap, sbertFile), &sb); err != nil {
-		return st, err
-	} else if ok && sb.MaxSeqLength > 0 {
-		st.maxLength = sb.MaxSeqLength
-	}
-	return st, nil
-}
-
-// readJSON decodes path into v; ok is false when the file does not exist.
-func readJSON(path string, v any) (ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("hub: %w", err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("hub: %s: %v: %w", path, err, errdefs.ErrInvalidInput)
-	}
-	return true, nil
 }

@@ -2,18 +2,14 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"twostage"
+	"twostage/internal/servetest"
 	"twostage/rerank"
 )
 
@@ -28,73 +24,14 @@ func TestLoad(t *testing.T) {
 	if testing.Short() {
 		dur = time.Second
 	}
-	if v := os.Getenv("TWOSTAGE_LOAD_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("TWOSTAGE_LOAD_DURATION: %v", err)
-		}
-		dur = d
-	}
+	dur = servetest.LoadDuration(t, dur)
 	const clients, docsPerCall = 32, 4
 	eng := newBatchingEngine(64, 2*time.Millisecond)
 	e := start(t, "rerankers: {default: engine}\nmax_in_flight: 64\n", nil, map[string]twostage.Reranker{"engine": eng})
 
 	body := mustJSON(map[string]any{"query": "red planet", "documents": []string{
 		"Mars is the red planet", "Venus is hot", "Jupiter has a red spot", "Saturn has rings"}[:docsPerCall]})
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		failures  atomic.Int64
-		firstErr  atomic.Value
-		wg        sync.WaitGroup
-	)
-	deadline := time.Now().Add(dur)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-			defer client.CloseIdleConnections()
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				resp, err := client.Post(e.url+"/v1/rerank", "application/json", strings.NewReader(body))
-				if err == nil {
-					var n int64
-					buf := make([]byte, 4096)
-					for {
-						k, rerr := resp.Body.Read(buf)
-						n += int64(k)
-						if rerr != nil {
-							break
-						}
-					}
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("client %d: status %d", c, resp.StatusCode)
-					}
-				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		t.Fatalf("%d requests failed; first: %v", n, firstErr.Load())
-	}
-	if len(latencies) == 0 {
-		t.Fatal("no requests completed")
-	}
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	latencies := servetest.Load(t, e.url+"/v1/rerank", clients, dur, func(int) string { return body })
 
 	m := string(e.do("GET", "/metrics", "", "").body)
 	mean, err := metricValue(m, `twostage_engine_mean_batch_size{reranker="default"}`)
@@ -109,7 +46,7 @@ func TestLoad(t *testing.T) {
 		t.Errorf("/metrics counts %v successful requests, clients saw %d", ok, len(latencies))
 	}
 	t.Logf("%d clients x %v: %d requests (%.0f/s), p50 %v, p99 %v, engine mean batch %.1f pairs (%.1f calls)",
-		clients, dur, len(latencies), float64(len(latencies))/dur.Seconds(), pct(0.50), pct(0.99), mean, mean/docsPerCall)
+		clients, dur, len(latencies), float64(len(latencies))/dur.Seconds(), latencies.Percentile(0.5), latencies.Percentile(0.99), mean, mean/docsPerCall)
 }
 
 // BenchmarkRerankServerVsDirect measures /v1/rerank through the server on

@@ -238,13 +238,11 @@ func unknown(kind, spec string, l []Scheme) error {
 // and metric) where the backend creates collections. An unknown scheme is
 // an error wrapping ErrBadSpec that lists the registered ones.
 func OpenStore(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
-	mu.RLock()
-	s, ok := stores[SchemeOf(spec)]
-	mu.RUnlock()
-	if !ok {
-		return nil, unknown("store", spec, Stores())
+	open, err := storeOpener(spec, false)
+	if err != nil {
+		return nil, err
 	}
-	return s.open(ctx, spec, info)
+	return open(ctx, spec, info)
 }
 
 // OpenStoreReadOnly opens the store spec names for reading only where its
@@ -254,30 +252,37 @@ func OpenStore(ctx context.Context, spec string, info twostage.Info) (*twostage.
 // close. A scheme without one (a server's collection) opens as with
 // OpenStore.
 func OpenStoreReadOnly(ctx context.Context, spec string, info twostage.Info) (*twostage.Store, error) {
+	open, err := storeOpener(spec, true)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, spec, info)
+}
+
+// storeOpener returns the opener registered for spec's scheme: its
+// read-only one when readOnly and it has one.
+func storeOpener(spec string, readOnly bool) (StoreOpener, error) {
 	mu.RLock()
 	s, ok := stores[SchemeOf(spec)]
 	mu.RUnlock()
 	if !ok {
 		return nil, unknown("store", spec, Stores())
 	}
-	if s.readOnly != nil {
-		return s.readOnly(ctx, spec, info)
+	if readOnly && s.readOnly != nil {
+		return s.readOnly, nil
 	}
-	return s.open(ctx, spec, info)
+	return s.open, nil
 }
 
 // OpenEmbedder opens the embedder spec names; a bare pulled model name
 // opens as onnx:NAME. An unknown scheme is an error wrapping ErrBadSpec
 // that lists the registered ones.
 func OpenEmbedder(ctx context.Context, spec string) (twostage.Embedder, error) {
-	mu.RLock()
-	spec = pulledSpec(spec, func(s string) bool { return has(embedders, s) })
-	e, ok := embedders[SchemeOf(spec)]
-	mu.RUnlock()
-	if !ok {
-		return nil, unknown("embedder", spec, Embedders())
+	open, spec, err := modelOpener("embedder", spec, embedders, Embedders)
+	if err != nil {
+		return nil, err
 	}
-	return e.open(ctx, spec)
+	return open(ctx, spec)
 }
 
 // OpenReranker opens the reranker spec names; "none" gives a nil Reranker
@@ -288,12 +293,24 @@ func OpenReranker(ctx context.Context, spec string) (twostage.Reranker, error) {
 	if spec == "none" {
 		return nil, nil
 	}
+	open, spec, err := modelOpener("reranker", spec, rerankers, Rerankers)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, spec)
+}
+
+// modelOpener returns the opener registered in m (embedders or rerankers)
+// for spec's scheme, and the spec it opens: a bare pulled model name reads
+// as onnx:NAME. An unknown scheme is an error listing all() by kind.
+func modelOpener[T any](kind, spec string, m map[string]entry[T], all func() []Scheme) (T, string, error) {
 	mu.RLock()
-	spec = pulledSpec(spec, func(s string) bool { return has(rerankers, s) })
-	r, ok := rerankers[SchemeOf(spec)]
+	spec = pulledSpec(spec, func(s string) bool { return has(m, s) })
+	e, ok := m[SchemeOf(spec)]
 	mu.RUnlock()
 	if !ok {
-		return nil, unknown("reranker", spec, Rerankers())
+		var none T
+		return none, spec, unknown(kind, spec, all())
 	}
-	return r.open(ctx, spec)
+	return e.open, spec, nil
 }

@@ -231,6 +231,22 @@ func TestPulledSpec(t *testing.T) {
 	}
 }
 
+// A bare pulled model name reaches the onnx opener as onnx:NAME, which looks
+// for it in the model cache, for embedders and rerankers alike.
+func TestPulledNameOpensAsONNX(t *testing.T) {
+	t.Setenv("TWOSTAGE_HOME", t.TempDir())
+	ctx := context.Background()
+	for kind, open := range map[string]func(string) error{
+		"embedder": func(s string) error { _, err := OpenEmbedder(ctx, s); return err },
+		"reranker": func(s string) error { _, err := OpenReranker(ctx, s); return err },
+	} {
+		err := open("org/none@main")
+		if err == nil || !strings.Contains(err.Error(), "run `twostage pull org/none`") {
+			t.Errorf("%s org/none@main: %v, want the onnx opener's error for a model that is not pulled", kind, err)
+		}
+	}
+}
+
 func TestRemoteSpecs(t *testing.T) {
 	t.Setenv("ZEROENTROPY_API_KEY", "k")
 	ctx := context.Background()

@@ -37,11 +37,8 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "Checks that every document the store holds is found by its own vector; exits 1 when problems remain.")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if *workers < 0 || *first < 0 || *dim < 0 {
 		return usageErr("--workers, --first and --dim must not be negative")

@@ -32,12 +32,10 @@ func cmdConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, "Usage: twostage convert --from HF_DIR --to OUT_DIR [--dtype fp32|fp16] [--compute fp32|fp16] [--family FAMILY] [--graph fused|plain]")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageErr("unexpected arguments %q", fs.Args())
 	case *from == "" || *to == "":
 		return usageErr("--from and --to are required")
 	case *dtype != "" && *dtype != modeldir.DtypeFP32 && *dtype != modeldir.DtypeFP16:

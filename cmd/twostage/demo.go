@@ -39,11 +39,8 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := newFlags("demo", stderr)
 	sf := addStageFlags(fs, true)
 	qf := addSearchFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	dir, err := os.MkdirTemp("", "twostage-demo-")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/memstore"
+	"twostage/internal/validate"
 )
 
 // maxLine bounds one JSON line (a document with a long text and a vector).
@@ -40,6 +42,19 @@ func readDocs(r io.Reader, format string, csvTypes string) ([]twostage.Document,
 		return readCSV(r, csvTypes)
 	}
 	return nil, usageErr("unknown format %q (jsonl or csv)", format)
+}
+
+// openInput opens what a command reads its records from: stdin when path
+// is "" or "-", else the file at path.
+func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
+	if path == "" || path == "-" {
+		return io.NopCloser(stdin), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func readJSONL(r io.Reader) ([]twostage.Document, error) {
@@ -66,7 +81,7 @@ func readJSONL(r io.Reader) ([]twostage.Document, error) {
 		if err := dec.Decode(&rec); err != nil {
 			return nil, fmt.Errorf("line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
 		}
-		id, err := jsonID(rec.ID)
+		id, err := validate.JSONID("id", rec.ID)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
@@ -90,25 +105,6 @@ func readJSONL(r io.Reader) ([]twostage.Document, error) {
 		return nil, err
 	}
 	return docs, nil
-}
-
-// jsonID accepts a string or a number id.
-func jsonID(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", fmt.Errorf("missing \"id\": %w", twostage.ErrInvalidInput)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		if s == "" {
-			return "", fmt.Errorf("empty \"id\": %w", twostage.ErrInvalidInput)
-		}
-		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), nil
-	}
-	return "", fmt.Errorf("\"id\" must be a string or a number, got %s: %w", raw, twostage.ErrInvalidInput)
 }
 
 // checkJSONText checks that a JSON line is valid UTF-8 and that its \u

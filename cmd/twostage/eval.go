@@ -61,11 +61,8 @@ func cmdEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.IntVar(&ef.warmup, "warmup", 1, "untimed queries run before each configuration")
 	fs.BoolVar(&ef.dropMissing, "drop-missing", false, "drop judgments of documents missing from the corpus (default: they count as relevant and never retrieved, as in BEIR)")
 	fs.BoolVar(&ef.ignoreIdentical, "ignore-identical-ids", true, "drop a hit whose id equals the query id before scoring, as BEIR does (matters for ArguAna and Quora)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	metrics, ks, err := ef.check(sf, flagSet(fs, "candidate-k"))
 	if err != nil {

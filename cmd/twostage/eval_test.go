@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -359,7 +361,7 @@ func TestEvalEndToEnd(t *testing.T) {
 			t.Errorf("%s: throughput %v", run.Name, run.QPS)
 		}
 		// The TREC run file holds the same rankings.
-		if got := readTRECRun(t, filepath.Join(out, "runs", run.Name+".trec")); !sameRankings(got, ranks) {
+		if got := readTRECRun(t, filepath.Join(out, "runs", run.Name+".trec")); !maps.EqualFunc(got, ranks, slices.Equal) {
 			t.Errorf("%s: the run file's rankings differ from the test's own", run.Name)
 		}
 	}
@@ -413,24 +415,6 @@ func readTRECRun(t *testing.T, path string) map[string][]string {
 		out[fields[0]] = append(out[fields[0]], fields[2])
 	}
 	return out
-}
-
-func sameRankings(a, b map[string][]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for q, ra := range a {
-		rb := b[q]
-		if len(ra) != len(rb) {
-			return false
-		}
-		for i := range ra {
-			if ra[i] != rb[i] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func TestEvalLimitAndFirstStageOnly(t *testing.T) {

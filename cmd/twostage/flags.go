@@ -63,6 +63,21 @@ func interspersed(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseFlagsOnly parses args as parseFlags does, for a command that takes
+// no positional arguments: any is a usage error naming it (or them).
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+		return nil
+	case 1:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return usageErr("unexpected arguments %q", fs.Args())
+}
+
 func isBool(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()

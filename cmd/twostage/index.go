@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -23,21 +22,14 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	format := fs.String("format", "", "jsonl or csv (default: from the file extension, else jsonl)")
 	batch := fs.Int("batch", 256, "documents embedded and written at once")
 	csvTypes := fs.String("csv-types", "", "types of CSV columns, e.g. year=int,price=float,draft=bool (default: text; or type the header: year:int)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	in, err := openInput(*file, stdin)
+	if err != nil {
+		return err
 	}
-	in := stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
-	}
+	defer in.Close()
 	if *format == "" {
 		*format = "jsonl"
 		if strings.EqualFold(filepath.Ext(*file), ".csv") {

@@ -24,11 +24,8 @@ func init() {
 func cmdInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fset := newFlags("info", stderr)
 	sf := addStageFlags(fset, false)
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseFlagsOnly(fset, args); err != nil {
 		return err
-	}
-	if fset.NArg() > 0 {
-		return usageErr("unexpected argument %q", fset.Arg(0))
 	}
 	sf.mustExist, sf.readOnly = true, true
 	rec, _, err := sf.resolveStore()
@@ -128,11 +125,8 @@ func byteSize(n int64) string {
 // built from, and the Go toolchain.
 func cmdVersion(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := newFlags("version", stderr)
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseFlagsOnly(fset, args); err != nil {
 		return err
-	}
-	if fset.NArg() > 0 {
-		return usageErr("unexpected argument %q", fset.Arg(0))
 	}
 	version, rev, dirty := "(devel)", "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -50,6 +50,29 @@ func TestUsageAndExitCodes(t *testing.T) {
 	}
 }
 
+// TestPositionalArgumentsRefused: every command that takes no positional
+// argument refuses one, before it checks its flags or does any work.
+func TestPositionalArgumentsRefused(t *testing.T) {
+	takesArgs := map[string]bool{"search": true, "pull": true, "bench": true}
+	for name := range commands {
+		if takesArgs[name] {
+			continue
+		}
+		for _, tc := range []struct {
+			extra []string
+			want  string
+		}{
+			{[]string{"extra"}, `unexpected argument "extra"`},
+			{[]string{"a", "b"}, `unexpected arguments ["a" "b"]`},
+		} {
+			code, stdout, stderr := cli(t, "", append([]string{name}, tc.extra...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("twostage %s %q: exit %d stdout %q stderr %q; want exit 2, no output and %q", name, tc.extra, code, stdout, stderr, tc.want)
+			}
+		}
+	}
+}
+
 func TestDemoRanksTheMachineLearningPassageFirst(t *testing.T) {
 	code, out, stderr := cli(t, "", "demo")
 	if code != 0 {
@@ -133,6 +156,7 @@ func TestIndexCSVAndBadRecords(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`{"id":"a"}`, `missing "text"`},
 		{`{"text":"no id"}`, `missing "id"`},
+		{`{"id":{},"text":"x"}`, `"id" must be a string or a number, got {}`},
 		{"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}", "already on line 1"},
 		{`{"id":"a","text":"x","metadata":{"m":{"nested":1}}}`, "unsupported type"},
 		{`{"id":"a","text":"x","vector":[1,2]}`, "dimension"},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +34,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := newFlags("rerank", stderr)
 	model := fs.String("model", "", "model directory written by \"twostage convert\", or a name pulled by \"twostage pull\" (required)")
 	query := fs.String("query", "", "the query (required)")
-	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default: stdin)")
+	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default, or -: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB), or xla (a Hugging Face checkpoint on PJRT)")
 	xo := xlaFlags(fs)
@@ -47,11 +46,8 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintln(stderr, "Usage: twostage rerank --model DIR --query TEXT [--docs FILE] [--json]")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
 	}
 	if *model == "" || *query == "" {
 		return usageErr("--model and --query are required")
@@ -60,15 +56,11 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	in := stdin
-	if *docsPath != "" {
-		f, err := os.Open(*docsPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	in, err := openInput(*docsPath, stdin)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	docs, err := readTextLines(in)
 	if err != nil {
 		return err

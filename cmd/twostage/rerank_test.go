@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +47,11 @@ func TestRerankCommand(t *testing.T) {
 		if w := want[r.Index]; r.RelevanceScore != w.Score || r.RawScore != w.Raw {
 			t.Errorf("doc %d: got %v/%v, engine gives %v/%v", r.Index, r.RelevanceScore, r.RawScore, w.Score, w.Raw)
 		}
+	}
+
+	// "--docs -" reads stdin, as index's "--file -" does.
+	if fromStdin := rerankJSON(t, in, len(docs), "rerank", "--model", dir, "--query", query, "--json", "--docs", "-"); !slices.Equal(fromStdin, got) {
+		t.Errorf("--docs -: %v, want what stdin gives by default, %v", fromStdin, got)
 	}
 
 	// Table output, documents from a file.

@@ -22,14 +22,11 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := newFlags("serve", stderr)
 	config := fs.String("config", "", "YAML config file (see server/README.md); ${VAR} and TWOSTAGE_* variables override it")
 	listen := fs.String("listen", "", "address to listen on, overriding the config's listen")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *config == "" {
 		return usageErr("give a config file: twostage serve --config FILE")
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
 	}
 	cfg, err := server.LoadConfig(*config)
 	if err != nil {

@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"twostage/internal/servetest"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/server"
@@ -45,14 +41,7 @@ func TestServeLoadTinyModel(t *testing.T) {
 	if spec == "" {
 		t.Fatal("no ONNX engine reranker scheme (onnx: or zerank:) is registered; set TWOSTAGE_LOAD_RERANKER to run")
 	}
-	dur := 5 * time.Second
-	if v := os.Getenv("TWOSTAGE_LOAD_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dur = d
-	}
+	dur := servetest.LoadDuration(t, 5*time.Second)
 	cfg, err := server.ParseConfig([]byte("rerankers: {default: \"${SPEC}\"}\nrequest_timeout: 60s\n"), func(k string) string {
 		if k == "SPEC" {
 			return spec
@@ -81,55 +70,13 @@ func TestServeLoadTinyModel(t *testing.T) {
 		return sb.String()
 	}
 	const clients = 32
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		failures  atomic.Int64
-		firstErr  atomic.Value
-		wg        sync.WaitGroup
-	)
-	deadline := time.Now().Add(dur)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-			defer client.CloseIdleConnections()
-			docs := make([]string, 8)
-			for i := range docs {
-				docs[i] = strconv.Quote(mkdoc(10 + (c*7+i*13)%90))
-			}
-			body := `{"query":"why is mars red","documents":[` + strings.Join(docs, ",") + `]}`
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				resp, err := client.Post(ts.URL+"/v1/rerank", "application/json", strings.NewReader(body))
-				if err == nil {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
-					}
-				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				mu.Lock()
-				latencies = append(latencies, time.Since(t0))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		t.Fatalf("%d requests failed; first: %v", n, firstErr.Load())
-	}
-	if len(latencies) == 0 {
-		t.Fatal("no request completed")
-	}
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	latencies := servetest.Load(t, ts.URL+"/v1/rerank", clients, dur, func(c int) string {
+		docs := make([]string, 8)
+		for i := range docs {
+			docs[i] = strconv.Quote(mkdoc(10 + (c*7+i*13)%90))
+		}
+		return `{"query":"why is mars red","documents":[` + strings.Join(docs, ",") + `]}`
+	})
 
 	resp, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
@@ -137,24 +84,14 @@ func TestServeLoadTinyModel(t *testing.T) {
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	mean, err := sample(string(m), `twostage_engine_mean_batch_size{reranker="default"}`)
+	mean, err := servetest.MetricValue(string(m), `twostage_engine_mean_batch_size{reranker="default"}`)
 	if err != nil {
 		t.Fatalf("the engine's batching is not in /metrics (does %s expose Stats()?): %v", spec, err)
 	}
 	if mean <= 1 {
 		t.Errorf("mean batch size %.2f, want above 1", mean)
 	}
-	eff, _ := sample(string(m), `twostage_engine_padding_efficiency{reranker="default"}`)
+	eff, _ := servetest.MetricValue(string(m), `twostage_engine_padding_efficiency{reranker="default"}`)
 	t.Logf("%s: %d clients x %v: %d requests (%.1f/s), p50 %v, p99 %v, mean batch %.1f pairs, padding efficiency %.2f",
-		spec, clients, dur, len(latencies), float64(len(latencies))/dur.Seconds(), pct(0.5), pct(0.99), mean, eff)
-}
-
-// sample returns the value of the /metrics line starting with prefix.
-func sample(metrics, prefix string) (float64, error) {
-	for _, line := range strings.Split(metrics, "\n") {
-		if v, ok := strings.CutPrefix(line, prefix+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, errors.New("no sample " + prefix)
+		spec, clients, dur, len(latencies), float64(len(latencies))/dur.Seconds(), latencies.Percentile(0.5), latencies.Percentile(0.99), mean, eff)
 }

@@ -36,12 +36,10 @@ Input lines: {"text": "..."} or {"text": "...", "pair": "..."}
 Output lines: {"ids": [...], "type_ids": [...]}`)
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageErr("unexpected arguments %q", fs.Args())
 	case *path == "":
 		return usageErr("--tokenizer is required")
 	}

@@ -1,7 +1,9 @@
 // Package servetest drives a `twostage serve` process in crash tests: it
 // starts the process and finds its URL, and runs clients that upsert
 // documents over HTTP while the test kills it, recording which upserts
-// were answered 200.
+// were answered 200. For the bounded load tests of the server and of the
+// command, it runs concurrent clients against an endpoint for a while
+// (Load), collecting their latencies, and reads samples from /metrics.
 package servetest
 
 import (

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,11 +15,6 @@ import (
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 )
-
-func sourceRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
 
 type entry struct {
 	once sync.Once

@@ -1,10 +1,12 @@
 // Package validate holds the input checks that package twostage (the Store
 // and the Pipeline) and package twostage/driver (re-exporting them for
-// backends) share: vectors, texts and metadata values. It imports only
-// errdefs, so both can use it.
+// backends) share: vectors, texts and metadata values; and the id of a
+// JSON record, which the index command and package eval read (JSONID). It
+// imports only errdefs, so both can use it.
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -121,4 +123,28 @@ func NormalizeValue(v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("unsupported type %T (want string, bool, int64, float64 or []string): %w", v, errdefs.ErrInvalidInput)
 	}
+}
+
+// JSONID converts the raw JSON value of a record's id field to a string: a
+// JSON string as it is, a number as written ("3", "1e3"). field names the
+// field in errors ("id", "_id"). A missing or null value, an empty string
+// and any other JSON type are errors wrapping errdefs.ErrInvalidInput; a
+// string of spaces is an id (a caller that refuses blank ids checks that
+// itself).
+func JSONID(field string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", fmt.Errorf("missing %q: %w", field, errdefs.ErrInvalidInput)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if s == "" {
+			return "", fmt.Errorf("empty %q: %w", field, errdefs.ErrInvalidInput)
+		}
+		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), nil
+	}
+	return "", fmt.Errorf("%q must be a string or a number, got %s: %w", field, raw, errdefs.ErrInvalidInput)
 }
