@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"twostage"
 	"twostage/adapters/qdrantstore"
 	"twostage/adapters/storetest"
+	"twostage/internal/storefault"
 )
 
 func TestCheck(t *testing.T) {
@@ -74,70 +73,25 @@ func TestRestartUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var (
-		mu      sync.Mutex
-		acked   = map[string][]float32{}
-		batches atomic.Int64
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
-		fails   atomic.Int64
-	)
-	go func() {
-		defer close(done)
-		r := rand.New(rand.NewPCG(4, 4))
-		for b := 0; ; b++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var docs []twostage.Document
-			for i := range 10 {
-				docs = append(docs, twostage.Document{ID: fmt.Sprintf("b%d-%d", b, i), Vector: storetest.RandomVector(r, 4)})
-			}
-			if err := s.Upsert(ctx, docs); err != nil {
-				fails.Add(1)
-				continue
-			}
-			mu.Lock()
-			for _, d := range docs {
-				acked[d.ID] = d.Vector
-			}
-			mu.Unlock()
-			batches.Add(1)
-		}
-	}()
-	wait := func(n int64) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for batches.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer acknowledged %d batches, want %d", batches.Load(), n)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	w := storefault.StartWriter(t, ctx, s, storefault.WriterOptions{Dim: 4, Seed: 4})
 	for range 3 {
-		wait(batches.Load() + 5)
+		w.Wait(t, w.Batches()+5, 30*time.Second)
 		srv.Stop()
 		time.Sleep(30 * time.Millisecond)
 		if err := srv.Start(srv.Addr()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wait(batches.Load() + 5)
-	close(stop)
-	<-done
-	if n := fails.Load(); n > 0 {
-		t.Errorf("%d upserts failed across the restarts (the retry policy should carry them)", n)
+	w.Wait(t, w.Batches()+5, 30*time.Second)
+	acked, failed := w.Stop()
+	if len(failed) > 0 {
+		t.Errorf("%d upserts failed across the restarts (the retry policy should carry them), first: %v", len(failed), failed[0])
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if n, err := s.Count(ctx); err != nil || n < len(acked) {
 		t.Errorf("count after the restarts = %d, %v; want at least the %d acknowledged", n, err, len(acked))
 	}
-	for id, v := range acked {
-		hits, err := s.Search(ctx, twostage.Query{Vector: v, K: 1})
+	for id, d := range acked {
+		hits, err := s.Search(ctx, twostage.Query{Vector: d.Vector, K: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

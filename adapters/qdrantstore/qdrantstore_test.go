@@ -19,6 +19,7 @@ import (
 	"twostage/adapters/qdrantstore/qdranttest"
 	"twostage/adapters/storetest"
 	"twostage/driver"
+	"twostage/internal/storefault"
 )
 
 // These tests run against qdranttest, an in-process STAND-IN for Qdrant (no
@@ -311,26 +312,7 @@ func TestDeadline(t *testing.T) {
 	defer s.Close()
 	srv.SetDelay(10 * time.Second)
 	defer srv.SetDelay(0)
-	for name, call := range map[string]func(context.Context) error{
-		"search": func(c context.Context) error {
-			_, err := s.Search(c, twostage.Query{Vector: []float32{1, 0}, K: 1})
-			return err
-		},
-		"upsert": func(c context.Context) error {
-			return s.Upsert(c, []twostage.Document{{ID: "x", Vector: []float32{1, 0}}})
-		},
-		"count": func(c context.Context) error {
-			_, err := s.Count(c)
-			return err
-		},
-	} {
-		c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		err := call(c)
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s against a slow server: got %v, want context.DeadlineExceeded", name, err)
-		}
-	}
+	storefault.Deadlines(t, ctx, s, 2, 50*time.Millisecond)
 }
 
 func TestPartialBatchFailure(t *testing.T) {
