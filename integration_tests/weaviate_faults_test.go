@@ -47,12 +47,15 @@ func TestWeaviateRestart(t *testing.T) {
 
 	// The writer upserts batches of 20 until stopped, recording what was
 	// acknowledged.
-	w := storefault.StartWriter(t, ctx, patient, storefault.WriterOptions{Dim: dim, Batch: 20, Seed: 1,
+	w := storefault.StartWriter(ctx, patient, storefault.WriterOptions{Dim: dim, Batch: 20, Seed: 1,
 		Document: func(id string, batch int, v []float32) twostage.Document {
 			return twostage.Document{ID: id, Text: "text of " + id, Vector: v,
 				Metadata: map[string]any{"batch": int64(batch), "tag": []string{"x", id}}}
 		}})
-	w.Wait(t, 5, 2*time.Minute)
+	defer w.Stop()
+	if err := w.Wait(5, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	srv.Kill()
 	killedAt := w.Batches()
 
@@ -82,7 +85,9 @@ func TestWeaviateRestart(t *testing.T) {
 	if err := srv.Start(0); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	w.Wait(t, killedAt+5, 2*time.Minute) // the writer carries on after the restart
+	if err := w.Wait(killedAt+5, 2*time.Minute); err != nil { // the writer carries on after the restart
+		t.Fatal(err)
+	}
 	acked, failed := w.Stop()
 	if len(failed) > 0 {
 		t.Errorf("the patient writer saw %d failures, first: %v", len(failed), failed[0])
@@ -218,7 +223,9 @@ func TestWeaviateDeadline(t *testing.T) {
 	}
 	proxy.stalled.Store(true)
 	defer proxy.stalled.Store(false)
-	storefault.Deadlines(t, ctx, s, 4, 100*time.Millisecond)
+	if err := storefault.Deadlines(ctx, s, 4, 100*time.Millisecond); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestWeaviatePartialBatch(t *testing.T) {

@@ -73,16 +73,21 @@ func TestRestartUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	w := storefault.StartWriter(t, ctx, s, storefault.WriterOptions{Dim: 4, Seed: 4})
+	w := storefault.StartWriter(ctx, s, storefault.WriterOptions{Dim: 4, Seed: 4})
+	defer w.Stop()
 	for range 3 {
-		w.Wait(t, w.Batches()+5, 30*time.Second)
+		if err := w.Wait(w.Batches()+5, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
 		srv.Stop()
 		time.Sleep(30 * time.Millisecond)
 		if err := srv.Start(srv.Addr()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w.Wait(t, w.Batches()+5, 30*time.Second)
+	if err := w.Wait(w.Batches()+5, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	acked, failed := w.Stop()
 	if len(failed) > 0 {
 		t.Errorf("%d upserts failed across the restarts (the retry policy should carry them), first: %v", len(failed), failed[0])

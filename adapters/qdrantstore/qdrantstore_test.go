@@ -312,7 +312,9 @@ func TestDeadline(t *testing.T) {
 	defer s.Close()
 	srv.SetDelay(10 * time.Second)
 	defer srv.SetDelay(0)
-	storefault.Deadlines(t, ctx, s, 2, 50*time.Millisecond)
+	if err := storefault.Deadlines(ctx, s, 2, 50*time.Millisecond); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestPartialBatchFailure(t *testing.T) {

@@ -19,14 +19,6 @@ import (
 	"twostage/adapters/storetest"
 )
 
-// TB is the part of *testing.T that storefault uses.
-type TB interface {
-	Helper()
-	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-}
-
 // WriterOptions configures a Writer.
 type WriterOptions struct {
 	Dim   int    // vector length; required
@@ -54,9 +46,9 @@ type Writer struct {
 }
 
 // StartWriter starts a Writer upserting into s with ctx. Document ids are
-// "b<batch>-<i>", batch three digits and i two ("b007-03"). The writer is
-// stopped when the test ends, if Stop was not called before.
-func StartWriter(t TB, ctx context.Context, s *twostage.Store, opts WriterOptions) *Writer {
+// "b<batch>-<i>", batch three digits and i two ("b007-03"). The caller
+// stops it with Stop (deferring a Stop as well is harmless).
+func StartWriter(ctx context.Context, s *twostage.Store, opts WriterOptions) *Writer {
 	batch := opts.Batch
 	if batch == 0 {
 		batch = 10
@@ -66,7 +58,6 @@ func StartWriter(t TB, ctx context.Context, s *twostage.Store, opts WriterOption
 		doc = func(id string, _ int, v []float32) twostage.Document { return twostage.Document{ID: id, Vector: v} }
 	}
 	w := &Writer{stop: make(chan struct{}), done: make(chan struct{}), acked: map[string]twostage.Document{}}
-	t.Cleanup(func() { w.Stop() })
 	go func() { // exits at Stop
 		defer close(w.done)
 		r := rand.New(rand.NewPCG(opts.Seed, opts.Seed))
@@ -103,16 +94,15 @@ func StartWriter(t TB, ctx context.Context, s *twostage.Store, opts WriterOption
 // Batches returns how many upserts have been acknowledged so far.
 func (w *Writer) Batches() int64 { return w.batches.Load() }
 
-// Wait waits until n upserts have been acknowledged, failing the test when
-// that takes longer than timeout.
-func (w *Writer) Wait(t TB, n int64, timeout time.Duration) {
-	t.Helper()
+// Wait waits until n upserts have been acknowledged, or returns an error
+// when that takes longer than timeout.
+func (w *Writer) Wait(n int64, timeout time.Duration) error {
 	for deadline := time.Now().Add(timeout); w.batches.Load() < n; time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("storefault: the writer acknowledged %d batches in %v, want %d", w.batches.Load(), timeout, n)
-			return
+			return fmt.Errorf("storefault: the writer acknowledged %d batches in %v, want %d", w.batches.Load(), timeout, n)
 		}
 	}
+	return nil
 }
 
 // Stop stops the writer and waits for its upsert in flight. It returns the
@@ -128,10 +118,11 @@ func (w *Writer) Stop() (acked map[string]twostage.Document, failed []error) {
 
 // Deadlines calls Search, Upsert, Get and Count on s, a store of vectors of
 // length dim whose server is stalled (slow, or holding every byte), each
-// with a context that ends after timeout, and fails the test for every call
-// whose error does not match context.DeadlineExceeded.
-func Deadlines(t TB, ctx context.Context, s *twostage.Store, dim int, timeout time.Duration) {
-	t.Helper()
+// with a context that ends after timeout. It returns one error (joined) for
+// every call whose error does not match context.DeadlineExceeded, nil when
+// all of them do.
+func Deadlines(ctx context.Context, s *twostage.Store, dim int, timeout time.Duration) error {
+	var errs []error
 	v := make([]float32, dim)
 	v[0] = 1
 	for _, c := range []struct {
@@ -158,7 +149,8 @@ func Deadlines(t TB, ctx context.Context, s *twostage.Store, dim int, timeout ti
 		err := c.call(cctx)
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s against a stalled server: got %v, want context.DeadlineExceeded", c.name, err)
+			errs = append(errs, fmt.Errorf("storefault: %s against a stalled server: got %v, want context.DeadlineExceeded", c.name, err))
 		}
 	}
+	return errors.Join(errs...)
 }

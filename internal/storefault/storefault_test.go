@@ -3,7 +3,6 @@ package storefault_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,21 +13,6 @@ import (
 )
 
 var ctx = context.Background()
-
-// recorder is a TB that records what the harness reports.
-type recorder struct {
-	errs, fatals []string
-	cleanups     []func()
-}
-
-func (r *recorder) Helper() {}
-func (r *recorder) Errorf(format string, args ...any) {
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.fatals = append(r.fatals, fmt.Sprintf(format, args...))
-}
-func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
 
 func newStore(t *testing.T, dim int) *twostage.Store {
 	t.Helper()
@@ -42,11 +26,14 @@ func newStore(t *testing.T, dim int) *twostage.Store {
 
 func TestWriterRecordsAcknowledged(t *testing.T) {
 	s := newStore(t, 3)
-	w := storefault.StartWriter(t, ctx, s, storefault.WriterOptions{Dim: 3, Batch: 4, Seed: 1,
+	w := storefault.StartWriter(ctx, s, storefault.WriterOptions{Dim: 3, Batch: 4, Seed: 1,
 		Document: func(id string, batch int, v []float32) twostage.Document {
 			return twostage.Document{ID: id, Text: "text of " + id, Vector: v, Metadata: map[string]any{"batch": int64(batch)}}
 		}})
-	w.Wait(t, 3, 10*time.Second)
+	defer w.Stop()
+	if err := w.Wait(3, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	acked, failed := w.Stop()
 	if len(failed) != 0 {
 		t.Errorf("failed upserts against a healthy store: %v", failed)
@@ -73,16 +60,11 @@ func TestWriterRecordsAcknowledged(t *testing.T) {
 func TestWriterRecordsFailures(t *testing.T) {
 	s := newStore(t, 2)
 	s.Close()
-	r := &recorder{}
-	w := storefault.StartWriter(r, ctx, s, storefault.WriterOptions{Dim: 2})
-	w.Wait(r, 1, 50*time.Millisecond)
-	if len(r.fatals) != 1 || !strings.Contains(r.fatals[0], "acknowledged 0 batches") {
-		t.Errorf("Wait on a closed store reported %q, want one fatal naming 0 batches", r.fatals)
+	w := storefault.StartWriter(ctx, s, storefault.WriterOptions{Dim: 2})
+	defer w.Stop()
+	if err := w.Wait(1, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "acknowledged 0 batches") {
+		t.Errorf("Wait on a closed store = %v, want an error naming 0 batches", err)
 	}
-	if len(r.cleanups) != 1 {
-		t.Fatalf("StartWriter registered %d cleanups, want 1", len(r.cleanups))
-	}
-	r.cleanups[0]() // stops the writer, as the test's end would
 	acked, failed := w.Stop()
 	if len(acked) != 0 || len(failed) == 0 || !errors.Is(failed[0], twostage.ErrClosed) {
 		t.Errorf("against a closed store: acked %d, failed %v; want none acked and ErrClosed failures", len(acked), failed)
@@ -113,21 +95,22 @@ func TestDeadlines(t *testing.T) {
 	}
 	slow := twostage.NewStore(stalled{d})
 	defer slow.Close()
-	r := &recorder{}
-	storefault.Deadlines(r, ctx, slow, 2, 10*time.Millisecond)
-	if len(r.errs) != 0 {
-		t.Errorf("against a stalled store: %q, want no errors", r.errs)
+	if err := storefault.Deadlines(ctx, slow, 2, 10*time.Millisecond); err != nil {
+		t.Errorf("against a stalled store: %v, want nil", err)
 	}
 	// A store that answers at once does not meet the deadline: every call
 	// is reported.
-	r = &recorder{}
-	storefault.Deadlines(r, ctx, newStore(t, 2), 2, 10*time.Millisecond)
-	if len(r.errs) != 4 {
-		t.Fatalf("against a healthy store: %q, want 4 errors", r.errs)
+	err = storefault.Deadlines(ctx, newStore(t, 2), 2, 10*time.Millisecond)
+	if err == nil {
+		t.Fatal("against a healthy store: nil, want 4 errors")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("against a healthy store: %v, want 4 errors", err)
 	}
 	for i, name := range []string{"search", "upsert", "get", "count"} {
-		if !strings.HasPrefix(r.errs[i], name+" against a stalled server") {
-			t.Errorf("error %d = %q, want it to name %s", i, r.errs[i], name)
+		if !strings.HasPrefix(lines[i], "storefault: "+name+" against a stalled server") {
+			t.Errorf("error %d = %q, want it to name %s", i, lines[i], name)
 		}
 	}
 }
