@@ -20,11 +20,7 @@ func TestCheck(t *testing.T) {
 		t.Run(string(metric), func(t *testing.T) {
 			_, client, _ := standIn(t)
 			name := freshName("check")
-			s, err := qdrantstore.Open(ctx, client, name, &qdrantstore.Options{Dim: 8, Metric: metric, VectorName: "dense"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t, client, name, &qdrantstore.Options{Dim: 8, Metric: metric, VectorName: "dense"})
 			r := rand.New(rand.NewPCG(3, 3))
 			var docs []twostage.Document
 			for i := range 520 { // two scroll pages
@@ -67,12 +63,8 @@ func TestCheck(t *testing.T) {
 // its own vector, and the check must find nothing wrong.
 func TestRestartUnderWrites(t *testing.T) {
 	srv, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "restart", &qdrantstore.Options{Dim: 4,
+	s := openStore(t, client, "restart", &qdrantstore.Options{Dim: 4,
 		Retry: qdrantstore.Retry{Attempts: 100, Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	w := storefault.StartWriter(ctx, s, storefault.WriterOptions{Dim: 4, Seed: 4})
 	defer w.Stop()
 	for range 3 {
