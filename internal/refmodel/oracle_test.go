@@ -31,13 +31,9 @@ var vocabTables = []string{"embed_tokens.weight", "lm_head.weight", "embeddings.
 
 // loadOracle reads the checkpoint in dir for family.
 func loadOracle(dir, family string) (*oracle, error) {
-	cfg, err := hf.Read(dir)
+	cfg, ck, err := openCheckpoint(dir)
 	if err != nil {
-		return nil, fmt.Errorf("refmodel: %w", err)
-	}
-	ck, err := safetensors.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("refmodel: %w", err)
+		return nil, err
 	}
 	m := &oracle{family: family, cfg: cfg, ck: ck, w: map[string][]float64{}, rows: map[string]string{}}
 	for _, name := range ck.Names() {
