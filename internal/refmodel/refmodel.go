@@ -30,31 +30,15 @@ type Model struct {
 
 // Load reads the checkpoint in dir for family (a modeldir family).
 func Load(dir, family string) (*Model, error) {
-	cfg, ck, err := openCheckpoint(dir)
-	if err != nil {
-		return nil, err
-	}
-	src := arch.NewCheckpoint(ck)
-	m, err := arch.NewModel(family, cfg, src.Has("lm_head.weight"))
-	if err != nil {
-		ck.Close()
-		return nil, fmt.Errorf("refmodel: %w", err)
-	}
-	return &Model{family: family, cfg: cfg, ck: ck, ref: arch.NewReference(m, src)}, nil
-}
-
-// openCheckpoint reads the config of the checkpoint in dir and opens its
-// weights, for Load and the test's oracle.
-func openCheckpoint(dir string) (*hf.Config, *safetensors.Checkpoint, error) {
 	cfg, err := hf.Read(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("refmodel: %w", err)
+		return nil, fmt.Errorf("refmodel: %w", err)
 	}
-	ck, err := safetensors.Open(dir)
+	ref, ck, err := arch.OpenReference(dir, family)
 	if err != nil {
-		return nil, nil, fmt.Errorf("refmodel: %w", err)
+		return nil, fmt.Errorf("refmodel: %w", err)
 	}
-	return cfg, ck, nil
+	return &Model{family: family, cfg: cfg, ck: ck, ref: ref}, nil
 }
 
 // Close closes the checkpoint files.

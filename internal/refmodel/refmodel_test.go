@@ -90,11 +90,10 @@ func TestDefinitionMatchesOracle(t *testing.T) {
 		t.Run(spec.Family, func(t *testing.T) {
 			dir := tinymodel.Checkpoint(t, spec)
 			m := load(t, dir, spec.Family)
-			o, err := loadOracle(dir, spec.Family)
+			o, err := newOracle(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer o.close()
 			for i, ids := range seqs {
 				types := make([]int64, len(ids))
 				for s := 3; s < len(ids); s++ {
