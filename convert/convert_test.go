@@ -421,27 +421,6 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// rewrite copies a checkpoint into a new directory, letting edit change
-// config.json and the safetensors bytes.
-func copyCheckpoint(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
 	t.Helper()
 	p := filepath.Join(dir, "config.json")
@@ -545,7 +524,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyCheckpoint(t, tt.src)
+			dir := testassets.CopyDir(t, tt.src)
 			if tt.prep != nil {
 				tt.prep(t, dir)
 			}

@@ -70,7 +70,7 @@ func fmtModules(format string, normalize bool) string {
 // twostage.json.
 func convertST(t *testing.T, src string, files map[string]string) *modeldir.Config {
 	t.Helper()
-	dir := copyCheckpoint(t, src)
+	dir := testassets.CopyDir(t, src)
 	testassets.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "model")
 	if _, err := convert.Convert(context.Background(), dir, out, nil); err != nil {
@@ -92,7 +92,7 @@ func TestSentenceTransformersUnsupported(t *testing.T) {
 		"dense":       {"modules.json": `[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"2_Dense","type":"sentence_transformers.models.Dense"}]`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := copyCheckpoint(t, src)
+			dir := testassets.CopyDir(t, src)
 			testassets.WriteFiles(t, dir, files)
 			out := filepath.Join(t.TempDir(), "model")
 			_, err := convert.Convert(context.Background(), dir, out, nil)

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/adapters/storetest"
 )
 
 // BenchmarkCheck measures Driver.Check on a flat store of
@@ -39,11 +40,7 @@ func BenchmarkCheck(b *testing.B) {
 	for start := 0; start < n; start += 10_000 {
 		docs := make([]twostage.Document, 0, 10_000)
 		for i := start; i < min(start+10_000, n); i++ {
-			v := make([]float32, dim)
-			for j := range v {
-				v[j] = float32(r.NormFloat64())
-			}
-			docs = append(docs, twostage.Document{ID: fmt.Sprintf("doc-%07d", i), Text: "text", Vector: v})
+			docs = append(docs, twostage.Document{ID: fmt.Sprintf("doc-%07d", i), Text: "text", Vector: storetest.RandomVector(r, dim)})
 		}
 		if err := d.Upsert(ctx, docs); err != nil {
 			b.Fatal(err)

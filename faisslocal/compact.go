@@ -312,15 +312,12 @@ func (d *Driver) compact(ctx context.Context, force bool) error {
 // ErrTooFewVectors when there are fewer vectors than centroids (or PQ
 // codewords), and nil for the other kinds or when already trained.
 func (d *Driver) Train(ctx context.Context) (err error) {
-	if err := d.writable(); err != nil {
-		return err
-	}
 	defer guard("train", &err)()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockWrite(ctx, "train")
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if !d.isIVF() || d.trained {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 
 	"twostage"
 	"twostage/faisslocal"
+	"twostage/internal/testassets"
 )
 
 // TestCorruptFiles damages each file of a saved store in turn: Open must
@@ -28,27 +29,15 @@ func TestCorruptFiles(t *testing.T) {
 
 	truncate := func(name string, frac float64) func(t *testing.T, dir string) {
 		return func(t *testing.T, dir string) {
-			p := filepath.Join(dir, name)
-			st, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(p, int64(float64(st.Size())*frac)); err != nil {
-				t.Fatal(err)
-			}
+			rewrite(t, dir, name, func(b []byte) []byte { return b[:int(float64(len(b))*frac)] })
 		}
 	}
 	flip := func(name string, frac float64) func(t *testing.T, dir string) {
 		return func(t *testing.T, dir string) {
-			p := filepath.Join(dir, name)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[int(float64(len(b))*frac)] ^= 0x5a
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			rewrite(t, dir, name, func(b []byte) []byte {
+				b[int(float64(len(b))*frac)] ^= 0x5a
+				return b
+			})
 		}
 	}
 	write := func(name, content string) func(t *testing.T, dir string) {
@@ -85,7 +74,7 @@ func TestCorruptFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := copyDir(t, src)
+			dir := testassets.CopyDir(t, src)
 			tc.damage(t, dir)
 			d, err := faisslocal.OpenDriver(dir, nil)
 			if err == nil {
@@ -116,66 +105,49 @@ func TestCorruptFiles(t *testing.T) {
 	}
 }
 
-// flipMetas damages both of bbolt's meta pages (one damaged meta page is
-// survived: bbolt falls back to the other).
-func flipMetas(t *testing.T, dir string) {
+// rewrite replaces the bytes of dir/name by edit's result.
+func rewrite(t *testing.T, dir, name string, edit func(b []byte) []byte) {
 	t.Helper()
-	p := filepath.Join(dir, "docs.db")
+	p := filepath.Join(dir, name)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := os.Getpagesize()
-	b[20] ^= 0xff
-	b[page+20] ^= 0xff
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	if err := os.WriteFile(p, edit(b), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// flipMetas damages both of bbolt's meta pages (one damaged meta page is
+// survived: bbolt falls back to the other).
+func flipMetas(t *testing.T, dir string) {
+	t.Helper()
+	rewrite(t, dir, "docs.db", func(b []byte) []byte {
+		b[20] ^= 0xff
+		b[os.Getpagesize()+20] ^= 0xff
+		return b
+	})
 }
 
 // flipValue damages a byte in the middle of docs.db's largest run of vector
 // data, where bbolt keeps no checksum of its own.
 func flipValue(t *testing.T, dir string) {
 	t.Helper()
-	p := filepath.Join(dir, "docs.db")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Find "d00123" (a key) and damage the bytes after its value's start on
 	// the same leaf page: values follow keys in bbolt's leaf layout, so
 	// flipping the bytes just after every occurrence's key hits a value.
-	n := 0
-	for i := 0; i+6 <= len(b); i++ {
-		if string(b[i:i+6]) == "d00123" {
-			b[i+6] ^= 0xff
-			b[i+7] ^= 0xff
-			n++
+	rewrite(t, dir, "docs.db", func(b []byte) []byte {
+		n := 0
+		for i := 0; i+6 <= len(b); i++ {
+			if string(b[i:i+6]) == "d00123" {
+				b[i+6] ^= 0xff
+				b[i+7] ^= 0xff
+				n++
+			}
 		}
-	}
-	if n == 0 {
-		t.Fatal("key not found in docs.db")
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
+		if n == 0 {
+			t.Fatal("key not found in docs.db")
 		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+		return b
+	})
 }

@@ -271,20 +271,23 @@ func testCrashConsistency(t *testing.T, spec faisslocal.IndexSpec) {
 				t.Fatalf("%s: %v", what, err)
 			}
 		}
-		more := docs(20, 40, 0)
-		step("upsert", d.Upsert(ctx, more))
-		rec.ack(more, nil)
+		// upsert and remove record a write as acknowledged once it returns.
+		upsert := func(what string, docs []twostage.Document) {
+			t.Helper()
+			step(what, d.Upsert(ctx, docs))
+			rec.ack(docs, nil)
+		}
+		remove := func(ids ...string) {
+			t.Helper()
+			step("delete", d.Delete(ctx, ids))
+			rec.ack(nil, ids)
+		}
+		upsert("upsert", docs(20, 40, 0))
 		step("save", d.Save(ctx))
-		over := docs(5, 15, 1)
-		step("overwrite", d.Upsert(ctx, over))
-		rec.ack(over, nil)
-		gone := []string{"c1", "c2", "c30"}
-		step("delete", d.Delete(ctx, gone))
-		rec.ack(nil, gone)
+		upsert("overwrite", docs(5, 15, 1))
+		remove("c1", "c2", "c30")
 		step("save again", d.Save(ctx))
-		last := docs(40, 45, 0)
-		step("upsert", d.Upsert(ctx, last))
-		rec.ack(last, nil)
+		upsert("upsert", docs(40, 45, 0))
 		step("close", d.Close())
 	}()
 	rec.mu.Lock()

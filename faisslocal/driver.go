@@ -207,6 +207,35 @@ func (d *Driver) check() error {
 	return d.broken
 }
 
+// lockWrite starts a write: it fails with ErrReadOnly on a read-only
+// driver, takes d.mu exclusively and checks that the driver is usable
+// (d.check) and ctx not done (an error "faisslocal: op: ..."). It returns
+// the unlock to defer, or the error with d.mu released.
+func (d *Driver) lockWrite(ctx context.Context, op string) (unlock func(), err error) {
+	if err := d.writable(); err != nil {
+		return nil, err
+	}
+	return d.enter(ctx, op, d.mu.Lock, d.mu.Unlock)
+}
+
+// lockRead is lockWrite for a read: d.mu held for reading, on any driver.
+func (d *Driver) lockRead(ctx context.Context, op string) (unlock func(), err error) {
+	return d.enter(ctx, op, d.mu.RLock, d.mu.RUnlock)
+}
+
+func (d *Driver) enter(ctx context.Context, op string, lock, unlock func()) (func(), error) {
+	lock()
+	if err := d.check(); err != nil {
+		unlock()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		unlock()
+		return nil, fmt.Errorf("faisslocal: %s: %w", op, err)
+	}
+	return unlock, nil
+}
+
 // guard makes a fault on bbolt's memory map (a file truncated under it)
 // panic instead of crashing the process, and turns that panic, or one inside
 // bbolt (a damaged database page), into an error wrapping ErrCorrupt. Every
@@ -246,14 +275,11 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) (err erro
 			return fmt.Errorf("document %q: %w", doc.ID, err)
 		}
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockWrite(ctx, "upsert")
+	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("faisslocal: upsert: %w", err)
-	}
+	defer unlock()
 	seq := d.seq
 	err = d.db.Update(func(tx *bolt.Tx) error {
 		db, vb, lb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs), tx.Bucket(bucketLog)
@@ -318,18 +344,12 @@ func (d *Driver) autoSave(ctx context.Context) {
 
 // Delete implements driver.Driver.
 func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
-	if err := d.writable(); err != nil {
-		return err
-	}
 	defer guard("delete", &err)()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockWrite(ctx, "delete")
+	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("faisslocal: delete: %w", err)
-	}
+	defer unlock()
 	seq := d.seq
 	var gone []string
 	err = d.db.Update(func(tx *bolt.Tx) error {
@@ -367,14 +387,11 @@ func (d *Driver) Delete(ctx context.Context, ids []string) (err error) {
 // Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document, err error) {
 	defer guard("get", &err)()
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockRead(ctx, "get")
+	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("faisslocal: get: %w", err)
-	}
+	defer unlock()
 	err = d.db.View(func(tx *bolt.Tx) error {
 		db, vb := tx.Bucket(bucketDocs), tx.Bucket(bucketVecs)
 		for _, id := range ids {
@@ -402,14 +419,11 @@ func (d *Driver) Get(ctx context.Context, ids []string) (out []twostage.Document
 
 // Count implements driver.Driver.
 func (d *Driver) Count(ctx context.Context) (int, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockRead(ctx, "count")
+	if err != nil {
 		return 0, err
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("faisslocal: count: %w", err)
-	}
+	defer unlock()
 	return len(d.slotOf), nil
 }
 

@@ -53,6 +53,18 @@ func openDriver(t *testing.T, dir string, opts *faisslocal.Options) *faisslocal.
 	return d
 }
 
+// eachKind runs test as a subtest for every index kind in kinds, on a
+// fresh driver of dim-dimensional vectors (default options) holding docs.
+func eachKind(t *testing.T, dim int, docs []twostage.Document, test func(t *testing.T, d *faisslocal.Driver)) {
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: kind.spec})
+			upsert(t, d, docs)
+			test(t, d)
+		})
+	}
+}
+
 func upsert(t *testing.T, d *faisslocal.Driver, docs []twostage.Document) {
 	t.Helper()
 	for i := 0; i < len(docs); i += 500 {
@@ -267,39 +279,35 @@ func TestSaveCompactsOnRatio(t *testing.T) {
 func TestFilteredSearchReturnsK(t *testing.T) {
 	const dim = 16
 	docs := clustered(4, 3000, dim)
-	for _, kind := range kinds {
-		t.Run(kind.name, func(t *testing.T) {
-			d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: kind.spec})
-			upsert(t, d, docs)
-			r := rand.New(rand.NewPCG(5, 5))
-			filters := []struct {
-				name string
-				f    *twostage.Filter
-				k    int
-			}{
-				{"1% match", twostage.Eq("group", int64(42)), 10},    // 30 docs
-				{"exactly k", twostage.Eq("group", int64(7)), 30},    // 30 docs
-				{"fewer than k", twostage.Eq("group", int64(7)), 50}, // 30 docs
-				{"half", twostage.Eq("lang", "de"), 10},
-				{"none", twostage.Eq("group", int64(1000)), 10},
+	eachKind(t, dim, docs, func(t *testing.T, d *faisslocal.Driver) {
+		r := rand.New(rand.NewPCG(5, 5))
+		filters := []struct {
+			name string
+			f    *twostage.Filter
+			k    int
+		}{
+			{"1% match", twostage.Eq("group", int64(42)), 10},    // 30 docs
+			{"exactly k", twostage.Eq("group", int64(7)), 30},    // 30 docs
+			{"fewer than k", twostage.Eq("group", int64(7)), 50}, // 30 docs
+			{"half", twostage.Eq("lang", "de"), 10},
+			{"none", twostage.Eq("group", int64(1000)), 10},
+		}
+		for _, tc := range filters {
+			q := storetest.RandomVector(r, dim)
+			nf, err := tc.f.Normalize()
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, tc := range filters {
-				q := storetest.RandomVector(r, dim)
-				nf, err := tc.f.Normalize()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := search(t, d, twostage.Query{Vector: q, K: tc.k, Filter: nf})
-				want := exact(docs, twostage.Cosine, q, tc.k, nf)
-				if len(got) != len(want) {
-					t.Errorf("%s: %d hits, want %d", tc.name, len(got), len(want))
-				}
-				if rc := recall(got, want); rc < 0.9 {
-					t.Errorf("%s: recall %.2f: got %v, want %v", tc.name, rc, got, want)
-				}
+			got := search(t, d, twostage.Query{Vector: q, K: tc.k, Filter: nf})
+			want := exact(docs, twostage.Cosine, q, tc.k, nf)
+			if len(got) != len(want) {
+				t.Errorf("%s: %d hits, want %d", tc.name, len(got), len(want))
 			}
-		})
-	}
+			if rc := recall(got, want); rc < 0.9 {
+				t.Errorf("%s: recall %.2f: got %v, want %v", tc.name, rc, got, want)
+			}
+		}
+	})
 }
 
 // TestIVFTraining checks the deferred training: exact until TrainSize, then
@@ -410,45 +418,41 @@ func TestOptions(t *testing.T) {
 func TestSearchBatch(t *testing.T) {
 	const dim = 16
 	docs := clustered(8, 1000, dim)
-	for _, kind := range kinds {
-		t.Run(kind.name, func(t *testing.T) {
-			d := openDriver(t, t.TempDir(), &faisslocal.Options{Dim: dim, Index: kind.spec})
-			upsert(t, d, docs)
-			r := rand.New(rand.NewPCG(9, 9))
-			var qs []twostage.Query
-			for i := range 40 {
-				q := twostage.Query{Vector: storetest.RandomVector(r, dim), K: 5 + i%3}
-				if i%4 == 0 {
-					q.Filter = twostage.Eq("group", int64(i))
-				}
-				qs = append(qs, q)
+	eachKind(t, dim, docs, func(t *testing.T, d *faisslocal.Driver) {
+		r := rand.New(rand.NewPCG(9, 9))
+		var qs []twostage.Query
+		for i := range 40 {
+			q := twostage.Query{Vector: storetest.RandomVector(r, dim), K: 5 + i%3}
+			if i%4 == 0 {
+				q.Filter = twostage.Eq("group", int64(i))
 			}
-			s := twostage.NewStore(d) // not closed: openDriver's cleanup closes d
-			batch, err := s.SearchBatch(ctx, qs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Twice over, more than 250 single searches (HNSW's visited
-			// table, kept between single searches, is cleared every 250).
-			for range 7 {
-				for i, q := range qs {
-					q.Filter, _ = q.Filter.Normalize()
-					if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
-						t.Fatalf("query %d: batch %v, single %v", i, got, want)
-					}
-				}
-			}
+			qs = append(qs, q)
+		}
+		s := twostage.NewStore(d) // not closed: openDriver's cleanup closes d
+		batch, err := s.SearchBatch(ctx, qs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Twice over, more than 250 single searches (HNSW's visited
+		// table, kept between single searches, is cleared every 250).
+		for range 7 {
 			for i, q := range qs {
 				q.Filter, _ = q.Filter.Normalize()
 				if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
-					t.Errorf("query %d: batch %v, single %v", i, got, want)
+					t.Fatalf("query %d: batch %v, single %v", i, got, want)
 				}
 			}
-			if _, err := s.SearchBatch(ctx, []twostage.Query{{Vector: make([]float32, 3), K: 1}}); !errors.Is(err, twostage.ErrDimension) {
-				t.Errorf("bad dimension: %v, want ErrDimension", err)
+		}
+		for i, q := range qs {
+			q.Filter, _ = q.Filter.Normalize()
+			if got, want := hitIDs(batch[i]), search(t, d, q); !slices.Equal(got, want) {
+				t.Errorf("query %d: batch %v, single %v", i, got, want)
 			}
-		})
-	}
+		}
+		if _, err := s.SearchBatch(ctx, []twostage.Query{{Vector: make([]float32, 3), K: 1}}); !errors.Is(err, twostage.ErrDimension) {
+			t.Errorf("bad dimension: %v, want ErrDimension", err)
+		}
+	})
 }
 
 // TestHNSWEfSearch checks that EfSearch reaches FAISS (1.7.3 ignores the

@@ -28,14 +28,11 @@ const maxOverFetch = 4096
 // Search implements driver.Driver.
 func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.Hit, err error) {
 	defer guard("search", &err)()
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockRead(ctx, "search")
+	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("faisslocal: search: %w", err)
-	}
+	defer unlock()
 	return d.searchOne(ctx, q, d.queryVector(q.Vector), nil)
 }
 
@@ -45,11 +42,11 @@ func (d *Driver) Search(ctx context.Context, q twostage.Query) (hits []twostage.
 // one by one. It returns hits best first.
 func (d *Driver) SearchBatch(ctx context.Context, qs []twostage.Query) (out [][]twostage.Hit, err error) {
 	defer guard("search", &err)()
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockRead(ctx, "search")
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	out = make([][]twostage.Hit, len(qs))
 	// Group the unfiltered queries with the same k into one FAISS call.
 	groups := map[int][]int{}

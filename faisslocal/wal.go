@@ -226,18 +226,18 @@ func (d *Driver) trimLog() error {
 // Options.CompactRatio of its slots are dead) and trims the write-ahead log,
 // so the next Open replays nothing. Close saves too.
 func (d *Driver) Save(ctx context.Context) (err error) {
-	if err := d.writable(); err != nil {
+	if err := d.writable(); err != nil { // before compacting
 		return err
 	}
 	defer guard("save", &err)()
 	if err := d.compact(ctx, false); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.check(); err != nil {
+	unlock, err := d.lockWrite(ctx, "save")
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	return d.save(ctx)
 }
 

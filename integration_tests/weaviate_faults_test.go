@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"twostage/adapters/storetest"
 	"twostage/adapters/weaviatestore"
 	"twostage/embed"
+	"twostage/internal/storefault"
 	"twostage/rerank"
 )
 
@@ -48,56 +47,17 @@ func TestWeaviateRestart(t *testing.T) {
 
 	// The writer upserts batches of 20 until stopped, recording what was
 	// acknowledged.
-	var (
-		mu      sync.Mutex
-		acked   = map[string]twostage.Document{}
-		batches atomic.Int64
-		failed  []error
-	)
-	stop := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		r := rand.New(rand.NewPCG(1, 1))
-		for b := 0; ; b++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var docs []twostage.Document
-			for i := range 20 {
-				id := fmt.Sprintf("b%03d-%02d", b, i)
-				docs = append(docs, twostage.Document{ID: id, Text: "text of " + id, Vector: storetest.RandomVector(r, dim),
-					Metadata: map[string]any{"batch": int64(b), "tag": []string{"x", id}}})
-			}
-			if err := patient.Upsert(ctx, docs); err != nil {
-				mu.Lock()
-				failed = append(failed, err)
-				mu.Unlock()
-				continue
-			}
-			mu.Lock()
-			for _, d := range docs {
-				acked[d.ID] = d
-			}
-			mu.Unlock()
-			batches.Add(1)
-		}
-	}()
-	waitBatches := func(n int64) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for batches.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("writer acknowledged %d batches, want %d", batches.Load(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	w := storefault.StartWriter(ctx, patient, storefault.WriterOptions{Dim: dim, Batch: 20, Seed: 1,
+		Document: func(id string, batch int, v []float32) twostage.Document {
+			return twostage.Document{ID: id, Text: "text of " + id, Vector: v,
+				Metadata: map[string]any{"batch": int64(batch), "tag": []string{"x", id}}}
+		}})
+	defer w.Stop()
+	if err := w.Wait(5, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	waitBatches(5)
 	srv.Kill()
-	killedAt := batches.Load()
+	killedAt := w.Batches()
 
 	// During the outage: bounded retries, then ErrUnavailable with the
 	// client's error reachable.
@@ -125,12 +85,10 @@ func TestWeaviateRestart(t *testing.T) {
 	if err := srv.Start(0); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	waitBatches(killedAt + 5) // the writer carries on after the restart
-	close(stop)
-	<-writerDone
-
-	mu.Lock()
-	defer mu.Unlock()
+	if err := w.Wait(killedAt+5, 2*time.Minute); err != nil { // the writer carries on after the restart
+		t.Fatal(err)
+	}
+	acked, failed := w.Stop()
 	if len(failed) > 0 {
 		t.Errorf("the patient writer saw %d failures, first: %v", len(failed), failed[0])
 	}
@@ -265,25 +223,8 @@ func TestWeaviateDeadline(t *testing.T) {
 	}
 	proxy.stalled.Store(true)
 	defer proxy.stalled.Store(false)
-	for name, call := range map[string]func(context.Context) error{
-		"search": func(c context.Context) error {
-			_, err := s.Search(c, twostage.Query{Vector: []float32{1, 0, 0, 0}, K: 1})
-			return err
-		},
-		"upsert": func(c context.Context) error {
-			return s.Upsert(c, []twostage.Document{{ID: "b", Vector: []float32{1, 0, 0, 0}}})
-		},
-		"get": func(c context.Context) error {
-			_, err := s.Get(c, []string{"a"})
-			return err
-		},
-	} {
-		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		err := call(cctx)
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s through a stalled connection: got %v, want context.DeadlineExceeded", name, err)
-		}
+	if err := storefault.Deadlines(ctx, s, 4, 100*time.Millisecond); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -180,7 +180,7 @@ func (d *Driver) WriteTo(w io.Writer) (int64, error) {
 	}
 	d.mu.RUnlock()
 	slices.SortFunc(docs, func(a, b twostage.Document) int { return strings.Compare(a.ID, b.ID) })
-	cw := &countWriter{w: w}
+	cw := &counting{w: w}
 	enc := gob.NewEncoder(cw)
 	if err := enc.Encode(snapshotHeader{Magic: snapshotMagic, Info: d.info, N: len(docs)}); err != nil {
 		return cw.n, fmt.Errorf("memstore: write snapshot: %w", err)
@@ -208,7 +208,7 @@ func init() { gob.Register([]string(nil)) }
 // twostage.ErrInvalidInput; a truncated or corrupt one ErrInvalidInput, and
 // then nothing is added.
 func (d *Driver) ReadFrom(r io.Reader) (int64, error) {
-	cr := &countReader{r: r}
+	cr := &counting{r: r}
 	dec := gob.NewDecoder(cr)
 	var h snapshotHeader
 	if err := dec.Decode(&h); err != nil || h.Magic != snapshotMagic {
@@ -262,24 +262,18 @@ func FromJSONMetadata(md map[string]any) (map[string]any, error) {
 	return driver.NormalizeMetadata(md)
 }
 
-type countWriter struct {
+// counting is the io.Writer (over w) of WriteTo or the io.Reader (over r)
+// of ReadFrom: it counts the bytes moved, which they report.
+type counting struct {
 	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-type countReader struct {
 	r io.Reader
 	n int64
 }
 
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
+func (c *counting) Write(p []byte) (int, error) { return c.count(c.w.Write(p)) }
+func (c *counting) Read(p []byte) (int, error)  { return c.count(c.r.Read(p)) }
+
+func (c *counting) count(n int, err error) (int, error) {
 	c.n += int64(n)
 	return n, err
 }

@@ -23,13 +23,18 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := d.WriteTo(&buf); err != nil {
+	wrote, err := d.WriteTo(&buf)
+	if err != nil {
 		t.Fatal(err)
 	}
 	snap := buf.Bytes()
 	d2, _ := memstore.NewDriver(3, twostage.L2)
-	if _, err := d2.ReadFrom(bytes.NewReader(snap)); err != nil {
+	read, err := d2.ReadFrom(bytes.NewReader(snap))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if wrote != int64(len(snap)) || read != wrote {
+		t.Errorf("WriteTo reported %d bytes and ReadFrom %d; the snapshot has %d", wrote, read, len(snap))
 	}
 	got, err := twostage.NewStore(d2).Get(ctx, []string{"a", "b"})
 	if err != nil {

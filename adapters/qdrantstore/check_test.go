@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"twostage"
 	"twostage/adapters/qdrantstore"
 	"twostage/adapters/storetest"
+	"twostage/internal/storefault"
 )
 
 func TestCheck(t *testing.T) {
@@ -21,11 +20,7 @@ func TestCheck(t *testing.T) {
 		t.Run(string(metric), func(t *testing.T) {
 			_, client, _ := standIn(t)
 			name := freshName("check")
-			s, err := qdrantstore.Open(ctx, client, name, &qdrantstore.Options{Dim: 8, Metric: metric, VectorName: "dense"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t, client, name, &qdrantstore.Options{Dim: 8, Metric: metric, VectorName: "dense"})
 			r := rand.New(rand.NewPCG(3, 3))
 			var docs []twostage.Document
 			for i := range 520 { // two scroll pages
@@ -68,76 +63,32 @@ func TestCheck(t *testing.T) {
 // its own vector, and the check must find nothing wrong.
 func TestRestartUnderWrites(t *testing.T) {
 	srv, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "restart", &qdrantstore.Options{Dim: 4,
+	s := openStore(t, client, "restart", &qdrantstore.Options{Dim: 4,
 		Retry: qdrantstore.Retry{Attempts: 100, Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var (
-		mu      sync.Mutex
-		acked   = map[string][]float32{}
-		batches atomic.Int64
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
-		fails   atomic.Int64
-	)
-	go func() {
-		defer close(done)
-		r := rand.New(rand.NewPCG(4, 4))
-		for b := 0; ; b++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var docs []twostage.Document
-			for i := range 10 {
-				docs = append(docs, twostage.Document{ID: fmt.Sprintf("b%d-%d", b, i), Vector: storetest.RandomVector(r, 4)})
-			}
-			if err := s.Upsert(ctx, docs); err != nil {
-				fails.Add(1)
-				continue
-			}
-			mu.Lock()
-			for _, d := range docs {
-				acked[d.ID] = d.Vector
-			}
-			mu.Unlock()
-			batches.Add(1)
-		}
-	}()
-	wait := func(n int64) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for batches.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer acknowledged %d batches, want %d", batches.Load(), n)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	w := storefault.StartWriter(ctx, s, storefault.WriterOptions{Dim: 4, Seed: 4})
+	defer w.Stop()
 	for range 3 {
-		wait(batches.Load() + 5)
+		if err := w.Wait(w.Batches()+5, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
 		srv.Stop()
 		time.Sleep(30 * time.Millisecond)
 		if err := srv.Start(srv.Addr()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wait(batches.Load() + 5)
-	close(stop)
-	<-done
-	if n := fails.Load(); n > 0 {
-		t.Errorf("%d upserts failed across the restarts (the retry policy should carry them)", n)
+	if err := w.Wait(w.Batches()+5, 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	acked, failed := w.Stop()
+	if len(failed) > 0 {
+		t.Errorf("%d upserts failed across the restarts (the retry policy should carry them), first: %v", len(failed), failed[0])
+	}
 	if n, err := s.Count(ctx); err != nil || n < len(acked) {
 		t.Errorf("count after the restarts = %d, %v; want at least the %d acknowledged", n, err, len(acked))
 	}
-	for id, v := range acked {
-		hits, err := s.Search(ctx, twostage.Query{Vector: v, K: 1})
+	for id, d := range acked {
+		hits, err := s.Search(ctx, twostage.Query{Vector: d.Vector, K: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"twostage"
 	"twostage/adapters/internal/filterfold"
+	"twostage/adapters/internal/layout"
 )
 
 // matchNone is the filter that no point matches: Search returns no hits
@@ -86,9 +87,9 @@ func (d *Driver) leaf(f *twostage.Filter) (cond, error) {
 		// is present); points written by other tools have none, and for
 		// them "not is_empty" is the closest Qdrant condition.
 		return filterfold.Of(qdrant.NewFilterAsCondition(&qdrant.Filter{Should: []*qdrant.Condition{
-			qdrant.NewMatchKeyword(keysKey, f.Field),
+			qdrant.NewMatchKeyword(layout.KeysKey, f.Field),
 			qdrant.NewFilterAsCondition(&qdrant.Filter{
-				Must:    []*qdrant.Condition{qdrant.NewIsEmpty(keysKey)},
+				Must:    []*qdrant.Condition{qdrant.NewIsEmpty(layout.KeysKey)},
 				MustNot: []*qdrant.Condition{qdrant.NewIsEmpty(f.Field)},
 			}),
 		}})), nil

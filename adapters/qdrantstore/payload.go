@@ -33,7 +33,7 @@ func pointIDString(p *qdrant.PointId) string {
 }
 
 func (d *Driver) reserved(k string) bool {
-	return k == d.opts.TextKey || k == d.opts.IDKey || k == keysKey || k == floatsKey || k == normKey
+	return k == d.opts.TextKey || k == d.opts.IDKey || k == layout.KeysKey || k == layout.FloatsKey || k == normKey
 }
 
 // point converts a validated document to a Qdrant point.
@@ -74,10 +74,10 @@ func (d *Driver) point(doc twostage.Document) (*qdrant.PointStruct, error) {
 		}
 	}
 	slices.Sort(keys)
-	payload[keysKey] = stringList(keys)
+	payload[layout.KeysKey] = stringList(keys)
 	if len(floats) > 0 {
 		slices.Sort(floats)
-		payload[floatsKey] = stringList(floats)
+		payload[layout.FloatsKey] = stringList(floats)
 	}
 	vec := doc.Vector
 	if d.info.Metric == twostage.Cosine {
@@ -113,7 +113,7 @@ func (d *Driver) document(id *qdrant.PointId, payload map[string]*qdrant.Value, 
 		doc.Text = s.StringValue
 	}
 	floats := map[string]bool{}
-	for _, v := range payload[floatsKey].GetListValue().GetValues() {
+	for _, v := range payload[layout.FloatsKey].GetListValue().GetValues() {
 		floats[v.GetStringValue()] = true
 	}
 	for k, v := range payload {

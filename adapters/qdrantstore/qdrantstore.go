@@ -72,12 +72,10 @@ const (
 	DefaultBatchSize = layout.BatchSize
 )
 
-// Bookkeeping payload keys (see the package comment). They are not metadata.
-const (
-	keysKey   = "twostage_keys"
-	floatsKey = "twostage_floats"
-	normKey   = "twostage_norm"
-)
+// normKey is the bookkeeping payload key that holds a Cosine vector's norm
+// (see the package comment); layout.KeysKey and layout.FloatsKey are the
+// others. They are not metadata.
+const normKey = "twostage_norm"
 
 // Options configure Open. A nil *Options means the defaults.
 type Options struct {
@@ -117,16 +115,16 @@ type Options struct {
 // 1 disables retries.
 type Retry = retry.Policy
 
+// withDefaults returns a copy of o (the zero Options for nil) with the
+// defaults of its zero fields set, checked by layout.Options.Fill.
 func (o *Options) withDefaults() (Options, error) {
 	var out Options
 	if o != nil {
 		out = *o
 	}
-	if err := (layout.Options{Dim: out.Dim, Metric: out.Metric, TextKey: &out.TextKey, IDKey: &out.IDKey,
-		BatchSize: &out.BatchSize, Retry: &out.Retry}).Fill("qdrantstore"); err != nil {
-		return out, err
-	}
-	return out, nil
+	err := layout.Options{Dim: out.Dim, Metric: out.Metric, TextKey: &out.TextKey, IDKey: &out.IDKey,
+		BatchSize: &out.BatchSize, Retry: &out.Retry}.Fill("qdrantstore")
+	return out, err
 }
 
 // Open returns a Store over the collection, creating it when it does not
@@ -519,7 +517,7 @@ func (d *Driver) withPayload() *qdrant.WithPayloadSelector {
 	if d.metaKeys == nil {
 		return qdrant.NewWithPayload(true)
 	}
-	keys := []string{d.opts.TextKey, d.opts.IDKey, floatsKey, normKey}
+	keys := []string{d.opts.TextKey, d.opts.IDKey, layout.FloatsKey, normKey}
 	for k := range d.metaKeys {
 		keys = append(keys, k)
 	}

@@ -19,6 +19,7 @@ import (
 	"twostage/adapters/qdrantstore/qdranttest"
 	"twostage/adapters/storetest"
 	"twostage/driver"
+	"twostage/internal/storefault"
 )
 
 // These tests run against qdranttest, an in-process STAND-IN for Qdrant (no
@@ -56,6 +57,18 @@ func standIn(t *testing.T) (*qdranttest.Server, *qdrant.Client, *atomic.Int64) {
 	return srv, client, &attempts
 }
 
+// openStore opens collection over client, failing t on an error; the
+// store is closed when the test ends.
+func openStore(t *testing.T, client *qdrant.Client, collection string, opts *qdrantstore.Options) *twostage.Store {
+	t.Helper()
+	s, err := qdrantstore.Open(ctx, client, collection, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func port(t *testing.T, addr string) int {
 	t.Helper()
 	var p int
@@ -89,11 +102,7 @@ var ctx = context.Background()
 
 func TestUpsertWaitsAndChunks(t *testing.T) {
 	srv, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "wait", &qdrantstore.Options{Dim: 2, BatchSize: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, client, "wait", &qdrantstore.Options{Dim: 2, BatchSize: 3})
 	var docs []twostage.Document
 	for i := range 8 {
 		docs = append(docs, twostage.Document{ID: fmt.Sprint("w", i), Vector: []float32{1, float32(i)}})
@@ -161,13 +170,9 @@ func TestAttachExisting(t *testing.T) {
 		}
 	})
 
-	s, err := qdrantstore.Open(ctx, client, "legacy", &qdrantstore.Options{
+	s := openStore(t, client, "legacy", &qdrantstore.Options{
 		VectorName: "txt", TextKey: "content", MetadataKeys: []string{"lang", "year"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if got := s.Info(); got.Dim != 3 || got.Metric != twostage.Dot {
 		t.Errorf("Info = %+v, want dim 3, dot", got)
 	}
@@ -250,18 +255,14 @@ func TestPointID(t *testing.T) {
 
 func TestServerDown(t *testing.T) {
 	srv, client, attempts := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{Dim: 2,
+	s := openStore(t, client, "down", &qdrantstore.Options{Dim: 2,
 		Retry: qdrantstore.Retry{Attempts: 3, Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if err := s.Upsert(ctx, []twostage.Document{{ID: "a", Vector: []float32{1, 0}}}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
 	before := attempts.Load()
-	_, err = s.Search(ctx, twostage.Query{Vector: []float32{1, 0}, K: 1})
+	_, err := s.Search(ctx, twostage.Query{Vector: []float32{1, 0}, K: 1})
 	if !errors.Is(err, twostage.ErrUnavailable) {
 		t.Fatalf("search with the server down: got %v, want ErrUnavailable", err)
 	}
@@ -304,42 +305,17 @@ func TestServerDown(t *testing.T) {
 
 func TestDeadline(t *testing.T) {
 	srv, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "slow", &qdrantstore.Options{Dim: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, client, "slow", &qdrantstore.Options{Dim: 2})
 	srv.SetDelay(10 * time.Second)
 	defer srv.SetDelay(0)
-	for name, call := range map[string]func(context.Context) error{
-		"search": func(c context.Context) error {
-			_, err := s.Search(c, twostage.Query{Vector: []float32{1, 0}, K: 1})
-			return err
-		},
-		"upsert": func(c context.Context) error {
-			return s.Upsert(c, []twostage.Document{{ID: "x", Vector: []float32{1, 0}}})
-		},
-		"count": func(c context.Context) error {
-			_, err := s.Count(c)
-			return err
-		},
-	} {
-		c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		err := call(c)
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s against a slow server: got %v, want context.DeadlineExceeded", name, err)
-		}
+	if err := storefault.Deadlines(ctx, s, 2, 50*time.Millisecond); err != nil {
+		t.Error(err)
 	}
 }
 
 func TestPartialBatchFailure(t *testing.T) {
 	srv, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "partial", &qdrantstore.Options{Dim: 2, BatchSize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, client, "partial", &qdrantstore.Options{Dim: 2, BatchSize: 2})
 	var upserts atomic.Int64
 	srv.SetFault(func(method string) error {
 		if method == "Upsert" && upserts.Add(1) == 2 {
@@ -351,7 +327,7 @@ func TestPartialBatchFailure(t *testing.T) {
 	for i := range 5 {
 		docs = append(docs, twostage.Document{ID: fmt.Sprint("p", i), Vector: []float32{1, float32(i)}})
 	}
-	err = s.Upsert(ctx, docs)
+	err := s.Upsert(ctx, docs)
 	var be *qdrantstore.BatchError
 	if !errors.As(err, &be) {
 		t.Fatalf("got %v, want a *BatchError", err)
@@ -371,11 +347,7 @@ func TestPartialBatchFailure(t *testing.T) {
 
 func TestUnsupportedFilterKey(t *testing.T) {
 	_, client, _ := standIn(t)
-	s, err := qdrantstore.Open(ctx, client, "paths", &qdrantstore.Options{Dim: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, client, "paths", &qdrantstore.Options{Dim: 2})
 	doc := twostage.Document{ID: "a", Vector: []float32{1, 0}, Metadata: map[string]any{"a.b": "x"}}
 	if err := s.Upsert(ctx, []twostage.Document{doc}); err != nil {
 		t.Fatal(err)

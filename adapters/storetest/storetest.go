@@ -692,14 +692,7 @@ func testCancel(t *testing.T, h Harness) {
 	must(t, s.Upsert(ctx, []twostage.Document{{ID: "a", Vector: vec(r, dim)}}), "Upsert")
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	wantErr(t, s.Upsert(cctx, []twostage.Document{{ID: "b", Vector: vec(r, dim)}}), context.Canceled, "Upsert with canceled ctx")
-	_, err := s.Search(cctx, twostage.Query{Vector: vec(r, dim), K: 1})
-	wantErr(t, err, context.Canceled, "Search with canceled ctx")
-	_, err = s.Get(cctx, []string{"a"})
-	wantErr(t, err, context.Canceled, "Get with canceled ctx")
-	wantErr(t, s.Delete(cctx, []string{"a"}), context.Canceled, "Delete with canceled ctx")
-	_, err = s.Count(cctx)
-	wantErr(t, err, context.Canceled, "Count with canceled ctx")
+	wantEveryCall(t, cctx, s, r, context.Canceled, "with canceled ctx")
 	if n := count(t, s); n != 1 {
 		t.Errorf("Count = %d after canceled calls, want 1", n)
 	}
@@ -757,12 +750,20 @@ func testClosed(t *testing.T, h Harness) {
 	must(t, s.Upsert(ctx, []twostage.Document{{ID: "a", Vector: vec(r, dim)}}), "Upsert")
 	must(t, s.Close(), "Close")
 	wantErr(t, s.Close(), twostage.ErrClosed, "second Close")
-	wantErr(t, s.Upsert(ctx, []twostage.Document{{ID: "b", Vector: vec(r, dim)}}), twostage.ErrClosed, "Upsert after Close")
+	wantEveryCall(t, ctx, s, r, twostage.ErrClosed, "after Close")
+}
+
+// wantEveryCall checks that Upsert, Search, Get and Delete (of "a") and
+// Count, called on s with ctx, each fail with want; what ends the messages
+// ("after Close").
+func wantEveryCall(t *testing.T, ctx context.Context, s *twostage.Store, r *rand.Rand, want error, what string) {
+	t.Helper()
+	wantErr(t, s.Upsert(ctx, []twostage.Document{{ID: "b", Vector: vec(r, dim)}}), want, "Upsert "+what)
 	_, err := s.Search(ctx, twostage.Query{Vector: vec(r, dim), K: 1})
-	wantErr(t, err, twostage.ErrClosed, "Search after Close")
+	wantErr(t, err, want, "Search "+what)
 	_, err = s.Get(ctx, []string{"a"})
-	wantErr(t, err, twostage.ErrClosed, "Get after Close")
-	wantErr(t, s.Delete(ctx, []string{"a"}), twostage.ErrClosed, "Delete after Close")
+	wantErr(t, err, want, "Get "+what)
+	wantErr(t, s.Delete(ctx, []string{"a"}), want, "Delete "+what)
 	_, err = s.Count(ctx)
-	wantErr(t, err, twostage.ErrClosed, "Count after Close")
+	wantErr(t, err, want, "Count "+what)
 }

@@ -29,17 +29,11 @@ type oracle struct {
 // vocabTables are read row by row rather than loaded.
 var vocabTables = []string{"embed_tokens.weight", "lm_head.weight", "embeddings.word_embeddings.weight"}
 
-// loadOracle reads the checkpoint in dir for family.
-func loadOracle(dir, family string) (*oracle, error) {
-	cfg, err := hf.Read(dir)
-	if err != nil {
-		return nil, fmt.Errorf("refmodel: %w", err)
-	}
-	ck, err := safetensors.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("refmodel: %w", err)
-	}
-	m := &oracle{family: family, cfg: cfg, ck: ck, w: map[string][]float64{}, rows: map[string]string{}}
+// newOracle reads the weights of the checkpoint that model has open (its
+// files stay model's to close).
+func newOracle(model *Model) (*oracle, error) {
+	ck := model.ck
+	m := &oracle{family: model.family, cfg: model.cfg, ck: ck, w: map[string][]float64{}, rows: map[string]string{}}
 	for _, name := range ck.Names() {
 		// Drop the "model." / "bert." prefixes so both layouts look alike.
 		key := strings.TrimPrefix(strings.TrimPrefix(name, "model."), "bert.")
@@ -49,7 +43,6 @@ func loadOracle(dir, family string) (*oracle, error) {
 		}
 		v, _, err := ck.ReadFloat32(name)
 		if err != nil {
-			ck.Close()
 			return nil, fmt.Errorf("refmodel: %w", err)
 		}
 		f := make([]float64, len(v))
@@ -60,9 +53,6 @@ func loadOracle(dir, family string) (*oracle, error) {
 	}
 	return m, nil
 }
-
-// close closes the checkpoint files.
-func (m *oracle) close() error { return m.ck.Close() }
 
 // row returns row r of a vocabulary-sized table.
 func (m *oracle) row(key string, r int) []float64 {

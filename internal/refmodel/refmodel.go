@@ -34,17 +34,11 @@ func Load(dir, family string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refmodel: %w", err)
 	}
-	ck, err := safetensors.Open(dir)
+	ref, ck, err := arch.OpenReference(dir, family)
 	if err != nil {
 		return nil, fmt.Errorf("refmodel: %w", err)
 	}
-	src := arch.NewCheckpoint(ck)
-	m, err := arch.NewModel(family, cfg, src.Has("lm_head.weight"))
-	if err != nil {
-		ck.Close()
-		return nil, fmt.Errorf("refmodel: %w", err)
-	}
-	return &Model{family: family, cfg: cfg, ck: ck, ref: arch.NewReference(m, src)}, nil
+	return &Model{family: family, cfg: cfg, ck: ck, ref: ref}, nil
 }
 
 // Close closes the checkpoint files.

@@ -33,18 +33,22 @@ func TestKernels(t *testing.T) {
 	}
 }
 
+// load loads the checkpoint in dir for family, failing t on an error; the
+// model is closed when the test ends.
+func load(t *testing.T, dir, family string) *Model {
+	t.Helper()
+	m, err := Load(dir, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
 func TestScoreProperties(t *testing.T) {
 	ck := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1, Layers: 1})
-	z, err := Load(ck, modeldir.FamilyZerank)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
-	q, err := Load(ck, modeldir.FamilyQwen3Reranker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	z := load(t, ck, modeldir.FamilyZerank)
+	q := load(t, ck, modeldir.FamilyQwen3Reranker)
 	ids := []int64{151644, 8948, 198, 3838, 374}
 	a, _ := z.Score(ids, nil)
 	b, _ := z.Score(append([]int64{}, ids[:4]...), nil)
@@ -85,16 +89,11 @@ func TestDefinitionMatchesOracle(t *testing.T) {
 	for _, spec := range specs {
 		t.Run(spec.Family, func(t *testing.T) {
 			dir := tinymodel.Checkpoint(t, spec)
-			m, err := Load(dir, spec.Family)
+			m := load(t, dir, spec.Family)
+			o, err := newOracle(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer m.Close()
-			o, err := loadOracle(dir, spec.Family)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer o.close()
 			for i, ids := range seqs {
 				types := make([]int64, len(ids))
 				for s := 3; s < len(ids); s++ {

@@ -47,11 +47,7 @@ func TestTransformersFixture(t *testing.T) {
 			if !ok {
 				t.Fatalf("no tolerance for case %s", tc.Name)
 			}
-			m, err := Load(tinymodel.Checkpoint(t, tc.Spec), tc.Spec.Family)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := load(t, tinymodel.Checkpoint(t, tc.Spec), tc.Spec.Family)
 			worst := 0.0
 			for i, ids := range tc.IDs {
 				var types []int64

@@ -1,9 +1,9 @@
 // Package layout is what the server adapters (qdrantstore, weaviatestore)
 // agree on about laying a twostage.Document out in a backend record: the
-// default keys for its text and original id, the default batch size and
-// retry policy, the checks of those options, the derivation of a backend
-// UUID from a document id, and small helpers for reading a record back into
-// a Document (Strings, Put).
+// default keys for its text and original id, the bookkeeping keys beside
+// its metadata, the default batch size and retry policy, the checks of
+// those options, the derivation of a backend UUID from a document id, and
+// small helpers for reading a record back into a Document (Strings, Put).
 package layout
 
 import (
@@ -21,6 +21,14 @@ const (
 	TextKey   = "text"        // the key holding a document's text
 	IDKey     = "twostage_id" // the key holding a document's original id
 	BatchSize = 256           // documents per write request
+)
+
+// Bookkeeping keys both adapters write beside a document's metadata, so
+// that what the backend would lose reads back exactly. They are not
+// metadata.
+const (
+	KeysKey   = "twostage_keys"   // the sorted metadata keys present (Exists is exact for empty lists)
+	FloatsKey = "twostage_floats" // the keys whose float64 values are integral (3.0 stays a float64)
 )
 
 // defaultRetry is the adapters' default retry policy for calls that find

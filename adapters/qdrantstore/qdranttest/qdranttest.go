@@ -202,6 +202,10 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 			return nil, err
 		}
 	}
+	// Every handler runs with s.mu held: calls are applied one at a time,
+	// and a handler reads and writes the collections directly.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return handler(ctx, req)
 }
 
@@ -222,8 +226,6 @@ type collectionsServer struct {
 // Create makes a collection with its vector parameters.
 func (c *collectionsServer) Create(_ context.Context, req *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if req.GetCollectionName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "Validation error in body: collection name must not be empty")
 	}
@@ -255,10 +257,7 @@ func (c *collectionsServer) Create(_ context.Context, req *qdrant.CreateCollecti
 
 // Get reports the vector config and the points count.
 func (c *collectionsServer) Get(_ context.Context, req *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := c.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
@@ -283,8 +282,6 @@ func (c *collectionsServer) Get(_ context.Context, req *qdrant.GetCollectionInfo
 // CollectionExists reports whether the collection exists.
 func (c *collectionsServer) CollectionExists(_ context.Context, req *qdrant.CollectionExistsRequest) (*qdrant.CollectionExistsResponse, error) {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	_, ok := s.collections[req.GetCollectionName()]
 	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: ok}}, nil
 }
@@ -292,8 +289,6 @@ func (c *collectionsServer) CollectionExists(_ context.Context, req *qdrant.Coll
 // Delete drops a collection and its points.
 func (c *collectionsServer) Delete(_ context.Context, req *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	_, ok := s.collections[req.GetCollectionName()]
 	delete(s.collections, req.GetCollectionName())
 	return &qdrant.CollectionOperationResponse{Result: ok}, nil
@@ -302,8 +297,6 @@ func (c *collectionsServer) Delete(_ context.Context, req *qdrant.DeleteCollecti
 // List lists the collections by name.
 func (c *collectionsServer) List(context.Context, *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []*qdrant.CollectionDescription
 	for n := range s.collections {
 		out = append(out, &qdrant.CollectionDescription{Name: n})
@@ -343,10 +336,7 @@ type pointsServer struct {
 
 // Upsert writes whole points, all or none.
 func (p *pointsServer) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := p.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
@@ -443,10 +433,7 @@ func normalize(v []float32) {
 
 // Delete removes points by id or filter; missing ids are ignored.
 func (p *pointsServer) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := p.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
@@ -461,14 +448,12 @@ func (p *pointsServer) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdr
 			delete(col.points, key)
 		}
 	case sel.GetFilter() != nil:
-		for key, pt := range col.points {
-			ok, err := matches(sel.GetFilter(), pt)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				delete(col.points, key)
-			}
+		keys, err := col.matching(sel.GetFilter())
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
+			delete(col.points, key)
 		}
 	default:
 		return nil, status.Error(codes.InvalidArgument, "Validation error: no points selector")
@@ -478,10 +463,7 @@ func (p *pointsServer) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdr
 
 // Get returns the points found, each once.
 func (p *pointsServer) Get(_ context.Context, req *qdrant.GetPoints) (*qdrant.GetResponse, error) {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := p.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
@@ -497,43 +479,27 @@ func (p *pointsServer) Get(_ context.Context, req *qdrant.GetPoints) (*qdrant.Ge
 			continue
 		}
 		seen[key] = true
-		out = append(out, &qdrant.RetrievedPoint{
-			Id:      proto.Clone(pt.id).(*qdrant.PointId),
-			Payload: selectPayload(pt.payload, req.GetWithPayload()),
-			Vectors: col.selectVectors(pt, req.GetWithVectors()),
-		})
+		out = append(out, col.retrieved(pt, req.GetWithPayload(), req.GetWithVectors()))
 	}
 	return &qdrant.GetResponse{Result: out}, nil
 }
 
 // Count counts the points matching the filter, exactly.
 func (p *pointsServer) Count(_ context.Context, req *qdrant.CountPoints) (*qdrant.CountResponse, error) {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := p.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
-	var n uint64
-	for _, pt := range col.points {
-		ok, err := matches(req.GetFilter(), pt)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			n++
-		}
+	keys, err := col.matching(req.GetFilter())
+	if err != nil {
+		return nil, err
 	}
-	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: n}}, nil
+	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: uint64(len(keys))}}, nil
 }
 
 // Query runs an exact nearest-neighbour search.
 func (p *pointsServer) Query(_ context.Context, req *qdrant.QueryPoints) (*qdrant.QueryResponse, error) {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	col, err := s.collection(req.GetCollectionName())
+	col, err := p.s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
@@ -566,16 +532,14 @@ func (p *pointsServer) Query(_ context.Context, req *qdrant.QueryPoints) (*qdran
 		key   string
 		score float32
 	}
+	keys, err := col.matching(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
 	var all []scored
-	for key, pt := range col.points {
+	for _, key := range keys {
+		pt := col.points[key]
 		v, ok := pt.vectors[using]
-		if !ok {
-			continue
-		}
-		ok, err := matches(req.GetFilter(), pt)
-		if err != nil {
-			return nil, err
-		}
 		if !ok {
 			continue
 		}
@@ -608,12 +572,8 @@ func (p *pointsServer) Query(_ context.Context, req *qdrant.QueryPoints) (*qdran
 	}
 	out := make([]*qdrant.ScoredPoint, len(all))
 	for i, sp := range all {
-		out[i] = &qdrant.ScoredPoint{
-			Id:      proto.Clone(sp.pt.id).(*qdrant.PointId),
-			Payload: selectPayload(sp.pt.payload, req.GetWithPayload()),
-			Score:   sp.score,
-			Vectors: col.selectVectors(sp.pt, req.GetWithVectors()),
-		}
+		r := col.retrieved(sp.pt, req.GetWithPayload(), req.GetWithVectors())
+		out[i] = &qdrant.ScoredPoint{Id: r.Id, Payload: r.Payload, Score: sp.score, Vectors: r.Vectors}
 	}
 	return &qdrant.QueryResponse{Result: out}, nil
 }
@@ -642,6 +602,32 @@ func score(d qdrant.Distance, a, b []float32) float32 {
 			s += a[i] * b[i]
 		}
 		return s
+	}
+}
+
+// matching returns the keys of the points that match f (every point for a
+// nil f), in no particular order.
+func (c *collection) matching(f *qdrant.Filter) ([]string, error) {
+	var keys []string
+	for key, pt := range c.points {
+		ok, err := matches(f, pt)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
+// retrieved copies pt out as a reply carries it: its id, and the payload
+// and vectors the two selectors ask for.
+func (c *collection) retrieved(pt *point, withPayload *qdrant.WithPayloadSelector, withVectors *qdrant.WithVectorsSelector) *qdrant.RetrievedPoint {
+	return &qdrant.RetrievedPoint{
+		Id:      proto.Clone(pt.id).(*qdrant.PointId),
+		Payload: selectPayload(pt.payload, withPayload),
+		Vectors: c.selectVectors(pt, withVectors),
 	}
 }
 

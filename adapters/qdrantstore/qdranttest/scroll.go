@@ -37,8 +37,6 @@ func compareIDs(a, b string) int {
 // next page (absent on the last).
 func (p *pointsServer) Scroll(_ context.Context, req *qdrant.ScrollPoints) (*qdrant.ScrollResponse, error) {
 	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	col, err := s.collection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
@@ -59,32 +57,20 @@ func (p *pointsServer) Scroll(_ context.Context, req *qdrant.ScrollPoints) (*qdr
 			return nil, err
 		}
 	}
-	keys := make([]string, 0, len(col.points))
-	for k := range col.points {
-		if from == "" || compareIDs(k, from) >= 0 {
-			keys = append(keys, k)
-		}
+	keys, err := col.matching(req.GetFilter())
+	if err != nil {
+		return nil, err
 	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return from != "" && compareIDs(k, from) < 0 })
 	slices.SortFunc(keys, compareIDs)
 	resp := &qdrant.ScrollResponse{}
 	for _, k := range keys {
 		pt := col.points[k]
-		ok, err := matches(req.GetFilter(), pt)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
 		if len(resp.Result) == limit {
 			resp.NextPageOffset = proto.Clone(pt.id).(*qdrant.PointId)
 			break
 		}
-		resp.Result = append(resp.Result, &qdrant.RetrievedPoint{
-			Id:      proto.Clone(pt.id).(*qdrant.PointId),
-			Payload: selectPayload(pt.payload, req.GetWithPayload()),
-			Vectors: col.selectVectors(pt, req.GetWithVectors()),
-		})
+		resp.Result = append(resp.Result, col.retrieved(pt, req.GetWithPayload(), req.GetWithVectors()))
 	}
 	return resp, nil
 }
