@@ -100,9 +100,9 @@ const (
 
 // Bookkeeping properties (see the package comment). They are not metadata.
 const (
-	keysProp   = "twostage_keys"
+	keysProp   = layout.KeysKey
 	intsProp   = "twostage_ints"
-	floatsProp = "twostage_floats"
+	floatsProp = layout.FloatsKey
 )
 
 // Options configure Open. A nil *Options means the defaults.
