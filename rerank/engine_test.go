@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"twostage"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -555,7 +555,7 @@ func TestCancellation(t *testing.T) {
 // MaxWait), overflows the queue with a second, then closes the engine: the
 // queued call must still get its scores.
 func TestOverloadAndCloseDrains(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 64, MaxBatchTokens: 1 << 20, MaxWait: time.Hour, MaxQueue: 50}})
 	if err != nil {
@@ -600,7 +600,7 @@ func TestOverloadAndCloseDrains(t *testing.T) {
 // call either gets full, correct-length results or ErrClosed, and every
 // goroutine stops.
 func TestCloseDuringLoad(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyZerank)
 	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 8}})
 	if err != nil {
@@ -664,7 +664,7 @@ func closeUnderLoad(t *testing.T, e *Engine, wait time.Duration) {
 // another; batching options that differ from the loaded model's fail Open
 // instead of being dropped; a runtime of its own shares nothing.
 func TestSharedEngine(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	a, err := Open(dir, nil)
 	if err != nil {
@@ -745,7 +745,7 @@ func TestSharedEngine(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	testassets.ONNXRuntime(t)
-	checkGoroutines(t) // a failed Open leaves no model running
+	leaktest.Check(t) // a failed Open leaves no model running
 	zr := tinymodel.Model(t, modeldir.FamilyZerank)
 	bert := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
 
@@ -829,23 +829,4 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// checkGoroutines fails t if goroutines started during the test are still
-// running at its end (a small goleak).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for i := 0; i < 400; i++ {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<16)
-		n := runtime.Stack(buf, true)
-		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
-	})
 }

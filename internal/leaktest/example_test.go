@@ -1,0 +1,19 @@
+package leaktest_test
+
+import (
+	"testing"
+
+	"twostage/internal/leaktest"
+)
+
+// A test calls Check before it starts anything; the cleanups it registers
+// later (closing what it opened) run before the count.
+func ExampleCheck() {
+	testWorker := func(t *testing.T) {
+		leaktest.Check(t)
+		done := make(chan struct{})
+		t.Cleanup(func() { close(done) })
+		go func() { <-done }() // exits at the cleanup
+	}
+	_ = testWorker
+}
