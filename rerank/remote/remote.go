@@ -461,14 +461,23 @@ func calibrated(x float64) float64 {
 	return 1 / (1 + math.Exp(-x))
 }
 
-// encodeStrings is the Cohere v2 / ZeroEntropy / vLLM / twostage request:
-// no top_n, so every document comes back scored.
+// request is the body of every API but TEI's; a field an API does not
+// take stays out of its requests.
+type request struct {
+	Model     string   `json:"model,omitempty"`
+	Query     string   `json:"query"`
+	Documents []string `json:"documents"`
+	// Latency is ZeroEntropy's latency mode.
+	Latency string `json:"latency,omitempty"`
+	// ReturnDocuments is sent (false) to Jina and twostage, which return
+	// the documents unless told not to.
+	ReturnDocuments *bool `json:"return_documents,omitempty"`
+}
+
+// encodeStrings is the Cohere v2 / vLLM request: no top_n, so every
+// document comes back scored.
 func encodeStrings(query string, docs []string, o *Options) any {
-	return struct {
-		Model     string   `json:"model,omitempty"`
-		Query     string   `json:"query"`
-		Documents []string `json:"documents"`
-	}{o.Model, query, docs}
+	return request{Model: o.Model, Query: query, Documents: docs}
 }
 
 // encodeZeroEntropy is encodeStrings with ZeroEntropy's latency mode.
@@ -477,23 +486,14 @@ func encodeZeroEntropy(query string, docs []string, o *Options) any {
 	if latency == "auto" {
 		latency = ""
 	}
-	return struct {
-		Model     string   `json:"model,omitempty"`
-		Query     string   `json:"query"`
-		Documents []string `json:"documents"`
-		Latency   string   `json:"latency,omitempty"`
-	}{o.Model, query, docs, latency}
+	return request{Model: o.Model, Query: query, Documents: docs, Latency: latency}
 }
 
 // encodeJina is Jina's request, and twostage's: both return the documents
 // on /v1/rerank unless told not to.
 func encodeJina(query string, docs []string, o *Options) any {
-	return struct {
-		Model           string   `json:"model,omitempty"`
-		Query           string   `json:"query"`
-		Documents       []string `json:"documents"`
-		ReturnDocuments bool     `json:"return_documents"`
-	}{o.Model, query, docs, false}
+	no := false
+	return request{Model: o.Model, Query: query, Documents: docs, ReturnDocuments: &no}
 }
 
 // decodeResults reads {"results": [{"index", "relevance_score"}]} (Cohere,
