@@ -8,20 +8,29 @@ import (
 	"testing"
 )
 
+// meter records the most calls that ran at once.
+type meter struct{ running, most atomic.Int32 }
+
+func (m *meter) enter() {
+	r := m.running.Add(1)
+	for {
+		most := m.most.Load()
+		if r <= most || m.most.CompareAndSwap(most, r) {
+			return
+		}
+	}
+}
+
+func (m *meter) leave() { m.running.Add(-1) }
+
 func TestFor(t *testing.T) {
 	for _, workers := range []int{0, 1, 3, 64} {
 		seen := make([]atomic.Int32, 100)
-		var running, most atomic.Int32
+		var m meter
 		err := For(len(seen), workers, func(i int) error {
-			r := running.Add(1)
-			for {
-				m := most.Load()
-				if r <= m || most.CompareAndSwap(m, r) {
-					break
-				}
-			}
+			m.enter()
 			seen[i].Add(1)
-			running.Add(-1)
+			m.leave()
 			return nil
 		})
 		if err != nil {
@@ -32,8 +41,8 @@ func TestFor(t *testing.T) {
 				t.Fatalf("workers %d: f(%d) called %d times", workers, i, n)
 			}
 		}
-		if m := int(most.Load()); m > max(1, workers) {
-			t.Fatalf("workers %d: %d calls ran at once", workers, m)
+		if most := int(m.most.Load()); most > max(1, workers) {
+			t.Fatalf("workers %d: %d calls ran at once", workers, most)
 		}
 	}
 }
@@ -66,24 +75,18 @@ func TestForError(t *testing.T) {
 func TestPieces(t *testing.T) {
 	for _, workers := range []int{0, 1, 3} {
 		seen := make([]atomic.Int32, 100)
-		var running, most atomic.Int32
+		var m meter
 		var starts []int
 		next := func(lo int) int {
 			starts = append(starts, lo)
 			return min(lo+1+lo%7, len(seen)) // uneven pieces
 		}
 		err := Pieces(context.Background(), len(seen), workers, next, func(_ context.Context, lo, hi int) error {
-			r := running.Add(1)
-			for {
-				m := most.Load()
-				if r <= m || most.CompareAndSwap(m, r) {
-					break
-				}
-			}
+			m.enter()
 			for i := lo; i < hi; i++ {
 				seen[i].Add(1)
 			}
-			running.Add(-1)
+			m.leave()
 			return nil
 		})
 		if err != nil {
@@ -97,8 +100,8 @@ func TestPieces(t *testing.T) {
 		if !slices.IsSorted(starts) {
 			t.Errorf("workers %d: next called with %v, want increasing starts", workers, starts)
 		}
-		if m := int(most.Load()); m > max(1, workers) {
-			t.Fatalf("workers %d: %d calls ran at once", workers, m)
+		if most := int(m.most.Load()); most > max(1, workers) {
+			t.Fatalf("workers %d: %d calls ran at once", workers, most)
 		}
 	}
 }
