@@ -115,6 +115,33 @@ func wholeIDs(t *testing.T, tok *tokenizer.Tokenizer, family, query, doc string)
 	return ids, types
 }
 
+// referenceRaw is the float64 reference's raw score of (query, doc) fed as
+// the engine feeds the model: the whole template, token types for BERT only.
+func referenceRaw(t *testing.T, ref *refmodel.Model, tok *tokenizer.Tokenizer, family, query, doc string) float64 {
+	t.Helper()
+	ids, types := wholeIDs(t, tok, family, query, doc)
+	if family != modeldir.FamilyBertCrossEncoder {
+		types = nil
+	}
+	want, err := ref.Score(ids, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// uncutPrompter returns a prompter for the tiny model of family with a max
+// length nothing reaches, and the model's tokenizer.
+func uncutPrompter(t *testing.T, family string) (*prompter, *tokenizer.Tokenizer) {
+	t.Helper()
+	tok := testTokenizer(t, tinymodel.Model(t, family))
+	p, err := newPrompter(family, tok, 100000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, tok
+}
+
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*max(1, math.Abs(b)) }
@@ -137,12 +164,7 @@ func equalIDs(a, b []int64) bool {
 func TestPiecewiseTokenizationMatchesWholeString(t *testing.T) {
 	for _, family := range crossFamilies {
 		t.Run(family, func(t *testing.T) {
-			dir := tinymodel.Model(t, family)
-			tok := testTokenizer(t, dir)
-			p, err := newPrompter(family, tok, 100000, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, tok := uncutPrompter(t, family)
 			queries := []string{testQuery, "\nquery with a leading newline", "é", strings.Repeat("long query ", 300)}
 			for qi, query := range queries {
 				q := p.query(query)
@@ -197,14 +219,7 @@ func TestScoresMatchReference(t *testing.T) {
 			}
 			distinct := map[float64]bool{}
 			for i, doc := range testDocs {
-				ids, types := wholeIDs(t, tok, family, testQuery, doc)
-				if family != modeldir.FamilyBertCrossEncoder {
-					types = nil
-				}
-				want, err := ref.Score(ids, types)
-				if err != nil {
-					t.Fatal(err)
-				}
+				want := referenceRaw(t, ref, tok, family, testQuery, doc)
 				if !near(got[i].Raw, want, 1e-4) {
 					t.Errorf("doc %d: raw %.7f, reference %.7f", i, got[i].Raw, want)
 				}
