@@ -11,6 +11,7 @@ import (
 
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/testassets"
 )
 
@@ -99,11 +100,7 @@ func newRuntime(t *testing.T, f *fake, defaults inference.ModelOptions) *inferen
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Close(); err != nil && !errors.Is(err, errdefs.ErrClosed) {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
+	leaktest.Close(t, rt)
 	return rt
 }
 

@@ -73,11 +73,7 @@ func openEngine(t *testing.T, dir string, opts *EngineOptions) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
-			t.Errorf("close: %v", err)
-		}
-	})
+	leaktest.Close(t, e)
 	return e
 }
 

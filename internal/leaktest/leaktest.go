@@ -1,11 +1,16 @@
-// Package leaktest checks, for tests, that the goroutines a test started
-// have ended by its end (a small goleak).
+// Package leaktest checks, for tests, that a test leaves nothing running:
+// the goroutines it started have ended by its end (a small goleak), and
+// what it opened is closed.
 package leaktest
 
 import (
+	"errors"
+	"io"
 	"runtime"
 	"testing"
 	"time"
+
+	"twostage/errdefs"
 )
 
 // Settle is how long Check waits for goroutines that are ending to end.
@@ -27,5 +32,16 @@ func Check(t testing.TB) {
 		buf := make([]byte, 1<<16)
 		n := runtime.Stack(buf, true)
 		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
+	})
+}
+
+// Close closes c when t ends and fails t if Close fails with anything but
+// errdefs.ErrClosed (the test may close c itself first).
+func Close(t testing.TB, c io.Closer) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil && !errors.Is(err, errdefs.ErrClosed) {
+			t.Errorf("close %T: %v", c, err)
+		}
 	})
 }

@@ -1,8 +1,12 @@
 package leaktest
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"twostage/errdefs"
 )
 
 // recorder is a testing.TB that keeps its cleanups and errors.
@@ -45,5 +49,41 @@ func TestCheck(t *testing.T) {
 	tidy.finish()
 	if len(tidy.errors) != 0 {
 		t.Errorf("stopped goroutine: errors %q, want none", tidy.errors)
+	}
+}
+
+// closer is an io.Closer that answers err.
+type closer struct {
+	err    error
+	closed int
+}
+
+func (c *closer) Close() error { c.closed++; return c.err }
+
+// TestClose: Close closes at the end and fails the test on any error but
+// ErrClosed.
+func TestClose(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantErrors int
+	}{
+		{"clean", nil, 0},
+		{"already closed", fmt.Errorf("engine: %w", errdefs.ErrClosed), 0},
+		{"failed", errors.New("flush failed"), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recorder{}
+			c := &closer{err: tc.err}
+			Close(r, c)
+			if c.closed != 0 {
+				t.Fatalf("closed before the test ended")
+			}
+			r.finish()
+			if c.closed != 1 || len(r.errors) != tc.wantErrors {
+				t.Errorf("closed %d times, %d errors; want 1 and %d", c.closed, len(r.errors), tc.wantErrors)
+			}
+		})
 	}
 }
