@@ -1,6 +1,7 @@
 package leaktest_test
 
 import (
+	"os"
 	"testing"
 
 	"twostage/internal/leaktest"
@@ -16,4 +17,17 @@ func ExampleCheck() {
 		go func() { <-done }() // exits at the cleanup
 	}
 	_ = testWorker
+}
+
+// A test helper that opens something closes it when the test ends; a test
+// that closes it itself first is fine.
+func ExampleClose() {
+	testFile := func(t *testing.T) {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaktest.Close(t, f)
+	}
+	_ = testFile
 }
