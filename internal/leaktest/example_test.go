@@ -19,8 +19,7 @@ func ExampleCheck() {
 	_ = testWorker
 }
 
-// A test helper that opens something closes it when the test ends; a test
-// that closes it itself first is fine.
+// A test helper that opens something has it closed when the test ends.
 func ExampleClose() {
 	testFile := func(t *testing.T) {
 		f, err := os.Open(os.DevNull)
