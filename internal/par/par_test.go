@@ -23,27 +23,41 @@ func (m *meter) enter() {
 
 func (m *meter) leave() { m.running.Add(-1) }
 
+// checkCover runs loop, which calls visit on pieces of [0, 100) on at
+// most workers goroutines, and checks that it covered every index once,
+// with at most workers visits at once.
+func checkCover(t *testing.T, workers int, loop func(n int, visit func(lo, hi int)) error) {
+	t.Helper()
+	seen := make([]atomic.Int32, 100)
+	var m meter
+	err := loop(len(seen), func(lo, hi int) {
+		m.enter()
+		for i := lo; i < hi; i++ {
+			seen[i].Add(1)
+		}
+		m.leave()
+	})
+	if err != nil {
+		t.Fatalf("workers %d: %v", workers, err)
+	}
+	for i := range seen {
+		if c := seen[i].Load(); c != 1 {
+			t.Fatalf("workers %d: index %d visited %d times, want 1", workers, i, c)
+		}
+	}
+	if most := int(m.most.Load()); most > max(1, workers) {
+		t.Fatalf("workers %d: %d calls ran at once", workers, most)
+	}
+}
+
 func TestFor(t *testing.T) {
 	for _, workers := range []int{0, 1, 3, 64} {
-		seen := make([]atomic.Int32, 100)
-		var m meter
-		err := For(len(seen), workers, func(i int) error {
-			m.enter()
-			seen[i].Add(1)
-			m.leave()
-			return nil
+		checkCover(t, workers, func(n int, visit func(lo, hi int)) error {
+			return For(n, workers, func(i int) error {
+				visit(i, i+1)
+				return nil
+			})
 		})
-		if err != nil {
-			t.Fatalf("workers %d: %v", workers, err)
-		}
-		for i := range seen {
-			if n := seen[i].Load(); n != 1 {
-				t.Fatalf("workers %d: f(%d) called %d times", workers, i, n)
-			}
-		}
-		if most := int(m.most.Load()); most > max(1, workers) {
-			t.Fatalf("workers %d: %d calls ran at once", workers, most)
-		}
 	}
 }
 
@@ -74,34 +88,19 @@ func TestForError(t *testing.T) {
 // their start, at most workers at once.
 func TestPieces(t *testing.T) {
 	for _, workers := range []int{0, 1, 3} {
-		seen := make([]atomic.Int32, 100)
-		var m meter
 		var starts []int
-		next := func(lo int) int {
-			starts = append(starts, lo)
-			return min(lo+1+lo%7, len(seen)) // uneven pieces
-		}
-		err := Pieces(context.Background(), len(seen), workers, next, func(_ context.Context, lo, hi int) error {
-			m.enter()
-			for i := lo; i < hi; i++ {
-				seen[i].Add(1)
+		checkCover(t, workers, func(n int, visit func(lo, hi int)) error {
+			next := func(lo int) int {
+				starts = append(starts, lo)
+				return min(lo+1+lo%7, n) // uneven pieces
 			}
-			m.leave()
-			return nil
+			return Pieces(context.Background(), n, workers, next, func(_ context.Context, lo, hi int) error {
+				visit(lo, hi)
+				return nil
+			})
 		})
-		if err != nil {
-			t.Fatalf("workers %d: %v", workers, err)
-		}
-		for i := range seen {
-			if c := seen[i].Load(); c != 1 {
-				t.Fatalf("workers %d: index %d in %d pieces, want 1", workers, i, c)
-			}
-		}
 		if !slices.IsSorted(starts) {
 			t.Errorf("workers %d: next called with %v, want increasing starts", workers, starts)
-		}
-		if most := int(m.most.Load()); most > max(1, workers) {
-			t.Fatalf("workers %d: %d calls ran at once", workers, most)
 		}
 	}
 }
