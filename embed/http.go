@@ -1,13 +1,10 @@
 package embed
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +13,8 @@ import (
 
 	"twostage"
 	"twostage/driver"
+	"twostage/internal/httpjson"
+	"twostage/internal/par"
 	"twostage/retry"
 )
 
@@ -184,18 +183,7 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 	if len(texts) == 0 {
 		return out, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		sem      = make(chan struct{}, r.opts.Concurrency)
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
-	for start := 0; start < len(texts); {
+	err := par.Pieces(ctx, len(texts), r.opts.Concurrency, func(start int) int {
 		size := r.currentBatch()
 		end, chars := start, 0
 		for end < len(texts) && end-start < size {
@@ -205,31 +193,17 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 			}
 			end++
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(start, end int) { // exits when its batch is done or failed
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.sendSplit(ctx, texts[start:end], out[start:end]); err != nil {
-				fail(err)
-			}
-		}(start, end)
-		start = end
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
+		return end
+	}, func(ctx context.Context, start, end int) error {
+		return r.sendSplit(ctx, texts[start:end], out[start:end])
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case err == ctx.Err(): // ctx ended before any batch failed
 		return nil, r.errf("%w", err)
 	}
-	return out, nil
+	return nil, err // already prefixed by the batch that failed
 }
 
 func (r *remote) currentBatch() int {
@@ -310,54 +284,27 @@ const maxResponse = 512 << 20
 // post makes one request. A failure worth retrying comes back marked
 // with retry.Transient or retry.AfterHeader.
 func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, error) {
-	rctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, r.api.endpoint(), bytes.NewReader(body))
+	resp, err := httpjson.Post(ctx, r.opts.Client, httpjson.Request{URL: r.api.endpoint(), Body: body,
+		APIKey: r.opts.APIKey, Timeout: r.opts.Timeout, MaxResponse: maxResponse})
 	if err != nil {
-		return nil, r.errf("%v: %w", err, twostage.ErrInvalidInput)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if r.opts.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+r.opts.APIKey)
-	}
-	resp, err := r.opts.Client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil { // the caller's context, not our per-call timeout
-			return nil, r.errf("%w", ctx.Err())
+		if retry.Classify(err).Retry {
+			return nil, err
 		}
-		if rctx.Err() != nil || isTimeout(err) {
-			return nil, retry.Transient(fmt.Errorf("request timed out after %v", r.opts.Timeout))
-		}
-		return nil, retry.Transient(fmt.Errorf("request failed: %v", err))
+		return nil, r.errf("%w", err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, r.errf("%w", ctx.Err())
-		}
-		if rctx.Err() != nil || isTimeout(err) {
-			return nil, retry.Transient(fmt.Errorf("reading the response timed out after %v", r.opts.Timeout))
-		}
-		return nil, retry.Transient(fmt.Errorf("reading the response: %v", err))
-	}
-	if len(data) > maxResponse {
-		return nil, r.errf("response larger than %d bytes: %w", maxResponse, twostage.ErrUnavailable)
-	}
-	if resp.StatusCode == http.StatusOK {
-		vs, err := r.api.parse(data, n)
+	if resp.Status == http.StatusOK {
+		vs, err := r.api.parse(resp.Body, n)
 		if err != nil {
-			return nil, r.errf("malformed response (%s): %v: %w", snippet(data), err, twostage.ErrUnavailable)
+			return nil, r.errf("malformed response (%s): %v: %w", snippet(resp.Body), err, twostage.ErrUnavailable)
 		}
 		return vs, nil
 	}
-	msg := r.api.errorMessage(data)
-	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	msg := r.api.errorMessage(resp.Body)
+	status := fmt.Sprintf("HTTP %d", resp.Status)
 	if msg != "" {
 		status += ": " + msg
 	}
-	switch c := resp.StatusCode; {
+	switch c := resp.Status; {
 	case c == http.StatusTooManyRequests || c >= 500:
 		return nil, retry.AfterHeader(errors.New(status), resp.Header.Get("Retry-After"))
 	case c == http.StatusRequestEntityTooLarge:
@@ -371,11 +318,6 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 	default:
 		return nil, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // snippet is the start of a body, for error messages.

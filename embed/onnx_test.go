@@ -15,6 +15,7 @@ import (
 	"twostage"
 	"twostage/convert/onnxgraph"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -43,6 +44,7 @@ func tinyEmbedder(t *testing.T, opts *ONNXOptions) (*ONNX, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaktest.Close(t, rt) // after e's Close, registered below
 	o := ONNXOptions{}
 	if opts != nil {
 		o = *opts
@@ -52,14 +54,7 @@ func tinyEmbedder(t *testing.T, opts *ONNXOptions) (*ONNX, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
-			t.Errorf("close: %v", err)
-		}
-		if err := rt.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	leaktest.Close(t, e)
 	return e, dir
 }
 

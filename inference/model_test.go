@@ -11,6 +11,7 @@ import (
 
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/testassets"
 )
 
@@ -99,12 +100,20 @@ func newRuntime(t *testing.T, f *fake, defaults inference.ModelOptions) *inferen
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := rt.Close(); err != nil && !errors.Is(err, errdefs.ErrClosed) {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
+	leaktest.Close(t, rt)
 	return rt
+}
+
+// openFake opens a model of task (padded with padID) on the fake backend f
+// under a new runtime with defaults, closed at the test's end.
+func openFake(t *testing.T, f *fake, defaults inference.ModelOptions, task inference.Task, padID int64) (*inference.Runtime, *inference.Model) {
+	t.Helper()
+	rt := newRuntime(t, f, defaults)
+	m, err := rt.Open(modelFile(t), task, padID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, m
 }
 
 func inputs(lens ...int) []inference.Input {
@@ -123,11 +132,7 @@ func inputs(lens ...int) []inference.Input {
 // caller gets its own rows' outputs, and bucket padding counts in Stats.
 func TestPaddingAndBuckets(t *testing.T) {
 	f := &fake{bucket: 4, sig: inference.Signature{Mask: true, Width: 1}}
-	rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1})
-	m, err := rt.Open(modelFile(t), inference.Score, 7, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := openFake(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1}, inference.Score, 7)
 	defer m.Close()
 	in := inputs(3, 1, 5)
 	got, err := m.Run(context.Background(), in)
@@ -175,11 +180,7 @@ func TestPaddingAndBuckets(t *testing.T) {
 // of its real tokens only.
 func TestHiddenStates(t *testing.T) {
 	f := &fake{sig: inference.Signature{Mask: true, Width: 3}}
-	rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1})
-	m, err := rt.Open(modelFile(t), inference.Embed, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := openFake(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1}, inference.Embed, 0)
 	defer m.Close()
 	in := inputs(2, 4)
 	got, err := m.Run(context.Background(), in)
@@ -264,11 +265,7 @@ func TestSharingAndBatching(t *testing.T) {
 // the default runtime cannot be closed.
 func TestErrorsAndClose(t *testing.T) {
 	f := &fake{sig: inference.Signature{Mask: true, Width: 1}}
-	rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1})
-	m, err := rt.Open(modelFile(t), inference.Score, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, m := openFake(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1}, inference.Score, 0)
 	boom := errors.New("device lost")
 	f.mu.Lock()
 	f.fail = boom
@@ -303,11 +300,7 @@ func TestErrorsAndClose(t *testing.T) {
 // in input order, counted as one call.
 func TestStream(t *testing.T) {
 	f := &fake{sig: inference.Signature{Mask: true, Width: 1}}
-	rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxBatchSize: 4})
-	m, err := rt.Open(modelFile(t), inference.Score, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := openFake(t, f, inference.ModelOptions{Provider: "fake", MaxBatchSize: 4}, inference.Score, 0)
 	defer m.Close()
 	const n = 1000
 	var chunks int

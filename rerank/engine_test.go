@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"twostage"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -73,11 +73,7 @@ func openEngine(t *testing.T, dir string, opts *EngineOptions) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
-			t.Errorf("close: %v", err)
-		}
-	})
+	leaktest.Close(t, e)
 	return e
 }
 
@@ -115,6 +111,33 @@ func wholeIDs(t *testing.T, tok *tokenizer.Tokenizer, family, query, doc string)
 	return ids, types
 }
 
+// referenceRaw is the float64 reference's raw score of (query, doc) fed as
+// the engine feeds the model: the whole template, token types for BERT only.
+func referenceRaw(t *testing.T, ref *refmodel.Model, tok *tokenizer.Tokenizer, family, query, doc string) float64 {
+	t.Helper()
+	ids, types := wholeIDs(t, tok, family, query, doc)
+	if family != modeldir.FamilyBertCrossEncoder {
+		types = nil
+	}
+	want, err := ref.Score(ids, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// uncutPrompter returns a prompter for the tiny model of family with a max
+// length nothing reaches, and the model's tokenizer.
+func uncutPrompter(t *testing.T, family string) (*prompter, *tokenizer.Tokenizer) {
+	t.Helper()
+	tok := testTokenizer(t, tinymodel.Model(t, family))
+	p, err := newPrompter(family, tok, 100000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, tok
+}
+
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*max(1, math.Abs(b)) }
@@ -137,12 +160,7 @@ func equalIDs(a, b []int64) bool {
 func TestPiecewiseTokenizationMatchesWholeString(t *testing.T) {
 	for _, family := range crossFamilies {
 		t.Run(family, func(t *testing.T) {
-			dir := tinymodel.Model(t, family)
-			tok := testTokenizer(t, dir)
-			p, err := newPrompter(family, tok, 100000, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, tok := uncutPrompter(t, family)
 			queries := []string{testQuery, "\nquery with a leading newline", "é", strings.Repeat("long query ", 300)}
 			for qi, query := range queries {
 				q := p.query(query)
@@ -197,14 +215,7 @@ func TestScoresMatchReference(t *testing.T) {
 			}
 			distinct := map[float64]bool{}
 			for i, doc := range testDocs {
-				ids, types := wholeIDs(t, tok, family, testQuery, doc)
-				if family != modeldir.FamilyBertCrossEncoder {
-					types = nil
-				}
-				want, err := ref.Score(ids, types)
-				if err != nil {
-					t.Fatal(err)
-				}
+				want := referenceRaw(t, ref, tok, family, testQuery, doc)
 				if !near(got[i].Raw, want, 1e-4) {
 					t.Errorf("doc %d: raw %.7f, reference %.7f", i, got[i].Raw, want)
 				}
@@ -555,7 +566,7 @@ func TestCancellation(t *testing.T) {
 // MaxWait), overflows the queue with a second, then closes the engine: the
 // queued call must still get its scores.
 func TestOverloadAndCloseDrains(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 64, MaxBatchTokens: 1 << 20, MaxWait: time.Hour, MaxQueue: 50}})
 	if err != nil {
@@ -600,7 +611,7 @@ func TestOverloadAndCloseDrains(t *testing.T) {
 // call either gets full, correct-length results or ErrClosed, and every
 // goroutine stops.
 func TestCloseDuringLoad(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyZerank)
 	e, err := Open(dir, &EngineOptions{ModelOptions: inference.ModelOptions{MaxBatchSize: 8}})
 	if err != nil {
@@ -664,7 +675,7 @@ func closeUnderLoad(t *testing.T, e *Engine, wait time.Duration) {
 // another; batching options that differ from the loaded model's fail Open
 // instead of being dropped; a runtime of its own shares nothing.
 func TestSharedEngine(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	dir := model(t, modeldir.FamilyBertCrossEncoder)
 	a, err := Open(dir, nil)
 	if err != nil {
@@ -745,7 +756,7 @@ func TestSharedEngine(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	testassets.ONNXRuntime(t)
-	checkGoroutines(t) // a failed Open leaves no model running
+	leaktest.Check(t) // a failed Open leaves no model running
 	zr := tinymodel.Model(t, modeldir.FamilyZerank)
 	bert := tinymodel.Model(t, modeldir.FamilyBertCrossEncoder)
 
@@ -829,23 +840,4 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// checkGoroutines fails t if goroutines started during the test are still
-// running at its end (a small goleak).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for i := 0; i < 400; i++ {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<16)
-		n := runtime.Stack(buf, true)
-		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
-	})
 }

@@ -43,14 +43,7 @@ func TestGPU(t *testing.T) {
 			}
 			worst := 0.0
 			for i, doc := range docs {
-				ids, types := wholeIDs(t, tok, family, testQuery, doc)
-				if family != modeldir.FamilyBertCrossEncoder {
-					types = nil
-				}
-				want, err := ref.Score(ids, types)
-				if err != nil {
-					t.Fatal(err)
-				}
+				want := referenceRaw(t, ref, tok, family, testQuery, doc)
 				rel := math.Abs(got[i].Raw-want) / max(1, math.Abs(want))
 				worst = max(worst, rel)
 				if rel > 1e-4 {

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"twostage"
-	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )
@@ -157,12 +156,7 @@ func TestInstructionTemplates(t *testing.T) {
 	}
 	for _, family := range []string{modeldir.FamilyZerank, modeldir.FamilyQwen3Reranker} {
 		t.Run(family, func(t *testing.T) {
-			dir := tinymodel.Model(t, family)
-			tok := testTokenizer(t, dir)
-			p, err := newPrompter(family, tok, 100000, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, tok := uncutPrompter(t, family)
 			for _, instr := range []string{"", testInstruction, "\nleading newline instruction"} {
 				qq := p.queryWith(testQuery, instr)
 				for di, doc := range testDocs {

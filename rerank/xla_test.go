@@ -10,6 +10,7 @@ import (
 
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/internal/xla"
@@ -117,7 +118,7 @@ func TestXLABadInputSameErrors(t *testing.T) {
 // TestXLACloseDuringLoad: 8 callers in a loop; Close finishes what is queued
 // and every caller returns, each with ErrClosed in the end.
 func TestXLACloseDuringLoad(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	e, err := Open(checkpoint(t, modeldir.FamilyZerank), &EngineOptions{ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, MaxBatchSize: 8}})
 	if err != nil {
 		t.Fatal(err)

@@ -48,36 +48,40 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
+// sentinelCodes maps the errors a call may wrap to their HTTP status and
+// code, in order of precedence: the first one an error wraps wins.
+var sentinelCodes = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
+	{context.Canceled, 499, "canceled"},
+	{twostage.ErrOverloaded, http.StatusTooManyRequests, "overloaded"},
+	{twostage.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
+	{twostage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{twostage.ErrNotFound, http.StatusNotFound, "not_found"},
+	{twostage.ErrDimension, http.StatusBadRequest, "dimension_mismatch"},
+	{twostage.ErrInvalidInput, http.StatusBadRequest, "invalid_input"},
+	{twostage.ErrUnsupported, http.StatusBadRequest, "unsupported"},
+}
+
 // classify maps an error to its HTTP status and code.
 func classify(err error) *apiError {
 	var ae *apiError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae
-	case errors.As(err, &mbe):
-		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &apiError{http.StatusGatewayTimeout, "timeout", err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &apiError{499, "canceled", err.Error()}
-	case errors.Is(err, twostage.ErrOverloaded):
-		return &apiError{http.StatusTooManyRequests, "overloaded", err.Error()}
-	case errors.Is(err, twostage.ErrClosed):
-		return &apiError{http.StatusServiceUnavailable, "shutting_down", err.Error()}
-	case errors.Is(err, twostage.ErrUnavailable):
-		return &apiError{http.StatusServiceUnavailable, "unavailable", err.Error()}
-	case errors.Is(err, twostage.ErrNotFound):
-		return &apiError{http.StatusNotFound, "not_found", err.Error()}
-	case errors.Is(err, twostage.ErrDimension):
-		return &apiError{http.StatusBadRequest, "dimension_mismatch", err.Error()}
-	case errors.Is(err, twostage.ErrInvalidInput):
-		return &apiError{http.StatusBadRequest, "invalid_input", err.Error()}
-	case errors.Is(err, twostage.ErrUnsupported):
-		return &apiError{http.StatusBadRequest, "unsupported", err.Error()}
-	default:
-		return &apiError{http.StatusInternalServerError, "internal", err.Error()}
 	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
+	}
+	for _, c := range sentinelCodes {
+		if errors.Is(err, c.err) {
+			return &apiError{c.status, c.code, err.Error()}
+		}
+	}
+	return &apiError{http.StatusInternalServerError, "internal", err.Error()}
 }
 
 func (s *Server) writeError(w http.ResponseWriter, route string, err error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -429,4 +430,15 @@ func metricValue(body, prefix string) (float64, error) {
 		}
 	}
 	return 0, errors.New("no sample " + prefix)
+}
+
+// checkMetrics fails t for each sample of want (name plus labels) that the
+// /metrics body m lacks or holds with another value (beyond 1e-9).
+func checkMetrics(t testing.TB, m string, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		if got, err := metricValue(m, k); err != nil || math.Abs(got-v) > 1e-9 {
+			t.Errorf("%s = %v (%v), want %v", k, got, err, v)
+		}
+	}
 }

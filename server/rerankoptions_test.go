@@ -2,12 +2,12 @@ package server_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"strings"
 	"testing"
 
 	"twostage"
+	"twostage/internal/leaktest"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
@@ -22,11 +22,7 @@ func tinyEngine(t *testing.T) *rerank.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil && !errors.Is(err, twostage.ErrClosed) {
-			t.Errorf("close: %v", err)
-		}
-	})
+	leaktest.Close(t, e)
 	return e
 }
 

@@ -221,9 +221,7 @@ func TestSearchDegradesWithCause(t *testing.T) {
 		}
 	}
 	m := e.do("GET", "/metrics", "", "")
-	if v, err := metricValue(string(m.body), `twostage_search_degraded_total{collection="broken"}`); err != nil || v != 1 {
-		t.Errorf("degraded counter %v, %v; want 1", v, err)
-	}
+	checkMetrics(t, string(m.body), map[string]float64{`twostage_search_degraded_total{collection="broken"}`: 1})
 }
 
 func TestBadRequests(t *testing.T) {
@@ -289,9 +287,7 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	m := e.do("GET", "/metrics", "", "")
-	if v, err := metricValue(string(m.body), `twostage_errors_total{kind="malformed_json"}`); err != nil || v != 6 {
-		t.Errorf("malformed_json errors counted %v (%v), want 6", v, err)
-	}
+	checkMetrics(t, string(m.body), map[string]float64{`twostage_errors_total{kind="malformed_json"}`: 6})
 }
 
 func TestAuth(t *testing.T) {
@@ -575,12 +571,10 @@ collections:
 		t.Errorf("no batch held calls of both processes (%d batches)", st.Batches)
 	}
 	m := string(e.do("GET", "/metrics", "", "").body)
-	if v, err := metricValue(m, `twostage_engine_pairs_total{reranker="default"}`); err != nil || v != float64(st.Items) {
-		t.Errorf("metrics pairs %v (%v), want %d", v, err, st.Items)
-	}
-	if v, err := metricValue(m, `twostage_engine_batches_total{reranker="default"}`); err != nil || v != float64(st.Batches) {
-		t.Errorf("metrics batches %v (%v), want %d", v, err, st.Batches)
-	}
+	checkMetrics(t, m, map[string]float64{
+		`twostage_engine_pairs_total{reranker="default"}`:   float64(st.Items),
+		`twostage_engine_batches_total{reranker="default"}`: float64(st.Batches),
+	})
 	if strings.Contains(m, `twostage_engine_pairs_total{reranker="engine"}`) {
 		t.Error("one engine reported twice under two names")
 	}
@@ -662,12 +656,7 @@ collections:
 		`twostage_rerank_request_documents_sum`:                        3 + 5,
 		`twostage_http_request_duration_seconds_count{route="search"}`: 1,
 	}
-	for k, v := range want {
-		got, err := metricValue(m, k)
-		if err != nil || math.Abs(got-v) > 1e-9 {
-			t.Errorf("%s = %v (%v), want %v", k, got, err, v)
-		}
-	}
+	checkMetrics(t, m, want)
 	if strings.Contains(m, `reranker="lexical"}`) {
 		t.Error("a reranker without statistics reported engine metrics")
 	}
@@ -858,11 +847,7 @@ func TestEngineStatsTyped(t *testing.T) {
 		`twostage_engine_refused_pairs_total{reason="overloaded",reranker="default"}`: 5,
 		`twostage_engine_refused_pairs_total{reason="cancelled",reranker="default"}`:  6,
 	}
-	for k, v := range want {
-		if got, err := metricValue(m, k); err != nil || math.Abs(got-v) > 1e-9 {
-			t.Errorf("%s = %v (%v), want %v", k, got, err, v)
-		}
-	}
+	checkMetrics(t, m, want)
 	if strings.Contains(m, `reranker="other"`) {
 		t.Error("a Stats method returning another struct type produced engine metrics")
 	}

@@ -49,8 +49,12 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// componentType reads the "type" field of a component.
+// componentType reads the "type" field of a component; an absent (null)
+// component has the type "", which each loader maps to its default.
 func componentType(raw json.RawMessage, kind string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
 	var h struct {
 		Type string `json:"type"`
 	}
@@ -61,6 +65,15 @@ func componentType(raw json.RawMessage, kind string) (string, error) {
 		return "", invalid("%s without a type", kind)
 	}
 	return h.Type, nil
+}
+
+// decodeOptions reads a component's options into c; what names the component in
+// the error.
+func decodeOptions(raw []byte, what string, c any) error {
+	if err := json.Unmarshal(raw, c); err != nil {
+		return invalid("%s: %v", what, err)
+	}
+	return nil
 }
 
 func load(data []byte) (*pipeline, error) {
@@ -95,14 +108,13 @@ func load(data []byte) (*pipeline, error) {
 }
 
 func loadNormalizer(raw json.RawMessage) (normalizer, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
 	typ, err := componentType(raw, "normalizer")
 	if err != nil {
 		return nil, err
 	}
 	switch typ {
+	case "":
+		return nil, nil
 	case "NFC":
 		return canonicalNorm{compose: true}, nil
 	case "NFD":
@@ -122,8 +134,8 @@ func loadNormalizer(raw json.RawMessage) (normalizer, error) {
 			StripAccents *bool `json:"strip_accents"`
 			Lowercase    *bool `json:"lowercase"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("BertNormalizer: %v", err)
+		if err := decodeOptions(raw, "BertNormalizer", &c); err != nil {
+			return nil, err
 		}
 		def := func(b *bool, d bool) bool {
 			if b == nil {
@@ -143,8 +155,8 @@ func loadNormalizer(raw json.RawMessage) (normalizer, error) {
 		var c struct {
 			Normalizers []json.RawMessage `json:"normalizers"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("normalizer Sequence: %v", err)
+		if err := decodeOptions(raw, "normalizer Sequence", &c); err != nil {
+			return nil, err
 		}
 		s := &seqNorm{}
 		for _, r := range c.Normalizers {
@@ -164,14 +176,13 @@ func loadNormalizer(raw json.RawMessage) (normalizer, error) {
 // loadPreTokenizer returns the pre-tokenizer and whether it ends with
 // ByteLevel (the model then works on bytes).
 func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
-	if isNull(raw) {
-		return nil, false, nil
-	}
 	typ, err := componentType(raw, "pre_tokenizer")
 	if err != nil {
 		return nil, false, err
 	}
 	switch typ {
+	case "":
+		return nil, false, nil
 	case "BertPreTokenizer":
 		return bertPre{}, false, nil
 	case "WhitespaceSplit":
@@ -181,8 +192,8 @@ func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
 			AddPrefixSpace bool  `json:"add_prefix_space"`
 			UseRegex       *bool `json:"use_regex"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, false, invalid("ByteLevel pre-tokenizer: %v", err)
+		if err := decodeOptions(raw, "ByteLevel pre-tokenizer", &c); err != nil {
+			return nil, false, err
 		}
 		return &byteLevelPre{addPrefixSpace: c.AddPrefixSpace, useRegex: c.UseRegex == nil || *c.UseRegex}, true, nil
 	case "Split":
@@ -194,8 +205,8 @@ func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
 			Behavior string `json:"behavior"`
 			Invert   bool   `json:"invert"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, false, invalid("Split pre-tokenizer: %v", err)
+		if err := decodeOptions(raw, "Split pre-tokenizer", &c); err != nil {
+			return nil, false, err
 		}
 		sp := &splitPre{invert: c.Invert}
 		switch {
@@ -229,8 +240,8 @@ func loadPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
 		var c struct {
 			PreTokenizers []json.RawMessage `json:"pretokenizers"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, false, invalid("pre_tokenizer Sequence: %v", err)
+		if err := decodeOptions(raw, "pre_tokenizer Sequence", &c); err != nil {
+			return nil, false, err
 		}
 		s := &seqPre{}
 		byteLevel := false
@@ -274,8 +285,8 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 			ByteFallback bool            `json:"byte_fallback"`
 			IgnoreMerges bool            `json:"ignore_merges"`
 		}
-		if err := json.Unmarshal(small, &c); err != nil {
-			return invalid("BPE model: %v", err)
+		if err := decodeOptions(small, "BPE model", &c); err != nil {
+			return err
 		}
 		c.Vocab, c.Merges = vocab, mergesRaw
 		if c.Vocab == nil {
@@ -342,8 +353,8 @@ func (p *pipeline) loadModel(raw json.RawMessage, byteLevel bool) error {
 			Prefix   *string        `json:"continuing_subword_prefix"`
 			MaxChars *int           `json:"max_input_chars_per_word"`
 		}
-		if err := json.Unmarshal(small, &c); err != nil {
-			return invalid("WordPiece model: %v", err)
+		if err := decodeOptions(small, "WordPiece model", &c); err != nil {
+			return err
 		}
 		c.Vocab = vocab
 		if c.Vocab == nil {
@@ -453,15 +464,12 @@ func (p *pipeline) tokenID(tok string) (int, bool) {
 }
 
 func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
-	if isNull(raw) {
-		return defaultPost{}, nil
-	}
 	typ, err := componentType(raw, "post_processor")
 	if err != nil {
 		return nil, err
 	}
 	switch typ {
-	case "ByteLevel":
+	case "", "ByteLevel":
 		return defaultPost{}, nil
 	case "TemplateProcessing":
 		var c struct {
@@ -473,8 +481,8 @@ func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
 				Tokens []string `json:"tokens"`
 			} `json:"special_tokens"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("TemplateProcessing: %v", err)
+		if err := decodeOptions(raw, "TemplateProcessing", &c); err != nil {
+			return nil, err
 		}
 		specials := make(map[string]*specialToken)
 		for name, st := range c.SpecialTokens {
@@ -496,8 +504,8 @@ func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
 						TypeID int    `json:"type_id"`
 					} `json:"SpecialToken"`
 				}
-				if err := json.Unmarshal(r, &e); err != nil {
-					return nil, invalid("TemplateProcessing template: %v", err)
+				if err := decodeOptions(r, "TemplateProcessing template", &e); err != nil {
+					return nil, err
 				}
 				switch {
 				case e.Sequence != nil:
@@ -535,8 +543,8 @@ func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
 			Sep [2]json.RawMessage `json:"sep"`
 			Cls [2]json.RawMessage `json:"cls"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("BertProcessing: %v", err)
+		if err := decodeOptions(raw, "BertProcessing", &c); err != nil {
+			return nil, err
 		}
 		tok := func(pair [2]json.RawMessage) (*specialToken, error) {
 			var s string
@@ -563,8 +571,8 @@ func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
 		var c struct {
 			Processors []json.RawMessage `json:"processors"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("post_processor Sequence: %v", err)
+		if err := decodeOptions(raw, "post_processor Sequence", &c); err != nil {
+			return nil, err
 		}
 		var chosen postProcessor = defaultPost{}
 		for _, r := range c.Processors {
@@ -586,14 +594,13 @@ func (p *pipeline) loadPost(raw json.RawMessage) (postProcessor, error) {
 }
 
 func loadDecoder(raw json.RawMessage) (decoder, error) {
-	if isNull(raw) {
-		return spaceJoinDec{}, nil
-	}
 	typ, err := componentType(raw, "decoder")
 	if err != nil {
 		return nil, err
 	}
 	switch typ {
+	case "":
+		return spaceJoinDec{}, nil
 	case "ByteLevel":
 		return byteLevelDec{}, nil
 	case "WordPiece":
@@ -601,8 +608,8 @@ func loadDecoder(raw json.RawMessage) (decoder, error) {
 			Prefix  *string `json:"prefix"`
 			Cleanup *bool   `json:"cleanup"`
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, invalid("WordPiece decoder: %v", err)
+		if err := decodeOptions(raw, "WordPiece decoder", &c); err != nil {
+			return nil, err
 		}
 		d := wordPieceDec{prefix: "##", cleanup: true}
 		if c.Prefix != nil {
@@ -623,9 +630,7 @@ func parseTopLevel(data []byte) (*jsonFile, error) {
 	err := forEachKey(data, "tokenizer.json", func(key string, raw []byte) error {
 		switch key {
 		case "added_tokens":
-			if err := json.Unmarshal(raw, &f.AddedTokens); err != nil {
-				return invalid("added_tokens: %v", err)
-			}
+			return decodeOptions(raw, "added_tokens", &f.AddedTokens)
 		case "normalizer":
 			f.Normalizer = raw
 		case "pre_tokenizer":

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"twostage/errdefs"
+	"twostage/internal/leaktest"
 )
 
 // item is a test item: an id and a size.
@@ -57,25 +57,6 @@ func (r *recorder) snapshot() [][]item {
 	return append([][]item(nil), r.batches...)
 }
 
-// checkGoroutines fails t if goroutines started during the test are still
-// running after cleanup (a small goleak).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for i := 0; i < 200; i++ {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<16)
-		n := runtime.Stack(buf, true)
-		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, now, buf[:n])
-	})
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -88,7 +69,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestConcurrentCallersGetTheirOwnOutputs(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	for _, grouping := range []bool{true, false} {
 		t.Run(fmt.Sprintf("grouping=%v", grouping), func(t *testing.T) {
 			rec := &recorder{}
@@ -154,7 +135,7 @@ func TestConcurrentCallersGetTheirOwnOutputs(t *testing.T) {
 }
 
 func TestZeroItemsAndClosed(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	rec := &recorder{}
 	b := New(itemSize, rec.prepare, nil)
 	out, err := b.Add(context.Background(), nil)
@@ -175,7 +156,7 @@ func TestZeroItemsAndClosed(t *testing.T) {
 // is full, so nothing leaves it), checks ErrOverloaded, cancels one call
 // (its items must never run), and shuts down: the rest must be drained.
 func TestOverloadCancelAndDrain(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	rec := &recorder{}
 	b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 10, MaxWait: time.Hour, MaxQueue: 5})
 	ctxA, cancelA := context.WithCancel(context.Background())
@@ -233,7 +214,7 @@ func TestOverloadCancelAndDrain(t *testing.T) {
 // TestPrepareOverlapsRun holds the first batch's run and checks that the
 // second batch is prepared meanwhile.
 func TestPrepareOverlapsRun(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	rec := &recorder{gate: make(chan struct{}), started: make(chan int, 10)}
 	b := New(itemSize, rec.prepare, &Options{MaxBatchSize: 2, MaxWait: -1})
 	defer b.Shutdown()
@@ -263,7 +244,7 @@ func TestPrepareOverlapsRun(t *testing.T) {
 }
 
 func TestRunErrorsReachEveryCallInTheBatch(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	boom := errors.New("boom")
 	rec := &recorder{fail: boom}
 	b := New(itemSize, rec.prepare, nil)
@@ -290,7 +271,7 @@ func TestRunErrorsReachEveryCallInTheBatch(t *testing.T) {
 // TestGroupingCutsPadding queues the same mixed-size items with and without
 // grouping while the runner is held, and compares the padding.
 func TestGroupingCutsPadding(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	fills := map[bool]float64{}
 	for _, grouping := range []bool{true, false} {
 		rec := &recorder{gate: make(chan struct{}), started: make(chan int, 1000)}

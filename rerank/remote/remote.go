@@ -20,12 +20,10 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -37,6 +35,8 @@ import (
 
 	"twostage"
 	"twostage/driver"
+	"twostage/internal/httpjson"
+	"twostage/internal/par"
 	"twostage/retry"
 )
 
@@ -310,41 +310,17 @@ func (r *Reranker) Rerank(ctx context.Context, query string, docs []string) ([]t
 		return out, nil
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, r.opts.Concurrency)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for start := 0; start < len(docs); start += step {
-		end := min(start+step, len(docs))
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	err := par.Pieces(ctx, len(docs), r.opts.Concurrency, func(start int) int {
+		return min(start+step, len(docs))
+	}, func(ctx context.Context, start, end int) error {
+		scores, err := r.call(ctx, query, docs[start:end])
+		if err != nil {
+			return fmt.Errorf("documents %d-%d: %w", start, end-1, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() { // exits when its request is answered or ctx is done
-			defer wg.Done()
-			defer func() { <-sem }()
-			scores, err := r.call(ctx, query, docs[start:end])
-			if err != nil {
-				once.Do(func() {
-					first = fmt.Errorf("documents %d-%d: %w", start, end-1, err)
-					cancel()
-				})
-				return
-			}
-			copy(out[start:end], scores)
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, fmt.Errorf("remote: %s: %w", r.kind, first)
-	}
-	if err := ctx.Err(); err != nil {
+		copy(out[start:end], scores)
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("remote: %s: %w", r.kind, err)
 	}
 	return out, nil
@@ -409,48 +385,33 @@ func exhausted(err error) error {
 	return fmt.Errorf("%w: %w", twostage.ErrUnavailable, err)
 }
 
+// maxResponse bounds the response body read.
+const maxResponse = 64 << 20
+
 // attempt sends one HTTP request. A failure worth retrying comes back
 // marked with retry.Transient or retry.AfterHeader.
 func (r *Reranker) attempt(ctx context.Context, body []byte, n int) ([]twostage.Score, error) {
-	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, r.url, bytes.NewReader(body))
+	resp, err := httpjson.Post(ctx, r.client, httpjson.Request{URL: r.url, Body: body, APIKey: r.key,
+		Timeout: r.opts.Timeout, MaxResponse: maxResponse})
 	if err != nil {
-		return nil, fmt.Errorf("new request: %w: %w", twostage.ErrInvalidInput, err)
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if r.key != "" {
-		req.Header.Set("Authorization", "Bearer "+r.key)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil && actx.Err() != nil {
-			return nil, retry.Transient(fmt.Errorf("request timed out after %v: %w: %w", r.opts.Timeout, twostage.ErrUnavailable, err))
-		}
-		return nil, retry.Transient(fmt.Errorf("%w: %w", twostage.ErrUnavailable, err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, retry.Transient(fmt.Errorf("read response: %w: %w", twostage.ErrUnavailable, err))
-	}
-	if resp.StatusCode/100 != 2 {
-		se := &StatusError{Code: resp.StatusCode, Message: errorText(data)}
+	if resp.Status/100 != 2 {
+		se := &StatusError{Code: resp.Status, Message: errorText(resp.Body)}
 		ra := resp.Header.Get("Retry-After")
 		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
+		case resp.Status == http.StatusTooManyRequests:
 			return nil, retry.AfterHeader(se, ra)
-		case resp.StatusCode >= 500:
+		case resp.Status >= 500:
 			return nil, retry.AfterHeader(fmt.Errorf("%w: %w", twostage.ErrUnavailable, se), ra)
-		case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusRequestEntityTooLarge,
-			resp.StatusCode == http.StatusUnprocessableEntity:
+		case resp.Status == http.StatusBadRequest, resp.Status == http.StatusRequestEntityTooLarge,
+			resp.Status == http.StatusUnprocessableEntity:
 			return nil, fmt.Errorf("service rejected the request: %w: %w", twostage.ErrInvalidInput, se)
 		default: // 401, 403, 404, 424 (TEI model error) ...: not the caller's input
 			return nil, fmt.Errorf("%w: %w", twostage.ErrUnavailable, se)
 		}
 	}
-	scores, err := r.api.decode(data, n)
+	scores, err := r.api.decode(resp.Body, n)
 	if err != nil {
 		return nil, fmt.Errorf("malformed response: %w: %w", twostage.ErrUnavailable, err)
 	}
@@ -500,14 +461,23 @@ func calibrated(x float64) float64 {
 	return 1 / (1 + math.Exp(-x))
 }
 
-// encodeStrings is the Cohere v2 / ZeroEntropy / vLLM / twostage request:
-// no top_n, so every document comes back scored.
+// request is the body of every API but TEI's; a field an API does not
+// take stays out of its requests.
+type request struct {
+	Model     string   `json:"model,omitempty"`
+	Query     string   `json:"query"`
+	Documents []string `json:"documents"`
+	// Latency is ZeroEntropy's latency mode.
+	Latency string `json:"latency,omitempty"`
+	// ReturnDocuments is sent (false) to Jina and twostage, which return
+	// the documents unless told not to.
+	ReturnDocuments *bool `json:"return_documents,omitempty"`
+}
+
+// encodeStrings is the Cohere v2 / vLLM request: no top_n, so every
+// document comes back scored.
 func encodeStrings(query string, docs []string, o *Options) any {
-	return struct {
-		Model     string   `json:"model,omitempty"`
-		Query     string   `json:"query"`
-		Documents []string `json:"documents"`
-	}{o.Model, query, docs}
+	return request{Model: o.Model, Query: query, Documents: docs}
 }
 
 // encodeZeroEntropy is encodeStrings with ZeroEntropy's latency mode.
@@ -516,23 +486,14 @@ func encodeZeroEntropy(query string, docs []string, o *Options) any {
 	if latency == "auto" {
 		latency = ""
 	}
-	return struct {
-		Model     string   `json:"model,omitempty"`
-		Query     string   `json:"query"`
-		Documents []string `json:"documents"`
-		Latency   string   `json:"latency,omitempty"`
-	}{o.Model, query, docs, latency}
+	return request{Model: o.Model, Query: query, Documents: docs, Latency: latency}
 }
 
 // encodeJina is Jina's request, and twostage's: both return the documents
 // on /v1/rerank unless told not to.
 func encodeJina(query string, docs []string, o *Options) any {
-	return struct {
-		Model           string   `json:"model,omitempty"`
-		Query           string   `json:"query"`
-		Documents       []string `json:"documents"`
-		ReturnDocuments bool     `json:"return_documents"`
-	}{o.Model, query, docs, false}
+	no := false
+	return request{Model: o.Model, Query: query, Documents: docs, ReturnDocuments: &no}
 }
 
 // decodeResults reads {"results": [{"index", "relevance_score"}]} (Cohere,

@@ -65,6 +65,20 @@ func newFake(t *testing.T, kind remote.Kind) (*fakeAPI, *httptest.Server) {
 	return f, srv
 }
 
+// scripted starts a fake kind service that answers its first requests with
+// script (see fakeAPI.script) and returns it with a Reranker calling it
+// under opts.
+func scripted(t *testing.T, kind remote.Kind, opts *remote.Options, script ...func(http.ResponseWriter, *http.Request) bool) (*fakeAPI, *remote.Reranker) {
+	t.Helper()
+	f, srv := newFake(t, kind)
+	f.script = script
+	r, err := remote.New(kind, srv.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, r
+}
+
 // allowedFields are the request fields each API documents; the fakes answer
 // 422 to any other, as strict validators do.
 var allowedFields = map[remote.Kind]map[string]bool{
@@ -442,15 +456,10 @@ func TestRetriesAndErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, srv := newFake(t, tt.kind)
-			f.script = tt.script
 			o := quick()
 			o.Retry.Attempts = tt.attempts
 			o.APIKey = "k"
-			r, err := remote.New(tt.kind, srv.URL, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, r := scripted(t, tt.kind, o, tt.script...)
 			got, err := r.Rerank(context.Background(), query, docs)
 			if f.count() != tt.wantCalls {
 				t.Errorf("%d requests, want %d", f.count(), tt.wantCalls)
@@ -481,9 +490,7 @@ func TestRetriesAndErrors(t *testing.T) {
 
 func TestRetryAfter(t *testing.T) {
 	t.Run("honoured", func(t *testing.T) {
-		f, srv := newFake(t, remote.Cohere)
-		f.script = []func(http.ResponseWriter, *http.Request) bool{status(429, "Retry-After", "1")}
-		r, _ := remote.New(remote.Cohere, srv.URL, quick())
+		f, r := scripted(t, remote.Cohere, quick(), status(429, "Retry-After", "1"))
 		start := time.Now()
 		if _, err := r.Rerank(context.Background(), query, docs); err != nil {
 			t.Fatal(err)
@@ -498,11 +505,9 @@ func TestRetryAfter(t *testing.T) {
 		}
 	})
 	t.Run("longer than allowed", func(t *testing.T) {
-		f, srv := newFake(t, remote.Cohere)
-		f.script = []func(http.ResponseWriter, *http.Request) bool{status(429, "Retry-After", "120")}
 		o := quick()
 		o.Retry.MaxRetryAfter = time.Second
-		r, _ := remote.New(remote.Cohere, srv.URL, o)
+		f, r := scripted(t, remote.Cohere, o, status(429, "Retry-After", "120"))
 		_, err := r.Rerank(context.Background(), query, docs)
 		if !errors.Is(err, twostage.ErrOverloaded) || !strings.Contains(err.Error(), "2m0s") {
 			t.Fatalf("err = %v, want ErrOverloaded naming the wait", err)
@@ -512,9 +517,7 @@ func TestRetryAfter(t *testing.T) {
 		}
 	})
 	t.Run("beyond the caller's deadline", func(t *testing.T) {
-		f, srv := newFake(t, remote.Jina)
-		f.script = []func(http.ResponseWriter, *http.Request) bool{status(503, "Retry-After", "10")}
-		r, _ := remote.New(remote.Jina, srv.URL, quick())
+		_, r := scripted(t, remote.Jina, quick(), status(503, "Retry-After", "10"))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := r.Rerank(ctx, query, docs)
@@ -525,7 +528,6 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	f, srv := newFake(t, remote.VLLM)
 	hang := func(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-r.Context().Done():
@@ -533,11 +535,10 @@ func TestTimeout(t *testing.T) {
 		}
 		return true
 	}
-	f.script = []func(http.ResponseWriter, *http.Request) bool{hang, hang}
 	o := quick()
 	o.Timeout = 50 * time.Millisecond
 	o.Retry.Attempts = 2
-	r, _ := remote.New(remote.VLLM, srv.URL, o)
+	f, r := scripted(t, remote.VLLM, o, hang, hang)
 	_, err := r.Rerank(context.Background(), query, docs)
 	if !errors.Is(err, twostage.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("err = %v, want ErrUnavailable wrapping the deadline", err)
@@ -557,14 +558,12 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestCallerCancellation(t *testing.T) {
-	f, srv := newFake(t, remote.Cohere)
 	started := make(chan struct{})
-	f.script = []func(http.ResponseWriter, *http.Request) bool{func(w http.ResponseWriter, r *http.Request) bool {
+	f, r := scripted(t, remote.Cohere, quick(), func(w http.ResponseWriter, r *http.Request) bool {
 		close(started)
 		<-r.Context().Done()
 		return true
-	}}
-	r, _ := remote.New(remote.Cohere, srv.URL, quick())
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-started; cancel() }()
 	_, err := r.Rerank(ctx, query, docs)
@@ -577,11 +576,9 @@ func TestCallerCancellation(t *testing.T) {
 }
 
 func TestSplitFailureFailsTheCall(t *testing.T) {
-	f, srv := newFake(t, remote.TEI)
-	f.script = []func(http.ResponseWriter, *http.Request) bool{nil, status(500), status(500)}
 	o := quick()
 	o.MaxDocuments, o.Concurrency, o.Retry.Attempts = 2, 1, 2
-	r, _ := remote.New(remote.TEI, srv.URL, o)
+	_, r := scripted(t, remote.TEI, o, nil, status(500), status(500))
 	_, err := r.Rerank(context.Background(), query, docs)
 	if !errors.Is(err, twostage.ErrUnavailable) || !strings.Contains(err.Error(), "documents 2-3") {
 		t.Fatalf("err = %v, want ErrUnavailable naming documents 2-3", err)
