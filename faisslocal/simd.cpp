@@ -224,6 +224,12 @@ float fl_simd_call(int kernel, int impl, const float* x, const float* y, size_t 
     }
 }
 
+float fl_simd_rows(int kernel, int impl, const float* x, const float* y, size_t d, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += fl_simd_call(kernel, impl, x + i * d, y + i * d, d);
+    return s;
+}
+
 void fl_simd_norms(float* out, const float* x, size_t d, size_t n) {
     faiss::fvec_norms_L2sqr(out, x, d, n);
 }

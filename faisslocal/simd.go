@@ -80,6 +80,17 @@ func simdCall(kernel, impl int, x, y []float32) float32 {
 	return float32(C.fl_simd_call(C.int(kernel), C.int(impl), px, py, C.size_t(len(x))))
 }
 
+// simdRows runs one implementation of one kernel on the rows of x and y,
+// rows of dim floats, inside C, and returns the sum of the results.
+func simdRows(kernel, impl int, x, y []float32, dim int) float32 {
+	n := min(len(x), len(y)) / dim
+	if n == 0 {
+		return 0
+	}
+	return float32(C.fl_simd_rows(C.int(kernel), C.int(impl), (*C.float)(unsafe.Pointer(&x[0])),
+		(*C.float)(unsafe.Pointer(&y[0])), C.size_t(dim), C.size_t(n)))
+}
+
 // simdCalls is the number of counted calls of kernel so far.
 func simdCalls(kernel int) uint64 { return uint64(C.fl_simd_calls(C.int(kernel))) }
 

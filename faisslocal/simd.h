@@ -41,6 +41,9 @@ int fl_simd_cpu(void);
 uint64_t fl_simd_calls(int kernel);
 // fl_simd_call runs one kernel implementation (y is ignored by the norm).
 float fl_simd_call(int kernel, int impl, const float* x, const float* y, size_t d);
+// fl_simd_rows runs one kernel implementation on n pairs of rows of x and
+// y, row i of each at i*d, and returns the sum of the results (benchmarks).
+float fl_simd_rows(int kernel, int impl, const float* x, const float* y, size_t d, size_t n);
 // fl_simd_norms runs faiss::fvec_norms_L2sqr, FAISS's loop over
 // fvec_norm_L2sqr, on n vectors of dimension d.
 void fl_simd_norms(float* out, const float* x, size_t d, size_t n);
