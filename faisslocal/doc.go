@@ -28,11 +28,12 @@
 // Debian's build runs FAISS's scalar distance kernels. faisslocal replaces
 // the inner product, the squared L2 distance and the squared norm inside
 // FAISS with AVX2+FMA versions (simd.cpp; the prelinked object leaves those
-// symbols weak), used when the CPU has AVX2 and FMA: Flat and HNSW searches
-// run about 2 to 3.5 times faster at batch 1 (README.md). Results differ
-// from the scalar kernels' in the last bits of the scores.
-// TWOSTAGE_FAISS_SIMD=scalar in the environment keeps FAISS's own scalar
-// kernels; SIMD reports which run. With faiss_system FAISS's own run.
+// symbols weak), used when the CPU has AVX2 and FMA: at batch 1 Flat
+// searches run about 3 to 4 times and HNSW searches 2 to 3 times as fast
+// as with FAISS's scalar kernels (README.md). Scores differ from the scalar
+// kernels' in the last bits. TWOSTAGE_FAISS_SIMD=scalar in the environment
+// keeps FAISS's own scalar kernels; SIMD reports which run. With
+// faiss_system FAISS's own always run.
 //
 // # Layout and durability
 //
