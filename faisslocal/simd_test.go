@@ -259,7 +259,7 @@ func TestSIMDInFAISS(t *testing.T) {
 // AVX2 kernels and with FAISS's scalar ones, one query at a time and in a
 // batch (which takes BLAS and the norm kernel for Flat), and wants the same
 // top 10 documents in the same order; the scores may differ in the last
-// bits.
+// bits. The index is built once, with the default kernels.
 func TestSIMDSameLabels(t *testing.T) {
 	needAVX2(t)
 	const n, dim = 3000, 100
@@ -273,6 +273,7 @@ func TestSIMDSameLabels(t *testing.T) {
 		{"flat-l2", twostage.L2, Flat{}},
 		{"hnsw-cosine", twostage.Cosine, HNSW{M: 16, EfSearch: 64}},
 		{"hnsw-l2", twostage.L2, HNSW{M: 16, EfSearch: 64}},
+		{"ivfflat-cosine", twostage.Cosine, IVFFlat{NList: 16, NProbe: 4, TrainSize: 1000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := simdDriver(t, tc.metric, tc.spec, docs)
