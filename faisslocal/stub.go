@@ -12,3 +12,7 @@ func Open(dir string, opts *Options) (*twostage.Store, error) {
 
 // Enabled reports whether this build has FAISS support (the faiss build tag).
 const Enabled = false
+
+// SIMD reports which distance kernels FAISS's searches run: "" in a build
+// without FAISS.
+func SIMD() string { return "" }

@@ -19,4 +19,7 @@ func TestStubSaysHowToBuild(t *testing.T) {
 	if !strings.Contains(err.Error(), "build with -tags faiss") {
 		t.Errorf("error %q does not say how to build", err)
 	}
+	if got := faisslocal.SIMD(); got != "" {
+		t.Errorf("SIMD() without FAISS = %q, want \"\"", got)
+	}
 }

@@ -37,19 +37,40 @@ step_apt() {
 # where it lands depends on the size of everything linked before it, so it
 # moved with every change to a Go program. Prelinked, FAISS keeps the same
 # layout (mod 4096) in every binary. Rebuilt when libfaiss.a changes.
+#
+# The distance kernels in FAISS_WEAK_SYMS are made weak symbols in the object
+# (objcopy --weaken-symbol): faisslocal/simd.cpp defines them again with
+# AVX2+FMA code and a run-time CPU check, and every caller inside FAISS (Flat,
+# HNSW and IVF distance computers, 36 to 62 call sites each) reaches them
+# through the symbol, so the strong definition replaces FAISS's scalar loop
+# everywhere. A program that links no other definition gets FAISS's own. The
+# stamp faiss.o.weak holds the list; the object is rebuilt when it changes.
+FAISS_WEAK_SYMS=(
+  _ZN5faiss18fvec_inner_productEPKfS1_m # faiss::fvec_inner_product
+  _ZN5faiss10fvec_L2sqrEPKfS1_m         # faiss::fvec_L2sqr
+  _ZN5faiss15fvec_norm_L2sqrEPKfm       # faiss::fvec_norm_L2sqr
+)
 step_faiss() {
   step_apt
-  local lib=/usr/lib/x86_64-linux-gnu/libfaiss.a out="$DEPS/faiss/faiss.o"
+  local lib=/usr/lib/x86_64-linux-gnu/libfaiss.a out="$DEPS/faiss/faiss.o" stamp="$DEPS/faiss/faiss.o.weak"
   [ -f "$lib" ] || lib=$(gcc -print-file-name=libfaiss.a)
-  [ -f "$out" ] && [ "$out" -nt "$lib" ] && return 0
+  [ -f "$out" ] && [ "$out" -nt "$lib" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${FAISS_WEAK_SYMS[*]}" ] && return 0
   log "prelinking $lib into $out"
   mkdir -p "$DEPS/faiss"
-  local tmp
+  local tmp s
   tmp=$(mktemp -d)
   printf '.section .text,"ax",@progbits\n.balign 4096\n.section .note.GNU-stack,"",@progbits\n' >"$tmp/align.s"
   as -o "$tmp/align.o" "$tmp/align.s"
   ld -r -o "$tmp/faiss.o" "$tmp/align.o" --whole-archive "$lib" --no-whole-archive
+  objcopy "${FAISS_WEAK_SYMS[@]/#/--weaken-symbol=}" "$tmp/faiss.o"
+  for s in "${FAISS_WEAK_SYMS[@]}"; do
+    if [ "$(nm "$tmp/faiss.o" | awk -v s="$s" '$3 == s {print $2}')" != W ]; then
+      log "$s is not a weak definition in $tmp/faiss.o"; rm -rf "$tmp"; exit 1
+    fi
+  done
+  rm -f "$stamp"
   mv -f "$tmp/faiss.o" "$out"
+  printf '%s\n' "${FAISS_WEAK_SYMS[*]}" >"$stamp"
   rm -rf "$tmp"
 }
 

@@ -732,6 +732,7 @@ func report(w io.Writer, c config, kinds []string, res map[string]result) {
 	}
 	fmt.Fprintf(w, "\nfaisslocal vs FAISS from C++: n=%d dim=%d queries=%d k=10 cosine, %d CPUs (OpenMP %d threads at batch 64)\n",
 		c.N, c.Dim, c.NQ, runtime.NumCPU(), res[kinds[0]].Threads)
+	fmt.Fprintf(w, "distance kernels: %s in faisslocal and the C++ baseline (faisslocal.SIMD; TWOSTAGE_FAISS_SIMD=scalar for FAISS's own)\n", faisslocal.SIMD())
 	fmt.Fprintf(w, "HNSW M=%d efC=%d efS=%d; IVF nlist=%d nprobe=%d train=%d; PQ m=%d nbits=%d refine=%d; %d passes, chunks of %d (b1) and 64 (b64)\n\n",
 		c.M, c.EfC, c.EfS, c.NList, c.NProbe, c.Train, c.PQM, c.NBits, c.Refine, c.Rounds, c.Chunk)
 	row := func(cols ...any) {
