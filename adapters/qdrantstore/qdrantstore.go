@@ -340,26 +340,11 @@ type BatchError struct {
 
 // Error names the failed ids.
 func (e *BatchError) Error() string {
-	return fmt.Sprintf("qdrantstore: %s: %d of %d documents failed (%s): %v",
-		e.Op, len(e.Failed), e.Total, quoteList(e.Failed, 8), e.Err)
+	return layout.BatchMessage("qdrantstore", e.Op, e.Failed, e.Total, nil, e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *BatchError) Unwrap() error { return e.Err }
-
-func quoteList(ss []string, max int) string {
-	out := ""
-	for i, s := range ss {
-		if i == max {
-			return out + fmt.Sprintf(", and %d more", len(ss)-max)
-		}
-		if i > 0 {
-			out += ", "
-		}
-		out += strconv.Quote(s)
-	}
-	return out
-}
 
 // Upsert implements driver.Driver: chunks of Options.BatchSize points,
 // each written with wait=true.

@@ -495,28 +495,9 @@ type BatchError struct {
 	Err    error
 }
 
-// Error names the failed ids.
+// Error names the failed ids, each with its cause.
 func (e *BatchError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "weaviatestore: %s: %d of %d documents failed (", e.Op, len(e.Failed), e.Total)
-	for i, id := range e.Failed {
-		if i == 8 {
-			fmt.Fprintf(&b, ", and %d more", len(e.Failed)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.Quote(id))
-		if c := e.Causes[id]; c != "" {
-			fmt.Fprintf(&b, ": %s", c)
-		}
-	}
-	b.WriteString(")")
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
+	return layout.BatchMessage("weaviatestore", e.Op, e.Failed, e.Total, func(id string) string { return e.Causes[id] }, e.Err)
 }
 
 // Unwrap returns the cause.

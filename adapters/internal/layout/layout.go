@@ -3,12 +3,15 @@
 // default keys for its text and original id, the bookkeeping keys beside
 // its metadata, the default batch size and retry policy, the checks of
 // those options and of a store's vectors against them (Created, Attached),
-// the derivation of a backend UUID from a document id, and small helpers
-// for reading a record back into a Document (Strings, Put).
+// the message of a partly failed batch (BatchMessage), the derivation of a
+// backend UUID from a document id, and small helpers for reading a record
+// back into a Document (Strings, Put).
 package layout
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -100,6 +103,35 @@ func Attached(pkg, kind, name string, want, got twostage.Info) error {
 		return fmt.Errorf("%s: %s %q uses %s, options say %s: %w", pkg, kind, name, got.Metric, want.Metric, twostage.ErrInvalidInput)
 	}
 	return nil
+}
+
+// BatchMessage is the message of an adapter's BatchError: "pkg: op: N of
+// total documents failed (ids)", then ": err" when err is not nil. The ids
+// are quoted, each followed by ": "+cause(id) when cause is not nil and
+// gives one; after eight of them the rest are counted ("and 3 more").
+func BatchMessage(pkg, op string, failed []string, total int, cause func(id string) string, err error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %d of %d documents failed (", pkg, op, len(failed), total)
+	for i, id := range failed {
+		if i == 8 {
+			fmt.Fprintf(&b, ", and %d more", len(failed)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(id))
+		if cause != nil {
+			if c := cause(id); c != "" {
+				fmt.Fprintf(&b, ": %s", c)
+			}
+		}
+	}
+	b.WriteString(")")
+	if err != nil {
+		fmt.Fprintf(&b, ": %v", err)
+	}
+	return b.String()
 }
 
 // UUID maps a document id to a backend UUID: a canonical lower-case UUID

@@ -113,3 +113,25 @@ func TestCreatedAndAttached(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchMessage(t *testing.T) {
+	ids := []string{"a", "b\"q", "c", "d", "e", "f", "g", "h", "i", "j", "k"}
+	causes := map[string]string{"a": "wrong type", "i": "never shown"}
+	for _, tc := range []struct {
+		name   string
+		failed []string
+		cause  func(string) string
+		err    error
+		want   string
+	}{
+		{"two, no causes", ids[:2], nil, errors.New("down"), `pkg: upsert: 2 of 20 documents failed ("a", "b\"q"): down`},
+		{"causes, no error", ids[:3], func(id string) string { return causes[id] }, nil,
+			`pkg: upsert: 3 of 20 documents failed ("a": wrong type, "b\"q", "c")`},
+		{"more than eight", ids, func(id string) string { return causes[id] }, twostage.ErrUnavailable,
+			`pkg: upsert: 11 of 20 documents failed ("a": wrong type, "b\"q", "c", "d", "e", "f", "g", "h", and 3 more): unavailable`},
+	} {
+		if got := BatchMessage("pkg", "upsert", tc.failed, 20, tc.cause, tc.err); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
