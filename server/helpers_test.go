@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"twostage/adapters/memstore"
 	"twostage/embed"
 	"twostage/inference"
+	"twostage/internal/servetest"
 	"twostage/rerank"
 	"twostage/server"
 )
@@ -419,25 +419,12 @@ type statsReranker struct {
 
 func (s statsReranker) Stats() inference.Stats { return s.st }
 
-// metricValue returns the value of the first /metrics sample whose line
-// starts with prefix (name plus labels), or an error.
-func metricValue(body, prefix string) (float64, error) {
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, prefix+" ") {
-			var v float64
-			_, err := fmt.Sscanf(strings.TrimPrefix(line, prefix+" "), "%g", &v)
-			return v, err
-		}
-	}
-	return 0, errors.New("no sample " + prefix)
-}
-
 // checkMetrics fails t for each sample of want (name plus labels) that the
 // /metrics body m lacks or holds with another value (beyond 1e-9).
 func checkMetrics(t testing.TB, m string, want map[string]float64) {
 	t.Helper()
 	for k, v := range want {
-		if got, err := metricValue(m, k); err != nil || math.Abs(got-v) > 1e-9 {
+		if got, err := servetest.MetricValue(m, k); err != nil || math.Abs(got-v) > 1e-9 {
 			t.Errorf("%s = %v (%v), want %v", k, got, err, v)
 		}
 	}

@@ -34,14 +34,14 @@ func TestLoad(t *testing.T) {
 	latencies := servetest.Load(t, e.url+"/v1/rerank", clients, dur, func(int) string { return body })
 
 	m := string(e.do("GET", "/metrics", "", "").body)
-	mean, err := metricValue(m, `twostage_engine_mean_batch_size{reranker="default"}`)
+	mean, err := servetest.MetricValue(m, `twostage_engine_mean_batch_size{reranker="default"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mean <= docsPerCall {
 		t.Errorf("mean batch size %.2f: no more than one call's %d pairs, so calls were not batched together", mean, docsPerCall)
 	}
-	ok, _ := metricValue(m, `twostage_http_requests_total{code="200",route="rerank_v1"}`)
+	ok, _ := servetest.MetricValue(m, `twostage_http_requests_total{code="200",route="rerank_v1"}`)
 	if int(ok) != len(latencies) {
 		t.Errorf("/metrics counts %v successful requests, clients saw %d", ok, len(latencies))
 	}

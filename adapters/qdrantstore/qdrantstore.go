@@ -127,6 +127,9 @@ func (o *Options) withDefaults() (Options, error) {
 	return out, err
 }
 
+// info is the Dim and Metric the options ask for (zero: any).
+func (o Options) info() twostage.Info { return twostage.Info{Dim: o.Dim, Metric: o.Metric} }
+
 // Open returns a Store over the collection, creating it when it does not
 // exist (see Options). The caller keeps ownership of client: Close on the
 // Store does not close it.
@@ -263,13 +266,8 @@ func (d *Driver) attach(ctx context.Context) (twostage.Info, error) {
 	default:
 		return twostage.Info{}, fmt.Errorf("qdrantstore: collection %q: distance %v: %w", d.collection, vp.GetDistance(), twostage.ErrUnsupported)
 	}
-	if d.opts.Dim != 0 && d.opts.Dim != info.Dim {
-		return twostage.Info{}, fmt.Errorf("qdrantstore: collection %q holds %d-dimensional vectors, options say %d: %w",
-			d.collection, info.Dim, d.opts.Dim, twostage.ErrDimension)
-	}
-	if d.opts.Metric != "" && d.opts.Metric != info.Metric {
-		return twostage.Info{}, fmt.Errorf("qdrantstore: collection %q uses %s, options say %s: %w",
-			d.collection, info.Metric, d.opts.Metric, twostage.ErrInvalidInput)
+	if err := layout.Attached("qdrantstore", "collection", d.collection, d.opts.info(), info); err != nil {
+		return twostage.Info{}, err
 	}
 	return info, nil
 }
@@ -284,22 +282,19 @@ func vectorNames(vc *qdrant.VectorsConfig) []string {
 }
 
 func (d *Driver) create(ctx context.Context) error {
-	if d.opts.Dim == 0 {
-		return fmt.Errorf("qdrantstore: collection %q does not exist and Options.Dim is not set: %w", d.collection, twostage.ErrInvalidInput)
-	}
-	m := d.opts.Metric
-	if m == "" {
-		m = twostage.Cosine
+	info, err := layout.Created("qdrantstore", "collection", d.collection, d.opts.info())
+	if err != nil {
+		return err
 	}
 	dist := map[twostage.Metric]qdrant.Distance{
 		twostage.Cosine: qdrant.Distance_Cosine, twostage.Dot: qdrant.Distance_Dot, twostage.L2: qdrant.Distance_Euclid,
-	}[m]
-	vp := &qdrant.VectorParams{Size: uint64(d.opts.Dim), Distance: dist}
+	}[info.Metric]
+	vp := &qdrant.VectorParams{Size: uint64(info.Dim), Distance: dist}
 	vc := qdrant.NewVectorsConfig(vp)
 	if d.opts.VectorName != "" {
 		vc = qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{d.opts.VectorName: vp})
 	}
-	err := d.do(ctx, "create collection", func(ctx context.Context) error {
+	err = d.do(ctx, "create collection", func(ctx context.Context) error {
 		return d.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: d.collection, VectorsConfig: vc})
 	})
 	if err != nil && codeOf(err) == alreadyExists {
@@ -345,26 +340,11 @@ type BatchError struct {
 
 // Error names the failed ids.
 func (e *BatchError) Error() string {
-	return fmt.Sprintf("qdrantstore: %s: %d of %d documents failed (%s): %v",
-		e.Op, len(e.Failed), e.Total, quoteList(e.Failed, 8), e.Err)
+	return layout.BatchMessage("qdrantstore", e.Op, e.Failed, e.Total, nil, e.Err)
 }
 
 // Unwrap returns the cause.
 func (e *BatchError) Unwrap() error { return e.Err }
-
-func quoteList(ss []string, max int) string {
-	out := ""
-	for i, s := range ss {
-		if i == max {
-			return out + fmt.Sprintf(", and %d more", len(ss)-max)
-		}
-		if i > 0 {
-			out += ", "
-		}
-		out += strconv.Quote(s)
-	}
-	return out
-}
 
 // Upsert implements driver.Driver: chunks of Options.BatchSize points,
 // each written with wait=true.

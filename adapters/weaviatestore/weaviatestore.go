@@ -189,6 +189,9 @@ func (o *Options) withDefaults() (Options, error) {
 	return out, nil
 }
 
+// info is the Dim and Metric the options ask for (zero: any).
+func (o Options) info() twostage.Info { return twostage.Info{Dim: o.Dim, Metric: o.Metric} }
+
 func lowerFirst(s string) string {
 	if s == "" || s[0] < 'A' || s[0] > 'Z' {
 		return s
@@ -337,28 +340,20 @@ func (d *Driver) attach(ctx context.Context) error {
 	default:
 		return fmt.Errorf("weaviatestore: class %q uses distance %q: %w", d.class, dist, twostage.ErrUnsupported)
 	}
-	if d.opts.Metric != "" && d.opts.Metric != d.info.Metric {
-		return fmt.Errorf("weaviatestore: class %q uses %s, options say %s: %w", d.class, d.info.Metric, d.opts.Metric, twostage.ErrInvalidInput)
+	dim, ok := descDim(c.Description)
+	if !ok {
+		if dim, err = d.sampleDim(ctx); err != nil {
+			return err
+		}
 	}
-	dim := d.opts.Dim
-	if n, ok := descDim(c.Description); ok {
-		if dim != 0 && dim != n {
-			return fmt.Errorf("weaviatestore: class %q holds %d-dimensional vectors, options say %d: %w", d.class, n, dim, twostage.ErrDimension)
-		}
-		dim = n
-	} else if n, err := d.sampleDim(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		if dim != 0 && dim != n {
-			return fmt.Errorf("weaviatestore: class %q holds %d-dimensional vectors, options say %d: %w", d.class, n, dim, twostage.ErrDimension)
-		}
-		dim = n
+	if dim == 0 { // nothing recorded and nothing stored: the options say
+		dim = d.opts.Dim
 	}
 	if dim == 0 {
 		return fmt.Errorf("weaviatestore: class %q is empty and records no dimension; set Options.Dim: %w", d.class, twostage.ErrInvalidInput)
 	}
 	d.info.Dim = dim
-	return nil
+	return layout.Attached("weaviatestore", "class", d.class, d.opts.info(), d.info)
 }
 
 var descDimRE = regexp.MustCompile(`\(twostage dim (\d+)\)`)
@@ -373,14 +368,11 @@ func descDim(desc string) (int, bool) {
 }
 
 func (d *Driver) create(ctx context.Context) error {
-	if d.opts.Dim == 0 {
-		return fmt.Errorf("weaviatestore: class %q does not exist and Options.Dim is not set: %w", d.class, twostage.ErrInvalidInput)
+	info, err := layout.Created("weaviatestore", "class", d.class, d.opts.info())
+	if err != nil {
+		return err
 	}
-	m := d.opts.Metric
-	if m == "" {
-		m = twostage.Cosine
-	}
-	dist := map[twostage.Metric]string{twostage.Cosine: "cosine", twostage.Dot: "dot", twostage.L2: "l2-squared"}[m]
+	dist := map[twostage.Metric]string{twostage.Cosine: "cosine", twostage.Dot: "dot", twostage.L2: "l2-squared"}[info.Metric]
 	f, t := false, true
 	cfg := map[string]any{"distance": dist}
 	if d.opts.IndexType == "hnsw" {
@@ -388,7 +380,7 @@ func (d *Driver) create(ctx context.Context) error {
 	}
 	class := &models.Class{
 		Class:             d.class,
-		Description:       fmt.Sprintf("twostage documents (twostage dim %d)", d.opts.Dim),
+		Description:       fmt.Sprintf("twostage documents (twostage dim %d)", info.Dim),
 		Vectorizer:        "none",
 		VectorIndexType:   d.opts.IndexType,
 		VectorIndexConfig: cfg,
@@ -401,7 +393,7 @@ func (d *Driver) create(ctx context.Context) error {
 			{Name: keysProp, DataType: []string{"text[]"}, Tokenization: "field", IndexFilterable: &t, IndexSearchable: &f},
 		},
 	}
-	err := d.do(ctx, "create class", func(ctx context.Context) error {
+	err = d.do(ctx, "create class", func(ctx context.Context) error {
 		return d.client.Schema().ClassCreator().WithClass(class).Do(ctx)
 	})
 	if err != nil && strings.Contains(err.Error(), "already exists") {
@@ -503,28 +495,9 @@ type BatchError struct {
 	Err    error
 }
 
-// Error names the failed ids.
+// Error names the failed ids, each with its cause.
 func (e *BatchError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "weaviatestore: %s: %d of %d documents failed (", e.Op, len(e.Failed), e.Total)
-	for i, id := range e.Failed {
-		if i == 8 {
-			fmt.Fprintf(&b, ", and %d more", len(e.Failed)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.Quote(id))
-		if c := e.Causes[id]; c != "" {
-			fmt.Fprintf(&b, ": %s", c)
-		}
-	}
-	b.WriteString(")")
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
+	return layout.BatchMessage("weaviatestore", e.Op, e.Failed, e.Total, func(id string) string { return e.Causes[id] }, e.Err)
 }
 
 // Unwrap returns the cause.

@@ -2,12 +2,16 @@
 // agree on about laying a twostage.Document out in a backend record: the
 // default keys for its text and original id, the bookkeeping keys beside
 // its metadata, the default batch size and retry policy, the checks of
-// those options, the derivation of a backend UUID from a document id, and
-// small helpers for reading a record back into a Document (Strings, Put).
+// those options and of a store's vectors against them (Created, Attached),
+// the message of a partly failed batch (BatchMessage), the derivation of a
+// backend UUID from a document id, and small helpers for reading a record
+// back into a Document (Strings, Put).
 package layout
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,6 +75,63 @@ func (o Options) Fill(pkg string) error {
 		return fmt.Errorf("%s: TextKey and IDKey are both %q: %w", pkg, *o.TextKey, twostage.ErrInvalidInput)
 	}
 	return nil
+}
+
+// Created returns the Info of a store that an adapter's Open creates, from
+// the options' Dim and Metric (want): the dimension is required, the metric
+// defaults to Cosine. kind and name name the store in the error ("collection",
+// "docs"), which wraps twostage.ErrInvalidInput and starts with pkg.
+func Created(pkg, kind, name string, want twostage.Info) (twostage.Info, error) {
+	if want.Dim == 0 {
+		return twostage.Info{}, fmt.Errorf("%s: %s %q does not exist and Options.Dim is not set: %w", pkg, kind, name, twostage.ErrInvalidInput)
+	}
+	if want.Metric == "" {
+		want.Metric = twostage.Cosine
+	}
+	return want, nil
+}
+
+// Attached checks the Info of an existing store (got) against the options'
+// Dim and Metric (want): a non-zero Dim that differs fails with
+// twostage.ErrDimension, a non-empty Metric that differs with
+// twostage.ErrInvalidInput. kind, name and pkg are as for Created.
+func Attached(pkg, kind, name string, want, got twostage.Info) error {
+	if want.Dim != 0 && want.Dim != got.Dim {
+		return fmt.Errorf("%s: %s %q holds %d-dimensional vectors, options say %d: %w", pkg, kind, name, got.Dim, want.Dim, twostage.ErrDimension)
+	}
+	if want.Metric != "" && want.Metric != got.Metric {
+		return fmt.Errorf("%s: %s %q uses %s, options say %s: %w", pkg, kind, name, got.Metric, want.Metric, twostage.ErrInvalidInput)
+	}
+	return nil
+}
+
+// BatchMessage is the message of an adapter's BatchError: "pkg: op: N of
+// total documents failed (ids)", then ": err" when err is not nil. The ids
+// are quoted, each followed by ": "+cause(id) when cause is not nil and
+// gives one; after eight of them the rest are counted ("and 3 more").
+func BatchMessage(pkg, op string, failed []string, total int, cause func(id string) string, err error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %d of %d documents failed (", pkg, op, len(failed), total)
+	for i, id := range failed {
+		if i == 8 {
+			fmt.Fprintf(&b, ", and %d more", len(failed)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(id))
+		if cause != nil {
+			if c := cause(id); c != "" {
+				fmt.Fprintf(&b, ": %s", c)
+			}
+		}
+	}
+	b.WriteString(")")
+	if err != nil {
+		fmt.Fprintf(&b, ": %v", err)
+	}
+	return b.String()
 }
 
 // UUID maps a document id to a backend UUID: a canonical lower-case UUID

@@ -75,3 +75,63 @@ func TestPut(t *testing.T) {
 		t.Errorf("Put into a nil map: %v, want map[a:1 b:x]", md)
 	}
 }
+
+func TestCreatedAndAttached(t *testing.T) {
+	info, err := Created("pkg", "class", "Docs", twostage.Info{Dim: 3})
+	if err != nil || info != (twostage.Info{Dim: 3, Metric: twostage.Cosine}) {
+		t.Errorf("Created(Dim 3) = %+v, %v; want Dim 3 and the default Cosine", info, err)
+	}
+	if info, err := Created("pkg", "class", "Docs", twostage.Info{Dim: 3, Metric: twostage.L2}); err != nil || info.Metric != twostage.L2 {
+		t.Errorf("Created(Dim 3, L2) = %+v, %v; want L2 kept", info, err)
+	}
+	_, err = Created("pkg", "class", "Docs", twostage.Info{Metric: twostage.Dot})
+	if want := `pkg: class "Docs" does not exist and Options.Dim is not set: invalid input`; !errors.Is(err, twostage.ErrInvalidInput) || err.Error() != want {
+		t.Errorf("Created without Dim: err = %v, want %q", err, want)
+	}
+
+	got := twostage.Info{Dim: 3, Metric: twostage.Dot}
+	for _, tc := range []struct {
+		name     string
+		want     twostage.Info
+		sentinel error
+		msg      string
+	}{
+		{"options say nothing", twostage.Info{}, nil, ""},
+		{"options agree", got, nil, ""},
+		{"other dim", twostage.Info{Dim: 4}, twostage.ErrDimension, `pkg: collection "docs" holds 3-dimensional vectors, options say 4: dimension mismatch`},
+		{"other metric", twostage.Info{Metric: twostage.L2}, twostage.ErrInvalidInput, `pkg: collection "docs" uses dot, options say l2: invalid input`},
+	} {
+		err := Attached("pkg", "collection", "docs", tc.want, got)
+		if tc.sentinel == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.sentinel) || err.Error() != tc.msg {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+func TestBatchMessage(t *testing.T) {
+	ids := []string{"a", "b\"q", "c", "d", "e", "f", "g", "h", "i", "j", "k"}
+	causes := map[string]string{"a": "wrong type", "i": "never shown"}
+	for _, tc := range []struct {
+		name   string
+		failed []string
+		cause  func(string) string
+		err    error
+		want   string
+	}{
+		{"two, no causes", ids[:2], nil, errors.New("down"), `pkg: upsert: 2 of 20 documents failed ("a", "b\"q"): down`},
+		{"causes, no error", ids[:3], func(id string) string { return causes[id] }, nil,
+			`pkg: upsert: 3 of 20 documents failed ("a": wrong type, "b\"q", "c")`},
+		{"more than eight", ids, func(id string) string { return causes[id] }, twostage.ErrUnavailable,
+			`pkg: upsert: 11 of 20 documents failed ("a": wrong type, "b\"q", "c", "d", "e", "f", "g", "h", and 3 more): unavailable`},
+	} {
+		if got := BatchMessage("pkg", "upsert", tc.failed, 20, tc.cause, tc.err); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
