@@ -20,6 +20,11 @@ type Stats struct {
 	// rows and columns a backend's shape buckets add). Fill is their
 	// ratio.
 	RealTokens, PaddedTokens int64
+	// PrefixTokens is the tokens of the shared prefixes run, once per
+	// batch that continues them (see Input.Prefix); the continuing inputs'
+	// RealTokens and PaddedTokens count only their tokens after the
+	// prefix.
+	PrefixTokens int64
 	// Queued is the inputs waiting for a batch now (bounded by MaxQueue).
 	Queued int64
 	// QueueWait is the time inputs waited for a batch, summed over inputs.
