@@ -536,45 +536,55 @@ func (o *fusedOps) RotaryAttention(q, k, v string, theta float64) string {
 
 var _ arch.PrefixedFused[string] = (*fusedOps)(nil)
 
-// RotaryAttentionPast implements arch.PrefixedFused with
-// GroupQueryAttention run as a first prompt over each row's
+// RotaryAttentionPast implements arch.PrefixedFused. A graph run without
+// a past (past_sequence 0: whole pairs, and prefixes) takes
+// RotaryAttention's GroupQueryAttention as it is; with one, an If node
+// takes GroupQueryAttention run as a first prompt over each row's
 // [past ; own] keys, realigned so that the row's P_b real past keys are
-// followed at once by its own tokens (GroupQueryAttention's kernel on the
-// CPU takes past_key only for one row at a time: its past inputs are not
-// used). The past positions' queries are zeros and their outputs are
-// dropped; keys after a row's real tokens are hidden by the causal mask
-// and seqlens_k. Attention memory stays linear in P + S.
+// followed at once by its own tokens (GroupQueryAttention's own past
+// inputs cannot serve: its CPU kernel refuses a batch above 1 with more
+// than one new token). The past positions' queries are zeros and their
+// outputs are dropped; keys after a row's real tokens are hidden by the
+// causal mask and seqlens_k. Attention memory stays linear in P + S.
 func (o *fusedOps) RotaryAttentionPast(q, k, v, pk, pv string, theta float64) string {
 	nQ, nK, D := o.heads()
-	o.lengths()
 	g := o.l.g
-	merge := func(x string, n int64) string { return o.l.toCompute(o.op("Reshape", x, o.l.i64(0, 0, n*D))) }
-	batch := o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0))
-	zeros := o.op("Expand", o.l.toCompute(o.l.f32(0)), o.opA("Concat", []string{batch, o.pastSeq, o.l.i64(nQ * D)}, og.Int("axis", 0)))
-	cat := func(a, b string) string { return o.opA("Concat", []string{a, b}, og.Int("axis", 1)) }
-	qc, kc, vc := cat(zeros, merge(q, nQ)), cat(merge(pk, nK), merge(k, nK)), cat(merge(pv, nK), merge(v, nK)) // [B, T, w]
-	T := o.op("Add", o.pastSeq, o.sequence())                                                                  // [1]
+	// Values memoized across layers are made here, outside the branches.
+	o.lengths()
+	o.caches(theta, int(D))
+	T := o.op("Add", o.pastSeq, o.sequence()) // [1]
 	Ts := o.op("Squeeze", T, o.l.i64(0))
-	last := o.op("Sub", T, o.l.i64(1))
-	pb := o.op("Unsqueeze", o.rowPast, o.l.i64(1)) // [B, 1]
-	// Realign: position j holds past key j while j < P_b, then own token
-	// j - P_b (at P + j - P_b of the concatenation).
-	j := o.op("Range", o.l.scalarI64(0), Ts, o.l.scalarI64(1))                        // [T]
-	own := o.op("Min", o.op("Add", o.op("Sub", j, pb), o.pastSeq), last)              // [B, T]
-	idx := o.op("Unsqueeze", o.op("Where", o.op("Less", j, pb), j, own), o.l.i64(-1)) // [B, T, 1]
-	gather := func(x string) string { return o.opA("GatherND", []string{x, idx}, og.Int("batch_dims", 1)) }
-	real := o.opA("ReduceSum", []string{o.mask, o.l.i64(1)}, og.Int("keepdims", 0)) // [B]
-	seqlens := g.Op("Cast", []string{o.op("Sub", o.op("Add", real, o.rowPast), o.l.scalarI64(1))}, og.Int("to", int64(og.Int32)))
-	total := g.Op("Cast", []string{Ts}, og.Int("to", int64(og.Int32)))
 	cos, sin := o.pastCaches(theta, int(D), Ts)
-	out := o.ms("GroupQueryAttention",
-		[]string{gather(qc), gather(kc), gather(vc), "", "", seqlens, total, o.l.toCompute(cos), o.l.toCompute(sin)}, 3,
-		og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
-		og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
-	// The row's own tokens: positions P_b + s.
-	back := o.op("Min", o.op("Add", pb, o.l.seqPositions(o.ids)), last) // [B, S]
-	y := o.opA("GatherND", []string{out[0], o.op("Unsqueeze", back, o.l.i64(-1))}, og.Int("batch_dims", 1))
-	return o.l.toFloat(y)
+	dims := []any{"batch", "sequence", nQ * D}
+	whole := g.Branch(og.Float, dims, func() []string { return []string{o.RotaryAttention(q, k, v, theta)} })
+	past := g.Branch(og.Float, dims, func() []string {
+		merge := func(x string, n int64) string { return o.l.toCompute(o.op("Reshape", x, o.l.i64(0, 0, n*D))) }
+		batch := o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0))
+		zeros := o.op("Expand", o.l.toCompute(o.l.f32(0)), o.opA("Concat", []string{batch, o.pastSeq, o.l.i64(nQ * D)}, og.Int("axis", 0)))
+		cat := func(a, b string) string { return o.opA("Concat", []string{a, b}, og.Int("axis", 1)) }
+		qc, kc, vc := cat(zeros, merge(q, nQ)), cat(merge(pk, nK), merge(k, nK)), cat(merge(pv, nK), merge(v, nK)) // [B, T, w]
+		last := o.op("Sub", T, o.l.i64(1))
+		pb := o.op("Unsqueeze", o.rowPast, o.l.i64(1)) // [B, 1]
+		// Realign: position j holds past key j while j < P_b, then own
+		// token j - P_b (at P + j - P_b of the concatenation).
+		j := o.op("Range", o.l.scalarI64(0), Ts, o.l.scalarI64(1))           // [T]
+		own := o.op("Min", o.op("Add", o.op("Sub", j, pb), o.pastSeq), last) // [B, T]
+		idx := o.op("Unsqueeze", o.op("Where", o.op("Less", j, pb), j, own), o.l.i64(-1))
+		gather := func(x string) string { return o.opA("GatherND", []string{x, idx}, og.Int("batch_dims", 1)) }
+		real := o.opA("ReduceSum", []string{o.mask, o.l.i64(1)}, og.Int("keepdims", 0)) // [B]
+		seqlens := g.Op("Cast", []string{o.op("Sub", o.op("Add", real, o.rowPast), o.l.scalarI64(1))}, og.Int("to", int64(og.Int32)))
+		total := g.Op("Cast", []string{Ts}, og.Int("to", int64(og.Int32)))
+		out := o.ms("GroupQueryAttention",
+			[]string{gather(qc), gather(kc), gather(vc), "", "", seqlens, total, o.l.toCompute(cos), o.l.toCompute(sin)}, 3,
+			og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
+			og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
+		// The row's own tokens: positions P_b + s.
+		back := o.op("Min", o.op("Add", pb, o.l.seqPositions(o.ids)), last) // [B, S]
+		y := o.opA("GatherND", []string{out[0], o.op("Unsqueeze", back, o.l.i64(-1))}, og.Int("batch_dims", 1))
+		return []string{o.l.toFloat(y)}
+	})
+	none := o.op("Squeeze", o.op("Equal", o.pastSeq, o.l.i64(0)), o.l.i64(0))
+	return g.Op("If", []string{none}, og.GraphAttr("then_branch", whole), og.GraphAttr("else_branch", past))
 }
 
 // pastCaches are GroupQueryAttention's cos and sin caches [T, D/2] for
