@@ -73,11 +73,6 @@ func newModel(rt *Runtime, key, path string, task Task, pad int64, exec Executor
 // prepare pads a batch to the executor's shape (on the batcher's former
 // goroutine, overlapping the previous run) and returns its run function.
 func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
-	for _, in := range batch {
-		if in.Prefix < 0 || (in.Prefix > 0 && in.Prefix >= len(in.IDs)) {
-			return nil, fmt.Errorf("inference: input prefix of %d tokens leaves none of its %d: %w", in.Prefix, len(in.IDs), errdefs.ErrInvalidInput)
-		}
-	}
 	prefixes, of := m.prefixes(batch)
 	if prefixes != nil {
 		cut := make([]Input, len(batch))
@@ -126,6 +121,17 @@ func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
 		copy(b.PrefixOf, of)
 	}
 	return func() ([][]float32, error) { return m.run(b) }, nil
+}
+
+// checkPrefixes checks that every input leaves a token after its prefix,
+// before it is queued (a bad input must not fail other calls' batches).
+func checkPrefixes(in []Input) error {
+	for i, x := range in {
+		if x.Prefix < 0 || (x.Prefix > 0 && x.Prefix >= len(x.IDs)) {
+			return fmt.Errorf("inference: input %d: a prefix of %d tokens leaves none of its %d: %w", i, x.Prefix, len(x.IDs), errdefs.ErrInvalidInput)
+		}
+	}
+	return nil
 }
 
 // prefixes returns the distinct prefixes of batch and each input's index
@@ -239,9 +245,14 @@ func (h *Model) check() error {
 // Errors: errdefs.ErrClosed after Close (of the handle or the runtime);
 // errdefs.ErrOverloaded, at once and with nothing queued, when the queue
 // cannot take every input; ctx's error when ctx ends first (the call's
-// queued inputs are dropped); the executor's error for a failed batch.
+// queued inputs are dropped); the executor's error for a failed batch;
+// errdefs.ErrInvalidInput, with nothing queued, for an input whose Prefix
+// leaves it no token.
 func (h *Model) Run(ctx context.Context, in []Input) ([][]float32, error) {
 	if err := h.check(); err != nil {
+		return nil, err
+	}
+	if err := checkPrefixes(in); err != nil {
 		return nil, err
 	}
 	h.m.calls.Add(1)
@@ -262,7 +273,11 @@ func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input
 	m := h.m
 	m.calls.Add(1)
 	if n <= m.chunk {
-		return m.b.Add(ctx, fill(0, n))
+		items := fill(0, n)
+		if err := checkPrefixes(items); err != nil {
+			return nil, err
+		}
+		return m.b.Add(ctx, items)
 	}
 	out := make([][]float32, n)
 	ctx, cancel := context.WithCancel(ctx)
@@ -283,6 +298,10 @@ func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input
 	for lo := 0; lo < n && ctx.Err() == nil; lo += m.chunk {
 		hi := min(lo+m.chunk, n)
 		items := fill(lo, hi)
+		if err := checkPrefixes(items); err != nil {
+			fail(err)
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
