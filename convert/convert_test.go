@@ -397,6 +397,14 @@ func TestConfigAndFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := []string{"input_ids", "attention_mask", "token_type_ids"}[:tt.inputs]
+			outputs := 1
+			if modeldir.IsDecoder(tt.family) { // the shared-prefix inputs and outputs of 2 layers follow (TestSharedPrefixOutputs)
+				outputs += 2 * 2
+				if len(in) != len(names)+3+2*2 {
+					t.Fatalf("inputs %+v, want %v and the shared-prefix inputs", in, names)
+				}
+				in = in[:len(names)]
+			}
 			if len(in) != len(names) {
 				t.Fatalf("inputs %+v, want %v", in, names)
 			}
@@ -405,7 +413,7 @@ func TestConfigAndFiles(t *testing.T) {
 					t.Errorf("input %d = %+v, want int64 %s [batch, seq]", i, in[i], n)
 				}
 			}
-			if len(out) != 1 || out[0].Name != c.Output() || out[0].Type != ortgo.TensorElementDataTypeFloat {
+			if len(out) != outputs || out[0].Name != c.Output() || out[0].Type != ortgo.TensorElementDataTypeFloat {
 				t.Errorf("outputs %+v, want float32 %s", out, c.Output())
 			}
 			tok, err := os.ReadFile(modeldir.TokenizerPath(dir))
