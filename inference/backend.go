@@ -121,8 +121,9 @@ type Batch struct {
 	// r's prefix (0 for padding rows). Each row then continues its prefix:
 	// IDs, Mask and Lens hold the row's tokens after it, at positions
 	// len(prefix) and on, and the row's output is that of the prefix and
-	// its tokens run whole. The executor runs each prefix once for the
-	// batch. Nil when no row has a prefix: rows are whole.
+	// its tokens run whole. The executor runs each prefix at most once for
+	// the batch (it may keep a prefix's keys and values from an earlier
+	// batch). Nil when no row has a prefix: rows are whole.
 	Prefixes [][]int64
 	PrefixOf []int
 }
