@@ -6,6 +6,10 @@
 // sequence bucket, weights as parameters) or a float64 evaluation (the
 // reference scores).
 //
+// A backend may also implement Prefixed (and PrefixedFused): its decoder
+// programs then take part in shared prefixes, a prefix's keys and values
+// computed once and attended to by the rows that continue it.
+//
 // The definitions work on right-padded batches [B, S] with an attention mask.
 // Which precision a backend computes in is the backend's policy, stated once
 // there: matrix products take the weight's type (the compute type for
