@@ -98,18 +98,29 @@ type onnxOps struct {
 	presents                           [][2]string // value, output name
 }
 
-// prefixInputs declares the shared-prefix inputs of a decoder graph.
+// prefixInputs declares the shared-prefix inputs of a decoder graph, each
+// with a default (no past, no present rows: whole pairs), so that a caller
+// that feeds only input_ids and attention_mask runs the graph as before.
 func (o *onnxOps) prefixInputs(layers int) {
 	g := o.l.g
 	_, nK, D := o.heads()
 	o.prefixed = true
-	o.pastLens = g.Input(modeldir.InputPastLengths, og.Int64, "prefixes")
-	o.prefixIndex = g.Input(modeldir.InputPrefixIndex, og.Int64, "batch")
-	o.presentRows = g.Input(modeldir.InputPresentRows, og.Int64, "present")
-	for l := range layers {
-		o.pastKeys = append(o.pastKeys, g.Input(fmt.Sprintf("%s%d", modeldir.InputPastKey, l), og.Float, "prefixes", "past_sequence", nK*D))
-		o.pastValues = append(o.pastValues, g.Input(fmt.Sprintf("%s%d", modeldir.InputPastValue, l), og.Float, "prefixes", "past_sequence", nK*D))
+	zero := make([]byte, 8)
+	input := func(name string, typ og.DataType, shape []int64, data []byte, dims ...any) string {
+		v, err := g.InputDefault(name, typ, shape, data, dims...)
+		o.keep(err)
+		return v
 	}
+	o.pastLens = input(modeldir.InputPastLengths, og.Int64, []int64{1}, zero, "prefixes")
+	o.prefixIndex = input(modeldir.InputPrefixIndex, og.Int64, []int64{1}, zero, "batch")
+	o.presentRows = input(modeldir.InputPresentRows, og.Int64, []int64{0}, nil, "present")
+	for l := range layers {
+		o.pastKeys = append(o.pastKeys, input(fmt.Sprintf("%s%d", modeldir.InputPastKey, l), og.Float, []int64{1, 0, nK * D}, nil, "prefixes", "past_sequence", nK*D))
+		o.pastValues = append(o.pastValues, input(fmt.Sprintf("%s%d", modeldir.InputPastValue, l), og.Float, []int64{1, 0, nK * D}, nil, "prefixes", "past_sequence", nK*D))
+	}
+	// The default prefix_index [0] stands for every row: broadcast to [B].
+	batch := o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0))
+	o.prefixIndex = o.op("Expand", o.prefixIndex, batch)
 	o.rowPast = o.op("Gather", o.pastLens, o.prefixIndex)                                       // [B]
 	o.pastSeq = o.op("Slice", o.op("Shape", o.pastKeys[0]), o.l.i64(1), o.l.i64(2), o.l.i64(0)) // [1]
 }

@@ -113,11 +113,46 @@ func TestSharedPrefix(t *testing.T) {
 }
 
 // TestSharedPrefixOutputs checks the decoder graph's contract: logits is
-// the first output, and every layer has its past inputs and present
-// outputs.
+// the first output, every layer has its past inputs and present outputs,
+// and the shared-prefix inputs have defaults: a session fed only
+// input_ids and attention_mask scores as before.
 func TestSharedPrefixOutputs(t *testing.T) {
+	for _, graph := range graphs {
+		t.Run(graph, func(t *testing.T) { sharedPrefixOutputs(t, graph) })
+	}
+}
+
+func sharedPrefixOutputs(t *testing.T, graph string) {
 	spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1}
-	r := newRunner(t, tinymodel.ModelSpec(t, spec, nil))
+	dir := tinymodel.ModelSpec(t, spec, &convert.Options{Graph: graph})
+	r := newRunner(t, dir)
+	seqs := randomSeqs(3, tinymodel.Qwen3Vocab, false, 9, 4, 13)
+	want := r.run(t, seqs)
+	s, err := ortgo.NewDynamicAdvancedSession(modeldir.ModelPath(dir), []string{"input_ids", "attention_mask"}, []string{modeldir.OutputLogits}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	rows := make([][]int64, len(seqs))
+	for i, q := range seqs {
+		rows[i] = q.ids
+	}
+	ids, mask, S := rightPad(rows, int64(r.cfg.PadTokenID))
+	shape := ortgo.NewShape(int64(len(rows)), int64(S))
+	it, _ := ortgo.NewTensor(shape, ids)
+	mt, _ := ortgo.NewTensor(shape, mask)
+	defer it.Destroy()
+	defer mt.Destroy()
+	out := []ortgo.Value{nil}
+	if err := s.Run([]ortgo.Value{it, mt}, out); err != nil {
+		t.Fatalf("run with input_ids and attention_mask only: %v", err)
+	}
+	defer out[0].Destroy()
+	for i, x := range out[0].(*ortgo.Tensor[float32]).GetData() {
+		if float64(x) != want[i][0] {
+			t.Errorf("row %d: %v fed two inputs, %v fed all", i, x, want[i][0])
+		}
+	}
 	full, _ := tinymodel.Defaults(spec)
 	outs := r.s.Outputs()
 	if outs[0].Name != modeldir.OutputLogits || len(outs) != 1+2*full.Layers {

@@ -29,8 +29,10 @@
 // kv_heads*head_dim]: the keys and values of the rows present_rows names.
 // Whole pairs run with a past of length 0 and no present rows; a prefix
 // runs as rows of its own with present_rows naming them, and its presents
-// are the past of the rows that continue it. Graphs without these inputs
-// run whole pairs only.
+// are the past of the rows that continue it. Every one of these inputs
+// has a default (an initializer of its name: no past, no present rows), so
+// a caller that feeds only input_ids and attention_mask gets whole pairs,
+// as before. Graphs without these inputs run whole pairs only.
 package modeldir
 
 import (

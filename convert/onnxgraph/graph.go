@@ -196,6 +196,21 @@ func (g *Graph) Input(name string, typ DataType, dims ...any) string {
 	return name
 }
 
+// InputDefault declares a graph input with a default value: an
+// initializer of the same name holding data (typ elements of dimensions
+// shape; ONNX IR 4 and later), which ONNX Runtime uses when the input is
+// not fed. dims are the declared (symbolic or fixed) dimensions, as Input.
+func (g *Graph) InputDefault(name string, typ DataType, shape []int64, data []byte, dims ...any) (string, error) {
+	if g.names[name] {
+		return "", fmt.Errorf("onnxgraph: input %s: name in use: %w", name, errdefs.ErrInvalidInput)
+	}
+	if _, err := g.Weight(name, typ, shape, data); err != nil {
+		return "", err
+	}
+	g.inputs = append(g.inputs, valueInfo{name, typ, dims})
+	return name, nil
+}
+
 // Output declares value as a graph output under name (an Identity node is
 // added when the names differ).
 func (g *Graph) Output(value, name string, typ DataType, dims ...any) {
@@ -259,7 +274,7 @@ func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (st
 	g.names[name] = true
 	in := initializer{name: name, typ: typ, dims: append([]int64(nil), dims...), size: n}
 	if n <= smallTensor {
-		in.data = append([]byte(nil), data...)
+		in.data = append([]byte{}, data...) // non-nil: inline, empty tensors included
 	} else {
 		if pad := (spillAlign - g.spillOff%spillAlign) % spillAlign; pad > 0 {
 			if _, err := g.spillW.Write(make([]byte, pad)); err != nil {

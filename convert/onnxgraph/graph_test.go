@@ -118,6 +118,10 @@ func TestGraphErrors(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrDimension) {
 		t.Errorf("WeightFrom short: %v, want ErrDimension", err)
 	}
+	g.Input("in", og.Float, int64(1))
+	if _, err := g.InputDefault("in", og.Float, []int64{1}, make([]byte, 4), int64(1)); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("InputDefault on a name in use: %v, want ErrInvalidInput", err)
+	}
 	if err := g.Save(filepath.Join(dir, "m.onnx"), filepath.Join(t.TempDir(), "elsewhere.data"), true); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("external data in another directory: %v, want ErrInvalidInput", err)
 	}
