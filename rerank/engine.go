@@ -72,12 +72,13 @@ const (
 )
 
 // MinSharedPrefix is the shortest shared prefix, in tokens, that
-// PrefixAuto runs once. BenchmarkSharedPrefix on a CPU (documents of 300 to
-// 500 tokens) measured the CPU time of whole pairs over that of the shared
-// prefix at 1.00x for a 48-token prefix (a 40-token query), 1.10x for 88
-// tokens, 1.13x for 158 and 1.33x for 308: below about 50 tokens the
-// prefix pass and the realignment of each row's keys cost what they save.
-const MinSharedPrefix = 64
+// PrefixAuto runs once. BenchmarkSharedPrefix on a CPU (a zerank-shaped
+// model, 100 documents of 300 to 500 tokens) measured the CPU time of whole
+// pairs over that of the shared prefix at 0.995x for a 23-token prefix (a
+// 15-token query), 1.06x for 48, 1.11x for 88, 1.26x for 158 and 1.32x for
+// 308: the break-even lies near 30 tokens, where the prefix pass and the
+// realignment of each row's keys cost what they save.
+const MinSharedPrefix = 32
 
 // Engine reranks with a cross-encoder model directory (zerank, Qwen3-Reranker
 // or a BERT cross-encoder, as `twostage convert` writes them; with provider
