@@ -120,10 +120,10 @@ func ExampleEngineOptions_sharedPrefix() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Printf("shared prefix %q: raw %.4f %.4f %.4f, prefix run: %v\n", mode, scores[0].Raw, scores[1].Raw, scores[2].Raw, e.Stats().PrefixTokens > before)
+		fmt.Printf("shared prefix %q: raw %.2f %.2f %.2f, prefix run: %v\n", mode, scores[0].Raw, scores[1].Raw, scores[2].Raw, e.Stats().PrefixTokens > before)
 		e.Close()
 	}
 	// Output:
-	// shared prefix "off": raw 6.3400 7.8261 4.9676, prefix run: false
-	// shared prefix "on": raw 6.3400 7.8261 4.9676, prefix run: true
+	// shared prefix "off": raw 6.34 7.83 4.97, prefix run: false
+	// shared prefix "on": raw 6.34 7.83 4.97, prefix run: true
 }
