@@ -65,14 +65,20 @@ type ortExec struct {
 }
 
 // pastCacheSize is how many prefix passes' keys and values an executor
-// keeps: a few calls interleaved in the queue each find theirs. For
-// zerank-2 a 300-token prefix's keys and values are about 88 MB in fp16.
-const pastCacheSize = 4
+// keeps (a few calls interleaved in the queue each find theirs), and
+// pastCacheBytes the most they may hold together beyond the latest: for
+// zerank-2 a 300-token prefix's keys and values are about 177 MB in
+// float32.
+const (
+	pastCacheSize  = 4
+	pastCacheBytes = 1 << 30
+)
 
 // pastEntry is one prefix pass's outputs, for the batch prefixes key.
 type pastEntry struct {
-	key string
-	out []ortgo.Value
+	key   string
+	out   []ortgo.Value
+	bytes int64
 }
 
 func modelErr(path, format string, args ...any) error {
@@ -309,12 +315,28 @@ func (e *ortExec) pastFor(b *Batch) ([]ortgo.Value, error) {
 		return nil, err
 	}
 	e.prefixRuns++
-	if len(e.past) == pastCacheSize {
+	entry := &pastEntry{key: string(key), out: out}
+	for _, v := range out {
+		if v != nil {
+			entry.bytes += 4 * v.GetShape().FlattenedSize()
+		}
+	}
+	e.past = append(e.past, entry)
+	for total := e.pastBytes(); len(e.past) > 1 && (len(e.past) > pastCacheSize || total > pastCacheBytes); {
+		total -= e.past[0].bytes
 		destroy(e.past[0].out)
 		e.past = e.past[1:]
 	}
-	e.past = append(e.past, &pastEntry{key: string(key), out: out})
 	return out, nil
+}
+
+// pastBytes is the size of the kept prefix passes.
+func (e *ortExec) pastBytes() int64 {
+	var n int64
+	for _, c := range e.past {
+		n += c.bytes
+	}
+	return n
 }
 
 // prefixPass runs a batch's distinct prefixes, right-padded, and returns
