@@ -82,21 +82,7 @@ func (r *runner) run(t testing.TB, seqs []seq) [][]float64 {
 			}
 		}
 	}
-	shape := ortgo.NewShape(int64(B), int64(S))
-	var in []ortgo.Value
-	for _, data := range [][]int64{ids, mask, types}[:len(r.s.Inputs())] {
-		v, err := ortgo.NewTensor(shape, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer v.Destroy()
-		in = append(in, v)
-	}
-	out := []ortgo.Value{nil}
-	if err := r.s.Run(in, out); err != nil {
-		t.Fatal(err)
-	}
-	defer out[0].Destroy()
+	out := r.feed(t, ids, mask, types, B, S, nil, nil)
 	data := out[0].(*ortgo.Tensor[float32]).GetData()
 	rows := make([][]float64, B)
 	if r.cfg.Family != modeldir.FamilyBertEmbedding {
@@ -117,6 +103,67 @@ func (r *runner) run(t testing.TB, seqs []seq) [][]float64 {
 		}
 	}
 	return rows
+}
+
+// past is the shared-prefix state a decoder graph continues: per layer
+// keys and values (ONNX Runtime's values), the prefixes' lengths and each
+// row's prefix.
+type past struct {
+	kv    []ortgo.Value // past_key_0, past_value_0, past_key_1, ...
+	lens  []int64
+	index []int64
+}
+
+// feed runs one right-padded batch, feeding every graph input by name:
+// a decoder's shared-prefix inputs from p (nil: a past of length 0) and
+// present (the rows whose keys and values to output; nil: none). It
+// returns every output; they are destroyed at the test's end.
+func (r *runner) feed(t testing.TB, ids, mask, types []int64, B, S int, p *past, present []int64) []ortgo.Value {
+	t.Helper()
+	if p == nil {
+		p = &past{lens: []int64{0}, index: make([]int64, B)}
+	}
+	keep := func(v ortgo.Value, err error) ortgo.Value {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Destroy() })
+		return v
+	}
+	shape := ortgo.NewShape(int64(B), int64(S))
+	var in []ortgo.Value
+	kv := 0
+	for _, x := range r.s.Inputs() {
+		switch x.Name {
+		case "input_ids":
+			in = append(in, keep(ortgo.NewTensor(shape, ids)))
+		case "attention_mask":
+			in = append(in, keep(ortgo.NewTensor(shape, mask)))
+		case "token_type_ids":
+			in = append(in, keep(ortgo.NewTensor(shape, types)))
+		case modeldir.InputPastLengths:
+			in = append(in, keep(ortgo.NewTensor(ortgo.NewShape(int64(len(p.lens))), p.lens)))
+		case modeldir.InputPrefixIndex:
+			in = append(in, keep(ortgo.NewTensor(ortgo.NewShape(int64(B)), p.index)))
+		case modeldir.InputPresentRows:
+			in = append(in, keep(ortgo.NewTensor(ortgo.NewShape(int64(len(present))), present)))
+		default: // past_key_<l>, past_value_<l>, in that order
+			if p.kv != nil {
+				in = append(in, p.kv[kv])
+				kv++
+				continue
+			}
+			in = append(in, keep(ortgo.NewTensor(ortgo.NewShape(1, 0, x.Shape[2]), []float32{})))
+		}
+	}
+	out := make([]ortgo.Value, len(r.s.Outputs()))
+	if err := r.s.Run(in, out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range out {
+		t.Cleanup(func() { v.Destroy() })
+	}
+	return out
 }
 
 // reference computes the same rows with refmodel.
@@ -350,6 +397,14 @@ func TestConfigAndFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := []string{"input_ids", "attention_mask", "token_type_ids"}[:tt.inputs]
+			outputs := 1
+			if modeldir.IsDecoder(tt.family) { // the shared-prefix inputs and outputs of 2 layers follow (TestSharedPrefixOutputs)
+				outputs += 2 * 2
+				if len(in) != len(names)+3+2*2 {
+					t.Fatalf("inputs %+v, want %v and the shared-prefix inputs", in, names)
+				}
+				in = in[:len(names)]
+			}
 			if len(in) != len(names) {
 				t.Fatalf("inputs %+v, want %v", in, names)
 			}
@@ -358,7 +413,7 @@ func TestConfigAndFiles(t *testing.T) {
 					t.Errorf("input %d = %+v, want int64 %s [batch, seq]", i, in[i], n)
 				}
 			}
-			if len(out) != 1 || out[0].Name != c.Output() || out[0].Type != ortgo.TensorElementDataTypeFloat {
+			if len(out) != outputs || out[0].Name != c.Output() || out[0].Type != ortgo.TensorElementDataTypeFloat {
 				t.Errorf("outputs %+v, want float32 %s", out, c.Output())
 			}
 			tok, err := os.ReadFile(modeldir.TokenizerPath(dir))

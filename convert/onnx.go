@@ -45,6 +45,8 @@ func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int, fused 
 	o.mask = l.g.Input("attention_mask", og.Int64, "batch", "sequence")
 	if !modeldir.IsDecoder(family) {
 		o.types = l.g.Input("token_type_ids", og.Int64, "batch", "sequence")
+	} else {
+		o.prefixInputs(c.NumHiddenLayers)
 	}
 	var ops arch.Ops[string] = o
 	if fused {
@@ -58,6 +60,10 @@ func buildArch(l *loader, c *hf.Config, family string, scoreTokens []int, fused 
 		l.g.Output(out, modeldir.OutputLastHiddenState, og.Float, "batch", "sequence", int64(c.HiddenSize))
 	} else {
 		l.g.Output(out, modeldir.OutputLogits, og.Float, "batch", 1)
+	}
+	_, nK, D := o.heads()
+	for _, p := range o.presents { // after logits, the first output
+		l.g.Output(p[0], p[1], og.Float, "present", "sequence", nK*D)
 	}
 	return nil
 }
@@ -82,7 +88,84 @@ type onnxOps struct {
 	done             map[string]string // pending key -> graph value
 	err              error
 	seqLen           string // [1] int64, the sequence length
+
+	// Shared prefixes (decoders; see modeldir): the inputs, and the
+	// derived per-row past lengths [B] and past length P [1], int64.
+	prefixed                           bool
+	pastLens, prefixIndex, presentRows string
+	pastKeys, pastValues               []string
+	rowPast, pastSeq                   string
+	presents                           [][2]string // value, output name
 }
+
+// prefixInputs declares the shared-prefix inputs of a decoder graph, each
+// with a default (no past, no present rows: whole pairs), so that a caller
+// that feeds only input_ids and attention_mask runs the graph as before.
+func (o *onnxOps) prefixInputs(layers int) {
+	g := o.l.g
+	_, nK, D := o.heads()
+	o.prefixed = true
+	zero := make([]byte, 8)
+	input := func(name string, typ og.DataType, shape []int64, data []byte, dims ...any) string {
+		v, err := g.InputDefault(name, typ, shape, data, dims...)
+		o.keep(err)
+		return v
+	}
+	o.pastLens = input(modeldir.InputPastLengths, og.Int64, []int64{1}, zero, "prefixes")
+	o.prefixIndex = input(modeldir.InputPrefixIndex, og.Int64, []int64{1}, zero, "batch")
+	o.presentRows = input(modeldir.InputPresentRows, og.Int64, []int64{0}, nil, "present")
+	for l := range layers {
+		o.pastKeys = append(o.pastKeys, input(fmt.Sprintf("%s%d", modeldir.InputPastKey, l), og.Float, []int64{1, 0, nK * D}, nil, "prefixes", "past_sequence", nK*D))
+		o.pastValues = append(o.pastValues, input(fmt.Sprintf("%s%d", modeldir.InputPastValue, l), og.Float, []int64{1, 0, nK * D}, nil, "prefixes", "past_sequence", nK*D))
+	}
+	// The default prefix_index [0] stands for every row: broadcast to [B].
+	batch := o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0))
+	o.prefixIndex = o.op("Expand", o.prefixIndex, batch)
+	o.rowPast = o.op("Gather", o.pastLens, o.prefixIndex)                                       // [B]
+	o.pastSeq = o.op("Slice", o.op("Shape", o.pastKeys[0]), o.l.i64(1), o.l.i64(2), o.l.i64(0)) // [1]
+}
+
+// Past implements arch.Prefixed: the rows' prefixes, gathered by
+// prefix_index.
+func (o *onnxOps) Past(layer int) (k, v string, ok bool) {
+	if !o.prefixed {
+		return "", "", false
+	}
+	_, nK, D := o.heads()
+	rows := func(x string) string {
+		return o.op("Reshape", o.op("Gather", x, o.prefixIndex), o.l.i64(0, 0, nK, D))
+	}
+	return rows(o.pastKeys[layer]), rows(o.pastValues[layer]), true
+}
+
+// PastPositions implements arch.Prefixed.
+func (o *onnxOps) PastPositions() string {
+	r := o.op("Range", o.l.scalarI64(0), o.op("Squeeze", o.pastSeq, o.l.i64(0)), o.l.scalarI64(1))
+	return o.op("Reshape", o.opA("Cast", []string{r}, og.Int("to", int64(og.Float))), o.l.i64(1, -1, 1, 1))
+}
+
+// ConcatSeq implements arch.Prefixed.
+func (o *onnxOps) ConcatSeq(a, b string) string {
+	return o.opA("Concat", []string{a, b}, og.Int("axis", 1))
+}
+
+// Present implements arch.Prefixed: outputs of the rows present_rows names.
+func (o *onnxOps) Present(layer int, k, v string) {
+	if !o.prefixed {
+		return
+	}
+	for i, x := range []string{k, v} {
+		name := modeldir.OutputPresentKey
+		if i == 1 {
+			name = modeldir.OutputPresentValue
+		}
+		_, nK, D := o.heads()
+		y := o.op("Gather", o.op("Reshape", x, o.l.i64(0, 0, nK*D)), o.presentRows)
+		o.presents = append(o.presents, [2]string{y, fmt.Sprintf("%s%d", name, layer)})
+	}
+}
+
+var _ arch.Prefixed[string] = (*onnxOps)(nil)
 
 func (o *onnxOps) keep(err error) {
 	if err != nil && o.err == nil {
@@ -168,6 +251,11 @@ func (o *onnxOps) sequence() string {
 }
 
 func (o *onnxOps) Positions() string {
+	if o.prefixed { // [B, S, 1, 1]: past length + s
+		pos := o.op("Add", o.op("Unsqueeze", o.rowPast, o.l.i64(1)), o.l.seqPositions(o.ids)) // [B, S]
+		f := o.opA("Cast", []string{pos}, og.Int("to", int64(og.Float)))
+		return o.op("Unsqueeze", f, o.l.i64(2, 3))
+	}
 	f := o.opA("Cast", []string{o.l.seqPositions(o.ids)}, og.Int("to", int64(og.Float)))
 	return o.op("Reshape", f, o.l.i64(1, -1, 1, 1))
 }
@@ -300,13 +388,23 @@ func (o *onnxOps) Scores(q, k string) string {
 	// Grouped-query attention by broadcasting: query head h uses key head h / rep.
 	q5 := g.Op("Transpose", []string{o.op("Reshape", q, o.l.i64(0, 0, nK, nQ/nK, D))}, og.Ints("perm", 0, 2, 3, 1, 4)) // [B,nK,rep,S,D]
 	kt := o.op("Unsqueeze", g.Op("Transpose", []string{o.resolve(k)}, og.Ints("perm", 0, 2, 3, 1)), o.l.i64(2))        // [B,nK,1,D,T]
-	return o.op("Reshape", o.l.mmAct(q5, kt), o.square(0, nQ))                                                         // [B,nQ,S,T]
+	s := o.l.mmAct(q5, kt)                                                                                             // [B,nK,rep,S,T]
+	if o.prefixed {                                                                                                    // T = P + S
+		st := o.op("Slice", o.op("Shape", s), o.l.i64(3), o.l.i64(5), o.l.i64(0))
+		return o.op("Reshape", s, o.opA("Concat", []string{o.l.i64(0, nQ), st}, og.Int("axis", 0)))
+	}
+	return o.op("Reshape", s, o.square(0, nQ)) // [B,nQ,S,T]
 }
 
 func (o *onnxOps) Context(p, v string) string {
 	nQ, nK, D := o.heads()
 	g := o.l.g
-	p5 := o.op("Reshape", p, o.square(0, nK, nQ/nK))                                                            // [B,nK,rep,S,T]
+	shape := o.square(0, nK, nQ/nK)
+	if o.prefixed { // T = P + S
+		st := o.op("Slice", o.op("Shape", p), o.l.i64(2), o.l.i64(4), o.l.i64(0))
+		shape = o.opA("Concat", []string{o.l.i64(0, nK, nQ/nK), st}, og.Int("axis", 0))
+	}
+	p5 := o.op("Reshape", p, shape)                                                                             // [B,nK,rep,S,T]
 	vt := o.op("Unsqueeze", g.Op("Transpose", []string{o.resolve(v)}, og.Ints("perm", 0, 2, 1, 3)), o.l.i64(2)) // [B,nK,1,T,D]
 	c := g.Op("Transpose", []string{o.l.mmAct(p5, vt)}, og.Ints("perm", 0, 3, 1, 2, 4))                         // [B,S,nK,rep,D]
 	return o.op("Reshape", c, o.l.i64(0, 0, nQ, D))
@@ -317,7 +415,15 @@ func (o *onnxOps) AttentionBias(causal bool) string {
 	if causal {
 		pos := o.l.seqPositions(o.ids)
 		c := o.op("LessOrEqual", o.op("Unsqueeze", pos, o.l.i64(0)), o.op("Unsqueeze", pos, o.l.i64(1))) // [S,T]: t <= s
-		keyOK = o.op("And", c, keyOK)
+		keyOK = o.op("And", c, keyOK)                                                                    // [B,1,S,S]
+		if o.prefixed {                                                                                  // past key t visible where t < the row's past length
+			P := o.op("Squeeze", o.pastSeq, o.l.i64(0))
+			t := o.op("Range", o.l.scalarI64(0), P, o.l.scalarI64(1))
+			past := o.op("Less", t, o.op("Unsqueeze", o.rowPast, o.l.i64(1))) // [B,P]
+			past = o.op("Unsqueeze", past, o.l.i64(1, 2))                     // [B,1,1,P]
+			shape := o.opA("Concat", []string{o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0)), o.l.i64(1), o.sequence(), o.pastSeq}, og.Int("axis", 0))
+			keyOK = o.opA("Concat", []string{o.op("Expand", past, shape), keyOK}, og.Int("axis", -1)) // [B,1,S,P+S]
+		}
 	}
 	return o.op("Where", keyOK, o.l.f32(0), o.l.f32(-1e9))
 }
@@ -346,6 +452,7 @@ type fusedOps struct {
 	seqlensK, total string                // int32 [B] real length - 1; int32 scalar S
 	keyMask         string                // int32 [B, S]
 	rotary          map[float64][2]string // cos, sin caches [S, D/2] by base
+	pastRotary      map[float64][2]string // the same over [past ; own], [P+S, D/2]
 }
 
 var _ arch.Fused[string] = (*fusedOps)(nil)
@@ -436,6 +543,79 @@ func (o *fusedOps) RotaryAttention(q, k, v string, theta float64) string {
 		og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
 		og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
 	return o.l.toFloat(out[0])
+}
+
+var _ arch.PrefixedFused[string] = (*fusedOps)(nil)
+
+// RotaryAttentionPast implements arch.PrefixedFused. A graph run without
+// a past (past_sequence 0: whole pairs, and prefixes) takes
+// RotaryAttention's GroupQueryAttention as it is; with one, an If node
+// takes GroupQueryAttention run as a first prompt over each row's
+// [past ; own] keys, realigned so that the row's P_b real past keys are
+// followed at once by its own tokens (GroupQueryAttention's own past
+// inputs cannot serve: its CPU kernel refuses a batch above 1 with more
+// than one new token). The past positions' queries are zeros and their
+// outputs are dropped; keys after a row's real tokens are hidden by the
+// causal mask and seqlens_k. Attention memory stays linear in P + S.
+func (o *fusedOps) RotaryAttentionPast(q, k, v, pk, pv string, theta float64) string {
+	nQ, nK, D := o.heads()
+	g := o.l.g
+	// Values memoized across layers are made here, outside the branches.
+	o.lengths()
+	o.caches(theta, int(D))
+	T := o.op("Add", o.pastSeq, o.sequence()) // [1]
+	Ts := o.op("Squeeze", T, o.l.i64(0))
+	cos, sin := o.pastCaches(theta, int(D), Ts)
+	dims := []any{"batch", "sequence", nQ * D}
+	whole := g.Branch(og.Float, dims, func() []string { return []string{o.RotaryAttention(q, k, v, theta)} })
+	past := g.Branch(og.Float, dims, func() []string {
+		merge := func(x string, n int64) string { return o.l.toCompute(o.op("Reshape", x, o.l.i64(0, 0, n*D))) }
+		batch := o.op("Slice", o.op("Shape", o.ids), o.l.i64(0), o.l.i64(1), o.l.i64(0))
+		zeros := o.op("Expand", o.l.toCompute(o.l.f32(0)), o.opA("Concat", []string{batch, o.pastSeq, o.l.i64(nQ * D)}, og.Int("axis", 0)))
+		cat := func(a, b string) string { return o.opA("Concat", []string{a, b}, og.Int("axis", 1)) }
+		qc, kc, vc := cat(zeros, merge(q, nQ)), cat(merge(pk, nK), merge(k, nK)), cat(merge(pv, nK), merge(v, nK)) // [B, T, w]
+		last := o.op("Sub", T, o.l.i64(1))
+		pb := o.op("Unsqueeze", o.rowPast, o.l.i64(1)) // [B, 1]
+		// Realign: position j holds past key j while j < P_b, then own
+		// token j - P_b (at P + j - P_b of the concatenation).
+		j := o.op("Range", o.l.scalarI64(0), Ts, o.l.scalarI64(1))           // [T]
+		own := o.op("Min", o.op("Add", o.op("Sub", j, pb), o.pastSeq), last) // [B, T]
+		idx := o.op("Unsqueeze", o.op("Where", o.op("Less", j, pb), j, own), o.l.i64(-1))
+		gather := func(x string) string { return o.opA("GatherND", []string{x, idx}, og.Int("batch_dims", 1)) }
+		real := o.opA("ReduceSum", []string{o.mask, o.l.i64(1)}, og.Int("keepdims", 0)) // [B]
+		seqlens := g.Op("Cast", []string{o.op("Sub", o.op("Add", real, o.rowPast), o.l.scalarI64(1))}, og.Int("to", int64(og.Int32)))
+		total := g.Op("Cast", []string{Ts}, og.Int("to", int64(og.Int32)))
+		out := o.ms("GroupQueryAttention",
+			[]string{gather(qc), gather(kc), gather(vc), "", "", seqlens, total, o.l.toCompute(cos), o.l.toCompute(sin)}, 3,
+			og.Int("num_heads", nQ), og.Int("kv_num_heads", nK), og.Int("do_rotary", 1),
+			og.Int("rotary_interleaved", 0), og.Float32("scale", float32(1/math.Sqrt(float64(D)))))
+		// The row's own tokens: positions P_b + s.
+		back := o.op("Min", o.op("Add", pb, o.l.seqPositions(o.ids)), last) // [B, S]
+		y := o.opA("GatherND", []string{out[0], o.op("Unsqueeze", back, o.l.i64(-1))}, og.Int("batch_dims", 1))
+		return []string{o.l.toFloat(y)}
+	})
+	none := o.op("Squeeze", o.op("Equal", o.pastSeq, o.l.i64(0)), o.l.i64(0))
+	return g.Op("If", []string{none}, og.GraphAttr("then_branch", whole), og.GraphAttr("else_branch", past))
+}
+
+// pastCaches are GroupQueryAttention's cos and sin caches [T, D/2] for
+// base theta over the positions 0..T-1 of a [past ; own] row (T a scalar).
+func (o *fusedOps) pastCaches(theta float64, D int, T string) (string, string) {
+	if c, ok := o.pastRotary[theta]; ok {
+		return c[0], c[1]
+	}
+	inv := make([]float64, D/2)
+	for i := range inv {
+		inv[i] = math.Pow(theta, -2*float64(i)/float64(D))
+	}
+	pos := o.opA("Cast", []string{o.op("Range", o.l.scalarI64(0), T, o.l.scalarI64(1))}, og.Int("to", int64(og.Float)))
+	angles := o.op("Mul", o.op("Unsqueeze", pos, o.l.i64(1)), o.Vector(inv)) // [T, D/2]
+	c := [2]string{o.op("Cos", angles), o.op("Sin", angles)}
+	if o.pastRotary == nil {
+		o.pastRotary = map[float64][2]string{}
+	}
+	o.pastRotary[theta] = c
+	return c[0], c[1]
 }
 
 func (o *fusedOps) SelfAttention(x, wq, bq, wk, bk, wv, bv string, heads int) string {

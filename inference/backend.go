@@ -93,6 +93,10 @@ type Signature struct {
 	// Width is the vector or hidden-state width (Embed); 0 when the model
 	// leaves it symbolic, and then it is learnt from the first run.
 	Width int
+	// Prefix reports an executor that continues shared prefixes (a
+	// decoder): it takes batches whose Prefixes are set. Without it the
+	// runtime runs every input whole.
+	Prefix bool
 }
 
 // Batch is one right-padded batch, as the runtime hands it to Run. Row r
@@ -111,6 +115,17 @@ type Batch struct {
 	// major. TypeIDs is nil unless the signature has TypeIDs; Mask is
 	// always filled.
 	IDs, Mask, TypeIDs []int64
+	// Prefixes, for an executor whose signature has Prefix, are the
+	// distinct shared prefixes of the batch's rows (token ids; one may be
+	// empty, for rows without a prefix), and PrefixOf[r] the index of row
+	// r's prefix (0 for padding rows). Each row then continues its prefix:
+	// IDs, Mask and Lens hold the row's tokens after it, at positions
+	// len(prefix) and on, and the row's output is that of the prefix and
+	// its tokens run whole. The executor runs each prefix at most once for
+	// the batch (it may keep a prefix's keys and values from an earlier
+	// batch). Nil when no row has a prefix: rows are whole.
+	Prefixes [][]int64
+	PrefixOf []int
 }
 
 // Output is an executor's raw result for one batch, in float32 (a float16

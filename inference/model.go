@@ -2,6 +2,7 @@ package inference
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,13 @@ import (
 // truncation); the model pads, batches and runs them.
 type Input struct {
 	IDs, TypeIDs []int64
+	// Prefix is the number of leading IDs that other inputs share (a
+	// call's query and template, say); 0 means none. A model whose
+	// executor continues prefixes (Signature.Prefix) runs each distinct
+	// prefix of a batch once and each input's remaining tokens after it;
+	// the output is the same as the input's run whole, which is how other
+	// models run it. It must leave at least one token after the prefix.
+	Prefix int
 }
 
 // Model is a handle on a model loaded in a Runtime, shared by every handle
@@ -40,9 +48,10 @@ type model struct {
 	b     *batcher.Batcher[Input, []float32]
 	chunk int
 
-	calls     atomic.Int64
-	bucketPad atomic.Int64 // tokens added by Executor.Shape
-	width     atomic.Int64 // learnt width of a symbolic output
+	calls        atomic.Int64
+	bucketPad    atomic.Int64 // tokens added by Executor.Shape
+	prefixTokens atomic.Int64 // tokens of the shared prefixes run
+	width        atomic.Int64 // learnt width of a symbolic output
 
 	stopOnce sync.Once
 	stopErr  error
@@ -52,7 +61,11 @@ func newModel(rt *Runtime, key, path string, task Task, pad int64, exec Executor
 	m := &model{rt: rt, key: key, refs: 1, path: path, task: task, pad: pad, exec: exec, sig: exec.Signature(), opts: o}
 	m.width.Store(int64(m.sig.Width))
 	bo := o.batcherOptions()
-	m.b = batcher.New(func(in Input) int { return len(in.IDs) }, m.prepare, &bo)
+	size := func(in Input) int { return len(in.IDs) }
+	if m.sig.Prefix { // an input costs its tokens after the shared prefix
+		size = func(in Input) int { return len(in.IDs) - in.Prefix }
+	}
+	m.b = batcher.New(size, m.prepare, &bo)
 	m.chunk = max(4*m.b.Options().MaxBatchSize, 128)
 	return m
 }
@@ -60,6 +73,17 @@ func newModel(rt *Runtime, key, path string, task Task, pad int64, exec Executor
 // prepare pads a batch to the executor's shape (on the batcher's former
 // goroutine, overlapping the previous run) and returns its run function.
 func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
+	prefixes, of := m.prefixes(batch)
+	if prefixes != nil {
+		cut := make([]Input, len(batch))
+		for i, in := range batch {
+			cut[i] = Input{IDs: in.IDs[in.Prefix:]}
+			if in.TypeIDs != nil {
+				cut[i].TypeIDs = in.TypeIDs[in.Prefix:]
+			}
+		}
+		batch = cut
+	}
 	rows, seq := len(batch), 0
 	for _, in := range batch {
 		seq = max(seq, len(in.IDs))
@@ -92,7 +116,65 @@ func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
 		}
 		b.Lens[r] = n
 	}
+	if prefixes != nil {
+		b.Prefixes, b.PrefixOf = prefixes, make([]int, R)
+		copy(b.PrefixOf, of)
+	}
 	return func() ([][]float32, error) { return m.run(b) }, nil
+}
+
+// checkPrefixes checks that every input leaves a token after its prefix,
+// before it is queued (a bad input must not fail other calls' batches).
+func checkPrefixes(in []Input) error {
+	for i, x := range in {
+		if x.Prefix < 0 || (x.Prefix > 0 && x.Prefix >= len(x.IDs)) {
+			return fmt.Errorf("inference: input %d: a prefix of %d tokens leaves none of its %d: %w", i, x.Prefix, len(x.IDs), errdefs.ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// prefixes returns the distinct prefixes of batch and each input's index
+// among them, or nil when the executor continues none or no input has
+// one.
+func (m *model) prefixes(batch []Input) ([][]int64, []int) {
+	if !m.sig.Prefix {
+		return nil, nil
+	}
+	var out [][]int64
+	of := make([]int, len(batch))
+	seen := map[string]int{}
+	for i, in := range batch {
+		p := in.IDs[:in.Prefix]
+		key := prefixKey(p)
+		k, ok := seen[key]
+		if !ok {
+			k = len(out)
+			seen[key] = k
+			out = append(out, p)
+		}
+		of[i] = k
+	}
+	if len(out) == 1 && len(out[0]) == 0 {
+		return nil, nil
+	}
+	m.prefixTokens.Add(int64(func() int {
+		n := 0
+		for _, p := range out {
+			n += len(p)
+		}
+		return n
+	}()))
+	return out, of
+}
+
+// prefixKey is a map key for a token sequence.
+func prefixKey(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids))
+	for _, id := range ids {
+		b = binary.LittleEndian.AppendUint64(b, uint64(id))
+	}
+	return string(b)
 }
 
 // run runs one batch and cuts the output into one slice per real row.
@@ -163,9 +245,14 @@ func (h *Model) check() error {
 // Errors: errdefs.ErrClosed after Close (of the handle or the runtime);
 // errdefs.ErrOverloaded, at once and with nothing queued, when the queue
 // cannot take every input; ctx's error when ctx ends first (the call's
-// queued inputs are dropped); the executor's error for a failed batch.
+// queued inputs are dropped); the executor's error for a failed batch;
+// errdefs.ErrInvalidInput, with nothing queued, for an input whose Prefix
+// leaves it no token.
 func (h *Model) Run(ctx context.Context, in []Input) ([][]float32, error) {
 	if err := h.check(); err != nil {
+		return nil, err
+	}
+	if err := checkPrefixes(in); err != nil {
 		return nil, err
 	}
 	h.m.calls.Add(1)
@@ -186,7 +273,11 @@ func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input
 	m := h.m
 	m.calls.Add(1)
 	if n <= m.chunk {
-		return m.b.Add(ctx, fill(0, n))
+		items := fill(0, n)
+		if err := checkPrefixes(items); err != nil {
+			return nil, err
+		}
+		return m.b.Add(ctx, items)
 	}
 	out := make([][]float32, n)
 	ctx, cancel := context.WithCancel(ctx)
@@ -207,6 +298,10 @@ func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input
 	for lo := 0; lo < n && ctx.Err() == nil; lo += m.chunk {
 		hi := min(lo+m.chunk, n)
 		items := fill(lo, hi)
+		if err := checkPrefixes(items); err != nil {
+			fail(err)
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -245,8 +340,9 @@ func (h *Model) Stats() Stats {
 	return Stats{
 		Calls: h.m.calls.Load(), Batches: s.Batches, Items: s.Items,
 		RealTokens: s.Tokens, PaddedTokens: s.PaddedTokens + h.m.bucketPad.Load(),
-		Queued:    int64(h.m.b.Queued()),
-		QueueWait: s.QueueWait, PrepareTime: s.PrepareTime, RunTime: s.RunTime,
+		PrefixTokens: h.m.prefixTokens.Load(),
+		Queued:       int64(h.m.b.Queued()),
+		QueueWait:    s.QueueWait, PrepareTime: s.PrepareTime, RunTime: s.RunTime,
 		Overloaded: s.Overloaded, Cancelled: s.Cancelled,
 	}
 }

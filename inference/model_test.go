@@ -61,6 +61,11 @@ func (x *fakeExec) Run(_ context.Context, b *inference.Batch) (*inference.Output
 	if x.task == inference.Score {
 		out := &inference.Output{Data: make([]float32, b.Rows), Width: 1}
 		for r := range b.Rows {
+			if b.Prefixes != nil {
+				for _, id := range b.Prefixes[b.PrefixOf[r]] {
+					out.Data[r] += float32(id)
+				}
+			}
 			for s := range b.Seq {
 				out.Data[r] += float32(b.IDs[r*b.Seq+s] * b.Mask[r*b.Seq+s])
 			}

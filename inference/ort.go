@@ -2,13 +2,17 @@ package inference
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"twostage/errdefs"
 	"twostage/internal/half"
 	"twostage/internal/ort"
+	"twostage/modeldir"
 )
 
 // Graph input and output names the runtime knows.
@@ -43,8 +47,38 @@ type ortExec struct {
 	sess  *ort.Session
 	sig   Signature
 	task  Task
-	feeds []string // per session input: inputIDs, inputMask or inputTypeIDs
+	feeds []string // per session input: its name
 	out   int      // index of the read output
+
+	// A decoder graph's shared-prefix inputs and outputs (modeldir):
+	// per session input and output, its past slot (2*layer for keys,
+	// 2*layer+1 for values; -1 for others), and the width of a past row.
+	pastIn, presentOut []int
+	pastWidth          int64
+
+	// past holds the outputs of the latest prefix passes (at most
+	// pastCacheSize, the most recently used last), so that a call whose
+	// pairs fill several batches runs its prefix once. Only Run touches
+	// it (one goroutine); Close releases it.
+	past       []*pastEntry
+	prefixRuns int // prefix passes run (tests)
+}
+
+// pastCacheSize is how many prefix passes' keys and values an executor
+// keeps (a few calls interleaved in the queue each find theirs), and
+// pastCacheBytes the most they may hold together beyond the latest: for
+// zerank-2 a 300-token prefix's keys and values are about 88 MB (float32:
+// 36 layers x 2 x 300 x 1,024).
+const (
+	pastCacheSize  = 4
+	pastCacheBytes = 1 << 30
+)
+
+// pastEntry is one prefix pass's outputs, for the batch prefixes key.
+type pastEntry struct {
+	key   string
+	out   []ortgo.Value
+	bytes int64
 }
 
 func modelErr(path, format string, args ...any) error {
@@ -92,20 +126,52 @@ func (ortBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 
 // bind checks the graph's inputs and picks its output.
 func (e *ortExec) bind(path string, inputs, outputs []ort.IOInfo) error {
+	var prefixInputs, pastSlots int
 	for _, in := range inputs {
+		e.pastIn = append(e.pastIn, -1)
 		switch in.Name {
 		case inputIDs:
 		case inputMask:
 			e.sig.Mask = true
 		case inputTypeIDs:
 			e.sig.TypeIDs = true
+		case modeldir.InputPastLengths, modeldir.InputPrefixIndex, modeldir.InputPresentRows:
+			prefixInputs++
 		default:
-			return modelErr(path, "unexpected model input %q (a model takes input_ids, attention_mask and optionally token_type_ids)", in.Name)
+			slot, ok := pastSlot(in.Name, modeldir.InputPastKey, modeldir.InputPastValue)
+			if !ok {
+				return modelErr(path, "unexpected model input %q (a model takes input_ids, attention_mask and optionally token_type_ids, or a decoder's shared-prefix inputs)", in.Name)
+			}
+			if in.Type != ortgo.TensorElementDataTypeFloat || len(in.Shape) != 3 || in.Shape[2] <= 0 {
+				return modelErr(path, "input %s has element type %v and shape %v, want float32 [prefixes, past, width]", in.Name, in.Type, in.Shape)
+			}
+			e.pastIn[len(e.pastIn)-1] = slot
+			e.pastWidth = in.Shape[2]
+			pastSlots++
+			e.feeds = append(e.feeds, in.Name)
+			continue
 		}
 		if in.Type != ortgo.TensorElementDataTypeInt64 {
 			return modelErr(path, "input %s has element type %v, want int64", in.Name, in.Type)
 		}
 		e.feeds = append(e.feeds, in.Name)
+	}
+	presentSlots := 0
+	for _, x := range outputs {
+		slot, ok := pastSlot(x.Name, modeldir.OutputPresentKey, modeldir.OutputPresentValue)
+		if !ok {
+			slot = -1
+		} else {
+			presentSlots++
+		}
+		e.presentOut = append(e.presentOut, slot)
+	}
+	switch {
+	case prefixInputs == 0 && pastSlots == 0:
+	case prefixInputs == 3 && pastSlots > 0 && pastSlots%2 == 0 && presentSlots == pastSlots:
+		e.sig.Prefix = true
+	default:
+		return modelErr(path, "incomplete shared-prefix inputs and outputs (%d of past_lengths, prefix_index and present_rows; %d past and %d present tensors)", prefixInputs, pastSlots, presentSlots)
 	}
 	has := func(name string) bool {
 		for _, f := range e.feeds {
@@ -165,43 +231,200 @@ func (e *ortExec) Signature() Signature { return e.sig }
 // Shape implements Executor: ONNX Runtime runs any shape.
 func (e *ortExec) Shape(rows, seq int) (int, int) { return rows, seq }
 
-// Run implements Executor.
+// pastSlot parses a per-layer past or present name: 2*layer for keys,
+// 2*layer+1 for values.
+func pastSlot(name, key, value string) (int, bool) {
+	for i, p := range []string{key, value} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			l, err := strconv.Atoi(rest)
+			if err != nil || l < 0 || strconv.Itoa(l) != rest {
+				return 0, false
+			}
+			return 2*l + i, true
+		}
+	}
+	return 0, false
+}
+
+// pass is one session run's inputs: rows of ids, mask and types
+// ([rows, seq]) and, for a decoder graph, the shared-prefix inputs (past
+// nil: a past of length 0; present: rows whose keys and values to
+// output).
+type pass struct {
+	rows, seq          int
+	ids, mask, types   []int64
+	past               []ortgo.Value // by slot
+	lens, index, rowsP []int64
+}
+
+// Run implements Executor. A batch with prefixes runs twice: the distinct
+// prefixes, as rows of their own that output their keys and values, and
+// then the rows' own tokens with those as their past (ONNX Runtime's
+// values, passed back without a copy).
 func (e *ortExec) Run(_ context.Context, b *Batch) (*Output, error) {
-	shape := ortgo.NewShape(int64(b.Rows), int64(b.Seq))
-	in := make([]ortgo.Value, len(e.feeds))
-	defer func() {
-		for _, v := range in {
-			if v != nil {
-				v.Destroy()
+	p := pass{rows: b.Rows, seq: b.Seq, ids: b.IDs, mask: b.Mask, types: b.TypeIDs}
+	if b.Prefixes != nil {
+		if !e.sig.Prefix {
+			return nil, fmt.Errorf("inference: a batch with shared prefixes for a model without prefix inputs: %w", errdefs.ErrInvalidInput)
+		}
+		pre, err := e.pastFor(b)
+		if err != nil {
+			return nil, err
+		}
+		p.past = make([]ortgo.Value, len(pre))
+		for i, v := range pre {
+			if s := e.presentOut[i]; s >= 0 {
+				p.past[s] = v
 			}
 		}
-	}()
-	for i, f := range e.feeds {
-		data := b.IDs
-		switch f {
-		case inputMask:
-			data = b.Mask
-		case inputTypeIDs:
-			data = b.TypeIDs
+		p.lens = make([]int64, len(b.Prefixes))
+		for i, x := range b.Prefixes {
+			p.lens[i] = int64(len(x))
 		}
+		p.index = make([]int64, b.Rows)
+		for r, k := range b.PrefixOf {
+			p.index[r] = int64(k)
+		}
+	}
+	out, err := e.run(&p)
+	if err != nil {
+		return nil, err
+	}
+	defer destroy(out)
+	return e.read(out[e.out], b)
+}
+
+// pastFor returns the prefix pass outputs for b's prefixes: kept from an
+// earlier batch with the same prefixes, or run now and kept.
+func (e *ortExec) pastFor(b *Batch) ([]ortgo.Value, error) {
+	var key []byte
+	for _, p := range b.Prefixes {
+		key = binary.LittleEndian.AppendUint64(key, uint64(len(p)))
+		for _, id := range p {
+			key = binary.LittleEndian.AppendUint64(key, uint64(id))
+		}
+	}
+	for i, c := range e.past {
+		if c.key == string(key) {
+			e.past = append(append(e.past[:i:i], e.past[i+1:]...), c)
+			return c.out, nil
+		}
+	}
+	out, err := e.prefixPass(b)
+	if err != nil {
+		return nil, err
+	}
+	e.prefixRuns++
+	entry := &pastEntry{key: string(key), out: out}
+	for _, v := range out {
+		if v != nil {
+			entry.bytes += 4 * v.GetShape().FlattenedSize()
+		}
+	}
+	e.past = append(e.past, entry)
+	for total := e.pastBytes(); len(e.past) > 1 && (len(e.past) > pastCacheSize || total > pastCacheBytes); {
+		total -= e.past[0].bytes
+		destroy(e.past[0].out)
+		e.past = e.past[1:]
+	}
+	return out, nil
+}
+
+// pastBytes is the size of the kept prefix passes.
+func (e *ortExec) pastBytes() int64 {
+	var n int64
+	for _, c := range e.past {
+		n += c.bytes
+	}
+	return n
+}
+
+// prefixPass runs a batch's distinct prefixes, right-padded, and returns
+// every output (the presents: their keys and values). An empty prefix runs
+// as one token that the continuing rows never see (its length is 0).
+func (e *ortExec) prefixPass(b *Batch) ([]ortgo.Value, error) {
+	N, P := len(b.Prefixes), 1
+	for _, x := range b.Prefixes {
+		P = max(P, len(x))
+	}
+	p := pass{rows: N, seq: P, ids: make([]int64, N*P), mask: make([]int64, N*P), rowsP: make([]int64, N)}
+	if e.sig.TypeIDs {
+		p.types = make([]int64, N*P)
+	}
+	for i, x := range b.Prefixes {
+		copy(p.ids[i*P:], x)
+		for j := range max(len(x), 1) {
+			p.mask[i*P+j] = 1
+		}
+		p.rowsP[i] = int64(i)
+	}
+	return e.run(&p)
+}
+
+// run runs one pass and returns every output; the caller destroys them.
+func (e *ortExec) run(p *pass) ([]ortgo.Value, error) {
+	shape := ortgo.NewShape(int64(p.rows), int64(p.seq))
+	in := make([]ortgo.Value, len(e.feeds))
+	var made []ortgo.Value
+	defer func() { destroy(made) }()
+	tensor := func(shape ortgo.Shape, data []int64) error {
 		v, err := ortgo.NewTensor(shape, data)
 		if err != nil {
-			return nil, fmt.Errorf("inference: input tensor: %w", err)
+			return fmt.Errorf("inference: input tensor: %w", err)
 		}
-		in[i] = v
+		made = append(made, v)
+		return nil
+	}
+	lens, index := p.lens, p.index
+	if p.past == nil {
+		lens, index = []int64{0}, make([]int64, p.rows)
+	}
+	for i, f := range e.feeds {
+		var err error
+		switch f {
+		case inputIDs:
+			err = tensor(shape, p.ids)
+		case inputMask:
+			err = tensor(shape, p.mask)
+		case inputTypeIDs:
+			err = tensor(shape, p.types)
+		case modeldir.InputPastLengths:
+			err = tensor(ortgo.NewShape(int64(len(lens))), lens)
+		case modeldir.InputPrefixIndex:
+			err = tensor(ortgo.NewShape(int64(len(index))), index)
+		case modeldir.InputPresentRows:
+			err = tensor(ortgo.NewShape(int64(len(p.rowsP))), p.rowsP)
+		default: // a past tensor
+			if p.past != nil {
+				in[i] = p.past[e.pastIn[i]]
+				continue
+			}
+			v, err := ortgo.NewTensor(ortgo.NewShape(1, 0, e.pastWidth), []float32{})
+			if err != nil {
+				return nil, fmt.Errorf("inference: input tensor: %w", err)
+			}
+			made = append(made, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		in[i] = made[len(made)-1]
 	}
 	out := make([]ortgo.Value, len(e.sess.Outputs()))
-	defer func() {
-		for _, v := range out {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
 	if err := e.sess.Run(in, out); err != nil {
+		destroy(out)
 		return nil, fmt.Errorf("inference: %w", err)
 	}
-	return e.read(out[e.out], b)
+	return out, nil
+}
+
+// destroy releases ONNX Runtime values (nil entries skipped).
+func destroy(vs []ortgo.Value) {
+	for _, v := range vs {
+		if v != nil {
+			v.Destroy()
+		}
+	}
 }
 
 // read copies the output tensor (ONNX Runtime's memory) into Go memory.
@@ -252,6 +475,10 @@ func (e *ortExec) read(v ortgo.Value, b *Batch) (*Output, error) {
 
 // Close implements Executor.
 func (e *ortExec) Close() error {
+	for _, c := range e.past {
+		destroy(c.out)
+	}
+	e.past = nil
 	if err := e.sess.Close(); err != nil {
 		return fmt.Errorf("inference: %w", err)
 	}

@@ -20,6 +20,13 @@ type Stats struct {
 	// rows and columns a backend's shape buckets add). Fill is their
 	// ratio.
 	RealTokens, PaddedTokens int64
+	// PrefixTokens is the tokens of the shared prefixes of the batches,
+	// each distinct prefix counted once per batch that continues it (see
+	// Input.Prefix; the ONNX Runtime executor keeps the latest prefixes'
+	// keys and values and runs a prefix again only when they are gone);
+	// the continuing inputs' RealTokens and PaddedTokens count only their
+	// tokens after the prefix.
+	PrefixTokens int64
 	// Queued is the inputs waiting for a batch now (bounded by MaxQueue).
 	Queued int64
 	// QueueWait is the time inputs waited for a batch, summed over inputs.

@@ -15,6 +15,24 @@
 // output stays float32 even for fp16 models (the graph casts). The
 // bert-embedding family has one output "last_hidden_state", float32
 // [batch, seq, hidden]; the embedder pools it as Config.Pooling says.
+//
+// # Shared prefixes
+//
+// A decoder graph (zerank, qwen3-reranker) written since shared prefixes
+// also takes, per layer l, past_key_<l> and past_value_<l>, float32
+// [prefixes, past_sequence, kv_heads*head_dim] (keys after k_norm, before
+// the rotary embedding), past_lengths (int64 [prefixes], each prefix's
+// real tokens: prefixes are right-padded), prefix_index (int64 [batch], the
+// prefix row b continues; its tokens then sit at positions
+// past_lengths[prefix_index[b]] and on) and present_rows (int64 [present]);
+// it outputs present_key_<l> and present_value_<l>, float32 [present, seq,
+// kv_heads*head_dim]: the keys and values of the rows present_rows names.
+// Whole pairs run with a past of length 0 and no present rows; a prefix
+// runs as rows of its own with present_rows naming them, and its presents
+// are the past of the rows that continue it. Every one of these inputs
+// has a default (an initializer of its name: no past, no present rows), so
+// a caller that feeds only input_ids and attention_mask gets whole pairs,
+// as before. Graphs without these inputs run whole pairs only.
 package modeldir
 
 import (
@@ -82,6 +100,18 @@ const (
 const (
 	OutputLogits          = "logits"
 	OutputLastHiddenState = "last_hidden_state"
+)
+
+// Shared-prefix inputs and outputs of a decoder graph (see the package
+// comment); per-layer names are the prefix and the layer number.
+const (
+	InputPastLengths   = "past_lengths"
+	InputPrefixIndex   = "prefix_index"
+	InputPresentRows   = "present_rows"
+	InputPastKey       = "past_key_"
+	InputPastValue     = "past_value_"
+	OutputPresentKey   = "present_key_"
+	OutputPresentValue = "present_value_"
 )
 
 // Calibration maps a raw cross-encoder score to [0, 1].

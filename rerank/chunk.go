@@ -150,7 +150,7 @@ func (e *Engine) rerankChunks(ctx context.Context, q *query, docs []string, o tw
 			out[k] = e.prompt.pair(q, docs[it.doc][it.lo:it.hi])
 			return nil
 		})
-		return out
+		return e.share(out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)

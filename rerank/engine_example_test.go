@@ -93,3 +93,37 @@ func ExampleEngine_RerankWith() {
 	// page 0: 0.857, best window "... a 30,000-token page ..."
 	// page 1: 0.855, best window "... another ..."
 }
+
+// With a long query, the tokens every pair of a call begins with (the
+// template's head and the query) run once for all the call's documents;
+// the scores are those of the pairs run whole. SharedPrefix forces it on
+// or off; the default decides by the prefix's length (MinSharedPrefix).
+func ExampleEngineOptions_sharedPrefix() {
+	dir, err := tinymodel.Dir(modeldir.FamilyZerank)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rt, err := inference.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rt.Close()
+	query := "Which rerankers read the query and the document together, and why does that make them more accurate than comparing embeddings?"
+	docs := []string{"Cross-encoders attend across both texts.", "Bananas are rich in potassium.", "Bi-encoders embed each text alone."}
+	for _, mode := range []rerank.PrefixMode{rerank.PrefixOff, rerank.PrefixOn} {
+		e, err := rerank.Open(dir, &rerank.EngineOptions{Runtime: rt, SharedPrefix: mode})
+		if err != nil {
+			log.Fatal(err)
+		}
+		before := e.Stats().PrefixTokens
+		scores, err := e.Rerank(context.Background(), query, docs)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("shared prefix %q: raw %.2f %.2f %.2f, prefix run: %v\n", mode, scores[0].Raw, scores[1].Raw, scores[2].Raw, e.Stats().PrefixTokens > before)
+		e.Close()
+	}
+	// Output:
+	// shared prefix "off": raw 6.34 7.83 4.97, prefix run: false
+	// shared prefix "on": raw 6.34 7.83 4.97, prefix run: true
+}

@@ -77,6 +77,12 @@ class Runner:
                 f[name] = types
             elif name == "position_ids":
                 f[name] = np.broadcast_to(np.arange(S, dtype=np.int64), (B, S)).copy()
+            elif name == "past_lengths":  # twostage's shared-prefix inputs: no prefix
+                f[name] = np.zeros((1,), np.int64)
+            elif name in ("prefix_index", "present_rows"):
+                f[name] = np.zeros((B if name == "prefix_index" else 0,), np.int64)
+            elif name.startswith(("past_key_", "past_value_")) and not name.startswith("past_key_values"):
+                f[name] = np.zeros((1, 0, i.shape[2]), np.float32)
             elif name.startswith("past_key_values"):
                 # [B, kv_heads, 0, head_dim]: an empty cache, prefill only.
                 f[name] = np.zeros((B, self.kv[0], 0, self.kv[1]), np.float32)

@@ -16,14 +16,14 @@ import (
 // option is one key in engineSpecKeys and one field set there.
 
 // engineSpecKeys are the options of the zerank: and onnx: reranker specs.
-var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device", "platform", "compute", "family"}
+var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_tokens", "threads", "provider", "device", "platform", "compute", "family", "prefix"}
 
 func init() {
 	mustRegister(RegisterReranker("lexical", "model-free BM25 over the candidates", func(ctx context.Context, spec string) (twostage.Reranker, error) {
 		return rerank.NewLexical(), nil
 	}))
 	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla][,device=N]" +
-		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F]" + chunkSpecHelp + " (provider=xla: DIR is a Hugging Face checkpoint)"
+		"[,platform=cpu|cuda][,compute=fp32|bf16|fp16][,family=F][,prefix=auto|on|off]" + chunkSpecHelp + " (provider=xla: DIR is a Hugging Face checkpoint)"
 	mustRegister(RegisterReranker("zerank", "zerank-2 (or zerank-1) converted by `twostage convert`, on ONNX Runtime; zerank:DIR"+help,
 		func(ctx context.Context, spec string) (twostage.Reranker, error) {
 			return openEngine(spec, modeldir.FamilyZerank)
@@ -39,6 +39,14 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prefix rerank.PrefixMode
+	switch p := opts["prefix"]; p {
+	case "", "auto":
+	case string(rerank.PrefixOn), string(rerank.PrefixOff):
+		prefix = rerank.PrefixMode(p)
+	default:
+		return nil, badf("%q: prefix=%s (want auto, on or off)", spec, p)
+	}
 	if dir, err = ModelDir(dir, family); err != nil {
 		return nil, err
 	}
@@ -47,6 +55,7 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 		return nil, err
 	}
 	o.Provider, o.Platform, o.Compute, o.Family = opts["provider"], opts["platform"], opts["compute"], opts["family"]
+	o.SharedPrefix = prefix
 	for key, p := range map[string]*int{"max_length": &o.MaxLength, "batch": &o.MaxBatchSize, "batch_tokens": &o.MaxBatchTokens,
 		"threads": &o.IntraOpThreads, "device": &o.DeviceID} {
 		if *p, err = intOpt(spec, opts, key); err != nil {

@@ -265,7 +265,7 @@ func TestRemoteSpecs(t *testing.T) {
 		}
 		rr.Close()
 	}
-	for _, bad := range []string{"zeroentropy:#latency", "cohere:http://x#colour=red", "chain:lexical|none", "chain:"} {
+	for _, bad := range []string{"zeroentropy:#latency", "cohere:http://x#colour=red", "chain:lexical|none", "chain:", "onnx:dir,prefix=often"} {
 		if _, err := OpenReranker(ctx, bad); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("%s: err = %v, want ErrBadSpec", bad, err)
 		}

@@ -6,6 +6,10 @@
 // sequence bucket, weights as parameters) or a float64 evaluation (the
 // reference scores).
 //
+// A backend may also implement Prefixed (and PrefixedFused): its decoder
+// programs then take part in shared prefixes, a prefix's keys and values
+// computed once and attended to by the rows that continue it.
+//
 // The definitions work on right-padded batches [B, S] with an attention mask.
 // Which precision a backend computes in is the backend's policy, stated once
 // there: matrix products take the weight's type (the compute type for
@@ -119,6 +123,51 @@ type Fused[T any] interface {
 	SelfAttention(x, wq, bq, wk, bk, wv, bv T, heads int) T
 }
 
+// Prefixed is implemented by a backend whose programs take part in shared
+// prefixes (decoders only): a prefix program outputs, per layer, the keys
+// and values of its rows, and a continuation program's rows attend to the
+// keys and values of an earlier prefix before their own tokens. A backend
+// that does not implement it builds whole-pair programs only.
+//
+// A prefix program is an ordinary program whose Present calls are its
+// outputs. In a continuation program, row b continues a prefix of P_b real
+// tokens (the rows' prefixes are right-padded to P, and P_b may be 0); its
+// own tokens sit at positions P_b..P_b+S-1. Then, for a backend that
+// implements Prefixed, two Ops change meaning: Positions is the per-row
+// positions P_b + s, float32 [B, S, 1, 1] (or [1, S, 1, 1] when every P_b
+// is 0), and AttentionBias(true) is the bias [B, 1, S, P+S] over the keys
+// [past ; own]: past key t is visible where t < P_b, own key j where it is
+// real and j <= s. A backend may serve both kinds with one program (ONNX:
+// past inputs of length 0, present outputs for no rows) or build them
+// apart (float64, StableHLO).
+type Prefixed[T any] interface {
+	// Past is layer l's prefix keys (after k_norm, before the rotary
+	// embedding) and values for each row, [B, P, nK, D], and true; false
+	// when the program continues no prefix (then the definition is the
+	// whole-pair one).
+	Past(layer int) (k, v T, ok bool)
+	// PastPositions is the past key positions 0..P-1, float32 [1, P, 1, 1].
+	PastPositions() T
+	// ConcatSeq joins a [B, P, ...] and b [B, S, ...] on axis 1.
+	ConcatSeq(a, b T) T
+	// Present records layer l's keys (after k_norm, before the rotary
+	// embedding) and values, [B, S, nK, D], as outputs of a prefix program;
+	// a program that outputs none ignores it.
+	Present(layer int, k, v T)
+}
+
+// PrefixedFused is implemented by a fused backend that implements
+// Prefixed: the definitions then call RotaryAttentionPast instead of
+// RotaryAttention when the program continues a prefix.
+type PrefixedFused[T any] interface {
+	// RotaryAttentionPast is RotaryAttention over each row's keys
+	// [past ; own]: pk and pv [B, P, nK, D] are Past's keys (rotated here
+	// at positions 0..P-1; key t real where t < P_b) and values, and the
+	// row's own q, k, v sit at positions P_b + s, attending causally to
+	// their own real tokens. The result is [B, S, nQ*D].
+	RotaryAttentionPast(q, k, v, pk, pv T, theta float64) T
+}
+
 // Model says what a program computes.
 type Model struct {
 	// Family is a modeldir family.
@@ -191,11 +240,17 @@ func qwen3[T any](o Ops[T], m *Model) T {
 	eps := c.RMSNormEps
 
 	f, fused := any(o).(Fused[T])
-	// Rotary embedding, rotate-half convention: angles [1, S, 1, D]. (A
-	// fused backend's attention applies it.)
+	pre, prefixed := any(o).(Prefixed[T])
+	fp, fusedPast := any(o).(PrefixedFused[T])
+	if fused && prefixed && !fusedPast {
+		prefixed = false // a fused backend continues prefixes only through RotaryAttentionPast
+	}
+	// Rotary embedding, rotate-half convention: angles [B or 1, S, 1, D]
+	// (past keys: [1, P, 1, D]). A fused backend's attention applies it.
+	var inv []float64
 	var cos, sin, bias, scale T
 	if !fused {
-		inv := make([]float64, D)
+		inv = make([]float64, D)
 		for i := 0; i < D/2; i++ {
 			inv[i] = math.Pow(c.RopeTheta, -2*float64(i)/float64(D))
 			inv[i+D/2] = inv[i]
@@ -205,9 +260,19 @@ func qwen3[T any](o Ops[T], m *Model) T {
 		bias = o.AttentionBias(true)
 		scale = o.Const(1 / math.Sqrt(float64(D)))
 	}
-	rope := func(x T) T { // x [B, S, n, D]
+	rotate := func(x, cos, sin T) T { // x [B, S, n, D]
 		rot := o.Concat(o.Neg(o.Slice(x, D/2, D)), o.Slice(x, 0, D/2))
 		return o.Add(o.Mul(x, cos), o.Mul(rot, sin))
+	}
+	rope := func(x T) T { return rotate(x, cos, sin) }
+	var pastCos, pastSin T
+	havePastAngles := false
+	ropePast := func(x T) T { // past keys at 0..P-1
+		if !havePastAngles {
+			angles := o.Mul(pre.PastPositions(), o.Vector(inv))
+			pastCos, pastSin, havePastAngles = o.Cos(angles), o.Sin(angles), true
+		}
+		return rotate(x, pastCos, pastSin)
 	}
 	// qkv are the q, k and v projections of h (with biases when the
 	// checkpoint has them).
@@ -254,10 +319,23 @@ func qwen3[T any](o Ops[T], m *Model) T {
 		q, k, v := qkv(h, p)
 		q = norm(q, p+"self_attn.q_norm.weight", D)
 		k = norm(k, p+"self_attn.k_norm.weight", D)
+		var pk, pv T
+		past := false
+		if prefixed {
+			pre.Present(l, k, v)
+			pk, pv, past = pre.Past(l)
+		}
 		var ctx T
-		if fused {
+		switch {
+		case fused && past:
+			ctx = fp.RotaryAttentionPast(q, k, v, pk, pv, c.RopeTheta)
+		case fused:
 			ctx = f.RotaryAttention(q, k, v, c.RopeTheta)
-		} else {
+		case past:
+			keys, values := pre.ConcatSeq(ropePast(pk), rope(k)), pre.ConcatSeq(pv, v)
+			probs := o.Softmax(o.Add(o.Scores(o.Mul(rope(q), scale), keys), bias))
+			ctx = o.MergeHeads(o.Context(probs, values))
+		default:
 			probs := o.Softmax(o.Add(o.Scores(o.Mul(rope(q), scale), rope(k)), bias))
 			ctx = o.MergeHeads(o.Context(probs, v))
 		}
@@ -346,3 +424,7 @@ func bert[T any](o Ops[T], m *Model) T {
 	pooled := o.Tanh(lin(o.First(x), "pooler.dense", H, H))
 	return lin(pooled, "classifier", 1, H)
 }
+
+// decoder reports whether m is a decoder (the families that take part in
+// shared prefixes).
+func (m *Model) decoder() bool { return modeldir.IsDecoder(m.Family) }

@@ -69,6 +69,131 @@ func (r *Reference) Eval(ids, mask, types []int64, B, S int) (*Tensor, error) {
 	return e.run()
 }
 
+// Past holds the keys and values of N prefixes, as Prefix returns them:
+// per layer, K[l] and V[l] are [N, P, nK, D] (keys after k_norm, before the
+// rotary embedding); prefix n has Lens[n] real tokens, right-padded to P.
+type Past struct {
+	Lens []int
+	P    int
+	K, V []*Tensor
+}
+
+// Prefix evaluates N prefixes (right-padded ids and mask, [N, P] row-major)
+// and returns their keys and values (a decoder's only).
+func (r *Reference) Prefix(ids, mask []int64, N, P int) (*Past, error) {
+	e, err := r.prepare(ids, mask, N, P)
+	if err != nil {
+		return nil, err
+	}
+	e.record = true
+	if _, err := e.run(); err != nil {
+		return nil, err
+	}
+	past := &Past{P: P, K: e.presentK, V: e.presentV, Lens: make([]int, N)}
+	for n := range N {
+		for s := range P {
+			past.Lens[n] += int(mask[n*P+s])
+		}
+	}
+	return past, nil
+}
+
+// EvalPast evaluates rows that continue prefixes: ids and mask [B, S] are
+// each row's own tokens (right-padded), which sit after its prefix,
+// past's row index[b] (so at positions Lens[index[b]] and on). It returns
+// the raw scores [B, 1], which equal Eval's on the whole rows.
+func (r *Reference) EvalPast(ids, mask []int64, B, S int, past *Past, index []int) (*Tensor, error) {
+	if !r.m.decoder() {
+		return nil, fmt.Errorf("arch: family %s continues no prefix: %w", r.m.Family, errdefs.ErrUnsupported)
+	}
+	if len(index) != B || past == nil || len(past.K) != r.m.Config.NumHiddenLayers || len(past.V) != len(past.K) {
+		return nil, fmt.Errorf("arch: past of %d rows for a batch of %d: %w", len(index), B, errdefs.ErrInvalidInput)
+	}
+	for _, i := range index {
+		if i < 0 || i >= len(past.Lens) {
+			return nil, fmt.Errorf("arch: prefix index %d outside the past's %d prefixes: %w", i, len(past.Lens), errdefs.ErrInvalidInput)
+		}
+	}
+	e, err := r.prepare(ids, mask, B, S)
+	if err != nil {
+		return nil, err
+	}
+	e.past, e.index = past, index
+	return e.run()
+}
+
+// prepare checks a decoder batch and returns its evaluator.
+func (r *Reference) prepare(ids, mask []int64, B, S int) (*f64, error) {
+	if !r.m.decoder() {
+		return nil, fmt.Errorf("arch: family %s has no prefix: %w", r.m.Family, errdefs.ErrUnsupported)
+	}
+	if len(ids) != B*S || len(mask) != B*S {
+		return nil, fmt.Errorf("arch: inputs of %d, %d tokens for a [%d %d] batch: %w", len(ids), len(mask), B, S, errdefs.ErrInvalidInput)
+	}
+	in := func(v []int64) *Tensor {
+		t := &Tensor{Dims: []int{B, S}, Data: make([]float64, B*S)}
+		for i, x := range v {
+			t.Data[i] = float64(x)
+		}
+		return t
+	}
+	return &f64{r: r, ids: in(ids), mask: in(mask), types: in(make([]int64, B*S)), B: B, S: S}, nil
+}
+
+// pastLen is row b's prefix length (0 without a past).
+func (e *f64) pastLen(b int) int {
+	if e.past == nil {
+		return 0
+	}
+	return e.past.Lens[e.index[b]]
+}
+
+// Past implements Prefixed: the rows' prefix keys and values.
+func (e *f64) Past(layer int) (k, v *Tensor, ok bool) {
+	if e.past == nil {
+		return nil, nil, false
+	}
+	gather := func(t *Tensor) *Tensor {
+		N := t.Dims[0]
+		row := t.size() / max(N, 1)
+		out := &Tensor{Dims: append([]int{e.B}, t.Dims[1:]...), Data: make([]float64, 0, e.B*row)}
+		for _, i := range e.index {
+			out.Data = append(out.Data, t.Data[i*row:(i+1)*row]...)
+		}
+		return out
+	}
+	return gather(e.past.K[layer]), gather(e.past.V[layer]), true
+}
+
+// PastPositions implements Prefixed.
+func (e *f64) PastPositions() *Tensor {
+	t := &Tensor{Dims: []int{1, e.past.P, 1, 1}, Data: make([]float64, e.past.P)}
+	for i := range t.Data {
+		t.Data[i] = float64(i)
+	}
+	return t
+}
+
+// ConcatSeq implements Prefixed.
+func (e *f64) ConcatSeq(a, b *Tensor) *Tensor {
+	B := a.Dims[0]
+	ra, rb := a.size()/B, b.size()/B
+	out := &Tensor{Dims: append([]int{B, a.Dims[1] + b.Dims[1]}, a.Dims[2:]...), Data: make([]float64, 0, a.size()+b.size())}
+	for i := range B {
+		out.Data = append(out.Data, a.Data[i*ra:(i+1)*ra]...)
+		out.Data = append(out.Data, b.Data[i*rb:(i+1)*rb]...)
+	}
+	return out
+}
+
+// Present implements Prefixed: a Prefix evaluation keeps the keys and values.
+func (e *f64) Present(layer int, k, v *Tensor) {
+	if e.record {
+		e.presentK = append(e.presentK, k)
+		e.presentV = append(e.presentV, v)
+	}
+}
+
 // run evaluates the model. Ops go on after the first error with empty
 // tensors, and may then fail on their shapes: such a panic is dropped for
 // the recorded error (a panic without one is a bug and goes on).
@@ -88,7 +213,14 @@ type f64 struct {
 	ids, mask, types *Tensor
 	B, S             int
 	err              error
+
+	record             bool // keep Present's keys and values (Prefix)
+	presentK, presentV []*Tensor
+	past               *Past // rows continue these prefixes (EvalPast)
+	index              []int
 }
+
+var _ Prefixed[*Tensor] = (*f64)(nil)
 
 func (e *f64) fail(err error) *Tensor {
 	if e.err == nil {
@@ -158,6 +290,13 @@ func (e *f64) Vector(v []float64) *Tensor {
 }
 
 func (e *f64) Positions() *Tensor {
+	if e.past != nil {
+		t := &Tensor{Dims: []int{e.B, e.S, 1, 1}, Data: make([]float64, e.B*e.S)}
+		for i := range t.Data {
+			t.Data[i] = float64(e.pastLen(i/e.S) + i%e.S)
+		}
+		return t
+	}
 	t := &Tensor{Dims: []int{1, e.S, 1, 1}, Data: make([]float64, e.S)}
 	for i := range t.Data {
 		t.Data[i] = float64(i)
@@ -431,6 +570,27 @@ func (e *f64) Context(p, v *Tensor) *Tensor {
 
 func (e *f64) AttentionBias(causal bool) *Tensor {
 	B, S := e.B, e.S
+	if e.past != nil { // keys [past ; own]
+		P := e.past.P
+		T := P + S
+		out := &Tensor{Dims: []int{B, 1, S, T}, Data: make([]float64, B*S*T)}
+		for b := 0; b < B; b++ {
+			for s := 0; s < S; s++ {
+				row := out.Data[(b*S+s)*T:][:T]
+				for t := range row {
+					visible := t < e.pastLen(b)
+					if t >= P {
+						j := t - P
+						visible = e.mask.Data[b*S+j] != 0 && (!causal || j <= s)
+					}
+					if !visible {
+						row[t] = -1e9
+					}
+				}
+			}
+		}
+		return out
+	}
 	out := &Tensor{Dims: []int{B, 1, S, S}, Data: make([]float64, B*S*S)}
 	for b := 0; b < B; b++ {
 		for s := 0; s < S; s++ {

@@ -70,6 +70,39 @@ type Attr struct {
 	f    float32
 	ints []int64
 	str  string
+	sub  *Subgraph
+}
+
+// Subgraph is a graph-valued attribute's graph (an If node's branch), built
+// by Graph.Branch.
+type Subgraph struct {
+	name    string
+	nodes   []node
+	outputs []valueInfo
+}
+
+// GraphAttr is a graph attribute (an If node's then_branch, else_branch).
+func GraphAttr(name string, g *Subgraph) Attr { return Attr{name: name, typ: 5, sub: g} }
+
+// Branch builds a subgraph: the nodes that build adds (through g's usual
+// methods) go into it instead of g, and its outputs are the values build
+// returns, declared with type typ and dims (symbolic or fixed, as Input).
+// Inside, values of g made before Branch (and g's constants and weights,
+// wherever they are made) are visible; values made inside are visible
+// only there, so build must not memoize them for later use outside.
+func (g *Graph) Branch(typ DataType, dims []any, build func() []string) *Subgraph {
+	saved := g.nodes
+	g.nodes = nil
+	outs := build()
+	sub := &Subgraph{name: g.fresh("branch")}
+	for _, o := range outs {
+		name := g.fresh("branch_out")
+		g.nodes = append(g.nodes, node{op: "Identity", name: name + "_node", inputs: []string{o}, outputs: []string{name}})
+		sub.outputs = append(sub.outputs, valueInfo{name, typ, dims})
+	}
+	sub.nodes = g.nodes
+	g.nodes = saved
+	return sub
 }
 
 // Int is an integer attribute.
@@ -163,6 +196,21 @@ func (g *Graph) Input(name string, typ DataType, dims ...any) string {
 	return name
 }
 
+// InputDefault declares a graph input with a default value: an
+// initializer of the same name holding data (typ elements of dimensions
+// shape; ONNX IR 4 and later), which ONNX Runtime uses when the input is
+// not fed. dims are the declared (symbolic or fixed) dimensions, as Input.
+func (g *Graph) InputDefault(name string, typ DataType, shape []int64, data []byte, dims ...any) (string, error) {
+	if g.names[name] {
+		return "", fmt.Errorf("onnxgraph: input %s: name in use: %w", name, errdefs.ErrInvalidInput)
+	}
+	if _, err := g.Weight(name, typ, shape, data); err != nil {
+		return "", err
+	}
+	g.inputs = append(g.inputs, valueInfo{name, typ, dims})
+	return name, nil
+}
+
 // Output declares value as a graph output under name (an Identity node is
 // added when the names differ).
 func (g *Graph) Output(value, name string, typ DataType, dims ...any) {
@@ -226,7 +274,7 @@ func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (st
 	g.names[name] = true
 	in := initializer{name: name, typ: typ, dims: append([]int64(nil), dims...), size: n}
 	if n <= smallTensor {
-		in.data = append([]byte(nil), data...)
+		in.data = append([]byte{}, data...) // non-nil: inline, empty tensors included
 	} else {
 		if pad := (spillAlign - g.spillOff%spillAlign) % spillAlign; pad > 0 {
 			if _, err := g.spillW.Write(make([]byte, pad)); err != nil {
@@ -536,6 +584,8 @@ func encodeNode(n node) []byte {
 			ab = appendVarint(ab, 3, a.i)
 		case 3:
 			ab = appendStr(ab, 4, a.str)
+		case 5:
+			ab = appendMsg(ab, 6, encodeSubgraph(a.sub))
 		case 7:
 			for _, v := range a.ints {
 				ab = appendVarint(ab, 8, v)
@@ -543,6 +593,18 @@ func encodeNode(n node) []byte {
 		}
 		ab = appendVarint(ab, 20, int64(a.typ))
 		b = appendMsg(b, 5, ab)
+	}
+	return b
+}
+
+func encodeSubgraph(g *Subgraph) []byte {
+	var b []byte
+	for _, n := range g.nodes {
+		b = appendMsg(b, 1, encodeNode(n))
+	}
+	b = appendStr(b, 2, g.name)
+	for _, v := range g.outputs {
+		b = appendMsg(b, 12, encodeValueInfo(v))
 	}
 	return b
 }

@@ -118,6 +118,10 @@ func TestGraphErrors(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrDimension) {
 		t.Errorf("WeightFrom short: %v, want ErrDimension", err)
 	}
+	g.Input("in", og.Float, int64(1))
+	if _, err := g.InputDefault("in", og.Float, []int64{1}, make([]byte, 4), int64(1)); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("InputDefault on a name in use: %v, want ErrInvalidInput", err)
+	}
 	if err := g.Save(filepath.Join(dir, "m.onnx"), filepath.Join(t.TempDir(), "elsewhere.data"), true); !errors.Is(err, errdefs.ErrInvalidInput) {
 		t.Errorf("external data in another directory: %v, want ErrInvalidInput", err)
 	}
@@ -179,4 +183,43 @@ func session(t *testing.T, model string) *ort.Session {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestBranch: an If node whose branches are built with Branch takes the
+// branch its condition picks; branches read values and constants made
+// outside them.
+func TestBranch(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	dir := t.TempDir()
+	g, err := og.New("if", filepath.Join(dir, "spill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := g.Input("x", og.Float, "n")
+	two := g.ConstFloat(og.Float, []float32{2})
+	cond := g.Op("Squeeze", []string{g.Op("Greater", []string{g.Op("ReduceSum", []string{x}, og.Int("keepdims", 1)), g.ConstFloat(og.Float, []float32{0})})})
+	add := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Add", []string{x, two})} })
+	mul := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Mul", []string{x, two})} })
+	g.Output(g.Op("If", []string{cond}, og.GraphAttr("then_branch", add), og.GraphAttr("else_branch", mul)), "y", og.Float, "n")
+	model := filepath.Join(dir, "model.onnx")
+	if err := g.Save(model, "", false); err != nil {
+		t.Fatal(err)
+	}
+	s := session(t, model)
+	for _, tt := range []struct{ in, want []float32 }{
+		{[]float32{1, 2}, []float32{3, 4}},     // sum > 0: then (add)
+		{[]float32{-1, -2}, []float32{-2, -4}}, // else (mul)
+	} {
+		xt, _ := ortgo.NewTensor(ortgo.NewShape(2), tt.in)
+		out := []ortgo.Value{nil}
+		if err := s.Run([]ortgo.Value{xt}, out); err != nil {
+			t.Fatal(err)
+		}
+		got := out[0].(*ortgo.Tensor[float32]).GetData()
+		if got[0] != tt.want[0] || got[1] != tt.want[1] {
+			t.Errorf("x %v: y %v, want %v", tt.in, got, tt.want)
+		}
+		xt.Destroy()
+		out[0].Destroy()
+	}
 }

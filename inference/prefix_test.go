@@ -1,0 +1,167 @@
+package inference_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"twostage/convert"
+	"twostage/errdefs"
+	"twostage/inference"
+	"twostage/internal/tinymodel"
+	"twostage/modeldir"
+)
+
+// prefixed returns inputs that share prefix: its tokens, then tail i's.
+func prefixed(prefix []int64, tails ...[]int64) []inference.Input {
+	out := make([]inference.Input, len(tails))
+	for i, t := range tails {
+		out[i] = inference.Input{IDs: append(slices.Clone(prefix), t...), Prefix: len(prefix)}
+	}
+	return out
+}
+
+// TestPrefixBatch: an executor that continues prefixes gets each batch's
+// distinct prefixes once and each row's tokens after its prefix, batches
+// are sized by those tokens, and an executor that does not gets the rows
+// whole; the outputs are the same.
+func TestPrefixBatch(t *testing.T) {
+	a, b := []int64{7, 7, 7}, []int64{9, 9}
+	in := append(prefixed(a, []int64{1}, []int64{2, 2}), prefixed(b, []int64{3})...)
+	in = append(append(in, inference.Input{IDs: []int64{4, 4}}), prefixed(a, []int64{5, 5, 5})...)
+	want := []float32{22, 25, 21, 8, 36}
+	for _, continues := range []bool{true, false} {
+		f := &fake{sig: inference.Signature{Mask: true, Width: 1, Prefix: continues}}
+		rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1})
+		m, err := rt.Open(modelFile(t), inference.Score, 0, &inference.ModelOptions{MaxBatchSize: 8, MaxWait: 50e6, NoLengthGrouping: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := m.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if out[i][0] != want[i] {
+				t.Errorf("prefix %v: input %d scored %v, want %v", continues, i, out[i][0], want[i])
+			}
+		}
+		f.mu.Lock()
+		batches := f.batches
+		f.mu.Unlock()
+		if len(batches) != 1 {
+			t.Fatalf("prefix %v: %d batches, want 1", continues, len(batches))
+		}
+		bt := batches[0]
+		st := m.Stats()
+		if !continues {
+			if bt.Prefixes != nil || bt.Seq != 6 || st.PrefixTokens != 0 || st.RealTokens != 20 {
+				t.Errorf("whole rows: prefixes %v, seq %d, stats %+v", bt.Prefixes, bt.Seq, st)
+			}
+		} else {
+			// The prefixes are a, b and the empty one, each once.
+			if len(bt.Prefixes) != 3 || bt.Seq != 3 || st.PrefixTokens != 5 || st.RealTokens != 9 {
+				t.Errorf("prefixed rows: prefixes %v, seq %d, stats %+v", bt.Prefixes, bt.Seq, st)
+			}
+			for r := range bt.Real {
+				p := bt.Prefixes[bt.PrefixOf[r]]
+				if len(p) != 0 && len(p) != 2 && len(p) != 3 {
+					t.Errorf("row %d continues %v", r, p)
+				}
+			}
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fake{sig: inference.Signature{Mask: true, Width: 1, Prefix: true}}
+	m, err := newRuntime(t, f, inference.ModelOptions{Provider: "fake"}).Open(modelFile(t), inference.Score, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Run(context.Background(), []inference.Input{{IDs: []int64{1, 2}, Prefix: 2}}); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("a prefix that leaves no token: %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestPrefixORT runs a tiny zerank model on ONNX Runtime (fused and plain
+// graphs): calls of different prefixes, batched together, score as their
+// inputs run whole (1e-5 relative).
+func TestPrefixORT(t *testing.T) {
+	for _, graph := range []string{"fused", "plain"} {
+		t.Run(graph, func(t *testing.T) {
+			spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 4, Dtype: "F32"}
+			dir := tinymodel.ModelSpec(t, spec, tinymodelOptions(graph))
+			rt, err := inference.New(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			m, err := rt.Open(modeldir.ModelPath(dir), inference.Score, 0, &inference.ModelOptions{MaxWait: 20e6, IntraOpThreads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if !m.Signature().Prefix {
+				t.Fatal("a converted decoder does not continue prefixes")
+			}
+			rng := rand.New(rand.NewPCG(5, 6))
+			draw := func(n int) []int64 {
+				out := make([]int64, n)
+				for i := range out {
+					out[i] = rng.Int64N(int64(tinymodel.Qwen3Vocab))
+				}
+				return out
+			}
+			var calls [][]inference.Input
+			for _, p := range []int{40, 12, 25} {
+				prefix := draw(p)
+				var tails [][]int64
+				for range 7 {
+					tails = append(tails, draw(1+rng.IntN(30)))
+				}
+				calls = append(calls, prefixed(prefix, tails...))
+			}
+			got := make([][][]float32, len(calls))
+			errs := make(chan error, len(calls))
+			for i, c := range calls {
+				go func() {
+					var err error
+					got[i], err = m.Run(context.Background(), c)
+					errs <- err
+				}()
+			}
+			for range calls {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if m.Stats().PrefixTokens == 0 {
+				t.Error("no prefix was run")
+			}
+			for i, c := range calls {
+				whole := make([]inference.Input, len(c))
+				for j, in := range c {
+					whole[j] = inference.Input{IDs: in.IDs}
+				}
+				want, err := m.Run(context.Background(), whole)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := range want {
+					g, w := float64(got[i][j][0]), float64(want[j][0])
+					if math.Abs(g-w) > 1e-5*math.Abs(w) {
+						t.Errorf("call %d input %d: prefixed %v, whole %v", i, j, g, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// tinymodelOptions converts to graph kind graph.
+func tinymodelOptions(graph string) *convert.Options { return &convert.Options{Graph: graph} }
