@@ -5,9 +5,11 @@ package rerank
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
+	"twostage"
 	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/testassets"
@@ -51,6 +53,43 @@ func TestXLAMatchesORT(t *testing.T) {
 			for i := range want {
 				if !near(got[i].Raw, want[i].Raw, 1e-4) || !near(got[i].Score, want[i].Score, 1e-4) {
 					t.Errorf("doc %d: xla %+v, ORT %+v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestXLASharedPrefix: on the XLA backend, calls of different query
+// lengths batched together score with the shared prefix on as with it off
+// (each pair whole), within 1e-5 relative, for both decoder families; the
+// prefixes run once per batch and the calls share batches.
+func TestXLASharedPrefix(t *testing.T) {
+	docs := append(append([]string(nil), testDocs...), testDocs[0], testDocs[2])
+	for _, family := range []string{modeldir.FamilyZerank, modeldir.FamilyQwen3Reranker} {
+		t.Run(family, func(t *testing.T) {
+			dir := checkpoint(t, family)
+			open := func(mode PrefixMode) *Engine {
+				rt, err := inference.New(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { rt.Close() })
+				return openEngine(t, dir, &EngineOptions{Runtime: rt, SharedPrefix: mode, ModelOptions: inference.ModelOptions{
+					Provider: inference.ProviderXLA, Family: family, MaxBatchSize: 64, MaxWait: 200 * time.Millisecond, MinFill: -1}})
+			}
+			on, off := open(PrefixOn), open(PrefixOff)
+			got, want := rerankAll(t, on, docs, twostage.RerankOptions{}), rerankAll(t, off, docs, twostage.RerankOptions{})
+			if st := on.Stats(); st.PrefixTokens == 0 || st.Batches >= int64(len(prefixQueries)) {
+				t.Errorf("shared-prefix engine stats %+v: want prefixes run, and calls sharing batches", st)
+			}
+			if st := off.Stats(); st.PrefixTokens != 0 {
+				t.Errorf("engine with SharedPrefix off ran %d prefix tokens", st.PrefixTokens)
+			}
+			for c := range prefixQueries {
+				for i := range docs {
+					if g, w := got[c][i].Raw, want[c][i].Raw; math.Abs(g-w) > 1e-5*math.Abs(w) || math.IsNaN(g) {
+						t.Errorf("query %d doc %d: shared prefix %.8g, whole %.8g", c, i, g, w)
+					}
 				}
 			}
 		})
