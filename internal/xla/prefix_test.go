@@ -66,16 +66,20 @@ func within(t *testing.T, what string, got, want []float64, tol, floor float64) 
 // TestRunPrefixed: rows continuing prefixes (several calls' prefixes of
 // different lengths, one empty, in one batch) score as the whole rows do
 // on the same executor, within 1e-5 relative (fp32 compute), and as the
-// float64 reference's whole rows and EvalPast within 1e-5 relative to the
-// logits' scale (1 on the tiny models): Qwen3-Reranker's score is the
-// difference of two logits, and fp32 rounding is relative to those, so a
-// score near 0 is off the reference by more than 1e-5 of itself, also
-// when the rows run whole.
+// float64 reference's whole rows and EvalPast, within 1e-5 relative for
+// zerank and 1e-5 relative to the logits' scale (1 on the tiny models) for
+// Qwen3-Reranker: its score is the difference of two logits, and fp32
+// rounding is relative to those, so a score near 0 is off the reference
+// by more than 1e-5 of itself, also when the rows run whole.
 func TestRunPrefixed(t *testing.T) {
-	for _, spec := range []tinymodel.Spec{
-		{Family: modeldir.FamilyZerank, Seed: 5},
-		{Family: modeldir.FamilyQwen3Reranker, Seed: 6, Untied: true},
+	for _, tc := range []struct {
+		spec  tinymodel.Spec
+		floor float64 // against float64: relative to max(|score|, floor)
+	}{
+		{tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 5}, 0},
+		{tinymodel.Spec{Family: modeldir.FamilyQwen3Reranker, Seed: 6, Untied: true}, 1},
 	} {
+		spec := tc.spec
 		t.Run(spec.Family, func(t *testing.T) {
 			dir := tinymodel.Checkpoint(t, spec)
 			e := open(t, dir, &xla.Options{Family: spec.Family})
@@ -99,7 +103,8 @@ func TestRunPrefixed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			within(t, "prefixed vs float64 whole rows", got, want.Data, 1e-5, 1)
+			within(t, "prefixed vs float64 whole rows", got, want.Data, 1e-5, tc.floor)
+			within(t, "whole rows vs float64 whole rows", whole, want.Data, 1e-5, tc.floor)
 			pids, pmask, _, N, P := batch(c.prefixes[:2], pad) // the reference's past: non-empty prefixes only
 			past, err := ref.Prefix(pids, pmask, N, P)
 			if err != nil {
@@ -121,7 +126,7 @@ func TestRunPrefixed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			within(t, "prefixed vs float64 EvalPast", gotSub, refPast.Data, 1e-5, 1)
+			within(t, "prefixed vs float64 EvalPast", gotSub, refPast.Data, 1e-5, tc.floor)
 		})
 	}
 }
