@@ -195,3 +195,36 @@ func TestRunPrefixedErrors(t *testing.T) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestRunPrefixedReducedPrecision: in bf16 (the GPU's compute type) rows
+// continuing prefixes stay as near the float64 scores as whole rows do
+// (0.05, TestReducedPrecision's bound) and near the whole rows' bf16
+// scores.
+func TestRunPrefixedReducedPrecision(t *testing.T) {
+	dir := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 5})
+	e := open(t, dir, &xla.Options{Compute: xla.ComputeBF16})
+	c := newPrefixCase(3)
+	ctx := context.Background()
+	ids, mask, _, B, S := batch(c.own, 151643)
+	got, err := e.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wids, wmask, _, WB, WS := batch(c.whole(), 151643)
+	whole, err := e.Run(ctx, wids, wmask, nil, WB, WS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := reference(t, dir, modeldir.FamilyZerank).Eval(wids, wmask, nil, WB, WS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range got {
+		if d := math.Abs(got[r] - want.Data[r]); d > 0.05 {
+			t.Errorf("row %d: bf16 prefixed %v, float64 %v (diff %g > 0.05)", r, got[r], want.Data[r], d)
+		}
+		if d := math.Abs(got[r] - whole[r]); d > 0.05 {
+			t.Errorf("row %d: bf16 prefixed %v, bf16 whole %v (diff %g > 0.05)", r, got[r], whole[r], d)
+		}
+	}
+}
