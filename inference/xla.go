@@ -26,6 +26,10 @@ import (
 // the compiled buckets (xla.Buckets), so bucket padding shows in Stats.
 // Score runs cross-encoder families (one raw score per row), Embed the
 // embedding family (hidden states per token, which the front end pools).
+// A decoder continues shared prefixes (Signature.Prefix): a batch's
+// distinct prefixes run once as a prefix program, whose keys and values
+// stay on the device as the past of the rows' own tokens
+// (xla.Executor.RunPrefixed).
 //
 // Errors: no loadable plugin for the platform, a family the task cannot
 // use, or a build without the xla tag wrap errdefs.ErrUnsupported; a
@@ -56,6 +60,7 @@ func (xlaBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 	if task == Embed {
 		x.sig.Output = outHidden
 	}
+	x.sig.Prefix = modeldir.IsDecoder(desc.Family)
 	return x, nil
 }
 
@@ -66,6 +71,7 @@ func (x *xlaExec) Shape(rows, seq int) (int, int) { return x.e.Shape(rows, seq) 
 // Run hands the executor the batch's real rows only: it adds its own
 // padding rows up to the bucket (each with one real token, so that no row
 // is all padding), which is the runtime's Shape(Real, Seq) = (Rows, Seq).
+// A batch with prefixes runs them once and its rows after them.
 func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
 	n := b.Real * b.Seq
 	var types []int64
@@ -79,7 +85,16 @@ func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
 		}
 		return &Output{Data: h, Width: len(h) / max(n, 1)}, nil
 	}
-	s, err := x.e.Run(ctx, b.IDs[:n], b.Mask[:n], types, b.Real, b.Seq)
+	var s []float64
+	var err error
+	if b.Prefixes != nil {
+		if !x.sig.Prefix {
+			return nil, fmt.Errorf("inference: a batch with shared prefixes for a %s model: %w", x.e.Family(), errdefs.ErrInvalidInput)
+		}
+		s, err = x.e.RunPrefixed(ctx, b.Prefixes, b.PrefixOf[:b.Real], b.IDs[:n], b.Mask[:n], b.Real, b.Seq)
+	} else {
+		s, err = x.e.Run(ctx, b.IDs[:n], b.Mask[:n], types, b.Real, b.Seq)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("inference: %w", err)
 	}

@@ -5,9 +5,16 @@ package rerank
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"twostage"
 	"twostage/errdefs"
 	"twostage/inference"
 	"twostage/internal/leaktest"
@@ -52,6 +59,43 @@ func TestXLAMatchesORT(t *testing.T) {
 			for i := range want {
 				if !near(got[i].Raw, want[i].Raw, 1e-4) || !near(got[i].Score, want[i].Score, 1e-4) {
 					t.Errorf("doc %d: xla %+v, ORT %+v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestXLASharedPrefix: on the XLA backend, calls of different query
+// lengths batched together score with the shared prefix on as with it off
+// (each pair whole), within 1e-5 relative, for both decoder families; the
+// prefixes run once per batch and the calls share batches.
+func TestXLASharedPrefix(t *testing.T) {
+	docs := append(append([]string(nil), testDocs...), testDocs[0], testDocs[2])
+	for _, family := range []string{modeldir.FamilyZerank, modeldir.FamilyQwen3Reranker} {
+		t.Run(family, func(t *testing.T) {
+			dir := checkpoint(t, family)
+			open := func(mode PrefixMode) *Engine {
+				rt, err := inference.New(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { rt.Close() })
+				return openEngine(t, dir, &EngineOptions{Runtime: rt, SharedPrefix: mode, ModelOptions: inference.ModelOptions{
+					Provider: inference.ProviderXLA, Family: family, MaxBatchSize: 64, MaxWait: 200 * time.Millisecond, MinFill: -1}})
+			}
+			on, off := open(PrefixOn), open(PrefixOff)
+			got, want := rerankAll(t, on, docs, twostage.RerankOptions{}), rerankAll(t, off, docs, twostage.RerankOptions{})
+			if st := on.Stats(); st.PrefixTokens == 0 || st.Batches >= int64(len(prefixQueries)) {
+				t.Errorf("shared-prefix engine stats %+v: want prefixes run, and calls sharing batches", st)
+			}
+			if st := off.Stats(); st.PrefixTokens != 0 {
+				t.Errorf("engine with SharedPrefix off ran %d prefix tokens", st.PrefixTokens)
+			}
+			for c := range prefixQueries {
+				for i := range docs {
+					if g, w := got[c][i].Raw, want[c][i].Raw; math.Abs(g-w) > 1e-5*math.Abs(w) || math.IsNaN(g) {
+						t.Errorf("query %d doc %d: shared prefix %.8g, whole %.8g", c, i, g, w)
+					}
 				}
 			}
 		})
@@ -151,5 +195,115 @@ func TestXLAOpenErrors(t *testing.T) {
 				e.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkSharedPrefixXLA is BenchmarkSharedPrefix's measurement on the
+// XLA backend (the CPU PJRT plugin, fp32): the engine's throughput with the
+// shared prefix over without (above 1 it pays), for calls of 100 documents
+// of 300 to 500 tokens and queries of 15 and 300 tokens, the two engines
+// alternating calls in one run, each timed by its fastest call, on the
+// same random-weight zerank-architecture checkpoint (hidden 256, 4 layers,
+// the real vocabulary and tokenizer):
+//
+//	go test -tags xla -run '^$' -bench SharedPrefixXLA -benchtime 1x -timeout 30m ./rerank
+//
+// TWOSTAGE_BENCH_QUERY_TOKENS, TWOSTAGE_BENCH_DOCS, TWOSTAGE_BENCH_ROUNDS
+// (default 2), TWOSTAGE_BENCH_HIDDEN and TWOSTAGE_BENCH_LAYERS change the
+// workload as there. The first calls compile the programs of the buckets
+// they need and are not timed.
+func BenchmarkSharedPrefixXLA(b *testing.B) {
+	testassets.Path(b, "pjrt/pjrt_c_api_cpu_plugin.so")
+	env := func(name string, def int) int {
+		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+			return n
+		}
+		return def
+	}
+	hidden, layers := env("TWOSTAGE_BENCH_HIDDEN", 256), env("TWOSTAGE_BENCH_LAYERS", 4)
+	spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Hidden: hidden, Layers: layers, Heads: max(hidden/64, 1),
+		KVHeads: max(hidden/128, 1), HeadDim: 64, Intermediate: 3 * hidden, Seed: 1, Dtype: "F32"}
+	dir := tinymodel.Checkpoint(b, spec)
+	rt, err := inference.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	open := func(mode PrefixMode) *Engine {
+		e, err := Open(dir, &EngineOptions{Runtime: rt, SharedPrefix: mode,
+			ModelOptions: inference.ModelOptions{Provider: inference.ProviderXLA, Family: modeldir.FamilyZerank}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return e
+	}
+	on, off := open(PrefixOn), open(PrefixOff)
+	defer on.Close()
+	defer off.Close()
+	rng := rand.New(rand.NewPCG(7, 8))
+	words := strings.Fields("rerank query document model token batch padding length engine score search vector retrieval cross encoder attention prefix keys values layer the a of and to in is for")
+	text := func(tokens int) string {
+		var sb strings.Builder
+		for sb.Len() < 8*tokens {
+			sb.WriteString(words[rng.IntN(len(words))] + " ")
+		}
+		s, _ := cutTokens(on.prompt.tok, sb.String(), tokens)
+		return s
+	}
+	docs := make([]string, env("TWOSTAGE_BENCH_DOCS", 100))
+	for i := range docs {
+		docs[i] = text(300 + rng.IntN(201))
+	}
+	lengths := []int{15, 300}
+	if v := os.Getenv("TWOSTAGE_BENCH_QUERY_TOKENS"); v != "" {
+		lengths = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("TWOSTAGE_BENCH_QUERY_TOKENS=%q", v)
+			}
+			lengths = append(lengths, n)
+		}
+	}
+	rounds := env("TWOSTAGE_BENCH_ROUNDS", 2)
+	// call runs one call and keeps its time in *fastest when faster.
+	call := func(e *Engine, q string, fastest *time.Duration) []float64 {
+		t := time.Now()
+		s, err := e.Rerank(context.Background(), q, docs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		*fastest = min(*fastest, time.Since(t))
+		raw := make([]float64, len(s))
+		for i := range s {
+			raw[i] = s[i].Raw
+		}
+		return raw
+	}
+	b.Logf("xla cpu plugin, model: zerank architecture, hidden %d, %d layers, %d+%d heads of 64, fp32; %d documents of 300-500 tokens per call, %d calls per engine and query",
+		hidden, layers, spec.Heads, spec.KVHeads, len(docs), rounds)
+	for i := 0; i < b.N; i++ {
+		for _, n := range lengths {
+			q := text(n)
+			var warm time.Duration
+			call(off, q, &warm) // compile and warm up
+			call(on, q, &warm)
+			tOn, tOff := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+			worst := 0.0
+			p0 := on.Stats().PrefixTokens
+			for range rounds {
+				wOff := call(off, q, &tOff)
+				wOn := call(on, q, &tOn)
+				for k := range wOn {
+					worst = math.Max(worst, math.Abs(wOn[k]-wOff[k])/math.Max(math.Abs(wOff[k]), 1e-3))
+				}
+			}
+			prefix := float64(on.Stats().PrefixTokens-p0) / float64(rounds)
+			ratio := float64(tOff) / float64(tOn)
+			pps := func(d time.Duration) float64 { return float64(len(docs)) / d.Seconds() }
+			b.Logf("xla, query %3d tokens: shared prefix over whole pairs: %.3fx the throughput (fastest call: %.1f vs %.1f pairs/s); %.0f prefix tokens run per call; worst relative score difference %.2g",
+				n, ratio, pps(tOn), pps(tOff), prefix, worst)
+			b.ReportMetric(ratio, fmt.Sprintf("xla-on/off-q%d", n))
+		}
 	}
 }

@@ -21,9 +21,13 @@
 #   3. scores the same token ids with the xla backend in bf16;
 #   4. prints, per workload, both sides' pairs/s, their ratio, the largest
 #      raw-score difference and the rank agreement.
-# Workloads: 256, 512 and 1,024-token inputs at fixed batch sizes, and calls
+# Workloads: 256, 512 and 1,024-token inputs at fixed batch sizes, calls
 # of 1 query x 100 documents of 300 to 500 tokens (each call sorted by
-# length and run in 4 batches of 25, on both sides). Every step writes its results to the work
+# length and run in 4 batches of 25, on both sides), and calls of a 15- and
+# a 300-token query x 100 such documents, which xla also runs with the
+# shared query prefix (each batch runs its call's prefix once; the row
+# under the workload: its pairs/s, its ratio to PyTorch's whole pairs and
+# to xla's). Every step writes its results to the work
 # directory as it finishes, and step 4 prints what there is, so a run cut
 # short still reports its finished workloads. Timings exclude compiling
 # (XLA) and warm-up (PyTorch); both are printed.
@@ -137,6 +141,17 @@ for c in range(calls):
     docs = [seq(int(torch.randint(300, 501, (1,), generator=g)), q) for _ in range(100)]
     mixed += sorted(docs, key=len)  # each call sorted by length, batches of 25 within it
 work_items.append({"name": f"{calls} calls of 1 query x 100 docs, 300-500 tokens", "batch": 25, "seqs": mixed, "call": 100})
+# The shared query prefix: calls whose 100 documents follow one query of
+# 15 or 300 tokens; xla runs them whole and with the prefix run once per batch.
+for qlen in (15, 300):
+    shared = []
+    for c in range(min(calls, 3)):
+        head = pre + torch.randint(1000, 150000, (qlen,), generator=g).tolist() + mid
+        docs = [head + torch.randint(1000, 150000, (int(torch.randint(300, 501, (1,), generator=g)) - len(post),), generator=g).tolist() + post
+                for _ in range(100)]
+        shared += sorted(docs, key=len)
+    work_items.append({"name": f"{min(calls, 3)} calls of a {qlen}-token query x 100 docs, shared prefix", "batch": 25, "seqs": shared,
+                       "call": 100, "prefix": len(pre) + qlen + len(mid)})
 with open(os.path.join(work, "pairs.json"), "w") as f:
     json.dump(work_items, f)
 
@@ -214,4 +229,9 @@ for name, t in torch_r.items():
     xa = sorted(range(len(x["scores"])), key=lambda i: -x["scores"][i])[:10]
     print(f"{name:52} {tp:10.1f} {xp:10.1f} {xp/tp:7.2f} {d:11.4f} {spearman(t['scores'], x['scores']):9.4f} {len(set(ta) & set(xa)):>7}/10"
           f"   (xla first pass with compiling {x['compile_seconds']:.1f}s; torch warm-up {t['warmup_seconds']:.1f}s)")
+    if x.get("prefix_seconds"):
+        pp = x["pairs"] / x["prefix_seconds"]
+        d = max(abs(a - b) for a, b in zip(t["scores"], x["prefix_scores"]))
+        print(f"{'  xla with the shared prefix':52} {tp:10.1f} {pp:10.1f} {pp/tp:7.2f} {d:11.4f} {spearman(t['scores'], x['prefix_scores']):9.4f}"
+              f"   ({pp/xp:.2f}x xla whole; first pass with compiling {x['prefix_compile_seconds']:.1f}s)")
 PYEOF

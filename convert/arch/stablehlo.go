@@ -41,20 +41,41 @@ type Program struct {
 	// Hidden is the output's width for an embedding model ([B, S, Hidden]);
 	// 0 for a cross-encoder, whose output is the raw scores [B].
 	Hidden int
+	// Presents, for a prefix program (StableHLOPrefix), is the number of
+	// layers whose keys and values are its outputs: 2*Presents float32
+	// [B, S, nK, D] tensors, layer by layer, keys then values (keys after
+	// k_norm, before the rotary embedding), instead of scores.
+	Presents int
+	// N, P and Past, for a continuation program (StableHLOPast): its rows
+	// continue N prefixes right-padded to P tokens, and after the Inputs
+	// come past_lengths int32 [N] (each prefix's real tokens),
+	// prefix_index int32 [B] (each row's prefix) and, for each of the Past
+	// layers, the past keys and values float32 [N, P, nK, D] (a prefix
+	// program's outputs, in their order); then the Params.
+	N, P, Past int
 }
 
 // StableHLO emits m as a StableHLO program for a [B, S] batch with matrix
 // products (and rank-2 weights) in compute (F32, F16 or BF16).
 func StableHLO(m *Model, B, S int, compute string) (*Program, error) {
+	return emit(m, B, S, 0, 0, modeWhole, compute)
+}
+
+// emit builds the program of mode for a [B, S] batch (and, for a
+// continuation program, N prefixes right-padded to P).
+func emit(m *Model, B, S, N, P int, mode programMode, compute string) (*Program, error) {
 	dt, err := dtypeOf(compute)
 	if err != nil {
 		return nil, err
 	}
-	if B < 1 || S < 1 {
-		return nil, fmt.Errorf("arch: program shape [%d %d]: %w", B, S, errdefs.ErrInvalidInput)
+	if B < 1 || S < 1 || (mode == modePast && (N < 1 || P < 1)) {
+		return nil, fmt.Errorf("arch: program shape [%d %d] past [%d %d]: %w", B, S, N, P, errdefs.ErrInvalidInput)
+	}
+	if mode != modeWhole && !m.decoder() {
+		return nil, fmt.Errorf("arch: family %s has no prefix: %w", m.Family, errdefs.ErrUnsupported)
 	}
 	b := stablehlo.New("twostage_" + strings.ReplaceAll(m.Family, "-", "_"))
-	h := &hlo{fn: b.Main(), B: B, S: S, compute: dt, computeName: compute, params: map[string]*stablehlo.Value{}}
+	h := &hlo{fn: b.Main(), B: B, S: S, compute: dt, computeName: compute, params: map[string]*stablehlo.Value{}, mode: mode}
 	i32 := shapes.Make(dtypes.Int32, B, S)
 	h.ids, err = h.fn.NamedInput("input_ids", i32)
 	h.keep(err)
@@ -66,14 +87,28 @@ func StableHLO(m *Model, B, S int, compute string) (*Program, error) {
 		h.keep(err)
 		p.Inputs = 3
 	}
+	switch mode {
+	case modePrefix:
+		p.Presents = m.Config.NumHiddenLayers
+	case modePast:
+		p.N, p.P, p.Past = N, P, m.Config.NumHiddenLayers
+		h.pastInputs(m, N, P)
+	}
 	out := Output[*stablehlo.Value](h, m)
 	if h.err == nil {
-		if m.Family == modeldir.FamilyBertEmbedding {
+		switch {
+		case mode == modePrefix:
+			if len(h.presents) != 2*p.Presents {
+				h.keep(fmt.Errorf("%d present tensors, want %d: %w", len(h.presents), 2*p.Presents, errdefs.ErrInvalidInput))
+			} else {
+				h.keep(h.fn.Return(h.presents...))
+			}
+		case m.Family == modeldir.FamilyBertEmbedding:
 			p.Hidden = m.Config.HiddenSize
-		} else {
-			out = h.reshape(out, B)
+			h.keep(h.fn.Return(out))
+		default:
+			h.keep(h.fn.Return(h.reshape(out, B)))
 		}
-		h.keep(h.fn.Return(out))
 	}
 	if h.err != nil {
 		return nil, fmt.Errorf("arch: stablehlo for %s [%d %d]: %w", m.Family, B, S, h.err)
@@ -110,6 +145,13 @@ type hlo struct {
 	sumFn, maxFn      *stablehlo.Function
 	sumFnI            *stablehlo.Function
 	posF, posI, zeroF *stablehlo.Value
+
+	mode            programMode
+	presents        []*stablehlo.Value // a prefix program's outputs
+	pastLens, index *stablehlo.Value   // a continuation program's inputs
+	pastK, pastV    []*stablehlo.Value
+	P               int
+	rowPast         *stablehlo.Value // [B] int32: each row's prefix length
 }
 
 // keep records the first error.
@@ -176,6 +218,9 @@ func (h *hlo) Vector(v []float64) *stablehlo.Value {
 }
 
 func (h *hlo) Positions() *stablehlo.Value {
+	if h.mode == modePast {
+		return h.pastPositions()
+	}
 	return h.v(h.fn.Iota(shapes.Make(dtypes.Float32, 1, h.S, 1, 1), 1))
 }
 
@@ -424,6 +469,10 @@ func (h *hlo) AttentionBias(causal bool) *stablehlo.Value {
 		t := h.v(h.fn.Iota(shapes.Make(dtypes.Int32, S, S), 1))
 		c := h.v(stablehlo.BroadcastInDim(h.compare(t, s, types.CompareLE), shapes.Make(dtypes.Bool, full...), []int{2, 3}))
 		ok = h.v(stablehlo.And(ok, c))
+	}
+	if h.mode == modePast { // keys [past ; own]
+		ok = h.concatAxis(3, h.pastVisible(), ok)
+		full = []int{B, 1, S, h.P + S}
 	}
 	if h.err != nil {
 		return ok

@@ -3,7 +3,10 @@
 // plugin), keeps one reference-counted client per plugin and device,
 // compiles one StableHLO program per (model, bucket shape) once, uploads a
 // checkpoint's weights once as device buffers, and runs right-padded batches
-// of token ids to raw per-row scores (or hidden states).
+// of token ids to raw per-row scores (or hidden states). A decoder's rows
+// may continue shared prefixes (RunPrefixed): the distinct prefixes run
+// once, as a prefix program whose per-layer keys and values stay on the
+// device as the past that the rows' continuation program takes.
 //
 // It is the only package that touches PJRT. The runtime needs cgo and the
 // build tag xla; without the tag Open returns an error saying so, and the

@@ -25,6 +25,25 @@ func Example() {
 	// open failed
 }
 
+// ExampleExecutor_RunPrefixed scores two rows that continue one shared
+// prefix (the template and query tokens): the prefix runs once, and the
+// rows' own tokens attend to its keys and values on the device.
+func ExampleExecutor_RunPrefixed() {
+	e, err := xla.Open("path/to/hf-checkpoint", nil)
+	if err != nil {
+		fmt.Println("open failed")
+		return
+	}
+	defer e.Close()
+	prefix := []int64{151644, 8948, 198, 3555, 374}
+	ids := []int64{9454, 151643, 872, 198} // each row's tokens after the prefix
+	mask := []int64{1, 0, 1, 1}
+	raw, err := e.RunPrefixed(context.Background(), [][]int64{prefix}, []int{0, 0}, ids, mask, 2, 2)
+	fmt.Println(len(raw), err)
+	// Output:
+	// open failed
+}
+
 // ExampleBuckets shows the compiled shape a batch of 5 inputs of at most
 // 100 tokens runs in.
 func ExampleBuckets() {

@@ -26,12 +26,16 @@ var (
 
 // gpuWorkload is one workload of the check: sequences of token ids (each a
 // whole zerank input), run in batches of Batch in the given order, within
-// calls of Call sequences (0: one call).
+// calls of Call sequences (0: one call). Prefix > 0: each call's sequences
+// share their first Prefix tokens, and the workload runs twice, whole and
+// with the shared prefix (RunPrefixed: each batch runs its call's prefix
+// once, then its rows' tokens after it).
 type gpuWorkload struct {
-	Name  string    `json:"name"`
-	Batch int       `json:"batch"`
-	Call  int       `json:"call"`
-	Seqs  [][]int64 `json:"seqs"`
+	Name   string    `json:"name"`
+	Batch  int       `json:"batch"`
+	Call   int       `json:"call"`
+	Prefix int       `json:"prefix"`
+	Seqs   [][]int64 `json:"seqs"`
 }
 
 // gpuResult is what the check writes per workload.
@@ -41,6 +45,10 @@ type gpuResult struct {
 	Seconds        float64   `json:"seconds"` // per timed pass
 	CompileSeconds float64   `json:"compile_seconds"`
 	Scores         []float64 `json:"scores"`
+	// The same with the shared prefix (workloads with a Prefix).
+	PrefixSeconds        float64   `json:"prefix_seconds,omitempty"`
+	PrefixCompileSeconds float64   `json:"prefix_compile_seconds,omitempty"`
+	PrefixScores         []float64 `json:"prefix_scores,omitempty"`
 }
 
 // TestGPUCheck times the executor over prepared workloads (see
@@ -81,7 +89,9 @@ func TestGPUCheck(t *testing.T) {
 	for _, w := range work {
 		fixedB = w.Batch
 		res := gpuResult{Name: w.Name, Pairs: len(w.Seqs), Scores: make([]float64, len(w.Seqs))}
-		pass := func() error {
+		// pass runs the workload once into scores, with the shared prefix or
+		// without.
+		pass := func(prefixed bool, scores []float64) error {
 			call := w.Call
 			if call <= 0 {
 				call = len(w.Seqs)
@@ -89,43 +99,63 @@ func TestGPUCheck(t *testing.T) {
 			for start := 0; start < len(w.Seqs); {
 				end := min(start+w.Batch, (start/call+1)*call, len(w.Seqs))
 				rows := w.Seqs[start:end]
+				cut := 0
+				if prefixed {
+					cut = w.Prefix
+				}
 				S := 0
 				for _, r := range rows {
-					S = max(S, len(r))
+					S = max(S, len(r)-cut)
 				}
 				ids, mask := make([]int64, len(rows)*S), make([]int64, len(rows)*S)
 				for i, r := range rows {
-					copy(ids[i*S:], r)
-					for j := range r {
+					copy(ids[i*S:], r[cut:])
+					for j := range len(r) - cut {
 						mask[i*S+j] = 1
 					}
-					for j := len(r); j < S; j++ {
+					for j := len(r) - cut; j < S; j++ {
 						ids[i*S+j] = 151643
 					}
 				}
-				out, err := e.Run(ctx, ids, mask, nil, len(rows), S)
+				var out []float64
+				var err error
+				if prefixed {
+					out, err = e.RunPrefixed(ctx, [][]int64{rows[0][:cut]}, make([]int, len(rows)), ids, mask, len(rows), S)
+				} else {
+					out, err = e.Run(ctx, ids, mask, nil, len(rows), S)
+				}
 				if err != nil {
 					return err
 				}
-				copy(res.Scores[start:], out)
+				copy(scores[start:], out)
 				start = end
 			}
 			return nil
 		}
-		c0 := time.Now()
-		if err := pass(); err != nil { // compiles each bucket once
-			t.Fatal(err)
-		}
-		res.CompileSeconds = time.Since(c0).Seconds()
-		r0 := time.Now()
-		for i := 0; i < *gpuRepeat; i++ {
-			if err := pass(); err != nil {
+		// timed runs a first pass (compiling each bucket once), then the
+		// timed ones, and returns the seconds of each.
+		timed := func(prefixed bool, scores []float64) (compile, secs float64) {
+			c0 := time.Now()
+			if err := pass(prefixed, scores); err != nil {
 				t.Fatal(err)
 			}
+			compile = time.Since(c0).Seconds()
+			r0 := time.Now()
+			for i := 0; i < *gpuRepeat; i++ {
+				if err := pass(prefixed, scores); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return compile, time.Since(r0).Seconds() / float64(*gpuRepeat)
 		}
-		res.Seconds = time.Since(r0).Seconds() / float64(*gpuRepeat)
-		results = append(results, res)
+		res.CompileSeconds, res.Seconds = timed(false, res.Scores)
 		t.Logf("%s: %d pairs, %.3fs per pass (first pass with compiling %.1fs)", w.Name, res.Pairs, res.Seconds, res.CompileSeconds)
+		if w.Prefix > 0 {
+			res.PrefixScores = make([]float64, len(w.Seqs))
+			res.PrefixCompileSeconds, res.PrefixSeconds = timed(true, res.PrefixScores)
+			t.Logf("%s, shared prefix of %d tokens: %.3fs per pass (first pass with compiling %.1fs)", w.Name, w.Prefix, res.PrefixSeconds, res.PrefixCompileSeconds)
+		}
+		results = append(results, res)
 		if *gpuOut != "" {
 			b, _ := json.Marshal(results)
 			if err := os.WriteFile(*gpuOut, b, 0o644); err != nil {

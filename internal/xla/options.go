@@ -34,6 +34,11 @@ type Options struct {
 	// shape that runs it; nil means Buckets. It must return B >= b and
 	// S >= s.
 	Shape func(b, s int) (B, S int)
+	// PrefixShape rounds the n distinct prefixes of a batch, of at most p
+	// tokens, up to the compiled shape of their prefix program (and of the
+	// past its continuation takes); nil means Buckets. It must return
+	// N >= n and P >= p.
+	PrefixShape func(n, p int) (N, P int)
 	// PluginEnv overrides the PJRT_PLUGIN_LIBRARY_PATH environment variable
 	// when not nil (tests); WorkDir the directory whose .deps/pjrt is
 	// searched ("": the working directory).

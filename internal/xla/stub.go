@@ -40,6 +40,11 @@ func (e *Executor) Run(ctx context.Context, ids, mask, types []int64, b, s int) 
 	return nil, errNoTag
 }
 
+// RunPrefixed fails: build with -tags xla.
+func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []int, ids, mask []int64, b, s int) ([]float64, error) {
+	return nil, errNoTag
+}
+
 // Hidden fails: build with -tags xla.
 func (e *Executor) Hidden(ctx context.Context, ids, mask, types []int64, b, s int) ([]float32, error) {
 	return nil, errNoTag

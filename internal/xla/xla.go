@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/go-xla/pkg/pjrt"
@@ -135,8 +136,20 @@ type Executor struct {
 	closed  bool
 	weights map[string]*pjrt.Buffer // by Param key
 	progMu  sync.Mutex
-	progs   map[[2]int]*program
+	progs   map[progKey]*program
+	prefix  func(n, p int) (int, int)
 }
+
+// progKey names a compiled program: its kind and shape.
+type progKey struct {
+	mode       int // 0 whole rows, progPrefix, progPast
+	B, S, N, P int
+}
+
+const (
+	progPrefix = 1 + iota // a prefix program: [B, S] are the prefixes
+	progPast              // a continuation program of [N, P] prefixes
+)
 
 // program is one bucket's compiled program with its weight arguments.
 type program struct {
@@ -145,6 +158,7 @@ type program struct {
 	params []*pjrt.Buffer
 	inputs int
 	hidden int
+	outs   int // outputs: 1, or a prefix program's 2 per layer
 	err    error
 }
 
@@ -220,9 +234,12 @@ func Open(dir string, opts *Options) (*Executor, error) {
 		return nil, err
 	}
 	e := &Executor{c: c, model: model, desc: desc, compute: compute, maxLen: maxLen, shape: o.Shape,
-		weights: map[string]*pjrt.Buffer{}, progs: map[[2]int]*program{}}
+		weights: map[string]*pjrt.Buffer{}, progs: map[progKey]*program{}, prefix: o.PrefixShape}
 	if e.shape == nil {
 		e.shape = func(b, s int) (int, int) { return Buckets(b, s, maxLen) }
+	}
+	if e.prefix == nil {
+		e.prefix = func(n, p int) (int, int) { return Buckets(n, p, maxLen) }
 	}
 	for _, p := range probe.Params {
 		if err := e.upload(src, p); err != nil {
@@ -298,17 +315,26 @@ func (e *Executor) Shape(b, s int) (int, int) {
 	return max(B, b), max(S, s)
 }
 
-// get returns the compiled program of bucket [B, S].
-func (e *Executor) get(B, S int) (*program, error) {
+// get returns the compiled program k.
+func (e *Executor) get(k progKey) (*program, error) {
 	e.progMu.Lock()
-	p := e.progs[[2]int{B, S}]
+	p := e.progs[k]
 	if p == nil {
 		p = &program{}
-		e.progs[[2]int{B, S}] = p
+		e.progs[k] = p
 	}
 	e.progMu.Unlock()
 	p.once.Do(func() {
-		prog, err := arch.StableHLO(e.model, B, S, e.compute)
+		var prog *arch.Program
+		var err error
+		switch k.mode {
+		case progPrefix:
+			prog, err = arch.StableHLOPrefix(e.model, k.B, k.S, e.compute)
+		case progPast:
+			prog, err = arch.StableHLOPast(e.model, k.B, k.S, k.N, k.P, e.compute)
+		default:
+			prog, err = arch.StableHLO(e.model, k.B, k.S, e.compute)
+		}
 		if err != nil {
 			p.err = fmt.Errorf("xla: %w", err)
 			return
@@ -316,11 +342,11 @@ func (e *Executor) get(B, S int) (*program, error) {
 		if p.exec, p.err = e.c.compile(prog.Text); p.err != nil {
 			return
 		}
-		p.inputs, p.hidden = prog.Inputs, prog.Hidden
+		p.inputs, p.hidden, p.outs = prog.Inputs, prog.Hidden, max(1, 2*prog.Presents)
 		for _, w := range prog.Params {
 			buf := e.weights[paramKey(w)]
 			if buf == nil {
-				p.err = fmt.Errorf("xla: program [%d %d] wants weight %s, not uploaded: %w", B, S, w.Name, twostage.ErrInvalidInput)
+				p.err = fmt.Errorf("xla: program [%d %d] wants weight %s, not uploaded: %w", k.B, k.S, w.Name, twostage.ErrInvalidInput)
 				return
 			}
 			p.params = append(p.params, buf)
@@ -369,13 +395,44 @@ func (e *Executor) run(ctx context.Context, ids, mask, types []int64, b, s int, 
 		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
 	}
 	B, S := e.Shape(b, s)
-	p, err := e.get(B, S)
+	p, err := e.get(progKey{B: B, S: S})
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("xla: %w", err)
 	}
+	in, err := e.inputs(ids, mask, types, b, s, B, S, p.inputs)
+	defer destroy(in)
+	if err != nil {
+		return nil, err
+	}
+	args := append(slices.Clip(in), p.params...)
+	outs, err := p.exec.Execute(args...).OnDevice(e.c.device).Done()
+	if err != nil {
+		return nil, fmt.Errorf("xla: execute: %w", err)
+	}
+	defer destroy(outs)
+	flat, _, err := pjrt.BufferToArray[float32](outs[0])
+	if err != nil {
+		return nil, fmt.Errorf("xla: read scores: %w", err)
+	}
+	if hidden { // [B, S, H] -> [b, s, H]
+		H := p.hidden
+		res := make([]float32, 0, b*s*H)
+		for r := 0; r < b; r++ {
+			res = append(res, flat[r*S*H:r*S*H+s*H]...)
+		}
+		return res, nil
+	}
+	return flat[:b], nil
+}
+
+// inputs uploads the first n of a [b, s] batch's ids, mask and types
+// (nil: zeros), padded to [B, S]: padding rows get one real token (the pad
+// id), so that no row is all padding. The caller destroys the buffers,
+// also after an error.
+func (e *Executor) inputs(ids, mask, types []int64, b, s, B, S, n int) ([]*pjrt.Buffer, error) {
 	in := [3][]int32{make([]int32, B*S), make([]int32, B*S), make([]int32, B*S)}
 	pad := int32(e.desc.PadTokenID)
 	for r := 0; r < B; r++ {
@@ -394,42 +451,33 @@ func (e *Executor) run(ctx context.Context, ids, mask, types []int64, b, s int, 
 			}
 		}
 	}
-	args := make([]*pjrt.Buffer, 0, p.inputs+len(p.params))
-	defer func() {
-		for _, a := range args[:min(len(args), p.inputs)] {
-			a.Destroy()
-		}
-	}()
-	for _, v := range in[:p.inputs] {
-		buf, err := e.c.c.BufferFromHost().FromFlatDataWithDimensions(v, []int{B, S}).ToDevice(e.c.device).Done()
+	bufs := make([]*pjrt.Buffer, 0, n)
+	for _, v := range in[:n] {
+		buf, err := e.upload32(v, B, S)
 		if err != nil {
-			return nil, fmt.Errorf("xla: input upload: %w", err)
+			return bufs, err
 		}
-		args = append(args, buf)
+		bufs = append(bufs, buf)
 	}
-	args = append(args, p.params...)
-	outs, err := p.exec.Execute(args...).OnDevice(e.c.device).Done()
+	return bufs, nil
+}
+
+// upload32 puts int32 values of dims on the device.
+func (e *Executor) upload32(v []int32, dims ...int) (*pjrt.Buffer, error) {
+	buf, err := e.c.c.BufferFromHost().FromFlatDataWithDimensions(v, dims).ToDevice(e.c.device).Done()
 	if err != nil {
-		return nil, fmt.Errorf("xla: execute: %w", err)
+		return nil, fmt.Errorf("xla: input upload: %w", err)
 	}
-	defer func() {
-		for _, o := range outs {
-			o.Destroy()
+	return buf, nil
+}
+
+// destroy frees device buffers (nil entries skipped).
+func destroy(bufs []*pjrt.Buffer) {
+	for _, b := range bufs {
+		if b != nil {
+			b.Destroy()
 		}
-	}()
-	flat, _, err := pjrt.BufferToArray[float32](outs[0])
-	if err != nil {
-		return nil, fmt.Errorf("xla: read scores: %w", err)
 	}
-	if hidden { // [B, S, H] -> [b, s, H]
-		H := p.hidden
-		res := make([]float32, 0, b*s*H)
-		for r := 0; r < b; r++ {
-			res = append(res, flat[r*S*H:r*S*H+s*H]...)
-		}
-		return res, nil
-	}
-	return flat[:b], nil
 }
 
 // check validates a batch's inputs.
