@@ -516,20 +516,27 @@ func (o *fusedOps) lengths() {
 // caches are GroupQueryAttention's cos and sin caches [S, D/2] for base
 // theta, computed from the sequence length (no max-length table stored).
 func (o *fusedOps) caches(theta float64, D int) (string, string) {
-	if c, ok := o.rotary[theta]; ok {
+	return o.cosSin(&o.rotary, theta, D, func() string { return o.l.seqPositions(o.ids) })
+}
+
+// cosSin returns the cos and sin caches [len(positions), D/2] for base
+// theta, kept in *kept by theta: positions (an int64 vector) is called once
+// per theta, on the first call.
+func (o *fusedOps) cosSin(kept *map[float64][2]string, theta float64, D int, positions func() string) (string, string) {
+	if c, ok := (*kept)[theta]; ok {
 		return c[0], c[1]
 	}
 	inv := make([]float64, D/2)
 	for i := range inv {
 		inv[i] = math.Pow(theta, -2*float64(i)/float64(D))
 	}
-	pos := o.opA("Cast", []string{o.l.seqPositions(o.ids)}, og.Int("to", int64(og.Float)))
-	angles := o.op("Mul", o.op("Unsqueeze", pos, o.l.i64(1)), o.Vector(inv)) // [S, D/2]
+	pos := o.opA("Cast", []string{positions()}, og.Int("to", int64(og.Float)))
+	angles := o.op("Mul", o.op("Unsqueeze", pos, o.l.i64(1)), o.Vector(inv))
 	c := [2]string{o.op("Cos", angles), o.op("Sin", angles)}
-	if o.rotary == nil {
-		o.rotary = map[float64][2]string{}
+	if *kept == nil {
+		*kept = map[float64][2]string{}
 	}
-	o.rotary[theta] = c
+	(*kept)[theta] = c
 	return c[0], c[1]
 }
 
@@ -601,21 +608,7 @@ func (o *fusedOps) RotaryAttentionPast(q, k, v, pk, pv string, theta float64) st
 // pastCaches are GroupQueryAttention's cos and sin caches [T, D/2] for
 // base theta over the positions 0..T-1 of a [past ; own] row (T a scalar).
 func (o *fusedOps) pastCaches(theta float64, D int, T string) (string, string) {
-	if c, ok := o.pastRotary[theta]; ok {
-		return c[0], c[1]
-	}
-	inv := make([]float64, D/2)
-	for i := range inv {
-		inv[i] = math.Pow(theta, -2*float64(i)/float64(D))
-	}
-	pos := o.opA("Cast", []string{o.op("Range", o.l.scalarI64(0), T, o.l.scalarI64(1))}, og.Int("to", int64(og.Float)))
-	angles := o.op("Mul", o.op("Unsqueeze", pos, o.l.i64(1)), o.Vector(inv)) // [T, D/2]
-	c := [2]string{o.op("Cos", angles), o.op("Sin", angles)}
-	if o.pastRotary == nil {
-		o.pastRotary = map[float64][2]string{}
-	}
-	o.pastRotary[theta] = c
-	return c[0], c[1]
+	return o.cosSin(&o.pastRotary, theta, D, func() string { return o.op("Range", o.l.scalarI64(0), T, o.l.scalarI64(1)) })
 }
 
 func (o *fusedOps) SelfAttention(x, wq, bq, wk, bk, wv, bv string, heads int) string {

@@ -9,6 +9,7 @@ import (
 
 	"twostage/errdefs"
 	"twostage/internal/batcher"
+	"twostage/internal/par"
 )
 
 // Input is one tokenized input: its token ids and, for models that take
@@ -279,46 +280,35 @@ func (h *Model) Stream(ctx context.Context, n int, fill func(lo, hi int) []Input
 		}
 		return m.b.Add(ctx, items)
 	}
-	out := make([][]float32, n)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	for lo := 0; lo < n && ctx.Err() == nil; lo += m.chunk {
+	// Each chunk is built by next, on this goroutine and in order, and run
+	// by its own call of Pieces' f; a chunk that fails its check ends the
+	// building: its piece runs to n and fails at once.
+	built := make([][]Input, (n+m.chunk-1)/m.chunk)
+	invalid := make([]error, len(built))
+	next := func(lo int) int {
 		hi := min(lo+m.chunk, n)
 		items := fill(lo, hi)
 		if err := checkPrefixes(items); err != nil {
-			fail(err)
-			break
+			invalid[lo/m.chunk] = err
+			return n
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := m.b.Add(ctx, items)
-			if err != nil {
-				fail(err)
-				return
-			}
-			copy(out[lo:], res)
-		}()
+		built[lo/m.chunk] = items
+		return hi
 	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil { // the parent ended between chunks
-		first = ctx.Err()
-	}
-	if first != nil {
-		return nil, first
+	out := make([][]float32, n)
+	err := par.Pieces(ctx, n, len(built), next, func(ctx context.Context, lo, _ int) error {
+		if err := invalid[lo/m.chunk]; err != nil {
+			return err
+		}
+		res, err := m.b.Add(ctx, built[lo/m.chunk])
+		if err != nil {
+			return err
+		}
+		copy(out[lo:], res)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

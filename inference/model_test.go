@@ -330,6 +330,57 @@ func TestStream(t *testing.T) {
 	}
 }
 
+// TestStreamErrors: Stream past one chunk (128 inputs here) fails with an
+// input's bad prefix (building stops at its chunk), a failed batch's error,
+// or the caller's ctx ending before it starts (nothing built).
+func TestStreamErrors(t *testing.T) {
+	errBoom := errors.New("boom")
+	const n = 1000
+	for _, tc := range []struct {
+		name   string
+		bad    int // the input whose prefix leaves it no token (-1: none)
+		fail   error
+		cancel bool
+		want   error
+		chunks int // chunks built; -1: any
+	}{
+		{"bad prefix in the third chunk", 300, nil, false, errdefs.ErrInvalidInput, 3},
+		{"failed batch", -1, errBoom, false, errBoom, -1},
+		{"cancelled", -1, nil, true, context.Canceled, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fake{sig: inference.Signature{Mask: true, Width: 1}, fail: tc.fail}
+			_, m := openFake(t, f, inference.ModelOptions{Provider: "fake", MaxBatchSize: 4}, inference.Score, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			var chunks int
+			_, err := m.Stream(ctx, n, func(lo, hi int) []inference.Input {
+				chunks++
+				out := make([]inference.Input, hi-lo)
+				for i := range out {
+					out[i].IDs = []int64{int64(lo + i), 1}
+					if lo+i == tc.bad {
+						out[i].Prefix = 2
+					}
+				}
+				return out
+			})
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Stream: %v, want %v", err, tc.want)
+			}
+			if tc.chunks >= 0 && chunks != tc.chunks {
+				t.Errorf("%d chunks built, want %d", chunks, tc.chunks)
+			}
+			if c := m.Stats().Calls; c != 1 {
+				t.Errorf("%d calls counted, want 1", c)
+			}
+		})
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	f := &fake{bucket: 1, sig: inference.Signature{Width: 1}}
 	rt := newRuntime(t, f, inference.ModelOptions{})

@@ -11,6 +11,7 @@ import (
 	"twostage/convert"
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/leaktest"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 )
@@ -96,70 +97,100 @@ func TestPrefixORT(t *testing.T) {
 		t.Run(graph, func(t *testing.T) {
 			spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 4, Dtype: "F32"}
 			dir := tinymodel.ModelSpec(t, spec, tinymodelOptions(graph))
-			rt, err := inference.New(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close()
-			m, err := rt.Open(modeldir.ModelPath(dir), inference.Score, 0, &inference.ModelOptions{MaxWait: 20e6, IntraOpThreads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := openScore(t, modeldir.ModelPath(dir), &inference.ModelOptions{MaxWait: 20e6, IntraOpThreads: 1})
 			if !m.Signature().Prefix {
 				t.Fatal("a converted decoder does not continue prefixes")
 			}
-			rng := rand.New(rand.NewPCG(5, 6))
-			draw := func(n int) []int64 {
-				out := make([]int64, n)
-				for i := range out {
-					out[i] = rng.Int64N(int64(tinymodel.Qwen3Vocab))
-				}
-				return out
-			}
-			var calls [][]inference.Input
-			for _, p := range []int{40, 12, 25} {
-				prefix := draw(p)
-				var tails [][]int64
-				for range 7 {
-					tails = append(tails, draw(1+rng.IntN(30)))
-				}
-				calls = append(calls, prefixed(prefix, tails...))
-			}
-			got := make([][][]float32, len(calls))
-			errs := make(chan error, len(calls))
-			for i, c := range calls {
-				go func() {
-					var err error
-					got[i], err = m.Run(context.Background(), c)
-					errs <- err
-				}()
-			}
-			for range calls {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
+			calls := prefixCalls(rand.New(rand.NewPCG(5, 6)), []int{40, 12, 25}, 7, 30)
+			got := runAll(t, m, calls)
 			if m.Stats().PrefixTokens == 0 {
 				t.Error("no prefix was run")
 			}
-			for i, c := range calls {
-				whole := make([]inference.Input, len(c))
-				for j, in := range c {
-					whole[j] = inference.Input{IDs: in.IDs}
-				}
-				want, err := m.Run(context.Background(), whole)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for j := range want {
-					g, w := float64(got[i][j][0]), float64(want[j][0])
-					if math.Abs(g-w) > 1e-5*math.Abs(w) {
-						t.Errorf("call %d input %d: prefixed %v, whole %v", i, j, g, w)
-					}
-				}
-			}
+			checkWhole(t, m, calls, got)
 		})
+	}
+}
+
+// openScore opens the scorer at path with o under a new runtime of the
+// built-in backends; both are closed when t ends.
+func openScore(t *testing.T, path string, o *inference.ModelOptions) *inference.Model {
+	t.Helper()
+	rt, err := inference.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaktest.Close(t, rt)
+	m, err := rt.Open(path, inference.Score, 0, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaktest.Close(t, m)
+	return m
+}
+
+// prefixCalls draws from rng one call per prefix length in lens: n inputs
+// that share a random prefix of that length, each followed by 1 to maxTail
+// random tokens of its own.
+func prefixCalls(rng *rand.Rand, lens []int, n, maxTail int) [][]inference.Input {
+	draw := func(n int) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = rng.Int64N(int64(tinymodel.Qwen3Vocab))
+		}
+		return out
+	}
+	var calls [][]inference.Input
+	for _, p := range lens {
+		prefix := draw(p)
+		var tails [][]int64
+		for range n {
+			tails = append(tails, draw(1+rng.IntN(maxTail)))
+		}
+		calls = append(calls, prefixed(prefix, tails...))
+	}
+	return calls
+}
+
+// runAll runs calls on m at once, so that they share batches, and returns
+// each call's outputs.
+func runAll(t *testing.T, m *inference.Model, calls [][]inference.Input) [][][]float32 {
+	t.Helper()
+	got := make([][][]float32, len(calls))
+	errs := make(chan error, len(calls))
+	for i, c := range calls {
+		go func() {
+			var err error
+			got[i], err = m.Run(context.Background(), c)
+			errs <- err
+		}()
+	}
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
+// checkWhole fails t unless each call's scores got (run with their
+// prefixes) are, within 1e-5 relative, those of its inputs run whole on m.
+func checkWhole(t *testing.T, m *inference.Model, calls [][]inference.Input, got [][][]float32) {
+	t.Helper()
+	for i, c := range calls {
+		whole := make([]inference.Input, len(c))
+		for j, in := range c {
+			whole[j] = inference.Input{IDs: in.IDs}
+		}
+		want, err := m.Run(context.Background(), whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range want {
+			g, w := float64(got[i][j][0]), float64(want[j][0])
+			if math.Abs(g-w) > 1e-5*math.Abs(w) || math.IsNaN(g) {
+				t.Errorf("call %d input %d: prefixed %v, whole %v", i, j, g, w)
+			}
+		}
 	}
 }
 

@@ -23,16 +23,7 @@ import (
 func TestXLABackend(t *testing.T) {
 	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
-	rt, err := inference.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	m, err := rt.Open(filepath.Join(ckpt, "config.json"), inference.Score, 0, &inference.ModelOptions{Provider: "XLA", MaxBatchSize: 8, NoLengthGrouping: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openScore(t, filepath.Join(ckpt, "config.json"), &inference.ModelOptions{Provider: "XLA", MaxBatchSize: 8, NoLengthGrouping: true})
 	if sig := m.Signature(); !sig.Mask || sig.TypeIDs || sig.Pooled {
 		t.Errorf("signature %+v, want a mask, no token types, not pooled", sig)
 	}

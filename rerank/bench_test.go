@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"twostage/convert"
+	"twostage/internal/benchenv"
 	"twostage/internal/rerankbench"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
-	"twostage/modeldir"
 )
 
 // BenchmarkEngineVsRaw builds a random-weight Qwen3 zerank model sized for
@@ -35,17 +35,7 @@ import (
 // alike.
 func BenchmarkEngineVsRaw(b *testing.B) {
 	testassets.ONNXRuntime(b)
-	env := func(name string, def int) int {
-		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-			return n
-		}
-		return def
-	}
-	hidden, layers := env("TWOSTAGE_BENCH_HIDDEN", 256), env("TWOSTAGE_BENCH_LAYERS", 4)
-	spec := tinymodel.Spec{
-		Family: modeldir.FamilyZerank, Hidden: hidden, Layers: layers, Heads: max(hidden/64, 1), KVHeads: max(hidden/128, 1),
-		HeadDim: 64, Intermediate: 3 * hidden, Seed: 1,
-	}
+	spec := benchenv.ZerankSpec()
 	var copts *convert.Options
 	if c := os.Getenv("TWOSTAGE_BENCH_COMPUTE"); c != "" {
 		copts = &convert.Options{Compute: c}
@@ -53,7 +43,7 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 	dir := tinymodel.ModelSpec(b, spec, copts)
 	o := &rerankbench.Options{CallsPerClient: 1}
 	o.Engine.Provider = os.Getenv("TWOSTAGE_BENCH_PROVIDER")
-	o.Engine.MaxBatchTokens = env("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
+	o.Engine.MaxBatchTokens = benchenv.Int("TWOSTAGE_BENCH_BATCH_TOKENS", 0)
 	o.NoUngrouped = os.Getenv("TWOSTAGE_BENCH_NO_UNGROUPED") == "1"
 	if os.Getenv("TWOSTAGE_BENCH_SPIN") == "1" {
 		o.Engine.SessionConfig = map[string]string{"session.intra_op.allow_spinning": "1"}
@@ -61,15 +51,11 @@ func BenchmarkEngineVsRaw(b *testing.B) {
 	if testing.Verbose() {
 		o.Log = func(f string, a ...any) { b.Logf(f, a...) }
 	}
-	if v := os.Getenv("TWOSTAGE_BENCH_CLIENTS"); v != "" {
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				b.Fatalf("TWOSTAGE_BENCH_CLIENTS=%q", v)
-			}
-			o.Clients = append(o.Clients, n)
-		}
+	clients, err := benchenv.Ints("TWOSTAGE_BENCH_CLIENTS", nil)
+	if err != nil {
+		b.Fatal(err)
 	}
+	o.Clients = clients
 	if n, err := strconv.Atoi(os.Getenv("TWOSTAGE_BENCH_CALLS")); err == nil {
 		o.CallsPerClient = n
 	}

@@ -6,16 +6,17 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"twostage/convert"
 	"twostage/inference"
+	"twostage/internal/benchenv"
+	"twostage/internal/cputime"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
-	"twostage/modeldir"
+	"twostage/tokenizer"
 )
 
 // BenchmarkSharedPrefix prints the engine's throughput with the shared
@@ -40,15 +41,8 @@ import (
 // graph without past inputs) of the same checkpoint.
 func BenchmarkSharedPrefix(b *testing.B) {
 	testassets.ONNXRuntime(b)
-	env := func(name string, def int) int {
-		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-			return n
-		}
-		return def
-	}
-	hidden, layers := env("TWOSTAGE_BENCH_HIDDEN", 256), env("TWOSTAGE_BENCH_LAYERS", 4)
-	spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Hidden: hidden, Layers: layers, Heads: max(hidden/64, 1),
-		KVHeads: max(hidden/128, 1), HeadDim: 64, Intermediate: 3 * hidden, Seed: 1, Dtype: "F32"}
+	spec := benchenv.ZerankSpec()
+	spec.Dtype = "F32"
 	var copts *convert.Options
 	if g := os.Getenv("TWOSTAGE_BENCH_GRAPH"); g != "" {
 		copts = &convert.Options{Graph: g}
@@ -80,7 +74,46 @@ func BenchmarkSharedPrefix(b *testing.B) {
 			b.Fatalf("baseline %s has past inputs: want a graph converted before shared prefixes", d)
 		}
 	}
-	tok := on.prompt.tok
+	w := newPrefixWorkload(b, on.prompt.tok, 3)
+	b.Logf("model: zerank architecture, hidden %d, %d layers, %d+%d heads of 64, vocabulary %d, fp32; %d documents of 300-500 tokens per call, %d calls per engine and query",
+		spec.Hidden, spec.Layers, spec.Heads, spec.KVHeads, tinymodel.Qwen3Vocab, len(w.docs), w.rounds)
+	for i := 0; i < b.N; i++ {
+		for _, n := range w.lengths {
+			m := w.measure(b, w.query(n), on, off, base)
+			ratio := func(a, b clock) (float64, float64) {
+				return float64(a.wall) / float64(b.wall), float64(a.cpu) / float64(max(b.cpu, 1))
+			}
+			wr, c := ratio(m.off, m.on)
+			b.Logf("query %3d tokens: shared prefix over whole pairs: %.3fx the throughput (fastest call: %.1f vs %.1f pairs/s), %.3fx in CPU time; %.0f prefix tokens in its batches per call (run once while kept); worst relative score difference %.2g",
+				n, wr, w.pairsPerSec(m.on), w.pairsPerSec(m.off), c, m.prefix, m.worst)
+			b.ReportMetric(wr, fmt.Sprintf("on/off-q%d", n))
+			b.ReportMetric(c, fmt.Sprintf("on/off-cpu-q%d", n))
+			if base != nil {
+				wr, c := ratio(m.base, m.off)
+				b.Logf("query %3d tokens: whole pairs on this graph over the baseline graph without past inputs (%.1f pairs/s): %.3fx the throughput, %.3fx in CPU time",
+					n, w.pairsPerSec(m.base), wr, c)
+				b.ReportMetric(wr, fmt.Sprintf("off/baseline-q%d", n))
+				b.ReportMetric(c, fmt.Sprintf("off/baseline-cpu-q%d", n))
+			}
+		}
+	}
+}
+
+// prefixWorkload is the shared-prefix benchmarks' workload: random texts
+// of the words below, cut to length by the engine's tokenizer.
+type prefixWorkload struct {
+	docs    []string
+	lengths []int // the queries' lengths in tokens
+	rounds  int   // timed calls per engine and query
+	query   func(tokens int) string
+}
+
+// newPrefixWorkload draws TWOSTAGE_BENCH_DOCS (default 100) documents of
+// 300 to 500 tokens of tok; queries, drawn by w.query, have the lengths in
+// TWOSTAGE_BENCH_QUERY_TOKENS (default "15,300"); each engine makes
+// TWOSTAGE_BENCH_ROUNDS (default rounds) timed calls per query.
+func newPrefixWorkload(b *testing.B, tok *tokenizer.Tokenizer, rounds int) *prefixWorkload {
+	b.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
 	words := strings.Fields("rerank query document model token batch padding length engine score search vector retrieval cross encoder attention prefix keys values layer the a of and to in is for")
 	text := func(tokens int) string {
@@ -92,33 +125,42 @@ func BenchmarkSharedPrefix(b *testing.B) {
 		s, _ := cutTokens(tok, sb.String(), tokens)
 		return s
 	}
-	docs := make([]string, env("TWOSTAGE_BENCH_DOCS", 100))
-	for i := range docs {
-		docs[i] = text(300 + rng.IntN(201))
+	w := &prefixWorkload{query: text, rounds: benchenv.Int("TWOSTAGE_BENCH_ROUNDS", rounds)}
+	w.docs = make([]string, benchenv.Int("TWOSTAGE_BENCH_DOCS", 100))
+	for i := range w.docs {
+		w.docs[i] = text(300 + rng.IntN(201))
 	}
-	lengths := []int{15, 300}
-	if v := os.Getenv("TWOSTAGE_BENCH_QUERY_TOKENS"); v != "" {
-		lengths = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				b.Fatalf("TWOSTAGE_BENCH_QUERY_TOKENS=%q", v)
-			}
-			lengths = append(lengths, n)
-		}
+	var err error
+	if w.lengths, err = benchenv.Ints("TWOSTAGE_BENCH_QUERY_TOKENS", []int{15, 300}); err != nil {
+		b.Fatal(err)
 	}
-	rounds := env("TWOSTAGE_BENCH_ROUNDS", 3)
-	ctx := context.Background()
-	// clock is one engine's fastest call and its least CPU time.
-	type clock struct{ wall, cpu time.Duration }
-	call := func(e *Engine, q string, c *clock) []float64 {
-		t, cpu := time.Now(), processCPU()
-		s, err := e.Rerank(ctx, q, docs)
+	return w
+}
+
+// clock is one engine's fastest call and its least CPU time.
+type clock struct{ wall, cpu time.Duration }
+
+// onOff is one query's measure of the engines with the shared prefix on
+// and off (and of the baseline engine, when there is one).
+type onOff struct {
+	on, off, base clock
+	worst         float64 // the largest relative score difference, on vs off
+	prefix        float64 // prefix tokens run per call with the prefix on
+}
+
+// measure warms on and off up with query q (untimed; XLA compiles its
+// programs there), then alternates w.rounds calls of off, on and base (when
+// not nil) over w.docs.
+func (w *prefixWorkload) measure(b *testing.B, q string, on, off, base *Engine) onOff {
+	b.Helper()
+	call := func(e *Engine, c *clock) []float64 {
+		t, cpu := time.Now(), cputime.Process()
+		s, err := e.Rerank(context.Background(), q, w.docs)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if c != nil {
-			c.wall, c.cpu = min(c.wall, time.Since(t)), min(c.cpu, processCPU()-cpu)
+			c.wall, c.cpu = min(c.wall, time.Since(t)), min(c.cpu, cputime.Process()-cpu)
 		}
 		raw := make([]float64, len(s))
 		for i := range s {
@@ -126,44 +168,26 @@ func BenchmarkSharedPrefix(b *testing.B) {
 		}
 		return raw
 	}
+	call(off, nil) // warm up
+	call(on, nil)
 	never := clock{math.MaxInt64, math.MaxInt64}
-	b.Logf("model: zerank architecture, hidden %d, %d layers, %d+%d heads of 64, vocabulary %d, fp32; %d documents of 300-500 tokens per call, %d calls per engine and query",
-		hidden, layers, spec.Heads, spec.KVHeads, tinymodel.Qwen3Vocab, len(docs), rounds)
-	for i := 0; i < b.N; i++ {
-		for _, n := range lengths {
-			q := text(n)
-			call(off, q, nil) // warm up
-			call(on, q, nil)
-			tOn, tOff, tBase := never, never, never
-			worst := 0.0
-			p0 := on.Stats().PrefixTokens
-			for range rounds {
-				wOff := call(off, q, &tOff)
-				wOn := call(on, q, &tOn)
-				for k := range wOn {
-					worst = math.Max(worst, math.Abs(wOn[k]-wOff[k])/math.Max(math.Abs(wOff[k]), 1e-3))
-				}
-				if base != nil {
-					call(base, q, &tBase)
-				}
-			}
-			prefix := float64(on.Stats().PrefixTokens-p0) / float64(rounds)
-			ratio := func(a, b clock) (float64, float64) {
-				return float64(a.wall) / float64(b.wall), float64(a.cpu) / float64(max(b.cpu, 1))
-			}
-			pps := func(c clock) float64 { return float64(len(docs)) / c.wall.Seconds() }
-			w, c := ratio(tOff, tOn)
-			b.Logf("query %3d tokens: shared prefix over whole pairs: %.3fx the throughput (fastest call: %.1f vs %.1f pairs/s), %.3fx in CPU time; %.0f prefix tokens in its batches per call (run once while kept); worst relative score difference %.2g",
-				n, w, pps(tOn), pps(tOff), c, prefix, worst)
-			b.ReportMetric(w, fmt.Sprintf("on/off-q%d", n))
-			b.ReportMetric(c, fmt.Sprintf("on/off-cpu-q%d", n))
-			if base != nil {
-				w, c := ratio(tBase, tOff)
-				b.Logf("query %3d tokens: whole pairs on this graph over the baseline graph without past inputs (%.1f pairs/s): %.3fx the throughput, %.3fx in CPU time",
-					n, pps(tBase), w, c)
-				b.ReportMetric(w, fmt.Sprintf("off/baseline-q%d", n))
-				b.ReportMetric(c, fmt.Sprintf("off/baseline-cpu-q%d", n))
-			}
+	m := onOff{on: never, off: never, base: never}
+	p0 := on.Stats().PrefixTokens
+	for range w.rounds {
+		wOff := call(off, &m.off)
+		wOn := call(on, &m.on)
+		for k := range wOn {
+			m.worst = math.Max(m.worst, math.Abs(wOn[k]-wOff[k])/math.Max(math.Abs(wOff[k]), 1e-3))
+		}
+		if base != nil {
+			call(base, &m.base)
 		}
 	}
+	m.prefix = float64(on.Stats().PrefixTokens-p0) / float64(w.rounds)
+	return m
+}
+
+// pairsPerSec is the throughput of a call of w.docs timed by c.
+func (w *prefixWorkload) pairsPerSec(c clock) float64 {
+	return float64(len(w.docs)) / c.wall.Seconds()
 }

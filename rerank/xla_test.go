@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"twostage"
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/benchenv"
 	"twostage/internal/leaktest"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -214,15 +211,8 @@ func TestXLAOpenErrors(t *testing.T) {
 // they need and are not timed.
 func BenchmarkSharedPrefixXLA(b *testing.B) {
 	testassets.Path(b, "pjrt/pjrt_c_api_cpu_plugin.so")
-	env := func(name string, def int) int {
-		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-			return n
-		}
-		return def
-	}
-	hidden, layers := env("TWOSTAGE_BENCH_HIDDEN", 256), env("TWOSTAGE_BENCH_LAYERS", 4)
-	spec := tinymodel.Spec{Family: modeldir.FamilyZerank, Hidden: hidden, Layers: layers, Heads: max(hidden/64, 1),
-		KVHeads: max(hidden/128, 1), HeadDim: 64, Intermediate: 3 * hidden, Seed: 1, Dtype: "F32"}
+	spec := benchenv.ZerankSpec()
+	spec.Dtype = "F32"
 	dir := tinymodel.Checkpoint(b, spec)
 	rt, err := inference.New(nil)
 	if err != nil {
@@ -240,69 +230,15 @@ func BenchmarkSharedPrefixXLA(b *testing.B) {
 	on, off := open(PrefixOn), open(PrefixOff)
 	defer on.Close()
 	defer off.Close()
-	rng := rand.New(rand.NewPCG(7, 8))
-	words := strings.Fields("rerank query document model token batch padding length engine score search vector retrieval cross encoder attention prefix keys values layer the a of and to in is for")
-	text := func(tokens int) string {
-		var sb strings.Builder
-		for sb.Len() < 8*tokens {
-			sb.WriteString(words[rng.IntN(len(words))] + " ")
-		}
-		s, _ := cutTokens(on.prompt.tok, sb.String(), tokens)
-		return s
-	}
-	docs := make([]string, env("TWOSTAGE_BENCH_DOCS", 100))
-	for i := range docs {
-		docs[i] = text(300 + rng.IntN(201))
-	}
-	lengths := []int{15, 300}
-	if v := os.Getenv("TWOSTAGE_BENCH_QUERY_TOKENS"); v != "" {
-		lengths = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				b.Fatalf("TWOSTAGE_BENCH_QUERY_TOKENS=%q", v)
-			}
-			lengths = append(lengths, n)
-		}
-	}
-	rounds := env("TWOSTAGE_BENCH_ROUNDS", 2)
-	// call runs one call and keeps its time in *fastest when faster.
-	call := func(e *Engine, q string, fastest *time.Duration) []float64 {
-		t := time.Now()
-		s, err := e.Rerank(context.Background(), q, docs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		*fastest = min(*fastest, time.Since(t))
-		raw := make([]float64, len(s))
-		for i := range s {
-			raw[i] = s[i].Raw
-		}
-		return raw
-	}
+	w := newPrefixWorkload(b, on.prompt.tok, 2)
 	b.Logf("xla cpu plugin, model: zerank architecture, hidden %d, %d layers, %d+%d heads of 64, fp32; %d documents of 300-500 tokens per call, %d calls per engine and query",
-		hidden, layers, spec.Heads, spec.KVHeads, len(docs), rounds)
+		spec.Hidden, spec.Layers, spec.Heads, spec.KVHeads, len(w.docs), w.rounds)
 	for i := 0; i < b.N; i++ {
-		for _, n := range lengths {
-			q := text(n)
-			var warm time.Duration
-			call(off, q, &warm) // compile and warm up
-			call(on, q, &warm)
-			tOn, tOff := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-			worst := 0.0
-			p0 := on.Stats().PrefixTokens
-			for range rounds {
-				wOff := call(off, q, &tOff)
-				wOn := call(on, q, &tOn)
-				for k := range wOn {
-					worst = math.Max(worst, math.Abs(wOn[k]-wOff[k])/math.Max(math.Abs(wOff[k]), 1e-3))
-				}
-			}
-			prefix := float64(on.Stats().PrefixTokens-p0) / float64(rounds)
-			ratio := float64(tOff) / float64(tOn)
-			pps := func(d time.Duration) float64 { return float64(len(docs)) / d.Seconds() }
+		for _, n := range w.lengths {
+			m := w.measure(b, w.query(n), on, off, nil)
+			ratio := float64(m.off.wall) / float64(m.on.wall)
 			b.Logf("xla, query %3d tokens: shared prefix over whole pairs: %.3fx the throughput (fastest call: %.1f vs %.1f pairs/s); %.0f prefix tokens run per call; worst relative score difference %.2g",
-				n, ratio, pps(tOn), pps(tOff), prefix, worst)
+				n, ratio, w.pairsPerSec(m.on), w.pairsPerSec(m.off), m.prefix, m.worst)
 			b.ReportMetric(ratio, fmt.Sprintf("xla-on/off-q%d", n))
 		}
 	}

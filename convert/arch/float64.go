@@ -52,6 +52,16 @@ func NewReference(m *Model, src Source) *Reference {
 // zeros) are [B, S] row-major. It returns Output's tensor: raw scores [B, 1]
 // or hidden states [B, S, H].
 func (r *Reference) Eval(ids, mask, types []int64, B, S int) (*Tensor, error) {
+	e, err := r.batch(ids, mask, types, B, S)
+	if err != nil {
+		return nil, err
+	}
+	return e.run()
+}
+
+// batch checks a right-padded [B, S] batch (types nil: zeros) and returns
+// its evaluator.
+func (r *Reference) batch(ids, mask, types []int64, B, S int) (*f64, error) {
 	if len(ids) != B*S || len(mask) != B*S || (types != nil && len(types) != B*S) {
 		return nil, fmt.Errorf("arch: inputs of %d, %d tokens for a [%d %d] batch: %w", len(ids), len(mask), B, S, errdefs.ErrInvalidInput)
 	}
@@ -65,8 +75,7 @@ func (r *Reference) Eval(ids, mask, types []int64, B, S int) (*Tensor, error) {
 	if types == nil {
 		types = make([]int64, B*S)
 	}
-	e := &f64{r: r, ids: in(ids), mask: in(mask), types: in(types), B: B, S: S}
-	return e.run()
+	return &f64{r: r, ids: in(ids), mask: in(mask), types: in(types), B: B, S: S}, nil
 }
 
 // Past holds the keys and values of N prefixes, as Prefix returns them:
@@ -127,17 +136,7 @@ func (r *Reference) prepare(ids, mask []int64, B, S int) (*f64, error) {
 	if !r.m.decoder() {
 		return nil, fmt.Errorf("arch: family %s has no prefix: %w", r.m.Family, errdefs.ErrUnsupported)
 	}
-	if len(ids) != B*S || len(mask) != B*S {
-		return nil, fmt.Errorf("arch: inputs of %d, %d tokens for a [%d %d] batch: %w", len(ids), len(mask), B, S, errdefs.ErrInvalidInput)
-	}
-	in := func(v []int64) *Tensor {
-		t := &Tensor{Dims: []int{B, S}, Data: make([]float64, B*S)}
-		for i, x := range v {
-			t.Data[i] = float64(x)
-		}
-		return t
-	}
-	return &f64{r: r, ids: in(ids), mask: in(mask), types: in(make([]int64, B*S)), B: B, S: S}, nil
+	return r.batch(ids, mask, nil, B, S)
 }
 
 // pastLen is row b's prefix length (0 without a past).

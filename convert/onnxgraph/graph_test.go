@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -139,32 +140,49 @@ func TestGraphErrors(t *testing.T) {
 // TestOpDomain runs a com.microsoft operator (Gelu): the node carries its
 // domain and the model imports it.
 func TestOpDomain(t *testing.T) {
+	run := runGraph(t, "gelu", func(g *og.Graph) {
+		x := g.Input("x", og.Float, int64(5))
+		g.Output(g.OpDomain(og.MSDomain, "Gelu", []string{x}, 1)[0], "y", og.Float, int64(5))
+	})
+	in := []float32{-2, -0.5, 0, 0.5, 2}
+	for i, got := range run(in) {
+		v := float64(in[i])
+		if want := v / 2 * (1 + math.Erf(v/math.Sqrt2)); math.Abs(float64(got)-want) > 1e-6 {
+			t.Errorf("gelu(%v) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// runGraph builds a graph named name with build (one float vector input,
+// one float output), saves it and returns a function that runs it in ONNX
+// Runtime on a vector and returns the output.
+func runGraph(t *testing.T, name string, build func(g *og.Graph)) func(in []float32) []float32 {
+	t.Helper()
 	testassets.ONNXRuntime(t)
 	dir := t.TempDir()
-	g, err := og.New("gelu", filepath.Join(dir, "spill"))
+	g, err := og.New(name, filepath.Join(dir, "spill"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := g.Input("x", og.Float, int64(5))
-	g.Output(g.OpDomain(og.MSDomain, "Gelu", []string{x}, 1)[0], "y", og.Float, int64(5))
+	build(g)
 	model := filepath.Join(dir, "model.onnx")
 	if err := g.Save(model, "", false); err != nil {
 		t.Fatal(err)
 	}
 	s := session(t, model)
-	in := []float32{-2, -0.5, 0, 0.5, 2}
-	xt, _ := ortgo.NewTensor(ortgo.NewShape(5), in)
-	defer xt.Destroy()
-	out := []ortgo.Value{nil}
-	if err := s.Run([]ortgo.Value{xt}, out); err != nil {
-		t.Fatal(err)
-	}
-	defer out[0].Destroy()
-	for i, got := range out[0].(*ortgo.Tensor[float32]).GetData() {
-		v := float64(in[i])
-		if want := v / 2 * (1 + math.Erf(v/math.Sqrt2)); math.Abs(float64(got)-want) > 1e-6 {
-			t.Errorf("gelu(%v) = %v, want %v", v, got, want)
+	return func(in []float32) []float32 {
+		t.Helper()
+		xt, err := ortgo.NewTensor(ortgo.NewShape(int64(len(in))), in)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer xt.Destroy()
+		out := []ortgo.Value{nil}
+		if err := s.Run([]ortgo.Value{xt}, out); err != nil {
+			t.Fatal(err)
+		}
+		defer out[0].Destroy()
+		return slices.Clone(out[0].(*ortgo.Tensor[float32]).GetData())
 	}
 }
 
@@ -189,37 +207,20 @@ func session(t *testing.T, model string) *ort.Session {
 // branch its condition picks; branches read values and constants made
 // outside them.
 func TestBranch(t *testing.T) {
-	testassets.ONNXRuntime(t)
-	dir := t.TempDir()
-	g, err := og.New("if", filepath.Join(dir, "spill"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := g.Input("x", og.Float, "n")
-	two := g.ConstFloat(og.Float, []float32{2})
-	cond := g.Op("Squeeze", []string{g.Op("Greater", []string{g.Op("ReduceSum", []string{x}, og.Int("keepdims", 1)), g.ConstFloat(og.Float, []float32{0})})})
-	add := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Add", []string{x, two})} })
-	mul := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Mul", []string{x, two})} })
-	g.Output(g.Op("If", []string{cond}, og.GraphAttr("then_branch", add), og.GraphAttr("else_branch", mul)), "y", og.Float, "n")
-	model := filepath.Join(dir, "model.onnx")
-	if err := g.Save(model, "", false); err != nil {
-		t.Fatal(err)
-	}
-	s := session(t, model)
+	run := runGraph(t, "if", func(g *og.Graph) {
+		x := g.Input("x", og.Float, "n")
+		two := g.ConstFloat(og.Float, []float32{2})
+		cond := g.Op("Squeeze", []string{g.Op("Greater", []string{g.Op("ReduceSum", []string{x}, og.Int("keepdims", 1)), g.ConstFloat(og.Float, []float32{0})})})
+		add := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Add", []string{x, two})} })
+		mul := g.Branch(og.Float, []any{"n"}, func() []string { return []string{g.Op("Mul", []string{x, two})} })
+		g.Output(g.Op("If", []string{cond}, og.GraphAttr("then_branch", add), og.GraphAttr("else_branch", mul)), "y", og.Float, "n")
+	})
 	for _, tt := range []struct{ in, want []float32 }{
 		{[]float32{1, 2}, []float32{3, 4}},     // sum > 0: then (add)
 		{[]float32{-1, -2}, []float32{-2, -4}}, // else (mul)
 	} {
-		xt, _ := ortgo.NewTensor(ortgo.NewShape(2), tt.in)
-		out := []ortgo.Value{nil}
-		if err := s.Run([]ortgo.Value{xt}, out); err != nil {
-			t.Fatal(err)
-		}
-		got := out[0].(*ortgo.Tensor[float32]).GetData()
-		if got[0] != tt.want[0] || got[1] != tt.want[1] {
+		if got := run(tt.in); !slices.Equal(got, tt.want) {
 			t.Errorf("x %v: y %v, want %v", tt.in, got, tt.want)
 		}
-		xt.Destroy()
-		out[0].Destroy()
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"twostage/errdefs"
 	"twostage/inference"
+	"twostage/internal/cputime"
 	"twostage/internal/record"
 	"twostage/modeldir"
 	"twostage/rerank"
@@ -477,11 +478,11 @@ func benchRaw(ctx context.Context, x inference.Executor, batches []*inference.Ba
 		if err := ctx.Err(); err != nil {
 			return row, err
 		}
-		c0 := processCPU() // CPU counts building the tensors too, as the engine's does
+		c0 := cputime.Process() // CPU counts building the tensors too, as the engine's does
 		t0 := time.Now()
 		_, err := x.Run(ctx, b)
 		row.Wall += time.Since(t0)
-		row.CPU += processCPU() - c0
+		row.CPU += cputime.Process() - c0
 		if err != nil {
 			return row, err
 		}
@@ -526,10 +527,10 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 		}
 	}
 	before := e.Stats()
-	c0, t0 := processCPU(), time.Now()
+	c0, t0 := cputime.Process(), time.Now()
 	lat, done, err := driveBench(ctx, e, work)
 	row.Wall = time.Since(t0)
-	row.CPU = processCPU() - c0
+	row.CPU = cputime.Process() - c0
 	if err != nil {
 		return row, err
 	}
