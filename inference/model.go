@@ -52,6 +52,9 @@ type model struct {
 	calls        atomic.Int64
 	bucketPad    atomic.Int64 // tokens added by Executor.Shape
 	prefixTokens atomic.Int64 // tokens of the shared prefixes run
+	prefixRuns   atomic.Int64 // shared prefixes run (distinct per batch)
+	prefixItems  atomic.Int64 // inputs that continued a shared prefix
+	savedTokens  atomic.Int64 // prefix tokens those inputs did not run
 	width        atomic.Int64 // learnt width of a symbolic output
 
 	stopOnce sync.Once
@@ -159,13 +162,19 @@ func (m *model) prefixes(batch []Input) ([][]int64, []int) {
 	if len(out) == 1 && len(out[0]) == 0 {
 		return nil, nil
 	}
-	m.prefixTokens.Add(int64(func() int {
-		n := 0
-		for _, p := range out {
-			n += len(p)
-		}
-		return n
-	}()))
+	var runs, run, items, cont int64
+	for _, p := range out {
+		runs += int64(min(len(p), 1))
+		run += int64(len(p))
+	}
+	for _, in := range batch {
+		items += int64(min(in.Prefix, 1))
+		cont += int64(in.Prefix)
+	}
+	m.prefixRuns.Add(runs)
+	m.prefixTokens.Add(run)
+	m.prefixItems.Add(items)
+	m.savedTokens.Add(cont - run)
 	return out, of
 }
 
@@ -334,6 +343,7 @@ func (h *Model) Stats() Stats {
 		Queued:       int64(h.m.b.Queued()),
 		QueueWait:    s.QueueWait, PrepareTime: s.PrepareTime, RunTime: s.RunTime,
 		Overloaded: s.Overloaded, Cancelled: s.Cancelled,
+		Prefixes: h.m.prefixRuns.Load(), PrefixItems: h.m.prefixItems.Load(), SavedTokens: h.m.savedTokens.Load(),
 	}
 }
 

@@ -27,6 +27,13 @@ type Stats struct {
 	// the continuing inputs' RealTokens and PaddedTokens count only their
 	// tokens after the prefix.
 	PrefixTokens int64
+	// Prefixes counts the shared prefixes run (each distinct non-empty
+	// prefix once per batch, as PrefixTokens counts their tokens),
+	// PrefixItems the inputs that continued one, and SavedTokens the
+	// prefix tokens those inputs did not run again: their prefixes'
+	// lengths summed, less PrefixTokens. Run whole, the inputs would have
+	// cost RealTokens + PrefixTokens + SavedTokens real tokens.
+	Prefixes, PrefixItems, SavedTokens int64
 	// Queued is the inputs waiting for a batch now (bounded by MaxQueue).
 	Queued int64
 	// QueueWait is the time inputs waited for a batch, summed over inputs.

@@ -160,6 +160,13 @@ var (
 	descPrep    = prometheus.NewDesc("twostage_engine_prepare_seconds_total", "Total time the engine spent building input tensors.", []string{"reranker"}, nil)
 	descCalls   = prometheus.NewDesc("twostage_engine_calls_total", "Rerank calls that queued work in the engine.", []string{"reranker"}, nil)
 	descRefused = prometheus.NewDesc("twostage_engine_refused_pairs_total", "Pairs the engine refused (queue full) or dropped (call cancelled).", []string{"reranker", "reason"}, nil)
+
+	// The shared query prefix (rerank.EngineOptions.SharedPrefix): run once
+	// per batch, continued by the call's pairs.
+	descPrefixes    = prometheus.NewDesc("twostage_engine_prefixes_total", "Shared query prefixes the engine ran, each distinct prefix once per batch that continued it.", []string{"reranker"}, nil)
+	descPrefixPairs = prometheus.NewDesc("twostage_engine_prefix_pairs_total", "Pairs that continued a shared query prefix instead of running whole.", []string{"reranker"}, nil)
+	descPrefixTok   = prometheus.NewDesc("twostage_engine_prefix_tokens_total", "Shared-prefix tokens the engine ran (not counted in real_tokens_total).", []string{"reranker"}, nil)
+	descSavedTok    = prometheus.NewDesc("twostage_engine_prefix_saved_tokens_total", "Prefix tokens the engine did not run again because pairs continued a shared prefix.", []string{"reranker"}, nil)
 )
 
 // engineCollector reads the engines' statistics at scrape time.
@@ -168,7 +175,8 @@ type engineCollector struct {
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBatches, descPairs, descReal, descPadded, descMeanB, descPadEff, descQueue, descWait, descRun, descPrep, descCalls, descRefused} {
+	for _, d := range []*prometheus.Desc{descBatches, descPairs, descReal, descPadded, descMeanB, descPadEff, descQueue, descWait, descRun, descPrep, descCalls, descRefused,
+		descPrefixes, descPrefixPairs, descPrefixTok, descSavedTok} {
 		ch <- d
 	}
 }
@@ -186,6 +194,10 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(st.Calls), name)
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Overloaded), name, "overloaded")
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.Cancelled), name, "cancelled")
+		ch <- prometheus.MustNewConstMetric(descPrefixes, prometheus.CounterValue, float64(st.Prefixes), name)
+		ch <- prometheus.MustNewConstMetric(descPrefixPairs, prometheus.CounterValue, float64(st.PrefixItems), name)
+		ch <- prometheus.MustNewConstMetric(descPrefixTok, prometheus.CounterValue, float64(st.PrefixTokens), name)
+		ch <- prometheus.MustNewConstMetric(descSavedTok, prometheus.CounterValue, float64(st.SavedTokens), name)
 		if st.Batches > 0 {
 			ch <- prometheus.MustNewConstMetric(descMeanB, prometheus.GaugeValue, float64(st.Items)/float64(st.Batches), name)
 		}
