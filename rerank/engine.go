@@ -71,6 +71,19 @@ const (
 	PrefixOff  PrefixMode = "off"
 )
 
+// ParsePrefixMode reads a shared-prefix mode as the engine spec key
+// prefix= and the CLI's --prefix take it: "auto" (or ""), "on" or "off".
+// Other text gives an error wrapping twostage.ErrInvalidInput.
+func ParsePrefixMode(s string) (PrefixMode, error) {
+	switch s {
+	case "", "auto":
+		return PrefixAuto, nil
+	case string(PrefixOn), string(PrefixOff):
+		return PrefixMode(s), nil
+	}
+	return PrefixAuto, fmt.Errorf("rerank: shared-prefix mode %q (want auto, on or off): %w", s, twostage.ErrInvalidInput)
+}
+
 // MinSharedPrefix is the shortest shared prefix, in tokens, that
 // PrefixAuto runs once. BenchmarkSharedPrefix on a CPU (a zerank-shaped
 // model, 100 documents of 300 to 500 tokens) measured the CPU time of whole

@@ -39,13 +39,9 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	var prefix rerank.PrefixMode
-	switch p := opts["prefix"]; p {
-	case "", "auto":
-	case string(rerank.PrefixOn), string(rerank.PrefixOff):
-		prefix = rerank.PrefixMode(p)
-	default:
-		return nil, badf("%q: prefix=%s (want auto, on or off)", spec, p)
+	prefix, err := rerank.ParsePrefixMode(opts["prefix"])
+	if err != nil {
+		return nil, badf("%q: prefix=%s (want auto, on or off)", spec, opts["prefix"])
 	}
 	if dir, err = ModelDir(dir, family); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,8 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
 	batchTokens := fs.Int("batch-tokens", 0, "max padded tokens per batch (0: the engine's default, 16384)")
+	prefix := fs.String("prefix", "auto", "shared query prefix: auto (run once per batch when it pays, at least 32 tokens), on or off (every pair whole)")
+	query := fs.String("query", "", "every call's query (default: a 13-word question; the shared prefix pays with long ones)")
 	spin := fs.Bool("spin", false, "let ONNX Runtime's idle CPU threads spin (its default; the engine turns spinning off)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -75,10 +78,14 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *model == "" {
 		return usageErr("--model is required")
 	}
+	mode, err := rerank.ParsePrefixMode(*prefix)
+	if err != nil {
+		return usageErr("--prefix %q: want auto, on or off", *prefix)
+	}
 	o := &rerankbench.Options{
-		DocsPerCall: *docs, CallsPerClient: *calls, MinTokens: *minTok, MedianTokens: *medTok, MaxTokens: *maxTok,
+		DocsPerCall: *docs, CallsPerClient: *calls, MinTokens: *minTok, MedianTokens: *medTok, MaxTokens: *maxTok, Query: *query,
 		Engine: rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads,
-			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens}},
+			MaxBatchSize: *batch, MaxBatchTokens: *batchTokens}, SharedPrefix: mode},
 		Log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) },
 	}
 	xo.apply(&o.Engine)
@@ -113,5 +120,12 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return enc.Encode(out)
 	}
 	rep.WriteTable(stdout)
+	if !slices.ContainsFunc(rep.Rows, func(r rerankbench.Row) bool { return r.Prefixes > 0 }) && mode != rerank.PrefixOff {
+		why := "the model cannot continue one (not a decoder, or converted before shared prefixes), or calls of one document"
+		if mode == rerank.PrefixAuto {
+			why = fmt.Sprintf("with auto, a prefix under %d tokens (a longer --query), or %s", rerank.MinSharedPrefix, why)
+		}
+		fmt.Fprintf(stdout, "shared prefix: none run (%s)\n", why)
+	}
 	return nil
 }

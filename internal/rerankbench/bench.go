@@ -43,6 +43,10 @@ type Options struct {
 	MinTokens, MedianTokens, MaxTokens int
 	// Seed seeds the workload [1].
 	Seed uint64
+	// Query is every call's query [a 13-word question]. Its length decides
+	// whether the engine's shared query prefix pays
+	// (Engine.SharedPrefix, rerank.MinSharedPrefix).
+	Query string
 	// Engine is the engine configuration (provider, threads, batching); the
 	// raw session uses the same provider and threads, and the same batch
 	// caps. Its Runtime is ignored: every engine run has a runtime of its
@@ -62,8 +66,17 @@ type Row struct {
 	Clients int
 	// Calls, Pairs and Batches run.
 	Calls, Pairs, Batches int64
-	// Tokens is the real tokens run; Padded the tokens computed.
+	// Tokens is the real tokens of the pairs, counted whole (with a shared
+	// prefix, the prefix's tokens that each pair continued included), so
+	// that tokens per second compare with the raw session's whole pairs;
+	// Padded the tokens computed for the pairs, padding included (the
+	// prefix passes are not in it).
 	Tokens, Padded int64
+	// Prefixes, PrefixTokens and SavedTokens are the engine's shared query
+	// prefix: the prefixes run, their tokens, and the prefix tokens the
+	// pairs continuing them did not run again (inference.Stats); 0 when
+	// the engine ran every pair whole.
+	Prefixes, PrefixTokens, SavedTokens int64
 	// Wall is the elapsed time (for the raw session: time inside Run only).
 	Wall time.Duration
 	// P50 and P99 are per-call latencies (engine rows).
@@ -100,12 +113,13 @@ func (r Row) TokensPerSec() float64 { return float64(r.Tokens) / r.Wall.Seconds(
 // PairsPerSec is pairs per second.
 func (r Row) PairsPerSec() float64 { return float64(r.Pairs) / r.Wall.Seconds() }
 
-// Fill is the padding efficiency, real over computed tokens.
+// Fill is the padding efficiency, real over computed tokens (a shared
+// prefix's passes count as real tokens computed).
 func (r Row) Fill() float64 {
 	if r.Padded == 0 {
 		return 1
 	}
-	return float64(r.Tokens) / float64(r.Padded)
+	return float64(r.Tokens-r.SavedTokens) / float64(r.Padded+r.PrefixTokens)
 }
 
 // Report is Run's result: the raw session's ceiling first, then the
@@ -161,6 +175,12 @@ func (r *Report) WriteTable(w io.Writer) {
 			row.TokensPerSec(), row.PairsPerSec(), r.Ratio(row), row.TokensPerCPUSec(), r.CPURatio(row), row.Fill(), p50, p99, done)
 	}
 	fmt.Fprintln(w, "done 1st/med: when the first and the median call finished, as fractions of the run (all clients start together)")
+	for _, row := range r.Rows {
+		if row.Prefixes > 0 {
+			fmt.Fprintf(w, "shared prefix, %s: %d prefixes run (%d tokens), %d tokens saved (%.1f%% of the pairs' tokens)\n",
+				row.Name, row.Prefixes, row.PrefixTokens, row.SavedTokens, 100*float64(row.SavedTokens)/float64(row.Tokens))
+		}
+	}
 	if len(r.RawMeasurements) > 1 {
 		ms := make([]string, len(r.RawMeasurements))
 		for i, m := range r.RawMeasurements {
@@ -242,6 +262,9 @@ func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
 	def(&o.MaxTokens, 600)
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.Query == "" {
+		o.Query = benchQuery
 	}
 	if o.MinTokens > o.MedianTokens || o.MedianTokens > o.MaxTokens {
 		return nil, fmt.Errorf("rerankbench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, errdefs.ErrInvalidInput)
@@ -329,7 +352,7 @@ func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
 			name += ", no grouping"
 		}
 		logf("running %s", name)
-		row, err := benchEngine(ctx, abs, &eo, work[:r.clients], name)
+		row, err := benchEngine(ctx, abs, &eo, o.Query, work[:r.clients], name)
 		if err != nil {
 			return nil, err
 		}
@@ -391,13 +414,14 @@ func recordPairs(ctx context.Context, dir string, o *Options, work [][][]string)
 	eo := o.Engine
 	eo.Runtime = rt
 	eo.Provider = "record"
+	eo.SharedPrefix = rerank.PrefixOff // the raw session runs the pairs whole
 	e, err := rerank.Open(dir, &eo)
 	if err != nil {
 		return nil, "", err
 	}
 	for _, client := range work {
 		for _, docs := range client {
-			if _, err := e.Rerank(ctx, benchQuery, docs); err != nil {
+			if _, err := e.Rerank(ctx, o.Query, docs); err != nil {
 				return nil, "", errors.Join(err, e.Close())
 			}
 		}
@@ -502,7 +526,7 @@ const benchQuery = "which documents explain how the search model ranks results f
 
 // benchEngine runs one client per entry of work, each making its calls in
 // turn, on a fresh engine.
-func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work [][][]string, name string) (Row, error) {
+func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, query string, work [][][]string, name string) (Row, error) {
 	row := Row{Name: name, Clients: len(work)}
 	rt, err := inference.New(nil) // a runtime of its own: nothing else shares the model
 	if err != nil {
@@ -516,19 +540,19 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 		return row, err
 	}
 	defer e.Close()
-	if _, err := e.Rerank(ctx, benchQuery, work[0][0]); err != nil { // warm-up
+	if _, err := e.Rerank(ctx, query, work[0][0]); err != nil { // warm-up
 		return row, err
 	}
 	if strings.EqualFold(eo.Provider, inference.ProviderXLA) {
 		// XLA compiles a program per bucket shape on first use: an untimed
 		// pass over the same work compiles the shapes the timed pass runs.
-		if _, _, err := driveBench(ctx, e, work); err != nil {
+		if _, _, err := driveBench(ctx, e, query, work); err != nil {
 			return row, err
 		}
 	}
 	before := e.Stats()
 	c0, t0 := cputime.Process(), time.Now()
-	lat, done, err := driveBench(ctx, e, work)
+	lat, done, err := driveBench(ctx, e, query, work)
 	row.Wall = time.Since(t0)
 	row.CPU = cputime.Process() - c0
 	if err != nil {
@@ -538,7 +562,10 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 	row.Calls = after.Calls - before.Calls
 	row.Pairs = after.Items - before.Items
 	row.Batches = after.Batches - before.Batches
-	row.Tokens = after.RealTokens - before.RealTokens
+	row.Prefixes = after.Prefixes - before.Prefixes
+	row.PrefixTokens = after.PrefixTokens - before.PrefixTokens
+	row.SavedTokens = after.SavedTokens - before.SavedTokens
+	row.Tokens = after.RealTokens - before.RealTokens + row.PrefixTokens + row.SavedTokens
 	row.Padded = after.PaddedTokens - before.PaddedTokens
 	slices.Sort(lat)
 	row.P50 = lat[(len(lat)-1)/2]
@@ -551,7 +578,7 @@ func benchEngine(ctx context.Context, dir string, eo *rerank.EngineOptions, work
 
 // driveBench runs work on e, one goroutine per client, and returns the
 // calls' latencies and when each call finished, from its start.
-func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) (lat, done []time.Duration, err error) {
+func driveBench(ctx context.Context, e *rerank.Engine, query string, work [][][]string) (lat, done []time.Duration, err error) {
 	t0 := time.Now()
 	var (
 		wg   sync.WaitGroup
@@ -564,7 +591,7 @@ func driveBench(ctx context.Context, e *rerank.Engine, work [][][]string) (lat, 
 			defer wg.Done()
 			for _, docs := range calls {
 				c0 := time.Now()
-				_, err := e.Rerank(ctx, benchQuery, docs)
+				_, err := e.Rerank(ctx, query, docs)
 				d := time.Since(c0)
 				mu.Lock()
 				lat = append(lat, d)
