@@ -68,7 +68,7 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
 	batchTokens := fs.Int("batch-tokens", 0, "max padded tokens per batch (0: the engine's default, 16384)")
-	prefix := fs.String("prefix", "auto", "shared query prefix: auto (run once per batch when it pays, at least 32 tokens), on or off (every pair whole)")
+	prefix := prefixFlag(fs)
 	query := fs.String("query", "", "every call's query (default: a 13-word question; the shared prefix pays with long ones)")
 	spin := fs.Bool("spin", false, "let ONNX Runtime's idle CPU threads spin (its default; the engine turns spinning off)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -78,9 +78,9 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *model == "" {
 		return usageErr("--model is required")
 	}
-	mode, err := rerank.ParsePrefixMode(*prefix)
+	mode, err := prefix()
 	if err != nil {
-		return usageErr("--prefix %q: want auto, on or off", *prefix)
+		return err
 	}
 	o := &rerankbench.Options{
 		DocsPerCall: *docs, CallsPerClient: *calls, MinTokens: *minTok, MedianTokens: *medTok, MaxTokens: *maxTok, Query: *query,

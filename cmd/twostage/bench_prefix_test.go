@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,5 +84,28 @@ func TestBenchRerankPrefix(t *testing.T) {
 	code, _, stderr = cli(t, "", "bench", "rerank", "--model", dir, "--prefix", "sometimes")
 	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, `--prefix "sometimes": want auto, on or off`) {
 		t.Errorf("--prefix sometimes: exit %d, stderr %q; want 2 and one line naming the flag", code, stderr)
+	}
+}
+
+// TestRerankPrefixFlag runs `rerank --prefix on|off` on a tiny zerank
+// model: the shared prefix changes how the pairs run, not their scores
+// (1e-5 relative, as rerank's tests hold the engine to). A bad mode is a
+// one-line usage error.
+func TestRerankPrefixFlag(t *testing.T) {
+	testassets.ONNXRuntime(t)
+	dir := tinymodel.Model(t, modeldir.FamilyZerank)
+	docs := []string{"Mars is the red planet.", "Venus is hot.", "", "Jupiter has storms and a great red spot."}
+	in := textsJSONL(docs, nil)
+	base := []string{"rerank", "--model", dir, "--query", "which planet is red", "--json"}
+	off := rerankJSON(t, in, len(docs), append(base, "--prefix", "off")...)
+	on := rerankJSON(t, in, len(docs), append(base, "--prefix", "on")...)
+	for k := range on {
+		if on[k].Index != off[k].Index || math.Abs(on[k].RawScore-off[k].RawScore) > 1e-5*max(math.Abs(off[k].RawScore), 1e-3) {
+			t.Errorf("rank %d: --prefix on gives doc %d raw %v, off doc %d raw %v", k, on[k].Index, on[k].RawScore, off[k].Index, off[k].RawScore)
+		}
+	}
+	code, _, stderr := cli(t, in, append(base, "--prefix", "ON")...)
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, `--prefix "ON": want auto, on or off`) {
+		t.Errorf("--prefix ON: exit %d, stderr %q; want 2 and one line naming the flag", code, stderr)
 	}
 }

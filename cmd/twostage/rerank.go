@@ -42,6 +42,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
 	maxLen := fs.Int("max-length", 0, "cap on tokens per (query, document) input (0: the model's)")
 	rf := addRerankFlags(fs)
+	prefix := prefixFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: twostage rerank --model DIR --query TEXT [--docs FILE] [--json]")
 		fs.PrintDefaults()
@@ -53,6 +54,10 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return usageErr("--model and --query are required")
 	}
 	ro, err := rf.options()
+	if err != nil {
+		return err
+	}
+	mode, err := prefix()
 	if err != nil {
 		return err
 	}
@@ -70,7 +75,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	e, err := rerank.Open(dir, xo.apply(&rerank.EngineOptions{ModelOptions: inference.ModelOptions{Provider: *provider, DeviceID: *device, IntraOpThreads: *threads},
-		MaxLength: *maxLen}))
+		MaxLength: *maxLen, SharedPrefix: mode}))
 	if err != nil {
 		return err
 	}

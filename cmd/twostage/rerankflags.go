@@ -2,9 +2,11 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 
 	"twostage"
+	"twostage/rerank"
 )
 
 // rerankFlags are the per-call rerank options (twostage.RerankOptions) of
@@ -41,4 +43,19 @@ func (r *rerankFlags) options() (twostage.RerankOptions, error) {
 		return o, usageErr("%s", rerankFlagWords.Replace(strings.TrimSuffix(err.Error(), ": "+twostage.ErrInvalidInput.Error())))
 	}
 	return o, nil
+}
+
+// prefixFlag adds --prefix, the engine's shared query prefix
+// (rerank.EngineOptions.SharedPrefix), to a command that opens an engine
+// itself (rerank, bench rerank; reranker specs take prefix= instead), and
+// returns the function that reads it.
+func prefixFlag(fs *flag.FlagSet) func() (rerank.PrefixMode, error) {
+	s := fs.String("prefix", "auto", fmt.Sprintf("shared query prefix: auto (run once per batch for a call's pairs when it pays: at least %d tokens), on, or off (every pair whole); the scores are the same", rerank.MinSharedPrefix))
+	return func() (rerank.PrefixMode, error) {
+		m, err := rerank.ParsePrefixMode(*s)
+		if err != nil {
+			return m, usageErr("--prefix %q: want auto, on or off", *s)
+		}
+		return m, nil
+	}
 }
