@@ -71,6 +71,7 @@ func TestBenchRerankPrefix(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	t.Log("\n" + stdout)
 	if want := "shared prefix, engine, 2 clients: "; !strings.Contains(stdout, want) || strings.Contains(stdout, "none run") {
 		t.Errorf("table with --prefix on lacks %q:\n%s", want, stdout)
 	}

@@ -177,7 +177,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(w, "done 1st/med: when the first and the median call finished, as fractions of the run (all clients start together)")
 	for _, row := range r.Rows {
 		if row.Prefixes > 0 {
-			fmt.Fprintf(w, "shared prefix, %s: %d prefixes run (%d tokens), %d tokens saved (%.1f%% of the pairs' tokens)\n",
+			fmt.Fprintf(w, "shared prefix, %s: prefix passes %d (%d tokens), tokens saved %d (%.1f%% of the pairs' tokens)\n",
 				row.Name, row.Prefixes, row.PrefixTokens, row.SavedTokens, 100*float64(row.SavedTokens)/float64(row.Tokens))
 		}
 	}
