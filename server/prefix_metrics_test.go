@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
-	"twostage/tokenizer"
 )
 
 // TestPrefixMetrics reranks through /v1/rerank with a tiny zerank engine
@@ -25,28 +23,17 @@ import (
 func TestPrefixMetrics(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyZerank)
-	tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode := func(s string) []int {
-		t.Helper()
-		e, err := tok.Encode(s, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.IDs
-	}
 	const query = "which planet is red"
 	// The documents begin with different words, so the pairs share exactly
 	// the template's head and the query.
 	calls := [][]string{{"Mars is the red planet.", "Venus is hot.", "Jupiter has storms."}, {"Saturn has rings.", "Mercury is small."}}
-	head := encode("<|im_start|>system\n" + query + "<|im_end|>\n<|im_start|>user\n")
+	const headText = "<|im_start|>system\n" + query + "<|im_end|>\n<|im_start|>user\n" // zerank's template
+	head := tinymodel.Tokens(t, dir, headText)
 	p := float64(len(head))
 	whole := make([]float64, len(calls)) // tokens of each call's prompts run whole
 	for c, docs := range calls {
 		for _, d := range docs {
-			ids := encode("<|im_start|>system\n" + query + "<|im_end|>\n<|im_start|>user\n" + d + "<|im_end|>\n<|im_start|>assistant\n")
+			ids := tinymodel.Tokens(t, dir, headText+d+"<|im_end|>\n<|im_start|>assistant\n")
 			if !slices.Equal(ids[:len(head)], head) {
 				t.Fatalf("prompt of %q does not begin with the %d tokens of its head", d, len(head))
 			}

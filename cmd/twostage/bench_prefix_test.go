@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,7 +10,6 @@ import (
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
-	"twostage/tokenizer"
 )
 
 // TestBenchRerankPrefix runs `bench rerank --prefix on|off|auto` on a tiny
@@ -24,15 +22,7 @@ func TestBenchRerankPrefix(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyZerank)
 	const query = "which planet is red"
-	tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := tok.Encode("<|im_start|>system\n"+query+"<|im_end|>\n<|im_start|>user\n", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := int64(len(head.IDs))
+	p := int64(len(tinymodel.Tokens(t, dir, "<|im_start|>system\n"+query+"<|im_end|>\n<|im_start|>user\n")))
 	args := []string{"bench", "rerank", "--model", dir, "--clients", "2", "--docs", "6", "--min-tokens", "5", "--median-tokens", "20", "--max-tokens", "60"}
 	bench := func(mode string) []rerankbench.Row {
 		t.Helper()

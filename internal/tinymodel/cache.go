@@ -14,6 +14,7 @@ import (
 	"twostage/convert"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
+	"twostage/tokenizer"
 )
 
 type entry struct {
@@ -137,6 +138,30 @@ func Checkpoint(tb testing.TB, s Spec) string {
 func Model(tb testing.TB, family string) string {
 	tb.Helper()
 	return ModelSpec(tb, Spec{Family: family, Seed: 1}, nil)
+}
+
+// tokenizers holds the tokenizers Tokens loaded, by model directory.
+var tokenizers sync.Map
+
+// Tokens encodes text with the tokenizer.json of the model directory dir
+// (loaded once per process), adding no special tokens (the template
+// markers written in text, such as <|im_start|>, are still read as the
+// tokens they are), or fails tb.
+func Tokens(tb testing.TB, dir, text string) []int {
+	tb.Helper()
+	v, ok := tokenizers.Load(dir)
+	if !ok {
+		tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
+		if err != nil {
+			tb.Fatalf("tinymodel: %v", err)
+		}
+		v, _ = tokenizers.LoadOrStore(dir, tok)
+	}
+	e, err := v.(*tokenizer.Tokenizer).Encode(text, false)
+	if err != nil {
+		tb.Fatalf("tinymodel: encode: %v", err)
+	}
+	return e.IDs
 }
 
 // ModelSpec is Model for any spec and conversion options (nil: fp32,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"twostage/convert/hf"
@@ -92,5 +93,23 @@ func TestModelCached(t *testing.T) {
 	}
 	if _, err := modeldir.Load(a); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	dir := Model(t, modeldir.FamilyZerank)
+	// Qwen3's tokenizer: <|im_start|> and <|im_end|> are added tokens,
+	// "\n" is 198.
+	for _, tt := range []struct {
+		text string
+		want []int
+	}{
+		{"<|im_start|>", []int{151644}},
+		{"<|im_end|>\n", []int{151645, 198}},
+		{"", nil},
+	} {
+		if got := Tokens(t, dir, tt.text); !slices.Equal(got, tt.want) {
+			t.Errorf("Tokens(%q) = %v, want %v", tt.text, got, tt.want)
+		}
 	}
 }
