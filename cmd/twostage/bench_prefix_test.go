@@ -10,6 +10,7 @@ import (
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
+	"twostage/rerank"
 )
 
 // TestBenchRerankPrefix runs `bench rerank --prefix on|off|auto` on a tiny
@@ -80,16 +81,33 @@ func TestBenchRerankPrefix(t *testing.T) {
 
 // TestRerankPrefixFlag runs `rerank --prefix on|off` on a tiny zerank
 // model: the shared prefix changes how the pairs run, not their scores
-// (1e-5 relative, as rerank's tests hold the engine to). A bad mode is a
-// one-line usage error.
+// (1e-5 relative, as rerank's tests hold the engine to). The command's
+// engine shares its model with one the test holds in the default runtime,
+// whose counters show each pair continuing the prefix with on and none
+// with off. A bad mode is a one-line usage error.
 func TestRerankPrefixFlag(t *testing.T) {
 	testassets.ONNXRuntime(t)
 	dir := tinymodel.Model(t, modeldir.FamilyZerank)
+	held, err := rerank.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	docs := []string{"Mars is the red planet.", "Venus is hot.", "", "Jupiter has storms and a great red spot."}
 	in := textsJSONL(docs, nil)
 	base := []string{"rerank", "--model", dir, "--query", "which planet is red", "--json"}
-	off := rerankJSON(t, in, len(docs), append(base, "--prefix", "off")...)
-	on := rerankJSON(t, in, len(docs), append(base, "--prefix", "on")...)
+	rerankWith := func(mode string, wantItems int64) []rerankResult {
+		t.Helper()
+		before := held.Stats()
+		res := rerankJSON(t, in, len(docs), append(base, "--prefix", mode)...)
+		after := held.Stats()
+		if pairs, items := after.Items-before.Items, after.PrefixItems-before.PrefixItems; pairs != int64(len(docs)) || items != wantItems {
+			t.Errorf("--prefix %s: the model ran %d pairs, %d continuing a prefix; want %d, %d", mode, pairs, items, len(docs), wantItems)
+		}
+		return res
+	}
+	off := rerankWith("off", 0)
+	on := rerankWith("on", int64(len(docs)))
 	for k := range on {
 		if on[k].Index != off[k].Index || math.Abs(on[k].RawScore-off[k].RawScore) > 1e-5*max(math.Abs(off[k].RawScore), 1e-3) {
 			t.Errorf("rank %d: --prefix on gives doc %d raw %v, off doc %d raw %v", k, on[k].Index, on[k].RawScore, off[k].Index, off[k].RawScore)
