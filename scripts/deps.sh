@@ -44,7 +44,9 @@ step_apt() {
 # HNSW and IVF distance computers, 36 to 62 call sites each) reaches them
 # through the symbol, so the strong definition replaces FAISS's scalar loop
 # everywhere. A program that links no other definition gets FAISS's own. The
-# stamp faiss.o.weak holds the list; the object is rebuilt when it changes.
+# stamp faiss.o.weak holds the list and libfaiss.a's sha256; the object is
+# rebuilt when either changes (not by file times: dpkg installs a file with
+# its package's time, so an upgraded libfaiss.a is still older than faiss.o).
 FAISS_WEAK_SYMS=(
   _ZN5faiss18fvec_inner_productEPKfS1_m # faiss::fvec_inner_product
   _ZN5faiss10fvec_L2sqrEPKfS1_m         # faiss::fvec_L2sqr
@@ -54,7 +56,9 @@ step_faiss() {
   step_apt
   local lib=/usr/lib/x86_64-linux-gnu/libfaiss.a out="$DEPS/faiss/faiss.o" stamp="$DEPS/faiss/faiss.o.weak"
   [ -f "$lib" ] || lib=$(gcc -print-file-name=libfaiss.a)
-  [ -f "$out" ] && [ "$out" -nt "$lib" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${FAISS_WEAK_SYMS[*]}" ] && return 0
+  local want
+  want="${FAISS_WEAK_SYMS[*]} $(sha256sum "$lib" | cut -d' ' -f1)"
+  [ -f "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
   log "prelinking $lib into $out"
   mkdir -p "$DEPS/faiss"
   local tmp s
@@ -70,7 +74,7 @@ step_faiss() {
   done
   rm -f "$stamp"
   mv -f "$tmp/faiss.o" "$out"
-  printf '%s\n' "${FAISS_WEAK_SYMS[*]}" >"$stamp"
+  printf '%s\n' "$want" >"$stamp"
   rm -rf "$tmp"
 }
 
