@@ -3,8 +3,10 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +90,9 @@ func pulledSpec(spec string, registered func(scheme string) bool) string {
 	return "onnx:" + spec
 }
 
-// serverSpec splits "SCHEME://HOST:PORT/NAME?k=v" and checks the option keys.
+// serverSpec splits "SCHEME://HOST:PORT/NAME?k=v" and checks the option
+// keys: each known and given once (checked in sorted order, so the error
+// names the same key every time).
 func serverSpec(scheme, spec, what string, keys ...string) (addr, name string, q url.Values, err error) {
 	rest := Arg(spec)
 	rest, query, _ := strings.Cut(rest, "?")
@@ -100,13 +104,16 @@ func serverSpec(scheme, spec, what string, keys ...string) (addr, name string, q
 	if err != nil {
 		return "", "", nil, badf("%s store options %q: %v", scheme, query, err)
 	}
-	for k := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		known := false
 		for _, want := range keys {
 			known = known || k == want
 		}
 		if !known {
 			return "", "", nil, badf("%s store: unknown option %q (known: %s)", scheme, k, strings.Join(keys, ", "))
+		}
+		if len(q[k]) > 1 {
+			return "", "", nil, badf("%s store: option %q given twice", scheme, k)
 		}
 	}
 	return addr, name, q, nil

@@ -25,7 +25,11 @@ func openWeaviate(ctx context.Context, spec string, info twostage.Info) (*twosta
 		return nil, err
 	}
 	var hnsw weaviatestore.HNSW
-	for key, p := range map[string]*int{"ef": &hnsw.Ef, "ef_construction": &hnsw.EfConstruction, "max_connections": &hnsw.MaxConnections} {
+	for _, o := range []struct {
+		key string
+		p   *int
+	}{{"ef", &hnsw.Ef}, {"ef_construction", &hnsw.EfConstruction}, {"max_connections", &hnsw.MaxConnections}} {
+		key, p := o.key, o.p
 		v := q.Get(key)
 		if v == "" {
 			continue

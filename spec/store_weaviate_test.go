@@ -3,6 +3,7 @@ package spec
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"twostage"
@@ -36,6 +37,53 @@ func TestWeaviateHNSWOptions(t *testing.T) {
 		}
 		if got := errors.Is(err, ErrBadSpec); got != tt.badSpec {
 			t.Errorf("%s: errors.Is(err, ErrBadSpec) = %v, want %v (err %v)", tt.spec, got, tt.badSpec, err)
+		}
+	}
+}
+
+// TestServerSpecRepeatedKey checks that a key given twice in a store spec's
+// query is refused (ErrBadSpec, naming the key) rather than the first value
+// being used and the second silently dropped.
+func TestServerSpecRepeatedKey(t *testing.T) {
+	ctx := context.Background()
+	info := twostage.Info{Dim: 4, Metric: twostage.Cosine}
+	for _, spec := range []string{
+		"weaviate://127.0.0.1:1/C?ef=100&ef=200",
+		"weaviate://127.0.0.1:1/C?index=hnsw&index=flat",
+		"qdrant://127.0.0.1:1/c?exact=true&exact=false",
+	} {
+		_, err := OpenStore(ctx, spec, info)
+		if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("%s: err = %v, want ErrBadSpec saying a key is given twice", spec, err)
+		}
+	}
+}
+
+// TestWeaviateHNSWFirstBadKey checks that with several malformed HNSW keys
+// the error names the same one every time (ef, then ef_construction, then
+// max_connections), not whichever a map iteration meets first.
+func TestWeaviateHNSWFirstBadKey(t *testing.T) {
+	ctx := context.Background()
+	info := twostage.Info{Dim: 4, Metric: twostage.Cosine}
+	const spec = "weaviate://127.0.0.1:1/C?max_connections=x&ef_construction=y&ef=z"
+	for range 50 {
+		_, err := OpenStore(ctx, spec, info)
+		if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `ef="z"`) {
+			t.Fatalf("err = %v, want ErrBadSpec naming ef=\"z\"", err)
+		}
+	}
+}
+
+// TestServerSpecFirstUnknownKey checks that with several unknown keys the
+// error names the same one every time (the first in sorted order).
+func TestServerSpecFirstUnknownKey(t *testing.T) {
+	ctx := context.Background()
+	info := twostage.Info{Dim: 4, Metric: twostage.Cosine}
+	const spec = "weaviate://127.0.0.1:1/C?zz=1&yy=2&aa=3"
+	for range 50 {
+		_, err := OpenStore(ctx, spec, info)
+		if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `unknown option "aa"`) {
+			t.Fatalf("err = %v, want ErrBadSpec naming aa", err)
 		}
 	}
 }
