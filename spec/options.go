@@ -118,3 +118,16 @@ func serverSpec(scheme, spec, what string, keys ...string) (addr, name string, q
 	}
 	return addr, name, q, nil
 }
+
+// boolOption reads a boolean store option of serverSpec's q: "1" or "true"
+// is true, absent, "0" or "false" false; anything else is ErrBadSpec.
+func boolOption(scheme string, q url.Values, key string) (bool, error) {
+	switch v := q.Get(key); v {
+	case "1", "true":
+		return true, nil
+	case "", "0", "false":
+		return false, nil
+	default:
+		return false, badf("%s store option %s=%q: want 1, true, 0 or false", scheme, key, v)
+	}
+}

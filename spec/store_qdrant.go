@@ -19,10 +19,14 @@ func openQdrant(ctx context.Context, spec string, info twostage.Info) (*twostage
 	if err != nil {
 		return nil, err
 	}
+	exact, err := boolOption("qdrant", q, "exact")
+	if err != nil {
+		return nil, err
+	}
 	opts := &qdrantstore.Options{
 		Dim: info.Dim, Metric: info.Metric,
 		VectorName: q.Get("vector"), TextKey: q.Get("text_key"), IDKey: q.Get("id_key"),
-		Exact: q.Get("exact") == "1" || q.Get("exact") == "true",
+		Exact: exact,
 	}
 	return qdrantstore.Dial(ctx, addr, coll, opts)
 }

@@ -40,7 +40,11 @@ func openWeaviate(ctx context.Context, spec string, info twostage.Info) (*twosta
 		}
 		*p = n
 	}
-	if t := q.Get("tls"); t == "1" || t == "true" {
+	tls, err := boolOption("weaviate", q, "tls")
+	if err != nil {
+		return nil, err
+	}
+	if tls {
 		addr = "https://" + addr
 	}
 	return weaviatestore.Dial(ctx, addr, class, &weaviatestore.Options{

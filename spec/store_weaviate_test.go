@@ -87,3 +87,21 @@ func TestServerSpecFirstUnknownKey(t *testing.T) {
 		}
 	}
 }
+
+// TestServerSpecBadBool checks that a boolean store option with a value
+// other than 1, true, 0 or false is ErrBadSpec naming it, rather than read
+// as false (tls=yes silently dialing plain HTTP, exact=on searching
+// approximately).
+func TestServerSpecBadBool(t *testing.T) {
+	ctx := context.Background()
+	info := twostage.Info{Dim: 4, Metric: twostage.Cosine}
+	for _, tt := range []struct{ spec, key string }{
+		{"weaviate://127.0.0.1:1/C?tls=yes", "tls"},
+		{"qdrant://127.0.0.1:1/c?exact=on", "exact"},
+	} {
+		_, err := OpenStore(ctx, tt.spec, info)
+		if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("%s: err = %v, want ErrBadSpec naming %s", tt.spec, err, tt.key)
+		}
+	}
+}
