@@ -34,7 +34,17 @@ float fvec_L2sqr_ref(const float* x, const float* y, size_t d);
 float fvec_norm_L2sqr_ref(const float* x, size_t d);
 }  // namespace faiss
 
+// Defined in .deps/faiss/faiss.o by scripts/deps.sh faiss along with the weak
+// kernels. An object built before that fails the link with "multiple
+// definition of faiss::fvec_inner_product" (FAISS's strong definitions
+// beside these); needing this symbol too makes the link also say
+// "undefined reference to twostage_faiss_o_weak_kernels__run_scripts_deps_sh_faiss",
+// the fix.
+extern "C" const char twostage_faiss_o_weak_kernels__run_scripts_deps_sh_faiss;
+
 namespace {
+
+__attribute__((used)) const char* const need_weak_faiss_o = &twostage_faiss_o_weak_kernels__run_scripts_deps_sh_faiss;
 
 // The kernels start on a 64-byte boundary, so their loops sit at the same
 // offset modulo 64 in every program, whatever is linked before them (see

@@ -52,12 +52,17 @@ FAISS_WEAK_SYMS=(
   _ZN5faiss10fvec_L2sqrEPKfS1_m         # faiss::fvec_L2sqr
   _ZN5faiss15fvec_norm_L2sqrEPKfm       # faiss::fvec_norm_L2sqr
 )
+# FAISS_MARKER is a symbol the object defines (after FAISS's code, so the
+# layout holds) and faisslocal/simd.cpp needs: linked against an object built
+# before the kernels were weak, the link names the fix beside its "multiple
+# definition" errors.
+FAISS_MARKER=twostage_faiss_o_weak_kernels__run_scripts_deps_sh_faiss
 step_faiss() {
   step_apt
   local lib=/usr/lib/x86_64-linux-gnu/libfaiss.a out="$DEPS/faiss/faiss.o" stamp="$DEPS/faiss/faiss.o.weak"
   [ -f "$lib" ] || lib=$(gcc -print-file-name=libfaiss.a)
   local want
-  want="${FAISS_WEAK_SYMS[*]} $(sha256sum "$lib" | cut -d' ' -f1)"
+  want="${FAISS_WEAK_SYMS[*]} $FAISS_MARKER $(sha256sum "$lib" | cut -d' ' -f1)"
   [ -f "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
   log "prelinking $lib into $out"
   mkdir -p "$DEPS/faiss"
@@ -65,13 +70,19 @@ step_faiss() {
   tmp=$(mktemp -d)
   printf '.section .text,"ax",@progbits\n.balign 4096\n.section .note.GNU-stack,"",@progbits\n' >"$tmp/align.s"
   as -o "$tmp/align.o" "$tmp/align.s"
-  ld -r -o "$tmp/faiss.o" "$tmp/align.o" --whole-archive "$lib" --no-whole-archive
+  printf '.section .rodata,"a",@progbits\n.globl %s\n%s:\n.byte 1\n.section .note.GNU-stack,"",@progbits\n' \
+    "$FAISS_MARKER" "$FAISS_MARKER" >"$tmp/marker.s"
+  as -o "$tmp/marker.o" "$tmp/marker.s"
+  ld -r -o "$tmp/faiss.o" "$tmp/align.o" --whole-archive "$lib" --no-whole-archive "$tmp/marker.o"
   objcopy "${FAISS_WEAK_SYMS[@]/#/--weaken-symbol=}" "$tmp/faiss.o"
   for s in "${FAISS_WEAK_SYMS[@]}"; do
     if [ "$(nm "$tmp/faiss.o" | awk -v s="$s" '$3 == s {print $2}')" != W ]; then
       log "$s is not a weak definition in $tmp/faiss.o"; rm -rf "$tmp"; exit 1
     fi
   done
+  if [ "$(nm "$tmp/faiss.o" | awk -v s="$FAISS_MARKER" '$3 == s {print $2}')" != R ]; then
+    log "$FAISS_MARKER is not defined in $tmp/faiss.o"; rm -rf "$tmp"; exit 1
+  fi
   rm -f "$stamp"
   mv -f "$tmp/faiss.o" "$out"
   printf '%s\n' "$want" >"$stamp"
