@@ -120,6 +120,9 @@ func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
 // after its prefix pass leaves the pass kept: its keys and values depend
 // on the prefixes only.
 func (x *xlaExec) runPrefixed(ctx context.Context, b *Batch, n int) ([]float64, error) {
+	if len(b.PrefixOf) < b.Real {
+		return nil, fmt.Errorf("inference: %d prefix indexes for %d rows: %w", len(b.PrefixOf), b.Real, errdefs.ErrInvalidInput)
+	}
 	past, at, ok := x.past.find(b.Prefixes)
 	if !ok {
 		p, err := x.e.Prefix(ctx, b.Prefixes)
