@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"twostage/errdefs"
+	"twostage/internal/benchenv"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
@@ -226,5 +228,58 @@ func TestXLAPrefixOnce(t *testing.T) {
 		if math.Abs(g-w) > 1e-5*max(math.Abs(w), 1) || math.IsNaN(g) {
 			t.Errorf("input %d: prefixed %v, whole %v", i, g, w)
 		}
+	}
+}
+
+// BenchmarkXLAPastCache: the executor's work for one call whose pairs
+// fill 4 batches of 8 (a 300-token query, documents of 20 own tokens),
+// its prefix pass kept across the batches or run again for each (the kept
+// passes cleared before every batch), side by side; the benchmark model
+// (benchenv.ZerankSpec), fp32, CPU plugin. It logs the ratio.
+func BenchmarkXLAPastCache(b *testing.B) {
+	testassets.Path(b, "pjrt/pjrt_c_api_cpu_plugin.so")
+	spec := benchenv.ZerankSpec()
+	spec.Dtype = "F32"
+	ckpt := tinymodel.Checkpoint(b, spec)
+	e, err := XLA().Open(filepath.Join(ckpt, "config.json"), Score, &ModelOptions{Provider: ProviderXLA})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := e.(*xlaExec)
+	defer x.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	prefix := [][]int64{drawTokens(rng, 300)}
+	var batches []*Batch
+	for range 4 {
+		var own [][]int64
+		for range 8 {
+			own = append(own, drawTokens(rng, 20))
+		}
+		batches = append(batches, rowsBatch(own, prefix, make([]int, 8), int64(x.e.Describe().PadTokenID)))
+	}
+	call := func(keep bool) time.Duration {
+		x.past.clear()
+		start := time.Now()
+		for _, bt := range batches {
+			if !keep {
+				x.past.clear()
+			}
+			if _, err := x.Run(context.Background(), bt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	call(true) // compile
+	rounds := benchenv.Int("TWOSTAGE_BENCH_ROUNDS", 3)
+	for i := 0; i < b.N; i++ {
+		kept, again := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+		for range rounds { // fastest of rounds, interleaved
+			kept, again = min(kept, call(true)), min(again, call(false))
+		}
+		ratio := float64(again) / float64(kept)
+		b.Logf("hidden %d, %d layers: a 4-batch call with its 300-token prefix run once: %.2fx the speed of running it per batch (%v vs %v)",
+			spec.Hidden, spec.Layers, ratio, kept.Round(time.Millisecond), again.Round(time.Millisecond))
+		b.ReportMetric(ratio, "kept/per-batch")
 	}
 }
