@@ -194,8 +194,9 @@ func (e *Executor) Prefix(ctx context.Context, prefixes [][]int64) (*Past, error
 // RunPast scores rows that continue the prefixes of past (from this
 // Executor's Prefix): index[r] is row r's prefix in past.Prefixes(); ids
 // and mask are [b, s] row-major, each row's tokens after its prefix (at
-// least one real one), right-padded to the Shape bucket. A past may hold
-// prefixes that no row continues.
+// least one real one), right-padded; the rows round up to the Shape
+// bucket, the past keeps its own. A past may hold prefixes that no row
+// continues: those rows score as with a past of their prefixes alone.
 //
 // Errors: as RunPrefixed's; a past of another Executor, or closed,
 // twostage.ErrInvalidInput.

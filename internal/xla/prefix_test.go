@@ -188,6 +188,18 @@ func TestRunPrefixedErrors(t *testing.T) {
 	if _, err := bert.RunPrefixed(ctx, [][]int64{{1}}, []int{0}, own, m, 1, 2); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("bert: %v, want ErrUnsupported", err)
 	}
+	if _, err := bert.Prefix(ctx, [][]int64{{1}}); !errors.Is(err, errdefs.ErrUnsupported) {
+		t.Errorf("bert Prefix: %v, want ErrUnsupported", err)
+	}
+	if _, err := e.Prefix(ctx, [][]int64{make([]int64, 40)}); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("a prefix of the max length: %v, want ErrInvalidInput", err)
+	}
+	if _, err := e.Prefix(ctx, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("Prefix of no prefixes: %v, want ErrInvalidInput", err)
+	}
+	if e.LivePasts() != 0 || e.PrefixRuns() != 0 {
+		t.Errorf("failed calls: %d pasts held, %d prefix runs", e.LivePasts(), e.PrefixRuns())
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
