@@ -28,8 +28,11 @@ import (
 // embedding family (hidden states per token, which the front end pools).
 // A decoder continues shared prefixes (Signature.Prefix): a batch's
 // distinct prefixes run once as a prefix program, whose keys and values
-// stay on the device as the past of the rows' own tokens
-// (xla.Executor.RunPrefixed).
+// stay on the device as the past of the rows' own tokens (xla.Past). As
+// on ONNX Runtime, the executor keeps the latest 4 prefix passes (at most
+// 1 GiB of keys and values beyond the latest) and runs a batch against a
+// kept pass that holds all its prefixes, so a call whose pairs fill
+// several batches runs its prefix once.
 //
 // Errors: no loadable plugin for the platform, a family the task cannot
 // use, or a build without the xla tag wrap errdefs.ErrUnsupported; a
@@ -42,6 +45,12 @@ type xlaBackend struct{}
 type xlaExec struct {
 	e   *xla.Executor
 	sig Signature
+
+	// past keeps the latest prefix passes' keys and values on the device
+	// (the ONNX Runtime executor's rule, pastCache), so that a call whose
+	// pairs fill several batches runs its prefix once. Only Run and Close
+	// touch it (never concurrently).
+	past pastCache[*xla.Past]
 }
 
 // Open implements Backend.
@@ -57,6 +66,7 @@ func (xlaBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 		return nil, errors.Join(fmt.Errorf("inference: %s holds a %s model, which cannot %s: %w", dir, desc.Family, task, errdefs.ErrUnsupported), e.Close())
 	}
 	x := &xlaExec{e: e, sig: Signature{Mask: true, TypeIDs: desc.HasTokenTypeIDs, Output: outLogits}}
+	x.past.release = func(p *xla.Past) { p.Close() } // its only error is PJRT's on freeing
 	if task == Embed {
 		x.sig.Output = outHidden
 	}
@@ -91,7 +101,7 @@ func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
 		if !x.sig.Prefix {
 			return nil, fmt.Errorf("inference: a batch with shared prefixes for a %s model: %w", x.e.Family(), errdefs.ErrInvalidInput)
 		}
-		s, err = x.e.RunPrefixed(ctx, b.Prefixes, b.PrefixOf[:b.Real], b.IDs[:n], b.Mask[:n], b.Real, b.Seq)
+		s, err = x.runPrefixed(ctx, b, n)
 	} else {
 		s, err = x.e.Run(ctx, b.IDs[:n], b.Mask[:n], types, b.Real, b.Seq)
 	}
@@ -105,7 +115,39 @@ func (x *xlaExec) Run(ctx context.Context, b *Batch) (*Output, error) {
 	return &Output{Data: out, Width: 1}, nil
 }
 
+// runPrefixed scores a batch with prefixes against a kept prefix pass that
+// holds them all, or against a new one, which it keeps. A batch that fails
+// after its prefix pass leaves the pass kept: its keys and values depend
+// on the prefixes only.
+func (x *xlaExec) runPrefixed(ctx context.Context, b *Batch, n int) ([]float64, error) {
+	if len(b.PrefixOf) < b.Real {
+		return nil, fmt.Errorf("inference: %d prefix indexes for %d rows: %w", len(b.PrefixOf), b.Real, errdefs.ErrInvalidInput)
+	}
+	past, at, ok := x.past.find(b.Prefixes)
+	if !ok {
+		p, err := x.e.Prefix(ctx, b.Prefixes)
+		if err != nil {
+			return nil, err
+		}
+		x.past.add(b.Prefixes, p, p.Bytes())
+		past, at = p, nil
+	}
+	index := b.PrefixOf[:b.Real]
+	if at != nil {
+		index = make([]int, b.Real)
+		for r, k := range b.PrefixOf[:b.Real] {
+			if k < 0 || k >= len(at) {
+				return nil, fmt.Errorf("inference: row %d continues prefix %d of %d: %w", r, k, len(at), errdefs.ErrInvalidInput)
+			}
+			index[r] = at[k]
+		}
+	}
+	return x.e.RunPast(ctx, past, index, b.IDs[:n], b.Mask[:n], b.Real, b.Seq)
+}
+
+// Close releases the kept prefix passes, then the executor.
 func (x *xlaExec) Close() error {
+	x.past.clear()
 	if err := x.e.Close(); err != nil {
 		return fmt.Errorf("inference: %w", err)
 	}

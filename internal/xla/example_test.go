@@ -44,6 +44,30 @@ func ExampleExecutor_RunPrefixed() {
 	// open failed
 }
 
+// ExampleExecutor_Prefix runs a shared prefix once and keeps its keys and
+// values on the device for two batches of rows that continue it.
+func ExampleExecutor_Prefix() {
+	e, err := xla.Open("path/to/hf-checkpoint", nil)
+	if err != nil {
+		fmt.Println("open failed")
+		return
+	}
+	defer e.Close()
+	ctx := context.Background()
+	past, err := e.Prefix(ctx, [][]int64{{151644, 8948, 198, 3555, 374}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer past.Close()
+	for _, ids := range [][]int64{{9454, 872}, {198, 151643}} { // two batches of two one-token rows
+		raw, err := e.RunPast(ctx, past, []int{0, 0}, ids, []int64{1, 1}, 2, 1)
+		fmt.Println(len(raw), err)
+	}
+	// Output:
+	// open failed
+}
+
 // ExampleBuckets shows the compiled shape a batch of 5 inputs of at most
 // 100 tokens runs in.
 func ExampleBuckets() {

@@ -4,6 +4,7 @@ package xla
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -18,7 +19,9 @@ import (
 // outputs are each layer's keys and values, and then the rows' own tokens,
 // whose attention takes those keys and values as its past. The keys and
 // values stay on the device: the prefix program's output buffers are the
-// continuation program's inputs.
+// continuation program's inputs. It is Prefix, RunPast and Past.Close;
+// a caller that scores several batches against the same prefixes can
+// keep the Past instead.
 //
 // prefixes are the distinct prefixes (one may be empty); index[r] is row
 // r's prefix; ids and mask are [b, s] row-major, each row's tokens after
@@ -40,6 +43,88 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 	if err := e.checkPrefixes(prefixes, index, mask, b, s); err != nil {
 		return nil, err
 	}
+	past, err := e.Prefix(ctx, prefixes)
+	if err != nil {
+		return nil, err
+	}
+	defer past.Close()
+	return e.RunPast(ctx, past, index, ids, mask, b, s)
+}
+
+// Past is one prefix pass's output on the device: per layer the keys and
+// values of its distinct prefixes, padded to their [N, P] bucket. Any
+// number of RunPast calls may continue it; Close frees its buffers, and
+// the Executor's Close frees those still held. A Past is safe for
+// concurrent RunPast calls, but not for Close while one runs.
+type Past struct {
+	e        *Executor
+	prefixes [][]int64
+	n, p     int // the bucket
+	bufs     []*pjrt.Buffer
+	bytes    int64
+}
+
+// Prefixes are the prefixes the Past holds (the caller must not modify them).
+func (p *Past) Prefixes() [][]int64 { return p.prefixes }
+
+// Bytes is the device memory its keys and values take.
+func (p *Past) Bytes() int64 { return p.bytes }
+
+// Close frees the device buffers; later calls, and calls after the
+// Executor's Close, do nothing.
+func (p *Past) Close() error {
+	e := p.e
+	e.pastMu.Lock()
+	defer e.pastMu.Unlock()
+	if _, ok := e.pasts[p]; !ok {
+		return nil
+	}
+	delete(e.pasts, p)
+	return p.free()
+}
+
+// free destroys the buffers (pastMu held).
+func (p *Past) free() error {
+	var errs []error
+	for _, b := range p.bufs {
+		if b != nil {
+			errs = append(errs, b.Destroy())
+		}
+	}
+	p.bufs = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("xla: free prefix keys and values: %w", err)
+	}
+	return nil
+}
+
+// LivePasts is the number of Pasts whose buffers are held (neither closed
+// nor freed by the Executor's Close).
+func (e *Executor) LivePasts() int {
+	e.pastMu.Lock()
+	defer e.pastMu.Unlock()
+	return len(e.pasts)
+}
+
+// PrefixRuns is the number of prefix programs run (each Prefix, and so
+// each RunPrefixed, runs one).
+func (e *Executor) PrefixRuns() int64 { return e.prefixRuns.Load() }
+
+// Prefix runs the distinct prefixes (one may be empty) as the rows of a
+// prefix program on their PrefixShape bucket, and returns each layer's
+// keys and values on the device, for RunPast.
+//
+// Errors: a family that is not a decoder wraps twostage.ErrUnsupported; no
+// prefixes, a token outside the vocabulary or a prefix longer than the max
+// length twostage.ErrInvalidInput; a closed Executor twostage.ErrClosed;
+// an ended ctx its error.
+func (e *Executor) Prefix(ctx context.Context, prefixes [][]int64) (*Past, error) {
+	if !modeldir.IsDecoder(e.desc.Family) {
+		return nil, fmt.Errorf("xla: family %s continues no prefix: %w", e.desc.Family, twostage.ErrUnsupported)
+	}
+	if err := e.checkPrefixes(prefixes, nil, nil, 0, 0); err != nil {
+		return nil, err
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -51,12 +136,7 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 	}
 	N, P := e.prefix(n, pl)
 	N, P = max(N, n), max(P, pl)
-	B, S := e.Shape(b, s)
 	pre, err := e.get(progKey{mode: progPrefix, B: N, S: P})
-	if err != nil {
-		return nil, err
-	}
-	cont, err := e.get(progKey{mode: progPast, B: B, S: S, N: N, P: P})
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +144,8 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 		return nil, fmt.Errorf("xla: %w", err)
 	}
 
-	// The prefix program: an empty prefix runs as one pad token, which
-	// its rows never see (its length is 0).
+	// An empty prefix runs as one pad token, which its rows never see
+	// (its length is 0).
 	pad := int64(e.desc.PadTokenID)
 	pids, pmask := make([]int64, n*pl), make([]int64, n*pl)
 	for i, p := range prefixes {
@@ -83,13 +163,69 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 	if err != nil {
 		return nil, err
 	}
-	past, err := pre.exec.Execute(append(slices.Clip(in), pre.params...)...).OnDevice(e.c.device).Done()
-	defer destroy(past)
+	bufs, err := pre.exec.Execute(append(slices.Clip(in), pre.params...)...).OnDevice(e.c.device).Done()
 	if err != nil {
+		destroy(bufs)
 		return nil, fmt.Errorf("xla: execute prefixes: %w", err)
 	}
-	if len(past) != pre.outs {
-		return nil, fmt.Errorf("xla: prefix program gave %d outputs, want %d: %w", len(past), pre.outs, twostage.ErrInvalidInput)
+	e.prefixRuns.Add(1)
+	if len(bufs) != pre.outs {
+		destroy(bufs)
+		return nil, fmt.Errorf("xla: prefix program gave %d outputs, want %d: %w", len(bufs), pre.outs, twostage.ErrInvalidInput)
+	}
+	past := &Past{e: e, n: N, p: P, bufs: bufs, prefixes: make([][]int64, n)}
+	for i, p := range prefixes {
+		past.prefixes[i] = slices.Clone(p)
+	}
+	for _, b := range bufs {
+		size, err := b.Size()
+		if err != nil {
+			destroy(bufs)
+			return nil, fmt.Errorf("xla: prefix keys and values: %w", err)
+		}
+		past.bytes += int64(size)
+	}
+	e.pastMu.Lock()
+	e.pasts[past] = struct{}{}
+	e.pastMu.Unlock()
+	return past, nil
+}
+
+// RunPast scores rows that continue the prefixes of past (from this
+// Executor's Prefix): index[r] is row r's prefix in past.Prefixes(); ids
+// and mask are [b, s] row-major, each row's tokens after its prefix (at
+// least one real one), right-padded; the rows round up to the Shape
+// bucket, the past keeps its own. A past may hold prefixes that no row
+// continues: those rows score as with a past of their prefixes alone.
+//
+// Errors: as RunPrefixed's; a past of another Executor, or closed,
+// twostage.ErrInvalidInput.
+func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, mask []int64, b, s int) ([]float64, error) {
+	if err := e.check(ids, mask, nil, b, s); err != nil {
+		return nil, err
+	}
+	if past == nil || past.e != e {
+		return nil, fmt.Errorf("xla: prefix keys and values of another executor: %w", twostage.ErrInvalidInput)
+	}
+	if err := e.checkPrefixes(past.prefixes, index, mask, b, s); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
+	}
+	e.pastMu.Lock()
+	_, live := e.pasts[past]
+	e.pastMu.Unlock()
+	if !live {
+		return nil, fmt.Errorf("xla: prefix keys and values already freed: %w", twostage.ErrInvalidInput)
+	}
+	N, P := past.n, past.p
+	B, S := e.Shape(b, s)
+	cont, err := e.get(progKey{mode: progPast, B: B, S: S, N: N, P: P})
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("xla: %w", err)
@@ -97,7 +233,7 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 
 	// The continuation: ids, mask, past_lengths, prefix_index, the past.
 	lens, rows := make([]int32, N), make([]int32, B)
-	for i, p := range prefixes {
+	for i, p := range past.prefixes {
 		lens[i] = int32(len(p))
 	}
 	for r, k := range index {
@@ -120,8 +256,8 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 		}
 		meta = append(meta, buf)
 	}
-	args := make([]*pjrt.Buffer, 0, len(own)+len(meta)+len(past)+len(cont.params))
-	args = append(append(append(append(args, own...), meta...), past...), cont.params...)
+	args := make([]*pjrt.Buffer, 0, len(own)+len(meta)+len(past.bufs)+len(cont.params))
+	args = append(append(append(append(args, own...), meta...), past.bufs...), cont.params...)
 	outs, err := cont.exec.Execute(args...).OnDevice(e.c.device).Done()
 	defer destroy(outs)
 	if err != nil {
@@ -149,6 +285,9 @@ func (e *Executor) checkPrefixes(prefixes [][]int64, index []int, mask []int64, 
 	}
 	V := int64(e.model.Config.VocabSize)
 	for _, p := range prefixes {
+		if len(p) >= e.maxLen {
+			return bad("a prefix of %d tokens leaves none under the max length %d", len(p), e.maxLen)
+		}
 		for _, id := range p {
 			if id < 0 || id >= V {
 				return bad("prefix token id %d outside the vocabulary of %d", id, V)

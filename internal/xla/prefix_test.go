@@ -188,6 +188,18 @@ func TestRunPrefixedErrors(t *testing.T) {
 	if _, err := bert.RunPrefixed(ctx, [][]int64{{1}}, []int{0}, own, m, 1, 2); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("bert: %v, want ErrUnsupported", err)
 	}
+	if _, err := bert.Prefix(ctx, [][]int64{{1}}); !errors.Is(err, errdefs.ErrUnsupported) {
+		t.Errorf("bert Prefix: %v, want ErrUnsupported", err)
+	}
+	if _, err := e.Prefix(ctx, [][]int64{make([]int64, 40)}); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("a prefix of the max length: %v, want ErrInvalidInput", err)
+	}
+	if _, err := e.Prefix(ctx, nil); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("Prefix of no prefixes: %v, want ErrInvalidInput", err)
+	}
+	if e.LivePasts() != 0 || e.PrefixRuns() != 0 {
+		t.Errorf("failed calls: %d pasts held, %d prefix runs", e.LivePasts(), e.PrefixRuns())
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +238,101 @@ func TestRunPrefixedReducedPrecision(t *testing.T) {
 		if d := math.Abs(got[r] - whole[r]); d > 0.05 {
 			t.Errorf("row %d: bf16 prefixed %v, bf16 whole %v (diff %g > 0.05)", r, got[r], whole[r], d)
 		}
+	}
+}
+
+// TestPast: a Past (one prefix pass) serves several batches, also batches
+// that continue only some of its prefixes, with the scores of RunPrefixed
+// (1e-5 relative); PrefixRuns counts one run; Close frees it once, and the
+// Executor's Close frees those still held.
+func TestPast(t *testing.T) {
+	dir := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 5})
+	e := open(t, dir, nil)
+	other := open(t, dir, nil)
+	pad := int64(e.Describe().PadTokenID)
+	c := newPrefixCase(2)
+	ctx := context.Background()
+	ids, mask, _, B, S := batch(c.own, pad)
+	want, err := e.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.PrefixRuns() != 1 || e.LivePasts() != 0 {
+		t.Fatalf("after RunPrefixed: %d prefix runs, %d pasts held; want 1, 0", e.PrefixRuns(), e.LivePasts())
+	}
+	past, err := e.Prefix(ctx, c.prefixes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.LivePasts() != 1 || past.Bytes() <= 0 || len(past.Prefixes()) != len(c.prefixes) {
+		t.Fatalf("a Past: %d held, %d bytes, %d prefixes", e.LivePasts(), past.Bytes(), len(past.Prefixes()))
+	}
+	for range 2 {
+		got, err := e.RunPast(ctx, past, c.index, ids, mask, B, S)
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, "RunPast vs RunPrefixed", got, want, 1e-5, 0)
+	}
+	// Rows 1 and 4 continue prefix 1 only: the Past's other prefixes do not
+	// change them.
+	sub := [][]int64{c.own[1], c.own[4]}
+	sids, smask, _, SB, SS := batch(sub, pad)
+	got, err := e.RunPast(ctx, past, []int{1, 1}, sids, smask, SB, SS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := e.RunPrefixed(ctx, c.prefixes[1:2], []int{0, 0}, sids, smask, SB, SS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, "some of the Past's prefixes", got, alone, 1e-5, 0)
+	within(t, "some of the Past's prefixes vs the whole batch", got, []float64{want[1], want[4]}, 1e-5, 0)
+	if e.PrefixRuns() != 3 {
+		t.Errorf("%d prefix runs, want 3 (RunPrefixed twice, Prefix once)", e.PrefixRuns())
+	}
+	if _, err := other.RunPast(ctx, past, c.index, ids, mask, B, S); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("another executor's Past: %v, want ErrInvalidInput", err)
+	}
+	if _, err := e.RunPast(ctx, past, []int{len(c.prefixes)}, ids[:S], mask[:S], 1, S); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("an index outside the Past: %v, want ErrInvalidInput", err)
+	}
+	if err := past.Close(); err != nil || e.LivePasts() != 0 {
+		t.Fatalf("Close: %v, %d held", err, e.LivePasts())
+	}
+	if err := past.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := e.RunPast(ctx, past, c.index, ids, mask, B, S); !errors.Is(err, errdefs.ErrInvalidInput) {
+		t.Errorf("a closed Past: %v, want ErrInvalidInput", err)
+	}
+	// Pasts held at the Executor's Close are freed by it.
+	var held []*xla.Past
+	for i := range 3 {
+		p, err := e.Prefix(ctx, c.prefixes[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	if e.LivePasts() != 3 {
+		t.Fatalf("%d held, want 3", e.LivePasts())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e.LivePasts() != 0 {
+		t.Errorf("after the Executor's Close %d pasts held", e.LivePasts())
+	}
+	for _, p := range held {
+		if err := p.Close(); err != nil {
+			t.Errorf("a Past's Close after the Executor's: %v", err)
+		}
+	}
+	if _, err := e.Prefix(ctx, c.prefixes); !errors.Is(err, errdefs.ErrClosed) {
+		t.Errorf("Prefix after Close: %v, want ErrClosed", err)
+	}
+	if _, err := e.RunPast(ctx, past, c.index, ids, mask, B, S); !errors.Is(err, errdefs.ErrClosed) {
+		t.Errorf("RunPast after Close: %v, want ErrClosed", err)
 	}
 }

@@ -52,3 +52,32 @@ func (e *Executor) Hidden(ctx context.Context, ids, mask, types []int64, b, s in
 
 // Close fails: build with -tags xla.
 func (e *Executor) Close() error { return errNoTag }
+
+// Past is a prefix pass's keys and values on the device; this build has
+// none (build with -tags xla).
+type Past struct{}
+
+// Prefixes are the prefixes the Past holds.
+func (p *Past) Prefixes() [][]int64 { return nil }
+
+// Bytes is the device memory its keys and values take.
+func (p *Past) Bytes() int64 { return 0 }
+
+// Close does nothing.
+func (p *Past) Close() error { return nil }
+
+// Prefix fails: build with -tags xla.
+func (e *Executor) Prefix(ctx context.Context, prefixes [][]int64) (*Past, error) {
+	return nil, errNoTag
+}
+
+// RunPast fails: build with -tags xla.
+func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, mask []int64, b, s int) ([]float64, error) {
+	return nil, errNoTag
+}
+
+// LivePasts is the number of Pasts held: none.
+func (e *Executor) LivePasts() int { return 0 }
+
+// PrefixRuns is the number of prefix programs run: none.
+func (e *Executor) PrefixRuns() int64 { return 0 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomlx/go-xla/pkg/pjrt"
 	"github.com/gomlx/go-xla/pkg/types/dtypes"
@@ -138,6 +139,10 @@ type Executor struct {
 	progMu  sync.Mutex
 	progs   map[progKey]*program
 	prefix  func(n, p int) (int, int)
+
+	pastMu     sync.Mutex
+	pasts      map[*Past]struct{} // held prefix keys and values; Close frees them
+	prefixRuns atomic.Int64
 }
 
 // progKey names a compiled program: its kind and shape.
@@ -234,7 +239,8 @@ func Open(dir string, opts *Options) (*Executor, error) {
 		return nil, err
 	}
 	e := &Executor{c: c, model: model, desc: desc, compute: compute, maxLen: maxLen, shape: o.Shape,
-		weights: map[string]*pjrt.Buffer{}, progs: map[progKey]*program{}, prefix: o.PrefixShape}
+		weights: map[string]*pjrt.Buffer{}, progs: map[progKey]*program{}, prefix: o.PrefixShape,
+		pasts: map[*Past]struct{}{}}
 	if e.shape == nil {
 		e.shape = func(b, s int) (int, int) { return Buckets(b, s, maxLen) }
 	}
@@ -513,8 +519,9 @@ func (e *Executor) check(ids, mask, types []int64, b, s int) error {
 	return nil
 }
 
-// Close waits for the runs in flight, then frees the weights and drops the
-// client (the last Executor on a device destroys it and its executables).
+// Close waits for the runs in flight, then frees the weights and the
+// prefix keys and values still held (Past), and drops the client (the
+// last Executor on a device destroys it and its executables).
 // Later calls return twostage.ErrClosed.
 func (e *Executor) Close() error {
 	e.mu.Lock()
@@ -523,7 +530,14 @@ func (e *Executor) Close() error {
 		return fmt.Errorf("xla: executor already closed: %w", twostage.ErrClosed)
 	}
 	e.closed = true
-	if err := e.free(); err != nil {
+	var errs []error
+	e.pastMu.Lock()
+	for p := range e.pasts {
+		errs = append(errs, p.free())
+	}
+	clear(e.pasts)
+	e.pastMu.Unlock()
+	if err := errors.Join(append(errs, e.free())...); err != nil {
 		return fmt.Errorf("xla: close: %w", err)
 	}
 	return nil
