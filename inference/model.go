@@ -180,7 +180,7 @@ func (m *model) build(batch []Input, prefixes [][]int64, of []int) (*Batch, erro
 		cut := make([]Input, len(batch))
 		for i, in := range batch {
 			cut[i] = Input{IDs: in.IDs[in.Prefix:]}
-			if in.TypeIDs != nil {
+			if len(in.TypeIDs) > in.Prefix { // shorter ones pad with zeros, as whole
 				cut[i].TypeIDs = in.TypeIDs[in.Prefix:]
 			}
 		}

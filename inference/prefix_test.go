@@ -251,3 +251,24 @@ func TestPrefixBudget(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestPrefixTypeIDs: type ids shorter than an input's prefix (a model that
+// takes none ignores them) do not fail the batch the input shares with
+// others.
+func TestPrefixTypeIDs(t *testing.T) {
+	f := &fake{sig: inference.Signature{Mask: true, Width: 1, Prefix: true}}
+	m, err := newRuntime(t, f, inference.ModelOptions{Provider: "fake"}).Open(modelFile(t), inference.Score, 0, &inference.ModelOptions{MaxWait: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	in := prefixed([]int64{7, 7, 7}, []int64{1}, []int64{2})
+	in[0].TypeIDs = []int64{0}
+	out, err := m.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0][0] != 22 || out[1][0] != 23 {
+		t.Errorf("scores %v %v, want 22 23", out[0][0], out[1][0])
+	}
+}
