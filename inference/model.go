@@ -52,6 +52,7 @@ type model struct {
 
 	calls        atomic.Int64
 	bucketPad    atomic.Int64 // tokens added by Executor.Shape (less those a batch run in groups saves)
+	groupRuns    atomic.Int64 // batches beyond the batcher's: a batch run in groups counts each
 	prefixTokens atomic.Int64 // tokens of the shared prefixes run
 	prefixRuns   atomic.Int64 // shared prefixes run (distinct per batch)
 	prefixItems  atomic.Int64 // inputs that continued a shared prefix
@@ -128,6 +129,7 @@ func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
 		longest = max(longest, len(x.IDs)-x.Prefix, 1)
 	}
 	m.bucketPad.Add(int64(padded - len(batch)*longest))
+	m.groupRuns.Add(int64(len(subs) - 1))
 	return func() ([][]float32, error) {
 		out := make([][]float32, len(batch))
 		for k, b := range subs {
@@ -435,7 +437,7 @@ func (h *Model) Options() ModelOptions { return h.m.opts }
 func (h *Model) Stats() Stats {
 	s := h.m.b.Stats()
 	return Stats{
-		Calls: h.m.calls.Load(), Batches: s.Batches, Items: s.Items,
+		Calls: h.m.calls.Load(), Batches: s.Batches + h.m.groupRuns.Load(), Items: s.Items,
 		RealTokens: s.Tokens, PaddedTokens: s.PaddedTokens + h.m.bucketPad.Load(),
 		PrefixTokens: h.m.prefixTokens.Load(),
 		Queued:       int64(h.m.b.Queued()),

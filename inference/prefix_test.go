@@ -245,9 +245,9 @@ func TestPrefixBudget(t *testing.T) {
 	if rows != len(in) {
 		t.Errorf("%d rows run, want %d", rows, len(in))
 	}
-	// Run in groups, the rows are padded within their group: 3 groups of
-	// 2 one-token rows and the whole 2-token row alone.
-	if st := m.Stats(); st.Prefixes != 6 || st.PrefixTokens != 6*p || st.PrefixItems != 6 || st.SavedTokens != 0 || st.RealTokens != 8 || st.PaddedTokens != 8 {
+	// Run in 4 groups, the rows are padded within their group: 3 groups
+	// of 2 one-token rows and the whole 2-token row alone.
+	if st := m.Stats(); st.Prefixes != 6 || st.PrefixTokens != 6*p || st.PrefixItems != 6 || st.SavedTokens != 0 || st.RealTokens != 8 || st.PaddedTokens != 8 || st.Batches != 4 {
 		t.Errorf("stats %+v", st)
 	}
 }
