@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -50,7 +51,8 @@ type model struct {
 	chunk int
 
 	calls        atomic.Int64
-	bucketPad    atomic.Int64 // tokens added by Executor.Shape
+	bucketPad    atomic.Int64 // tokens added by Executor.Shape (less those a batch run in groups saves)
+	groupRuns    atomic.Int64 // batches beyond the batcher's: a batch run in groups counts each
 	prefixTokens atomic.Int64 // tokens of the shared prefixes run
 	prefixRuns   atomic.Int64 // shared prefixes run (distinct per batch)
 	prefixItems  atomic.Int64 // inputs that continued a shared prefix
@@ -76,13 +78,111 @@ func newModel(rt *Runtime, key, path string, task Task, pad int64, exec Executor
 
 // prepare pads a batch to the executor's shape (on the batcher's former
 // goroutine, overlapping the previous run) and returns its run function.
+// The batcher sizes an input that continues a prefix by its own tokens,
+// so the batch's distinct prefixes together may exceed MaxBatchTokens; it
+// then runs as several batches, each of prefixes that fit (see groups).
 func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
 	prefixes, of := m.prefixes(batch)
+	groups := m.groups(prefixes)
+	if groups == nil {
+		b, err := m.build(batch, prefixes, of)
+		if err != nil {
+			return nil, err
+		}
+		return func() ([][]float32, error) { return m.run(b) }, nil
+	}
+	var (
+		subs   []*Batch
+		rowsOf [][]int // batch rows of each sub-batch, in order
+		padded int     // the sub-batches' rows times their longest
+	)
+	for _, g := range groups {
+		index := make(map[int]int, len(g)) // prefix -> its index in the group
+		sub := make([][]int64, len(g))
+		for k, i := range g {
+			index[i] = k
+			sub[k] = prefixes[i]
+		}
+		var rows []int
+		var in []Input
+		var subOf []int
+		longest := 0
+		for r, x := range batch {
+			if k, ok := index[of[r]]; ok {
+				rows, in, subOf = append(rows, r), append(in, x), append(subOf, k)
+				longest = max(longest, len(x.IDs)-x.Prefix, 1)
+			}
+		}
+		if len(sub) == 1 && len(sub[0]) == 0 {
+			sub, subOf = nil, nil // rows without a prefix: whole
+		}
+		b, err := m.build(in, sub, subOf)
+		if err != nil {
+			return nil, err
+		}
+		subs, rowsOf = append(subs, b), append(rowsOf, rows)
+		padded += len(rows) * longest
+	}
+	// The batcher counted the batch as padded to its longest input.
+	longest := 0
+	for _, x := range batch {
+		longest = max(longest, len(x.IDs)-x.Prefix, 1)
+	}
+	m.bucketPad.Add(int64(padded - len(batch)*longest))
+	m.groupRuns.Add(int64(len(subs) - 1))
+	return func() ([][]float32, error) {
+		out := make([][]float32, len(batch))
+		for k, b := range subs {
+			res, err := m.run(b)
+			if err != nil {
+				return nil, err
+			}
+			for j, r := range rowsOf[k] {
+				out[r] = res[j]
+			}
+		}
+		return out, nil
+	}, nil
+}
+
+// groups splits a batch's distinct prefixes into groups whose prefix
+// pass fits MaxBatchTokens (prefixes times the longest, an empty one
+// counting one token), longest first, or returns nil when they fit
+// together (or there is no budget).
+func (m *model) groups(prefixes [][]int64) [][]int {
+	budget := m.b.Options().MaxBatchTokens
+	size := func(i int) int { return max(len(prefixes[i]), 1) }
+	longest := 0
+	for i := range prefixes {
+		longest = max(longest, size(i))
+	}
+	if budget <= 0 || len(prefixes)*longest <= budget {
+		return nil
+	}
+	order := make([]int, len(prefixes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return size(b) - size(a) })
+	var out [][]int
+	for _, i := range order {
+		if n := len(out); n > 0 && (len(out[n-1])+1)*size(out[n-1][0]) <= budget {
+			out[n-1] = append(out[n-1], i)
+			continue
+		}
+		out = append(out, []int{i})
+	}
+	return out
+}
+
+// build pads batch, whose distinct prefixes are prefixes (nil: none) and
+// input i's prefix prefixes[of[i]], to the executor's shape.
+func (m *model) build(batch []Input, prefixes [][]int64, of []int) (*Batch, error) {
 	if prefixes != nil {
 		cut := make([]Input, len(batch))
 		for i, in := range batch {
 			cut[i] = Input{IDs: in.IDs[in.Prefix:]}
-			if in.TypeIDs != nil {
+			if len(in.TypeIDs) > in.Prefix { // shorter ones pad with zeros, as whole
 				cut[i].TypeIDs = in.TypeIDs[in.Prefix:]
 			}
 		}
@@ -124,7 +224,7 @@ func (m *model) prepare(batch []Input) (func() ([][]float32, error), error) {
 		b.Prefixes, b.PrefixOf = prefixes, make([]int, R)
 		copy(b.PrefixOf, of)
 	}
-	return func() ([][]float32, error) { return m.run(b) }, nil
+	return b, nil
 }
 
 // checkPrefixes checks that every input leaves a token after its prefix,
@@ -337,7 +437,7 @@ func (h *Model) Options() ModelOptions { return h.m.opts }
 func (h *Model) Stats() Stats {
 	s := h.m.b.Stats()
 	return Stats{
-		Calls: h.m.calls.Load(), Batches: s.Batches, Items: s.Items,
+		Calls: h.m.calls.Load(), Batches: s.Batches + h.m.groupRuns.Load(), Items: s.Items,
 		RealTokens: s.Tokens, PaddedTokens: s.PaddedTokens + h.m.bucketPad.Load(),
 		PrefixTokens: h.m.prefixTokens.Load(),
 		Queued:       int64(h.m.b.Queued()),

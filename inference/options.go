@@ -82,7 +82,10 @@ type ModelOptions struct {
 	// MaxBatchSize caps the inputs of one batch (DefaultMaxBatchSize).
 	MaxBatchSize int
 	// MaxBatchTokens caps a batch's padded tokens, inputs times the longest
-	// input (DefaultMaxBatchTokens).
+	// input (DefaultMaxBatchTokens). An input that continues a shared
+	// prefix (Input.Prefix) counts its tokens after the prefix, and a
+	// batch's distinct prefixes run in groups that keep within it too
+	// (prefixes times the longest).
 	MaxBatchTokens int
 	// MaxWait is how long a queued input may wait for its batch to fill
 	// (DefaultMaxWait; negative: never wait).

@@ -66,7 +66,8 @@ type ortExec struct {
 
 // pastCacheSize is how many prefix passes' keys and values an executor
 // keeps (a few calls interleaved in the queue each find theirs), and
-// pastCacheBytes the most they may hold together beyond the latest: for
+// pastCacheBytes the most they may hold together (older passes are dropped
+// first; the latest is kept whatever its size): for
 // zerank-2 a 300-token prefix's keys and values are about 88 MB (float32:
 // 36 layers x 2 x 300 x 1,024).
 const (

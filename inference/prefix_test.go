@@ -196,3 +196,79 @@ func checkWhole(t *testing.T, m *inference.Model, calls [][]inference.Input, got
 
 // tinymodelOptions converts to graph kind graph.
 func tinymodelOptions(graph string) *convert.Options { return &convert.Options{Graph: graph} }
+
+// TestPrefixBudget: the distinct prefixes a batch runs stay within
+// MaxBatchTokens (prefixes times the longest, as a batch of whole inputs
+// would): inputs that are short after long, different prefixes are
+// batched by their own tokens, and a batch whose prefixes would exceed
+// the budget runs them in groups that fit. Outputs are unchanged.
+func TestPrefixBudget(t *testing.T) {
+	const budget, p = 64, 30
+	var in []inference.Input
+	var want []float32
+	for i := range 6 {
+		prefix := slices.Repeat([]int64{int64(i + 1)}, p)
+		in = append(in, prefixed(prefix, []int64{100})...)
+		want = append(want, float32(p*(i+1)+100))
+	}
+	in = append(in, inference.Input{IDs: []int64{7, 8}}) // whole, with the others
+	want = append(want, 15)
+	f := &fake{sig: inference.Signature{Mask: true, Width: 1, Prefix: true}}
+	rt := newRuntime(t, f, inference.ModelOptions{Provider: "fake", MaxWait: -1})
+	m, err := rt.Open(modelFile(t), inference.Score, 0, &inference.ModelOptions{MaxBatchSize: 8, MaxBatchTokens: budget, MaxWait: 50e6, NoLengthGrouping: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out, err := m.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if out[i][0] != want[i] {
+			t.Errorf("input %d scored %v, want %v", i, out[i][0], want[i])
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rows := 0
+	for k, b := range f.batches {
+		longest := 1
+		for _, x := range b.Prefixes {
+			longest = max(longest, len(x))
+		}
+		if len(b.Prefixes)*longest > budget {
+			t.Errorf("batch %d runs %d prefixes of up to %d tokens, over the budget of %d", k, len(b.Prefixes), longest, budget)
+		}
+		rows += b.Real
+	}
+	if rows != len(in) {
+		t.Errorf("%d rows run, want %d", rows, len(in))
+	}
+	// Run in 4 groups, the rows are padded within their group: 3 groups
+	// of 2 one-token rows and the whole 2-token row alone.
+	if st := m.Stats(); st.Prefixes != 6 || st.PrefixTokens != 6*p || st.PrefixItems != 6 || st.SavedTokens != 0 || st.RealTokens != 8 || st.PaddedTokens != 8 || st.Batches != 4 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestPrefixTypeIDs: type ids shorter than an input's prefix (a model that
+// takes none ignores them) do not fail the batch the input shares with
+// others.
+func TestPrefixTypeIDs(t *testing.T) {
+	f := &fake{sig: inference.Signature{Mask: true, Width: 1, Prefix: true}}
+	m, err := newRuntime(t, f, inference.ModelOptions{Provider: "fake"}).Open(modelFile(t), inference.Score, 0, &inference.ModelOptions{MaxWait: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	in := prefixed([]int64{7, 7, 7}, []int64{1}, []int64{2})
+	in[0].TypeIDs = []int64{0}
+	out, err := m.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0][0] != 22 || out[1][0] != 23 {
+		t.Errorf("scores %v %v, want 22 23", out[0][0], out[1][0])
+	}
+}

@@ -55,8 +55,9 @@ type EngineOptions struct {
 	// prefix's keys and values instead of recomputing them: PrefixAuto
 	// ("") when it pays (a prefix of at least MinSharedPrefix tokens and
 	// at least two pairs), PrefixOn whenever two or more pairs share a
-	// prefix, PrefixOff never. Only decoder models converted since shared
-	// prefixes, on ONNX Runtime, can; others always run pairs whole.
+	// prefix, PrefixOff never. Only decoder models can: converted since
+	// shared prefixes, on ONNX Runtime, or checkpoints on provider xla;
+	// others always run pairs whole.
 	// Scores are the same either way, within float rounding.
 	SharedPrefix PrefixMode
 }
