@@ -22,8 +22,9 @@ type Stats struct {
 	RealTokens, PaddedTokens int64
 	// PrefixTokens is the tokens of the shared prefixes of the batches,
 	// each distinct prefix counted once per batch that continues it (see
-	// Input.Prefix; the ONNX Runtime executor keeps the latest prefixes'
-	// keys and values and runs a prefix again only when they are gone);
+	// Input.Prefix; the ONNX Runtime and XLA executors keep the latest
+	// prefixes' keys and values and run a prefix again only when they are
+	// gone);
 	// the continuing inputs' RealTokens and PaddedTokens count only their
 	// tokens after the prefix.
 	PrefixTokens int64
