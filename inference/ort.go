@@ -2,7 +2,6 @@ package inference
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,11 +55,10 @@ type ortExec struct {
 	pastIn, presentOut []int
 	pastWidth          int64
 
-	// past holds the outputs of the latest prefix passes (at most
-	// pastCacheSize, the most recently used last), so that a call whose
-	// pairs fill several batches runs its prefix once. Only Run touches
-	// it (one goroutine); Close releases it.
-	past       []*pastEntry
+	// past holds the outputs of the latest prefix passes (pastCache's
+	// rule), so that a call whose pairs fill several batches runs its
+	// prefix once. Only Run touches it (one goroutine); Close releases it.
+	past       pastCache[*ortPast]
 	prefixRuns int // prefix passes run (tests)
 }
 
@@ -75,11 +73,11 @@ const (
 	pastCacheBytes = 1 << 30
 )
 
-// pastEntry is one prefix pass's outputs, for the batch prefixes key.
-type pastEntry struct {
-	key   string
-	out   []ortgo.Value
-	bytes int64
+// ortPast is one prefix pass: its outputs (the presents, by session
+// output) and the lengths of its prefixes.
+type ortPast struct {
+	out  []ortgo.Value
+	lens []int64
 }
 
 func modelErr(path, format string, args ...any) error {
@@ -100,7 +98,7 @@ func (ortBackend) Open(path string, task Task, o *ModelOptions) (Executor, error
 	if err != nil {
 		return nil, fmt.Errorf("inference: %w", err)
 	}
-	e := &ortExec{task: task}
+	e := &ortExec{task: task, past: pastCache[*ortPast]{release: func(p *ortPast) { destroy(p.out) }}}
 	if err := e.bind(path, inputs, outputs); err != nil {
 		return nil, err
 	}
@@ -268,23 +266,20 @@ func (e *ortExec) Run(_ context.Context, b *Batch) (*Output, error) {
 		if !e.sig.Prefix {
 			return nil, fmt.Errorf("inference: a batch with shared prefixes for a model without prefix inputs: %w", errdefs.ErrInvalidInput)
 		}
-		pre, err := e.pastFor(b)
+		pre, at, err := e.pastFor(b)
 		if err != nil {
 			return nil, err
 		}
-		p.past = make([]ortgo.Value, len(pre))
-		for i, v := range pre {
+		p.past = make([]ortgo.Value, len(pre.out))
+		for i, v := range pre.out {
 			if s := e.presentOut[i]; s >= 0 {
 				p.past[s] = v
 			}
 		}
-		p.lens = make([]int64, len(b.Prefixes))
-		for i, x := range b.Prefixes {
-			p.lens[i] = int64(len(x))
-		}
+		p.lens = pre.lens
 		p.index = make([]int64, b.Rows)
 		for r, k := range b.PrefixOf {
-			p.index[r] = int64(k)
+			p.index[r] = int64(at[k])
 		}
 	}
 	out, err := e.run(&p)
@@ -295,49 +290,31 @@ func (e *ortExec) Run(_ context.Context, b *Batch) (*Output, error) {
 	return e.read(out[e.out], b)
 }
 
-// pastFor returns the prefix pass outputs for b's prefixes: kept from an
-// earlier batch with the same prefixes, or run now and kept.
-func (e *ortExec) pastFor(b *Batch) ([]ortgo.Value, error) {
-	var key []byte
-	for _, p := range b.Prefixes {
-		key = binary.LittleEndian.AppendUint64(key, uint64(len(p)))
-		for _, id := range p {
-			key = binary.LittleEndian.AppendUint64(key, uint64(id))
-		}
-	}
-	for i, c := range e.past {
-		if c.key == string(key) {
-			e.past = append(append(e.past[:i:i], e.past[i+1:]...), c)
-			return c.out, nil
-		}
+// pastFor returns a prefix pass holding b's prefixes, and the index of
+// each of them in it: kept from an earlier batch (pastCache), or run now
+// and kept.
+func (e *ortExec) pastFor(b *Batch) (*ortPast, []int, error) {
+	if pre, at, ok := e.past.find(b.Prefixes); ok {
+		return pre, at, nil
 	}
 	out, err := e.prefixPass(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.prefixRuns++
-	entry := &pastEntry{key: string(key), out: out}
+	pre := &ortPast{out: out, lens: make([]int64, len(b.Prefixes))}
+	at := make([]int, len(b.Prefixes))
+	for i, x := range b.Prefixes {
+		pre.lens[i], at[i] = int64(len(x)), i
+	}
+	var bytes int64
 	for _, v := range out {
 		if v != nil {
-			entry.bytes += 4 * v.GetShape().FlattenedSize()
+			bytes += 4 * v.GetShape().FlattenedSize()
 		}
 	}
-	e.past = append(e.past, entry)
-	for total := e.pastBytes(); len(e.past) > 1 && (len(e.past) > pastCacheSize || total > pastCacheBytes); {
-		total -= e.past[0].bytes
-		destroy(e.past[0].out)
-		e.past = e.past[1:]
-	}
-	return out, nil
-}
-
-// pastBytes is the size of the kept prefix passes.
-func (e *ortExec) pastBytes() int64 {
-	var n int64
-	for _, c := range e.past {
-		n += c.bytes
-	}
-	return n
+	e.past.add(b.Prefixes, pre, bytes)
+	return pre, at, nil
 }
 
 // prefixPass runs a batch's distinct prefixes, right-padded, and returns
@@ -476,10 +453,7 @@ func (e *ortExec) read(v ortgo.Value, b *Batch) (*Output, error) {
 
 // Close implements Executor.
 func (e *ortExec) Close() error {
-	for _, c := range e.past {
-		destroy(c.out)
-	}
-	e.past = nil
+	e.past.clear()
 	if err := e.sess.Close(); err != nil {
 		return fmt.Errorf("inference: %w", err)
 	}

@@ -4,9 +4,10 @@ import "slices"
 
 // pastCache keeps the keys and values of an executor's latest prefix
 // passes, so that a call whose pairs fill several batches runs its prefix
-// once. Its rule is the ONNX Runtime executor's (ort.go): at most
-// pastCacheSize passes, the most recently used last, and beyond the latest
-// at most pastCacheBytes together; an evicted pass is released at once.
+// once. The ONNX Runtime and XLA executors both keep theirs in one: at
+// most pastCacheSize passes, the most recently used last, holding at most
+// pastCacheBytes together (the oldest are dropped first; the latest is
+// kept whatever its size); an evicted pass is released at once.
 // A batch finds a kept pass that holds every one of its distinct prefixes
 // (the same list, or more prefixes), the most recently used first; it
 // continues it with its rows' prefix indexes mapped to the pass's.
