@@ -203,7 +203,8 @@ type RerankRequest struct {
 	// max_tokens_per_query.
 	RerankFields
 
-	texts []string // what is ranked, per document
+	texts []string               // what is ranked, per document
+	opts  twostage.RerankOptions // RerankFields, as checked by decodeRerank
 }
 
 // RerankFields are the per-call rerank options of /v1/rerank, /v2/rerank
@@ -265,9 +266,11 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
 		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
-	if _, err := req.RerankFields.options(); err != nil {
+	opts, err := req.RerankFields.options()
+	if err != nil {
 		return nil, err
 	}
+	req.opts = opts
 	texts, err := rankTexts(req.Documents, req.RankFields)
 	if err != nil {
 		return nil, err
@@ -350,10 +353,6 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts, err := req.RerankFields.options() // checked by decodeRerank
-	if err != nil {
-		return err
-	}
 	returnDocs := r.URL.Path == "/v1/rerank"
 	if req.ReturnDocuments != nil {
 		returnDocs = *req.ReturnDocuments
@@ -361,7 +360,7 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.rerankDocs.Observe(float64(len(docs)))
 	ctx, rep := fallback.Track(r.Context())
 	t := time.Now()
-	scores, err := twostage.RerankWith(ctx, rr, query, docs, opts)
+	scores, err := twostage.RerankWith(ctx, rr, query, docs, req.opts)
 	s.metrics.stage.WithLabelValues("rerank").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return err
@@ -424,6 +423,8 @@ type SearchRequest struct {
 	// reranking; RerankFields are the other per-call rerank options.
 	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
 	RerankFields
+
+	rerank twostage.RerankOptions // RerankFields, as checked by decodeSearch
 }
 
 func decodeSearch(data []byte) (*SearchRequest, error) {
@@ -444,9 +445,11 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
 		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
-	if _, err := req.RerankFields.options(); err != nil {
+	ro, err := req.RerankFields.options()
+	if err != nil {
 		return nil, err
 	}
+	req.rerank = ro
 	if req.Filter != nil {
 		f, err := req.Filter.Normalize()
 		if err != nil {
@@ -551,10 +554,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if req.MinScore != nil {
 		opts.MinScore = *req.MinScore
 	}
-	ro, err := req.RerankFields.options() // checked by decodeSearch
-	if err != nil {
-		return err
-	}
+	ro := req.rerank
 	if req.MaxTokensPerDoc != nil {
 		ro.MaxTokensPerDoc = *req.MaxTokensPerDoc
 	}
