@@ -24,11 +24,7 @@ func options(spec string, allowed ...string) (string, map[string]string, error) 
 		if !ok {
 			return "", nil, badf("%q: option %q is not key=value", spec, p)
 		}
-		known := false
-		for _, a := range allowed {
-			known = known || a == k
-		}
-		if !known {
+		if !slices.Contains(allowed, k) {
 			return "", nil, badf("%q: unknown option %q (known: %s)", spec, k, strings.Join(allowed, ", "))
 		}
 		opts[k] = v
