@@ -280,20 +280,10 @@ func (h *hlo) binary(op func(a, b *stablehlo.Value) (*stablehlo.Value, error), a
 		return a
 	}
 	da, db := a.Shape().Dimensions, b.Shape().Dimensions
-	rank := max(len(da), len(db))
-	pad := func(d []int) []int { return append(slices.Repeat([]int{1}, rank-len(d)), d...) }
-	pa, pb := pad(da), pad(db)
-	dims := make([]int, rank)
-	for i := range dims {
-		switch {
-		case pa[i] == pb[i], pb[i] == 1:
-			dims[i] = pa[i]
-		case pa[i] == 1:
-			dims[i] = pb[i]
-		default:
-			h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, errdefs.ErrInvalidInput))
-			return a
-		}
+	dims, _, _, ok := broadcastDims(da, db)
+	if !ok {
+		h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, errdefs.ErrInvalidInput))
+		return a
 	}
 	a, b = h.broadcast(a, dims), h.broadcast(b, dims)
 	return h.v(op(a, b))
