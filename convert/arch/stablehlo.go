@@ -64,7 +64,7 @@ func StableHLO(m *Model, B, S int, compute string) (*Program, error) {
 // emit builds the program of mode for a [B, S] batch (and, for a
 // continuation program, N prefixes right-padded to P).
 func emit(m *Model, B, S, N, P int, mode programMode, compute string) (*Program, error) {
-	dt, err := dtypeOf(compute)
+	dt, err := DType(compute)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,9 @@ func emit(m *Model, B, S, N, P int, mode programMode, compute string) (*Program,
 	return p, nil
 }
 
-func dtypeOf(name string) (dtypes.DType, error) {
+// DType is the XLA element type of a compute or weight type name (F32,
+// F16 or BF16); another name wraps errdefs.ErrInvalidInput.
+func DType(name string) (dtypes.DType, error) {
 	switch name {
 	case F32:
 		return dtypes.Float32, nil
