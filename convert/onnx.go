@@ -205,25 +205,28 @@ func (o *onnxOps) resolve(x string) string {
 	if !ok {
 		return x
 	}
-	if v, ok := o.done[x]; ok {
-		return v
+	return o.once(x, func() (string, error) {
+		if len(p.dims) != 1 {
+			return "", fmt.Errorf("convert: weight %s of rank %d used as a vector: %w", p.name, len(p.dims), ErrShape)
+		}
+		return o.l.vector(o.stored(p.name), p.dims[0])
+	})
+}
+
+// once returns the graph value of pending weight key, built on its first
+// use (a build error is kept).
+func (o *onnxOps) once(key string, build func() (string, error)) string {
+	v, ok := o.done[key]
+	if !ok {
+		var err error
+		v, err = build()
+		o.keep(err)
+		o.done[key] = v
 	}
-	if len(p.dims) != 1 {
-		o.keep(fmt.Errorf("convert: weight %s of rank %d used as a vector: %w", p.name, len(p.dims), ErrShape))
-		return ""
-	}
-	v, err := o.l.vector(o.stored(p.name), p.dims[0])
-	o.keep(err)
-	o.done[x] = v
 	return v
 }
 
-func (o *onnxOps) op(op string, in ...string) string {
-	for i := range in {
-		in[i] = o.resolve(in[i])
-	}
-	return o.l.g.Op(op, in)
-}
+func (o *onnxOps) op(op string, in ...string) string { return o.opA(op, in) }
 
 func (o *onnxOps) opA(op string, in []string, attrs ...og.Attr) string {
 	for i := range in {
@@ -269,13 +272,7 @@ func (o *onnxOps) Embed(table, ids string) string {
 		o.keep(fmt.Errorf("convert: embedding of a value that is not a weight table: %w", ErrShape))
 		return ""
 	}
-	t, ok := o.done[table]
-	if !ok {
-		var err error
-		t, err = o.l.table(o.stored(p.name), p.dims[0], p.dims[1])
-		o.keep(err)
-		o.done[table] = t
-	}
+	t := o.once(table, func() (string, error) { return o.l.table(o.stored(p.name), p.dims[0], p.dims[1]) })
 	return o.l.widen(o.op("Gather", t, ids))
 }
 
@@ -287,21 +284,10 @@ func (o *onnxOps) Linear(x, w string) string {
 	}
 	x = o.resolve(x)
 	if p.rows != nil { // LM-head rows: float32, transposed to [H, k]
-		v, ok := o.done[w]
-		if !ok {
-			v = o.headRows(p)
-			o.done[w] = v
-		}
+		v := o.once(w, func() (string, error) { return o.headRows(p), nil })
 		return o.op("MatMul", x, v)
 	}
-	v, ok := o.done[w]
-	if !ok {
-		var err error
-		v, err = o.l.linear(o.stored(p.name), p.dims[0], p.dims[1])
-		o.keep(err)
-		o.done[w] = v
-	}
-	return o.l.mm(x, v)
+	return o.l.mm(x, o.once(w, func() (string, error) { return o.l.linear(o.stored(p.name), p.dims[0], p.dims[1]) }))
 }
 
 // headRows reads the score rows of an LM head as a float32 [H, k] value.

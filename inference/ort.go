@@ -294,27 +294,24 @@ func (e *ortExec) Run(_ context.Context, b *Batch) (*Output, error) {
 // each of them in it: kept from an earlier batch (pastCache), or run now
 // and kept.
 func (e *ortExec) pastFor(b *Batch) (*ortPast, []int, error) {
-	if pre, at, ok := e.past.find(b.Prefixes); ok {
-		return pre, at, nil
-	}
-	out, err := e.prefixPass(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	e.prefixRuns++
-	pre := &ortPast{out: out, lens: make([]int64, len(b.Prefixes))}
-	at := make([]int, len(b.Prefixes))
-	for i, x := range b.Prefixes {
-		pre.lens[i], at[i] = int64(len(x)), i
-	}
-	var bytes int64
-	for _, v := range out {
-		if v != nil {
-			bytes += 4 * v.GetShape().FlattenedSize()
+	return e.past.get(b.Prefixes, func() (*ortPast, int64, error) {
+		out, err := e.prefixPass(b)
+		if err != nil {
+			return nil, 0, err
 		}
-	}
-	e.past.add(b.Prefixes, pre, bytes)
-	return pre, at, nil
+		e.prefixRuns++
+		pre := &ortPast{out: out, lens: make([]int64, len(b.Prefixes))}
+		for i, x := range b.Prefixes {
+			pre.lens[i] = int64(len(x))
+		}
+		var bytes int64
+		for _, v := range out {
+			if v != nil {
+				bytes += 4 * v.GetShape().FlattenedSize()
+			}
+		}
+		return pre, bytes, nil
+	})
 }
 
 // prefixPass runs a batch's distinct prefixes, right-padded, and returns

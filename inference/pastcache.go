@@ -40,6 +40,25 @@ func (c *pastCache[V]) find(prefixes [][]int64) (v V, at []int, ok bool) {
 	return v, nil, false
 }
 
+// get returns the kept pass that holds every prefix of prefixes and, per
+// prefix, its index in that pass (find); when none does, it runs one with
+// run, keeps it (add) and returns it with each prefix at its own index.
+func (c *pastCache[V]) get(prefixes [][]int64, run func() (V, int64, error)) (V, []int, error) {
+	if v, at, ok := c.find(prefixes); ok {
+		return v, at, nil
+	}
+	v, bytes, err := run()
+	if err != nil {
+		return v, nil, err
+	}
+	c.add(prefixes, v, bytes)
+	at := make([]int, len(prefixes))
+	for i := range at {
+		at[i] = i
+	}
+	return v, at, nil
+}
+
 // index maps each of prefixes to its index in the pass, or returns nil if
 // the pass lacks one.
 func (p *pastPass[V]) index(prefixes [][]int64) []int {

@@ -1,8 +1,11 @@
 package inference
 
 import (
+	"errors"
 	"slices"
 	"testing"
+
+	"twostage/errdefs"
 )
 
 // TestPastCacheRule: the shared rule of kept prefix passes (pastCache):
@@ -74,5 +77,28 @@ func TestPastCacheRule(t *testing.T) {
 	p[0] = 6
 	if _, _, ok := c.find([][]int64{{5}}); !ok {
 		t.Error("a caller's change to its prefix changed the kept one")
+	}
+}
+
+// TestPastCacheGet: get runs a pass only for prefixes that no kept pass
+// holds, keeps it with each prefix at its own index, and keeps nothing
+// when the run fails.
+func TestPastCacheGet(t *testing.T) {
+	c := pastCache[int]{release: func(int) {}}
+	runs := 0
+	run := func(v int, err error) func() (int, int64, error) {
+		return func() (int, int64, error) { runs++; return v, 1, err }
+	}
+	q1, q2 := []int64{1, 2}, []int64{3}
+	if _, _, err := c.get([][]int64{q1}, run(0, errdefs.ErrInvalidInput)); !errors.Is(err, errdefs.ErrInvalidInput) || c.len() != 0 {
+		t.Fatalf("a failed run: %v, %d kept", err, c.len())
+	}
+	v, at, err := c.get([][]int64{q1, q2}, run(7, nil))
+	if err != nil || v != 7 || !slices.Equal(at, []int{0, 1}) || runs != 2 {
+		t.Fatalf("a new pass: %d %v %v after %d runs", v, at, err, runs)
+	}
+	v, at, err = c.get([][]int64{q2, q1}, run(8, nil))
+	if err != nil || v != 7 || !slices.Equal(at, []int{1, 0}) || runs != 2 {
+		t.Errorf("a kept pass: %d %v %v after %d runs, want 7 [1 0] after 2", v, at, err, runs)
 	}
 }

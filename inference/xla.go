@@ -123,24 +123,22 @@ func (x *xlaExec) runPrefixed(ctx context.Context, b *Batch, n int) ([]float64, 
 	if len(b.PrefixOf) < b.Real {
 		return nil, fmt.Errorf("inference: %d prefix indexes for %d rows: %w", len(b.PrefixOf), b.Real, errdefs.ErrInvalidInput)
 	}
-	past, at, ok := x.past.find(b.Prefixes)
-	if !ok {
+	past, at, err := x.past.get(b.Prefixes, func() (*xla.Past, int64, error) {
 		p, err := x.e.Prefix(ctx, b.Prefixes)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		x.past.add(b.Prefixes, p, p.Bytes())
-		past, at = p, nil
+		return p, p.Bytes(), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	index := b.PrefixOf[:b.Real]
-	if at != nil {
-		index = make([]int, b.Real)
-		for r, k := range b.PrefixOf[:b.Real] {
-			if k < 0 || k >= len(at) {
-				return nil, fmt.Errorf("inference: row %d continues prefix %d of %d: %w", r, k, len(at), errdefs.ErrInvalidInput)
-			}
-			index[r] = at[k]
+	index := make([]int, b.Real)
+	for r, k := range b.PrefixOf[:b.Real] {
+		if k < 0 || k >= len(at) {
+			return nil, fmt.Errorf("inference: row %d continues prefix %d of %d: %w", r, k, len(at), errdefs.ErrInvalidInput)
 		}
+		index[r] = at[k]
 	}
 	return x.e.RunPast(ctx, past, index, b.IDs[:n], b.Mask[:n], b.Real, b.Seq)
 }

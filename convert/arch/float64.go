@@ -380,20 +380,11 @@ func (e *f64) binary(a, b *Tensor, f func(x, y float64) float64) *Tensor {
 	if e.err != nil {
 		return a
 	}
-	rank := max(len(a.Dims), len(b.Dims))
-	pad := func(d []int) []int { return append(slices.Repeat([]int{1}, rank-len(d)), d...) }
-	da, db := pad(a.Dims), pad(b.Dims)
-	dims := make([]int, rank)
-	for i := range dims {
-		switch {
-		case da[i] == db[i], db[i] == 1:
-			dims[i] = da[i]
-		case da[i] == 1:
-			dims[i] = db[i]
-		default:
-			return e.fail(fmt.Errorf("arch: cannot broadcast %v with %v: %w", a.Dims, b.Dims, errdefs.ErrInvalidInput))
-		}
+	dims, da, db, ok := broadcastDims(a.Dims, b.Dims)
+	if !ok {
+		return e.fail(fmt.Errorf("arch: cannot broadcast %v with %v: %w", a.Dims, b.Dims, errdefs.ErrInvalidInput))
 	}
+	rank := len(dims)
 	strides := func(d []int) []int {
 		s := make([]int, rank)
 		acc := 1
@@ -623,4 +614,25 @@ func (e *f64) First(x *Tensor) *Tensor {
 		copy(out.Data[b*H:(b+1)*H], x.Data[b*S*H:][:H])
 	}
 	return out
+}
+
+// broadcastDims returns the numpy broadcast of shapes a and b, and a and b
+// padded with leading 1s to its rank; ok is false when they do not
+// broadcast.
+func broadcastDims(a, b []int) (dims, pa, pb []int, ok bool) {
+	rank := max(len(a), len(b))
+	pad := func(d []int) []int { return append(slices.Repeat([]int{1}, rank-len(d)), d...) }
+	pa, pb = pad(a), pad(b)
+	dims = make([]int, rank)
+	for i := range dims {
+		switch {
+		case pa[i] == pb[i], pb[i] == 1:
+			dims[i] = pa[i]
+		case pa[i] == 1:
+			dims[i] = pb[i]
+		default:
+			return nil, nil, nil, false
+		}
+	}
+	return dims, pa, pb, true
 }

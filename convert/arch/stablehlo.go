@@ -64,7 +64,7 @@ func StableHLO(m *Model, B, S int, compute string) (*Program, error) {
 // emit builds the program of mode for a [B, S] batch (and, for a
 // continuation program, N prefixes right-padded to P).
 func emit(m *Model, B, S, N, P int, mode programMode, compute string) (*Program, error) {
-	dt, err := dtypeOf(compute)
+	dt, err := DType(compute)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,9 @@ func emit(m *Model, B, S, N, P int, mode programMode, compute string) (*Program,
 	return p, nil
 }
 
-func dtypeOf(name string) (dtypes.DType, error) {
+// DType is the XLA element type of a compute or weight type name (F32,
+// F16 or BF16); another name wraps errdefs.ErrInvalidInput.
+func DType(name string) (dtypes.DType, error) {
 	switch name {
 	case F32:
 		return dtypes.Float32, nil
@@ -280,20 +282,10 @@ func (h *hlo) binary(op func(a, b *stablehlo.Value) (*stablehlo.Value, error), a
 		return a
 	}
 	da, db := a.Shape().Dimensions, b.Shape().Dimensions
-	rank := max(len(da), len(db))
-	pad := func(d []int) []int { return append(slices.Repeat([]int{1}, rank-len(d)), d...) }
-	pa, pb := pad(da), pad(db)
-	dims := make([]int, rank)
-	for i := range dims {
-		switch {
-		case pa[i] == pb[i], pb[i] == 1:
-			dims[i] = pa[i]
-		case pa[i] == 1:
-			dims[i] = pb[i]
-		default:
-			h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, errdefs.ErrInvalidInput))
-			return a
-		}
+	dims, _, _, ok := broadcastDims(da, db)
+	if !ok {
+		h.keep(fmt.Errorf("cannot broadcast %v with %v: %w", da, db, errdefs.ErrInvalidInput))
+		return a
 	}
 	a, b = h.broadcast(a, dims), h.broadcast(b, dims)
 	return h.v(op(a, b))

@@ -207,7 +207,7 @@ func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, ma
 	if past == nil || past.e != e {
 		return nil, fmt.Errorf("xla: prefix keys and values of another executor: %w", twostage.ErrInvalidInput)
 	}
-	if err := e.checkPrefixes(past.prefixes, index, mask, b, s); err != nil {
+	if err := e.checkRows(past.prefixes, index, mask, b, s); err != nil { // its prefixes were checked when it ran
 		return nil, err
 	}
 	e.mu.RLock()
@@ -277,34 +277,45 @@ func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, ma
 // checkPrefixes validates the prefixes of a [b, s] batch and its rows'
 // index into them.
 func (e *Executor) checkPrefixes(prefixes [][]int64, index []int, mask []int64, b, s int) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("xla: %s: %w", fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
-	}
 	if len(prefixes) == 0 || len(index) != b {
-		return bad("%d prefixes and %d prefix indexes for %d rows", len(prefixes), len(index), b)
+		return badPrefix("%d prefixes and %d prefix indexes for %d rows", len(prefixes), len(index), b)
 	}
 	V := int64(e.model.Config.VocabSize)
 	for _, p := range prefixes {
 		if len(p) >= e.maxLen {
-			return bad("a prefix of %d tokens leaves none under the max length %d", len(p), e.maxLen)
+			return badPrefix("a prefix of %d tokens leaves none under the max length %d", len(p), e.maxLen)
 		}
 		for _, id := range p {
 			if id < 0 || id >= V {
-				return bad("prefix token id %d outside the vocabulary of %d", id, V)
+				return badPrefix("prefix token id %d outside the vocabulary of %d", id, V)
 			}
 		}
 	}
+	return e.checkRows(prefixes, index, mask, b, s)
+}
+
+// checkRows validates the rows' index into prefixes that are valid
+// (checkPrefixes: a Past's, checked when it ran) and their lengths.
+func (e *Executor) checkRows(prefixes [][]int64, index []int, mask []int64, b, s int) error {
+	if len(index) != b {
+		return badPrefix("%d prefixes and %d prefix indexes for %d rows", len(prefixes), len(index), b)
+	}
 	for r, k := range index {
 		if k < 0 || k >= len(prefixes) {
-			return bad("row %d continues prefix %d of %d", r, k, len(prefixes))
+			return badPrefix("row %d continues prefix %d of %d", r, k, len(prefixes))
 		}
 		n := len(prefixes[k])
 		for _, m := range mask[r*s : (r+1)*s] {
 			n += int(m)
 		}
 		if n > e.maxLen {
-			return bad("row %d has %d tokens with its prefix, above the max length %d", r, n, e.maxLen)
+			return badPrefix("row %d has %d tokens with its prefix, above the max length %d", r, n, e.maxLen)
 		}
 	}
 	return nil
+}
+
+// badPrefix is a shared-prefix input error.
+func badPrefix(format string, args ...any) error {
+	return fmt.Errorf("xla: %s: %w", fmt.Sprintf(format, args...), twostage.ErrInvalidInput)
 }

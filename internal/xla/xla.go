@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gomlx/go-xla/pkg/pjrt"
-	"github.com/gomlx/go-xla/pkg/types/dtypes"
 
 	"twostage"
 	"twostage/convert"
@@ -257,16 +256,6 @@ func Open(dir string, opts *Options) (*Executor, error) {
 
 func paramKey(p arch.Param) string { return fmt.Sprintf("%s%v", p.Name, p.Rows) }
 
-func dtypeOf(name string) dtypes.DType {
-	switch name {
-	case arch.BF16:
-		return dtypes.BFloat16
-	case arch.F16:
-		return dtypes.Float16
-	}
-	return dtypes.Float32
-}
-
 // upload puts one weight on the device, in its program type.
 func (e *Executor) upload(src *arch.Checkpoint, p arch.Param) error {
 	var raw []byte
@@ -286,7 +275,11 @@ func (e *Executor) upload(src *arch.Checkpoint, p arch.Param) error {
 			return fmt.Errorf("xla: %w", err)
 		}
 	}
-	buf, err := e.c.c.BufferFromHost().FromRawData(raw, dtypeOf(p.Dtype), p.Dims).ToDevice(e.c.device).Done()
+	dt, err := arch.DType(p.Dtype)
+	if err != nil {
+		return fmt.Errorf("xla: upload %s: %w", p.Name, err)
+	}
+	buf, err := e.c.c.BufferFromHost().FromRawData(raw, dt, p.Dims).ToDevice(e.c.device).Done()
 	if err != nil {
 		return fmt.Errorf("xla: upload %s: %w", p.Name, err)
 	}
