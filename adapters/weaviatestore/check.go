@@ -438,24 +438,12 @@ func (d *Driver) reachable(ctx context.Context, objs []*models.Object) ([]bool, 
 // distance is Weaviate's distance between a and b under the class's
 // metric.
 func (d *Driver) distance(a, b []float32) float64 {
-	var dot, na, nb, l2 float64
-	for i := range a {
-		x, y := float64(a[i]), float64(b[i])
-		dot += x * y
-		na += x * x
-		nb += y * y
-		l2 += (x - y) * (x - y)
-	}
+	s := d.info.Metric.Similarity(a, b)
 	switch d.info.Metric {
-	case twostage.Dot:
-		return -dot
-	case twostage.L2:
-		return l2
+	case twostage.Dot, twostage.L2:
+		return -s
 	}
-	if na == 0 || nb == 0 {
-		return 1
-	}
-	return 1 - dot/math.Sqrt(na*nb)
+	return 1 - s
 }
 
 // reimport deletes objs over REST and imports them again as they are,
