@@ -522,13 +522,8 @@ func (d *Driver) vectorsOf(ctx context.Context, uuids []string) (objs []*models.
 			add, _ := o["_additional"].(map[string]any)
 			id, _ := add["id"].(string)
 			raw, _ := add["vector"].([]any)
-			v := make(models.C11yVector, len(raw))
-			for i, x := range raw {
-				f, _ := x.(float64)
-				v[i] = float32(f)
-			}
 			found[id] = true
-			objs = append(objs, &models.Object{ID: strfmt.UUID(id), Vector: v})
+			objs = append(objs, &models.Object{ID: strfmt.UUID(id), Vector: gqlVector(raw)})
 		}
 	}
 	var lost []string
