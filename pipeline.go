@@ -232,14 +232,11 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
-	if rerank && !opts.Rerank.IsZero() {
+	if rerank {
 		// A caller's error, refused before the search rather than
 		// degraded to first-stage order.
-		if err := opts.Rerank.Check(); err != nil {
+		if err := opts.Rerank.checkFor(p.reranker); err != nil {
 			return fmt.Errorf("twostage: search: %w", err)
-		}
-		if _, ok := p.reranker.(OptionsReranker); !ok {
-			return fmt.Errorf("twostage: search: reranker %T takes no per-call options (instruction, long documents, token caps): %w", p.reranker, ErrUnsupported)
 		}
 	}
 	resolveLimits(opts, rerank)

@@ -95,12 +95,24 @@ func RerankWith(ctx context.Context, r Reranker, query string, docs []string, op
 	if opts.IsZero() {
 		return r.Rerank(ctx, query, docs)
 	}
-	if err := opts.Check(); err != nil {
+	if err := opts.checkFor(r); err != nil {
 		return nil, err
 	}
-	or, ok := r.(OptionsReranker)
-	if !ok {
-		return nil, fmt.Errorf("twostage: reranker %T takes no per-call options (instruction, long documents, token caps): %w", r, ErrUnsupported)
+	return r.(OptionsReranker).RerankWith(ctx, query, docs, opts)
+}
+
+// checkFor returns the error RerankWith refuses opts with for r: nil for
+// zero options, an invalid option (ErrInvalidInput), or options r cannot
+// take (ErrUnsupported).
+func (o RerankOptions) checkFor(r Reranker) error {
+	if o.IsZero() {
+		return nil
 	}
-	return or.RerankWith(ctx, query, docs, opts)
+	if err := o.Check(); err != nil {
+		return err
+	}
+	if _, ok := r.(OptionsReranker); !ok {
+		return fmt.Errorf("twostage: reranker %T takes no per-call options (instruction, long documents, token caps): %w", r, ErrUnsupported)
+	}
+	return nil
 }

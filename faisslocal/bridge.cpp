@@ -5,6 +5,7 @@
 // error strings.
 
 #include "bridge.h"
+#include "guard.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -39,29 +40,6 @@ float fvec_inner_product_ref(const float* x, const float* y, size_t d);
 }
 
 namespace {
-
-char* dup_error(const char* msg) {
-    size_t n = std::strlen(msg);
-    char* out = static_cast<char*>(std::malloc(n + 1));
-    if (out != nullptr) {
-        std::memcpy(out, msg, n + 1);
-    }
-    return out;
-}
-
-template <class F>
-char* guard(F f) {
-    try {
-        f();
-        return nullptr;
-    } catch (const std::bad_alloc&) {
-        return dup_error("out of memory");
-    } catch (const std::exception& e) {
-        return dup_error(e.what());
-    } catch (...) {
-        return dup_error("unknown C++ exception");
-    }
-}
 
 faiss::MetricType metric_of(int m) {
     return m == FL_METRIC_L2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;

@@ -4,6 +4,7 @@
 // check_bridge.h). Exceptions are caught and returned as error strings.
 
 #include "check_bridge.h"
+#include "guard.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -22,27 +23,6 @@
 
 namespace {
 
-char* check_error(const char* msg) {
-    size_t n = std::strlen(msg) + 1;
-    char* out = static_cast<char*>(std::malloc(n));
-    if (out != nullptr) std::memcpy(out, msg, n);
-    return out;
-}
-
-template <typename F>
-char* check_guard(F f) {
-    try {
-        f();
-        return nullptr;
-    } catch (const std::bad_alloc&) {
-        return check_error("out of memory");
-    } catch (const std::exception& e) {
-        return check_error(e.what());
-    } catch (...) {
-        return check_error("unknown C++ exception");
-    }
-}
-
 struct locator {
     std::vector<int64_t> list, offset; // -1 when absent
     std::vector<int32_t> count;
@@ -57,7 +37,7 @@ faiss::IndexIVF* ivf_of(faiss::Index* i) {
 
 char* fl_locate(fl_index idx, int64_t nslots, fl_locator* out) {
     *out = nullptr;
-    return check_guard([&] {
+    return guard([&] {
         faiss::IndexIVF* ivf = ivf_of(static_cast<faiss::Index*>(idx));
         if (ivf == nullptr) return;
         auto* loc = new locator;
@@ -86,7 +66,7 @@ void fl_locator_free(fl_locator loc) { delete static_cast<locator*>(loc); }
 
 char* fl_reconstruct(fl_index idx, fl_locator loc, int64_t n, const int64_t* slots,
                      float* out, int32_t* count, int* exact) {
-    return check_guard([&] {
+    return guard([&] {
         auto* i = static_cast<faiss::Index*>(idx);
         auto* refine = dynamic_cast<faiss::IndexRefine*>(i);
         faiss::IndexIVF* ivf = ivf_of(i);

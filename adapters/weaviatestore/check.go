@@ -288,7 +288,7 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int, 
 		}
 	}
 	n := (len(withVec) + probeSize - 1) / probeSize
-	state := make([]byte, len(withVec)) // 0 found, 1 missing, 2 mismatched
+	state := make([]probeState, len(withVec))
 	err = par.For(n, workers, func(b int) error {
 		lo, hi := b*probeSize, min((b+1)*probeSize, len(withVec))
 		return d.probeBatch(ctx, withVec[lo:hi], state[lo:hi])
@@ -302,11 +302,12 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int, 
 	if d.info.Metric == twostage.Dot {
 		// Under the dot product an object need not be near the top of a
 		// search with its own vector: only the filtered probe applies.
-		return d.split(withVec, state)
+		missing, mismatched = split(withVec, state)
+		return missing, mismatched, nil
 	}
 	var todo []int
 	for i, o := range withVec {
-		if state[i] == 0 && (reach == nil || reach(o)) {
+		if state[i] == probeFound && (reach == nil || reach(o)) {
 			todo = append(todo, i)
 		}
 	}
@@ -320,7 +321,7 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int, 
 		found, err := d.reachable(ctx, objs)
 		for j, i := range part {
 			if err == nil && !found[j] {
-				state[i] = 1
+				state[i] = probeMissing
 			}
 		}
 		return err
@@ -328,23 +329,33 @@ func (d *Driver) probe(ctx context.Context, objs []*models.Object, workers int, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return d.split(withVec, state)
-}
-
-// split sorts probed objects by their state: 1 missing, 2 mismatched.
-func (d *Driver) split(objs []*models.Object, state []byte) (missing, mismatched []*models.Object, err error) {
-	for i, o := range objs {
-		switch state[i] {
-		case 1:
-			missing = append(missing, o)
-		case 2:
-			mismatched = append(mismatched, o)
-		}
-	}
+	missing, mismatched = split(withVec, state)
 	return missing, mismatched, nil
 }
 
-func (d *Driver) probeBatch(ctx context.Context, objs []*models.Object, state []byte) error {
+// probeState is what probe found for an object.
+type probeState byte
+
+const (
+	probeFound probeState = iota
+	probeMissing
+	probeMismatched
+)
+
+// split sorts probed objects by their state.
+func split(objs []*models.Object, state []probeState) (missing, mismatched []*models.Object) {
+	for i, o := range objs {
+		switch state[i] {
+		case probeMissing:
+			missing = append(missing, o)
+		case probeMismatched:
+			mismatched = append(mismatched, o)
+		}
+	}
+	return missing, mismatched
+}
+
+func (d *Driver) probeBatch(ctx context.Context, objs []*models.Object, state []probeState) error {
 	q := []float32(objs[0].Vector)
 	uuids := make([]string, len(objs))
 	for i, o := range objs {
@@ -374,13 +385,13 @@ func (d *Driver) probeBatch(ctx context.Context, objs []*models.Object, state []
 		dist, ok := got[string(o.ID)]
 		switch {
 		case !ok:
-			state[i] = 1
+			state[i] = probeMissing
 		case len(o.Vector) != len(q):
-			state[i] = 2
+			state[i] = probeMismatched
 		default:
 			want := d.distance(q, o.Vector)
 			if math.Abs(dist-want) > distTolerance*math.Max(1, math.Abs(want)) {
-				state[i] = 2
+				state[i] = probeMismatched
 			}
 		}
 	}
@@ -438,24 +449,12 @@ func (d *Driver) reachable(ctx context.Context, objs []*models.Object) ([]bool, 
 // distance is Weaviate's distance between a and b under the class's
 // metric.
 func (d *Driver) distance(a, b []float32) float64 {
-	var dot, na, nb, l2 float64
-	for i := range a {
-		x, y := float64(a[i]), float64(b[i])
-		dot += x * y
-		na += x * x
-		nb += y * y
-		l2 += (x - y) * (x - y)
-	}
+	s := d.info.Metric.Similarity(a, b)
 	switch d.info.Metric {
-	case twostage.Dot:
-		return -dot
-	case twostage.L2:
-		return l2
+	case twostage.Dot, twostage.L2:
+		return -s
 	}
-	if na == 0 || nb == 0 {
-		return 1
-	}
-	return 1 - dot/math.Sqrt(na*nb)
+	return 1 - s
 }
 
 // reimport deletes objs over REST and imports them again as they are,
@@ -523,13 +522,8 @@ func (d *Driver) vectorsOf(ctx context.Context, uuids []string) (objs []*models.
 			add, _ := o["_additional"].(map[string]any)
 			id, _ := add["id"].(string)
 			raw, _ := add["vector"].([]any)
-			v := make(models.C11yVector, len(raw))
-			for i, x := range raw {
-				f, _ := x.(float64)
-				v[i] = float32(f)
-			}
 			found[id] = true
-			objs = append(objs, &models.Object{ID: strfmt.UUID(id), Vector: v})
+			objs = append(objs, &models.Object{ID: strfmt.UUID(id), Vector: gqlVector(raw)})
 		}
 	}
 	var lost []string

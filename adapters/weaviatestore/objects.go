@@ -840,14 +840,21 @@ func (d *Driver) document(o map[string]any, props map[string]*models.Property, w
 	}
 	if withVector {
 		if v, ok := add["vector"].([]any); ok {
-			doc.Vector = make([]float32, len(v))
-			for i, x := range v {
-				f, _ := x.(float64)
-				doc.Vector[i] = float32(f)
-			}
+			doc.Vector = gqlVector(v)
 		}
 	}
 	return doc
+}
+
+// gqlVector converts a vector as GraphQL's JSON decodes it (numbers as
+// float64) to float32s; an element that is not a number reads as 0.
+func gqlVector(raw []any) []float32 {
+	v := make([]float32, len(raw))
+	for i, x := range raw {
+		f, _ := x.(float64)
+		v[i] = float32(f)
+	}
+	return v
 }
 
 // stringSet reads a text[] hint list; nil when absent or empty.
