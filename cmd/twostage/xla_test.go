@@ -40,14 +40,9 @@ func TestRerankCommandXLA(t *testing.T) {
 	converted := tinymodel.Model(t, modeldir.FamilyZerank)
 	docs := []string{"Go is a programming language.", "Bananas are yellow.", "", "Reranking reorders search results with a cross-encoder.",
 		strings.Repeat("A longer document about search, ranking and relevance. ", 12)}
-	var in strings.Builder
-	for _, d := range docs {
-		b, _ := json.Marshal(map[string]string{"text": d})
-		in.Write(b)
-		in.WriteString("\n")
-	}
+	in := textsJSONL(docs, nil)
 	const query = "what reorders search results?"
-	code, ortOut, stderr := cli(t, in.String(), "rerank", "--model", converted, "--query", query, "--json")
+	code, ortOut, stderr := cli(t, in, "rerank", "--model", converted, "--query", query, "--json")
 	if code != 0 {
 		t.Fatalf("ORT: exit %d: %s", code, stderr)
 	}
@@ -56,7 +51,7 @@ func TestRerankCommandXLA(t *testing.T) {
 		"rerank", "--model", ckpt, "--provider", "xla", "--query", query, "--json")
 	cmd.Env = []string{}
 	cmd.Dir = testassets.Root()
-	cmd.Stdin = strings.NewReader(in.String())
+	cmd.Stdin = strings.NewReader(in)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
