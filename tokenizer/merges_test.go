@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"os"
-	"strings"
 	"testing"
 )
 
@@ -23,23 +22,15 @@ func TestCompetingMerges(t *testing.T) {
 	}
 	var file struct {
 		Model struct {
-			Merges []json.RawMessage `json:"merges"`
+			Merges json.RawMessage `json:"merges"`
 		} `json:"model"`
 	}
 	if err := json.Unmarshal(raw, &file); err != nil {
 		t.Fatal(err)
 	}
-	merges := make([][2]string, len(file.Model.Merges))
-	for i, m := range file.Model.Merges {
-		var pair [2]string
-		var s string
-		if json.Unmarshal(m, &s) == nil {
-			a, b, _ := strings.Cut(s, " ")
-			pair = [2]string{a, b}
-		} else if err := json.Unmarshal(m, &pair); err != nil {
-			t.Fatalf("merge %d: %s", i, m)
-		}
-		merges[i] = pair
+	merges, err := parseMerges(file.Model.Merges)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// text turns byte-level token strings into the text they stand for.
 	text := func(toks ...string) string {

@@ -3,8 +3,6 @@ package tokenizer
 import (
 	"fmt"
 	"os"
-
-	"twostage/errdefs"
 )
 
 // Tokenizer encodes and decodes text with the components of one
@@ -51,5 +49,3 @@ func FromBytes(data []byte) (*Tokenizer, error) {
 	}
 	return &Tokenizer{p: p}, nil
 }
-
-var _ = errdefs.ErrInvalidInput

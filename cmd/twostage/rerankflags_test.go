@@ -39,19 +39,15 @@ func TestRerankOptionFlags(t *testing.T) {
 	flags := []string{"--instruction", ro.Instruction, "--long-documents", "chunk", "--chunk-tokens", "14", "--chunk-overlap", "3",
 		"--max-chunks", "4", "--max-tokens-per-doc", "60", "--max-tokens-per-query", "4"}
 
-	var in strings.Builder
-	for _, d := range docs {
-		b, _ := json.Marshal(map[string]string{"text": d})
-		in.Write(append(b, '\n'))
-	}
-	got := rerankJSON(t, in.String(), len(docs), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
+	in := textsJSONL(docs, nil)
+	got := rerankJSON(t, in, len(docs), append([]string{"rerank", "--model", dir, "--query", query, "--json"}, flags...)...)
 	for _, r := range got {
 		w := want[r.Index]
 		if r.RawScore != w.Raw || r.Chunk == nil || *r.Chunk != *w.Chunk {
 			t.Errorf("rerank doc %d: raw %v chunk %v, want %v %v", r.Index, r.RawScore, r.Chunk, w.Raw, *w.Chunk)
 		}
 	}
-	code, stdout, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
+	code, stdout, stderr := cli(t, in, append([]string{"rerank", "--model", dir, "--query", query}, flags...)...)
 	if code != 0 || !strings.Contains(stdout, "chunk") {
 		t.Errorf("rerank table: exit %d %s %s, want a chunk column", code, stdout, stderr)
 	}
@@ -94,7 +90,7 @@ func TestRerankOptionFlags(t *testing.T) {
 		{[]string{"--chunk-tokens", "4", "--chunk-overlap", "4"}, "--chunk-overlap"},
 		{[]string{"--max-tokens-per-query", "-1"}, "--max-tokens-per-query"},
 	} {
-		code, _, stderr := cli(t, in.String(), append([]string{"rerank", "--model", dir, "--query", query}, tc.args...)...)
+		code, _, stderr := cli(t, in, append([]string{"rerank", "--model", dir, "--query", query}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("rerank %q: exit %d %q, want 2 naming %s", tc.args, code, stderr, tc.want)
 		}

@@ -28,13 +28,15 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *config == "" {
 		return usageErr("give a config file: twostage serve --config FILE")
 	}
-	cfg, err := server.LoadConfig(*config)
-	if err != nil {
-		return usageErr("%v", err)
-	}
+	// Read once: ParseConfig builds the config, adoptRecorded reads which
+	// keys the file sets.
 	raw, err := os.ReadFile(*config)
 	if err != nil {
-		return err
+		return usageErr("server: config: %v", err)
+	}
+	cfg, err := server.ParseConfig(raw, os.Getenv)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if err := adoptRecorded(cfg, raw); err != nil {
 		return usageErr("%v", err)

@@ -16,7 +16,6 @@ import (
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/server"
-	stagespec "twostage/spec"
 )
 
 // TestServeLoadTinyModel is the bounded load test: 32 concurrent
@@ -25,21 +24,12 @@ import (
 // converted zerank model. No request may fail, and the engine's batching
 // must show in /metrics (mean batch size above 1). p50 and p99 are logged.
 //
-// The reranker spec is TWOSTAGE_LOAD_RERANKER, else onnx:DIR or zerank:DIR
-// with the tiny model, whichever scheme the engine registers; the test fails
-// when neither is registered.
+// The reranker spec is TWOSTAGE_LOAD_RERANKER, else onnx:DIR with the tiny
+// model (package spec always registers onnx).
 func TestServeLoadTinyModel(t *testing.T) {
 	spec := os.Getenv("TWOSTAGE_LOAD_RERANKER")
 	if spec == "" {
-		for _, s := range []string{"onnx", "zerank"} {
-			if strings.Contains(", "+stagespec.Names(stagespec.Rerankers())+", ", ", "+s+", ") {
-				spec = s + ":" + tinymodel.Model(t, modeldir.FamilyZerank)
-				break
-			}
-		}
-	}
-	if spec == "" {
-		t.Fatal("no ONNX engine reranker scheme (onnx: or zerank:) is registered; set TWOSTAGE_LOAD_RERANKER to run")
+		spec = "onnx:" + tinymodel.Model(t, modeldir.FamilyZerank)
 	}
 	dur := servetest.LoadDuration(t, 5*time.Second)
 	cfg, err := server.ParseConfig([]byte("rerankers: {default: \"${SPEC}\"}\nrequest_timeout: 60s\n"), func(k string) string {
