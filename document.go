@@ -41,6 +41,7 @@ type Hit struct {
 
 // Query is a first-stage vector search.
 type Query struct {
+	// Vector is the query vector, of the store's Info().Dim elements.
 	Vector []float32
 	// K is the number of hits wanted; a store returns fewer when it holds
 	// fewer matching documents.

@@ -52,6 +52,10 @@ const (
 // backend cannot express is an error wrapping ErrUnsupported at call time,
 // never a silent drop.
 type Filter struct {
+	// Op is the operator. Field is the metadata key a leaf (Eq, In, Range,
+	// Exists) tests; Value is Eq's operand (and the bound of OpGt to OpLte);
+	// Values are In's; Gt, Gte, Lt and Lte are Range's bounds (nil: none);
+	// Filters are the operands of And, Or and Not.
 	Op      Op        `json:"op"`
 	Field   string    `json:"field,omitempty"`
 	Value   any       `json:"value,omitempty"`

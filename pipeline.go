@@ -133,6 +133,7 @@ type SearchOptions struct {
 
 // Result is the outcome of Pipeline.Search.
 type Result struct {
+	// Hits are the final ranking, best first: at most TopN.
 	Hits    []Hit   `json:"hits"`
 	Timings Timings `json:"timings"`
 	// Candidates is the number of first-stage hits.

@@ -14,12 +14,15 @@ import (
 
 // Info describes a store's vectors.
 type Info struct {
+	// Dim is the number of elements of every vector; Metric compares them.
 	Dim    int
 	Metric Metric
 }
 
-// HybridQuery is a combined keyword and vector search (see HybridSearcher).
+// HybridQuery is a combined keyword and vector search (see
+// Store.HybridSearch and driver.HybridSearcher).
 type HybridQuery struct {
+	// Text is the keyword side; Vector, K and Filter are as in Query.
 	Text   string
 	Vector []float32
 	K      int

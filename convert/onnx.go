@@ -431,7 +431,8 @@ var _ arch.Ops[string] = (*onnxOps)(nil)
 // inside, seqlens_k from the mask for right-padded rows),
 // Attention (packed q, k and v projections, key padding mask), Gelu, and
 // ONNX's LayerNormalization after the residual Add (ORT 1.30's CPU
-// SkipLayerNormalization kernel profiled ten times slower than the two).
+// SkipLayerNormalization kernel profiled slower than the two; convert's
+// README.md has the figures).
 // No [S, S] tensor is ever materialised: attention memory is linear in S.
 type fusedOps struct {
 	*onnxOps

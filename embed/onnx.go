@@ -425,10 +425,10 @@ func describeCheckpoint(dir, family string, m *modelFiles) error {
 	if st.pooling != "" {
 		m.pooling = st.pooling
 	}
-	if _, err := os.Stat(filepath.Join(dir, "modules.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, stconfig.ModulesFile)); err == nil {
 		m.normalize = st.normalize
 	}
-	if _, err := os.Stat(filepath.Join(dir, "sentence_bert_config.json")); err == nil && st.maxLength > 0 {
+	if _, err := os.Stat(filepath.Join(dir, stconfig.SBERTFile)); err == nil && st.maxLength > 0 {
 		m.maxLength = min(m.maxLength, st.maxLength)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"twostage/internal/stconfig"
 	"twostage/modeldir"
 )
 
@@ -104,12 +105,11 @@ func knownList() string {
 	return strings.Join(names, ", ")
 }
 
-// Files that sentence-transformers bi-encoders carry beside the checkpoint:
-// the module list, the maximum sequence length and the pooling mode.
+// Files that a checkpoint carries; sentence-transformers bi-encoders add
+// the module list and the maximum sequence length (stconfig.ModulesFile,
+// stconfig.SBERTFile) and the pooling mode (poolingFile).
 const (
-	modulesFile  = "modules.json"
-	sbertFile    = "sentence_bert_config.json"
-	poolingFile  = "1_Pooling/config.json"
+	poolingFile  = stconfig.PoolingDir + "/config.json"
 	configFile   = "config.json"
 	indexFile    = "model.safetensors.index.json"
 	tokenizerJS  = "tokenizer.json"
@@ -125,7 +125,7 @@ func Needed(file, family string) bool {
 	switch file {
 	case configFile, tokenizerJS, "tokenizer_config.json", "special_tokens_map.json", indexFile:
 		return true
-	case modulesFile, sbertFile, poolingFile:
+	case stconfig.ModulesFile, stconfig.SBERTFile, poolingFile:
 		return family == modeldir.FamilyBertEmbedding
 	}
 	return !strings.Contains(file, "/") && strings.HasSuffix(file, safetensorsX)

@@ -15,6 +15,7 @@ const (
 	Embed
 )
 
+// String returns the task's name: "score" or "embed".
 func (t Task) String() string {
 	switch t {
 	case Score:

@@ -1,3 +1,10 @@
+// Package integration tests twostage against real servers and as a whole:
+// the conformance suite, faults and crashes against a real Weaviate
+// (weaviateserver) and a real Qdrant or its stand-in, whole pipelines
+// through the CLI and the server, the Cohere SDK against the server's
+// rerank API, the compose file and Dockerfile, and the benchmarks of the
+// Weaviate adapter's overhead and of check. It holds only tests;
+// README.md is the user's guide to the Qdrant and Weaviate stores.
 package integration
 
 import (

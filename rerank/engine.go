@@ -86,12 +86,10 @@ func ParsePrefixMode(s string) (PrefixMode, error) {
 }
 
 // MinSharedPrefix is the shortest shared prefix, in tokens, that
-// PrefixAuto runs once. BenchmarkSharedPrefix on a CPU (a zerank-shaped
-// model, 100 documents of 300 to 500 tokens) measured the CPU time of whole
-// pairs over that of the shared prefix at 0.995x for a 23-token prefix (a
-// 15-token query), 1.06x for 48, 1.11x for 88, 1.26x for 158 and 1.32x for
-// 308: the break-even lies near 30 tokens, where the prefix pass and the
-// realignment of each row's keys cost what they save.
+// PrefixAuto runs once. BenchmarkSharedPrefix (a zerank-shaped CPU model,
+// 100 documents of 300 to 500 tokens; its ratios are in rerank's
+// README.md) puts the break-even near 30 tokens, where the prefix pass and
+// the realignment of each row's keys cost what they save.
 const MinSharedPrefix = 32
 
 // Engine reranks with a cross-encoder model directory (zerank, Qwen3-Reranker

@@ -1,6 +1,7 @@
 // Command twostage is the command line of the twostage retrieve-and-rerank
-// toolkit: demo, index, search, rerank, embed, tokenize, convert, pull, serve
-// and eval. Run `twostage help` for the list.
+// toolkit: demo, index, search, rerank, embed, tokenize, convert, pull,
+// check, info, serve, eval, bench and version. Run `twostage help` for the
+// list.
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage error. Errors go to
 // stderr as one line.

@@ -60,6 +60,8 @@ type Ops[T any] interface {
 	// Linear is x [..., K] times w [N, K] transposed: [..., N], computed in
 	// w's type.
 	Linear(x, w T) T
+	// Add, Sub, Mul and Div are element-wise binary ops (broadcasting);
+	// Neg, Rsqrt, Cos, Sin, Sigmoid, Tanh and Erf apply element-wise.
 	Add(a, b T) T
 	Sub(a, b T) T
 	Mul(a, b T) T
