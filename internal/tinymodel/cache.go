@@ -126,7 +126,7 @@ func Model(tb testing.TB, family string) string {
 }
 
 // tokenizers holds the tokenizers Tokens loaded, by model directory.
-var tokenizers sync.Map
+var tokenizers once.Map[string, *tokenizer.Tokenizer]
 
 // Tokens encodes text with the tokenizer.json of the model directory dir
 // (loaded once per process), adding no special tokens (the template
@@ -134,15 +134,13 @@ var tokenizers sync.Map
 // tokens they are), or fails tb.
 func Tokens(tb testing.TB, dir, text string) []int {
 	tb.Helper()
-	v, ok := tokenizers.Load(dir)
-	if !ok {
-		tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
-		if err != nil {
-			tb.Fatalf("tinymodel: %v", err)
-		}
-		v, _ = tokenizers.LoadOrStore(dir, tok)
+	tok, err := tokenizers.Do(dir, func() (*tokenizer.Tokenizer, error) {
+		return tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
+	})
+	if err != nil {
+		tb.Fatalf("tinymodel: %v", err)
 	}
-	e, err := v.(*tokenizer.Tokenizer).Encode(text, false)
+	e, err := tok.Encode(text, false)
 	if err != nil {
 		tb.Fatalf("tinymodel: encode: %v", err)
 	}
