@@ -20,7 +20,7 @@ import (
 // model (same pooling, normalization, dimension), within 1e-4, for texts
 // batched together and alone (bucket padding changes nothing).
 func TestXLAMatchesORT(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ortE, _ := tinyEmbedder(t, nil)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1})
 	rt, err := inference.New(nil)
@@ -70,7 +70,7 @@ func TestXLAMatchesORT(t *testing.T) {
 
 // TestXLAOpenErrors: what the xla embedder refuses, and how.
 func TestXLAOpenErrors(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	xla := inference.ModelOptions{Provider: inference.ProviderXLA}
 	for _, tc := range []struct {
 		name string

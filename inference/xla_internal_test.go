@@ -31,7 +31,7 @@ func (r xlaRecorder) Open(path string, task Task, o *ModelOptions) (Executor, er
 
 func openXLAExec(t *testing.T, seed uint64) *xlaExec {
 	t.Helper()
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: seed})
 	x, err := XLA().Open(filepath.Join(ckpt, "config.json"), Score, &ModelOptions{Provider: ProviderXLA})
 	if err != nil {
@@ -186,7 +186,7 @@ func TestXLAPastCache(t *testing.T) {
 // whole (1e-5 relative to max(|score|, 1)), and the stats count the prefix once per batch, as
 // on ONNX Runtime (Stats.PrefixTokens).
 func TestXLAPrefixOnce(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 4})
 	rec := xlaRecorder{opened: make(chan *xlaExec, 1)}
 	rt, err := New(&Options{Backends: map[string]Backend{ProviderXLA: rec}})
@@ -237,7 +237,7 @@ func TestXLAPrefixOnce(t *testing.T) {
 // passes cleared before every batch), side by side; the benchmark model
 // (benchenv.ZerankSpec), fp32, CPU plugin. It logs the ratio.
 func BenchmarkXLAPastCache(b *testing.B) {
-	testassets.Path(b, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(b)
 	spec := benchenv.ZerankSpec()
 	spec.Dtype = "F32"
 	ckpt := tinymodel.Checkpoint(b, spec)

@@ -17,7 +17,7 @@ import (
 // different prefixes (and one without), batched together, score as their
 // inputs run whole (1e-5 relative), and the prefixes run once per batch.
 func TestXLAPrefix(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 4})
 	m := openScore(t, filepath.Join(ckpt, "config.json"), &inference.ModelOptions{Provider: inference.ProviderXLA, MaxBatchSize: 32, MaxWait: 200e6, NoLengthGrouping: true})
 	if !m.Signature().Prefix {

@@ -21,7 +21,7 @@ import (
 // executor's bucket shape is what the model pads to and counts (fill), and
 // a row's score does not depend on the rows or bucket it runs with.
 func TestXLABackend(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	m := openScore(t, filepath.Join(ckpt, "config.json"), &inference.ModelOptions{Provider: "XLA", MaxBatchSize: 8, NoLengthGrouping: true})
 	if sig := m.Signature(); !sig.Mask || sig.TypeIDs || sig.Pooled {
@@ -55,7 +55,7 @@ func TestXLABackend(t *testing.T) {
 // TestXLABackendErrors: the task must fit the family; ONNX Runtime's
 // providers refuse the xla options.
 func TestXLABackendErrors(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	path := filepath.Join(ckpt, "config.json")
 	for _, tc := range []struct {

@@ -16,6 +16,7 @@ import (
 	"twostage"
 	"twostage/inference"
 	"twostage/internal/leaktest"
+	"twostage/internal/once"
 	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -52,18 +53,15 @@ func model(t *testing.T, family string) string {
 	return tinymodel.Model(t, family)
 }
 
-var refs sync.Map // family -> *refmodel.Model
+var refs once.Map[string, *refmodel.Model] // by family
 
 func reference(t *testing.T, family string) *refmodel.Model {
 	t.Helper()
-	if m, ok := refs.Load(family); ok {
-		return m.(*refmodel.Model)
-	}
-	m, err := refmodel.Load(tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1}), family)
+	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1})
+	m, err := refs.Do(family, func() (*refmodel.Model, error) { return refmodel.Load(ckpt, family) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs.Store(family, m)
 	return m
 }
 

@@ -25,7 +25,7 @@ import (
 // was converted from, skipping or failing without the CPU PJRT plugin.
 func checkpoint(t *testing.T, family string) string {
 	t.Helper()
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	return tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1})
 }
 
@@ -210,7 +210,7 @@ func TestXLAOpenErrors(t *testing.T) {
 // workload as there. The first calls compile the programs of the buckets
 // they need and are not timed.
 func BenchmarkSharedPrefixXLA(b *testing.B) {
-	testassets.Path(b, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(b)
 	spec := benchenv.ZerankSpec()
 	spec.Dtype = "F32"
 	dir := tinymodel.Checkpoint(b, spec)

@@ -224,12 +224,16 @@ type RerankFields struct {
 	MaxTokensPerQuery *int `json:"max_tokens_per_query"`
 }
 
-// options checks f and returns its twostage.RerankOptions, token caps
-// left out (the caller applies them).
-func (f *RerankFields) options() (twostage.RerankOptions, error) {
+// options checks f and the request's max_tokens_per_doc (perDoc, nil
+// when left out) and returns f's twostage.RerankOptions, token caps left
+// out (the caller applies them).
+func (f *RerankFields) options(perDoc *int) (twostage.RerankOptions, error) {
 	o := twostage.RerankOptions{Instruction: f.Instruction, LongDocuments: twostage.LongDocuments(f.LongDocuments),
 		ChunkTokens: f.ChunkTokens, ChunkOverlap: f.ChunkOverlap, MaxChunks: f.MaxChunks}
-	if f.MaxTokensPerQuery != nil && *f.MaxTokensPerQuery < 1 {
+	switch {
+	case perDoc != nil && *perDoc < 1:
+		return o, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *perDoc)
+	case f.MaxTokensPerQuery != nil && *f.MaxTokensPerQuery < 1:
 		return o, badRequest("invalid_input", `"max_tokens_per_query" %d: want at least 1`, *f.MaxTokensPerQuery)
 	}
 	if err := o.Check(); err != nil {
@@ -263,10 +267,8 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 		return nil, badRequest("too_many_documents", "%d documents; at most %d per request", len(req.Documents), maxDocs)
 	case req.TopN != nil && *req.TopN < 1:
 		return nil, badRequest("invalid_input", `"top_n" %d: want at least 1 (leave it out for all)`, *req.TopN)
-	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
-		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
-	opts, err := req.RerankFields.options()
+	opts, err := req.RerankFields.options(req.MaxTokensPerDoc)
 	if err != nil {
 		return nil, err
 	}
@@ -442,10 +444,8 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 		return nil, badRequest("invalid_input", "query or collection is not valid UTF-8")
 	case req.OnError != "" && req.OnError != "fail" && req.OnError != "degrade":
 		return nil, badRequest("invalid_input", `"on_rerank_error" %q: want fail or degrade`, req.OnError)
-	case req.MaxTokensPerDoc != nil && *req.MaxTokensPerDoc < 1:
-		return nil, badRequest("invalid_input", `"max_tokens_per_doc" %d: want at least 1`, *req.MaxTokensPerDoc)
 	}
-	ro, err := req.RerankFields.options()
+	ro, err := req.RerankFields.options(req.MaxTokensPerDoc)
 	if err != nil {
 		return nil, err
 	}

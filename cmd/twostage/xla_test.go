@@ -35,7 +35,7 @@ func TestXLACLIProcess(t *testing.T) {
 // within 1e-4.
 func TestRerankCommandXLA(t *testing.T) {
 	testassets.ONNXRuntime(t)
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	converted := tinymodel.Model(t, modeldir.FamilyZerank)
 	docs := []string{"Go is a programming language.", "Bananas are yellow.", "", "Reranking reorders search results with a cross-encoder.",
@@ -75,7 +75,7 @@ func TestRerankCommandXLA(t *testing.T) {
 // server's config take it) opens the xla backend on a checkpoint, with the
 // spec's family, and refuses a family that contradicts the spec's kind.
 func TestRerankerSpecXLA(t *testing.T) {
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	r, err := openReranker(context.Background(), "zerank:"+ckpt+",provider=xla,compute=fp32,batch=4")
 	if err != nil {
@@ -98,7 +98,7 @@ func TestRerankerSpecXLA(t *testing.T) {
 // ONNX Runtime, within 1e-4.
 func TestEmbedderSpecXLA(t *testing.T) {
 	testassets.ONNXRuntime(t)
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1})
 	converted := tinymodel.Model(t, modeldir.FamilyBertEmbedding)
 	ctx := context.Background()

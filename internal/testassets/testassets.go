@@ -56,6 +56,9 @@ func Qwen3Tokenizer(t testing.TB) string { return Path(t, "tokenizers/qwen3.json
 // BertTokenizer is the path of BERT uncased's tokenizer.json (all-MiniLM-L6-v2).
 func BertTokenizer(t testing.TB) string { return Path(t, "tokenizers/bert-uncased.json") }
 
+// PJRTCPUPlugin is the path of the fetched PJRT CPU plugin (XLA, -tags xla).
+func PJRTCPUPlugin(t testing.TB) string { return Path(t, "pjrt/pjrt_c_api_cpu_plugin.so") }
+
 // ONNXRuntime is the path of the fetched ONNX Runtime shared library; the
 // ONNXRUNTIME_LIB environment variable takes precedence.
 func ONNXRuntime(t testing.TB) string {

@@ -12,22 +12,17 @@ import (
 	"testing"
 
 	"twostage/convert"
+	"twostage/internal/once"
 	"twostage/internal/testassets"
 	"twostage/modeldir"
 	"twostage/tokenizer"
 )
 
-type entry struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 var cache struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards root and rootErr
 	root    string
 	rootErr error
-	entries map[string]*entry
+	dirs    once.Map[string, string] // built directories by key
 }
 
 const cachePrefix = "twostage-tinymodel-"
@@ -52,7 +47,6 @@ func cacheRoot() (string, error) {
 		}
 	}
 	cache.root, cache.rootErr = os.MkdirTemp("", fmt.Sprintf("%s%d-", cachePrefix, os.Getpid()))
-	cache.entries = map[string]*entry{}
 	return cache.root, cache.rootErr
 }
 
@@ -61,23 +55,14 @@ func cached(key string, build func(dir string) error) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("tinymodel: cache: %w", err)
 	}
-	cache.mu.Lock()
-	e := cache.entries[key]
-	if e == nil {
-		e = &entry{}
-		cache.entries[key] = e
-	}
-	cache.mu.Unlock()
-	e.once.Do(func() {
+	return cache.dirs.Do(key, func() (string, error) {
 		dir := filepath.Join(root, fmt.Sprintf("m%d", nextID()))
 		if err := build(dir); err != nil {
 			os.RemoveAll(dir)
-			e.err = err
-			return
+			return "", err
 		}
-		e.dir = dir
+		return dir, nil
 	})
-	return e.dir, e.err
 }
 
 var idSeq struct {
@@ -141,7 +126,7 @@ func Model(tb testing.TB, family string) string {
 }
 
 // tokenizers holds the tokenizers Tokens loaded, by model directory.
-var tokenizers sync.Map
+var tokenizers once.Map[string, *tokenizer.Tokenizer]
 
 // Tokens encodes text with the tokenizer.json of the model directory dir
 // (loaded once per process), adding no special tokens (the template
@@ -149,15 +134,13 @@ var tokenizers sync.Map
 // tokens they are), or fails tb.
 func Tokens(tb testing.TB, dir, text string) []int {
 	tb.Helper()
-	v, ok := tokenizers.Load(dir)
-	if !ok {
-		tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
-		if err != nil {
-			tb.Fatalf("tinymodel: %v", err)
-		}
-		v, _ = tokenizers.LoadOrStore(dir, tok)
+	tok, err := tokenizers.Do(dir, func() (*tokenizer.Tokenizer, error) {
+		return tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
+	})
+	if err != nil {
+		tb.Fatalf("tinymodel: %v", err)
 	}
-	e, err := v.(*tokenizer.Tokenizer).Encode(text, false)
+	e, err := tok.Encode(text, false)
 	if err != nil {
 		tb.Fatalf("tinymodel: encode: %v", err)
 	}

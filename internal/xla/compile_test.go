@@ -19,7 +19,7 @@ func TestCompileZerank2Shape(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles a 36-layer program")
 	}
-	plugin := testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	plugin := testassets.PJRTCPUPlugin(t)
 	cfg, err := hf.Parse([]byte(`{"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
 		"vocab_size": 151936, "hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36,
 		"num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6,

@@ -49,6 +49,18 @@ func (c prefixCase) whole() [][]int64 {
 	return out
 }
 
+// prefixed scores c's rows on e, each continuing its prefix
+// (RunPrefixed), padded with the model's pad token.
+func (c prefixCase) prefixed(t *testing.T, e *xla.Executor) []float64 {
+	t.Helper()
+	ids, mask, _, B, S := batch(c.own, int64(e.Describe().PadTokenID))
+	got, err := e.RunPrefixed(context.Background(), c.prefixes, c.index, ids, mask, B, S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // within fails unless got and want agree within tol relative to
 // max(|want|, floor).
 func within(t *testing.T, what string, got, want []float64, tol, floor float64) {
@@ -86,11 +98,7 @@ func TestRunPrefixed(t *testing.T) {
 			pad := int64(e.Describe().PadTokenID)
 			c := newPrefixCase(1)
 			ctx := context.Background()
-			ids, mask, _, B, S := batch(c.own, pad)
-			got, err := e.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := c.prefixed(t, e)
 			wids, wmask, _, WB, WS := batch(c.whole(), pad)
 			whole, err := e.Run(ctx, wids, wmask, nil, WB, WS)
 			if err != nil {
@@ -140,21 +148,12 @@ func TestPrefixBucketInvariance(t *testing.T) {
 	wide := open(t, dir, &xla.Options{Shape: func(b, s int) (int, int) { return b + 2, s + 13 },
 		PrefixShape: func(n, p int) (int, int) { return n + 3, p + 29 }})
 	c := newPrefixCase(2)
-	ids, mask, _, B, S := batch(c.own, 151643)
-	ctx := context.Background()
-	a, err := exact.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := wide.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
-	if err != nil {
-		t.Fatal(err)
-	}
-	within(t, "wide buckets vs exact", b, a, 1e-5, 0)
+	a := c.prefixed(t, exact)
+	within(t, "wide buckets vs exact", c.prefixed(t, wide), a, 1e-5, 0)
 	// One row alone, with its prefix alone, scores as in the batch.
 	for r := range c.own {
 		k := c.index[r]
-		one, err := exact.RunPrefixed(ctx, c.prefixes[k:k+1], []int{0}, c.own[r], ones(len(c.own[r])), 1, len(c.own[r]))
+		one, err := exact.RunPrefixed(context.Background(), c.prefixes[k:k+1], []int{0}, c.own[r], ones(len(c.own[r])), 1, len(c.own[r]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,14 +215,9 @@ func TestRunPrefixedReducedPrecision(t *testing.T) {
 	dir := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 5})
 	e := open(t, dir, &xla.Options{Compute: xla.ComputeBF16})
 	c := newPrefixCase(3)
-	ctx := context.Background()
-	ids, mask, _, B, S := batch(c.own, 151643)
-	got, err := e.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := c.prefixed(t, e)
 	wids, wmask, _, WB, WS := batch(c.whole(), 151643)
-	whole, err := e.Run(ctx, wids, wmask, nil, WB, WS)
+	whole, err := e.Run(context.Background(), wids, wmask, nil, WB, WS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +246,8 @@ func TestPast(t *testing.T) {
 	pad := int64(e.Describe().PadTokenID)
 	c := newPrefixCase(2)
 	ctx := context.Background()
-	ids, mask, _, B, S := batch(c.own, pad)
-	want, err := e.RunPrefixed(ctx, c.prefixes, c.index, ids, mask, B, S)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := c.prefixed(t, e)
+	ids, mask, _, B, S := batch(c.own, pad) // for RunPast
 	if e.PrefixRuns() != 1 || e.LivePasts() != 0 {
 		t.Fatalf("after RunPrefixed: %d prefix runs, %d pasts held; want 1, 0", e.PrefixRuns(), e.LivePasts())
 	}

@@ -20,6 +20,7 @@ import (
 	"twostage/convert/arch"
 	"twostage/convert/hf"
 	"twostage/convert/safetensors"
+	"twostage/internal/once"
 	"twostage/modeldir"
 )
 
@@ -33,15 +34,7 @@ type client struct {
 	refs   int // guarded by clients.mu
 	c      *pjrt.Client
 	device *pjrt.Device
-	mu     sync.Mutex
-	execs  map[[32]byte]*compiled
-}
-
-// compiled is one program's executable, compiled once.
-type compiled struct {
-	once sync.Once
-	exec *pjrt.LoadedExecutable
-	err  error
+	execs  once.Map[[32]byte, *pjrt.LoadedExecutable] // by the program text's sha256
 }
 
 // clients holds the live clients by plugin path and device: PJRT plugins are
@@ -73,7 +66,7 @@ func openClient(path string, device int) (*client, error) {
 		pc.Destroy()
 		return nil, fmt.Errorf("xla: device %d of %s: it has %d: %w", device, path, len(devs), twostage.ErrInvalidInput)
 	}
-	c := &client{key: key, refs: 1, c: pc, device: devs[device], execs: map[[32]byte]*compiled{}}
+	c := &client{key: key, refs: 1, c: pc, device: devs[device]}
 	if clients.m == nil {
 		clients.m = map[string]*client{}
 	}
@@ -91,10 +84,8 @@ func (c *client) release() error {
 	}
 	delete(clients.m, c.key)
 	var errs []error
-	for _, e := range c.execs {
-		if e.exec != nil {
-			errs = append(errs, e.exec.Destroy())
-		}
+	for _, x := range c.execs.Values() {
+		errs = append(errs, x.Destroy())
 	}
 	errs = append(errs, c.c.Destroy())
 	if err := errors.Join(errs...); err != nil {
@@ -105,21 +96,13 @@ func (c *client) release() error {
 
 // compile returns the executable of program text, compiling it once per client.
 func (c *client) compile(text []byte) (*pjrt.LoadedExecutable, error) {
-	key := sha256.Sum256(text)
-	c.mu.Lock()
-	e := c.execs[key]
-	if e == nil {
-		e = &compiled{}
-		c.execs[key] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() {
-		e.exec, e.err = c.c.Compile().WithStableHLO(text).Done()
-		if e.err != nil {
-			e.err = fmt.Errorf("xla: compile: %v: %w", e.err, twostage.ErrUnsupported)
+	return c.execs.Do(sha256.Sum256(text), func() (*pjrt.LoadedExecutable, error) {
+		x, err := c.c.Compile().WithStableHLO(text).Done()
+		if err != nil {
+			return nil, fmt.Errorf("xla: compile: %v: %w", err, twostage.ErrUnsupported)
 		}
+		return x, nil
 	})
-	return e.exec, e.err
 }
 
 // Executor runs one checkpoint's model on one PJRT device. It is safe for
@@ -135,8 +118,7 @@ type Executor struct {
 	mu      sync.RWMutex // Run holds it shared, Close exclusive
 	closed  bool
 	weights map[string]*pjrt.Buffer // by Param key
-	progMu  sync.Mutex
-	progs   map[progKey]*program
+	progs   once.Map[progKey, *program]
 	prefix  func(n, p int) (int, int)
 
 	pastMu     sync.Mutex
@@ -157,13 +139,11 @@ const (
 
 // program is one bucket's compiled program with its weight arguments.
 type program struct {
-	once   sync.Once
 	exec   *pjrt.LoadedExecutable
 	params []*pjrt.Buffer
 	inputs int
 	hidden int
 	outs   int // outputs: 1, or a prefix program's 2 per layer
-	err    error
 }
 
 // Open loads the Hugging Face checkpoint in dir (config.json, safetensors,
@@ -238,7 +218,7 @@ func Open(dir string, opts *Options) (*Executor, error) {
 		return nil, err
 	}
 	e := &Executor{c: c, model: model, desc: desc, compute: compute, maxLen: maxLen, shape: o.Shape,
-		weights: map[string]*pjrt.Buffer{}, progs: map[progKey]*program{}, prefix: o.PrefixShape,
+		weights: map[string]*pjrt.Buffer{}, prefix: o.PrefixShape,
 		pasts: map[*Past]struct{}{}}
 	if e.shape == nil {
 		e.shape = func(b, s int) (int, int) { return Buckets(b, s, maxLen) }
@@ -314,16 +294,9 @@ func (e *Executor) Shape(b, s int) (int, int) {
 	return max(B, b), max(S, s)
 }
 
-// get returns the compiled program k.
+// get returns the compiled program k, compiling it on first use.
 func (e *Executor) get(k progKey) (*program, error) {
-	e.progMu.Lock()
-	p := e.progs[k]
-	if p == nil {
-		p = &program{}
-		e.progs[k] = p
-	}
-	e.progMu.Unlock()
-	p.once.Do(func() {
+	return e.progs.Do(k, func() (*program, error) {
 		var prog *arch.Program
 		var err error
 		switch k.mode {
@@ -335,23 +308,22 @@ func (e *Executor) get(k progKey) (*program, error) {
 			prog, err = arch.StableHLO(e.model, k.B, k.S, e.compute)
 		}
 		if err != nil {
-			p.err = fmt.Errorf("xla: %w", err)
-			return
+			return nil, fmt.Errorf("xla: %w", err)
 		}
-		if p.exec, p.err = e.c.compile(prog.Text); p.err != nil {
-			return
+		exec, err := e.c.compile(prog.Text)
+		if err != nil {
+			return nil, err
 		}
-		p.inputs, p.hidden, p.outs = prog.Inputs, prog.Hidden, max(1, 2*prog.Presents)
+		p := &program{exec: exec, inputs: prog.Inputs, hidden: prog.Hidden, outs: max(1, 2*prog.Presents)}
 		for _, w := range prog.Params {
 			buf := e.weights[paramKey(w)]
 			if buf == nil {
-				p.err = fmt.Errorf("xla: program [%d %d] wants weight %s, not uploaded: %w", k.B, k.S, w.Name, twostage.ErrInvalidInput)
-				return
+				return nil, fmt.Errorf("xla: program [%d %d] wants weight %s, not uploaded: %w", k.B, k.S, w.Name, twostage.ErrInvalidInput)
 			}
 			p.params = append(p.params, buf)
 		}
+		return p, nil
 	})
-	return p, p.err
 }
 
 // Run scores a right-padded batch: ids, mask and types (nil: zeros; used by

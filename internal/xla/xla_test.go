@@ -23,7 +23,7 @@ import (
 // plugin skips or fails (under TWOSTAGE_REQUIRE_DEPS=1) without the CPU plugin.
 func plugin(t *testing.T) {
 	t.Helper()
-	testassets.Path(t, "pjrt/pjrt_c_api_cpu_plugin.so")
+	testassets.PJRTCPUPlugin(t)
 }
 
 func open(t *testing.T, dir string, o *xla.Options) *xla.Executor {
