@@ -50,19 +50,16 @@ func newPipeline(t testing.TB, rr twostage.Reranker, opts *twostage.PipelineOpti
 type fixedReranker struct {
 	scores map[string]float64
 	err    error
-	delay  time.Duration
+	hang   bool // block until ctx ends, like a reranker that never answers
 	calls  atomic.Int32
 	short  bool
 }
 
 func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
 	f.calls.Add(1)
-	if f.delay > 0 {
-		select {
-		case <-time.After(f.delay):
-		case <-ctx.Done():
-			return nil, fmt.Errorf("fixed: %w", ctx.Err())
-		}
+	if f.hang {
+		<-ctx.Done()
+		return nil, fmt.Errorf("fixed: %w", ctx.Err())
 	}
 	if f.err != nil {
 		return nil, f.err
@@ -139,9 +136,9 @@ func TestRerankFailurePolicy(t *testing.T) {
 		{"fail", &fixedReranker{err: boom}, nil, nil, boom, nil},
 		{"degrade", &fixedReranker{err: boom}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{boom}},
 		{"per-call degrade", &fixedReranker{err: boom}, nil, &degrade, nil, []error{boom}},
-		{"timeout degrades", &fixedReranker{delay: time.Second}, &twostage.PipelineOptions{OnRerankError: degrade, RerankTimeout: 20 * time.Millisecond}, nil, nil,
+		{"timeout degrades", &fixedReranker{hang: true}, &twostage.PipelineOptions{OnRerankError: degrade, RerankTimeout: 20 * time.Millisecond}, nil, nil,
 			[]error{twostage.ErrUnavailable, context.DeadlineExceeded}},
-		{"timeout fails", &fixedReranker{delay: time.Second}, &twostage.PipelineOptions{RerankTimeout: 20 * time.Millisecond}, nil, twostage.ErrUnavailable, nil},
+		{"timeout fails", &fixedReranker{hang: true}, &twostage.PipelineOptions{RerankTimeout: 20 * time.Millisecond}, nil, twostage.ErrUnavailable, nil},
 		{"wrong count", &fixedReranker{short: true}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{twostage.ErrUnavailable}},
 	}
 	for _, tc := range tests {
@@ -174,7 +171,7 @@ func TestRerankFailurePolicy(t *testing.T) {
 }
 
 func TestCallerCancelIsNotDegraded(t *testing.T) {
-	rr := &fixedReranker{delay: time.Second}
+	rr := &fixedReranker{hang: true}
 	p := newPipeline(t, rr, &twostage.PipelineOptions{OnRerankError: twostage.DegradeOnRerankError})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()

@@ -352,7 +352,9 @@ func TestHTTPFailures(t *testing.T) {
 			{name: "503 then success", behave: failFirst(2, 503, nil, `{"error":"model is loading","error_type":"unhealthy"}`)},
 			{name: "persistent 500", behave: failFirst(1<<40, 500, nil, `{"error":"boom","error_type":"backend"}`),
 				opts: HTTPOptions{Retry: retry.Policy{Attempts: 3}}, want: twostage.ErrUnavailable, wantMsg: "boom"},
-			{name: "timeout then success", behave: hang(2), opts: HTTPOptions{Timeout: 100 * time.Millisecond, Dim: 4}, wantReqs: 3},
+			// The successful third request has the same Timeout as the two
+			// that hang: a second, not 100ms, lets it finish on a loaded machine.
+			{name: "timeout then success", behave: hang(2), opts: HTTPOptions{Timeout: time.Second, Dim: 4}, wantReqs: 3},
 			{name: "always times out", behave: hang(1 << 40), opts: HTTPOptions{Timeout: 50 * time.Millisecond, Retry: retry.Policy{Attempts: 2}, Dim: 4},
 				want: twostage.ErrUnavailable, wantMsg: "timed out", wantReqs: 2},
 			{name: "malformed json", behave: malformed(`{"data": [{"index": 0, "embedding": [0.1,`), want: twostage.ErrUnavailable, wantReqs: 1},

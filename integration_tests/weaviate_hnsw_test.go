@@ -152,11 +152,20 @@ func setClassEf(t *testing.T, c *weaviate.Client, class string, ef int) {
 // TestWeaviateHNSWEf checks that a class's ef decides its searches, on one
 // graph: with ef above the number of objects every top 10 is the exact
 // (brute-force) one; with ef 10 on the same graph (2,000 random
-// 64-dimensional vectors, hard for HNSW) some are not, so the exact
+// 256-dimensional vectors, hard for HNSW) some are not, so the exact
 // results come from the setting and not from an easy data set.
+//
+// ef -1 is Weaviate's dynamic ef: a search with limit k explores
+// k*dynamicEfFactor candidates, kept within [dynamicEfMin, dynamicEfMax]
+// and never below k (Weaviate 1.35, adapters/repos/db/vector/hnsw/search.go
+// autoEfFromK; defaults 8, 100 and 500 from entities/vectorindex/hnsw). With
+// limit 10 that is 100, so on this graph ef -1 must return exactly what a
+// fixed ef of 100 returns (a search of one graph with one ef is
+// deterministic; at 256 dimensions ef 100 still misses a few places, so
+// another dynamic ef would show), and find more exact places than ef 10.
 func TestWeaviateHNSWEf(t *testing.T) {
 	_, c := needWeaviate(t)
-	const dim, n, queries = 64, 2000, 50
+	const dim, n, queries, k = 256, 2000, 50, 10
 	r := rand.New(rand.NewPCG(22, 19))
 	docs := make([]twostage.Document, n)
 	for i := range docs {
@@ -166,7 +175,7 @@ func TestWeaviateHNSWEf(t *testing.T) {
 	exact := make([][]string, queries)
 	for i := range qs {
 		qs[i] = storetest.RandomVector(r, dim)
-		exact[i] = exactTopK(docs, qs[i], 10)
+		exact[i] = exactTopK(docs, qs[i], k)
 	}
 	class := freshClass("HnswEf")
 	t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
@@ -178,24 +187,66 @@ func TestWeaviateHNSWEf(t *testing.T) {
 	if err := s.Upsert(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	for i, ef := range []int{2 * n, 10, -1, 2 * n} { // the first as created
+	// The dynamic-ef bounds of this class, as Weaviate reports them: its
+	// documented defaults, since Open sets none of them.
+	dyn := classDynamicEf(t, c, class)
+	if want := (dynamicEf{Min: 100, Max: 500, Factor: 8}); dyn != want {
+		t.Fatalf("dynamic ef settings %+v, want Weaviate 1.35's defaults %+v", dyn, want)
+	}
+	dynEf := min(max(k*dyn.Factor, dyn.Min), dyn.Max)
+	dynEf = max(dynEf, k) // 100 for limit 10
+
+	got := map[int][][]string{}
+	found := map[int]int{}
+	for i, ef := range []int{2 * n, 10, -1, dynEf, 2 * n} { // the first as created
 		if i > 0 {
 			setClassEf(t, c, class, ef)
 		}
-		got := searchTopK(t, s, qs, 10)
-		found := placesFound(got, exact)
-		t.Logf("ef %d: %d of %d exact top-10 places found", ef, found, queries*10)
-		switch {
-		case ef == 2*n:
-			for i := range got {
-				if !slices.Equal(got[i], exact[i]) {
-					t.Errorf("ef %d, query %d: top 10 %v, want the exact %v", ef, i, got[i], exact[i])
+		got[ef] = searchTopK(t, s, qs, k)
+		found[ef] = placesFound(got[ef], exact)
+		t.Logf("ef %d: %d of %d exact top-10 places found", ef, found[ef], queries*k)
+		if ef == 2*n {
+			for i := range got[ef] {
+				if !slices.Equal(got[ef][i], exact[i]) {
+					t.Errorf("ef %d, query %d: top 10 %v, want the exact %v", ef, i, got[ef][i], exact[i])
 				}
 			}
-		case ef == 10 && found == queries*10:
-			t.Errorf("ef 10: every top 10 exact; want some places missed (is ef applied?)")
 		}
 	}
+	if found[10] == queries*k {
+		t.Errorf("ef 10: every top 10 exact; want some places missed (is ef applied?)")
+	}
+	if found[-1] <= found[10] {
+		t.Errorf("dynamic ef (-1) found %d exact places, ef 10 %d: want more, as dynamic ef is %d for limit %d", found[-1], found[10], dynEf, k)
+	}
+	for i := range qs {
+		if !slices.Equal(got[-1][i], got[dynEf][i]) {
+			t.Errorf("query %d: dynamic ef (-1) gave %v, a fixed ef of %d %v: want the same search", i, got[-1][i], dynEf, got[dynEf][i])
+		}
+	}
+}
+
+// dynamicEf holds a class's dynamic-ef settings (vectorIndexConfig
+// dynamicEfMin, dynamicEfMax, dynamicEfFactor).
+type dynamicEf struct{ Min, Max, Factor int }
+
+// classDynamicEf reads a class's dynamic-ef settings back from Weaviate's
+// schema.
+func classDynamicEf(t *testing.T, c *weaviate.Client, class string) dynamicEf {
+	t.Helper()
+	cl, err := c.Schema().ClassGetter().WithClassName(class).Do(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := cl.VectorIndexConfig.(map[string]any)
+	num := func(k string) int {
+		f, ok := cfg[k].(float64)
+		if !ok {
+			t.Fatalf("class %s: vectorIndexConfig %s = %v, want a number", class, k, cfg[k])
+		}
+		return int(f)
+	}
+	return dynamicEf{Min: num("dynamicEfMin"), Max: num("dynamicEfMax"), Factor: num("dynamicEfFactor")}
 }
 
 // exactTopK returns the ids of q's k nearest docs by cosine similarity,

@@ -533,11 +533,13 @@ func TestCancellation(t *testing.T) {
 	if _, err := e.Rerank(ctx, testQuery, []string{"a"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled context: %v", err)
 	}
-	// Cancel a long call once its first batch has run.
+	// Cancel a long call once its first batch has run. 30,000 pairs take
+	// seconds (3,000 took 0.66s under -race, short enough for a poller
+	// stalled by load to see the call already finished).
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	docs := mixedDocs(3000, 4)
+	docs := mixedDocs(30000, 4)
 	go func() {
 		_, err := e.Rerank(ctx, testQuery, docs)
 		done <- err

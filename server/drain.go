@@ -14,10 +14,16 @@ func (s *Server) drain(errc <-chan error) error {
 		return nil
 	}
 	s.log.Info("server: draining: /readyz answers 503, requests still served", "drain", s.cfg.ShutdownDrain)
-	t := time.NewTimer(s.cfg.ShutdownDrain)
-	defer t.Stop()
+	var end <-chan time.Time
+	if s.drainAfter != nil {
+		end = s.drainAfter(s.cfg.ShutdownDrain)
+	} else {
+		t := time.NewTimer(s.cfg.ShutdownDrain)
+		defer t.Stop()
+		end = t.C
+	}
 	select {
-	case <-t.C:
+	case <-end:
 		return nil
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,8 +287,8 @@ func (g *gateReranker) Rerank(ctx context.Context, q string, docs []string) ([]t
 
 // batchingEngine stands in for the ONNX engine: concurrent calls are queued
 // and a scheduler goroutine runs them in batches of up to maxPairs pairs,
-// waiting at most window for a batch to fill. Its Stats method returns its
-// own struct type, which the server reads by field name.
+// waiting at most window for a batch to fill (longer while holdFor's rule
+// is on). Its Stats method implements server.StatsReporter.
 type batchingEngine struct {
 	in       chan *job
 	maxPairs int
@@ -299,6 +300,72 @@ type batchingEngine struct {
 	batches, pairs, real, padded, queued, waitNS, runNS atomic.Int64
 	// mixed counts the batches holding calls with different queries.
 	mixed atomic.Int64
+
+	// mu guards the hold rule: waitFor holds the queries a batch waits
+	// for (see holdFor), holdMax how long it may wait.
+	mu      sync.Mutex
+	waitFor map[string]bool
+	holdMax time.Duration
+	changed chan struct{} // wakes a filling batch when waitFor changes
+	// stalls counts the batches that gave up waiting after holdMax.
+	stalls atomic.Int64
+}
+
+// holdFor turns on the hold rule: once its window has passed, a batch still
+// waits until it holds a call with each of queries that is still expected
+// (see finished), so that callers known to run at the same time meet in one
+// batch whatever the machine's load. A batch that waits max gives up: it
+// runs, counts in stalls and ends the rule. Call it before the calls start.
+func (b *batchingEngine) holdFor(max time.Duration, queries ...string) {
+	b.mu.Lock()
+	b.holdMax, b.waitFor = max, map[string]bool{}
+	for _, q := range queries {
+		b.waitFor[q] = true
+	}
+	b.mu.Unlock()
+}
+
+// finished says that no more calls with query q will come.
+func (b *batchingEngine) finished(q string) {
+	b.mu.Lock()
+	delete(b.waitFor, q)
+	b.mu.Unlock()
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
+}
+
+// holding reports how long a batch may wait under the hold rule (0: the
+// rule is off).
+func (b *batchingEngine) holding() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waitFor) == 0 {
+		return 0
+	}
+	return b.holdMax
+}
+
+// covers reports whether batch holds a call with every query the hold rule
+// still waits for.
+func (b *batchingEngine) covers(batch []*job) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for q := range b.waitFor {
+		if !slices.ContainsFunc(batch, func(j *job) bool { return j.q == q }) {
+			return false
+		}
+	}
+	return true
+}
+
+// giveUp ends the hold rule after a batch waited holdMax.
+func (b *batchingEngine) giveUp() {
+	b.stalls.Add(1)
+	b.mu.Lock()
+	b.waitFor = nil
+	b.mu.Unlock()
 }
 
 type job struct {
@@ -312,7 +379,7 @@ type job struct {
 }
 
 func newBatchingEngine(maxPairs int, window time.Duration) *batchingEngine {
-	b := &batchingEngine{in: make(chan *job, 1024), maxPairs: maxPairs, window: window, lex: rerank.NewLexical(), done: make(chan struct{})}
+	b := &batchingEngine{in: make(chan *job, 1024), maxPairs: maxPairs, window: window, lex: rerank.NewLexical(), done: make(chan struct{}), changed: make(chan struct{}, 1)}
 	b.wg.Add(1)
 	go b.loop() // exits on Close
 	return b
@@ -360,17 +427,31 @@ func (b *batchingEngine) loop() {
 		}
 		batch, n := []*job{first}, len(first.docs)
 		timer := time.NewTimer(b.window)
+		holdMax := b.holding()
+		holdTimer := time.NewTimer(holdMax)
+		var hold <-chan time.Time // nil, never ready, while the rule is off
+		if holdMax > 0 {
+			hold = holdTimer.C
+		}
+		windowOver := false
 	fill:
-		for n < b.maxPairs {
+		for n < b.maxPairs && !(windowOver && b.covers(batch)) {
 			select {
 			case j := <-b.in:
 				batch = append(batch, j)
 				n += len(j.docs)
 			case <-timer.C:
+				windowOver = true
+			case <-b.changed:
+			case <-hold:
+				b.giveUp()
+				break fill
+			case <-b.done:
 				break fill
 			}
 		}
 		timer.Stop()
+		holdTimer.Stop()
 		start := time.Now()
 		longest, real := 0, 0
 		for _, j := range batch {

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,6 +14,8 @@ import (
 
 	"twostage"
 	"twostage/embed"
+	"twostage/rerank"
+	"twostage/server"
 )
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -33,13 +37,38 @@ func distinctWords(from, n int) string {
 	return b.String()
 }
 
+// endedWith records the error each call of the reranker inside it returned.
+type endedWith struct {
+	r    twostage.Reranker
+	mu   sync.Mutex
+	errs []error
+}
+
+func (e *endedWith) Rerank(ctx context.Context, q string, docs []string) ([]twostage.Score, error) {
+	out, err := e.r.Rerank(ctx, q, docs)
+	e.mu.Lock()
+	e.errs = append(e.errs, err)
+	e.mu.Unlock()
+	return out, err
+}
+
+func (e *endedWith) ended() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.errs)
+}
+
 // TestCPUBoundRequestStopsAtDeadline is the attack of issue 23 item 1: a
-// rerank request whose BM25 work (query words x documents) takes seconds.
-// It must be answered 504 near request_timeout, and the server must stop
+// rerank request whose BM25 work (query words x documents) outlasts
+// request_timeout many times over. It must be answered 504 (503) with the
+// reranker's work cut short by the deadline, and the server must stop
 // burning CPU soon after (measured with getrusage over a quiet second).
+// When the answer came is logged, not asserted: on a loaded machine the
+// 200 KB body alone can take longer than the deadline.
 func TestCPUBoundRequestStopsAtDeadline(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	e := start(t, "request_timeout: 50ms\nmax_query_words: 100000\nmax_query_bytes: 1000000\nrerankers: {default: lexical}\n", nil, nil)
+	lex := &endedWith{r: rerank.NewLexical()}
+	e := start(t, "request_timeout: 50ms\nmax_query_words: 100000\nmax_query_bytes: 1000000\nrerankers: {default: lex}\n", nil, map[string]twostage.Reranker{"lex": lex})
 	docs := make([]string, 1000)
 	for i := range docs {
 		docs[i] = distinctWords(i*20, 20) // sharing words with the query
@@ -52,8 +81,10 @@ func TestCPUBoundRequestStopsAtDeadline(t *testing.T) {
 	if r.status != 504 && r.status != 503 {
 		t.Fatalf("status %d after %v (%.200s), want 504 or 503 at the %v deadline", r.status, took, r.body, timeout)
 	}
-	if took > timeout+2*time.Second {
-		t.Errorf("answered after %v, want near the %v deadline", took, timeout)
+	// No call at all is right too: the deadline can pass before reranking
+	// begins (the body took that long).
+	if ended := lex.ended(); len(ended) > 1 || len(ended) == 1 && !errors.Is(ended[0], context.DeadlineExceeded) {
+		t.Errorf("the reranker's calls ended with %v, want at most one, cut short by the deadline (context.DeadlineExceeded)", ended)
 	}
 	time.Sleep(200 * time.Millisecond)
 	c0, w0 := cpuTime(t), time.Now()
@@ -107,7 +138,13 @@ func TestTricklingBodiesDoNotStarve(t *testing.T) {
 	for range 8 {
 		<-started
 	}
-	time.Sleep(200 * time.Millisecond) // the tricklers' headers are in
+	// The tricklers' headers are in: the server counts their 8 requests in
+	// flight (it does once it has read a request's headers).
+	for deadline := time.Now().Add(time.Minute); inFlight(t, e.srv) < 8; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v requests in flight a minute after the 8 tricklers connected, want 8", inFlight(t, e.srv))
+		}
+	}
 	for i := range 10 {
 		r := e.do("POST", "/v1/search", `{"query":"red planet","top_n":2}`, "")
 		if r.status != 200 {
@@ -151,4 +188,20 @@ func TestCPUBoundSearchStopsAtDeadline(t *testing.T) {
 	if used, wall := cpuTime(t)-c0, time.Since(w0); used > wall/2 {
 		t.Errorf("the process used %v of CPU in the %v after the answer: the work did not stop", used, wall)
 	}
+}
+
+// inFlight reads the twostage_http_in_flight_requests gauge of srv.
+func inFlight(t testing.TB, srv *server.Server) float64 {
+	t.Helper()
+	mfs, err := srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "twostage_http_in_flight_requests" && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no twostage_http_in_flight_requests gauge")
+	return 0
 }

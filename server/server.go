@@ -89,6 +89,9 @@ type Server struct {
 	draining  atomic.Bool
 	closeOnce sync.Once
 	closed    atomic.Bool
+
+	// drainAfter, when set (tests only), replaces the drain's timer.
+	drainAfter func(time.Duration) <-chan time.Time
 }
 
 type collection struct {

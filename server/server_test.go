@@ -508,11 +508,19 @@ func TestShutdownTimeout(t *testing.T) {
 // from either reaches the same engine instance, opened once although two
 // collections and the rerank endpoint name it, and the engine merges calls
 // from both processes into the same batches.
+//
+// That the two processes overlap does not rest on timing: the engine holds
+// each batch until it holds a call of every process still running (or a
+// minute has passed, which fails the test), so however late one child starts
+// under load, the other's calls wait for it in the shared engine. A server
+// that opened a second engine, or let one call at a time through to it,
+// fails here.
 func TestTwoProcessesShareOneEngine(t *testing.T) {
 	eng := newBatchingEngine(64, 20*time.Millisecond)
 	cfg := `
 embedders: {default: "hash:64"}
 rerankers: {default: engine}
+request_timeout: 5m
 collections:
   a: {store: mem, reranker: default}
   b: {store: mem, reranker: engine}
@@ -523,7 +531,9 @@ collections:
 	if e.opened["engine"] != 1 {
 		t.Fatalf("engine opened %d times, want 1", e.opened["engine"])
 	}
-	// Both children connect and wait on stdin, so that their calls overlap.
+	const holdMax = time.Minute
+	eng.holdFor(holdMax, twoProcessesQuery(0), twoProcessesQuery(1))
+	// Both children start their calls when a line arrives on stdin.
 	var children []*exec.Cmd
 	var gos []io.WriteCloser
 	for p := range 2 {
@@ -551,10 +561,24 @@ collections:
 		w.Write([]byte("go\n"))
 		w.Close()
 	}
+	// Each child's end ends the engine's wait for its calls, in whatever
+	// order they end.
+	exits := make([]error, len(children))
+	var wg sync.WaitGroup
 	for p, cmd := range children {
-		if err := cmd.Wait(); err != nil {
+		wg.Go(func() {
+			exits[p] = cmd.Wait()
+			eng.finished(twoProcessesQuery(p))
+		})
+	}
+	wg.Wait()
+	for p, err := range exits {
+		if err != nil {
 			t.Errorf("client process %d: %v", p, err)
 		}
+	}
+	if n := eng.stalls.Load(); n > 0 {
+		t.Errorf("a batch waited %v for a call of each process: the calls of both processes never reached the engine together", holdMax)
 	}
 	st := eng.Stats()
 	// 40 rerank calls of 2 documents and 40 searches of 5 candidates.
@@ -563,7 +587,10 @@ collections:
 		t.Errorf("engine scored %d pairs, want %d", st.Items, want)
 	}
 	// One call brings at most 5 pairs: more per batch on average means the
-	// engine merged calls; without batching the mean is 3.5.
+	// engine merged calls; without batching the mean is 3.5. With the hold
+	// rule a batch holds at most 4 calls of one process (its 4 goroutines)
+	// and, while both run, a call of the other, so there are at most 40
+	// batches: 7 pairs each or more.
 	if st.Batches == 0 || float64(st.Items)/float64(st.Batches) <= 5 {
 		t.Errorf("engine ran %d batches of %d pairs for %d calls: calls were not batched together", st.Batches, st.Items, calls)
 	}
@@ -586,6 +613,10 @@ const (
 	twoProcessesCalls = 40
 )
 
+// twoProcessesQuery is the query of client process p: the engine tells the
+// processes' calls apart by it.
+func twoProcessesQuery(p int) string { return "red planet p" + strconv.Itoa(p) }
+
 // TestTwoProcessesClientChild is one client process of
 // TestTwoProcessesShareOneEngine: 4 goroutines make twoProcessesCalls calls
 // in all, half /v1/rerank and half /v1/search, with a query naming the
@@ -595,11 +626,15 @@ func TestTwoProcessesClientChild(t *testing.T) {
 	if arg == "" {
 		t.Skip("runs only as a child of TestTwoProcessesShareOneEngine")
 	}
-	url, p, _ := strings.Cut(arg, " ")
+	url, ps, _ := strings.Cut(arg, " ")
+	p, err := strconv.Atoi(ps)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", twoProcessesEnv, arg, err)
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer client.CloseIdleConnections()
 	bufio.NewReader(os.Stdin).ReadString('\n')
-	query := "red planet p" + p
+	query := twoProcessesQuery(p)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -614,7 +649,7 @@ func TestTwoProcessesClientChild(t *testing.T) {
 					r = doWith(t, client, "POST", url+"/v1/search", `{"query":"`+query+`","collection":"`+coll+`","top_n":2,"candidate_k":5}`, "")
 				}
 				if r.status != 200 {
-					t.Errorf("process %s: %d %s", p, r.status, r.body)
+					t.Errorf("process %d: %d %s", p, r.status, r.body)
 				}
 			}
 		}()

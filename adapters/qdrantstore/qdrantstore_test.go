@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -280,21 +281,31 @@ func TestServerDown(t *testing.T) {
 	}
 
 	// Restart on the same port while a call is retrying: the call succeeds,
-	// and what was acknowledged before is still there.
+	// and what was acknowledged before is still there. The server comes
+	// back when the call's first try has failed (not after a sleep that a
+	// loaded machine can stretch past the retries); the retries then span
+	// about 10s, beyond gRPC's reconnect backoff (1s, then 1.6s, ...).
 	if _, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{
 		Retry: qdrantstore.Retry{Attempts: 2, Initial: time.Millisecond}}); !errors.Is(err, twostage.ErrUnavailable) {
 		t.Fatalf("Open with the server down: got %v, want ErrUnavailable", err)
 	}
-	go func() {
-		time.Sleep(150 * time.Millisecond)
-		if err := srv.Start(srv.Addr()); err != nil {
-			t.Error(err)
-		}
-	}()
+	var restart sync.Once
+	var retried atomic.Int32
 	s2, err := qdrantstore.Open(ctx, client, "down", &qdrantstore.Options{
-		Retry: qdrantstore.Retry{Attempts: 40, Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
+		Retry: qdrantstore.Retry{Attempts: 100, Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond,
+			OnRetry: func(int, time.Duration, error) {
+				retried.Add(1)
+				restart.Do(func() {
+					if err := srv.Start(srv.Addr()); err != nil {
+						t.Error(err)
+					}
+				})
+			}}})
 	if err != nil {
 		t.Fatalf("Open across a restart: %v", err)
+	}
+	if retried.Load() == 0 {
+		t.Fatal("Open succeeded at once: the server was not down")
 	}
 	defer s2.Close()
 	got, err := s2.Get(ctx, []string{"a"})

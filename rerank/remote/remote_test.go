@@ -517,8 +517,11 @@ func TestRetryAfter(t *testing.T) {
 		}
 	})
 	t.Run("beyond the caller's deadline", func(t *testing.T) {
-		_, r := scripted(t, remote.Jina, quick(), status(503, "Retry-After", "10"))
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		// 25s is within MaxRetryAfter (30s) but past the deadline, which
+		// leaves the first request 20s to come back however loaded the
+		// machine.
+		_, r := scripted(t, remote.Jina, quick(), status(503, "Retry-After", "25"))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		_, err := r.Rerank(ctx, query, docs)
 		if !errors.Is(err, twostage.ErrUnavailable) || !strings.Contains(err.Error(), "no time left") {
