@@ -105,6 +105,7 @@ func TestServeRefusesExposure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.ShutdownDrain = 0 // what is checked here is refused or served, not the drain
 		var logs logBuffer
 		e := &testEnv{t: t, opened: map[string]int{}}
 		srv, err := server.Open(context.Background(), cfg, e.openers(nil), &server.Options{Logger: logs.logger()})
