@@ -272,6 +272,21 @@ func TestRemoteSpecs(t *testing.T) {
 	}
 }
 
+// TestRemoteMissingKey: a remote reranker without its key is a bad spec,
+// and the message says "invalid input" once (it said it twice).
+func TestRemoteMissingKey(t *testing.T) {
+	t.Setenv("ZEROENTROPY_API_KEY", "")
+	for _, s := range []string{"zeroentropy", "chain:lexical|zeroentropy"} {
+		_, err := OpenReranker(context.Background(), s)
+		if !errors.Is(err, ErrBadSpec) || !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Fatalf("%s: err = %v, want ErrBadSpec", s, err)
+		}
+		if n := strings.Count(err.Error(), twostage.ErrInvalidInput.Error()); n != 1 || !strings.Contains(err.Error(), "ZEROENTROPY_API_KEY") {
+			t.Errorf("%s: err = %q, want the key's name and %q once", s, err, twostage.ErrInvalidInput)
+		}
+	}
+}
+
 func TestOptions(t *testing.T) {
 	for _, tt := range []struct {
 		spec, msg string
