@@ -221,6 +221,16 @@ func TestDemoJSONPrintsOnlyJSON(t *testing.T) {
 	}
 }
 
+// TestDemoHelpNamesItsStore: without --store the demo indexes into a
+// temporary store it removes, not the other commands' default
+// (.twostage/faiss), and its help says so.
+func TestDemoHelpNamesItsStore(t *testing.T) {
+	_, _, stderr := cli(t, "", "demo", "-h")
+	if strings.Contains(stderr, defaultStore) || !strings.Contains(stderr, "temporary") {
+		t.Errorf("demo -h: %q; want the temporary store, not %s", stderr, defaultStore)
+	}
+}
+
 type hitMD struct {
 	Hits []struct {
 		ID       string         `json:"id"`
