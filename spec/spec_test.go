@@ -215,6 +215,15 @@ func TestMemSnapshot(t *testing.T) {
 	}
 }
 
+// TestFaissOptionOfAnotherIndex: an index option without index= names the
+// default index, flat (it said index "").
+func TestFaissOptionOfAnotherIndex(t *testing.T) {
+	_, err := faissIndexSpec("nlist=4")
+	if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `option "nlist" does not apply to index "flat"`) {
+		t.Errorf("err = %v, want ErrBadSpec naming index flat", err)
+	}
+}
+
 func TestPulledSpec(t *testing.T) {
 	registered := func(s string) bool { return s == "lexical" || s == "zerank" || s == "onnx" }
 	for _, tt := range []struct{ in, want string }{

@@ -321,6 +321,24 @@ func TestInvalidUTF8IsRejected(t *testing.T) {
 	}
 }
 
+// TestNegativeFlagsAreUsageErrors: index --batch below 1 and a negative
+// --rerank-timeout were taken silently (as the default, as no bound).
+func TestNegativeFlagsAreUsageErrors(t *testing.T) {
+	doc := `{"id":"a","text":"x"}`
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"index", "--store", "mem:", "--batch", "0"}, "--batch 0: want at least 1"},
+		{[]string{"index", "--store", "mem:", "--batch", "-3"}, "--batch -3: want at least 1"},
+		{[]string{"search", "--store", "mem:", "--rerank-timeout", "-1s", "x"}, "--rerank-timeout -1s must not be negative"},
+	} {
+		if code, _, stderr := cli(t, doc, tt.args...); code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
 func TestSmallerCLIFixes(t *testing.T) {
 	// mem:FILE.jsonl would be a binary file with a text name.
 	code, _, stderr := cli(t, `{"id":"a","text":"x"}`, "index", "--store", "mem:"+filepath.Join(t.TempDir(), "docs.jsonl"))
