@@ -78,6 +78,9 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *model == "" {
 		return usageErr("--model is required")
 	}
+	if err := xo.check(*provider); err != nil {
+		return err
+	}
 	switch { // rerankbench would take 0 or less for its default
 	case *docs < 1:
 		return usageErr("--docs %d: want at least 1", *docs)

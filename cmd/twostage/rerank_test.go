@@ -169,6 +169,22 @@ func TestBenchRerankFlagMistakes(t *testing.T) {
 	}
 }
 
+// TestXLAFlagsWithoutProviderXLA: --platform, --compute and --family
+// without --provider xla are usage errors in the flags' names (they failed
+// at Open, exit 1, naming EngineOptions fields).
+func TestXLAFlagsWithoutProviderXLA(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	for _, args := range [][]string{
+		{"rerank", "--model", absent, "--query", "q", "--family", "qwen3-reranker"},
+		{"rerank", "--model", absent, "--query", "q", "--provider", "cuda", "--compute", "bf16"},
+		{"bench", "rerank", "--model", absent, "--platform", "cuda"},
+	} {
+		if code, _, stderr := cli(t, "", args...); code != 2 || !strings.Contains(stderr, "are for --provider xla") {
+			t.Errorf("%v: exit %d, %q; want 2 and the flags' names", args, code, stderr)
+		}
+	}
+}
+
 // TestSearchWithONNXReranker runs the Pipeline through `search --reranker
 // onnx:DIR`: the hits must carry the engine's scores, highest first.
 func TestSearchWithONNXReranker(t *testing.T) {
