@@ -224,6 +224,22 @@ func TestFaissOptionOfAnotherIndex(t *testing.T) {
 	}
 }
 
+// TestXLAKeysWithoutProviderXLA: platform, compute and family without
+// provider=xla are bad specs, found before the model is looked for (they
+// failed at Open with EngineOptions' field names, not as a spec error).
+func TestXLAKeysWithoutProviderXLA(t *testing.T) {
+	ctx := context.Background()
+	absent := filepath.Join(t.TempDir(), "absent")
+	for _, s := range []string{"zerank:" + absent + ",family=zerank", "onnx:" + absent + ",provider=cuda,compute=bf16"} {
+		if _, err := OpenReranker(ctx, s); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "provider=xla") {
+			t.Errorf("%s: err = %v, want ErrBadSpec naming provider=xla", s, err)
+		}
+	}
+	if _, err := OpenEmbedder(ctx, "onnx:"+absent+",platform=cuda"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "provider=xla") {
+		t.Errorf("embedder: err = %v, want ErrBadSpec naming provider=xla", err)
+	}
+}
+
 func TestPulledSpec(t *testing.T) {
 	registered := func(s string) bool { return s == "lexical" || s == "zerank" || s == "onnx" }
 	for _, tt := range []struct{ in, want string }{
