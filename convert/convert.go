@@ -206,7 +206,8 @@ func GuessFamily(c *hf.Config) (string, error) {
 }
 
 // Convert converts the checkpoint in from into a model directory at to (which
-// must not exist or be empty), and returns the written twostage.json config.
+// must not exist or be empty; missing parent directories are created), and
+// returns the written twostage.json config.
 // Work happens in a sibling temporary directory renamed into place at the
 // end, so a failed or cancelled conversion leaves nothing at to.
 func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Config, error) {
@@ -266,7 +267,11 @@ func Convert(ctx context.Context, from, to string, opts *Options) (*modeldir.Con
 	}
 	defer ck.Close()
 
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(to)), "."+filepath.Base(to)+".partial-")
+	parent := filepath.Dir(filepath.Clean(to))
+	if err := os.MkdirAll(parent, 0o755); err != nil { // --to models/zerank-2 with no models/ yet
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(to)+".partial-")
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}

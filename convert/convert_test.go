@@ -458,6 +458,22 @@ func TestProgressAndGuess(t *testing.T) {
 	}
 }
 
+// TestMissingParents: the README's `twostage convert --to models/zerank-2`
+// works where models/ does not exist yet; Convert creates the parents.
+func TestMissingParents(t *testing.T) {
+	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyBertEmbedding, Seed: 1})
+	out := filepath.Join(t.TempDir(), "models", "sub", "m")
+	if _, err := convert.Convert(context.Background(), ckpt, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := modeldir.Load(out); err != nil || c.Family != modeldir.FamilyBertEmbedding {
+		t.Fatalf("Load(%s) = %+v, %v", out, c, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
+		t.Errorf("parent holds %d entries, want only the model directory", len(ents))
+	}
+}
+
 func TestCancel(t *testing.T) {
 	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: modeldir.FamilyZerank, Seed: 1})
 	ctx, cancel := context.WithCancel(context.Background())

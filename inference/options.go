@@ -67,7 +67,7 @@ type ModelOptions struct {
 	// ONNX Runtime's default.
 	SessionConfig map[string]string
 	// Platform is ProviderXLA's PJRT device: "cpu" ("") or "cuda". Its
-	// plugin is found through PJRT_PLUGIN_LIBRARY_PATH, .deps/pjrt, then
+	// plugin is found through PJRT_PLUGIN_LIBRARY_PATH, $TWOSTAGE_DEPS/pjrt, .deps/pjrt, then
 	// go-xla's directories; a missing one fails Open (never a fallback).
 	Platform string
 	// Compute is ProviderXLA's weight and matrix-product type: "fp32" (""),

@@ -613,6 +613,9 @@ func decodeUpsert(data []byte, maxDocs int) (*UpsertRequest, error) {
 		if d.ID == "" {
 			return nil, badRequest("invalid_input", "document %d has no id", i)
 		}
+		if len(d.Vector) == 0 && strings.TrimSpace(d.Text) == "" { // "txt" for "text" would store the embedding of ""
+			return nil, badRequest("invalid_input", `document %q has no "text" to embed and no "vector"`, d.ID)
+		}
 		md, err := jsonMetadata(d.Metadata)
 		if err != nil {
 			return nil, badRequest("invalid_input", "document %q: %v", d.ID, err)

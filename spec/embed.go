@@ -46,6 +46,9 @@ func openONNX(ctx context.Context, spec string) (twostage.Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := xlaOnly(spec, opts); err != nil {
+		return nil, err
+	}
 	if dir, err = ModelDir(dir, modeldir.FamilyBertEmbedding); err != nil {
 		return nil, err
 	}

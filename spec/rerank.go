@@ -39,6 +39,9 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := xlaOnly(spec, opts); err != nil {
+		return nil, err
+	}
 	prefix, err := rerank.ParsePrefixMode(opts["prefix"])
 	if err != nil {
 		return nil, badf("%q: prefix=%s (want auto, on or off)", spec, opts["prefix"])
@@ -76,4 +79,18 @@ func openEngine(spec, family string) (*rerank.Engine, error) {
 		}
 	}
 	return rerank.Open(dir, o)
+}
+
+// xlaOnly refuses the keys of provider xla (platform, compute, family) with
+// another provider, before the model is looked for.
+func xlaOnly(spec string, opts map[string]string) error {
+	if strings.EqualFold(opts["provider"], inference.ProviderXLA) {
+		return nil
+	}
+	for _, k := range []string{"platform", "compute", "family"} {
+		if _, ok := opts[k]; ok {
+			return badf("%q: %s is for provider=xla (platform, compute and family are)", spec, k)
+		}
+	}
+	return nil
 }

@@ -42,8 +42,8 @@ func openRemote(k remote.Kind, spec string) (twostage.Reranker, error) {
 	}
 	r, err := remote.New(k, remoteURL(u), opts)
 	if err != nil {
-		if errors.Is(err, twostage.ErrInvalidInput) {
-			return nil, badf("reranker %q: %v", spec, err)
+		if errors.Is(err, twostage.ErrInvalidInput) { // badf names ErrBadSpec ("invalid input") once, at the end
+			return nil, badf("reranker %q: %s", spec, strings.TrimSuffix(err.Error(), ": "+twostage.ErrInvalidInput.Error()))
 		}
 		return nil, err
 	}

@@ -215,6 +215,31 @@ func TestMemSnapshot(t *testing.T) {
 	}
 }
 
+// TestFaissOptionOfAnotherIndex: an index option without index= names the
+// default index, flat (it said index "").
+func TestFaissOptionOfAnotherIndex(t *testing.T) {
+	_, err := faissIndexSpec("nlist=4")
+	if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `option "nlist" does not apply to index "flat"`) {
+		t.Errorf("err = %v, want ErrBadSpec naming index flat", err)
+	}
+}
+
+// TestXLAKeysWithoutProviderXLA: platform, compute and family without
+// provider=xla are bad specs, found before the model is looked for (they
+// failed at Open with EngineOptions' field names, not as a spec error).
+func TestXLAKeysWithoutProviderXLA(t *testing.T) {
+	ctx := context.Background()
+	absent := filepath.Join(t.TempDir(), "absent")
+	for _, s := range []string{"zerank:" + absent + ",family=zerank", "onnx:" + absent + ",provider=cuda,compute=bf16"} {
+		if _, err := OpenReranker(ctx, s); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "provider=xla") {
+			t.Errorf("%s: err = %v, want ErrBadSpec naming provider=xla", s, err)
+		}
+	}
+	if _, err := OpenEmbedder(ctx, "onnx:"+absent+",platform=cuda"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "provider=xla") {
+		t.Errorf("embedder: err = %v, want ErrBadSpec naming provider=xla", err)
+	}
+}
+
 func TestPulledSpec(t *testing.T) {
 	registered := func(s string) bool { return s == "lexical" || s == "zerank" || s == "onnx" }
 	for _, tt := range []struct{ in, want string }{
@@ -268,6 +293,21 @@ func TestRemoteSpecs(t *testing.T) {
 	for _, bad := range []string{"zeroentropy:#latency", "cohere:http://x#colour=red", "chain:lexical|none", "chain:", "onnx:dir,prefix=often"} {
 		if _, err := OpenReranker(ctx, bad); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("%s: err = %v, want ErrBadSpec", bad, err)
+		}
+	}
+}
+
+// TestRemoteMissingKey: a remote reranker without its key is a bad spec,
+// and the message says "invalid input" once (it said it twice).
+func TestRemoteMissingKey(t *testing.T) {
+	t.Setenv("ZEROENTROPY_API_KEY", "")
+	for _, s := range []string{"zeroentropy", "chain:lexical|zeroentropy"} {
+		_, err := OpenReranker(context.Background(), s)
+		if !errors.Is(err, ErrBadSpec) || !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Fatalf("%s: err = %v, want ErrBadSpec", s, err)
+		}
+		if n := strings.Count(err.Error(), twostage.ErrInvalidInput.Error()); n != 1 || !strings.Contains(err.Error(), "ZEROENTROPY_API_KEY") {
+			t.Errorf("%s: err = %q, want the key's name and %q once", s, err, twostage.ErrInvalidInput)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"context"
 	"net/url"
 	"strconv"
@@ -88,7 +89,7 @@ func faissIndexSpec(query string) (faisslocal.IndexSpec, error) {
 	}
 	for k := range q {
 		if !known[k] {
-			return nil, badf("faiss store: option %q does not apply to index %q", k, q.Get("index"))
+			return nil, badf("faiss store: option %q does not apply to index %q", k, cmp.Or(q.Get("index"), "flat"))
 		}
 	}
 	return spec, nil

@@ -78,6 +78,19 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *model == "" {
 		return usageErr("--model is required")
 	}
+	if err := xo.check(*provider); err != nil {
+		return err
+	}
+	switch { // rerankbench would take 0 or less for its default
+	case *docs < 1:
+		return usageErr("--docs %d: want at least 1", *docs)
+	case *calls < 1:
+		return usageErr("--calls %d: want at least 1", *calls)
+	case *minTok < 1:
+		return usageErr("--min-tokens %d: want at least 1", *minTok)
+	case *minTok > *medTok || *medTok > *maxTok:
+		return usageErr("--min-tokens %d, --median-tokens %d, --max-tokens %d: want min <= median <= max", *minTok, *medTok, *maxTok)
+	}
 	mode, err := prefix()
 	if err != nil {
 		return err

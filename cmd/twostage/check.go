@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,18 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *workers < 0 || *first < 0 || *dim < 0 {
 		return usageErr("--workers, --first and --dim must not be negative")
 	}
-	s, err := openStore(ctx, *store, twostage.Info{Dim: *dim, Metric: twostage.Cosine})
+	info := twostage.Info{Dim: *dim, Metric: twostage.Cosine}
+	if _, setPath, ok := embeddedStore(*store); ok { // open it as it was built
+		rec, err := readSettings(setPath)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			info.Metric = cmp.Or(rec.Metric, info.Metric)
+			info.Dim = cmp.Or(info.Dim, rec.Dim)
+		}
+	}
+	s, err := openStore(ctx, *store, info)
 	if err != nil {
 		return err
 	}

@@ -37,3 +37,16 @@ func TestCheckCommandFaiss(t *testing.T) {
 		t.Errorf("check of a sound faiss store: exit %d, stdout %q, stderr %q; want exit 0, 49 checked, none missing", code, out, errOut)
 	}
 }
+
+// TestCheckFaissL2: a faiss store built with --metric l2 is checked with
+// its recorded metric (check asked for cosine and failed).
+func TestCheckFaissL2(t *testing.T) {
+	store := "faiss:" + filepath.Join(t.TempDir(), "faiss")
+	docs := `{"id":"a","text":"hello world"}` + "\n" + `{"id":"b","text":"goodbye world"}`
+	if code, _, stderr := cli(t, docs, "index", "--store", store, "--metric", "l2"); code != 0 {
+		t.Fatalf("index: exit %d %s", code, stderr)
+	}
+	if code, out, stderr := cli(t, "", "check", "--store", store); code != 0 || !strings.Contains(out, "checked 2 documents") {
+		t.Errorf("check: exit %d, stdout %q, stderr %q; want 2 checked", code, out, stderr)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -72,5 +73,22 @@ func TestCheckCommand(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.Checked != 5 || rep.Missing.Count != 2 || strings.Join(rep.Missing.First, ",") != "a,b" {
 		t.Errorf("check --json: exit %d, %q (%v); want exit 1, 5 checked, missing a and b", code, out, err)
+	}
+}
+
+// TestCheckUsesRecordedSettings: check opens an embedded store with the
+// dimension and metric it recorded; it opened every store as cosine (a
+// store built with --metric l2 failed) and a mem:FILE without --dim failed
+// with "dimension 0".
+func TestCheckUsesRecordedSettings(t *testing.T) {
+	docs := `{"id":"a","text":"hello world"}` + "\n" + `{"id":"b","text":"goodbye world"}`
+	for _, metric := range []string{"cosine", "l2"} {
+		store := "mem:" + filepath.Join(t.TempDir(), "d.snap")
+		if code, _, stderr := cli(t, docs, "index", "--store", store, "--metric", metric); code != 0 {
+			t.Fatalf("index: exit %d %s", code, stderr)
+		}
+		if code, out, stderr := cli(t, "", "check", "--store", store); code != 0 || !strings.Contains(out, "checked 2 documents") {
+			t.Errorf("check %s store: exit %d, stdout %q, stderr %q; want 2 checked", metric, code, out, stderr)
+		}
 	}
 }

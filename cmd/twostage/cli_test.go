@@ -221,6 +221,16 @@ func TestDemoJSONPrintsOnlyJSON(t *testing.T) {
 	}
 }
 
+// TestDemoHelpNamesItsStore: without --store the demo indexes into a
+// temporary store it removes, not the other commands' default
+// (.twostage/faiss), and its help says so.
+func TestDemoHelpNamesItsStore(t *testing.T) {
+	_, _, stderr := cli(t, "", "demo", "-h")
+	if strings.Contains(stderr, defaultStore) || !strings.Contains(stderr, "temporary") {
+		t.Errorf("demo -h: %q; want the temporary store, not %s", stderr, defaultStore)
+	}
+}
+
 type hitMD struct {
 	Hits []struct {
 		ID       string         `json:"id"`
@@ -308,6 +318,24 @@ func TestInvalidUTF8IsRejected(t *testing.T) {
 	// A valid pair and escaped backslashes are fine.
 	if code, _, stderr := cli(t, `{"id":"a","text":"smile \uD83D\uDE00 and \\uD800 as text"}`, "index", "--store", "mem:"); code != 0 {
 		t.Errorf("valid surrogate pair: exit %d %q", code, stderr)
+	}
+}
+
+// TestNegativeFlagsAreUsageErrors: index --batch below 1 and a negative
+// --rerank-timeout were taken silently (as the default, as no bound).
+func TestNegativeFlagsAreUsageErrors(t *testing.T) {
+	doc := `{"id":"a","text":"x"}`
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"index", "--store", "mem:", "--batch", "0"}, "--batch 0: want at least 1"},
+		{[]string{"index", "--store", "mem:", "--batch", "-3"}, "--batch -3: want at least 1"},
+		{[]string{"search", "--store", "mem:", "--rerank-timeout", "-1s", "x"}, "--rerank-timeout -1s must not be negative"},
+	} {
+		if code, _, stderr := cli(t, doc, tt.args...); code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"twostage"
+	"twostage/spec"
 )
 
 //go:embed sample/corpus.jsonl
@@ -38,6 +39,10 @@ func init() {
 func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	sf := addStageFlags(fs, true)
+	if f := fs.Lookup("store"); f != nil { // not the other commands' default: see demoStore below
+		f.DefValue = ""
+		f.Usage = "vector store (default: a temporary embedded store, removed at exit; a store named here keeps the sample corpus): " + spec.Names(spec.Stores())
+	}
 	qf := addSearchFlags(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err

@@ -25,6 +25,9 @@ func cmdIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	if *batch < 1 { // the pipeline would take it for its default
+		return usageErr("--batch %d: want at least 1", *batch)
+	}
 	in, err := openInput(*file, stdin)
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *model == "" || *query == "" {
 		return usageErr("--model and --query are required")
 	}
+	if err := xo.check(*provider); err != nil {
+		return err
+	}
 	ro, err := rf.options()
 	if err != nil {
 		return err

@@ -148,6 +148,43 @@ func TestBenchRerankCommand(t *testing.T) {
 	}
 }
 
+// TestBenchRerankFlagMistakes: a negative --docs or --calls became the
+// default silently, and misordered token lengths failed as a runtime error
+// in rerankbench's words; both are usage errors naming the flags, found
+// before the model is opened.
+func TestBenchRerankFlagMistakes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--docs", "-5"}, "--docs -5"},
+		{[]string{"--calls", "0"}, "--calls 0"},
+		{[]string{"--max-tokens", "100"}, "--min-tokens 30, --median-tokens 120, --max-tokens 100"},
+		{[]string{"--min-tokens", "-1"}, "--min-tokens -1"},
+	} {
+		args := append([]string{"bench", "rerank", "--model", filepath.Join(t.TempDir(), "absent")}, tt.args...)
+		if code, _, stderr := cli(t, "", args...); code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestXLAFlagsWithoutProviderXLA: --platform, --compute and --family
+// without --provider xla are usage errors in the flags' names (they failed
+// at Open, exit 1, naming EngineOptions fields).
+func TestXLAFlagsWithoutProviderXLA(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	for _, args := range [][]string{
+		{"rerank", "--model", absent, "--query", "q", "--family", "qwen3-reranker"},
+		{"rerank", "--model", absent, "--query", "q", "--provider", "cuda", "--compute", "bf16"},
+		{"bench", "rerank", "--model", absent, "--platform", "cuda"},
+	} {
+		if code, _, stderr := cli(t, "", args...); code != 2 || !strings.Contains(stderr, "are for --provider xla") {
+			t.Errorf("%v: exit %d, %q; want 2 and the flags' names", args, code, stderr)
+		}
+	}
+}
+
 // TestSearchWithONNXReranker runs the Pipeline through `search --reranker
 // onnx:DIR`: the hits must carry the engine's scores, highest first.
 func TestSearchWithONNXReranker(t *testing.T) {

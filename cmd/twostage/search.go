@@ -63,6 +63,9 @@ func (s *searchFlags) options(rerank bool) (twostage.SearchOptions, *twostage.Pi
 		}
 		opts.Filter = f
 	}
+	if s.timeout < 0 {
+		return opts, nil, usageErr("--rerank-timeout %v must not be negative", s.timeout)
+	}
 	po := &twostage.PipelineOptions{RerankTimeout: s.timeout}
 	switch s.policy {
 	case "fail":

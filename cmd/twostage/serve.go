@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -53,9 +54,25 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
 	}
-	fmt.Fprintf(stderr, "twostage serve: listening on http://%s\n", ln.Addr())
+	// Said at the first Accept: Serve refuses an exposed address before it.
+	ln = &announceListener{Listener: ln, announce: func() { fmt.Fprintf(stderr, "twostage serve: listening on http://%s\n", ln.Addr()) }}
 	err = srv.Serve(ctx, ln)
+	if errors.Is(err, server.ErrExposed) {
+		err = fmt.Errorf("%w: %w", err, errUsage)
+	}
 	return errors.Join(err, srv.Close())
+}
+
+// announceListener calls announce once, when the server first accepts.
+type announceListener struct {
+	net.Listener
+	once     sync.Once
+	announce func()
+}
+
+func (l *announceListener) Accept() (net.Conn, error) {
+	l.once.Do(l.announce)
+	return l.Listener.Accept()
 }
 
 // adoptRecorded gives each collection over an embedded store that recorded

@@ -145,6 +145,20 @@ func TestCmdServeUsage(t *testing.T) {
 	}
 }
 
+// TestCmdServeExposedIsRefusedBeforeListening: an address beyond loopback
+// without tokens is a usage error (exit 2), and serve does not first print
+// "listening on" as if it served.
+func TestCmdServeExposedIsRefusedBeforeListening(t *testing.T) {
+	t.Setenv("TWOSTAGE_AUTH_TOKENS", "")
+	cfg := filepath.Join(t.TempDir(), "exposed.yaml")
+	os.WriteFile(cfg, []byte("listen: \"0.0.0.0:0\"\ncollections:\n  d: {store: \"mem:\", embedder: hash, reranker: lexical}\n"), 0o644)
+	var stderr lockedBuffer
+	got := run(context.Background(), []string{"serve", "--config", cfg}, nil, io.Discard, &stderr)
+	if got != 2 || !strings.Contains(stderr.String(), "beyond loopback without tokens") || strings.Contains(stderr.String(), "listening on") {
+		t.Errorf("exit %d, stderr %q; want 2, the refusal and no \"listening on\"", got, stderr.String())
+	}
+}
+
 func TestRemoteRerankerSpecs(t *testing.T) {
 	t.Setenv("COHERE_API_KEY", "")
 	t.Setenv("CO_API_KEY", "")

@@ -20,6 +20,14 @@ func xlaFlags(fs *flag.FlagSet) *xlaOpts {
 	}
 }
 
+// check refuses the flags with another provider than xla.
+func (x *xlaOpts) check(provider string) error {
+	if provider != "xla" && (*x.platform != "" || *x.compute != "" || *x.family != "") {
+		return usageErr("--platform, --compute and --family are for --provider xla, not %s", provider)
+	}
+	return nil
+}
+
 // apply sets the xla options on o and returns it.
 func (x *xlaOpts) apply(o *rerank.EngineOptions) *rerank.EngineOptions {
 	o.Platform, o.Compute, o.Family = *x.platform, *x.compute, *x.family

@@ -13,8 +13,8 @@
 // rest of the module builds and vets as usual.
 //
 // Plugins are found, in order: in PJRT_PLUGIN_LIBRARY_PATH (a plugin file or
-// a colon-separated list of directories), in .deps/pjrt of the working
-// directory or a parent, then in go-xla's own search directories
+// a colon-separated list of directories), in $TWOSTAGE_DEPS/pjrt, in
+// .deps/pjrt of the working directory or a parent, then in go-xla's own search directories
 // (~/.local/lib/go-xla, /usr/local/lib/go-xla, ...). A plugin is a file
 // named pjrt_c_api_<platform>_plugin.so; for cuda, JAX's xla_cuda_plugin.so
 // too. A platform whose plugin is missing or does not load fails Open with
@@ -43,6 +43,10 @@ const (
 // PluginEnv names the plugin file or the directories to search first.
 const PluginEnv = "PJRT_PLUGIN_LIBRARY_PATH"
 
+// DepsEnv names the project's asset directory (.deps, as scripts/deps.sh
+// fills it), searched second: $TWOSTAGE_DEPS/pjrt.
+const DepsEnv = "TWOSTAGE_DEPS"
+
 // ErrNoPlugin is wrapped by Open's error when no loadable plugin was found.
 var ErrNoPlugin = fmt.Errorf("xla: no PJRT plugin: %w", errdefs.ErrUnsupported)
 
@@ -67,8 +71,8 @@ func defaultDirs() []string {
 }
 
 // FindPlugin returns the path of platform's plugin. env is the value of
-// PJRT_PLUGIN_LIBRARY_PATH ("" when unset) and wd the directory whose
-// .deps/pjrt (or a parent's) is searched. The error wraps ErrNoPlugin and
+// PJRT_PLUGIN_LIBRARY_PATH ("" when unset), then $TWOSTAGE_DEPS/pjrt is
+// searched, and wd is the directory whose .deps/pjrt (or a parent's) is. The error wraps ErrNoPlugin and
 // lists every place searched.
 func FindPlugin(platform, env, wd string) (string, error) {
 	if platform != PlatformCPU && platform != PlatformCUDA {
@@ -101,6 +105,11 @@ func FindPlugin(platform, env, wd string) (string, error) {
 			continue
 		}
 		if p := look(e); p != "" {
+			return p, nil
+		}
+	}
+	if d := os.Getenv(DepsEnv); d != "" { // as ONNX Runtime's lookup reads $TWOSTAGE_DEPS/lib
+		if p := look(filepath.Join(d, "pjrt")); p != "" {
 			return p, nil
 		}
 	}

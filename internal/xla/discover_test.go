@@ -84,3 +84,21 @@ func TestBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestFindPluginTwostageDeps: $TWOSTAGE_DEPS/pjrt is searched as ONNX
+// Runtime's lookup searches $TWOSTAGE_DEPS/lib, so the binary finds both
+// outside the repository with one variable.
+func TestFindPluginTwostageDeps(t *testing.T) {
+	deps := t.TempDir()
+	p := filepath.Join(deps, "pjrt", "pjrt_c_api_cpu_plugin.so")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("not a plugin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TWOSTAGE_DEPS", deps)
+	if got, err := FindPlugin(PlatformCPU, "", t.TempDir()); err != nil || got != p {
+		t.Errorf("FindPlugin = %q, %v; want %q", got, err, p)
+	}
+}
