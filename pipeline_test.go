@@ -50,7 +50,7 @@ func newPipeline(t testing.TB, rr twostage.Reranker, opts *twostage.PipelineOpti
 type fixedReranker struct {
 	scores map[string]float64
 	err    error
-	hang   bool // block until ctx ends, like a reranker that never answers
+	hang   bool // block until ctx ends (a minute at most), like a reranker that never answers
 	calls  atomic.Int32
 	short  bool
 }
@@ -58,8 +58,14 @@ type fixedReranker struct {
 func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
 	f.calls.Add(1)
 	if f.hang {
-		<-ctx.Done()
-		return nil, fmt.Errorf("fixed: %w", ctx.Err())
+		// The minute only bounds a test whose deadline never comes (a
+		// RerankTimeout not applied): it fails instead of hanging.
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fixed: %w", ctx.Err())
+		case <-time.After(time.Minute):
+			return nil, errors.New("fixed: no deadline ended the call within a minute")
+		}
 	}
 	if f.err != nil {
 		return nil, f.err

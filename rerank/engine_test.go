@@ -16,7 +16,6 @@ import (
 	"twostage"
 	"twostage/inference"
 	"twostage/internal/leaktest"
-	"twostage/internal/once"
 	"twostage/internal/refmodel"
 	"twostage/internal/testassets"
 	"twostage/internal/tinymodel"
@@ -53,15 +52,18 @@ func model(t *testing.T, family string) string {
 	return tinymodel.Model(t, family)
 }
 
-var refs once.Map[string, *refmodel.Model] // by family
+var refs sync.Map // family -> *refmodel.Model
 
 func reference(t *testing.T, family string) *refmodel.Model {
 	t.Helper()
-	ckpt := tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1})
-	m, err := refs.Do(family, func() (*refmodel.Model, error) { return refmodel.Load(ckpt, family) })
+	if m, ok := refs.Load(family); ok {
+		return m.(*refmodel.Model)
+	}
+	m, err := refmodel.Load(tinymodel.Checkpoint(t, tinymodel.Spec{Family: family, Seed: 1}), family)
 	if err != nil {
 		t.Fatal(err)
 	}
+	refs.Store(family, m)
 	return m
 }
 

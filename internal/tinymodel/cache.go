@@ -126,7 +126,7 @@ func Model(tb testing.TB, family string) string {
 }
 
 // tokenizers holds the tokenizers Tokens loaded, by model directory.
-var tokenizers once.Map[string, *tokenizer.Tokenizer]
+var tokenizers sync.Map
 
 // Tokens encodes text with the tokenizer.json of the model directory dir
 // (loaded once per process), adding no special tokens (the template
@@ -134,13 +134,15 @@ var tokenizers once.Map[string, *tokenizer.Tokenizer]
 // tokens they are), or fails tb.
 func Tokens(tb testing.TB, dir, text string) []int {
 	tb.Helper()
-	tok, err := tokenizers.Do(dir, func() (*tokenizer.Tokenizer, error) {
-		return tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
-	})
-	if err != nil {
-		tb.Fatalf("tinymodel: %v", err)
+	v, ok := tokenizers.Load(dir)
+	if !ok {
+		tok, err := tokenizer.FromFile(filepath.Join(dir, "tokenizer.json"))
+		if err != nil {
+			tb.Fatalf("tinymodel: %v", err)
+		}
+		v, _ = tokenizers.LoadOrStore(dir, tok)
 	}
-	e, err := tok.Encode(text, false)
+	e, err := v.(*tokenizer.Tokenizer).Encode(text, false)
 	if err != nil {
 		tb.Fatalf("tinymodel: encode: %v", err)
 	}
