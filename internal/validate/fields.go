@@ -44,7 +44,7 @@ func UnknownFieldMessage(name string, names []string) string {
 // of, or "" when none is near: the same letters without case, '_' and '-'
 // (topN, top-n for top_n), else at most one edit away for names of up to
 // four characters and two for longer ones (metdata for metadata, top_k for
-// top_n). Ties go to the earlier name.
+// top_n; a swap of neighbours is one edit). Ties go to the earlier name.
 func Near(name string, names []string) string {
 	norm := func(s string) string {
 		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
@@ -67,25 +67,32 @@ func Near(name string, names []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in runes.
+// editDistance is the optimal string alignment distance between a and b,
+// in runes: insertions, deletions, substitutions and transpositions of
+// neighbours ("pari" is one edit from "pair").
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // JSONKeys returns the keys of the JSON object that v marshals to, sorted:
@@ -107,4 +114,32 @@ func JSONKeys(v any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Misspelt returns the first key of the JSON object obj (in sorted order)
+// that is not in known but near one of them (Near), or "": a reader that
+// passes over keys it does not read, such as a corpus line's id and
+// metadata, refuses the likely typos of the keys it does read ("pari" for
+// "pair") rather than drop them (UnknownFieldMessage says so). A key that
+// matches a known one without regard to case is known, as encoding/json
+// takes it. obj that is not an object gives "": the decoder reports it.
+func Misspelt(obj []byte, known []string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(obj, &m) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
+			continue
+		}
+		if Near(k, known) != "" {
+			return k
+		}
+	}
+	return ""
 }

@@ -23,6 +23,7 @@ func TestNear(t *testing.T) {
 		{"colour", ""},
 		{"filter", ""},
 		{"x", ""},
+		{"pari", ""},
 		{"query", ""}, // a known name is no misspelling of itself
 	} {
 		if got := Near(tc.name, names); got != tc.want {
@@ -65,5 +66,21 @@ func TestJSONKeys(t *testing.T) {
 	}{}
 	if got, want := JSONKeys(v), []string{"a", "c"}; !slices.Equal(got, want) {
 		t.Errorf("JSONKeys = %q, want %q (an empty omitempty field left out)", got, want)
+	}
+}
+
+func TestMisspelt(t *testing.T) {
+	known := []string{"text", "pair"}
+	for _, tc := range []struct{ obj, want string }{
+		{`{"text":"a","pair":"b"}`, ""},
+		{`{"Text":"a","PAIR":"b"}`, ""},
+		{`{"id":"x","text":"a","metadata":{"k":1}}`, ""},
+		{`{"text":"a","pari":"b"}`, "pari"},
+		{`{"txt":"a","zpair":"b"}`, "txt"},
+		{`[1,2]`, ""},
+	} {
+		if got := Misspelt([]byte(tc.obj), known); got != tc.want {
+			t.Errorf("Misspelt(%s) = %q, want %q", tc.obj, got, tc.want)
+		}
 	}
 }
