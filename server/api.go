@@ -525,7 +525,13 @@ func searchLimits(req *SearchRequest) error {
 	if req.MinScore != nil {
 		minScore = *req.MinScore
 	}
-	if err := twostage.CheckLimits(deref(req.TopN), deref(req.CandidateK), minScore, !req.NoRerank); err != nil {
+	if req.NoRerank && minScore != 0 { // CheckLimits refuses it too, without the fields' names
+		return fmt.Errorf(`"min_score" %v with "no_rerank": min_score drops hits by their rerank score; send one`, minScore)
+	}
+	// A search by vector alone is not reranked (Pipeline.Search); whether
+	// the collection has a reranker is the pipeline's to check.
+	rerank := !req.NoRerank && (strings.TrimSpace(req.Query) != "" || req.Vector == nil)
+	if err := twostage.CheckLimits(deref(req.TopN), deref(req.CandidateK), minScore, rerank); err != nil {
 		return err
 	}
 	if deref(req.TopN) == 0 {

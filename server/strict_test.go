@@ -125,3 +125,29 @@ func TestRerankVendorFields(t *testing.T) {
 		}
 	}
 }
+
+// TestMinScoreWithoutRerank: min_score judges rerank scores, so with
+// no_rerank (or on a collection without a reranker, or by vector alone)
+// it is a 400 naming both rather than ignored.
+func TestMinScoreWithoutRerank(t *testing.T) {
+	e := start(t, baseConfig+"  plain:\n    store: mem\n    reranker: none\n", nil, nil)
+	e.index("docs")
+	vec := `[` + strings.TrimSuffix(strings.Repeat("0.125,", 64), ",") + `]`
+	for _, tc := range []struct{ body, want string }{
+		{`{"query":"red planet","collection":"docs","no_rerank":true,"min_score":0.5}`, `"min_score" 0.5 with "no_rerank"`},
+		{`{"query":"red planet","collection":"plain","min_score":0.5}`, "min score 0.5"},
+		{`{"vector":` + vec + `,"collection":"docs","min_score":0.5}`, "min score 0.5"},
+	} {
+		r := e.do("POST", "/v1/search", tc.body, "")
+		if r.status != 400 {
+			t.Errorf("%s: %d %s, want 400", tc.body, r.status, r.body)
+			continue
+		}
+		if got := r.errorBody(t); got.Code != "invalid_input" || !strings.Contains(got.Message, tc.want) {
+			t.Errorf("%s: %s %q, want invalid_input with %q", tc.body, got.Code, got.Message, tc.want)
+		}
+	}
+	if r := e.do("POST", "/v1/search", `{"query":"red planet","collection":"docs","no_rerank":true,"min_score":0}`, ""); r.status != 200 {
+		t.Errorf("no_rerank with min_score 0: %d %s, want 200", r.status, r.body)
+	}
+}
