@@ -51,3 +51,26 @@ func TestMinScoreNeedsTheRerankStage(t *testing.T) {
 		t.Errorf("CheckLimits(min score 0, no rerank) = %v, want nil", err)
 	}
 }
+
+// TestRerankOptionsNeedTheRerankStage: per-call rerank options on a search
+// that will not rerank are refused with ErrInvalidInput, as MinScore is,
+// rather than ignored.
+func TestRerankOptionsNeedTheRerankStage(t *testing.T) {
+	ctx := context.Background()
+	withRR := newPipeline(t, rerank.NewLexical(), nil)
+	without := newPipeline(t, nil, nil)
+	ro := twostage.RerankOptions{MaxTokensPerDoc: 8}
+	for _, tc := range []struct {
+		name string
+		p    *twostage.Pipeline
+		opts twostage.SearchOptions
+	}{
+		{"no rerank", withRR, twostage.SearchOptions{Rerank: ro, NoRerank: true}},
+		{"no reranker", without, twostage.SearchOptions{Rerank: ro}},
+	} {
+		_, err := tc.p.Search(ctx, "machine learning", tc.opts)
+		if !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), "rerank options") {
+			t.Errorf("%s: %v, want ErrInvalidInput naming the rerank options", tc.name, err)
+		}
+	}
+}

@@ -129,7 +129,9 @@ type SearchOptions struct {
 	Hybrid *float64
 	// Rerank are the per-call options passed to the reranker
 	// (instruction, long documents, token caps); set, they need a reranker
-	// that implements OptionsReranker (ErrUnsupported otherwise).
+	// that implements OptionsReranker (ErrUnsupported otherwise), and a
+	// search that reranks (ErrInvalidInput otherwise: NoRerank, no
+	// reranker, a Vector and no query text).
 	Rerank RerankOptions
 }
 
@@ -242,6 +244,8 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 		if err := opts.Rerank.checkFor(p.reranker); err != nil {
 			return fmt.Errorf("twostage: search: %w", err)
 		}
+	} else if !opts.Rerank.IsZero() {
+		return fmt.Errorf("twostage: search: rerank options (instruction, long documents, token caps) apply to the rerank stage, and this search does not rerank: %w", ErrInvalidInput)
 	}
 	resolveLimits(opts, rerank)
 	switch {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -480,6 +481,24 @@ var (
 	documentFieldNames = validate.JSONKeys(twostage.Document{Vector: []float32{0}, Metadata: map[string]any{"k": 0}})
 )
 
+// rerankFieldsSet names the rerank options the request sets, quoted.
+func (req *SearchRequest) rerankFieldsSet() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"instruction", req.Instruction != ""}, {"long_documents", req.LongDocuments != ""},
+		{"chunk_tokens", req.ChunkTokens != 0}, {"chunk_overlap", req.ChunkOverlap != 0}, {"max_chunks", req.MaxChunks != 0},
+		{"max_tokens_per_doc", req.MaxTokensPerDoc != nil}, {"max_tokens_per_query", req.MaxTokensPerQuery != nil},
+	} {
+		if f.set {
+			set = append(set, strconv.Quote(f.name))
+		}
+	}
+	return set
+}
+
 func decodeSearch(data []byte) (*SearchRequest, error) {
 	var req SearchRequest
 	if err := decodeStrict(data, &req, searchFieldNames); err != nil {
@@ -499,6 +518,9 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 	ro, err := req.RerankFields.options(req.MaxTokensPerDoc)
 	if err != nil {
 		return nil, err
+	}
+	if set := req.rerankFieldsSet(); req.NoRerank && len(set) > 0 { // Pipeline.Search refuses them too, without the fields' names
+		return nil, badRequest("invalid_input", `%s with "no_rerank": rerank options apply to the rerank stage; send one or the other`, strings.Join(set, ", "))
 	}
 	req.rerank = ro
 	if req.Filter != nil {

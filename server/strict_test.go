@@ -151,3 +151,17 @@ func TestMinScoreWithoutRerank(t *testing.T) {
 		t.Errorf("no_rerank with min_score 0: %d %s, want 200", r.status, r.body)
 	}
 }
+
+// TestRerankOptionsWithoutRerank: rerank options on a search with
+// no_rerank are a 400 naming them, not ignored.
+func TestRerankOptionsWithoutRerank(t *testing.T) {
+	e := start(t, baseConfig, nil, nil)
+	e.index("docs")
+	r := e.do("POST", "/v1/search", `{"query":"red planet","no_rerank":true,"instruction":"x","max_tokens_per_doc":8}`, "")
+	if r.status != 400 {
+		t.Fatalf("%d %s, want 400", r.status, r.body)
+	}
+	if got, want := r.errorBody(t), `"instruction", "max_tokens_per_doc" with "no_rerank"`; got.Code != "invalid_input" || !strings.Contains(got.Message, want) {
+		t.Errorf("%s %q, want invalid_input with %q", got.Code, got.Message, want)
+	}
+}

@@ -103,6 +103,13 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if opts.Rerank, err = rf.options(); err != nil {
 		return err
 	}
+	if set := rf.set(); len(set) > 0 && (qf.noRerank || sf.reranker == "none") { // Pipeline.Search refuses them too, without the flags' names
+		without := "--no-rerank"
+		if sf.reranker == "none" {
+			without = "--reranker none"
+		}
+		return usageErr("%s with %s: they apply to the rerank stage; leave one out", strings.Join(set, ", "), without)
+	}
 	sf.mustExist, sf.readOnly = true, true
 	st, err := sf.open(ctx, stderr)
 	if err != nil {
