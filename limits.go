@@ -23,7 +23,14 @@ const DefaultTopN = 10
 //   - candidateK: 0 means the default, max(topN, 50); otherwise 1 to
 //     MaxCandidateK, and at least topN when the search reranks (a search
 //     without the rerank stage retrieves max(topN, candidateK)).
-//   - minScore: in [0,1] (it applies to calibrated rerank scores).
+//   - minScore: in [0,1] (it applies to calibrated rerank scores), and 0
+//     when the search does not rerank: a minimum on scores that will not
+//     exist is the caller's mistake, refused rather than ignored.
+//
+// rerank says whether the search will have a rerank stage, as known before
+// it starts (a reranker, and neither NoRerank nor a search by vector
+// alone); a degraded search is only known after its reranker failed, and
+// keeps its hits (Result.Degraded says so).
 //
 // The error wraps ErrInvalidInput and carries no package prefix, so each
 // caller names the limits in its own words around it.
@@ -37,6 +44,8 @@ func CheckLimits(topN, candidateK int, minScore float64, rerank bool) error {
 		return fmt.Errorf("top n %d exceeds candidate k %d (the reranker sees only the candidates): %w", topN, candidateK, ErrInvalidInput)
 	case math.IsNaN(minScore) || minScore < 0 || minScore > 1:
 		return fmt.Errorf("min score %v: want 0 to 1: %w", minScore, ErrInvalidInput)
+	case !rerank && minScore != 0:
+		return fmt.Errorf("min score %v applies to rerank scores, and this search does not rerank: %w", minScore, ErrInvalidInput)
 	}
 	return nil
 }

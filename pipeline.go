@@ -110,8 +110,10 @@ type SearchOptions struct {
 	// search without the rerank stage retrieves max(TopN, CandidateK).
 	CandidateK int
 	// MinScore, in [0,1], drops reranked hits whose RerankScore is below it. It is
-	// applied after reranking, never to first-stage scores, so it has no
-	// effect on a degraded or unreranked result.
+	// applied after reranking, never to first-stage scores: a search without
+	// the rerank stage (NoRerank, no reranker, a Vector and no query text)
+	// refuses it (ErrInvalidInput, see CheckLimits), and it has no effect on
+	// a degraded result.
 	MinScore float64
 	// Filter restricts the first stage.
 	Filter *Filter
@@ -127,7 +129,9 @@ type SearchOptions struct {
 	Hybrid *float64
 	// Rerank are the per-call options passed to the reranker
 	// (instruction, long documents, token caps); set, they need a reranker
-	// that implements OptionsReranker (ErrUnsupported otherwise).
+	// that implements OptionsReranker (ErrUnsupported otherwise), and a
+	// search that reranks (ErrInvalidInput otherwise: NoRerank, no
+	// reranker, a Vector and no query text).
 	Rerank RerankOptions
 }
 
@@ -229,7 +233,8 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if err := validate.CheckText("query", query); err != nil {
 		return err
 	}
-	rerank := p.reranker != nil && !opts.NoRerank
+	// A search by vector alone has no text to rerank against (see Search).
+	rerank := p.reranker != nil && !opts.NoRerank && strings.TrimSpace(query) != ""
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
@@ -239,6 +244,8 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 		if err := opts.Rerank.checkFor(p.reranker); err != nil {
 			return fmt.Errorf("twostage: search: %w", err)
 		}
+	} else if !opts.Rerank.IsZero() {
+		return fmt.Errorf("twostage: search: rerank options (instruction, long documents, token caps) apply to the rerank stage, and this search does not rerank: %w", ErrInvalidInput)
 	}
 	resolveLimits(opts, rerank)
 	switch {

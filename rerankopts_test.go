@@ -73,7 +73,8 @@ func TestSearchRerankOptions(t *testing.T) {
 			t.Errorf("%s: %v, %v; want %v", tc.name, res, err, tc.want)
 		}
 	}
-	if _, err := plain.Search(ctx, "machine learning", twostage.SearchOptions{NoRerank: true, Rerank: twostage.RerankOptions{Instruction: "x"}}); err != nil {
-		t.Errorf("no rerank stage: options are moot, got %v", err)
+	// Without the rerank stage the options would be ignored: refused instead.
+	if _, err := plain.Search(ctx, "machine learning", twostage.SearchOptions{NoRerank: true, Rerank: twostage.RerankOptions{Instruction: "x"}}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("no rerank stage: %v, want ErrInvalidInput", err)
 	}
 }

@@ -215,10 +215,17 @@ type record struct {
 	Text  *string         `json:"text"`
 }
 
+// recordKeys are the keys of a record that are read; BEIR's others
+// (metadata) are passed over, but one near these is refused.
+var recordKeys = []string{"_id", "title", "text"}
+
 func decodeRecord(line int, b []byte, seen map[string]int) (record, string, error) {
 	var rec record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return rec, "", fmt.Errorf("line %d: %v: %w", line, err, twostage.ErrInvalidInput)
+	}
+	if k := validate.Misspelt(b, recordKeys); k != "" { // "tilte" would drop the title
+		return rec, "", fmt.Errorf("line %d: %s: %w", line, validate.UnknownFieldMessage(k, recordKeys), twostage.ErrInvalidInput)
 	}
 	id, err := validate.JSONID("_id", rec.ID)
 	if err == nil && strings.TrimSpace(id) == "" { // BEIR ids are never blank
@@ -241,8 +248,9 @@ func decodeRecord(line int, b []byte, seen map[string]int) (record, string, erro
 }
 
 // ReadCorpus reads corpus.jsonl: one JSON object a line with "_id" (string
-// or number), "text" and an optional "title"; other fields are ignored.
-// Errors name the line.
+// or number), "text" and an optional "title"; other fields (BEIR's
+// metadata) are ignored, but one near these ("tilte") is an error. Errors
+// name the line.
 func ReadCorpus(r io.Reader) ([]Doc, error) {
 	return readRecords(r, func(line int, id string, rec record) (Doc, error) {
 		d := Doc{ID: id, Text: *rec.Text}
@@ -257,7 +265,8 @@ func ReadCorpus(r io.Reader) ([]Doc, error) {
 }
 
 // ReadQueries reads queries.jsonl: one JSON object a line with "_id" and
-// "text"; other fields are ignored. An empty query text is an error.
+// "text"; other fields are ignored, but one near these is an error. An
+// empty query text is an error.
 func ReadQueries(r io.Reader) ([]Query, error) {
 	return readRecords(r, func(line int, id string, rec record) (Query, error) {
 		if strings.TrimSpace(*rec.Text) == "" {

@@ -11,12 +11,14 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"twostage"
 	"twostage/driver"
+	"twostage/internal/validate"
 	"twostage/rerank/fallback"
 )
 
@@ -126,8 +128,12 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 // decodeStrict unmarshals one JSON value from data into v, rejecting
-// trailing data; unknown fields are ignored so clients of other APIs work.
-func decodeStrict(data []byte, v any) error {
+// trailing data and fields v does not define (at any depth, but inside a
+// rerank document object, which is kept whole): the error names the field
+// and, where one is near, the field of names it may be a misspelling of.
+// The rerank request defines every field of the APIs it mimics (see
+// RerankRequest), so their clients' requests decode.
+func decodeStrict(data []byte, v any, names []string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("malformed_json", "empty body; send a JSON object")
 	}
@@ -136,9 +142,13 @@ func decodeStrict(data []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		var de *documentError
+		if name, ok := validate.UnknownField(err); ok {
+			return &unknownFieldError{badRequest("invalid_input", "%s", validate.UnknownFieldMessage(name, names)), name}
+		}
 		switch {
 		case errors.As(err, &te):
 			return badRequest("invalid_input", "field %q: %s is not a valid %s", te.Field, te.Value, te.Type)
@@ -155,6 +165,15 @@ func decodeStrict(data []byte, v any) error {
 	}
 	return nil
 }
+
+// unknownFieldError is the 400 for a field the request does not define;
+// name is the field, for inDocument.
+type unknownFieldError struct {
+	*apiError
+	name string
+}
+
+func (e *unknownFieldError) Unwrap() error { return e.apiError }
 
 // RerankDocument is a document of a rerank request: a JSON string or an
 // object (Cohere v1, Jina) whose fields all come back in the response.
@@ -186,7 +205,9 @@ func (d *RerankDocument) UnmarshalJSON(b []byte) error {
 }
 
 // RerankRequest is the body of /v1/rerank and /v2/rerank: Cohere v1, v2
-// and Jina requests are accepted unchanged (other fields are ignored).
+// and Jina requests are accepted unchanged. It defines every field those
+// APIs document, so that no other field is ignored: an unknown one is a 400
+// naming it.
 type RerankRequest struct {
 	Model     string           `json:"model"`
 	Query     *string          `json:"query"`
@@ -199,6 +220,13 @@ type RerankRequest struct {
 	RankFields []string `json:"rank_fields"`
 	// MaxTokensPerDoc cuts each ranked text to this many tokens (Cohere v2).
 	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
+	// MaxChunksPerDoc is Cohere v1's: a long document is scored in at most
+	// this many chunks, its best chunk's score its own. It is "long_documents":
+	// "chunk" with "max_chunks".
+	MaxChunksPerDoc *int `json:"max_chunks_per_doc"`
+	// Priority is Cohere v2's scheduling hint under load; it does not change
+	// results, and this server serves requests in arrival order.
+	Priority *int `json:"priority"`
 	// RerankFields are twostage's extensions: instruction, long documents,
 	// max_tokens_per_query.
 	RerankFields
@@ -245,7 +273,7 @@ func (f *RerankFields) options(perDoc *int) (twostage.RerankOptions, error) {
 // decodeRerank parses and validates a rerank body.
 func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 	var req RerankRequest
-	if err := decodeStrict(data, &req); err != nil {
+	if err := decodeStrict(data, &req, rerankFieldNames); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return nil, ae
@@ -271,6 +299,17 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 	opts, err := req.RerankFields.options(req.MaxTokensPerDoc)
 	if err != nil {
 		return nil, err
+	}
+	if n := req.MaxChunksPerDoc; n != nil {
+		switch {
+		case *n < 1:
+			return nil, badRequest("invalid_input", `"max_chunks_per_doc" %d: want at least 1`, *n)
+		case opts.LongDocuments == twostage.Truncate:
+			return nil, badRequest("invalid_input", `"max_chunks_per_doc" asks for "long_documents": "chunk", not "truncate"`)
+		case opts.MaxChunks != 0 && opts.MaxChunks != *n:
+			return nil, badRequest("invalid_input", `"max_chunks_per_doc" %d and "max_chunks" %d differ; send one`, *n, opts.MaxChunks)
+		}
+		opts.LongDocuments, opts.MaxChunks = twostage.Chunk, *n
 	}
 	req.opts = opts
 	texts, err := rankTexts(req.Documents, req.RankFields)
@@ -429,9 +468,40 @@ type SearchRequest struct {
 	rerank twostage.RerankOptions // RerankFields, as checked by decodeSearch
 }
 
+// The fields each endpoint knows, for the near name of an unknown one: the
+// request's own and those of the objects inside it.
+var (
+	rerankFieldNames = validate.JSONKeys(RerankRequest{})
+	searchFieldNames = slices.Concat(validate.JSONKeys(SearchRequest{}), filterFieldNames)
+	upsertFieldNames = slices.Concat(validate.JSONKeys(UpsertRequest{}), documentFieldNames)
+	deleteFieldNames = validate.JSONKeys(DeleteRequest{})
+
+	zero               = 0.0
+	filterFieldNames   = validate.JSONKeys(twostage.Filter{Field: "f", Value: 0, Values: []any{0}, Gt: &zero, Gte: &zero, Lt: &zero, Lte: &zero, Filters: []*twostage.Filter{{}}})
+	documentFieldNames = validate.JSONKeys(twostage.Document{Vector: []float32{0}, Metadata: map[string]any{"k": 0}})
+)
+
+// rerankFieldsSet names the rerank options the request sets, quoted.
+func (req *SearchRequest) rerankFieldsSet() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"instruction", req.Instruction != ""}, {"long_documents", req.LongDocuments != ""},
+		{"chunk_tokens", req.ChunkTokens != 0}, {"chunk_overlap", req.ChunkOverlap != 0}, {"max_chunks", req.MaxChunks != 0},
+		{"max_tokens_per_doc", req.MaxTokensPerDoc != nil}, {"max_tokens_per_query", req.MaxTokensPerQuery != nil},
+	} {
+		if f.set {
+			set = append(set, strconv.Quote(f.name))
+		}
+	}
+	return set
+}
+
 func decodeSearch(data []byte) (*SearchRequest, error) {
 	var req SearchRequest
-	if err := decodeStrict(data, &req); err != nil {
+	if err := decodeStrict(data, &req, searchFieldNames); err != nil {
 		return nil, err
 	}
 	if err := searchLimits(&req); err != nil {
@@ -448,6 +518,9 @@ func decodeSearch(data []byte) (*SearchRequest, error) {
 	ro, err := req.RerankFields.options(req.MaxTokensPerDoc)
 	if err != nil {
 		return nil, err
+	}
+	if set := req.rerankFieldsSet(); req.NoRerank && len(set) > 0 { // Pipeline.Search refuses them too, without the fields' names
+		return nil, badRequest("invalid_input", `%s with "no_rerank": rerank options apply to the rerank stage; send one or the other`, strings.Join(set, ", "))
 	}
 	req.rerank = ro
 	if req.Filter != nil {
@@ -474,7 +547,13 @@ func searchLimits(req *SearchRequest) error {
 	if req.MinScore != nil {
 		minScore = *req.MinScore
 	}
-	if err := twostage.CheckLimits(deref(req.TopN), deref(req.CandidateK), minScore, !req.NoRerank); err != nil {
+	if req.NoRerank && minScore != 0 { // CheckLimits refuses it too, without the fields' names
+		return fmt.Errorf(`"min_score" %v with "no_rerank": min_score drops hits by their rerank score; send one`, minScore)
+	}
+	// A search by vector alone is not reranked (Pipeline.Search); whether
+	// the collection has a reranker is the pipeline's to check.
+	rerank := !req.NoRerank && (strings.TrimSpace(req.Query) != "" || req.Vector == nil)
+	if err := twostage.CheckLimits(deref(req.TopN), deref(req.CandidateK), minScore, rerank); err != nil {
 		return err
 	}
 	if deref(req.TopN) == 0 {
@@ -599,8 +678,8 @@ type UpsertRequest struct {
 
 func decodeUpsert(data []byte, maxDocs int) (*UpsertRequest, error) {
 	var req UpsertRequest
-	if err := decodeStrict(data, &req); err != nil {
-		return nil, err
+	if err := decodeStrict(data, &req, upsertFieldNames); err != nil {
+		return nil, inDocument(data, err)
 	}
 	switch {
 	case req.Documents == nil:
@@ -623,6 +702,33 @@ func decodeUpsert(data []byte, maxDocs int) (*UpsertRequest, error) {
 		d.Metadata = md
 	}
 	return &req, nil
+}
+
+// inDocument adds the index and id of the first document that holds the
+// unknown field err names, when one does (the decoder does not say where
+// it was).
+func inDocument(data []byte, err error) error {
+	var ue *unknownFieldError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	var docs struct {
+		Documents []map[string]json.RawMessage `json:"documents"`
+	}
+	if json.Unmarshal(data, &docs) != nil {
+		return err
+	}
+	for i, d := range docs.Documents {
+		if _, ok := d[ue.name]; !ok {
+			continue
+		}
+		var id string
+		if json.Unmarshal(d["id"], &id) == nil && id != "" {
+			return badRequest(ue.Code, "document %d (%q): %s", i, id, ue.Message)
+		}
+		return badRequest(ue.Code, "document %d: %s", i, ue.Message)
+	}
+	return err
 }
 
 // jsonMetadata converts json.Number values to int64 or float64 and checks
@@ -651,7 +757,7 @@ type DeleteRequest struct {
 func decodeDelete(data []byte, query []string, maxDocs int) (*DeleteRequest, error) {
 	req := &DeleteRequest{}
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := decodeStrict(data, req); err != nil {
+		if err := decodeStrict(data, req, deleteFieldNames); err != nil {
 			return nil, err
 		}
 	}

@@ -25,7 +25,8 @@ import (
 const maxLine = 64 << 20
 
 // readDocs reads documents in JSON lines ({"id","text","metadata","vector"};
-// metadata keeps JSON's types) or CSV (a header row with id and text
+// metadata keeps JSON's types; any other key is an error naming it, since
+// it would be dropped) or CSV (a header row with id and text
 // columns; every other column is a metadata field, text unless its type is
 // declared: see csvColumns). It reads everything first, so a malformed line
 // is reported with its number and nothing is indexed. Text must be valid
@@ -57,6 +58,9 @@ func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// jsonlKeys are the keys of a JSON line that index reads.
+var jsonlKeys = []string{"id", "text", "metadata", "vector"}
+
 func readJSONL(r io.Reader) ([]twostage.Document, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
@@ -78,7 +82,11 @@ func readJSONL(r io.Reader) ([]twostage.Document, error) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
+		dec.DisallowUnknownFields() // "metdata" would lose the metadata
 		if err := dec.Decode(&rec); err != nil {
+			if name, ok := validate.UnknownField(err); ok {
+				return nil, fmt.Errorf("line %d: %s: %w", line, validate.UnknownFieldMessage(name, jsonlKeys), twostage.ErrInvalidInput)
+			}
 			return nil, fmt.Errorf("line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
 		}
 		id, err := validate.JSONID("id", rec.ID)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"twostage"
+	"twostage/internal/validate"
 	"twostage/spec"
 )
 
@@ -104,6 +105,9 @@ func embedLines(ctx context.Context, e twostage.Embedder, in io.Reader, out io.W
 		}
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return usageErr("line %d: %v (want JSON lines {\"text\": \"...\"})", line, jsonError(err))
+		}
+		if k := validate.Misspelt(b, textKeys); k != "" {
+			return usageErr("line %d: %s", line, validate.UnknownFieldMessage(k, textKeys))
 		}
 		if rec.Text == nil {
 			return usageErr("line %d: missing \"text\"", line)

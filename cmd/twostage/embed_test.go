@@ -85,7 +85,8 @@ func TestEmbedCommand(t *testing.T) {
 	}{
 		{"", []string{"embed"}, 2, "--model DIR is required"},
 		{"{\"text\": 1}\n", []string{"embed", "--model", dir}, 2, "line 1"},
-		{"{\"txt\": \"x\"}\n", []string{"embed", "--model", dir}, 2, `missing "text"`},
+		{"{\"txt\": \"x\"}\n", []string{"embed", "--model", dir}, 2, `unknown field "txt" (did you mean "text"?)`},
+		{"{\"id\": \"x\"}\n", []string{"embed", "--model", dir}, 2, `missing "text"`},
 		{"", []string{"embed", "--model", filepath.Join(t.TempDir(), "none")}, 1, "not found"},
 		{"", []string{"embed", "--embedder", "onnx:" + dir + ",pooling=max"}, 1, "pooling"},
 		{"", []string{"embed", "--embedder", "onnx:" + dir + ",colour=red"}, 2, `unknown option "colour"`},

@@ -12,6 +12,7 @@ import (
 
 	"twostage"
 	"twostage/inference"
+	"twostage/internal/validate"
 	"twostage/rerank"
 	"twostage/spec"
 )
@@ -114,6 +115,11 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return tw.Flush()
 }
 
+// textKeys are the keys embed and rerank read from a JSON line; other keys
+// (a corpus line's id and metadata) are passed over, but one near "text"
+// is refused (validate.Misspelt).
+var textKeys = []string{"text"}
+
 // readTextLines reads JSON lines {"text": "..."}; blank lines are skipped.
 func readTextLines(r io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
@@ -132,6 +138,9 @@ func readTextLines(r io.Reader) ([]string, error) {
 		}
 		if err := json.Unmarshal(b, &d); err != nil {
 			return nil, fmt.Errorf("documents line %d: %v: %w", line, jsonError(err), twostage.ErrInvalidInput)
+		}
+		if k := validate.Misspelt(b, textKeys); k != "" {
+			return nil, fmt.Errorf("documents line %d: %s: %w", line, validate.UnknownFieldMessage(k, textKeys), twostage.ErrInvalidInput)
 		}
 		if d.Text == nil {
 			return nil, fmt.Errorf("documents line %d: no \"text\" field: %w", line, twostage.ErrInvalidInput)

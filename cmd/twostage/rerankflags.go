@@ -34,6 +34,24 @@ var rerankFlagWords = strings.NewReplacer("twostage: rerank options: ", "", "lon
 	"chunk tokens", "--chunk-tokens", "chunk overlap", "--chunk-overlap", "overlap", "--chunk-overlap", "max chunks", "--max-chunks",
 	"max tokens per doc", "--max-tokens-per-doc", "per query", "--max-tokens-per-query", "instruction", "--instruction")
 
+// set names the flags given a value other than their default.
+func (r *rerankFlags) set() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"--instruction", r.instruction != ""}, {"--long-documents", r.longDocuments != ""},
+		{"--chunk-tokens", r.chunkTokens != 0}, {"--chunk-overlap", r.chunkOverlap != 0}, {"--max-chunks", r.maxChunks != 0},
+		{"--max-tokens-per-doc", r.maxTokensPerDoc != 0}, {"--max-tokens-per-query", r.maxTokensPerQuery != 0},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	return set
+}
+
 // options checks the flags and returns the per-call rerank options.
 func (r *rerankFlags) options() (twostage.RerankOptions, error) {
 	o := twostage.RerankOptions{Instruction: r.instruction, LongDocuments: twostage.LongDocuments(r.longDocuments),

@@ -50,9 +50,16 @@ func addSearchFlags(fs interface {
 
 // options checks the flags, by the rules Pipeline.Search and the server
 // share (twostage.CheckLimits), and returns the search and pipeline
-// options; rerank says whether the search will have a rerank stage.
+// options; rerank is false for --reranker none.
 func (s *searchFlags) options(rerank bool) (twostage.SearchOptions, *twostage.PipelineOptions, error) {
 	opts := twostage.SearchOptions{TopN: s.topN, CandidateK: s.candidateK, MinScore: s.minScore, NoRerank: s.noRerank}
+	if s.minScore != 0 && (s.noRerank || !rerank) { // CheckLimits refuses it too, without the flags' names
+		without := "--no-rerank"
+		if !rerank {
+			without = "--reranker none"
+		}
+		return opts, nil, usageErr("--min-score %v with %s: --min-score drops hits by their rerank score; leave one out", s.minScore, without)
+	}
 	if err := twostage.CheckLimits(s.topN, s.candidateK, s.minScore, rerank && !s.noRerank); err != nil {
 		return opts, nil, usageErr("%s", cliLimitWords.Replace(strings.TrimSuffix(err.Error(), ": "+twostage.ErrInvalidInput.Error())))
 	}
@@ -95,6 +102,13 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	if opts.Rerank, err = rf.options(); err != nil {
 		return err
+	}
+	if set := rf.set(); len(set) > 0 && (qf.noRerank || sf.reranker == "none") { // Pipeline.Search refuses them too, without the flags' names
+		without := "--no-rerank"
+		if sf.reranker == "none" {
+			without = "--reranker none"
+		}
+		return usageErr("%s with %s: they apply to the rerank stage; leave one out", strings.Join(set, ", "), without)
 	}
 	sf.mustExist, sf.readOnly = true, true
 	st, err := sf.open(ctx, stderr)

@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"twostage"
+	"twostage/internal/validate"
 	"twostage/tokenizer"
 )
 
@@ -19,6 +20,10 @@ func init() {
 
 // tokenizeBatch is how many input lines are encoded in parallel at a time.
 const tokenizeBatch = 256
+
+// tokenizeKeys are the keys tokenize reads from a JSON line; others are
+// passed over, but one near these is refused (validate.Misspelt).
+var tokenizeKeys = []string{"text", "pair"}
 
 // cmdTokenize runs `twostage tokenize --tokenizer FILE [--no-special]`: it
 // reads JSON lines {"text": "..."} or {"text": "...", "pair": "..."} on stdin
@@ -89,6 +94,9 @@ Output lines: {"ids": [...], "type_ids": [...]}`)
 			}
 			if err := json.Unmarshal(line, &rec); err != nil {
 				return fmt.Errorf("tokenize: input line %d: %v: %w", lineNo, jsonError(err), twostage.ErrInvalidInput)
+			}
+			if k := validate.Misspelt(line, tokenizeKeys); k != "" { // "pari" would tokenize the text alone
+				return fmt.Errorf("tokenize: input line %d: %s: %w", lineNo, validate.UnknownFieldMessage(k, tokenizeKeys), twostage.ErrInvalidInput)
 			}
 			if rec.Text == nil {
 				return fmt.Errorf("tokenize: input line %d: no \"text\" field: %w", lineNo, twostage.ErrInvalidInput)

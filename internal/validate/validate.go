@@ -1,8 +1,10 @@
 // Package validate holds the input checks that package twostage (the Store
 // and the Pipeline) and package twostage/driver (re-exporting them for
-// backends) share: vectors, texts and metadata values; and the id of a
-// JSON record, which the index command and package eval read (JSONID). It
-// imports only errdefs, so both can use it.
+// backends) share: vectors, texts and metadata values; the id of a JSON
+// record, which the index command and package eval read (JSONID); and the
+// names of JSON keys a reader does not know (UnknownField, Near, Misspelt),
+// which the server, the CLI and package eval report. It imports only
+// errdefs, so both can use it.
 package validate
 
 import (

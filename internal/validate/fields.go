@@ -1,0 +1,145 @@
+package validate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// unknownFieldPrefix starts encoding/json's error for an object key that a
+// Decoder with DisallowUnknownFields has no field for.
+const unknownFieldPrefix = "json: unknown field "
+
+// UnknownField returns the key named by encoding/json's unknown-field error
+// (a Decoder with DisallowUnknownFields), and false for any other error.
+func UnknownField(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, unknownFieldPrefix) {
+		return "", false
+	}
+	name, uerr := strconv.Unquote(strings.TrimPrefix(msg, unknownFieldPrefix))
+	if uerr != nil {
+		return "", false
+	}
+	return name, true
+}
+
+// UnknownFieldMessage says that name is not a field: `unknown field "topn"`,
+// with ` (did you mean "top_n"?)` when Near finds one of names.
+func UnknownFieldMessage(name string, names []string) string {
+	msg := fmt.Sprintf("unknown field %q", name)
+	if near := Near(name, names); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return msg
+}
+
+// Near returns the name in names that name is most likely a misspelling
+// of, or "" when none is near: the same letters without case, '_' and '-'
+// (topN, top-n for top_n), else at most one edit away for names of up to
+// four characters and two for longer ones (metdata for metadata, top_k for
+// top_n; a swap of neighbours is one edit). Ties go to the earlier name.
+func Near(name string, names []string) string {
+	norm := func(s string) string {
+		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
+	}
+	for _, n := range names {
+		if n != name && norm(n) == norm(name) {
+			return n
+		}
+	}
+	limit := 2
+	if len([]rune(name)) <= 4 {
+		limit = 1
+	}
+	best, bestDist := "", limit+1
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(n)); n != name && d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b,
+// in runes: insertions, deletions, substitutions and transpositions of
+// neighbours ("pari" is one edit from "pair").
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+// JSONKeys returns the keys of the JSON object that v marshals to, sorted:
+// the field names a decoder of v's type knows, when every field of v is
+// set (or has no omitempty). It panics when v does not marshal to an
+// object, a programming error.
+func JSONKeys(v any) []string {
+	b, err := json.Marshal(v)
+	var m map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil || m == nil {
+		panic(errors.New("validate: JSONKeys: " + fmt.Sprint(err) + ": not an object"))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Misspelt returns the first key of the JSON object obj (in sorted order)
+// that is not in known but near one of them (Near), or "": a reader that
+// passes over keys it does not read, such as a corpus line's id and
+// metadata, refuses the likely typos of the keys it does read ("pari" for
+// "pair") rather than drop them (UnknownFieldMessage says so). A key that
+// matches a known one without regard to case is known, as encoding/json
+// takes it. obj that is not an object gives "": the decoder reports it.
+func Misspelt(obj []byte, known []string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(obj, &m) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
+			continue
+		}
+		if Near(k, known) != "" {
+			return k
+		}
+	}
+	return ""
+}
