@@ -116,6 +116,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"Concurrent", testConcurrent},
 		{"Closed", testClosed},
 		{"KnownScores", testKnownScores},
+		{"EdgeValues", testEdgeValues},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},

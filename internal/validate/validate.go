@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"twostage/errdefs"
@@ -109,7 +110,7 @@ func NormalizeValue(v any) (any, error) {
 				return nil, fmt.Errorf("string is not valid UTF-8: %w", errdefs.ErrInvalidInput)
 			}
 		}
-		return append([]string(nil), x...), nil
+		return slices.Clone(x), nil // an empty list stays non-nil (JSON [], not null)
 	case []any:
 		ss := make([]string, len(x))
 		for i, e := range x {

@@ -37,3 +37,18 @@ func TestJSONID(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeValueEmptyList: an empty list stays an empty, non-nil list
+// (JSON []), not a nil one (JSON null); a nil list stays nil.
+func TestNormalizeValueEmptyList(t *testing.T) {
+	for _, v := range []any{[]string{}, []any{}} {
+		got, err := validate.NormalizeValue(v)
+		if ss, ok := got.([]string); err != nil || !ok || ss == nil || len(ss) != 0 {
+			t.Errorf("NormalizeValue(%#v) = %#v, %v; want []string{}", v, got, err)
+		}
+	}
+	got, err := validate.NormalizeValue([]string(nil))
+	if ss, ok := got.([]string); err != nil || !ok || ss != nil {
+		t.Errorf("NormalizeValue([]string(nil)) = %#v, %v; want []string(nil)", got, err)
+	}
+}

@@ -148,6 +148,7 @@ func UUID(id string) string {
 // Strings reads a list whose elements should all be strings: ok is false
 // when one is not (the metadata it came from is then not twostage's).
 func Strings[E any](list []E, str func(E) (string, bool)) (ss []string, ok bool) {
+	ss = make([]string, 0, len(list)) // an empty list stays non-nil, as Upsert kept it
 	for _, e := range list {
 		s, isStr := str(e)
 		if !isStr {

@@ -65,6 +65,11 @@ func TestStrings(t *testing.T) {
 	if ss, ok := Strings([]any{"a", 1}, str); ok || ss != nil {
 		t.Errorf("Strings(a, 1) = %v, %v; want nil, false", ss, ok)
 	}
+	// An empty list reads back as an empty list, not nil: the portable
+	// layer keeps []string{} as it was given (JSON [], not null).
+	if ss, ok := Strings([]any{}, str); !ok || ss == nil || len(ss) != 0 {
+		t.Errorf("Strings() = %#v, %v; want []string{}, true", ss, ok)
+	}
 }
 
 func TestPut(t *testing.T) {

@@ -1,0 +1,65 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"twostage"
+)
+
+// testEdgeValues round-trips the edges of the portable types: integral and
+// signed-zero floats, int64 extremes, empty and odd lists, metadata keys
+// that look like a backend's own fields or are not identifiers, texts with
+// NUL bytes or of a megabyte. Each comes back as given (same Go type, same
+// value) or the Upsert is refused with ErrInvalidInput; never a silent
+// change.
+func testEdgeValues(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(41, 42))
+	cases := []struct {
+		name string
+		doc  twostage.Document
+	}{
+		{"integral float", twostage.Document{Text: "t", Metadata: map[string]any{"f": 2.0, "g": -7.0, "h": 1e20}}},
+		{"negative zero float", twostage.Document{Text: "t", Metadata: map[string]any{"z": math.Copysign(0, -1)}}},
+		{"float extremes", twostage.Document{Text: "t", Metadata: map[string]any{"tiny": 5e-324, "huge": math.MaxFloat64, "third": 1.0 / 3}}},
+		{"lists", twostage.Document{Text: "t", Metadata: map[string]any{"empty": []string{}, "blank": []string{""}, "dups": []string{"a", "a", "b"}}}},
+		{"odd keys", twostage.Document{Text: "t", Metadata: map[string]any{"Upper": "u", "with space": "s", "a.b": "d", "id": "i", "_id": "j", "ключ": "c", "1lead": "n", "tsk_6869": "h"}}},
+		{"key named text", twostage.Document{Text: "t", Metadata: map[string]any{"text": "k"}}},
+		{"nul in text", twostage.Document{Text: "a\x00b", Metadata: map[string]any{"s": "x\x00y"}}},
+		{"long text", twostage.Document{Text: strings.Repeat("long words, ", 1<<16)}},
+		{"whitespace text", twostage.Document{Text: "  \n\t "}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := tc.doc
+			doc.ID = fmt.Sprint("e", i)
+			doc.Vector = vec(r, dim)
+			if err := s.Upsert(ctx, []twostage.Document{doc}); err != nil {
+				if !errors.Is(err, twostage.ErrInvalidInput) {
+					t.Fatalf("Upsert refused with %v, want success or an error wrapping ErrInvalidInput", err)
+				}
+				t.Logf("refused up front: %v", err)
+				_, err := s.Get(ctx, []string{doc.ID})
+				wantErr(t, err, twostage.ErrNotFound, "Get of a refused document")
+				return
+			}
+			got, err := s.Get(ctx, []string{doc.ID})
+			must(t, err, "Get")
+			checkDoc(t, got[0], doc)
+			for k, v := range doc.Metadata {
+				if g, ok := got[0].Metadata[k]; ok {
+					if f, ok := v.(float64); ok && f == 0 && math.Signbit(f) {
+						if gf, _ := g.(float64); !math.Signbit(gf) {
+							t.Errorf("metadata %q: -0 came back as %v", k, g)
+						}
+					}
+				}
+			}
+		})
+	}
+}
