@@ -26,6 +26,7 @@ func testEdgeValues(t *testing.T, h Harness) {
 	}{
 		{"integral float", twostage.Document{Text: "t", Metadata: map[string]any{"f": 2.0, "g": -7.0, "h": 1e20}}},
 		{"negative zero float", twostage.Document{Text: "t", Metadata: map[string]any{"z": math.Copysign(0, -1)}}},
+		{"int64 extremes", twostage.Document{Text: "t", Metadata: map[string]any{"max": int64(math.MaxInt64), "min": int64(math.MinInt64), "odd": int64(1)<<53 + 1}}},
 		{"float extremes", twostage.Document{Text: "t", Metadata: map[string]any{"tiny": 5e-324, "huge": math.MaxFloat64, "third": 1.0 / 3}}},
 		{"lists", twostage.Document{Text: "t", Metadata: map[string]any{"empty": []string{}, "blank": []string{""}, "dups": []string{"a", "a", "b"}}}},
 		{"odd keys", twostage.Document{Text: "t", Metadata: map[string]any{"Upper": "u", "with space": "s", "a.b": "d", "id": "i", "_id": "j", "ключ": "c", "1lead": "n", "tsk_6869": "h"}}},

@@ -264,10 +264,30 @@ func (d *Driver) object(doc twostage.Document, props map[string]*models.Property
 	}, nil
 }
 
+// maxExactInt is the largest magnitude of an int64 a number property holds
+// exactly (2^53): Weaviate keeps numbers as float64.
+const maxExactInt = 1 << 53
+
+// checkInts refuses, before anything is written, an int64 metadata value
+// that a number property would round (or read back as a float64).
+func checkInts(docs []twostage.Document) error {
+	for _, doc := range docs {
+		for k, v := range doc.Metadata {
+			if x, ok := v.(int64); ok && (x > maxExactInt || x < -maxExactInt) {
+				return fmt.Errorf("weaviatestore: document %q: metadata %q: integer %d is beyond ±2^53, which Weaviate cannot hold exactly: %w", doc.ID, k, x, twostage.ErrInvalidInput)
+			}
+		}
+	}
+	return nil
+}
+
 // Upsert implements driver.Driver: batch imports of Options.BatchSize
 // objects. Objects the server rejects are named in a *BatchError; the rest
 // of the batch is written.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
+	if err := checkInts(docs); err != nil {
+		return err
+	}
 	if err := d.ensureProps(ctx, docs); err != nil {
 		return err
 	}

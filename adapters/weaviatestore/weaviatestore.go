@@ -20,7 +20,8 @@
 // missing properties before writing, typed by the first value seen: strings
 // become text (field tokenization, so equality is exact), []string text[],
 // bool boolean, and int64 and float64 number (exact for integers up to
-// 2^53; Weaviate's GraphQL answers int properties outside the 32-bit range
+// 2^53, so Upsert refuses an int64 beyond ±2^53 with ErrInvalidInput;
+// Weaviate's GraphQL answers int properties outside the 32-bit range
 // with null, so an int64 key is not an int property; its number property is
 // marked as holding int64 values in its description). Metadata keys that are not
 // valid property names (Weaviate lowercases a leading capital and allows only
