@@ -22,6 +22,7 @@ func TestWeaviateConformance(t *testing.T) {
 			t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
 			return weaviatestore.NewDriver(ctx, c, class, &weaviatestore.Options{Dim: dim, Metric: m})
 		},
+		IDAlias: weaviatestore.ObjectID,
 	})
 }
 

@@ -64,3 +64,46 @@ func testEdgeValues(t *testing.T, h Harness) {
 		})
 	}
 }
+
+// testIDForms stores ids that a backend deriving its record ids from them
+// could confuse (numbers written differently, one UUID in several
+// spellings) and checks that each stays its own document; with
+// Harness.IDAlias, a batch holding an id and its alias is refused whole.
+func testIDForms(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(43, 44))
+	forms := []string{
+		"42", "042", "+42", "42.0", " 42", "18446744073709551616", "0",
+		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+		"{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "urn:uuid:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+		"a0eebc999c0b4ef8bb6d6bb9bd380a11",
+	}
+	var docs []twostage.Document
+	for _, id := range forms {
+		docs = append(docs, twostage.Document{ID: id, Text: "text of " + id, Vector: vec(r, dim)})
+	}
+	must(t, s.Upsert(ctx, docs), "Upsert")
+	if n := count(t, s); n != len(forms) {
+		t.Errorf("Count = %d, want %d distinct documents", n, len(forms))
+	}
+	got, err := s.Get(ctx, forms)
+	must(t, err, "Get")
+	for i, d := range got {
+		checkDoc(t, d, docs[i])
+	}
+	if h.IDAlias == nil {
+		return
+	}
+	alias := h.IDAlias("plain-id")
+	if alias == "" || alias == "plain-id" {
+		t.Fatalf("Harness.IDAlias(%q) = %q, want another id", "plain-id", alias)
+	}
+	err = s.Upsert(ctx, []twostage.Document{
+		{ID: "plain-id", Text: "one", Vector: vec(r, dim)},
+		{ID: alias, Text: "two", Vector: vec(r, dim)},
+	})
+	wantErr(t, err, twostage.ErrInvalidInput, "Upsert of an id and its alias in one batch")
+	if n := count(t, s); n != len(forms) {
+		t.Errorf("Count = %d after the refused batch, want %d", n, len(forms))
+	}
+}

@@ -55,6 +55,10 @@ type Harness struct {
 	// ScoreTolerance is the largest absolute difference allowed between a
 	// reported RetrievalScore and the exact one; 0 means 1e-4.
 	ScoreTolerance float64
+	// IDAlias, for a backend that derives its record ids from document ids,
+	// returns another document id whose record id is id's (a collision of
+	// the derivation); nil when distinct ids never share a record.
+	IDAlias func(id string) string
 }
 
 func (h Harness) metrics() []twostage.Metric {
@@ -117,6 +121,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"Closed", testClosed},
 		{"KnownScores", testKnownScores},
 		{"EdgeValues", testEdgeValues},
+		{"IDForms", testIDForms},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},

@@ -288,6 +288,9 @@ func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
 	if err := checkInts(docs); err != nil {
 		return err
 	}
+	if err := layout.Distinct("weaviatestore: upsert", docs, ObjectID); err != nil {
+		return err
+	}
 	if err := d.ensureProps(ctx, docs); err != nil {
 		return err
 	}

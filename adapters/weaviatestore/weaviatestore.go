@@ -12,9 +12,10 @@
 // Ids: Weaviate object ids are UUIDs. A document id that is a canonical
 // lower-case UUID is used as it is; any other id maps to the UUIDv5 of
 // "twostage:"+id in the URL namespace (see ObjectID), the same derivation
-// qdrantstore uses. The original id is kept in a property (Options.IDKey) and
-// read back from it; objects written by other tools read back with their
-// UUID.
+// qdrantstore uses. Upsert refuses (ErrInvalidInput) a batch in which two
+// ids map to one object; across batches the later one overwrites. The
+// original id is kept in a property (Options.IDKey) and read back from
+// it; objects written by other tools read back with their UUID.
 //
 // Schema: Weaviate needs a typed property per metadata key, so Upsert adds
 // missing properties before writing, typed by the first value seen: strings

@@ -140,3 +140,14 @@ func TestBatchMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestDistinct(t *testing.T) {
+	docs := []twostage.Document{{ID: "a"}, {ID: "b"}, {ID: UUID("a")}}
+	if err := Distinct("pkg", docs[:2], UUID); err != nil {
+		t.Errorf("Distinct(a, b) = %v, want nil", err)
+	}
+	err := Distinct("pkg", docs, UUID)
+	if !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), `ids "a" and "`+UUID("a")+`"`) {
+		t.Errorf("Distinct(a, b, UUID(a)) = %v, want an ErrInvalidInput naming both ids", err)
+	}
+}
