@@ -107,3 +107,41 @@ func testIDForms(t *testing.T, h Harness) {
 		t.Errorf("Count = %d after the refused batch, want %d", n, len(forms))
 	}
 }
+
+// testFilterTypeMismatch filters filterDocs on values of another type than
+// the field holds (a string for a number, a number for a string or a bool,
+// a range over strings): no document matches, on every backend alike,
+// rather than one backend erroring, coercing, or matching everything.
+func testFilterTypeMismatch(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(13, 14))
+	docs := filterDocs(r)
+	must(t, s.Upsert(ctx, docs), "Upsert")
+	for _, f := range []*twostage.Filter{
+		twostage.Eq("year", "1995"),
+		twostage.Eq("lang", 1),
+		twostage.Eq("draft", 1),
+		twostage.Eq("draft", "true"),
+		twostage.Eq("price", true),
+		twostage.In("year", "1995", "2000"),
+		twostage.In("tags", 1, 2),
+		twostage.Gt("lang", 0),
+		twostage.Lt("draft", 2),
+		twostage.Gte("tags", 0),
+	} {
+		hits, err := s.Search(ctx, twostage.Query{Vector: docs[0].Vector, K: len(docs), Filter: f})
+		if err != nil {
+			t.Errorf("filter %s %s %v%v: %v, want no hits and no error", f.Op, f.Field, f.Value, f.Values, err)
+			continue
+		}
+		if len(hits) != 0 {
+			t.Errorf("filter %s %s %v%v: got %d hits (%v...), want none", f.Op, f.Field, f.Value, f.Values, len(hits), hits[0].ID)
+		}
+	}
+	// The negation of a mismatched filter matches every document.
+	hits, err := s.Search(ctx, twostage.Query{Vector: docs[0].Vector, K: len(docs), Filter: twostage.Not(twostage.Eq("year", "1995"))})
+	must(t, err, "Search not(mismatch)")
+	if h.exact() && len(hits) != len(docs) {
+		t.Errorf("not(eq year \"1995\"): got %d hits, want all %d", len(hits), len(docs))
+	}
+}

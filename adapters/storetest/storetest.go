@@ -122,6 +122,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"KnownScores", testKnownScores},
 		{"EdgeValues", testEdgeValues},
 		{"IDForms", testIDForms},
+		{"FilterTypeMismatch", testFilterTypeMismatch},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},
