@@ -388,7 +388,7 @@ func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) 
 	if !ok {
 		return nil, fmt.Errorf("backend %T has none: %w", s.d, ErrUnsupported)
 	}
-	if q.Alpha < 0 || q.Alpha > 1 {
+	if !(q.Alpha >= 0 && q.Alpha <= 1) { // NaN too
 		return nil, fmt.Errorf("alpha %v outside [0,1]: %w", q.Alpha, ErrInvalidInput)
 	}
 	if err := validate.CheckText("query text", q.Text); err != nil {

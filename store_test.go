@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -41,8 +42,10 @@ func TestHybridSearch(t *testing.T) {
 	if hd.got.Filter.Value != int64(1) {
 		t.Errorf("driver got filter value %#v, want the normalized int64(1)", hd.got.Filter.Value)
 	}
-	if _, err := s.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5, Alpha: 2}); !errors.Is(err, twostage.ErrInvalidInput) {
-		t.Errorf("alpha 2: got %v, want ErrInvalidInput", err)
+	for _, alpha := range []float64{2, -0.5, math.NaN(), math.Inf(1)} {
+		if _, err := s.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5, Alpha: alpha}); !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Errorf("alpha %v: got %v, want ErrInvalidInput", alpha, err)
+		}
 	}
 	plain, _ := memstore.New(2, twostage.Dot)
 	if _, err := plain.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5}); !errors.Is(err, twostage.ErrUnsupported) {
