@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,9 @@ type Score struct {
 // Reranker scores documents against a query. Implementations are in package
 // rerank (the shared ONNX engine, remote APIs, the model-free lexical one).
 // Rerank returns one Score per document, aligned with docs; zero documents
-// give an empty result. It is safe for concurrent use.
+// give an empty result. It is safe for concurrent use. Pipeline.Search
+// treats a NaN Score as a failure of the reranker (ErrUnavailable, under
+// the OnRerankError policy).
 type Reranker interface {
 	Rerank(ctx context.Context, query string, docs []string) ([]Score, error)
 }
@@ -269,6 +272,12 @@ func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit, opts Re
 	}
 	if len(scores) != len(docs) {
 		return nil, fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), ErrUnavailable)
+	}
+	for i, s := range scores {
+		// NaN would fail every MinScore comparison and drop the hit unseen.
+		if math.IsNaN(s.Score) {
+			return nil, fmt.Errorf("reranker scored document %q NaN: %w", hits[i].ID, ErrUnavailable)
+		}
 	}
 	return scores, nil
 }

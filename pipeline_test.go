@@ -53,6 +53,7 @@ type fixedReranker struct {
 	hang   bool // block until ctx ends (a minute at most), like a reranker that never answers
 	calls  atomic.Int32
 	short  bool
+	nan    bool // the last document scores NaN
 }
 
 func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
@@ -80,6 +81,9 @@ func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string)
 	}
 	if f.short {
 		out = out[:len(out)-1]
+	}
+	if f.nan && len(out) > 0 {
+		out[len(out)-1].Score = math.NaN()
 	}
 	return out, nil
 }
@@ -146,6 +150,10 @@ func TestRerankFailurePolicy(t *testing.T) {
 			[]error{twostage.ErrUnavailable, context.DeadlineExceeded}},
 		{"timeout fails", &fixedReranker{hang: true}, &twostage.PipelineOptions{RerankTimeout: 20 * time.Millisecond}, nil, twostage.ErrUnavailable, nil},
 		{"wrong count", &fixedReranker{short: true}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{twostage.ErrUnavailable}},
+		// A NaN score is a broken reranker, not a hit below MinScore to drop
+		// without a word.
+		{"nan score degrades", &fixedReranker{nan: true}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{twostage.ErrUnavailable}},
+		{"nan score fails", &fixedReranker{nan: true}, nil, nil, twostage.ErrUnavailable, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
