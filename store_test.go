@@ -187,3 +187,55 @@ func TestFilterJSON(t *testing.T) {
 		t.Errorf("deep filter: got %v, want ErrInvalidInput", err)
 	}
 }
+
+// TestZeroStore: a Store not made by NewStore (its zero value, a nil
+// *Store, NewStore(nil)) fails every call with ErrInvalidInput instead of
+// panicking.
+func TestZeroStore(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range map[string]*twostage.Store{"zero": {}, "nil": nil, "NewStore(nil)": twostage.NewStore(nil)} {
+		calls := map[string]func() error{
+			"Upsert": func() error { return s.Upsert(ctx, []twostage.Document{{ID: "a"}}) },
+			"Search": func() error { _, err := s.Search(ctx, twostage.Query{K: 1}); return err },
+			"SearchBatch": func() error {
+				_, err := s.SearchBatch(ctx, []twostage.Query{{K: 1}})
+				return err
+			},
+			"HybridSearch": func() error {
+				_, err := s.HybridSearch(ctx, twostage.HybridQuery{K: 1})
+				return err
+			},
+			"Get":    func() error { _, err := s.Get(ctx, []string{"a"}); return err },
+			"Delete": func() error { return s.Delete(ctx, []string{"a"}) },
+			"Count":  func() error { _, err := s.Count(ctx); return err },
+			"Check": func() error {
+				_, err := s.Check(ctx, twostage.CheckOptions{})
+				return err
+			},
+			"Close": func() error { return s.Close() },
+		}
+		for call, f := range calls {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s store: %s panicked: %v", name, call, r)
+					}
+				}()
+				if err := f(); !errors.Is(err, twostage.ErrInvalidInput) {
+					t.Errorf("%s store: %s = %v, want ErrInvalidInput", name, call, err)
+				}
+			}()
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s store: Info, As or SupportsHybrid panicked: %v", name, r)
+				}
+			}()
+			var d *memstore.Driver
+			if s.Info() != (twostage.Info{}) || s.As(&d) || s.SupportsHybrid() || s.SupportsCheck() {
+				t.Errorf("%s store: Info %v, As true or SupportsHybrid true; want nothing", name, s.Info())
+			}
+		}()
+	}
+}
