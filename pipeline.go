@@ -100,8 +100,18 @@ func NewPipeline(store *Store, embedder Embedder, reranker Reranker, opts *Pipel
 	return p, nil
 }
 
-// Store returns the pipeline's store.
-func (p *Pipeline) Store() *Store { return p.store }
+// Store returns the pipeline's store (nil for a Pipeline not made by
+// NewPipeline).
+func (p *Pipeline) Store() *Store {
+	if p == nil {
+		return nil
+	}
+	return p.store
+}
+
+// errNoStore is the error of Search and Index on a Pipeline not made by
+// NewPipeline.
+var errNoStore = fmt.Errorf("pipeline has no store (make it with NewPipeline): %w", ErrInvalidInput)
 
 // SearchOptions configure one Pipeline.Search.
 type SearchOptions struct {
@@ -226,6 +236,9 @@ func (p *Pipeline) policy(opts SearchOptions) Policy {
 }
 
 func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
+	if p == nil || p.store == nil {
+		return fmt.Errorf("twostage: search: %w", errNoStore)
+	}
 	if strings.TrimSpace(query) == "" && opts.Vector == nil {
 		return fmt.Errorf("twostage: search: empty query: %w", ErrInvalidInput)
 	}
@@ -335,6 +348,9 @@ func (p *Pipeline) Index(ctx context.Context, docs []Document, progress func(don
 
 // checkIndex validates every document of an Index request.
 func (p *Pipeline) checkIndex(docs []Document) error {
+	if p == nil || p.store == nil {
+		return errNoStore
+	}
 	seen := make(map[string]int, len(docs))
 	for i, d := range docs {
 		if err := checkID(d.ID); err != nil {

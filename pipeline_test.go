@@ -293,3 +293,28 @@ func ids(hits []twostage.Hit) []string {
 	}
 	return out
 }
+
+// TestZeroPipeline: a Pipeline not made by NewPipeline (its zero value or a
+// nil *Pipeline) fails Search and Index with ErrInvalidInput instead of
+// panicking.
+func TestZeroPipeline(t *testing.T) {
+	ctx := context.Background()
+	for name, p := range map[string]*twostage.Pipeline{"zero": {}, "nil": nil} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s pipeline panicked: %v", name, r)
+				}
+			}()
+			if _, err := p.Search(ctx, "q", twostage.SearchOptions{Vector: []float32{1}}); !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("%s pipeline: Search = %v, want ErrInvalidInput", name, err)
+			}
+			if err := p.Index(ctx, []twostage.Document{{ID: "a", Vector: []float32{1}}}, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("%s pipeline: Index = %v, want ErrInvalidInput", name, err)
+			}
+			if s := p.Store(); s != nil {
+				t.Errorf("%s pipeline: Store() = %v, want nil", name, s)
+			}
+		}()
+	}
+}
