@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"twostage"
@@ -144,4 +146,65 @@ func testFilterTypeMismatch(t *testing.T, h Harness) {
 	if h.exact() && len(hits) != len(docs) {
 		t.Errorf("not(eq year \"1995\"): got %d hits, want all %d", len(hits), len(docs))
 	}
+}
+
+// testCloseDuringCalls closes the store while goroutines upsert, delete,
+// get and search: every call returns either its normal answer or
+// ErrClosed (never another error, never a panic), Close itself succeeds,
+// and every call after it fails with ErrClosed. Run it with -race.
+func testCloseDuringCalls(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(45, 46))
+	var seed []twostage.Document
+	for i := range 20 {
+		seed = append(seed, twostage.Document{ID: fmt.Sprint("s", i), Text: "t", Vector: vec(r, dim)})
+	}
+	must(t, s.Upsert(ctx, seed), "Upsert")
+	const workers = 4
+	var calls atomic.Int64
+	started := make(chan struct{}, workers)
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			r := rand.New(rand.NewPCG(47, uint64(w)))
+			started <- struct{}{}
+			for i := 0; ; i++ {
+				calls.Add(1)
+				var err error
+				switch i % 4 {
+				case 0:
+					err = s.Upsert(ctx, []twostage.Document{{ID: fmt.Sprintf("w%d-%d", w, i), Text: "t", Vector: vec(r, dim)}})
+				case 1:
+					_, err = s.Search(ctx, twostage.Query{Vector: vec(r, dim), K: 5})
+				case 2:
+					_, err = s.Get(ctx, []string{fmt.Sprint("s", i%20)})
+					if errors.Is(err, twostage.ErrNotFound) {
+						err = nil // deleted by another worker
+					}
+				case 3:
+					err = s.Delete(ctx, []string{fmt.Sprint("s", (i+w)%20)})
+				}
+				if err != nil {
+					if errors.Is(err, twostage.ErrClosed) {
+						err = nil
+					}
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-started
+	}
+	for calls.Load() < 8*workers && len(errs) == 0 { // calls in flight on every kind
+		runtime.Gosched()
+	}
+	must(t, s.Close(), "Close during calls")
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Errorf("call during Close: %v, want its answer or ErrClosed", err)
+		}
+	}
+	wantEveryCall(t, ctx, s, r, twostage.ErrClosed, "after Close during calls")
 }

@@ -123,6 +123,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"EdgeValues", testEdgeValues},
 		{"IDForms", testIDForms},
 		{"FilterTypeMismatch", testFilterTypeMismatch},
+		{"CloseDuringCalls", testCloseDuringCalls},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},
