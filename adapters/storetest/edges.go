@@ -30,7 +30,7 @@ func testEdgeValues(t *testing.T, h Harness) {
 		{"negative zero float", twostage.Document{Text: "t", Metadata: map[string]any{"z": math.Copysign(0, -1)}}},
 		{"int64 extremes", twostage.Document{Text: "t", Metadata: map[string]any{"max": int64(math.MaxInt64), "min": int64(math.MinInt64), "odd": int64(1)<<53 + 1}}},
 		{"float extremes", twostage.Document{Text: "t", Metadata: map[string]any{"tiny": 5e-324, "huge": math.MaxFloat64, "third": 1.0 / 3}}},
-		{"lists", twostage.Document{Text: "t", Metadata: map[string]any{"empty": []string{}, "blank": []string{""}, "dups": []string{"a", "a", "b"}}}},
+		{"lists", twostage.Document{Text: "t", Metadata: map[string]any{"empty": []string{}, "blank": []string{""}, "dups": []string{"a", "a", "b"}, "nil": []string(nil)}}},
 		{"odd keys", twostage.Document{Text: "t", Metadata: map[string]any{"Upper": "u", "with space": "s", "a.b": "d", "id": "i", "_id": "j", "ключ": "c", "1lead": "n", "tsk_6869": "h"}}},
 		{"key named text", twostage.Document{Text: "t", Metadata: map[string]any{"text": "k"}}},
 		{"nul in text", twostage.Document{Text: "a\x00b", Metadata: map[string]any{"s": "x\x00y"}}},

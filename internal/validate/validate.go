@@ -105,12 +105,15 @@ func NormalizeValue(v any) (any, error) {
 		}
 		return x, nil
 	case []string:
+		if x == nil {
+			return []string{}, nil // a nil list is an empty one, as every backend reads it back
+		}
 		for _, s := range x {
 			if !utf8.ValidString(s) {
 				return nil, fmt.Errorf("string is not valid UTF-8: %w", errdefs.ErrInvalidInput)
 			}
 		}
-		return slices.Clone(x), nil // an empty list stays non-nil (JSON [], not null)
+		return slices.Clone(x), nil // non-nil: JSON [], not null
 	case []any:
 		ss := make([]string, len(x))
 		for i, e := range x {
