@@ -57,7 +57,10 @@ const (
 	DegradeOnRerankError
 )
 
-// PipelineOptions configure a Pipeline. The zero value is usable.
+func (p Policy) valid() bool { return p == FailOnRerankError || p == DegradeOnRerankError }
+
+// PipelineOptions configure a Pipeline. The zero value is usable; an
+// unknown policy or a negative timeout or batch is ErrInvalidInput.
 type PipelineOptions struct {
 	// OnRerankError is the default policy for reranker failures.
 	OnRerankError Policy
@@ -89,6 +92,14 @@ func NewPipeline(store *Store, embedder Embedder, reranker Reranker, opts *Pipel
 	p := &Pipeline{store: store, embedder: embedder, reranker: reranker}
 	if opts != nil {
 		p.opts = *opts
+	}
+	switch o := p.opts; {
+	case !o.OnRerankError.valid():
+		return nil, fmt.Errorf("twostage: new pipeline: unknown rerank error policy %d: %w", o.OnRerankError, ErrInvalidInput)
+	case o.RerankTimeout < 0:
+		return nil, fmt.Errorf("twostage: new pipeline: rerank timeout %v is negative: %w", o.RerankTimeout, ErrInvalidInput)
+	case o.IndexBatch < 0:
+		return nil, fmt.Errorf("twostage: new pipeline: index batch %d is negative: %w", o.IndexBatch, ErrInvalidInput)
 	}
 	if p.opts.IndexBatch <= 0 {
 		p.opts.IndexBatch = 256
@@ -244,6 +255,9 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	}
 	if err := validate.CheckText("query", query); err != nil {
 		return err
+	}
+	if opts.Policy != nil && !opts.Policy.valid() {
+		return fmt.Errorf("twostage: search: unknown rerank error policy %d: %w", *opts.Policy, ErrInvalidInput)
 	}
 	rerank := p.reranker != nil && !opts.NoRerank
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {

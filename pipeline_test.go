@@ -318,3 +318,35 @@ func TestZeroPipeline(t *testing.T) {
 		}()
 	}
 }
+
+// TestPipelineOptionsRefused: options that mean nothing (an unknown error
+// policy, a negative timeout or batch) are refused, not read as defaults.
+func TestPipelineOptionsRefused(t *testing.T) {
+	store, err := memstore.New(8, twostage.Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, opts := range []twostage.PipelineOptions{
+		{OnRerankError: 7},
+		{OnRerankError: -1},
+		{RerankTimeout: -time.Second},
+		{IndexBatch: -5},
+	} {
+		if _, err := twostage.NewPipeline(store, nil, nil, &opts); !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Errorf("NewPipeline(%+v) = %v, want ErrInvalidInput", opts, err)
+		}
+	}
+	p, err := twostage.NewPipeline(store, nil, rerank.NewLexical(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := twostage.Policy(3)
+	v := []float32{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := p.Search(context.Background(), "q", twostage.SearchOptions{Vector: v}); err != nil {
+		t.Fatalf("Search: %v", err)
+	}
+	if _, err := p.Search(context.Background(), "q", twostage.SearchOptions{Vector: v, Policy: &bad}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("Search with policy 3 = %v, want ErrInvalidInput", err)
+	}
+}
