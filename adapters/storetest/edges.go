@@ -208,3 +208,34 @@ func testCloseDuringCalls(t *testing.T, h Harness) {
 	}
 	wantEveryCall(t, ctx, s, r, twostage.ErrClosed, "after Close during calls")
 }
+
+// testFilterOddKeys filters on metadata keys that are not identifiers
+// (spaces, dots, brackets, quotes, capitals, non-ASCII, a backend's own
+// names): each finds exactly its document, or the backend refuses the
+// filter with ErrUnsupported; it never answers wrong.
+func testFilterOddKeys(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(49, 50))
+	keys := []string{"with space", "a.b", "x[0]", `q"uote`, "Upper", "upper", "ключ", "_id", "id", "1lead", "tsk_6869"}
+	var docs []twostage.Document
+	for i, k := range keys {
+		docs = append(docs, twostage.Document{ID: fmt.Sprint("k", i), Text: "t", Vector: vec(r, dim), Metadata: map[string]any{k: "v", "n": int64(i)}})
+	}
+	must(t, s.Upsert(ctx, docs), "Upsert")
+	for i, k := range keys {
+		for _, f := range []*twostage.Filter{twostage.Eq(k, "v"), twostage.Exists(k)} {
+			hits, err := s.Search(ctx, twostage.Query{Vector: docs[i].Vector, K: len(docs), Filter: f})
+			if errors.Is(err, twostage.ErrUnsupported) {
+				t.Logf("filter %s %q refused: %v", f.Op, k, err)
+				continue
+			}
+			if err != nil {
+				t.Errorf("filter %s %q: %v, want its document or ErrUnsupported", f.Op, k, err)
+				continue
+			}
+			if got := ids(hits); len(got) != 1 || got[0] != docs[i].ID {
+				t.Errorf("filter %s %q: got %v, want [%s]", f.Op, k, got, docs[i].ID)
+			}
+		}
+	}
+}

@@ -124,6 +124,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"IDForms", testIDForms},
 		{"FilterTypeMismatch", testFilterTypeMismatch},
 		{"CloseDuringCalls", testCloseDuringCalls},
+		{"FilterOddKeys", testFilterOddKeys},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},
