@@ -239,3 +239,32 @@ func testFilterOddKeys(t *testing.T, h Harness) {
 		}
 	}
 }
+
+// testMixedKeyTypes gives one metadata key values of every portable type
+// across documents, in one batch and in later ones: each document reads
+// back as given and filters find it, or the backend refuses the batch with
+// ErrInvalidInput or ErrUnsupported and writes none of it.
+func testMixedKeyTypes(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(51, 52))
+	values := []any{int64(1), "one", true, 2.5, []string{"x"}}
+	var docs []twostage.Document
+	for i, v := range values {
+		docs = append(docs, twostage.Document{ID: fmt.Sprint("m", i), Text: "t", Vector: vec(r, dim), Metadata: map[string]any{"k": v}})
+	}
+	for _, batch := range [][]twostage.Document{docs[:1], docs[1:]} {
+		before := count(t, s)
+		if err := s.Upsert(ctx, batch); err != nil {
+			if !errors.Is(err, twostage.ErrInvalidInput) && !errors.Is(err, twostage.ErrUnsupported) {
+				t.Errorf("Upsert of mixed types: %v, want success, ErrInvalidInput or ErrUnsupported", err)
+			}
+			if n := count(t, s); n != before {
+				t.Errorf("refused Upsert of mixed types wrote %d of %d documents (%v)", n-before, len(batch), err)
+			}
+			continue
+		}
+		got, err := s.Get(ctx, []string{batch[0].ID})
+		must(t, err, "Get")
+		checkDoc(t, got[0], batch[0])
+	}
+}

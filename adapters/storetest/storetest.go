@@ -125,6 +125,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"FilterTypeMismatch", testFilterTypeMismatch},
 		{"CloseDuringCalls", testCloseDuringCalls},
 		{"FilterOddKeys", testFilterOddKeys},
+		{"MixedKeyTypes", testMixedKeyTypes},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},

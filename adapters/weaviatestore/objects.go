@@ -149,7 +149,58 @@ func propType(p *models.Property) string {
 	return p.DataType[0]
 }
 
-// ensureProps adds the properties docs need that the class lacks.
+// fits reports whether Weaviate takes the portable value v on a property of
+// type dt (as propType gives it). A type twostage never creates (an
+// attached class's date or uuid) is left to the server.
+func fits(v any, dt string) bool {
+	switch dt {
+	case "text", "string":
+		_, ok := v.(string)
+		return ok
+	case "text[]", "string[]":
+		_, ok := v.([]string)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "number", int64Type:
+		switch v.(type) {
+		case int64, float64:
+			return true
+		}
+		return false
+	case "int":
+		switch x := v.(type) {
+		case int64:
+			return true
+		case float64:
+			return x == math.Trunc(x) // Weaviate rejects a fraction
+		}
+		return false
+	}
+	return true
+}
+
+// portableType names a metadata value's type for an error.
+func portableType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case []string:
+		return "list"
+	case bool:
+		return "bool"
+	case int64:
+		return "int64"
+	case float64:
+		return "float64"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ensureProps adds the properties docs need that the class lacks. It
+// refuses, before changing anything, a value whose type the key's property
+// cannot hold.
 func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) error {
 	props, _, err := d.schema(ctx, false)
 	if err != nil {
@@ -171,6 +222,10 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 					dt = dataType(v)
 					need[p] = dt
 				}
+			}
+			if !fits(v, dt) {
+				return fmt.Errorf("weaviatestore: document %q: metadata %q: a %s value on a %s property (a key keeps one type per class): %w",
+					doc.ID, k, portableType(v), dt, twostage.ErrInvalidInput)
 			}
 			if h := hint(v, dt); h != "" && props[h] == nil {
 				need[h] = "text[]" // created the first time a key mixes ints and floats

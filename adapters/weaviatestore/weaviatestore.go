@@ -28,15 +28,15 @@
 // valid property names (Weaviate lowercases a leading capital and allows only
 // [_0-9A-Za-z]) or that collide with the adapter's own properties are stored
 // under an encoded name ("tsk_" + hex of the key) and decoded on read. A key
-// keeps one type per class: a value of another type fails that object, and
-// the batch error names it. Numbers keep their Go type: values of a key
+// keeps one type per class: Upsert refuses a batch holding a value of
+// another type (ErrInvalidInput, naming the document) before writing any
+// of it. Numbers keep their Go type: values of a key
 // created for int64 read back as int64, and a value of the other type is
 // listed in a small hint property, created the first time it is needed (an
 // int64 on a plain number property; an integral float64 on an int64-marked
 // property or on the int property of an existing class). A class whose keys
 // never mix the two has no hint to read at search time. A fractional float64
-// on an int property is rejected by
-// Weaviate. Every document also lists its metadata keys, which
+// on an int property is refused the same way. Every document also lists its metadata keys, which
 // makes Exists exact, also for empty strings and lists.
 //
 // Index: a class Open creates has an HNSW index (or a flat one, exact, with
