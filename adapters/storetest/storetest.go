@@ -14,7 +14,10 @@
 // backend and the portable layer together: round trips of text, vectors and
 // every metadata type, overwrite, delete, count, search order for every
 // metric against an exact brute-force answer, every filter operator, bad
-// input, cancellation, concurrency (run it with -race) and Close. The
+// input, cancellation, concurrency (run it with -race) and Close; and the
+// edges (edges.go): extreme and empty values, odd keys and ids, ids a
+// backend's id derivation could confuse (Harness.IDAlias), filters of the
+// wrong type, one key holding every type, Close during calls. The
 // Driver* tests call the driver directly, for what the Driver contract
 // promises and Store would otherwise hide: at most K hits, best first, and
 // ctx honoured, also when it is canceled during the call.
