@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -267,4 +268,41 @@ func testMixedKeyTypes(t *testing.T, h Harness) {
 		must(t, err, "Get")
 		checkDoc(t, got[0], batch[0])
 	}
+}
+
+// testSearchBatch checks SearchBatch against one Search per query (a
+// backend's batch capability must not change an answer): mixed K, with and
+// without filters and vectors; and that one bad query fails the batch.
+func testSearchBatch(t *testing.T, h Harness) {
+	s := h.open(t, dim, h.metrics()[0])
+	r := rand.New(rand.NewPCG(53, 54))
+	docs := filterDocs(r)
+	must(t, s.Upsert(ctx, docs), "Upsert")
+	qs := []twostage.Query{
+		{Vector: vec(r, dim), K: 1},
+		{Vector: vec(r, dim), K: 7, Filter: twostage.Eq("lang", "de")},
+		{Vector: vec(r, dim), K: 200},
+		{Vector: vec(r, dim), K: 3, WithVectors: true},
+		{Vector: vec(r, dim), K: 5, Filter: twostage.Eq("lang", "xx")},
+	}
+	got, err := s.SearchBatch(ctx, qs)
+	must(t, err, "SearchBatch")
+	if len(got) != len(qs) {
+		t.Fatalf("SearchBatch answered %d of %d queries", len(got), len(qs))
+	}
+	for i, q := range qs {
+		want := mustSearch(t, s, q)
+		if !slices.Equal(ids(got[i]), ids(want)) {
+			t.Errorf("query %d: batch ids %v, single search %v", i, ids(got[i]), ids(want))
+		}
+		for j := range min(len(got[i]), len(want)) {
+			g, w := got[i][j], want[j]
+			if math.Abs(g.RetrievalScore-w.RetrievalScore) > h.tol() || g.Text != w.Text || !sameVector(g.Vector, w.Vector) {
+				t.Errorf("query %d hit %q: batch %v %q %v, single %v %q %v", i, g.ID, g.RetrievalScore, g.Text, g.Vector, w.RetrievalScore, w.Text, w.Vector)
+			}
+		}
+	}
+	bad := append(slices.Clone(qs), twostage.Query{Vector: vec(r, dim), K: 0})
+	_, err = s.SearchBatch(ctx, bad)
+	wantErr(t, err, twostage.ErrInvalidInput, "SearchBatch with a K=0 query")
 }

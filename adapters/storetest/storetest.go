@@ -129,6 +129,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"CloseDuringCalls", testCloseDuringCalls},
 		{"FilterOddKeys", testFilterOddKeys},
 		{"MixedKeyTypes", testMixedKeyTypes},
+		{"SearchBatch", testSearchBatch},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},
