@@ -170,11 +170,13 @@ func fits(v any, dt string) bool {
 		}
 		return false
 	case "int":
+		// Weaviate rejects a fraction, and its GraphQL answers a value
+		// outside the 32-bit range with null: it would be lost on read.
 		switch x := v.(type) {
 		case int64:
-			return true
+			return x >= math.MinInt32 && x <= math.MaxInt32
 		case float64:
-			return x == math.Trunc(x) // Weaviate rejects a fraction
+			return x == math.Trunc(x) && x >= math.MinInt32 && x <= math.MaxInt32
 		}
 		return false
 	}

@@ -36,8 +36,10 @@
 // int64 on a plain number property; an integral float64 on an int64-marked
 // property or on the int property of an existing class). A class whose keys
 // never mix the two has no hint to read at search time. A fractional float64
-// on an int property is refused the same way. Every document also lists its metadata keys, which
-// makes Exists exact, also for empty strings and lists.
+// on an int property is refused the same way, as is a value outside the
+// 32-bit range there (GraphQL would read it back as null). Every document
+// also lists its metadata keys, which makes Exists exact, also for empty
+// strings and lists.
 //
 // Index: a class Open creates has an HNSW index (or a flat one, exact, with
 // Options.IndexType "flat"); Options.HNSW sets its ef, efConstruction and
