@@ -34,6 +34,7 @@ func testEdgeValues(t *testing.T, h Harness) {
 		{"lists", twostage.Document{Text: "t", Metadata: map[string]any{"empty": []string{}, "blank": []string{""}, "dups": []string{"a", "a", "b"}, "nil": []string(nil)}}},
 		{"odd keys", twostage.Document{Text: "t", Metadata: map[string]any{"Upper": "u", "with space": "s", "a.b": "d", "id": "i", "_id": "j", "ключ": "c", "1lead": "n", "tsk_6869": "h"}}},
 		{"key named text", twostage.Document{Text: "t", Metadata: map[string]any{"text": "k"}}},
+		{"bookkeeping keys", twostage.Document{Text: "t", Metadata: map[string]any{"twostage_id": "x", "twostage_keys": []string{"y"}, "twostage_floats": 1.5, "twostage_ints": int64(2)}}},
 		{"nul in text", twostage.Document{Text: "a\x00b", Metadata: map[string]any{"s": "x\x00y"}}},
 		{"long text", twostage.Document{Text: strings.Repeat("long words, ", 1<<16)}},
 		{"whitespace text", twostage.Document{Text: "  \n\t "}},
