@@ -132,6 +132,9 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (CheckReport, erro
 
 // SupportsCheck reports whether the backend implements driver.Checker.
 func (s *Store) SupportsCheck() bool {
+	if s == nil {
+		return false
+	}
 	_, ok := s.d.(checker)
 	return ok
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,9 @@ type Score struct {
 // Reranker scores documents against a query. Implementations are in package
 // rerank (the shared ONNX engine, remote APIs, the model-free lexical one).
 // Rerank returns one Score per document, aligned with docs; zero documents
-// give an empty result. It is safe for concurrent use.
+// give an empty result. It is safe for concurrent use. Pipeline.Search
+// treats a NaN Score as a failure of the reranker (ErrUnavailable, under
+// the OnRerankError policy).
 type Reranker interface {
 	Rerank(ctx context.Context, query string, docs []string) ([]Score, error)
 }
@@ -54,7 +57,10 @@ const (
 	DegradeOnRerankError
 )
 
-// PipelineOptions configure a Pipeline. The zero value is usable.
+func (p Policy) valid() bool { return p == FailOnRerankError || p == DegradeOnRerankError }
+
+// PipelineOptions configure a Pipeline. The zero value is usable; an
+// unknown policy or a negative timeout or batch is ErrInvalidInput.
 type PipelineOptions struct {
 	// OnRerankError is the default policy for reranker failures.
 	OnRerankError Policy
@@ -87,6 +93,14 @@ func NewPipeline(store *Store, embedder Embedder, reranker Reranker, opts *Pipel
 	if opts != nil {
 		p.opts = *opts
 	}
+	switch o := p.opts; {
+	case !o.OnRerankError.valid():
+		return nil, fmt.Errorf("twostage: new pipeline: unknown rerank error policy %d: %w", o.OnRerankError, ErrInvalidInput)
+	case o.RerankTimeout < 0:
+		return nil, fmt.Errorf("twostage: new pipeline: rerank timeout %v is negative: %w", o.RerankTimeout, ErrInvalidInput)
+	case o.IndexBatch < 0:
+		return nil, fmt.Errorf("twostage: new pipeline: index batch %d is negative: %w", o.IndexBatch, ErrInvalidInput)
+	}
 	if p.opts.IndexBatch <= 0 {
 		p.opts.IndexBatch = 256
 	}
@@ -97,8 +111,18 @@ func NewPipeline(store *Store, embedder Embedder, reranker Reranker, opts *Pipel
 	return p, nil
 }
 
-// Store returns the pipeline's store.
-func (p *Pipeline) Store() *Store { return p.store }
+// Store returns the pipeline's store (nil for a Pipeline not made by
+// NewPipeline).
+func (p *Pipeline) Store() *Store {
+	if p == nil {
+		return nil
+	}
+	return p.store
+}
+
+// errNoStore is the error of Search and Index on a Pipeline not made by
+// NewPipeline.
+var errNoStore = fmt.Errorf("pipeline has no store (make it with NewPipeline): %w", ErrInvalidInput)
 
 // SearchOptions configure one Pipeline.Search.
 type SearchOptions struct {
@@ -227,11 +251,17 @@ func (p *Pipeline) policy(opts SearchOptions) Policy {
 }
 
 func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
+	if p == nil || p.store == nil {
+		return fmt.Errorf("twostage: search: %w", errNoStore)
+	}
 	if strings.TrimSpace(query) == "" && opts.Vector == nil {
 		return fmt.Errorf("twostage: search: empty query: %w", ErrInvalidInput)
 	}
 	if err := validate.CheckText("query", query); err != nil {
 		return err
+	}
+	if opts.Policy != nil && !opts.Policy.valid() {
+		return fmt.Errorf("twostage: search: unknown rerank error policy %d: %w", *opts.Policy, ErrInvalidInput)
 	}
 	// A search by vector alone has no text to rerank against (see Search).
 	rerank := p.reranker != nil && !opts.NoRerank && strings.TrimSpace(query) != ""
@@ -276,6 +306,12 @@ func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit, opts Re
 	}
 	if len(scores) != len(docs) {
 		return nil, fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), ErrUnavailable)
+	}
+	for i, s := range scores {
+		// NaN would fail every MinScore comparison and drop the hit unseen.
+		if math.IsNaN(s.Score) {
+			return nil, fmt.Errorf("reranker scored document %q NaN: %w", hits[i].ID, ErrUnavailable)
+		}
 	}
 	return scores, nil
 }
@@ -333,6 +369,9 @@ func (p *Pipeline) Index(ctx context.Context, docs []Document, progress func(don
 
 // checkIndex validates every document of an Index request.
 func (p *Pipeline) checkIndex(docs []Document) error {
+	if p == nil || p.store == nil {
+		return errNoStore
+	}
 	seen := make(map[string]int, len(docs))
 	for i, d := range docs {
 		if err := checkID(d.ID); err != nil {

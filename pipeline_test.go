@@ -53,6 +53,7 @@ type fixedReranker struct {
 	hang   bool // block until ctx ends (a minute at most), like a reranker that never answers
 	calls  atomic.Int32
 	short  bool
+	nan    bool // the last document scores NaN
 }
 
 func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string) ([]twostage.Score, error) {
@@ -80,6 +81,9 @@ func (f *fixedReranker) Rerank(ctx context.Context, query string, docs []string)
 	}
 	if f.short {
 		out = out[:len(out)-1]
+	}
+	if f.nan && len(out) > 0 {
+		out[len(out)-1].Score = math.NaN()
 	}
 	return out, nil
 }
@@ -146,6 +150,10 @@ func TestRerankFailurePolicy(t *testing.T) {
 			[]error{twostage.ErrUnavailable, context.DeadlineExceeded}},
 		{"timeout fails", &fixedReranker{hang: true}, &twostage.PipelineOptions{RerankTimeout: 20 * time.Millisecond}, nil, twostage.ErrUnavailable, nil},
 		{"wrong count", &fixedReranker{short: true}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{twostage.ErrUnavailable}},
+		// A NaN score is a broken reranker, not a hit below MinScore to drop
+		// without a word.
+		{"nan score degrades", &fixedReranker{nan: true}, &twostage.PipelineOptions{OnRerankError: degrade}, nil, nil, []error{twostage.ErrUnavailable}},
+		{"nan score fails", &fixedReranker{nan: true}, nil, nil, twostage.ErrUnavailable, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,4 +292,61 @@ func ids(hits []twostage.Hit) []string {
 		out[i] = h.ID
 	}
 	return out
+}
+
+// TestZeroPipeline: a Pipeline not made by NewPipeline (its zero value or a
+// nil *Pipeline) fails Search and Index with ErrInvalidInput instead of
+// panicking.
+func TestZeroPipeline(t *testing.T) {
+	ctx := context.Background()
+	for name, p := range map[string]*twostage.Pipeline{"zero": {}, "nil": nil} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s pipeline panicked: %v", name, r)
+				}
+			}()
+			if _, err := p.Search(ctx, "q", twostage.SearchOptions{Vector: []float32{1}}); !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("%s pipeline: Search = %v, want ErrInvalidInput", name, err)
+			}
+			if err := p.Index(ctx, []twostage.Document{{ID: "a", Vector: []float32{1}}}, nil); !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("%s pipeline: Index = %v, want ErrInvalidInput", name, err)
+			}
+			if s := p.Store(); s != nil {
+				t.Errorf("%s pipeline: Store() = %v, want nil", name, s)
+			}
+		}()
+	}
+}
+
+// TestPipelineOptionsRefused: options that mean nothing (an unknown error
+// policy, a negative timeout or batch) are refused, not read as defaults.
+func TestPipelineOptionsRefused(t *testing.T) {
+	store, err := memstore.New(8, twostage.Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, opts := range []twostage.PipelineOptions{
+		{OnRerankError: 7},
+		{OnRerankError: -1},
+		{RerankTimeout: -time.Second},
+		{IndexBatch: -5},
+	} {
+		if _, err := twostage.NewPipeline(store, nil, nil, &opts); !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Errorf("NewPipeline(%+v) = %v, want ErrInvalidInput", opts, err)
+		}
+	}
+	p, err := twostage.NewPipeline(store, nil, rerank.NewLexical(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := twostage.Policy(3)
+	v := []float32{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := p.Search(context.Background(), "q", twostage.SearchOptions{Vector: v}); err != nil {
+		t.Fatalf("Search: %v", err)
+	}
+	if _, err := p.Search(context.Background(), "q", twostage.SearchOptions{Vector: v, Policy: &bad}); !errors.Is(err, twostage.ErrInvalidInput) {
+		t.Errorf("Search with policy 3 = %v, want ErrInvalidInput", err)
+	}
 }

@@ -69,18 +69,34 @@ type Store struct {
 
 // NewStore returns a Store over d, a driver.Driver (package twostage/driver
 // documents the contract a backend implements). Adapters call it from their
-// Open functions; users open stores through the adapters.
+// Open functions; users open stores through the adapters. NewStore(nil)
+// returns a Store whose every call fails with ErrInvalidInput, as do a
+// Store's zero value and a nil *Store.
 func NewStore(d backend) *Store {
+	if d == nil {
+		return &Store{}
+	}
 	return &Store{d: d, info: d.Info()}
 }
 
+// errNoBackend is the error of every call on a Store that has no driver.
+var errNoBackend = fmt.Errorf("store has no backend (make it with an adapter's Open or NewStore): %w", ErrInvalidInput)
+
 // Info returns the store's dimension and metric.
-func (s *Store) Info() Info { return s.info }
+func (s *Store) Info() Info {
+	if s == nil {
+		return Info{}
+	}
+	return s.info
+}
 
 // As exposes the backend: it reports whether the driver, or the value the
 // driver's own As method finds, can be stored in target (a non-nil pointer),
 // as errors.As does. Use it to reach a backend's native client.
 func (s *Store) As(target any) bool {
+	if s == nil || s.d == nil {
+		return false
+	}
 	if a, ok := s.d.(interface{ As(any) bool }); ok && a.As(target) {
 		return true
 	}
@@ -90,6 +106,9 @@ func (s *Store) As(target any) bool {
 // begin holds the store open for one call; it fails with ErrClosed,
 // unprefixed (the caller prefixes its operation once).
 func (s *Store) begin() (func(), error) {
+	if s == nil || s.d == nil {
+		return nil, errNoBackend
+	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -388,7 +407,7 @@ func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) 
 	if !ok {
 		return nil, fmt.Errorf("backend %T has none: %w", s.d, ErrUnsupported)
 	}
-	if q.Alpha < 0 || q.Alpha > 1 {
+	if !(q.Alpha >= 0 && q.Alpha <= 1) { // NaN too
 		return nil, fmt.Errorf("alpha %v outside [0,1]: %w", q.Alpha, ErrInvalidInput)
 	}
 	if err := validate.CheckText("query text", q.Text); err != nil {
@@ -407,6 +426,9 @@ func (s *Store) hybridSearch(ctx context.Context, q HybridQuery) ([]Hit, error) 
 
 // SupportsHybrid reports whether the backend has native hybrid search.
 func (s *Store) SupportsHybrid() bool {
+	if s == nil {
+		return false
+	}
 	_, ok := s.d.(hybridSearcher)
 	return ok
 }
@@ -428,6 +450,9 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // Close releases the backend. It waits for calls in flight to return; later
 // calls, Close included, return ErrClosed.
 func (s *Store) Close() error {
+	if s == nil || s.d == nil {
+		return fmt.Errorf("twostage: close: %w", errNoBackend)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

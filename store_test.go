@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -41,8 +42,10 @@ func TestHybridSearch(t *testing.T) {
 	if hd.got.Filter.Value != int64(1) {
 		t.Errorf("driver got filter value %#v, want the normalized int64(1)", hd.got.Filter.Value)
 	}
-	if _, err := s.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5, Alpha: 2}); !errors.Is(err, twostage.ErrInvalidInput) {
-		t.Errorf("alpha 2: got %v, want ErrInvalidInput", err)
+	for _, alpha := range []float64{2, -0.5, math.NaN(), math.Inf(1)} {
+		if _, err := s.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5, Alpha: alpha}); !errors.Is(err, twostage.ErrInvalidInput) {
+			t.Errorf("alpha %v: got %v, want ErrInvalidInput", alpha, err)
+		}
 	}
 	plain, _ := memstore.New(2, twostage.Dot)
 	if _, err := plain.HybridSearch(context.Background(), twostage.HybridQuery{Text: "q", Vector: []float32{1, 0}, K: 5}); !errors.Is(err, twostage.ErrUnsupported) {
@@ -182,5 +185,57 @@ func TestFilterJSON(t *testing.T) {
 	}
 	if _, err := deep.Normalize(); !errors.Is(err, twostage.ErrInvalidInput) {
 		t.Errorf("deep filter: got %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestZeroStore: a Store not made by NewStore (its zero value, a nil
+// *Store, NewStore(nil)) fails every call with ErrInvalidInput instead of
+// panicking.
+func TestZeroStore(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range map[string]*twostage.Store{"zero": {}, "nil": nil, "NewStore(nil)": twostage.NewStore(nil)} {
+		calls := map[string]func() error{
+			"Upsert": func() error { return s.Upsert(ctx, []twostage.Document{{ID: "a"}}) },
+			"Search": func() error { _, err := s.Search(ctx, twostage.Query{K: 1}); return err },
+			"SearchBatch": func() error {
+				_, err := s.SearchBatch(ctx, []twostage.Query{{K: 1}})
+				return err
+			},
+			"HybridSearch": func() error {
+				_, err := s.HybridSearch(ctx, twostage.HybridQuery{K: 1})
+				return err
+			},
+			"Get":    func() error { _, err := s.Get(ctx, []string{"a"}); return err },
+			"Delete": func() error { return s.Delete(ctx, []string{"a"}) },
+			"Count":  func() error { _, err := s.Count(ctx); return err },
+			"Check": func() error {
+				_, err := s.Check(ctx, twostage.CheckOptions{})
+				return err
+			},
+			"Close": func() error { return s.Close() },
+		}
+		for call, f := range calls {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s store: %s panicked: %v", name, call, r)
+					}
+				}()
+				if err := f(); !errors.Is(err, twostage.ErrInvalidInput) {
+					t.Errorf("%s store: %s = %v, want ErrInvalidInput", name, call, err)
+				}
+			}()
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s store: Info, As or SupportsHybrid panicked: %v", name, r)
+				}
+			}()
+			var d *memstore.Driver
+			if s.Info() != (twostage.Info{}) || s.As(&d) || s.SupportsHybrid() || s.SupportsCheck() {
+				t.Errorf("%s store: Info %v, As true or SupportsHybrid true; want nothing", name, s.Info())
+			}
+		}()
 	}
 }

@@ -54,6 +54,7 @@ func qdrantHarness(c *qdrant.Client, exact bool) storetest.Harness {
 			t.Cleanup(func() { c.DeleteCollection(context.Background(), name) })
 			return qdrantstore.NewDriver(ctx, c, name, &qdrantstore.Options{Dim: dim, Metric: m, Exact: exact})
 		},
+		IDAlias: func(id string) string { return qdrantstore.PointID(id).GetUuid() },
 	}
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -22,6 +23,7 @@ func TestWeaviateConformance(t *testing.T) {
 			t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
 			return weaviatestore.NewDriver(ctx, c, class, &weaviatestore.Options{Dim: dim, Metric: m})
 		},
+		IDAlias: weaviatestore.ObjectID,
 	})
 }
 
@@ -109,4 +111,42 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestWeaviateAttachedIntRange: an int64 outside the 32-bit range on an
+// attached class's int property (which Weaviate's GraphQL answers with
+// null) reads back as given or is refused before writing; never lost.
+func TestWeaviateAttachedIntRange(t *testing.T) {
+	_, c := needWeaviate(t)
+	class := freshClass("IntRange")
+	t.Cleanup(func() { c.Schema().ClassDeleter().WithClassName(class).Do(context.Background()) })
+	err := c.Schema().ClassCreator().WithClass(&models.Class{
+		Class: class, Vectorizer: "none", VectorIndexConfig: map[string]any{"distance": "dot"},
+		Properties: []*models.Property{{Name: "n", DataType: []string{"int"}}},
+	}).Do(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := weaviatestore.Open(ctx, c, class, &weaviatestore.Options{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, n := range []int64{1 << 31, -(1 << 31) - 1, 1 << 40, 7} {
+		id := fmt.Sprint("d", i)
+		err := s.Upsert(ctx, []twostage.Document{{ID: id, Vector: []float32{1, 0}, Metadata: map[string]any{"n": n}}})
+		if err != nil {
+			if !errors.Is(err, twostage.ErrInvalidInput) {
+				t.Errorf("n=%d: Upsert = %v, want success or ErrInvalidInput", n, err)
+			}
+			if _, err := s.Get(ctx, []string{id}); !errors.Is(err, twostage.ErrNotFound) {
+				t.Errorf("n=%d: refused document: Get = %v, want ErrNotFound", n, err)
+			}
+			continue
+		}
+		got, err := s.Get(ctx, []string{id})
+		if err != nil || got[0].Metadata["n"] != n {
+			t.Errorf("n=%d: read back %v, %v; want %d", n, got, err, n)
+		}
+	}
 }

@@ -20,6 +20,9 @@ var engineSpecKeys = []string{"max_length", "instruction", "batch", "batch_token
 
 func init() {
 	mustRegister(RegisterReranker("lexical", "model-free BM25 over the candidates", func(ctx context.Context, spec string) (twostage.Reranker, error) {
+		if a := Arg(spec); a != "" {
+			return nil, badf("reranker %q: lexical takes no argument", spec)
+		}
 		return rerank.NewLexical(), nil
 	}))
 	help := "[,max_length=N][,instruction=S][,batch=N][,batch_tokens=N][,threads=N][,provider=cpu|cuda|tensorrt|xla][,device=N]" +

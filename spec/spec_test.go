@@ -290,7 +290,8 @@ func TestRemoteSpecs(t *testing.T) {
 		}
 		rr.Close()
 	}
-	for _, bad := range []string{"zeroentropy:#latency", "cohere:http://x#colour=red", "chain:lexical|none", "chain:", "onnx:dir,prefix=often"} {
+	for _, bad := range []string{"zeroentropy:#latency", "cohere:http://x#colour=red", "chain:lexical|none", "chain:", "onnx:dir,prefix=often",
+		"lexical:k1=2", "chain:zeroentropy|lexical:x"} { // lexical takes no argument: not dropped
 		if _, err := OpenReranker(ctx, bad); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("%s: err = %v, want ErrBadSpec", bad, err)
 		}

@@ -229,6 +229,11 @@ func (d *Driver) ReadFrom(r io.Reader) (int64, error) {
 		if err := driver.CheckVector(doc.Vector, d.info.Dim); err != nil || doc.ID == "" {
 			return cr.n, fmt.Errorf("memstore: snapshot record %d is invalid: %w", i+1, errors.Join(err, twostage.ErrInvalidInput))
 		}
+		for k, v := range doc.Metadata {
+			if ss, ok := v.([]string); ok && ss == nil {
+				doc.Metadata[k] = []string{} // gob reads an empty list as nil
+			}
+		}
 		docs = append(docs, doc)
 	}
 	d.mu.Lock()

@@ -16,7 +16,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	d, _ := memstore.NewDriver(3, twostage.L2)
 	s := twostage.NewStore(d)
 	docs := []twostage.Document{
-		{ID: "b", Text: "ünïcode", Vector: []float32{1, 2, 3}, Metadata: map[string]any{"i": 3, "f": 3.0, "b": true, "l": []string{"x"}, "s": "v"}},
+		{ID: "b", Text: "ünïcode", Vector: []float32{1, 2, 3}, Metadata: map[string]any{"i": 3, "f": 3.0, "b": true, "l": []string{"x"}, "s": "v", "empty": []string{}}},
 		{ID: "a", Text: "", Vector: []float32{0, 0, 1e-30}},
 	}
 	if err := s.Upsert(ctx, docs); err != nil {

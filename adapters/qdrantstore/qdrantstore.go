@@ -8,10 +8,12 @@
 // Ids: Qdrant point ids are unsigned integers or UUIDs. A document id that is
 // a canonical unsigned decimal ("42") maps to that integer, a canonical
 // lower-case UUID maps to itself, and every other string maps to the UUIDv5
-// of "twostage:"+id in the URL namespace (see PointID). The original id is
-// kept in the payload (Options.IDKey) and read back from there; points
-// written by other tools, which lack it, read back with their numeric or
-// UUID id as a string.
+// of "twostage:"+id in the URL namespace (see PointID). Upsert refuses
+// (ErrInvalidInput) a batch in which two ids map to one point (an id and
+// the UUID another id derives); across batches the later one overwrites.
+// The original id is kept in the payload (Options.IDKey) and read back
+// from there; points written by other tools, which lack it, read back with
+// their numeric or UUID id as a string.
 //
 // Payload layout of a document: Options.TextKey holds the text, Options.IDKey
 // the original id, every metadata key is a top-level payload key, and three
@@ -349,6 +351,9 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // Upsert implements driver.Driver: chunks of Options.BatchSize points,
 // each written with wait=true.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
+	if err := layout.Distinct("qdrantstore: upsert", docs, func(id string) string { return pointIDString(PointID(id)) }); err != nil {
+		return err
+	}
 	points := make([]*qdrant.PointStruct, len(docs))
 	for i, doc := range docs {
 		p, err := d.point(doc)

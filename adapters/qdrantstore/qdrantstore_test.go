@@ -85,6 +85,7 @@ func TestConformanceStandIn(t *testing.T) {
 		New: func(t *testing.T, dim int, m twostage.Metric) (driver.Driver, error) {
 			return qdrantstore.NewDriver(context.Background(), client, freshName("conf"), &qdrantstore.Options{Dim: dim, Metric: m})
 		},
+		IDAlias: func(id string) string { return qdrantstore.PointID(id).GetUuid() },
 	})
 }
 

@@ -14,7 +14,10 @@
 // backend and the portable layer together: round trips of text, vectors and
 // every metadata type, overwrite, delete, count, search order for every
 // metric against an exact brute-force answer, every filter operator, bad
-// input, cancellation, concurrency (run it with -race) and Close. The
+// input, cancellation, concurrency (run it with -race) and Close; and the
+// edges (edges.go): extreme and empty values, odd keys and ids, ids a
+// backend's id derivation could confuse (Harness.IDAlias), filters of the
+// wrong type, one key holding every type, Close during calls. The
 // Driver* tests call the driver directly, for what the Driver contract
 // promises and Store would otherwise hide: at most K hits, best first, and
 // ctx honoured, also when it is canceled during the call.
@@ -55,6 +58,10 @@ type Harness struct {
 	// ScoreTolerance is the largest absolute difference allowed between a
 	// reported RetrievalScore and the exact one; 0 means 1e-4.
 	ScoreTolerance float64
+	// IDAlias, for a backend that derives its record ids from document ids,
+	// returns another document id whose record id is id's (a collision of
+	// the derivation); nil when distinct ids never share a record.
+	IDAlias func(id string) string
 }
 
 func (h Harness) metrics() []twostage.Metric {
@@ -116,6 +123,13 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"Concurrent", testConcurrent},
 		{"Closed", testClosed},
 		{"KnownScores", testKnownScores},
+		{"EdgeValues", testEdgeValues},
+		{"IDForms", testIDForms},
+		{"FilterTypeMismatch", testFilterTypeMismatch},
+		{"CloseDuringCalls", testCloseDuringCalls},
+		{"FilterOddKeys", testFilterOddKeys},
+		{"MixedKeyTypes", testMixedKeyTypes},
+		{"SearchBatch", testSearchBatch},
 		{"DriverSearch", testDriverSearch},
 		{"DriverCancel", testDriverCancel},
 		{"DriverCancelDuring", testDriverCancelDuring},

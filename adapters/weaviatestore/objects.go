@@ -149,7 +149,60 @@ func propType(p *models.Property) string {
 	return p.DataType[0]
 }
 
-// ensureProps adds the properties docs need that the class lacks.
+// fits reports whether Weaviate takes the portable value v on a property of
+// type dt (as propType gives it). A type twostage never creates (an
+// attached class's date or uuid) is left to the server.
+func fits(v any, dt string) bool {
+	switch dt {
+	case "text", "string":
+		_, ok := v.(string)
+		return ok
+	case "text[]", "string[]":
+		_, ok := v.([]string)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "number", int64Type:
+		switch v.(type) {
+		case int64, float64:
+			return true
+		}
+		return false
+	case "int":
+		// Weaviate rejects a fraction, and its GraphQL answers a value
+		// outside the 32-bit range with null: it would be lost on read.
+		switch x := v.(type) {
+		case int64:
+			return x >= math.MinInt32 && x <= math.MaxInt32
+		case float64:
+			return x == math.Trunc(x) && x >= math.MinInt32 && x <= math.MaxInt32
+		}
+		return false
+	}
+	return true
+}
+
+// portableType names a metadata value's type for an error.
+func portableType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case []string:
+		return "list"
+	case bool:
+		return "bool"
+	case int64:
+		return "int64"
+	case float64:
+		return "float64"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ensureProps adds the properties docs need that the class lacks. It
+// refuses, before changing anything, a value whose type the key's property
+// cannot hold.
 func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) error {
 	props, _, err := d.schema(ctx, false)
 	if err != nil {
@@ -171,6 +224,10 @@ func (d *Driver) ensureProps(ctx context.Context, docs []twostage.Document) erro
 					dt = dataType(v)
 					need[p] = dt
 				}
+			}
+			if !fits(v, dt) {
+				return fmt.Errorf("weaviatestore: document %q: metadata %q: a %s value on a %s property (a key keeps one type per class): %w",
+					doc.ID, k, portableType(v), dt, twostage.ErrInvalidInput)
 			}
 			if h := hint(v, dt); h != "" && props[h] == nil {
 				need[h] = "text[]" // created the first time a key mixes ints and floats
@@ -264,10 +321,33 @@ func (d *Driver) object(doc twostage.Document, props map[string]*models.Property
 	}, nil
 }
 
+// maxExactInt is the largest magnitude of an int64 a number property holds
+// exactly (2^53): Weaviate keeps numbers as float64.
+const maxExactInt = 1 << 53
+
+// checkInts refuses, before anything is written, an int64 metadata value
+// that a number property would round (or read back as a float64).
+func checkInts(docs []twostage.Document) error {
+	for _, doc := range docs {
+		for k, v := range doc.Metadata {
+			if x, ok := v.(int64); ok && (x > maxExactInt || x < -maxExactInt) {
+				return fmt.Errorf("weaviatestore: document %q: metadata %q: integer %d is beyond ±2^53, which Weaviate cannot hold exactly: %w", doc.ID, k, x, twostage.ErrInvalidInput)
+			}
+		}
+	}
+	return nil
+}
+
 // Upsert implements driver.Driver: batch imports of Options.BatchSize
 // objects. Objects the server rejects are named in a *BatchError; the rest
 // of the batch is written.
 func (d *Driver) Upsert(ctx context.Context, docs []twostage.Document) error {
+	if err := checkInts(docs); err != nil {
+		return err
+	}
+	if err := layout.Distinct("weaviatestore: upsert", docs, ObjectID); err != nil {
+		return err
+	}
 	if err := d.ensureProps(ctx, docs); err != nil {
 		return err
 	}

@@ -12,30 +12,34 @@
 // Ids: Weaviate object ids are UUIDs. A document id that is a canonical
 // lower-case UUID is used as it is; any other id maps to the UUIDv5 of
 // "twostage:"+id in the URL namespace (see ObjectID), the same derivation
-// qdrantstore uses. The original id is kept in a property (Options.IDKey) and
-// read back from it; objects written by other tools read back with their
-// UUID.
+// qdrantstore uses. Upsert refuses (ErrInvalidInput) a batch in which two
+// ids map to one object; across batches the later one overwrites. The
+// original id is kept in a property (Options.IDKey) and read back from
+// it; objects written by other tools read back with their UUID.
 //
 // Schema: Weaviate needs a typed property per metadata key, so Upsert adds
 // missing properties before writing, typed by the first value seen: strings
 // become text (field tokenization, so equality is exact), []string text[],
 // bool boolean, and int64 and float64 number (exact for integers up to
-// 2^53; Weaviate's GraphQL answers int properties outside the 32-bit range
+// 2^53, so Upsert refuses an int64 beyond ±2^53 with ErrInvalidInput;
+// Weaviate's GraphQL answers int properties outside the 32-bit range
 // with null, so an int64 key is not an int property; its number property is
 // marked as holding int64 values in its description). Metadata keys that are not
 // valid property names (Weaviate lowercases a leading capital and allows only
 // [_0-9A-Za-z]) or that collide with the adapter's own properties are stored
 // under an encoded name ("tsk_" + hex of the key) and decoded on read. A key
-// keeps one type per class: a value of another type fails that object, and
-// the batch error names it. Numbers keep their Go type: values of a key
+// keeps one type per class: Upsert refuses a batch holding a value of
+// another type (ErrInvalidInput, naming the document) before writing any
+// of it. Numbers keep their Go type: values of a key
 // created for int64 read back as int64, and a value of the other type is
 // listed in a small hint property, created the first time it is needed (an
 // int64 on a plain number property; an integral float64 on an int64-marked
 // property or on the int property of an existing class). A class whose keys
 // never mix the two has no hint to read at search time. A fractional float64
-// on an int property is rejected by
-// Weaviate. Every document also lists its metadata keys, which
-// makes Exists exact, also for empty strings and lists.
+// on an int property is refused the same way, as is a value outside the
+// 32-bit range there (GraphQL would read it back as null). Every document
+// also lists its metadata keys, which makes Exists exact, also for empty
+// strings and lists.
 //
 // Index: a class Open creates has an HNSW index (or a flat one, exact, with
 // Options.IndexType "flat"); Options.HNSW sets its ef, efConstruction and

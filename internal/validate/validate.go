@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"twostage/errdefs"
@@ -106,12 +107,15 @@ func NormalizeValue(v any) (any, error) {
 		}
 		return x, nil
 	case []string:
+		if x == nil {
+			return []string{}, nil // a nil list is an empty one, as every backend reads it back
+		}
 		for _, s := range x {
 			if !utf8.ValidString(s) {
 				return nil, fmt.Errorf("string is not valid UTF-8: %w", errdefs.ErrInvalidInput)
 			}
 		}
-		return append([]string(nil), x...), nil
+		return slices.Clone(x), nil // non-nil: JSON [], not null
 	case []any:
 		ss := make([]string, len(x))
 		for i, e := range x {

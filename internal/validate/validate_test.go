@@ -37,3 +37,14 @@ func TestJSONID(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeValueEmptyList: an empty list, nil or not, is an empty,
+// non-nil list (JSON [], not null), as every backend reads it back.
+func TestNormalizeValueEmptyList(t *testing.T) {
+	for _, v := range []any{[]string{}, []any{}, []string(nil), []any(nil)} {
+		got, err := validate.NormalizeValue(v)
+		if ss, ok := got.([]string); err != nil || !ok || ss == nil || len(ss) != 0 {
+			t.Errorf("NormalizeValue(%#v) = %#v, %v; want []string{}", v, got, err)
+		}
+	}
+}

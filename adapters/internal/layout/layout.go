@@ -148,6 +148,7 @@ func UUID(id string) string {
 // Strings reads a list whose elements should all be strings: ok is false
 // when one is not (the metadata it came from is then not twostage's).
 func Strings[E any](list []E, str func(E) (string, bool)) (ss []string, ok bool) {
+	ss = make([]string, 0, len(list)) // an empty list stays non-nil, as Upsert kept it
 	for _, e := range list {
 		s, isStr := str(e)
 		if !isStr {
@@ -165,4 +166,22 @@ func Put(md *map[string]any, k string, v any) {
 		*md = map[string]any{}
 	}
 	(*md)[k] = v
+}
+
+// Distinct refuses a batch in which two documents would land in one backend
+// record: key maps a document id to its record id (UUID for weaviatestore,
+// PointID for qdrantstore), and a canonical UUID id is its own record id, so
+// it can equal another id's derived one. Without the check the backend keeps
+// the later document and the earlier one is lost without an error. The error
+// wraps twostage.ErrInvalidInput and starts with pkg.
+func Distinct(pkg string, docs []twostage.Document, key func(id string) string) error {
+	seen := make(map[string]string, len(docs))
+	for _, doc := range docs {
+		k := key(doc.ID)
+		if other, dup := seen[k]; dup {
+			return fmt.Errorf("%s: ids %q and %q map to the same record %s: %w", pkg, other, doc.ID, k, twostage.ErrInvalidInput)
+		}
+		seen[k] = doc.ID
+	}
+	return nil
 }

@@ -65,6 +65,11 @@ func TestStrings(t *testing.T) {
 	if ss, ok := Strings([]any{"a", 1}, str); ok || ss != nil {
 		t.Errorf("Strings(a, 1) = %v, %v; want nil, false", ss, ok)
 	}
+	// An empty list reads back as an empty list, not nil: the portable
+	// layer keeps []string{} as it was given (JSON [], not null).
+	if ss, ok := Strings([]any{}, str); !ok || ss == nil || len(ss) != 0 {
+		t.Errorf("Strings() = %#v, %v; want []string{}, true", ss, ok)
+	}
 }
 
 func TestPut(t *testing.T) {
@@ -133,5 +138,16 @@ func TestBatchMessage(t *testing.T) {
 		if got := BatchMessage("pkg", "upsert", tc.failed, 20, tc.cause, tc.err); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestDistinct(t *testing.T) {
+	docs := []twostage.Document{{ID: "a"}, {ID: "b"}, {ID: UUID("a")}}
+	if err := Distinct("pkg", docs[:2], UUID); err != nil {
+		t.Errorf("Distinct(a, b) = %v, want nil", err)
+	}
+	err := Distinct("pkg", docs, UUID)
+	if !errors.Is(err, twostage.ErrInvalidInput) || !strings.Contains(err.Error(), `ids "a" and "`+UUID("a")+`"`) {
+		t.Errorf("Distinct(a, b, UUID(a)) = %v, want an ErrInvalidInput naming both ids", err)
 	}
 }
