@@ -13,6 +13,7 @@ import (
 
 	"twostage"
 	"twostage/driver"
+	"twostage/errdefs"
 	"twostage/internal/httpjson"
 	"twostage/internal/par"
 	"twostage/retry"
@@ -164,7 +165,7 @@ func (r *remote) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return r.errf("already closed: %w", twostage.ErrClosed)
+		return r.errf("%w", twostage.ErrClosed)
 	}
 	r.closed = true
 	r.opts.Client.CloseIdleConnections()
@@ -177,7 +178,7 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, r.errf("embedder is closed: %w", twostage.ErrClosed)
+		return nil, r.errf("%w", twostage.ErrClosed)
 	}
 	out := make([][]float32, len(texts))
 	if len(texts) == 0 {
@@ -213,7 +214,7 @@ func (r *remote) currentBatch() int {
 }
 
 // errTooLarge marks a 413 answer.
-var errTooLarge = fmt.Errorf("request too large: %w", twostage.ErrInvalidInput)
+var errTooLarge = errdefs.New("request too large", twostage.ErrInvalidInput)
 
 // sendSplit sends one batch, halving it when the server says it is too large.
 func (r *remote) sendSplit(ctx context.Context, texts []string, out [][]float32) error {
