@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -319,6 +320,17 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 	default:
 		return nil, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
 	}
+}
+
+// noNulls refuses a JSON null in an array of numbers (an embedding, or
+// TEI's whole answer), which encoding/json decodes as 0 without a word:
+// a vector with a made-up component would be stored as if the server had
+// sent it.
+func noNulls(numbers []byte) error {
+	if bytes.Contains(numbers, []byte("null")) {
+		return errors.New("null where a number belongs")
+	}
+	return nil
 }
 
 // snippet is the start of a body, for error messages.
