@@ -37,7 +37,7 @@ func addSearchFlags(fs interface {
 	BoolVar(*bool, string, bool, string)
 }) *searchFlags {
 	s := &searchFlags{}
-	fs.IntVar(&s.topN, "top-n", 5, "hits returned, 1 to 10000 (0: 10)")
+	fs.IntVar(&s.topN, "top-n", 5, "hits returned, 1 to 10000")
 	fs.IntVar(&s.candidateK, "candidate-k", 0, "first-stage candidates reranked, at least top-n (0: max(top-n, 50))")
 	fs.Float64Var(&s.minScore, "min-score", 0, "drop reranked hits scoring below this (0..1)")
 	fs.StringVar(&s.filter, "filter", "", `metadata filter as JSON, e.g. {"op":"eq","field":"lang","value":"en"}`)
