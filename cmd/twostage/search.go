@@ -120,6 +120,9 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			err = cerr
 		}
 	}()
+	if _, ok := st.reranker.(twostage.OptionsReranker); !ok && st.reranker != nil && !opts.Rerank.IsZero() {
+		return usageErr("%s: the reranker %s takes no per-call options; leave them out", strings.Join(rf.set(), ", "), sf.reranker)
+	}
 	if n, err := st.store.Count(ctx); err == nil && n == 0 {
 		fmt.Fprintf(stderr, "twostage: the store %s is empty; run twostage index first\n", sf.store)
 	}
