@@ -78,7 +78,7 @@ var (
 	ErrMissingTensor = safetensors.ErrMissing
 	// ErrShape: a tensor's shape disagrees with config.json (wraps
 	// errdefs.ErrDimension).
-	ErrShape = fmt.Errorf("convert: tensor shape mismatch: %w", errdefs.ErrDimension)
+	ErrShape = errdefs.New("convert: tensor shape mismatch", errdefs.ErrDimension)
 	// ErrDtype: a tensor has a dtype that cannot be converted, or the
 	// requested output dtype is unknown (wraps errdefs.ErrUnsupported).
 	ErrDtype = safetensors.ErrDtype

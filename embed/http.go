@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"twostage"
 	"twostage/driver"
+	"twostage/errdefs"
 	"twostage/internal/httpjson"
 	"twostage/internal/par"
 	"twostage/retry"
@@ -164,7 +166,7 @@ func (r *remote) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return r.errf("already closed: %w", twostage.ErrClosed)
+		return r.errf("%w", twostage.ErrClosed)
 	}
 	r.closed = true
 	r.opts.Client.CloseIdleConnections()
@@ -177,7 +179,7 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, r.errf("embedder is closed: %w", twostage.ErrClosed)
+		return nil, r.errf("%w", twostage.ErrClosed)
 	}
 	out := make([][]float32, len(texts))
 	if len(texts) == 0 {
@@ -213,7 +215,7 @@ func (r *remote) currentBatch() int {
 }
 
 // errTooLarge marks a 413 answer.
-var errTooLarge = fmt.Errorf("request too large: %w", twostage.ErrInvalidInput)
+var errTooLarge = errdefs.New("request too large", twostage.ErrInvalidInput)
 
 // sendSplit sends one batch, halving it when the server says it is too large.
 func (r *remote) sendSplit(ctx context.Context, texts []string, out [][]float32) error {
@@ -318,6 +320,17 @@ func (r *remote) post(ctx context.Context, body []byte, n int) ([][]float32, err
 	default:
 		return nil, r.errf("unexpected %s: %w", status, twostage.ErrUnavailable)
 	}
+}
+
+// noNulls refuses a JSON null in an array of numbers (an embedding, or
+// TEI's whole answer), which encoding/json decodes as 0 without a word:
+// a vector with a made-up component would be stored as if the server had
+// sent it.
+func noNulls(numbers []byte) error {
+	if bytes.Contains(numbers, []byte("null")) {
+		return errors.New("null where a number belongs")
+	}
+	return nil
 }
 
 // snippet is the start of a body, for error messages.

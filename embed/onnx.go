@@ -237,7 +237,7 @@ func (e *ONNX) EmbedDocuments(ctx context.Context, texts []string) ([][]float32,
 // run embeds encoded texts: the model's raw rows, pooled and normalized.
 func (e *ONNX) run(ctx context.Context, encs []inference.Input) ([][]float32, error) {
 	if e.closed.Load() {
-		return nil, fmt.Errorf("embed: onnx: embedder is closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("embed: onnx: %w", twostage.ErrClosed)
 	}
 	rows, err := e.model.Run(ctx, encs)
 	if err != nil {
@@ -331,7 +331,7 @@ func (e *ONNX) finish(v []float32) []float32 {
 // twostage.ErrClosed.
 func (e *ONNX) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
-		return fmt.Errorf("embed: onnx: already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("embed: onnx: %w", twostage.ErrClosed)
 	}
 	if err := e.model.Close(); err != nil {
 		return fmt.Errorf("embed: onnx: %w", err)

@@ -160,6 +160,9 @@ func decodeEmbedding(raw json.RawMessage) ([]float32, error) {
 	if v == nil {
 		return nil, errors.New("missing embedding")
 	}
+	if err := noNulls(raw); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 

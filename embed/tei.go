@@ -121,6 +121,9 @@ func (a *teiAPI) parse(body []byte, n int) ([][]float32, error) {
 			return nil, fmt.Errorf("embedding %d missing", i)
 		}
 	}
+	if err := noNulls(body); err != nil {
+		return nil, err
+	}
 	return vs, nil
 }
 

@@ -29,3 +29,20 @@ var (
 	// filter it cannot express.
 	ErrUnsupported = errors.New("unsupported")
 )
+
+// New returns a package's own sentinel of one of the kinds above: it reads
+// text and matches kind with errors.Is, without repeating kind's text. A
+// message that wraps it so says each thing once ("hub: ...: hub: model not
+// pulled", not "...: hub: model not pulled: not found"), and errors.Is(err,
+// hub.ErrNotPulled) and errors.Is(err, ErrNotFound) both hold. The rule of
+// the module: a sentinel's text is said once, and a message that wraps a
+// sentinel does not restate it.
+func New(text string, kind error) error { return &sentinel{text: text, kind: kind} }
+
+type sentinel struct {
+	text string
+	kind error
+}
+
+func (e *sentinel) Error() string { return e.text }
+func (e *sentinel) Unwrap() error { return e.kind }

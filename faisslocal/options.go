@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"twostage/errdefs"
+
 	"twostage"
 )
 
@@ -15,16 +17,16 @@ import (
 var (
 	// ErrNotBuilt is returned by Open when the package was built without the
 	// faiss build tag.
-	ErrNotBuilt = fmt.Errorf("faisslocal: FAISS support not compiled in: build with -tags faiss (needs libfaiss-dev, libopenblas-dev, liblapack-dev): %w", twostage.ErrUnsupported)
+	ErrNotBuilt = errdefs.New("faisslocal: FAISS support not compiled in: build with -tags faiss (needs libfaiss-dev, libopenblas-dev, liblapack-dev)", twostage.ErrUnsupported)
 	// ErrLocked reports a store directory that another process (or another
 	// Open in this one) holds.
-	ErrLocked = fmt.Errorf("faisslocal: store directory is locked by another process: %w", twostage.ErrUnavailable)
+	ErrLocked = errdefs.New("faisslocal: store directory is locked by another process", twostage.ErrUnavailable)
 	// ErrCorrupt reports a store file that is truncated, damaged, or
 	// inconsistent with the others.
 	ErrCorrupt = errors.New("faisslocal: corrupt store")
 	// ErrTooFewVectors reports an IVF index asked to train on fewer vectors
 	// than it has centroids or PQ codewords.
-	ErrTooFewVectors = fmt.Errorf("faisslocal: too few vectors to train the index: %w", twostage.ErrInvalidInput)
+	ErrTooFewVectors = errdefs.New("faisslocal: too few vectors to train the index", twostage.ErrInvalidInput)
 )
 
 // Options configure a new store. Reopening an existing store needs none: the

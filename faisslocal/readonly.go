@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"twostage/errdefs"
+
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
@@ -21,7 +23,7 @@ import (
 
 // ErrReadOnly is returned by the writing methods of a store opened with
 // Options.ReadOnly.
-var ErrReadOnly = fmt.Errorf("faisslocal: store opened read-only: %w", twostage.ErrInvalidInput)
+var ErrReadOnly = errdefs.New("faisslocal: store opened read-only", twostage.ErrInvalidInput)
 
 // readOnlyTries bounds the attempts at a consistent view beside a writer.
 const readOnlyTries = 8

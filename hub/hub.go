@@ -59,31 +59,31 @@ const DefaultEndpoint = "https://huggingface.co"
 var (
 	// ErrInvalidRef: a model reference is neither a known name nor ORG/NAME
 	// (wraps errdefs.ErrInvalidInput).
-	ErrInvalidRef = fmt.Errorf("hub: invalid model reference: %w", errdefs.ErrInvalidInput)
+	ErrInvalidRef = errdefs.New("hub: invalid model reference", errdefs.ErrInvalidInput)
 	// ErrRepoNotFound: the Hub has no such repository, or hides it (wraps
 	// errdefs.ErrNotFound).
-	ErrRepoNotFound = fmt.Errorf("hub: repository not found: %w", errdefs.ErrNotFound)
+	ErrRepoNotFound = errdefs.New("hub: repository not found", errdefs.ErrNotFound)
 	// ErrRevisionNotFound: the repository has no such branch, tag or commit
 	// (wraps errdefs.ErrNotFound).
-	ErrRevisionNotFound = fmt.Errorf("hub: revision not found: %w", errdefs.ErrNotFound)
+	ErrRevisionNotFound = errdefs.New("hub: revision not found", errdefs.ErrNotFound)
 	// ErrFileNotFound: a file the conversion needs is not in the repository
 	// (wraps errdefs.ErrNotFound).
-	ErrFileNotFound = fmt.Errorf("hub: file not found: %w", errdefs.ErrNotFound)
+	ErrFileNotFound = errdefs.New("hub: file not found", errdefs.ErrNotFound)
 	// ErrUnauthorized: the Hub answered 401 or 403, for a gated or private
 	// repository (wraps errdefs.ErrUnavailable).
-	ErrUnauthorized = fmt.Errorf("hub: access denied: %w", errdefs.ErrUnavailable)
+	ErrUnauthorized = errdefs.New("hub: access denied", errdefs.ErrUnavailable)
 	// ErrIntegrity: a downloaded file's sha256, git sha1 or size disagrees
 	// with what the Hub announced, or the Hub served another commit.
 	ErrIntegrity = errors.New("hub: download does not match the hub's checksum")
 	// ErrUnavailable: the Hub kept failing (5xx, 429, network) after the
 	// retries (wraps errdefs.ErrUnavailable).
-	ErrUnavailable = fmt.Errorf("hub: unavailable: %w", errdefs.ErrUnavailable)
+	ErrUnavailable = errdefs.New("hub: unavailable", errdefs.ErrUnavailable)
 	// ErrNotPulled: the model is not in the cache (offline mode, or Lookup)
 	// (wraps errdefs.ErrNotFound).
-	ErrNotPulled = fmt.Errorf("hub: model not pulled: %w", errdefs.ErrNotFound)
+	ErrNotPulled = errdefs.New("hub: model not pulled", errdefs.ErrNotFound)
 	// ErrUnsupported: the repository has no checkpoint twostage can convert,
 	// such as only .bin weights (wraps errdefs.ErrUnsupported).
-	ErrUnsupported = fmt.Errorf("hub: unsupported repository: %w", errdefs.ErrUnsupported)
+	ErrUnsupported = errdefs.New("hub: unsupported repository", errdefs.ErrUnsupported)
 )
 
 // Options configures a Client. Nil or zero fields take the environment's

@@ -340,7 +340,7 @@ func (m *model) stop() error {
 
 func (h *Model) check() error {
 	if h.closed.Load() {
-		return fmt.Errorf("inference: model handle closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("inference: model handle: %w", errdefs.ErrClosed)
 	}
 	return nil
 }
@@ -454,7 +454,7 @@ func (h *Model) Stats() Stats {
 // that.
 func (h *Model) Close() error {
 	if !h.closed.CompareAndSwap(false, true) {
-		return fmt.Errorf("inference: model handle already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("inference: model handle: %w", errdefs.ErrClosed)
 	}
 	if !h.m.rt.release(h.m) {
 		return nil

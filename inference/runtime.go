@@ -15,7 +15,7 @@ import (
 // output contract (see Backend): an unexpected input, an output of the
 // wrong type or shape. It wraps errdefs.ErrInvalidInput, so
 // errors.Is(err, errdefs.ErrInvalidInput) holds too.
-var ErrModel = fmt.Errorf("model breaks the input/output contract: %w", errdefs.ErrInvalidInput)
+var ErrModel = errdefs.New("inference: model breaks the input/output contract", errdefs.ErrInvalidInput)
 
 // Options configures New. Nil means every default.
 type Options struct {
@@ -128,7 +128,7 @@ func (rt *Runtime) Open(path string, task Task, padID int64, opts *ModelOptions)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
-		return nil, fmt.Errorf("inference: runtime closed: %w", errdefs.ErrClosed)
+		return nil, fmt.Errorf("inference: runtime: %w", errdefs.ErrClosed)
 	}
 	if m := rt.models[key]; m != nil {
 		if err := m.opts.batching(&o, abs); err != nil {
@@ -177,7 +177,7 @@ func (rt *Runtime) Close() error {
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
-		return fmt.Errorf("inference: runtime already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("inference: runtime: %w", errdefs.ErrClosed)
 	}
 	rt.closed = true
 	models := rt.models

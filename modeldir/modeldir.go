@@ -166,7 +166,7 @@ type Config struct {
 
 // ErrInvalid is wrapped by every Validate error (it wraps
 // errdefs.ErrInvalidInput itself).
-var ErrInvalid = fmt.Errorf("modeldir: invalid config: %w", errdefs.ErrInvalidInput)
+var ErrInvalid = errdefs.New("modeldir: invalid config", errdefs.ErrInvalidInput)
 
 // Defaults returns the Config fields fixed by family: calibration, score
 // tokens, pooling, normalization and token-type use. Size fields (MaxLength,

@@ -40,7 +40,7 @@ const defaultMaxChunks = 8
 // the max length twostage.ErrInvalidInput.
 func (e *Engine) RerankWith(ctx context.Context, query string, docs []string, opts twostage.RerankOptions) ([]twostage.Score, error) {
 	if e.closed.Load() {
-		return nil, fmt.Errorf("rerank: engine closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("rerank: engine: %w", twostage.ErrClosed)
 	}
 	if err := opts.Check(); err != nil {
 		return nil, fmt.Errorf("rerank: %w", err)

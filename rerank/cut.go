@@ -18,7 +18,7 @@ import (
 // errdefs.ErrClosed.
 func (e *Engine) CutTokens(texts []string, maxTokens int) ([]string, []int, error) {
 	if e.closed.Load() {
-		return nil, nil, fmt.Errorf("rerank: engine closed: %w", errdefs.ErrClosed)
+		return nil, nil, fmt.Errorf("rerank: engine: %w", errdefs.ErrClosed)
 	}
 	for i, t := range texts {
 		if err := checkText(fmt.Sprintf("text %d", i), t); err != nil {

@@ -324,7 +324,7 @@ func (e *Engine) share(pairs []inference.Input) []inference.Input {
 // goroutines and closes its session; Close returns after all of that.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
-		return fmt.Errorf("rerank: engine already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("rerank: engine: %w", twostage.ErrClosed)
 	}
 	if err := e.model.Close(); err != nil {
 		return fmt.Errorf("rerank: %w", err)

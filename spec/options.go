@@ -67,7 +67,7 @@ func ModelDir(arg, family string) (string, error) {
 	m, err := c.Lookup(arg, family)
 	if err != nil {
 		if r, _ := hub.ParseRef(arg); r.Family == "" && errors.Is(err, hub.ErrNotPulled) {
-			return "", fmt.Errorf("%s is neither a directory nor a pulled model: %w", arg, err)
+			return "", fmt.Errorf("spec: %s is neither a directory nor a pulled model: %w", arg, err)
 		}
 		return "", err
 	}

@@ -70,7 +70,7 @@ func openChain(ctx context.Context, spec string) (twostage.Reranker, error) {
 		r, err := OpenReranker(ctx, p)
 		if err != nil {
 			closeOpened()
-			return nil, fmt.Errorf("chain stage %q: %w", p, err)
+			return nil, fmt.Errorf("spec: chain stage %q: %w", p, err)
 		}
 		stages = append(stages, fallback.Stage{Name: p, Reranker: r})
 	}

@@ -36,7 +36,7 @@ func openMemReadOnly(ctx context.Context, spec string, info twostage.Info) (*two
 	if st.As(&mf) {
 		// A read-only view holds no lock: the snapshot is already loaded.
 		if err := closeLock(mf.lock); err != nil {
-			return nil, errors.Join(fmt.Errorf("mem store: %w", err), mf.Driver.Close())
+			return nil, errors.Join(fmt.Errorf("spec: mem store: %w", err), mf.Driver.Close())
 		}
 		return twostage.NewStore(mf.Driver), nil
 	}
@@ -67,12 +67,12 @@ func openMem(ctx context.Context, spec string, info twostage.Info) (*twostage.St
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, errors.Join(fmt.Errorf("mem store: %w", err), closeLock(lock))
+		return nil, errors.Join(fmt.Errorf("spec: mem store: %w", err), closeLock(lock))
 	default:
 		_, err = d.ReadFrom(f)
 		f.Close()
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("mem store %s: %w", path, err), closeLock(lock))
+			return nil, errors.Join(fmt.Errorf("spec: mem store %s: %w", path, err), closeLock(lock))
 		}
 	}
 	return twostage.NewStore(&memFile{d, path, lock}), nil
@@ -94,11 +94,11 @@ func (m *memFile) Close() error {
 
 func (m *memFile) save() error {
 	if err := os.MkdirAll(filepath.Dir(m.path), 0o700); err != nil {
-		return fmt.Errorf("mem store: %w", err)
+		return fmt.Errorf("spec: mem store: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(m.path), ".snapshot-*")
 	if err != nil {
-		return fmt.Errorf("mem store: %w", err)
+		return fmt.Errorf("spec: mem store: %w", err)
 	}
 	_, err = m.Driver.WriteTo(tmp)
 	err = errors.Join(err, tmp.Sync(), tmp.Close())
@@ -107,7 +107,7 @@ func (m *memFile) save() error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("mem store: save %s: %w", m.path, err)
+		return fmt.Errorf("spec: mem store: save %s: %w", m.path, err)
 	}
 	return m.Driver.Close()
 }

@@ -66,10 +66,10 @@ func benchRerank(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	xo := xlaFlags(fs)
 	device := fs.Int("device", 0, "GPU ordinal for cuda and tensorrt")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
-	batch := fs.Int("batch", 0, "max pairs per batch (0: the engine's default, 32)")
-	batchTokens := fs.Int("batch-tokens", 0, "max padded tokens per batch (0: the engine's default, 16384)")
+	batch := fs.Int("batch", 0, fmt.Sprintf("max pairs per batch (0: the engine's default, %d)", inference.DefaultMaxBatchSize))
+	batchTokens := fs.Int("batch-tokens", 0, fmt.Sprintf("max padded tokens per batch (0: the engine's default, %d)", inference.DefaultMaxBatchTokens))
 	prefix := prefixFlag(fs)
-	query := fs.String("query", "", "every call's query (default: a 13-word question; the shared prefix pays with long ones)")
+	query := fs.String("query", "", fmt.Sprintf("every call's query (default: a %d-word question; the shared prefix pays with long ones)", len(strings.Fields(rerankbench.DefaultQuery))))
 	spin := fs.Bool("spin", false, "let ONNX Runtime's idle CPU threads spin (its default; the engine turns spinning off)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {

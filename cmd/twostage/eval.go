@@ -252,8 +252,8 @@ func ensureIndexed(ctx context.Context, st *stages, corpus []eval.Doc, ef *evalF
 	if n > 0 && !ef.reindex {
 		// Reuse, after checking the store holds this corpus and nothing else.
 		if n != len(corpus) {
-			return false, fmt.Errorf("the store %s holds %d documents but the corpus has %d; pass --reindex or another --store: %w",
-				store, n, len(corpus), twostage.ErrInvalidInput)
+			return false, usageErr("the store %s holds %d documents but the corpus has %d; pass --reindex or another --store",
+				store, n, len(corpus))
 		}
 		var sample []string
 		for _, i := range []int{0, len(corpus) / 4, len(corpus) / 2, 3 * len(corpus) / 4, len(corpus) - 1} {
@@ -263,7 +263,7 @@ func ensureIndexed(ctx context.Context, st *stages, corpus []eval.Doc, ef *evalF
 		}
 		if _, err := st.store.Get(ctx, sample); err != nil {
 			if errors.Is(err, twostage.ErrNotFound) {
-				return false, fmt.Errorf("the store %s holds %d other documents, not this corpus; pass --reindex or another --store: %w", store, n, err)
+				return false, usageErr("the store %s holds %d other documents, not this corpus; pass --reindex or another --store", store, n)
 			}
 			return false, err
 		}
@@ -293,14 +293,14 @@ func evalMayWrite(sf *stageFlags, n int) error {
 		if sf.created || (sf.settings != nil && sf.settings.CreatedBy == "eval") {
 			return nil
 		}
-		return fmt.Errorf("eval indexes only into a store it created, and %s was not (it holds %d documents); pass a new --store: %w",
-			sf.store, n, twostage.ErrInvalidInput)
+		return usageErr("eval indexes only into a store it created, and %s was not (it holds %d documents); pass a new --store",
+			sf.store, n)
 	}
 	if spec.SchemeOf(sf.store) == "mem" || n == 0 {
 		return nil // in memory for this run only, or an empty collection
 	}
-	return fmt.Errorf("eval indexes only into a store it created; %s holds %d documents: pass an empty or new --store: %w",
-		sf.store, n, twostage.ErrInvalidInput)
+	return usageErr("eval indexes only into a store it created; %s holds %d documents: pass an empty or new --store",
+		sf.store, n)
 }
 
 // configResult is what running one configuration measured.

@@ -467,18 +467,20 @@ func TestEvalReusesAnIndex(t *testing.T) {
 		t.Errorf("reused index gives other metrics: %q vs %q", m1, m2)
 	}
 
-	// A store holding other documents is refused, also with --reindex.
+	// A store holding other documents is refused, also with --reindex: a
+	// --store that contradicts --data is a usage error (exit 2), found before
+	// any work.
 	other := "mem:" + filepath.Join(t.TempDir(), "other.snap")
 	if code, _, stderr := cli(t, `{"id": "x", "text": "unrelated"}`, "index", "--store", other); code != 0 {
 		t.Fatalf("index: %s", stderr)
 	}
 	code, _, stderr = cli(t, "", "eval", "--data", data, "--store", other)
-	if code != 1 || !strings.Contains(stderr, "holds 1 documents but the corpus has 200") {
+	if code != 2 || !strings.Contains(stderr, "holds 1 documents but the corpus has 200") {
 		t.Errorf("eval over another store: exit %d, stderr %q", code, stderr)
 	}
 	// eval never writes into a store it did not create.
 	code, _, stderr = cli(t, "", "eval", "--data", data, "--store", other, "--reindex")
-	if code != 1 || !strings.Contains(stderr, "eval indexes only into a store it created") {
+	if code != 2 || !strings.Contains(stderr, "eval indexes only into a store it created") {
 		t.Errorf("eval --reindex over another store: exit %d, stderr %q", code, stderr)
 	}
 	if code, out, _ := cli(t, "", "info", "--store", other); code != 0 || !strings.Contains(out, "documents     1\n") {

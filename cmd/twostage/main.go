@@ -4,7 +4,8 @@
 // list.
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage error. Errors go to
-// stderr as one line.
+// stderr as one line. A usage error is a mistake in what was typed, found
+// before any work (usageHelp says it to users).
 package main
 
 import (
@@ -90,7 +91,13 @@ func printHelp(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
 	printSpecs(w)
+	fmt.Fprintln(w, "\n"+usageHelp)
 }
+
+// usageHelp is the exit-code rule, as `twostage help` prints it.
+const usageHelp = `Exit codes: 0 success; 2 a mistake in what was typed, found before any work (a bad flag or spec,
+flags that contradict each other or the store or reranker they name); 1 any other failure (a missing
+model or store, a service down, bad input data).`
 
 // newFlags returns a flag set that reports errors instead of exiting.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {

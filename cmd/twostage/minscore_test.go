@@ -46,3 +46,18 @@ func TestRerankFlagsWithoutRerankAreUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestRerankFlagsOnARerankerWithoutThemAreUsage: per-call rerank options on
+// a reranker that cannot take them (lexical, remote APIs) are a mistake in
+// the command line, found before the search: exit 2, one line naming the
+// flags and the reranker.
+func TestRerankFlagsOnARerankerWithoutThemAreUsage(t *testing.T) {
+	store := indexed(t)
+	args := []string{"search", "--store", store, "--reranker", "lexical", "--max-tokens-per-doc", "8", "--instruction", "x", "learning"}
+	code, _, stderr := cli(t, "", args...)
+	want := "--instruction, --max-tokens-per-doc: the reranker lexical takes no per-call options"
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := lines[len(lines)-1]; code != 2 || !strings.HasPrefix(last, "twostage search: ") || !strings.Contains(last, want) {
+		t.Errorf("%q: exit %d stderr %q; want exit 2 and a last line with %q", args, code, stderr, want)
+	}
+}

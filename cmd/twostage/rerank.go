@@ -35,7 +35,7 @@ func cmdRerank(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := newFlags("rerank", stderr)
 	model := fs.String("model", "", "model directory written by \"twostage convert\", or a name pulled by \"twostage pull\" (required)")
 	query := fs.String("query", "", "the query (required)")
-	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score (default, or -: stdin)")
+	docsPath := fs.String("docs", "", "JSON lines {\"text\": ...} to score, - for stdin (default: stdin)")
 	asJSON := fs.Bool("json", false, "print {\"results\": [{\"index\", \"relevance_score\", \"raw_score\"}, ...]}, highest first")
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt (GPU builds of ONNX Runtime; see ONNXRUNTIME_LIB), or xla (a Hugging Face checkpoint on PJRT)")
 	xo := xlaFlags(fs)

@@ -37,7 +37,7 @@ func addSearchFlags(fs interface {
 	BoolVar(*bool, string, bool, string)
 }) *searchFlags {
 	s := &searchFlags{}
-	fs.IntVar(&s.topN, "top-n", 5, "hits returned, 1 to 10000 (0: 10)")
+	fs.IntVar(&s.topN, "top-n", 5, "hits returned, 1 to 10000")
 	fs.IntVar(&s.candidateK, "candidate-k", 0, "first-stage candidates reranked, at least top-n (0: max(top-n, 50))")
 	fs.Float64Var(&s.minScore, "min-score", 0, "drop reranked hits scoring below this (0..1)")
 	fs.StringVar(&s.filter, "filter", "", `metadata filter as JSON, e.g. {"op":"eq","field":"lang","value":"en"}`)
@@ -120,6 +120,9 @@ func cmdSearch(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			err = cerr
 		}
 	}()
+	if _, ok := st.reranker.(twostage.OptionsReranker); !ok && st.reranker != nil && !opts.Rerank.IsZero() {
+		return usageErr("%s: the reranker %s takes no per-call options; leave them out", strings.Join(rf.set(), ", "), sf.reranker)
+	}
 	if n, err := st.store.Count(ctx); err == nil && n == 0 {
 		fmt.Fprintf(stderr, "twostage: the store %s is empty; run twostage index first\n", sf.store)
 	}

@@ -44,7 +44,19 @@ func specErr(err error) error {
 // errors in the spec being usage errors.
 func openStore(ctx context.Context, s string, info twostage.Info) (*twostage.Store, error) {
 	st, err := spec.OpenStore(ctx, s, info)
-	return st, specErr(err)
+	return st, storeErr(s, err)
+}
+
+// storeErr is specErr for a store: an invalid option of a server or FAISS
+// store (ErrInvalidInput when it opens: a value the backend refuses, or one
+// that differs from what the collection, class or index was created with,
+// e.g. a weaviate ?ef= other than the class's) is a usage error too. A mem
+// store's ErrInvalidInput is its snapshot's content, not the command line.
+func storeErr(s string, err error) error {
+	if err != nil && !errors.Is(err, errUsage) && errors.Is(err, twostage.ErrInvalidInput) && spec.SchemeOf(s) != "mem" {
+		return fmt.Errorf("%w: %w", err, errUsage)
+	}
+	return specErr(err)
 }
 
 func openEmbedder(ctx context.Context, s string) (twostage.Embedder, error) {
@@ -62,7 +74,7 @@ func openReranker(ctx context.Context, s string) (twostage.Reranker, error) {
 func (s *stageFlags) openStore(ctx context.Context, info twostage.Info) (*twostage.Store, error) {
 	if s.readOnly {
 		st, err := spec.OpenStoreReadOnly(ctx, s.store, info)
-		return st, specErr(err)
+		return st, storeErr(s.store, err)
 	}
 	return openStore(ctx, s.store, info)
 }

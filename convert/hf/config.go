@@ -15,10 +15,10 @@ import (
 
 // ErrArchitecture reports a checkpoint whose architecture or configuration
 // (activation, rope scaling, position embedding type...) is not supported.
-var ErrArchitecture = fmt.Errorf("hf: unsupported architecture: %w", errdefs.ErrUnsupported)
+var ErrArchitecture = errdefs.New("hf: unsupported architecture", errdefs.ErrUnsupported)
 
 // ErrConfig reports a config.json that is missing, unreadable or inconsistent.
-var ErrConfig = fmt.Errorf("hf: bad config.json: %w", errdefs.ErrInvalidInput)
+var ErrConfig = errdefs.New("hf: bad config.json", errdefs.ErrInvalidInput)
 
 // Config holds the config.json fields twostage uses. Fields absent from the
 // file keep the Hugging Face defaults that Read fills in.

@@ -259,7 +259,7 @@ func (g *Graph) OpDomain(domain, op string, inputs []string, n int, attrs ...Att
 // caller after Weight returns.
 func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (string, error) {
 	if g.closed {
-		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", errdefs.ErrClosed)
+		return "", fmt.Errorf("onnxgraph: weight: %w", errdefs.ErrClosed)
 	}
 	n := int64(typ.Size())
 	for _, d := range dims {
@@ -297,7 +297,7 @@ func (g *Graph) Weight(name string, typ DataType, dims []int64, data []byte) (st
 // product(dims) * typ.Size() bytes.
 func (g *Graph) WeightFrom(name string, typ DataType, dims []int64, write func(w io.Writer) error) (string, error) {
 	if g.closed {
-		return "", fmt.Errorf("onnxgraph: weight on closed graph: %w", errdefs.ErrClosed)
+		return "", fmt.Errorf("onnxgraph: weight: %w", errdefs.ErrClosed)
 	}
 	n := int64(typ.Size())
 	for _, d := range dims {
@@ -411,7 +411,7 @@ func EncodeFloats(typ DataType, vals []float32) []byte {
 // effect; later calls return errdefs.ErrClosed.
 func (g *Graph) Close() error {
 	if g.closed {
-		return fmt.Errorf("onnxgraph: graph already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("onnxgraph: graph: %w", errdefs.ErrClosed)
 	}
 	g.closed = true
 	var err error
@@ -431,7 +431,7 @@ func (g *Graph) Close() error {
 // removed. The graph is closed afterwards.
 func (g *Graph) Save(modelPath, dataPath string, external bool) error {
 	if g.closed {
-		return fmt.Errorf("onnxgraph: save on closed graph: %w", errdefs.ErrClosed)
+		return fmt.Errorf("onnxgraph: save: %w", errdefs.ErrClosed)
 	}
 	defer g.Close()
 	if err := g.spillW.Flush(); err != nil {

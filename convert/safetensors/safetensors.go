@@ -26,11 +26,11 @@ import (
 var (
 	// ErrMalformed reports a file that is not valid safetensors (bad header
 	// length, bad JSON, offsets outside the file, size not matching shape).
-	ErrMalformed = fmt.Errorf("safetensors: malformed checkpoint: %w", errdefs.ErrInvalidInput)
+	ErrMalformed = errdefs.New("safetensors: malformed checkpoint", errdefs.ErrInvalidInput)
 	// ErrDtype reports a tensor dtype this package cannot convert.
-	ErrDtype = fmt.Errorf("safetensors: unsupported dtype: %w", errdefs.ErrUnsupported)
+	ErrDtype = errdefs.New("safetensors: unsupported dtype", errdefs.ErrUnsupported)
 	// ErrMissing reports a tensor name the checkpoint lacks.
-	ErrMissing = fmt.Errorf("safetensors: missing tensor: %w", errdefs.ErrNotFound)
+	ErrMissing = errdefs.New("safetensors: missing tensor", errdefs.ErrNotFound)
 )
 
 // File names of a Hugging Face checkpoint.
@@ -365,7 +365,7 @@ func (c *Checkpoint) ReadFloat32(name string) ([]float32, *Info, error) {
 // Close closes the files. Later calls return errdefs.ErrClosed.
 func (c *Checkpoint) Close() error {
 	if c.files == nil {
-		return fmt.Errorf("safetensors: checkpoint already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("safetensors: checkpoint: %w", errdefs.ErrClosed)
 	}
 	var errs []error
 	for _, f := range c.files {

@@ -110,7 +110,7 @@ func (w *Writer) Write(data []byte) (int, error) {
 // Close finishes the file; it fails when declared tensor data is missing.
 func (w *Writer) Close() error {
 	if w.f == nil {
-		return fmt.Errorf("safetensors: writer already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("safetensors: writer: %w", errdefs.ErrClosed)
 	}
 	defer func() { w.f = nil }()
 	missing := w.left

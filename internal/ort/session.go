@@ -224,7 +224,7 @@ func (s *Session) Run(inputs, outputs []ortgo.Value) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.s == nil {
-		return fmt.Errorf("ort: run on closed session: %w", errdefs.ErrClosed)
+		return fmt.Errorf("ort: run: %w", errdefs.ErrClosed)
 	}
 	if len(inputs) != len(s.inputs) || len(outputs) != len(s.outputs) {
 		return fmt.Errorf("ort: run with %d inputs and %d outputs, model has %d and %d: %w",
@@ -242,7 +242,7 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.s == nil {
-		return fmt.Errorf("ort: session already closed: %w", errdefs.ErrClosed)
+		return fmt.Errorf("ort: session: %w", errdefs.ErrClosed)
 	}
 	err := s.s.Destroy()
 	s.s = nil

@@ -43,7 +43,7 @@ type Options struct {
 	MinTokens, MedianTokens, MaxTokens int
 	// Seed seeds the workload [1].
 	Seed uint64
-	// Query is every call's query [a 13-word question]. Its length decides
+	// Query is every call's query [DefaultQuery, a 12-word question]. Its length decides
 	// whether the engine's shared query prefix pays
 	// (Engine.SharedPrefix, rerank.MinSharedPrefix).
 	Query string
@@ -264,7 +264,7 @@ func Run(ctx context.Context, dir string, opts *Options) (*Report, error) {
 		o.Seed = 1
 	}
 	if o.Query == "" {
-		o.Query = benchQuery
+		o.Query = DefaultQuery
 	}
 	if o.MinTokens > o.MedianTokens || o.MedianTokens > o.MaxTokens {
 		return nil, fmt.Errorf("rerankbench: token lengths %d <= %d <= %d do not hold: %w", o.MinTokens, o.MedianTokens, o.MaxTokens, errdefs.ErrInvalidInput)
@@ -522,7 +522,8 @@ func benchRaw(ctx context.Context, x inference.Executor, batches []*inference.Ba
 	return row, nil
 }
 
-const benchQuery = "which documents explain how the search model ranks results for this query"
+// DefaultQuery is Options.Query's default, a 12-word question.
+const DefaultQuery = "which documents explain how the search model ranks results for this query"
 
 // benchEngine runs one client per entry of work, each making its calls in
 // turn, on a fresh engine.

@@ -15,15 +15,16 @@ import (
 	"strings"
 
 	"twostage"
+	"twostage/errdefs"
 	"twostage/modeldir"
 )
 
 // ErrUnsupported reports a module or setting twostage cannot reproduce
 // (a Dense projection, max pooling, lowercasing outside the tokenizer...).
-var ErrUnsupported = fmt.Errorf("stconfig: unsupported sentence-transformers setting: %w", twostage.ErrUnsupported)
+var ErrUnsupported = errdefs.New("stconfig: unsupported sentence-transformers setting", twostage.ErrUnsupported)
 
 // ErrMalformed reports a sentence-transformers file that cannot be parsed.
-var ErrMalformed = fmt.Errorf("stconfig: malformed sentence-transformers file: %w", twostage.ErrInvalidInput)
+var ErrMalformed = errdefs.New("stconfig: malformed sentence-transformers file", twostage.ErrInvalidInput)
 
 // File names, relative to the checkpoint directory.
 const (

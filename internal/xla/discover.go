@@ -48,7 +48,7 @@ const PluginEnv = "PJRT_PLUGIN_LIBRARY_PATH"
 const DepsEnv = "TWOSTAGE_DEPS"
 
 // ErrNoPlugin is wrapped by Open's error when no loadable plugin was found.
-var ErrNoPlugin = fmt.Errorf("xla: no PJRT plugin: %w", errdefs.ErrUnsupported)
+var ErrNoPlugin = errdefs.New("xla: no PJRT plugin", errdefs.ErrUnsupported)
 
 // pluginNames are the file names of platform's plugin, in order of preference.
 func pluginNames(platform string) []string {

@@ -128,7 +128,7 @@ func (e *Executor) Prefix(ctx context.Context, prefixes [][]int64) (*Past, error
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
-		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("xla: executor: %w", twostage.ErrClosed)
 	}
 	n, pl := len(prefixes), 1
 	for _, p := range prefixes {
@@ -213,7 +213,7 @@ func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, ma
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
-		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("xla: executor: %w", twostage.ErrClosed)
 	}
 	e.pastMu.Lock()
 	_, live := e.pasts[past]

@@ -4,7 +4,6 @@ package xla
 
 import (
 	"context"
-	"fmt"
 
 	"twostage/errdefs"
 	"twostage/modeldir"
@@ -14,7 +13,7 @@ import (
 const Available = false
 
 // errNoTag is every call's error in a build without the xla tag.
-var errNoTag = fmt.Errorf("xla: the PJRT runtime is not in this build; build with -tags xla: %w", errdefs.ErrUnsupported)
+var errNoTag = errdefs.New("xla: the PJRT runtime is not in this build; build with -tags xla", errdefs.ErrUnsupported)
 
 // Executor runs one checkpoint's model on one PJRT device; this build has
 // no PJRT runtime (build with -tags xla), so none can be opened.

@@ -363,7 +363,7 @@ func (e *Executor) run(ctx context.Context, ids, mask, types []int64, b, s int, 
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
-		return nil, fmt.Errorf("xla: executor closed: %w", twostage.ErrClosed)
+		return nil, fmt.Errorf("xla: executor: %w", twostage.ErrClosed)
 	}
 	B, S := e.Shape(b, s)
 	p, err := e.get(progKey{B: B, S: S})
@@ -492,7 +492,7 @@ func (e *Executor) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return fmt.Errorf("xla: executor already closed: %w", twostage.ErrClosed)
+		return fmt.Errorf("xla: executor: %w", twostage.ErrClosed)
 	}
 	e.closed = true
 	var errs []error

@@ -501,9 +501,9 @@ func encodeJina(query string, docs []string, o *Options) any {
 func decodeResults(body []byte, n int) ([]twostage.Score, error) {
 	var resp struct {
 		Results []struct {
-			Index          *int     `json:"index"`
-			RelevanceScore *float64 `json:"relevance_score"`
-			RawScore       *float64 `json:"raw_score"`
+			Index          *int            `json:"index"`
+			RelevanceScore *float64        `json:"relevance_score"`
+			RawScore       json.RawMessage `json:"raw_score"` // absent (nil) unless twostage; never null
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
@@ -519,7 +519,11 @@ func decodeResults(body []byte, n int) ([]twostage.Score, error) {
 		}
 		raw := *res.RelevanceScore
 		if res.RawScore != nil {
-			raw = *res.RawScore
+			var r *float64
+			if err := json.Unmarshal(res.RawScore, &r); err != nil || r == nil {
+				return nil, fmt.Errorf("result %d has raw_score %s, want a number", i, res.RawScore)
+			}
+			raw = *r
 		}
 		items[i] = scored{*res.Index, *res.RelevanceScore, raw}
 	}
