@@ -37,7 +37,7 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 func classify(op, collection string, err error, attempts int) error {
 	switch codeOf(err) {
 	case codes.Unavailable:
-		return fmt.Errorf("qdrantstore: %s: server unavailable after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
+		return fmt.Errorf("qdrantstore: %s: gave up after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("qdrantstore: %s: server timed out: %w: %w", op, twostage.ErrUnavailable, err)
 	case codes.ResourceExhausted:

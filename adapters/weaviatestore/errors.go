@@ -84,7 +84,7 @@ func (d *Driver) do(ctx context.Context, op string, call func(context.Context) e
 
 func classify(op, class string, err error, attempts int) error {
 	if unreachable(err) {
-		return fmt.Errorf("weaviatestore: %s: server unavailable after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
+		return fmt.Errorf("weaviatestore: %s: gave up after %d attempts: %w: %w", op, attempts, twostage.ErrUnavailable, err)
 	}
 	var we *fault.WeaviateClientError
 	if errors.As(err, &we) {

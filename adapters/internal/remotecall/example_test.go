@@ -16,7 +16,7 @@ func ExampleDo() {
 	err := remotecall.Do(context.Background(), "mystore", "search", retry.Policy{Attempts: 2, Initial: time.Millisecond},
 		func(err error) bool { return errors.Is(err, errUnavailable) },
 		func(context.Context) error { tries++; return errUnavailable },
-		func(err error) error { return fmt.Errorf("mystore: search: server unavailable: %w", err) })
+		func(err error) error { return fmt.Errorf("mystore: search: gave up: %w", err) })
 	fmt.Println(tries, err)
-	// Output: 2 mystore: search: server unavailable: unavailable
+	// Output: 2 mystore: search: gave up: unavailable
 }
