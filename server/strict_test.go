@@ -165,3 +165,29 @@ func TestRerankOptionsWithoutRerank(t *testing.T) {
 		t.Errorf("%s %q, want invalid_input with %q", got.Code, got.Message, want)
 	}
 }
+
+// TestMaxChunksPerDocWithoutOptions: Cohere v1's max_chunks_per_doc caps
+// the chunks a long document is scored in. A reranker that takes no
+// per-call options (lexical, a remote API) does not chunk here, so a Cohere
+// v1 client that sends it is served, with the scores it gets without it;
+// twostage's own options beside it are still refused there.
+func TestMaxChunksPerDocWithoutOptions(t *testing.T) {
+	e := start(t, baseConfig, nil, nil)
+	docs := `"documents":["the red planet mars","a blue planet","red red wine"]`
+	plain := e.do("POST", "/v1/rerank", `{"model":"rerank-english-v3.0","query":"red planet",`+docs+`}`, "")
+	capped := e.do("POST", "/v1/rerank", `{"model":"rerank-english-v3.0","query":"red planet",`+docs+`,"max_chunks_per_doc":10}`, "")
+	if plain.status != 200 || capped.status != 200 {
+		t.Fatalf("without max_chunks_per_doc %d %s; with it %d %s; want 200 both", plain.status, plain.body, capped.status, capped.body)
+	}
+	results := func(b []byte) string { // the answer less its random id
+		s := string(b)
+		return s[strings.Index(s, `"results"`):]
+	}
+	if results(capped.body) != results(plain.body) {
+		t.Errorf("with max_chunks_per_doc %s, want as without %s", capped.body, plain.body)
+	}
+	r := e.do("POST", "/v1/rerank", `{"query":"red planet",`+docs+`,"max_chunks_per_doc":10,"instruction":"x"}`, "")
+	if got := r.errorBody(t); r.status != 400 || got.Code != "unsupported" {
+		t.Errorf("max_chunks_per_doc with instruction on lexical: %d %s, want 400 unsupported", r.status, r.body)
+	}
+}
