@@ -416,9 +416,6 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(scores) != len(docs) {
-		return fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), twostage.ErrUnavailable)
-	}
 	res := make([]RerankResult, len(docs))
 	for i, sc := range scores {
 		res[i] = RerankResult{Index: i, RelevanceScore: sc.Score, RawScore: sc.Raw, Chunk: sc.Chunk}

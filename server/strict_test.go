@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -189,5 +190,27 @@ func TestMaxChunksPerDocWithoutOptions(t *testing.T) {
 	r := e.do("POST", "/v1/rerank", `{"query":"red planet",`+docs+`,"max_chunks_per_doc":10,"instruction":"x"}`, "")
 	if got := r.errorBody(t); r.status != 400 || got.Code != "unsupported" {
 		t.Errorf("max_chunks_per_doc with instruction on lexical: %d %s, want 400 unsupported", r.status, r.body)
+	}
+}
+
+// nanReranker scores every document NaN, as a broken model might.
+type nanReranker struct{}
+
+func (nanReranker) Rerank(ctx context.Context, q string, docs []string) ([]twostage.Score, error) {
+	out := make([]twostage.Score, len(docs))
+	for i := range out {
+		out[i].Score = math.NaN()
+	}
+	return out, nil
+}
+
+// TestRerankNaNScores: a reranker's NaN score is its failure, 503
+// unavailable on the rerank endpoint as on a search (the cause goes to the
+// log), not a 500 from the JSON encoder.
+func TestRerankNaNScores(t *testing.T) {
+	e := start(t, "rerankers: {default: nan}\n", nil, map[string]twostage.Reranker{"nan": nanReranker{}})
+	r := e.do("POST", "/v1/rerank", `{"query":"q","documents":["a q","b"]}`, "")
+	if got := r.errorBody(t); r.status != 503 || got.Code != "unavailable" {
+		t.Errorf("%d %s, want 503 unavailable", r.status, r.body)
 	}
 }
