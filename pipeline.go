@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -39,9 +38,9 @@ type Score struct {
 // Reranker scores documents against a query. Implementations are in package
 // rerank (the shared ONNX engine, remote APIs, the model-free lexical one).
 // Rerank returns one Score per document, aligned with docs; zero documents
-// give an empty result. It is safe for concurrent use. Pipeline.Search
-// treats a NaN Score as a failure of the reranker (ErrUnavailable, under
-// the OnRerankError policy).
+// give an empty result. It is safe for concurrent use. RerankWith, and so
+// Pipeline.Search, treats a NaN Score as a failure of the reranker
+// (ErrUnavailable, under the OnRerankError policy).
 type Reranker interface {
 	Rerank(ctx context.Context, query string, docs []string) ([]Score, error)
 }
@@ -304,16 +303,7 @@ func (p *Pipeline) rerank(ctx context.Context, query string, hits []Hit, opts Re
 		}
 		return nil, err
 	}
-	if len(scores) != len(docs) {
-		return nil, fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), ErrUnavailable)
-	}
-	for i, s := range scores {
-		// NaN would fail every MinScore comparison and drop the hit unseen.
-		if math.IsNaN(s.Score) {
-			return nil, fmt.Errorf("reranker scored document %q NaN: %w", hits[i].ID, ErrUnavailable)
-		}
-	}
-	return scores, nil
+	return scores, nil // RerankWith checked their count and NaN
 }
 
 // applyScores sets the rerank scores, drops hits under minScore and sorts by

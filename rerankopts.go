@@ -3,6 +3,7 @@ package twostage
 import (
 	"context"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -90,15 +91,31 @@ type OptionsReranker interface {
 
 // RerankWith reranks docs with r under opts: zero options call r.Rerank;
 // otherwise r must implement OptionsReranker, or the error wraps
-// ErrUnsupported. Invalid options wrap ErrInvalidInput.
+// ErrUnsupported. Invalid options wrap ErrInvalidInput. An answer no
+// working reranker gives, a score count other than len(docs) or a NaN
+// score, is r's failure (ErrUnavailable): Pipeline.Search, the server's
+// rerank endpoints and fallback chains all rerank through it.
 func RerankWith(ctx context.Context, r Reranker, query string, docs []string, opts RerankOptions) ([]Score, error) {
+	var scores []Score
+	var err error
 	if opts.IsZero() {
-		return r.Rerank(ctx, query, docs)
+		scores, err = r.Rerank(ctx, query, docs)
+	} else if err = opts.checkFor(r); err == nil {
+		scores, err = r.(OptionsReranker).RerankWith(ctx, query, docs, opts)
 	}
-	if err := opts.checkFor(r); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return r.(OptionsReranker).RerankWith(ctx, query, docs, opts)
+	if len(scores) != len(docs) {
+		return nil, fmt.Errorf("twostage: reranker returned %d scores for %d documents: %w", len(scores), len(docs), ErrUnavailable)
+	}
+	for i, s := range scores {
+		// NaN would fail every MinScore comparison and drop its hit unseen.
+		if math.IsNaN(s.Score) {
+			return nil, fmt.Errorf("twostage: reranker scored document %d NaN: %w", i, ErrUnavailable)
+		}
+	}
+	return scores, nil
 }
 
 // checkFor returns the error RerankWith refuses opts with for r: nil for

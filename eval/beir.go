@@ -216,7 +216,8 @@ type record struct {
 }
 
 // recordKeys are the keys of a record that are read; BEIR's others
-// (metadata) are passed over, but one near these is refused.
+// (metadata) are passed over, but one near a read key the line lacks is
+// refused (validate.Misspelt).
 var recordKeys = []string{"_id", "title", "text"}
 
 func decodeRecord(line int, b []byte, seen map[string]int) (record, string, error) {
@@ -249,8 +250,8 @@ func decodeRecord(line int, b []byte, seen map[string]int) (record, string, erro
 
 // ReadCorpus reads corpus.jsonl: one JSON object a line with "_id" (string
 // or number), "text" and an optional "title"; other fields (BEIR's
-// metadata) are ignored, but one near these ("tilte") is an error. Errors
-// name the line.
+// metadata) are ignored, but one near a read key the line lacks ("tilte"
+// without "title") is an error. Errors name the line.
 func ReadCorpus(r io.Reader) ([]Doc, error) {
 	return readRecords(r, func(line int, id string, rec record) (Doc, error) {
 		d := Doc{ID: id, Text: *rec.Text}
@@ -265,8 +266,8 @@ func ReadCorpus(r io.Reader) ([]Doc, error) {
 }
 
 // ReadQueries reads queries.jsonl: one JSON object a line with "_id" and
-// "text"; other fields are ignored, but one near these is an error. An
-// empty query text is an error.
+// "text"; other fields are ignored, but one near a read key the line
+// lacks is an error. An empty query text is an error.
 func ReadQueries(r io.Reader) ([]Query, error) {
 	return readRecords(r, func(line int, id string, rec record) (Query, error) {
 		if strings.TrimSpace(*rec.Text) == "" {

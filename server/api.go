@@ -222,7 +222,10 @@ type RerankRequest struct {
 	MaxTokensPerDoc *int `json:"max_tokens_per_doc"`
 	// MaxChunksPerDoc is Cohere v1's: a long document is scored in at most
 	// this many chunks, its best chunk's score its own. It is "long_documents":
-	// "chunk" with "max_chunks".
+	// "chunk" with "max_chunks". Sent alone (no twostage option beside it)
+	// to a reranker that takes no per-call options (lexical, a remote API),
+	// which does not chunk here, the cap is met and the request is served
+	// as without it, so Cohere v1 clients need no change.
 	MaxChunksPerDoc *int `json:"max_chunks_per_doc"`
 	// Priority is Cohere v2's scheduling hint under load; it does not change
 	// results, and this server serves requests in arrival order.
@@ -233,6 +236,8 @@ type RerankRequest struct {
 
 	texts []string               // what is ranked, per document
 	opts  twostage.RerankOptions // RerankFields, as checked by decodeRerank
+	// capOnly: opts are max_chunks_per_doc's alone (see MaxChunksPerDoc).
+	capOnly bool
 }
 
 // RerankFields are the per-call rerank options of /v1/rerank, /v2/rerank
@@ -309,6 +314,7 @@ func decodeRerank(data []byte, maxDocs int) (*RerankRequest, error) {
 		case opts.MaxChunks != 0 && opts.MaxChunks != *n:
 			return nil, badRequest("invalid_input", `"max_chunks_per_doc" %d and "max_chunks" %d differ; send one`, *n, opts.MaxChunks)
 		}
+		req.capOnly = opts.IsZero()
 		opts.LongDocuments, opts.MaxChunks = twostage.Chunk, *n
 	}
 	req.opts = opts
@@ -401,13 +407,14 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.rerankDocs.Observe(float64(len(docs)))
 	ctx, rep := fallback.Track(r.Context())
 	t := time.Now()
-	scores, err := twostage.RerankWith(ctx, rr, query, docs, req.opts)
+	opts := req.opts
+	if _, ok := rr.(twostage.OptionsReranker); !ok && req.capOnly {
+		opts = twostage.RerankOptions{} // max_chunks_per_doc alone: rr does not chunk
+	}
+	scores, err := twostage.RerankWith(ctx, rr, query, docs, opts)
 	s.metrics.stage.WithLabelValues("rerank").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return err
-	}
-	if len(scores) != len(docs) {
-		return fmt.Errorf("reranker returned %d scores for %d documents: %w", len(scores), len(docs), twostage.ErrUnavailable)
 	}
 	res := make([]RerankResult, len(docs))
 	for i, sc := range scores {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +164,53 @@ func TestRerankOptionsWithoutRerank(t *testing.T) {
 	}
 	if got, want := r.errorBody(t), `"instruction", "max_tokens_per_doc" with "no_rerank"`; got.Code != "invalid_input" || !strings.Contains(got.Message, want) {
 		t.Errorf("%s %q, want invalid_input with %q", got.Code, got.Message, want)
+	}
+}
+
+// TestMaxChunksPerDocWithoutOptions: Cohere v1's max_chunks_per_doc caps
+// the chunks a long document is scored in. A reranker that takes no
+// per-call options (lexical, a remote API) does not chunk here, so a Cohere
+// v1 client that sends it is served, with the scores it gets without it;
+// twostage's own options beside it are still refused there.
+func TestMaxChunksPerDocWithoutOptions(t *testing.T) {
+	e := start(t, baseConfig, nil, nil)
+	docs := `"documents":["the red planet mars","a blue planet","red red wine"]`
+	plain := e.do("POST", "/v1/rerank", `{"model":"rerank-english-v3.0","query":"red planet",`+docs+`}`, "")
+	capped := e.do("POST", "/v1/rerank", `{"model":"rerank-english-v3.0","query":"red planet",`+docs+`,"max_chunks_per_doc":10}`, "")
+	if plain.status != 200 || capped.status != 200 {
+		t.Fatalf("without max_chunks_per_doc %d %s; with it %d %s; want 200 both", plain.status, plain.body, capped.status, capped.body)
+	}
+	results := func(b []byte) string { // the answer less its random id
+		s := string(b)
+		return s[strings.Index(s, `"results"`):]
+	}
+	if results(capped.body) != results(plain.body) {
+		t.Errorf("with max_chunks_per_doc %s, want as without %s", capped.body, plain.body)
+	}
+	r := e.do("POST", "/v1/rerank", `{"query":"red planet",`+docs+`,"max_chunks_per_doc":10,"instruction":"x"}`, "")
+	if got := r.errorBody(t); r.status != 400 || got.Code != "unsupported" {
+		t.Errorf("max_chunks_per_doc with instruction on lexical: %d %s, want 400 unsupported", r.status, r.body)
+	}
+}
+
+// nanReranker scores every document NaN, as a broken model might.
+type nanReranker struct{}
+
+func (nanReranker) Rerank(ctx context.Context, q string, docs []string) ([]twostage.Score, error) {
+	out := make([]twostage.Score, len(docs))
+	for i := range out {
+		out[i].Score = math.NaN()
+	}
+	return out, nil
+}
+
+// TestRerankNaNScores: a reranker's NaN score is its failure, 503
+// unavailable on the rerank endpoint as on a search (the cause goes to the
+// log), not a 500 from the JSON encoder.
+func TestRerankNaNScores(t *testing.T) {
+	e := start(t, "rerankers: {default: nan}\n", nil, map[string]twostage.Reranker{"nan": nanReranker{}})
+	r := e.do("POST", "/v1/rerank", `{"query":"q","documents":["a q","b"]}`, "")
+	if got := r.errorBody(t); r.status != 503 || got.Code != "unavailable" {
+		t.Errorf("%d %s, want 503 unavailable", r.status, r.body)
 	}
 }

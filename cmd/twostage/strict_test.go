@@ -50,14 +50,14 @@ func TestLineReadersRefuseMisspeltKeys(t *testing.T) {
 	if code, _, stderr := cli(t, corpusLine, "embed", "--embedder", "hash:16"); code != 0 {
 		t.Errorf("embed a corpus line: exit %d %q, want 0", code, stderr)
 	}
-	code, _, stderr := cli(t, corpusLine+`{"text":"a","txet":"b"}`+"\n", "embed", "--embedder", "hash:16")
+	code, _, stderr := cli(t, corpusLine+`{"txet":"b"}`+"\n", "embed", "--embedder", "hash:16")
 	if want := `line 2: unknown field "txet" (did you mean "text"?)`; code != 2 || !strings.Contains(stderr, want) {
 		t.Errorf("embed txet: exit %d %q, want 2 and %q", code, stderr, want)
 	}
 	if _, err := readTextLines(strings.NewReader(corpusLine)); err != nil {
 		t.Errorf("rerank --docs a corpus line: %v", err)
 	}
-	_, err := readTextLines(strings.NewReader(corpusLine + `{"text":"a","texts":["b"]}` + "\n"))
+	_, err := readTextLines(strings.NewReader(corpusLine + `{"texts":["b"]}` + "\n"))
 	if want := `documents line 2: unknown field "texts" (did you mean "text"?)`; !errors.Is(err, twostage.ErrInvalidInput) || err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("rerank --docs texts: %v, want ErrInvalidInput with %q", err, want)
 	}

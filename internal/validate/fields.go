@@ -117,12 +117,15 @@ func JSONKeys(v any) []string {
 }
 
 // Misspelt returns the first key of the JSON object obj (in sorted order)
-// that is not in known but near one of them (Near), or "": a reader that
-// passes over keys it does not read, such as a corpus line's id and
-// metadata, refuses the likely typos of the keys it does read ("pari" for
-// "pair") rather than drop them (UnknownFieldMessage says so). A key that
-// matches a known one without regard to case is known, as encoding/json
-// takes it. obj that is not an object gives "": the decoder reports it.
+// that is not in known but near one of them that obj lacks (Near), or "":
+// a reader that passes over keys it does not read, such as a corpus line's
+// id and metadata, refuses the likely typos of the keys it does read
+// ("pari" for "pair") rather than drop them (UnknownFieldMessage says so).
+// A key near a read key that obj also holds is another key, not a typo of
+// it ("id" or "pid" beside BEIR's "_id"): the read key is read and nothing
+// is dropped. Keys match known ones without regard to case, as
+// encoding/json takes them. obj that is not an object gives "": the
+// decoder reports it.
 func Misspelt(obj []byte, known []string) string {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(obj, &m) != nil {
@@ -133,11 +136,17 @@ func Misspelt(obj []byte, known []string) string {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	for _, k := range keys {
-		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
-			continue
+	has := func(names []string, k string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) })
+	}
+	var absent []string
+	for _, n := range known {
+		if !has(keys, n) {
+			absent = append(absent, n)
 		}
-		if Near(k, known) != "" {
+	}
+	for _, k := range keys {
+		if !has(known, k) && Near(k, absent) != "" {
 			return k
 		}
 	}

@@ -78,9 +78,27 @@ func TestMisspelt(t *testing.T) {
 		{`{"text":"a","pari":"b"}`, "pari"},
 		{`{"txt":"a","zpair":"b"}`, "txt"},
 		{`[1,2]`, ""},
+		// A key near a read key that the object also holds is another key:
+		// the read key is read, nothing is dropped.
+		{`{"text":"a","texts":["b"]}`, ""},
+		{`{"TEXT":"a","next":"b"}`, ""},
+		{`{"texts":["b"]}`, "texts"},
+		{`{"text":"a","pair":"b","pairs":"c"}`, ""},
+		{`{"text":"a","pairs":"c"}`, "pairs"},
 	} {
 		if got := Misspelt([]byte(tc.obj), known); got != tc.want {
 			t.Errorf("Misspelt(%s) = %q, want %q", tc.obj, got, tc.want)
+		}
+	}
+	// BEIR's read keys: ids beside "_id" are not misspellings of it.
+	beir := []string{"_id", "title", "text"}
+	for _, tc := range []struct{ obj, want string }{
+		{`{"_id":"1","id":"x","qid":"y","pid":"z","text":"a"}`, ""},
+		{`{"_id":"1","tilte":"T","text":"a"}`, "tilte"},
+		{`{"id":"1","text":"a"}`, "id"},
+	} {
+		if got := Misspelt([]byte(tc.obj), beir); got != tc.want {
+			t.Errorf("Misspelt(%s, BEIR) = %q, want %q", tc.obj, got, tc.want)
 		}
 	}
 }
