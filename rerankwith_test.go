@@ -36,13 +36,15 @@ func TestRerankWithRefusesBrokenScores(t *testing.T) {
 			t.Errorf("RerankWith(%+v) = %v, %v; want ErrUnavailable", b, got, err)
 		}
 	}
-	c, err := fallback.New(fallback.Stage{Name: "nan", Reranker: brokenReranker{}}, fallback.Stage{Name: "lexical", Reranker: rerank.NewLexical()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, rep := fallback.Track(ctx)
-	got, err := c.Rerank(ctx, "b", docs)
-	if err != nil || rep.Served() != "lexical" || len(got) != 2 || math.IsNaN(got[1].Score) {
-		t.Errorf("chain after a NaN stage: %v, %v, served by %q; want lexical's scores", got, err, rep.Served())
+	for _, b := range []brokenReranker{{}, {short: true}} {
+		c, err := fallback.New(fallback.Stage{Name: "broken", Reranker: b}, fallback.Stage{Name: "lexical", Reranker: rerank.NewLexical()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, rep := fallback.Track(ctx)
+		got, err := c.Rerank(ctx, "b", docs)
+		if err != nil || rep.Served() != "lexical" || len(got) != 2 || math.IsNaN(got[1].Score) {
+			t.Errorf("chain after a broken stage %+v: %v, %v, served by %q; want lexical's scores", b, got, err, rep.Served())
+		}
 	}
 }

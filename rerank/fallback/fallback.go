@@ -178,14 +178,9 @@ func (c *Chain) try(ctx context.Context, s Stage, query string, docs []string, o
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		defer cancel()
 	}
-	scores, err := twostage.RerankWith(ctx, s.Reranker, query, docs, opts)
-	if err != nil {
-		return nil, err
-	}
-	if len(scores) != len(docs) {
-		return nil, fmt.Errorf("returned %d scores for %d documents: %w", len(scores), len(docs), twostage.ErrUnavailable)
-	}
-	return scores, nil
+	// RerankWith fails a wrong score count or a NaN score as ErrUnavailable,
+	// so such a stage is moved past like one that errs.
+	return twostage.RerankWith(ctx, s.Reranker, query, docs, opts)
 }
 
 // Close closes every stage that has a Close method, joining their errors.
