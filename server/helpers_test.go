@@ -161,6 +161,26 @@ func (r response) decode(t testing.TB, v any) {
 	}
 }
 
+// invalidInput checks that the response is a 400 invalid_input whose
+// message holds every one of want, and returns its message.
+func (r response) invalidInput(t testing.TB, want ...string) string {
+	t.Helper()
+	if r.status != 400 {
+		t.Errorf("status %d %s, want 400", r.status, r.body)
+		return ""
+	}
+	got := r.errorBody(t)
+	if got.Code != "invalid_input" {
+		t.Errorf("code %q (%q), want invalid_input", got.Code, got.Message)
+	}
+	for _, w := range want {
+		if !strings.Contains(got.Message, w) {
+			t.Errorf("message %q lacks %q", got.Message, w)
+		}
+	}
+	return got.Message
+}
+
 // errorBody checks that the response is a JSON error and returns it.
 func (r response) errorBody(t testing.TB) server.ErrorDetail {
 	t.Helper()

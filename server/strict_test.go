@@ -33,21 +33,9 @@ func TestUnknownFieldsRefused(t *testing.T) {
 		{"rerank v2 voyage top_k", "POST", "/v2/rerank", `{"query":"q","documents":["a q"],"top_k":1}`, []string{`unknown field "top_k"`, `"top_n"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(tc.method, tc.path, tc.body, "")
-			if r.status != 400 {
-				t.Fatalf("%s: status %d %s, want 400", tc.body, r.status, r.body)
-			}
-			got := r.errorBody(t)
-			if got.Code != "invalid_input" {
-				t.Errorf("code %q, want invalid_input", got.Code)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(got.Message, w) {
-					t.Errorf("message %q lacks %q", got.Message, w)
-				}
-			}
-			if strings.Contains(tc.name, "search no near name") && strings.Contains(got.Message, "did you mean") {
-				t.Errorf("message %q suggests a name for colour", got.Message)
+			msg := e.do(tc.method, tc.path, tc.body, "").invalidInput(t, tc.want...)
+			if strings.Contains(tc.name, "search no near name") && strings.Contains(msg, "did you mean") {
+				t.Errorf("message %q suggests a name for colour", msg)
 			}
 		})
 	}
@@ -116,14 +104,7 @@ func TestRerankVendorFields(t *testing.T) {
 		{`{"query":"q","documents":["a"],"max_chunks_per_doc":3,"long_documents":"truncate"}`, `"max_chunks_per_doc" asks for "long_documents": "chunk"`},
 		{`{"query":"q","documents":["a"],"max_chunks_per_doc":3,"max_chunks":4}`, `"max_chunks_per_doc" 3 and "max_chunks" 4 differ`},
 	} {
-		r := e.do("POST", "/v1/rerank", tc.body, "")
-		if r.status != 400 {
-			t.Errorf("%s: %d %s, want 400", tc.body, r.status, r.body)
-			continue
-		}
-		if got := r.errorBody(t); got.Code != "invalid_input" || !strings.Contains(got.Message, tc.want) {
-			t.Errorf("%s: %s %q, want invalid_input with %q", tc.body, got.Code, got.Message, tc.want)
-		}
+		t.Run(tc.body, func(t *testing.T) { e.do("POST", "/v1/rerank", tc.body, "").invalidInput(t, tc.want) })
 	}
 }
 
@@ -139,14 +120,7 @@ func TestMinScoreWithoutRerank(t *testing.T) {
 		{`{"query":"red planet","collection":"plain","min_score":0.5}`, "min score 0.5"},
 		{`{"vector":` + vec + `,"collection":"docs","min_score":0.5}`, "min score 0.5"},
 	} {
-		r := e.do("POST", "/v1/search", tc.body, "")
-		if r.status != 400 {
-			t.Errorf("%s: %d %s, want 400", tc.body, r.status, r.body)
-			continue
-		}
-		if got := r.errorBody(t); got.Code != "invalid_input" || !strings.Contains(got.Message, tc.want) {
-			t.Errorf("%s: %s %q, want invalid_input with %q", tc.body, got.Code, got.Message, tc.want)
-		}
+		t.Run(tc.body, func(t *testing.T) { e.do("POST", "/v1/search", tc.body, "").invalidInput(t, tc.want) })
 	}
 	if r := e.do("POST", "/v1/search", `{"query":"red planet","collection":"docs","no_rerank":true,"min_score":0}`, ""); r.status != 200 {
 		t.Errorf("no_rerank with min_score 0: %d %s, want 200", r.status, r.body)
@@ -158,13 +132,8 @@ func TestMinScoreWithoutRerank(t *testing.T) {
 func TestRerankOptionsWithoutRerank(t *testing.T) {
 	e := start(t, baseConfig, nil, nil)
 	e.index("docs")
-	r := e.do("POST", "/v1/search", `{"query":"red planet","no_rerank":true,"instruction":"x","max_tokens_per_doc":8}`, "")
-	if r.status != 400 {
-		t.Fatalf("%d %s, want 400", r.status, r.body)
-	}
-	if got, want := r.errorBody(t), `"instruction", "max_tokens_per_doc" with "no_rerank"`; got.Code != "invalid_input" || !strings.Contains(got.Message, want) {
-		t.Errorf("%s %q, want invalid_input with %q", got.Code, got.Message, want)
-	}
+	e.do("POST", "/v1/search", `{"query":"red planet","no_rerank":true,"instruction":"x","max_tokens_per_doc":8}`, "").
+		invalidInput(t, `"instruction", "max_tokens_per_doc" with "no_rerank"`)
 }
 
 // TestMaxChunksPerDocWithoutOptions: Cohere v1's max_chunks_per_doc caps
