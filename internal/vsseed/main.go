@@ -33,6 +33,7 @@ import (
 	"twostage/convert"
 	"twostage/embed"
 	"twostage/faisslocal"
+	"twostage/internal/cputime"
 	"twostage/internal/tinymodel"
 	"twostage/modeldir"
 	"twostage/rerank"
@@ -291,11 +292,4 @@ func run(args []string) error {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // cpuSeconds is the process's user plus system CPU time so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
-}
+func cpuSeconds() float64 { return cputime.Process().Seconds() }
