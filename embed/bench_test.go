@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"twostage/inference"
+	"twostage/internal/benchenv"
 	"twostage/internal/ort"
 	"twostage/internal/record"
 	"twostage/internal/testassets"
@@ -62,10 +61,7 @@ type recordedBatch struct {
 //	go test -run '^$' -bench ONNXVsRawORT -benchtime 4x ./embed
 func BenchmarkONNXVsRawORT(b *testing.B) {
 	testassets.ONNXRuntime(b)
-	n := 1024
-	if v, err := strconv.Atoi(os.Getenv("TWOSTAGE_BENCH_TEXTS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchenv.Int("TWOSTAGE_BENCH_TEXTS", 1024)
 	dir := tinymodel.ModelSpec(b, miniLM, nil)
 	texts := benchTexts(n, 1)
 	ctx := context.Background()
