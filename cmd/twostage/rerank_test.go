@@ -185,6 +185,16 @@ func TestXLAFlagsWithoutProviderXLA(t *testing.T) {
 	}
 }
 
+// TestXLAFlagsWithProviderXLAInCaps: the provider is named in any case, as
+// everywhere else, so --provider XLA takes the xla flags.
+func TestXLAFlagsWithProviderXLAInCaps(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	code, _, stderr := cli(t, "", "rerank", "--model", absent, "--query", "q", "--provider", "XLA", "--family", "qwen3-reranker")
+	if code == 0 || strings.Contains(stderr, "are for --provider xla") {
+		t.Errorf("--provider XLA --family: exit %d, %q; want the absent model's error, not the flags refused", code, stderr)
+	}
+}
+
 // TestSearchWithONNXReranker runs the Pipeline through `search --reranker
 // onnx:DIR`: the hits must carry the engine's scores, highest first.
 func TestSearchWithONNXReranker(t *testing.T) {

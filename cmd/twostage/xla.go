@@ -2,7 +2,9 @@ package main
 
 import (
 	"flag"
+	"strings"
 
+	"twostage/inference"
 	"twostage/rerank"
 )
 
@@ -20,9 +22,10 @@ func xlaFlags(fs *flag.FlagSet) *xlaOpts {
 	}
 }
 
-// check refuses the flags with another provider than xla.
+// check refuses the flags with another provider than xla (named in any
+// case, as the engine takes it).
 func (x *xlaOpts) check(provider string) error {
-	if provider != "xla" && (*x.platform != "" || *x.compute != "" || *x.family != "") {
+	if !strings.EqualFold(provider, inference.ProviderXLA) && (*x.platform != "" || *x.compute != "" || *x.family != "") {
 		return usageErr("--platform, --compute and --family are for --provider xla, not %s", provider)
 	}
 	return nil
