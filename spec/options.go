@@ -101,11 +101,7 @@ func serverSpec(scheme, spec, what string, keys ...string) (addr, name string, q
 		return "", "", nil, badf("%s store options %q: %v", scheme, query, err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
-		known := false
-		for _, want := range keys {
-			known = known || k == want
-		}
-		if !known {
+		if !slices.Contains(keys, k) {
 			return "", "", nil, badf("%s store: unknown option %q (known: %s)", scheme, k, strings.Join(keys, ", "))
 		}
 		if len(q[k]) > 1 {
