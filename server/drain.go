@@ -14,16 +14,12 @@ func (s *Server) drain(errc <-chan error) error {
 		return nil
 	}
 	s.log.Info("server: draining: /readyz answers 503, requests still served", "drain", s.cfg.ShutdownDrain)
-	var end <-chan time.Time
+	after := time.After // since Go 1.23 its timer is collected once unreferenced
 	if s.drainAfter != nil {
-		end = s.drainAfter(s.cfg.ShutdownDrain)
-	} else {
-		t := time.NewTimer(s.cfg.ShutdownDrain)
-		defer t.Stop()
-		end = t.C
+		after = s.drainAfter
 	}
 	select {
-	case <-end:
+	case <-after(s.cfg.ShutdownDrain):
 		return nil
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
