@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestDo: concurrent callers of a key share one build and its result, an
@@ -66,7 +67,7 @@ func TestValuesWaits(t *testing.T) {
 	select {
 	case v := <-done:
 		t.Fatalf("Values returned %v while the build ran", v)
-	default:
+	case <-time.After(50 * time.Millisecond): // time for Values to have returned, had it not waited
 	}
 	close(release)
 	if v := <-done; !slices.Equal(v, []string{"one"}) {
