@@ -40,7 +40,7 @@ func (e *Executor) RunPrefixed(ctx context.Context, prefixes [][]int64, index []
 	if err := e.check(ids, mask, nil, b, s); err != nil {
 		return nil, err
 	}
-	if err := e.checkPrefixes(prefixes, index, mask, b, s); err != nil {
+	if err := e.checkRows(prefixes, index, mask, b, s); err != nil { // Prefix checks the prefixes
 		return nil, err
 	}
 	past, err := e.Prefix(ctx, prefixes)
@@ -122,7 +122,7 @@ func (e *Executor) Prefix(ctx context.Context, prefixes [][]int64) (*Past, error
 	if !modeldir.IsDecoder(e.desc.Family) {
 		return nil, fmt.Errorf("xla: family %s continues no prefix: %w", e.desc.Family, twostage.ErrUnsupported)
 	}
-	if err := e.checkPrefixes(prefixes, nil, nil, 0, 0); err != nil {
+	if err := e.checkPrefixes(prefixes); err != nil {
 		return nil, err
 	}
 	e.mu.RLock()
@@ -274,11 +274,11 @@ func (e *Executor) RunPast(ctx context.Context, past *Past, index []int, ids, ma
 	return res, nil
 }
 
-// checkPrefixes validates the prefixes of a [b, s] batch and its rows'
-// index into them.
-func (e *Executor) checkPrefixes(prefixes [][]int64, index []int, mask []int64, b, s int) error {
-	if len(prefixes) == 0 || len(index) != b {
-		return badPrefix("%d prefixes and %d prefix indexes for %d rows", len(prefixes), len(index), b)
+// checkPrefixes validates a batch's distinct prefixes: at least one, each
+// of tokens in the vocabulary and leaving a token under the max length.
+func (e *Executor) checkPrefixes(prefixes [][]int64) error {
+	if len(prefixes) == 0 {
+		return badPrefix("no prefixes")
 	}
 	V := int64(e.model.Config.VocabSize)
 	for _, p := range prefixes {
@@ -291,11 +291,11 @@ func (e *Executor) checkPrefixes(prefixes [][]int64, index []int, mask []int64, 
 			}
 		}
 	}
-	return e.checkRows(prefixes, index, mask, b, s)
+	return nil
 }
 
-// checkRows validates the rows' index into prefixes that are valid
-// (checkPrefixes: a Past's, checked when it ran) and their lengths.
+// checkRows validates the rows' index into prefixes (checked by
+// checkPrefixes, for a Past when it ran) and their lengths.
 func (e *Executor) checkRows(prefixes [][]int64, index []int, mask []int64, b, s int) error {
 	if len(index) != b {
 		return badPrefix("%d prefixes and %d prefix indexes for %d rows", len(prefixes), len(index), b)
