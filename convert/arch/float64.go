@@ -90,7 +90,10 @@ type Past struct {
 // Prefix evaluates N prefixes (right-padded ids and mask, [N, P] row-major)
 // and returns their keys and values (a decoder's only).
 func (r *Reference) Prefix(ids, mask []int64, N, P int) (*Past, error) {
-	e, err := r.prepare(ids, mask, N, P)
+	if !r.m.decoder() {
+		return nil, fmt.Errorf("arch: family %s has no prefix: %w", r.m.Family, errdefs.ErrUnsupported)
+	}
+	e, err := r.batch(ids, mask, nil, N, P)
 	if err != nil {
 		return nil, err
 	}
@@ -123,20 +126,12 @@ func (r *Reference) EvalPast(ids, mask []int64, B, S int, past *Past, index []in
 			return nil, fmt.Errorf("arch: prefix index %d outside the past's %d prefixes: %w", i, len(past.Lens), errdefs.ErrInvalidInput)
 		}
 	}
-	e, err := r.prepare(ids, mask, B, S)
+	e, err := r.batch(ids, mask, nil, B, S)
 	if err != nil {
 		return nil, err
 	}
 	e.past, e.index = past, index
 	return e.run()
-}
-
-// prepare checks a decoder batch and returns its evaluator.
-func (r *Reference) prepare(ids, mask []int64, B, S int) (*f64, error) {
-	if !r.m.decoder() {
-		return nil, fmt.Errorf("arch: family %s has no prefix: %w", r.m.Family, errdefs.ErrUnsupported)
-	}
-	return r.batch(ids, mask, nil, B, S)
 }
 
 // pastLen is row b's prefix length (0 without a past).
