@@ -157,11 +157,7 @@ func testFilterTypeMismatch(t *testing.T, h Harness) {
 func testCloseDuringCalls(t *testing.T, h Harness) {
 	s := h.open(t, dim, h.metrics()[0])
 	r := rand.New(rand.NewPCG(45, 46))
-	var seed []twostage.Document
-	for i := range 20 {
-		seed = append(seed, twostage.Document{ID: fmt.Sprint("s", i), Text: "t", Vector: vec(r, dim)})
-	}
-	must(t, s.Upsert(ctx, seed), "Upsert")
+	must(t, s.Upsert(ctx, plainDocs(r, "s", 20)), "Upsert")
 	const workers = 4
 	var calls atomic.Int64
 	started := make(chan struct{}, workers)

@@ -146,6 +146,16 @@ var ctx = context.Background()
 // vec returns a deterministic pseudo-random vector.
 func vec(r *rand.Rand, n int) []float32 { return RandomVector(r, n) }
 
+// plainDocs returns n documents with ids prefix+"0" to prefix+(n-1), text
+// "t", random vectors of dimension dim and no metadata.
+func plainDocs(r *rand.Rand, prefix string, n int) []twostage.Document {
+	docs := make([]twostage.Document, n)
+	for i := range docs {
+		docs[i] = twostage.Document{ID: fmt.Sprint(prefix, i), Text: "t", Vector: vec(r, dim)}
+	}
+	return docs
+}
+
 // RandomVector returns a vector of n standard normal components drawn from
 // r: deterministic for a seeded r.
 func RandomVector(r *rand.Rand, n int) []float32 {
@@ -271,10 +281,7 @@ func testOverwrite(t *testing.T, h Harness) {
 func testDelete(t *testing.T, h Harness) {
 	s := h.open(t, dim, h.metrics()[0])
 	r := rand.New(rand.NewPCG(5, 6))
-	var docs []twostage.Document
-	for i := range 10 {
-		docs = append(docs, twostage.Document{ID: fmt.Sprint("d", i), Text: "t", Vector: vec(r, dim)})
-	}
+	docs := plainDocs(r, "d", 10)
 	must(t, s.Upsert(ctx, docs), "Upsert")
 	must(t, s.Delete(ctx, []string{"d3", "d7", "never-existed"}), "Delete")
 	if n := count(t, s); n != 8 {
