@@ -183,19 +183,11 @@ func fits(v any, dt string) bool {
 	return true
 }
 
-// portableType names a metadata value's type for an error.
+// portableType names a metadata value's type for an error: its Go type,
+// "list" for a []string.
 func portableType(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case []string:
+	if _, ok := v.([]string); ok {
 		return "list"
-	case bool:
-		return "bool"
-	case int64:
-		return "int64"
-	case float64:
-		return "float64"
 	}
 	return fmt.Sprintf("%T", v)
 }
