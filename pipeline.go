@@ -215,9 +215,7 @@ func (p *Pipeline) Search(ctx context.Context, query string, opts SearchOptions)
 	}
 	res.Candidates = len(hits)
 
-	// A search by vector alone has no text to rerank against: first-stage
-	// order stands.
-	if p.reranker != nil && !opts.NoRerank && len(hits) > 0 && strings.TrimSpace(query) != "" {
+	if p.reranks(query, &opts) && len(hits) > 0 {
 		t = time.Now()
 		scores, err := p.rerank(ctx, query, hits, opts.Rerank)
 		res.Timings.Rerank = time.Since(t)
@@ -249,6 +247,13 @@ func (p *Pipeline) policy(opts SearchOptions) Policy {
 	return p.opts.OnRerankError
 }
 
+// reranks reports whether a search has a rerank stage: a reranker, no
+// NoRerank, and query text (a search by vector alone has no text to rerank
+// against: first-stage order stands).
+func (p *Pipeline) reranks(query string, opts *SearchOptions) bool {
+	return p.reranker != nil && !opts.NoRerank && strings.TrimSpace(query) != ""
+}
+
 func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if p == nil || p.store == nil {
 		return fmt.Errorf("twostage: search: %w", errNoStore)
@@ -262,8 +267,7 @@ func (p *Pipeline) checkSearch(query string, opts *SearchOptions) error {
 	if opts.Policy != nil && !opts.Policy.valid() {
 		return fmt.Errorf("twostage: search: unknown rerank error policy %d: %w", *opts.Policy, ErrInvalidInput)
 	}
-	// A search by vector alone has no text to rerank against (see Search).
-	rerank := p.reranker != nil && !opts.NoRerank && strings.TrimSpace(query) != ""
+	rerank := p.reranks(query, opts)
 	if err := CheckLimits(opts.TopN, opts.CandidateK, opts.MinScore, rerank); err != nil {
 		return fmt.Errorf("twostage: search: %w", err)
 	}
