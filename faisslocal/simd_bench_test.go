@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"twostage"
+	"twostage/adapters/storetest"
 )
 
 // BenchmarkSIMDSearch compares, in one process and interleaved query by
@@ -33,19 +34,11 @@ func BenchmarkSIMDSearch(b *testing.B) {
 	r := rand.New(rand.NewPCG(20, 5))
 	docs := make([]twostage.Document, n)
 	for i := range docs {
-		v := make([]float32, dim)
-		for j := range v {
-			v[j] = float32(r.NormFloat64())
-		}
-		docs[i] = twostage.Document{ID: fmt.Sprintf("d%07d", i), Text: "some text", Vector: v}
+		docs[i] = twostage.Document{ID: fmt.Sprintf("d%07d", i), Text: "some text", Vector: storetest.RandomVector(r, dim)}
 	}
 	queries := make([]twostage.Query, 64)
 	for i := range queries {
-		v := make([]float32, dim)
-		for j := range v {
-			v[j] = float32(r.NormFloat64())
-		}
-		queries[i] = twostage.Query{Vector: v, K: 10}
+		queries[i] = twostage.Query{Vector: storetest.RandomVector(r, dim), K: 10}
 	}
 	for _, kind := range []struct {
 		name string
