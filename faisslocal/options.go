@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"twostage/errdefs"
-
 	"twostage"
+	"twostage/errdefs"
 )
 
 // Errors of this package, matched with errors.Is.

@@ -14,11 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"twostage/errdefs"
-
 	bolt "go.etcd.io/bbolt"
 
 	"twostage"
+	"twostage/errdefs"
 )
 
 // ErrReadOnly is returned by the writing methods of a store opened with
