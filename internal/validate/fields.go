@@ -40,15 +40,16 @@ func UnknownFieldMessage(name string, names []string) string {
 	return msg
 }
 
+// separators drops the '_' and '-' that Near ignores.
+var separators = strings.NewReplacer("_", "", "-", "")
+
 // Near returns the name in names that name is most likely a misspelling
 // of, or "" when none is near: the same letters without case, '_' and '-'
 // (topN, top-n for top_n), else at most one edit away for names of up to
 // four characters and two for longer ones (metdata for metadata, top_k for
 // top_n; a swap of neighbours is one edit). Ties go to the earlier name.
 func Near(name string, names []string) string {
-	norm := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
-	}
+	norm := func(s string) string { return strings.ToLower(separators.Replace(s)) }
 	for _, n := range names {
 		if n != name && norm(n) == norm(name) {
 			return n
